@@ -1,0 +1,324 @@
+"""Asset factory: one contract in, one governed asset graph out.
+
+raw_<name> (bronze, one partition per source file)
+  -> cleaned_<name> + quarantine_<name> (silver; gates: failure rate, pandera, GX, reconciliation)
+  -> masked_<name> (silver, GDPR-safe; gates: source passed its gates, no PII in output)
+  -> <name>_<aggregation> (gold, over every published masked partition)
+
+Dagster writes an asset before separate checks run, so the gates that protect publication are
+evaluated inside the publishing step (write-audit-publish): masked and gold yield their output
+only when their gates pass, so a failure leaves the last good version in place. The gate
+outcome of cleaned is stamped into its Delta commit, so a later masked run (e.g. from the UI)
+refuses a partition whose gates failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import dagster as dg
+import pandas as pd
+
+from . import landing, rules
+from .contract import ColumnType, Contract
+from .gold import aggregate
+from .storage import Warehouse
+
+SOURCE_URI_TAG = "dq/source_uri"
+CHECKSUM_TAG = "dq/checksum"
+SIZE_TAG = "dq/size"
+GATES_KEY = "dq/commit/dq_gates"
+
+ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+
+
+def partitions_def(contract: Contract) -> dg.DynamicPartitionsDefinition:
+    return dg.DynamicPartitionsDefinition(name=f"{contract.name}_files")
+
+
+def _table_schema(contract: Contract, masked: bool = False, raw: bool = False) -> dg.TableSchema:
+    types = contract.masked_types() if masked else {c.name: c.type.value for c in contract.columns}
+    cols = []
+    for c in contract.columns:
+        constraints = []
+        if not raw:
+            if c.min is not None and not (masked and c.pii):
+                constraints.append(f">= {c.min}")
+            if c.max is not None and not (masked and c.pii):
+                constraints.append(f"<= {c.max}")
+            if c.allowed_values:
+                constraints.append("in {" + ", ".join(map(str, c.allowed_values)) + "}")
+            if c.format and not (masked and c.pii):
+                constraints.append(f"format {c.format.value}")
+        desc = c.description
+        if c.pii:
+            desc = (desc + " " if desc else "") + f"[PII: {c.pii.category.value}" + (
+                f", masked: {c.pii.masking.value}]" if masked else "]")
+        cols.append(dg.TableColumn(
+            name=c.name, type="string" if raw else types[c.name], description=desc or None,
+            constraints=dg.TableColumnConstraints(nullable=not c.required, unique=c.unique and not raw,
+                                                  other=constraints)))
+    return dg.TableSchema(columns=cols)
+
+
+def _date_columns(contract: Contract, masked: bool = False) -> list[str]:
+    types = contract.masked_types() if masked else {c.name: c.type.value for c in contract.columns}
+    return [n for n, t in types.items() if t == ColumnType.date.value]
+
+
+def _common(contract: Contract) -> dict:
+    return dict(group_name=contract.name, owners=[contract.owner],
+                tags={k: v for k, v in contract.tags.items()})
+
+
+def _md_table(rows: list[tuple], header: tuple) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def build_dataset(contract: Contract) -> dg.Definitions:
+    """Assets, checks and the per-dataset job for one contract."""
+    name = contract.name
+    parts = partitions_def(contract)
+    common = _common(contract)
+    raw_key, cleaned_key = dg.AssetKey(f"raw_{name}"), dg.AssetKey(f"cleaned_{name}")
+    quarantine_key, masked_key = dg.AssetKey(f"quarantine_{name}"), dg.AssetKey(f"masked_{name}")
+
+    # -- bronze --------------------------------------------------------------------------
+    @dg.asset(
+        key=raw_key, partitions_def=parts, kinds={"delta", "pandas", contract.source.format},
+        description=f"Bronze: rows of each {name} source file exactly as received (text), with "
+                    f"source file, line and sha256. {contract.description}",
+        metadata={"dagster/column_schema": _table_schema(contract, raw=True), "dq/contract": name},
+        **common,
+    )
+    def raw(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Output[pd.DataFrame]:
+        key = context.partition_key
+        file_name, sha16 = landing.split_partition_key(key)
+        tagged = context.run.tags.get(SOURCE_URI_TAG)
+        if tagged:
+            source = landing.describe(name, tagged)
+            if source.sha256[:16] != sha16:
+                raise landing.SourceFileError(
+                    f"{tagged}: content changed since it was registered as partition '{key}' "
+                    f"(sha256 now starts {source.sha256[:16]}); register the new content as its own partition")
+            uri = landing.archive(source, warehouse.root)
+        else:
+            uri = landing.find_archived(warehouse.root, name, key)
+        frame = landing.read_source(uri, contract, display_name=file_name)
+        parse_errors = int(frame[rules.PARSE_ERROR].notna().sum())
+        missing = [c.name for c in contract.columns if c.name not in frame.columns]
+        extra = [c for c in frame.columns if not c.startswith("_") and c not in {x.name for x in contract.columns}]
+        if parse_errors:
+            context.log.warning(f"{file_name}: {parse_errors} line(s) could not be parsed; they go to quarantine")
+        if missing or extra:
+            context.log.warning(f"{file_name}: missing columns {missing or '-'}; extra columns {extra or '-'}")
+        return dg.Output(frame, metadata={
+            "source_file": file_name, "source_uri": tagged or uri, "archived_uri": uri,
+            "sha256": frame[rules.CHECKSUM].iloc[0] if len(frame) else "",
+            "rows_in": len(frame), "parse_errors": parse_errors,
+            "missing_columns": ", ".join(missing) or "-", "extra_columns": ", ".join(extra) or "-",
+        })
+
+    # -- silver: cleaned + quarantine ----------------------------------------------------
+    clean_checks = [
+        dg.AssetCheckSpec("failure_rate_within_threshold", asset=cleaned_key, blocking=True,
+                          description=f"Share of rows failing row rules stays under {contract.failure_rate.error:.0%} "
+                                      f"(warns above {contract.failure_rate.warn:.0%})."),
+        dg.AssetCheckSpec("cleaned_matches_pandera_schema", asset=cleaned_key, blocking=True,
+                          description="The cleaned table satisfies the pandera schema generated from the contract."),
+        dg.AssetCheckSpec("cleaned_passes_gx_suite", asset=cleaned_key, blocking=True,
+                          description="The cleaned table passes the Great Expectations suite generated from the contract."),
+        dg.AssetCheckSpec("raw_rows_reconcile_with_cleaned_and_quarantine", asset=cleaned_key, blocking=True,
+                          additional_deps=[raw_key, quarantine_key],
+                          description="Stored rows: raw = cleaned + quarantine for the partition (nothing lost or duplicated)."),
+    ]
+
+    @dg.multi_asset(
+        name=f"clean_{name}", partitions_def=parts, can_subset=False,
+        ins={"raw": dg.AssetIn(raw_key)},
+        outs={
+            cleaned_key.path[-1]: dg.AssetOut(
+                key=cleaned_key, kinds={"delta", "pandas"}, **common,
+                description=f"Silver: typed, normalized {name} rows that passed every row rule.",
+                metadata={"dagster/column_schema": _table_schema(contract), "dq/date_columns": _date_columns(contract)}),
+            quarantine_key.path[-1]: dg.AssetOut(
+                key=quarantine_key, kinds={"delta", "pandas"}, **common,
+                description=f"Rejected {name} rows with their original values, every failed rule id and a "
+                            f"reason, run id and source line. Holds raw values: never previewed in the UI."),
+        },
+        check_specs=clean_checks,
+    )
+    def clean(context: dg.AssetExecutionContext, raw: pd.DataFrame, warehouse: Warehouse):
+        from .validation import run_gx, run_pandera
+
+        partition = context.partition_key
+        result = rules.evaluate(raw.drop(columns=[rules.PARTITION], errors="ignore"), contract)
+        quarantine = result.quarantine
+        quarantine[rules.RUN_ID] = context.run_id
+        rate = result.failure_rate
+        level = contract.failure_rate
+        lineage = [c for c in result.cleaned.columns if c.startswith("_")]
+        pandera_gate = run_pandera(contract, result.cleaned)
+        gx_gate = run_gx(contract, result.cleaned)
+        gates_passed = rate <= level.error and pandera_gate.passed and gx_gate.passed
+
+        top = sorted(result.failures.items(), key=lambda kv: -kv[1])
+        rule_table = _md_table([(r, c, f"{c / result.rows_in:.2%}") for r, c in top[:20]], ("rule", "rows", "share")) \
+            if top else "No rule failed."
+        yield dg.Output(result.cleaned, output_name=cleaned_key.path[-1], metadata={
+            "rows_in": result.rows_in, "rows_cleaned": len(result.cleaned), "rows_quarantined": len(quarantine),
+            "failure_rate": round(rate, 6), "failing_rules": dg.MetadataValue.md(rule_table),
+            GATES_KEY: "passed" if gates_passed else "failed",
+        })
+        yield dg.Output(quarantine, output_name=quarantine_key.path[-1], metadata={
+            "rows_quarantined": len(quarantine),
+            **{f"rule/{r}": c for r, c in top[:50]},
+        })
+
+        severity = ERROR if rate > level.error else WARN
+        yield dg.AssetCheckResult(
+            asset_key=cleaned_key, check_name="failure_rate_within_threshold",
+            passed=rate <= level.warn, severity=severity,
+            description=f"{len(quarantine)} of {result.rows_in} rows failed row rules ({rate:.2%}); "
+                        f"warn above {level.warn:.0%}, error above {level.error:.0%}.",
+            metadata={"failure_rate": round(rate, 6), "rows_failed": len(quarantine), "rows_in": result.rows_in,
+                      "warn_level": level.warn, "error_level": level.error,
+                      "top_failing_rules": dg.MetadataValue.md(rule_table)})
+        yield dg.AssetCheckResult(asset_key=cleaned_key, check_name="cleaned_matches_pandera_schema",
+                                  passed=pandera_gate.passed, severity=ERROR, description=pandera_gate.summary,
+                                  metadata=pandera_gate.to_metadata())
+        yield dg.AssetCheckResult(asset_key=cleaned_key, check_name="cleaned_passes_gx_suite",
+                                  passed=gx_gate.passed, severity=ERROR, description=gx_gate.summary,
+                                  metadata=gx_gate.to_metadata())
+        stored = {t: warehouse.row_counts(t).get(partition, 0) for t in
+                  (raw_key.path[-1], cleaned_key.path[-1], quarantine_key.path[-1])}
+        n_raw, n_clean, n_quar = stored.values()
+        yield dg.AssetCheckResult(
+            asset_key=cleaned_key, check_name="raw_rows_reconcile_with_cleaned_and_quarantine",
+            passed=n_raw == n_clean + n_quar and n_raw == result.rows_in, severity=ERROR,
+            description=f"stored rows for {partition}: raw {n_raw} = cleaned {n_clean} + quarantine {n_quar}"
+                        + ("" if n_raw == n_clean + n_quar else f" (difference {n_raw - n_clean - n_quar})"),
+            metadata={"raw_rows": n_raw, "cleaned_rows": n_clean, "quarantined_rows": n_quar,
+                      "rows_read_by_run": result.rows_in})
+        del lineage
+
+    # -- silver, GDPR-safe ---------------------------------------------------------------
+    masked_checks = [
+        dg.AssetCheckSpec("masked_source_passed_gates", asset=masked_key, blocking=True, additional_deps=[cleaned_key],
+                          description="Masked data is only published from a cleaned partition whose blocking gates passed."),
+        dg.AssetCheckSpec("masked_has_no_pii", asset=masked_key, blocking=True,
+                          description="No string column of the masked output holds an email, phone, SSN, card (Luhn), "
+                                      "IBAN (mod-97) or IP address, and no masked value equals a raw PII value."),
+    ]
+
+    @dg.asset(
+        key=masked_key, partitions_def=parts, deps=[cleaned_key], kinds={"delta", "pandas"},
+        output_required=False, check_specs=masked_checks,
+        description=f"Silver, GDPR-safe: cleaned {name} with PII masked per the contract "
+                    f"({', '.join(f'{c.name}: {c.pii.masking.value}' for c in contract.pii_columns) or 'no PII columns'}). "
+                    f"Written only when its gates pass, so the last good version stays in place.",
+        metadata={"dagster/column_schema": _table_schema(contract, masked=True),
+                  "dq/date_columns": _date_columns(contract, masked=True)},
+        **common,
+    )
+    def masked(context: dg.AssetExecutionContext, warehouse: Warehouse):
+        from .masking import mask_frame, resolve_masking_key
+        from .pii import raw_value_echo, scan_frame
+
+        partition = context.partition_key
+        commit = warehouse.last_commit(cleaned_key.path[-1], partition) or {}
+        gate_status = commit.get("dq_gates", "missing")
+        counts = {t: warehouse.row_counts(t).get(partition, 0) for t in
+                  (raw_key.path[-1], cleaned_key.path[-1], quarantine_key.path[-1])}
+        source_ok = gate_status == "passed" and counts[raw_key.path[-1]] == \
+            counts[cleaned_key.path[-1]] + counts[quarantine_key.path[-1]]
+        source_check = dg.AssetCheckResult(
+            asset_key=masked_key, check_name="masked_source_passed_gates", passed=source_ok, severity=ERROR,
+            description=f"cleaned partition {partition}: gates {gate_status} (version {commit.get('version', '-')}, "
+                        f"run {commit.get('dagster_run_id', '-')}); raw/cleaned/quarantine rows "
+                        f"{'/'.join(str(v) for v in counts.values())}",
+            metadata={"cleaned_version": commit.get("version", -1), "cleaned_gates": gate_status})
+        if not source_ok:
+            yield source_check
+            yield dg.AssetCheckResult(asset_key=masked_key, check_name="masked_has_no_pii", passed=False,
+                                      severity=ERROR, description="not evaluated: source partition did not pass its gates")
+            return
+        cleaned = warehouse.read(cleaned_key.path[-1], partition=partition).drop(columns=[rules.PARTITION])
+        key = resolve_masking_key(allow_dev_key=os.environ.get("DQ_ALLOW_DEV_MASKING_KEY") == "1")
+        out = mask_frame(cleaned, contract, key, reference_date=dt.date.today())
+        out = out.drop(columns=[c for c in (rules.SOURCE_FILE, rules.CHECKSUM) if c in out.columns])
+        findings = scan_frame(out.drop(columns=[c for c in out.columns if c.startswith("_")]))
+        echoes = raw_value_echo(out, cleaned, contract)
+        hits = sum(sum(k.values()) for k in findings.values()) + sum(echoes.values())
+        leak_meta = {"values_flagged": hits}
+        for col, kinds in findings.items():
+            for kind, n in kinds.items():
+                leak_meta[f"{col}/{kind}"] = n
+        for col, n in echoes.items():
+            if n:
+                leak_meta[f"{col}/raw_value_echo"] = n
+        if hits == 0:
+            yield dg.Output(out, metadata={"rows_masked": len(out),
+                                           "pii_columns": ", ".join(c.name for c in contract.pii_columns)})
+        else:
+            context.log.error(f"PII leak gate failed for {partition}: {hits} value(s) flagged; masked not published")
+        yield source_check
+        yield dg.AssetCheckResult(
+            asset_key=masked_key, check_name="masked_has_no_pii", passed=hits == 0, severity=ERROR,
+            description="no PII pattern found in masked output" if hits == 0 else
+            f"{hits} masked value(s) look like PII (counts per column/kind in metadata); not published",
+            metadata=leak_meta)
+
+    # -- gold ----------------------------------------------------------------------------
+    gold_assets = []
+    for agg in contract.aggregations:
+        gold_assets.append(_gold_asset(contract, agg, masked_key, common))
+
+    assets = [raw, clean, masked, *gold_assets]
+    checks = list(dg.build_column_schema_change_checks(assets=[raw]))
+    if contract.row_count and (contract.row_count.min is not None or contract.row_count.max is not None):
+        checks += list(dg.build_metadata_bounds_checks(
+            assets=[raw], severity=ERROR, metadata_key="dagster/row_count",
+            min_value=contract.row_count.min, max_value=contract.row_count.max))
+    job = dg.define_asset_job(
+        f"{name}_pipeline", selection=dg.AssetSelection.groups(name),
+        partitions_def=parts, tags={"dq/dataset": name},
+        description=f"raw -> cleaned + quarantine -> masked -> gold for one {name} source file (partition).")
+    return dg.Definitions(assets=assets, asset_checks=checks, jobs=[job])
+
+
+def _gold_asset(contract: Contract, agg, masked_key: dg.AssetKey, common: dict):
+    key = dg.AssetKey(f"{contract.name}_{agg.name}")
+    check = dg.AssetCheckSpec("gold_has_no_pii", asset=key, blocking=True,
+                              description="No PII pattern in any string column of the aggregate.")
+    out_types = contract.masked_types()
+    columns = [dg.TableColumn(name="period", type="date")] if agg.time_column else []
+    columns += [dg.TableColumn(name=g, type=out_types[g]) for g in agg.group_by]
+    columns += [dg.TableColumn(name=m.name, type="integer" if m.agg in ("count", "nunique") else "float",
+                               description=m.description or f"{m.agg}({m.column or '*'})") for m in agg.metrics]
+
+    @dg.asset(
+        key=key, deps=[masked_key], kinds={"delta", "pandas"}, output_required=False, check_specs=[check],
+        description=f"Gold: {agg.description or agg.name} Computed over every published partition of "
+                    f"{masked_key.to_user_string()}.",
+        metadata={"dagster/column_schema": dg.TableSchema(columns=columns),
+                  "group_by": ", ".join(([f"{agg.time_column} ({agg.grain})"] if agg.time_column else []) + agg.group_by) or "-"},
+        **common,
+    )
+    def gold(context: dg.AssetExecutionContext, warehouse: Warehouse):
+        from .pii import scan_frame
+
+        masked = warehouse.read(masked_key.path[-1])
+        out = aggregate(masked, agg)
+        findings = scan_frame(out)
+        hits = sum(sum(k.values()) for k in findings.values())
+        if hits == 0:
+            yield dg.Output(out, metadata={"groups": len(out), "rows_aggregated": len(masked),
+                                           "partitions_aggregated": int(masked[rules.PARTITION].nunique())})
+        yield dg.AssetCheckResult(check_name="gold_has_no_pii", passed=hits == 0, severity=ERROR,
+                                  metadata={"values_flagged": hits})
+
+    return gold

@@ -1,0 +1,26 @@
+"""Everything Dagster loads: one asset graph per contract, shared resources, global policy.
+
+Adding a dataset is adding a YAML file to the contracts folder: nothing here names a dataset.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from .assets import build_dataset
+from .contract import load_contracts
+from .settings import contracts_dir, warehouse_uri
+from .storage import DeltaIOManager, Warehouse
+
+
+def build_definitions(contracts=None, warehouse_root: str | None = None) -> dg.Definitions:
+    contracts = load_contracts(contracts_dir()) if contracts is None else contracts
+    warehouse = Warehouse(root=warehouse_root or warehouse_uri())
+    per_dataset = [build_dataset(c) for c in contracts]
+    return dg.Definitions.merge(
+        *per_dataset,
+        dg.Definitions(resources={"warehouse": warehouse, "io_manager": DeltaIOManager(warehouse=warehouse)}),
+    )
+
+
+defs = build_definitions()

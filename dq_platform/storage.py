@@ -1,0 +1,201 @@
+"""The warehouse: every layer is a Delta Lake table under one root (local folder or s3://).
+
+Delta gives versions, time travel, atomic partition replacement and commit metadata without
+home-made code. Each commit carries the Dagster run id and partition, so a table version and
+its audit-log run point at each other. Partitioned tables are physically partitioned by
+`_partition` (one source file each) and a run replaces exactly its own partition.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from .rules import PARTITION
+
+_TO_PANDAS = {
+    pa.int64(): pd.Int64Dtype(),
+    pa.int32(): pd.Int64Dtype(),
+    pa.float64(): pd.Float64Dtype(),
+    pa.string(): pd.StringDtype(),
+    pa.large_string(): pd.StringDtype(),
+    pa.string_view(): pd.StringDtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass
+class WriteInfo:
+    uri: str
+    version: int
+    rows: int
+
+
+class Warehouse(dg.ConfigurableResource):
+    """Where tables live. `root` is a folder or an s3://bucket/prefix URI."""
+
+    root: str
+
+    # -- locations -----------------------------------------------------------------------
+    def table_uri(self, table: str) -> str:
+        if self.is_remote:
+            return f"{self.root.rstrip('/')}/{table}"
+        return str(Path(self.root).resolve() / table)
+
+    @property
+    def is_remote(self) -> bool:
+        return "://" in self.root
+
+    def storage_options(self) -> dict[str, str] | None:
+        """Standard AWS variables for s3:// roots (endpoint for S3-compatible stores)."""
+        if not self.is_remote:
+            return None
+        opts = {}
+        for env, key in [("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"), ("AWS_REGION", "AWS_REGION"),
+                         ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"), ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+                         ("AWS_SESSION_TOKEN", "AWS_SESSION_TOKEN"), ("AWS_ALLOW_HTTP", "AWS_ALLOW_HTTP"),
+                         ("AWS_CONDITIONAL_PUT", "AWS_CONDITIONAL_PUT")]:
+            if os.environ.get(env):
+                opts[key] = os.environ[env]
+        return opts
+
+    def table(self, table: str, version: int | None = None) -> DeltaTable | None:
+        try:
+            return DeltaTable(self.table_uri(table), version=version, storage_options=self.storage_options())
+        except TableNotFoundError:
+            return None
+
+    # -- writing -------------------------------------------------------------------------
+    def write(self, table: str, df: pd.DataFrame, *, partition: str | None, run_id: str,
+              date_columns: list[str] = (), extra_metadata: dict[str, str] | None = None) -> WriteInfo:
+        """Replace the partition (or the whole table) atomically, retrying commit conflicts."""
+        if partition is not None:
+            df = df.assign(**{PARTITION: partition})
+        data = to_arrow(df, date_columns)
+        meta = {"dagster_run_id": run_id, "dagster_partition": partition or "", **(extra_metadata or {})}
+        kwargs = dict(mode="overwrite", schema_mode="merge" if partition is not None else "overwrite",
+                      commit_properties=CommitProperties(custom_metadata=meta),
+                      storage_options=self.storage_options())
+        if partition is not None:
+            kwargs.update(partition_by=[PARTITION], predicate=f"{PARTITION} = {_sql_literal(partition)}")
+        uri = self.table_uri(table)
+        for attempt in range(6):
+            try:
+                write_deltalake(uri, data, **kwargs)
+                break
+            except CommitFailedError:
+                if attempt == 5:
+                    raise
+                time.sleep(0.2 * 2**attempt)
+        dt = self.table(table)
+        return WriteInfo(uri=uri, version=dt.version(), rows=len(df))
+
+    # -- reading -------------------------------------------------------------------------
+    def read(self, table: str, partition: str | None = None, version: int | None = None,
+             columns: list[str] | None = None) -> pd.DataFrame:
+        dt = self.table(table, version)
+        if dt is None:
+            raise FileNotFoundError(f"table '{table}' does not exist yet under {self.root}")
+        filters = [(PARTITION, "=", partition)] if partition is not None else None
+        return from_arrow(dt.to_pyarrow_table(filters=filters, columns=columns))
+
+    def row_counts(self, table: str) -> dict[str, int]:
+        """Rows per partition from the Delta log's file statistics: no data file is read."""
+        dt = self.table(table)
+        if dt is None:
+            return {}
+        actions = pa.table(dt.get_add_actions(flatten=True))
+        col = f"partition.{PARTITION}"
+        if col not in actions.column_names:
+            return {"": int(pa.compute.sum(actions["num_records"]).as_py() or 0)}
+        grouped = actions.group_by(col).aggregate([("num_records", "sum")])
+        return dict(zip(grouped[col].to_pylist(), grouped["num_records_sum"].to_pylist()))
+
+    def last_commit(self, table: str, partition: str | None = None) -> dict | None:
+        """Newest commit that wrote this partition (or the table), with its custom metadata."""
+        dt = self.table(table)
+        if dt is None:
+            return None
+        for entry in dt.history():
+            if entry.get("operation") not in ("WRITE", "CREATE TABLE", "RESTORE"):
+                continue
+            if partition is None or entry.get("dagster_partition") == partition:
+                return entry
+        return None
+
+
+def to_arrow(df: pd.DataFrame, date_columns=()) -> pa.Table:
+    """pandas -> Arrow with Delta-friendly types: dates as date32, timestamps in microseconds."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    fields = []
+    for f in table.schema:
+        t = f.type
+        if f.name in date_columns:
+            t = pa.date32()
+        elif pa.types.is_timestamp(t):
+            t = pa.timestamp("us")
+        elif pa.types.is_large_string(t) or pa.types.is_string_view(t):
+            t = pa.string()
+        elif pa.types.is_null(t):
+            t = pa.string()
+        fields.append(pa.field(f.name, t))
+    return table.cast(pa.schema(fields))
+
+
+def from_arrow(table: pa.Table) -> pd.DataFrame:
+    """Arrow -> pandas with nullable dtypes; dates and timestamps as datetime64[ns]."""
+    df = table.to_pandas(types_mapper=_TO_PANDAS.get, date_as_object=False)
+    for name in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[name]):
+            df[name] = df[name].astype("datetime64[ns]")
+    return df
+
+
+def column_schema(df: pd.DataFrame) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name=str(c), type=str(t)) for c, t in df.dtypes.items()])
+
+
+class DeltaIOManager(dg.ConfigurableIOManager):
+    """Stores each asset (partition) as a Delta table named after the asset."""
+
+    warehouse: dg.ResourceDependency[Warehouse]
+
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+        if obj is None:
+            return
+        table = context.asset_key.path[-1]
+        partition = context.partition_key if context.has_partition_key else None
+        date_columns = (context.definition_metadata or {}).get("dq/date_columns", [])
+        # Output metadata under dq/commit/ travels into the Delta commit (e.g. gate status).
+        commit_meta = {k.removeprefix("dq/commit/"): str(getattr(v, "value", v))
+                       for k, v in (context.output_metadata or {}).items() if k.startswith("dq/commit/")}
+        info = self.warehouse.write(table, obj, partition=partition, run_id=context.run_id,
+                                    date_columns=list(date_columns), extra_metadata=commit_meta)
+        context.add_output_metadata({
+            "dagster/row_count": info.rows,
+            "dagster/column_schema": column_schema(obj),
+            "dagster/uri": info.uri,
+            "delta_version": info.version,
+        })
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        table = context.asset_key.path[-1]
+        if context.has_asset_partitions:
+            keys = context.asset_partition_keys
+            if len(keys) != 1:
+                frames = [self.warehouse.read(table, partition=k) for k in keys]
+                return pd.concat(frames, ignore_index=True)
+            return self.warehouse.read(table, partition=keys[0])
+        return self.warehouse.read(table)
