@@ -6,7 +6,6 @@ its audit-log run point at each other. Partitioned tables are physically partiti
 `_partition` (one source file each) and a run replaces exactly its own partition.
 """
 
-from __future__ import annotations
 
 import os
 import time
@@ -170,7 +169,7 @@ def column_schema(df: pd.DataFrame) -> dg.TableSchema:
 class DeltaIOManager(dg.ConfigurableIOManager):
     """Stores each asset (partition) as a Delta table named after the asset."""
 
-    warehouse: dg.ResourceDependency[Warehouse]
+    warehouse: Warehouse
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         if obj is None:

@@ -1,0 +1,31 @@
+# Two set-up commands (README): `make demo` and `make test`. Each creates or refreshes the
+# project's virtual environment first. Needs only Python 3.11 and these files.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: demo test ui bench clean-state
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/dq-platform demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+ui: $(STAMP)
+	$(BIN)/dq-platform ui
+
+bench: $(STAMP)
+	$(BIN)/python bench/benchmark.py
+
+clean-state:
+	rm -rf .dagster_home warehouse landing .bench

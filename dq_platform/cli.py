@@ -1,0 +1,114 @@
+"""`dq-platform`: the command line. Every command works on the same persistent instance."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import settings
+from .contract import ContractError, load_contracts
+
+
+def _contracts_validate(args) -> int:
+    target = Path(args.path) if args.path else settings.contracts_dir()
+    try:
+        contracts = load_contracts(target)
+    except ContractError as e:
+        print(f"INVALID contract(s):\n{e}", file=sys.stderr)
+        return 1
+    for c in contracts:
+        pii = ", ".join(f"{x.name}:{x.pii.masking.value}" for x in c.pii_columns) or "-"
+        print(f"ok  {c.name:<24} {len(c.columns)} columns, {len(c.rules)} expression rules, "
+              f"{len(c.aggregations)} aggregations; PII {pii}")
+    return 0
+
+
+def _demo(args) -> int:
+    from .demo import run_demo
+
+    try:
+        run_demo(rows=args.rows)
+    except ContractError as e:
+        print(f"INVALID contract(s):\n{e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _ingest(args) -> int:
+    import dagster as dg
+
+    from .definitions import build_definitions
+    from .ingest import match_contract, register, run_file
+
+    settings.ensure_dagster_home()
+    contracts = load_contracts(settings.contracts_dir())
+    by_name = {c.name: c for c in contracts}
+    warehouse = settings.warehouse_uri()
+    defs = build_definitions(contracts, warehouse)
+    files: list[Path] = []
+    for p in map(Path, args.paths):
+        files += sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+    failures = 0
+    with dg.DagsterInstance.get() as instance:
+        for f in files:
+            contract = by_name.get(args.dataset) if args.dataset else match_contract(f, contracts, settings.landing_uri())
+            if contract is None:
+                print(f"skip {f}: no contract's source pattern matches it (use --dataset)")
+                continue
+            source = register(instance, contract, f, warehouse)
+            outcome = run_file(defs, instance, contract, source, extra_tags={"dq/trigger": "cli"})
+            state = "SUCCESS" if outcome.success else f"FAILURE ({outcome.error})"
+            print(f"{contract.name}: {source.partition_key} run {outcome.run_id} {state} rows {outcome.rows}")
+            failures += not outcome.success
+    return 1 if failures else 0
+
+
+def _ui(args) -> int:
+    home = settings.ensure_dagster_home()
+    env = dict(os.environ)
+    if not env.get("DQ_MASKING_KEY"):
+        print("WARNING: DQ_MASKING_KEY is not set: masking uses the fixed, public DEV key. "
+              "Set DQ_MASKING_KEY before real data goes through.", file=sys.stderr)
+        env["DQ_ALLOW_DEV_MASKING_KEY"] = "1"
+    workspace = settings.project_dir() / "workspace.yaml"
+    cmd = ["dagster", "dev", "-h", args.host, "-p", str(args.port)]
+    cmd += ["-w", str(workspace)] if workspace.exists() else ["-m", "dq_platform.definitions"]
+    print(f"Dagster UI on http://{args.host}:{args.port}  (DAGSTER_HOME={home})", flush=True)
+    bin_dir = Path(sys.executable).parent
+    exe = str(bin_dir / "dagster") if (bin_dir / "dagster").exists() else "dagster"
+    os.execvpe(exe, [exe, *cmd[1:]], env)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dq-platform", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    contracts = sub.add_parser("contracts", help="work with data contracts")
+    csub = contracts.add_subparsers(dest="action", required=True)
+    v = csub.add_parser("validate", help="check contracts without running anything")
+    v.add_argument("path", nargs="?", help="a contract file or folder (default: the shipped contracts)")
+    v.set_defaults(func=_contracts_validate)
+
+    d = sub.add_parser("demo", help="generate messy sample data and materialize every dataset")
+    d.add_argument("--rows", type=int, default=2000, help="rows per sample file (default 2000)")
+    d.set_defaults(func=_demo)
+
+    i = sub.add_parser("ingest", help="register files (or folders) as partitions and process them now")
+    i.add_argument("paths", nargs="+")
+    i.add_argument("--dataset", help="contract name, when the file name does not match its pattern")
+    i.set_defaults(func=_ingest)
+
+    u = sub.add_parser("ui", help="start the Dagster UI and daemon on the persistent instance")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=3000)
+    u.set_defaults(func=_ui)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

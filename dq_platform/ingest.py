@@ -1,0 +1,100 @@
+"""Turn source files into partitions and runs: the path shared by the CLI, the demo and tests.
+
+A file is matched to its contract by the contract's glob, registered as a dynamic partition
+named after its name and content hash, archived, and processed by the dataset's job. The run
+carries the source URI, checksum and size as tags, so run storage (the audit log) answers
+"which file produced this row?".
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+from . import landing
+from .assets import CHECKSUM_TAG, SIZE_TAG, SOURCE_URI_TAG, partitions_def
+from .contract import Contract
+
+
+@dataclass
+class RunOutcome:
+    dataset: str
+    partition: str
+    run_id: str
+    success: bool
+    rows: dict[str, int] = field(default_factory=dict)  # rows_in, cleaned, quarantined, masked
+    checks: list[tuple[str, str, bool, str]] = field(default_factory=list)  # asset, check, passed, severity
+    error: str | None = None
+
+
+def match_contract(path: str | Path, contracts: list[Contract], landing_root: str | Path | None = None) -> Contract | None:
+    """The contract whose source glob matches the file (relative to the landing zone, or its name)."""
+    p = Path(path)
+    candidates = [p.name]
+    if landing_root is not None:
+        try:
+            candidates.insert(0, p.resolve().relative_to(Path(landing_root).resolve()).as_posix())
+        except ValueError:
+            pass
+    candidates.append(f"{p.parent.name}/{p.name}")
+    for c in contracts:
+        pattern = c.source.pattern
+        if any(fnmatch.fnmatch(cand, pattern) for cand in candidates):
+            return c
+        if fnmatch.fnmatch(p.name, pattern.rsplit("/", 1)[-1]) and "/" not in pattern:
+            return c
+    return None
+
+
+def register(instance: dg.DagsterInstance, contract: Contract, path: str | Path, warehouse_root: str) -> landing.SourceFile:
+    """Archive the file and add its partition (idempotent: same bytes, same partition)."""
+    source = landing.describe(contract.name, path)
+    landing.archive(source, warehouse_root)
+    name = partitions_def(contract).name
+    if not instance.has_dynamic_partition(name, source.partition_key):
+        instance.add_dynamic_partitions(name, [source.partition_key])
+    return source
+
+
+def source_tags(source: landing.SourceFile) -> dict[str, str]:
+    return {SOURCE_URI_TAG: source.uri, CHECKSUM_TAG: source.sha256, SIZE_TAG: str(source.size),
+            "dq/dataset": source.dataset}
+
+
+def run_file(defs: dg.Definitions, instance: dg.DagsterInstance, contract: Contract,
+             source: landing.SourceFile, extra_tags: dict[str, str] | None = None) -> RunOutcome:
+    """Materialize raw -> gold for one file's partition, in process, recorded in the instance."""
+    job = defs.resolve_job_def(f"{contract.name}_pipeline")
+    result = job.execute_in_process(instance=instance, partition_key=source.partition_key,
+                                    tags={**source_tags(source), **(extra_tags or {})}, raise_on_error=False)
+    return summarize(result, contract, source.partition_key)
+
+
+def summarize(result, contract: Contract, partition: str) -> RunOutcome:
+    rows: dict[str, int] = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+        key = mat.asset_key.path[-1]
+        if key == f"raw_{contract.name}":
+            rows["in"] = meta.get("rows_in", 0)
+        elif key == f"cleaned_{contract.name}":
+            rows["cleaned"] = meta.get("rows_cleaned", 0)
+            rows["quarantined"] = meta.get("rows_quarantined", 0)
+        elif key == f"masked_{contract.name}":
+            rows["masked"] = meta.get("rows_masked", 0)
+    checks = []
+    for ev in result.get_asset_check_evaluations():
+        checks.append((ev.asset_key.path[-1], ev.check_name, ev.passed, ev.severity.value))
+    error = None
+    if not result.success:
+        for ev in result.all_events:
+            if ev.is_step_failure:
+                err = ev.event_specific_data.error
+                error = f"{ev.step_key}: {err.message.strip().splitlines()[0] if err else 'failed'}"
+                break
+    return RunOutcome(dataset=contract.name, partition=partition, run_id=result.run_id, success=result.success,
+                      rows=rows, checks=checks, error=error)

@@ -1,0 +1,84 @@
+"""Shared fixtures: a throw-away instance, warehouse and landing folder per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from dq_platform.contract import load_contracts, parse_contract
+from dq_platform.definitions import build_definitions
+
+TEST_MASKING_KEY = "test-masking-key-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _masking_key(monkeypatch):
+    monkeypatch.setenv("DQ_MASKING_KEY", TEST_MASKING_KEY)
+    monkeypatch.delenv("DQ_ALLOW_DEV_MASKING_KEY", raising=False)
+
+
+@pytest.fixture(scope="session")
+def contracts():
+    return {c.name: c for c in load_contracts()}
+
+
+@pytest.fixture
+def customers(contracts):
+    return contracts["customers"]
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+class Project:
+    """A warehouse + landing folder + definitions for a set of contracts."""
+
+    def __init__(self, root: Path, contracts):
+        self.root = root
+        self.warehouse = str(root / "warehouse")
+        self.landing = root / "landing"
+        self.landing.mkdir(parents=True, exist_ok=True)
+        self.contracts = {c.name: c for c in contracts}
+        self.defs = build_definitions(list(contracts), self.warehouse)
+
+    def wh(self):
+        from dq_platform.storage import Warehouse
+
+        return Warehouse(root=self.warehouse)
+
+    def write_csv(self, relpath: str, frame) -> Path:
+        path = self.landing / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+        return path
+
+    def materialize(self, instance, selection: list[str], partition: str | None = None):
+        """Materialize some assets alone, as an engineer would from the UI."""
+        return dg.materialize(list(self.defs.assets), selection=selection, partition_key=partition,
+                              instance=instance, resources=self.defs.resources, raise_on_error=False)
+
+    def ingest(self, instance, dataset: str, path: Path):
+        from dq_platform.ingest import register, run_file
+
+        contract = self.contracts[dataset]
+        source = register(instance, contract, path, self.warehouse)
+        return run_file(self.defs, instance, contract, source)
+
+
+@pytest.fixture
+def project(tmp_path, contracts):
+    return Project(tmp_path, contracts.values())
+
+
+@pytest.fixture
+def make_project(tmp_path):
+    def make(*yaml_texts: str) -> Project:
+        return Project(tmp_path, [parse_contract(t) for t in yaml_texts])
+
+    return make
