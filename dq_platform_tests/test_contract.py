@@ -1,0 +1,102 @@
+"""Malformed contracts fail at load time with file, line, field and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dq_platform.cli import main
+from dq_platform.contract import CONTRACTS_DIR, ContractError, load_contract, load_contracts, parse_contract
+
+GOOD = """\
+name: orders
+description: Orders.
+owner: team:shop
+source:
+  pattern: "orders/*.csv"
+columns:
+  - name: order_id
+    type: integer
+    required: true
+  - name: total
+    type: float
+    min: 0
+aggregations:
+  - name: totals
+    metrics:
+      - {name: revenue, agg: sum, column: total}
+"""
+
+
+def error_of(text: str, path="orders.yaml") -> str:
+    with pytest.raises(ContractError) as e:
+        parse_contract(text, path)
+    return str(e.value)
+
+
+def test_shipped_contracts_load():
+    names = {c.name for c in load_contracts()}
+    assert {"customers", "sales_transactions"} <= names
+
+
+def test_good_contract_parses():
+    c = parse_contract(GOOD)
+    assert c.column("total").min == 0 and c.failure_rate.error == 0.2
+
+
+@pytest.mark.parametrize("change,expected", [
+    (("type: float", "type: money"), "orders.yaml:11: columns[1] (total).type: Input should be"),
+    (("    min: 0", "    minimum: 0"), "orders.yaml:12: columns[1] (total).minimum: unknown field (typo?)"),
+    (("owner: team:shop", "owner: nobody"), "orders.yaml:3: owner: owner must be an email address or 'team:<name>'"),
+    (("column: total}", "column: price}"), "orders.yaml:1: (top level): aggregation 'totals' metric 'revenue' uses unknown column 'price'"),
+    (("description: Orders.\n", ""), "orders.yaml:1: description: required field is missing"),
+    (("    min: 0", "    min: 0\n    pattern: '[unclosed'"), "columns[1] (total).pattern: pattern does not compile"),
+    (("    min: 0", "    min_length: 3"), "columns[1] (total): min_length/max_length apply to string columns only"),
+])
+def test_errors_name_file_line_field_and_reason(change, expected):
+    msg = error_of(GOOD.replace(*change))
+    assert expected in msg
+    assert "Traceback" not in msg
+
+
+def test_invalid_yaml_names_the_line():
+    assert error_of("name: x\ncolumns: [a, b\nowner: y\n").startswith("orders.yaml:")
+
+
+def test_file_name_must_match_contract_name(tmp_path):
+    p = tmp_path / "other.yaml"
+    p.write_text(GOOD)
+    with pytest.raises(ContractError, match="other.yaml:1: name: 'orders' must match the file name 'other'"):
+        load_contract(p)
+
+
+def test_all_errors_of_a_folder_are_reported_together(tmp_path):
+    (tmp_path / "orders.yaml").write_text(GOOD.replace("type: float", "type: money"))
+    (tmp_path / "b.yaml").write_text("name: b\n")
+    with pytest.raises(ContractError) as e:
+        load_contracts(tmp_path)
+    assert "orders.yaml:11" in str(e.value) and "b.yaml" in str(e.value)
+
+
+def test_cli_validate(tmp_path, capsys):
+    assert main(["contracts", "validate"]) == 0
+    assert "ok  customers" in capsys.readouterr().out
+    bad = tmp_path / "orders.yaml"
+    bad.write_text(GOOD.replace("type: float", "type: money"))
+    assert main(["contracts", "validate", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:11: columns[1] (total).type" in err
+
+
+def test_definitions_fail_with_the_contract_message_not_a_dagster_trace(tmp_path, monkeypatch):
+    (tmp_path / "orders.yaml").write_text(GOOD.replace("agg: sum", "agg: average"))
+    monkeypatch.setenv("DQ_CONTRACTS_DIR", str(tmp_path))
+    from dq_platform.definitions import build_definitions
+
+    with pytest.raises(ContractError, match=r"orders.yaml:16: aggregations\[0\] \(totals\).metrics\[0\] \(revenue\).agg"):
+        build_definitions()
+
+
+def test_contracts_dir_is_the_shipped_one():
+    assert (Path(CONTRACTS_DIR) / "customers.yaml").exists()
