@@ -73,6 +73,15 @@ def run_file(defs: dg.Definitions, instance: dg.DagsterInstance, contract: Contr
     return summarize(result, contract, source.partition_key)
 
 
+def root_cause(err) -> str:
+    """The user-facing message under Dagster's wrappers (e.g. which file, which line, why)."""
+    if err is None:
+        return "failed"
+    while err.cause is not None and "DagsterExecutionStepExecutionError" in (err.cls_name or ""):
+        err = err.cause
+    return err.message.strip().splitlines()[0] if err.message else err.cls_name
+
+
 def summarize(result, contract: Contract, partition: str) -> RunOutcome:
     rows: dict[str, int] = {}
     for event in result.get_asset_materialization_events():
@@ -93,8 +102,7 @@ def summarize(result, contract: Contract, partition: str) -> RunOutcome:
     if not result.success:
         for ev in result.all_events:
             if ev.is_step_failure:
-                err = ev.event_specific_data.error
-                error = f"{ev.step_key}: {err.message.strip().splitlines()[0] if err else 'failed'}"
+                error = f"{ev.step_key}: {root_cause(ev.event_specific_data.error)}"
                 break
     return RunOutcome(dataset=contract.name, partition=partition, run_id=result.run_id, success=result.success,
                       rows=rows, checks=checks, error=error)

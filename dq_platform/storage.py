@@ -175,7 +175,9 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         if obj is None:
             return
         table = context.asset_key.path[-1]
-        partition = context.partition_key if context.has_partition_key else None
+        # The run's partition key is visible to unpartitioned assets too (gold in a file's run):
+        # only a partitioned asset writes a partition.
+        partition = context.asset_partition_key if context.has_asset_partitions else None
         date_columns = (context.definition_metadata or {}).get("dq/date_columns", [])
         # Output metadata under dq/commit/ travels into the Delta commit (e.g. gate status).
         commit_meta = {k.removeprefix("dq/commit/"): str(getattr(v, "value", v))
