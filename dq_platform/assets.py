@@ -15,6 +15,7 @@ refuses a partition whose gates failed.
 
 import datetime as dt
 import os
+import time
 import warnings
 
 import dagster as dg
@@ -107,7 +108,9 @@ def build_dataset(contract: Contract) -> dg.Definitions:
             uri = landing.archive(source, warehouse.root)
         else:
             uri = landing.find_archived(warehouse.root, name, key)
+        t0 = time.perf_counter()
         frame = landing.read_source(uri, contract, display_name=file_name)
+        read_s = time.perf_counter() - t0
         parse_errors = int(frame[rules.PARSE_ERROR].notna().sum())
         missing = [c.name for c in contract.columns if c.name not in frame.columns]
         extra = [c for c in frame.columns if not c.startswith("_") and c not in {x.name for x in contract.columns}]
@@ -120,6 +123,7 @@ def build_dataset(contract: Contract) -> dg.Definitions:
             "sha256": frame[rules.CHECKSUM].iloc[0] if len(frame) else "",
             "rows_in": len(frame), "parse_errors": parse_errors,
             "missing_columns": ", ".join(missing) or "-", "extra_columns": ", ".join(extra) or "-",
+            "seconds/read": round(read_s, 4),
         })
 
     # -- silver: cleaned + quarantine ----------------------------------------------------
@@ -161,8 +165,13 @@ def build_dataset(contract: Contract) -> dg.Definitions:
         rate = result.failure_rate
         level = contract.failure_rate
         lineage = [c for c in result.cleaned.columns if c.startswith("_")]
+        t0 = time.perf_counter()
         pandera_gate = run_pandera(contract, result.cleaned)
+        t1 = time.perf_counter()
         gx_gate = run_gx(contract, result.cleaned)
+        t2 = time.perf_counter()
+        seconds = {"seconds/cleaning": result.seconds["cleaning"], "seconds/rules": result.seconds["rules"],
+                   "seconds/check_pandera": t1 - t0, "seconds/check_gx": t2 - t1}
         gates_passed = rate <= level.error and pandera_gate.passed and gx_gate.passed
 
         top = sorted(result.failures.items(), key=lambda kv: -kv[1])
@@ -172,6 +181,7 @@ def build_dataset(contract: Contract) -> dg.Definitions:
             "rows_in": result.rows_in, "rows_cleaned": len(result.cleaned), "rows_quarantined": len(quarantine),
             "failure_rate": round(rate, 6), "failing_rules": dg.MetadataValue.md(rule_table),
             GATES_KEY: "passed" if gates_passed else "failed",
+            **{k: round(v, 4) for k, v in seconds.items()},
         })
         yield dg.Output(quarantine, output_name=quarantine_key.path[-1], metadata={
             "rows_quarantined": len(quarantine),
@@ -248,11 +258,14 @@ def build_dataset(contract: Contract) -> dg.Definitions:
             return
         cleaned = warehouse.read(cleaned_key.path[-1], partition=partition).drop(columns=[rules.PARTITION])
         key = resolve_masking_key(allow_dev_key=os.environ.get("DQ_ALLOW_DEV_MASKING_KEY") == "1")
+        t0 = time.perf_counter()
         out = mask_frame(cleaned, contract, key, reference_date=dt.date.today())
+        t1 = time.perf_counter()
         out = out.drop(columns=[c for c in (rules.SOURCE_FILE, rules.CHECKSUM) if c in out.columns])
         findings = scan_frame(out.drop(columns=[c for c in out.columns if c.startswith("_")]))
         echoes = raw_value_echo(out, cleaned, contract)
         hits = sum(sum(k.values()) for k in findings.values()) + sum(echoes.values())
+        t2 = time.perf_counter()
         leak_meta = {"values_flagged": hits}
         for col, kinds in findings.items():
             for kind, n in kinds.items():
@@ -262,7 +275,9 @@ def build_dataset(contract: Contract) -> dg.Definitions:
                 leak_meta[f"{col}/raw_value_echo"] = n
         if hits == 0:
             yield dg.Output(out, metadata={"rows_masked": len(out),
-                                           "pii_columns": ", ".join(c.name for c in contract.pii_columns)})
+                                           "pii_columns": ", ".join(c.name for c in contract.pii_columns),
+                                           "seconds/masking": round(t1 - t0, 4),
+                                           "seconds/check_pii_leak": round(t2 - t1, 4)})
         else:
             context.log.error(f"PII leak gate failed for {partition}: {hits} value(s) flagged; masked not published")
         yield source_check

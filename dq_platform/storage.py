@@ -182,9 +182,11 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         # Output metadata under dq/commit/ travels into the Delta commit (e.g. gate status).
         commit_meta = {k.removeprefix("dq/commit/"): str(getattr(v, "value", v))
                        for k, v in (context.output_metadata or {}).items() if k.startswith("dq/commit/")}
+        started = time.perf_counter()
         info = self.warehouse.write(table, obj, partition=partition, run_id=context.run_id,
                                     date_columns=list(date_columns), extra_metadata=commit_meta)
         context.add_output_metadata({
+            "seconds/write": round(time.perf_counter() - started, 4),
             "dagster/row_count": info.rows,
             "dagster/column_schema": column_schema(obj),
             "dagster/uri": info.uri,
