@@ -258,6 +258,9 @@ def build_dataset(contract: Contract) -> dg.Definitions:
             return
         cleaned = warehouse.read(cleaned_key.path[-1], partition=partition).drop(columns=[rules.PARTITION])
         key = resolve_masking_key(allow_dev_key=os.environ.get("DQ_ALLOW_DEV_MASKING_KEY") == "1")
+        if key.is_dev:
+            context.log.warning("DQ_MASKING_KEY is not set: this run masked with the PUBLIC development key; "
+                                "its masked output is not protected")
         t0 = time.perf_counter()
         out = mask_frame(cleaned, contract, key, reference_date=dt.date.today())
         t1 = time.perf_counter()

@@ -7,7 +7,7 @@ drift apart on what "a valid email" means.
 FORMAT_PATTERNS: dict[str, str] = {
     "email": r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$",
     "phone": r"^\d{3}-\d{3}-\d{4}$",  # after normalization
-    "alphabetic": r"^[^\W\d_]+([ '.-][^\W\d_]+)*\.?$",
+    "alphabetic": r"^[^\W\d_]+([ '.-]{1,2}[^\W\d_]+)*\.?$",  # St. John, O'Neil, Mary-Ann
     "alphanumeric": r"^[A-Za-z0-9]+$",
     "currency_code": r"^[A-Z]{3}$",
     "uuid": r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",

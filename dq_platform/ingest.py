@@ -9,6 +9,7 @@ carries the source URI, checksum and size as tags, so run storage (the audit log
 from __future__ import annotations
 
 import fnmatch
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class RunOutcome:
     rows: dict[str, int] = field(default_factory=dict)  # rows_in, cleaned, quarantined, masked
     checks: list[tuple[str, str, bool, str]] = field(default_factory=list)  # asset, check, passed, severity
     error: str | None = None
+    failed_gates: list[str] = field(default_factory=list)  # "asset.check: description" of failed ERROR checks
 
 
 def match_contract(path: str | Path, contracts: list[Contract], landing_root: str | Path | None = None) -> Contract | None:
@@ -68,7 +70,10 @@ def run_file(defs: dg.Definitions, instance: dg.DagsterInstance, contract: Contr
              source: landing.SourceFile, extra_tags: dict[str, str] | None = None) -> RunOutcome:
     """Materialize raw -> gold for one file's partition, in process, recorded in the instance."""
     job = defs.resolve_job_def(f"{contract.name}_pipeline")
+    # The console shows warnings and errors only; every event still goes to the instance (the audit log).
+    level = os.environ.get("DQ_LOG_LEVEL", "WARNING").upper()
     result = job.execute_in_process(instance=instance, partition_key=source.partition_key,
+                                    run_config={"loggers": {"console": {"config": {"log_level": level}}}},
                                     tags={**source_tags(source), **(extra_tags or {})}, raise_on_error=False)
     return summarize(result, contract, source.partition_key)
 
@@ -95,9 +100,11 @@ def summarize(result, contract: Contract, partition: str) -> RunOutcome:
             rows["quarantined"] = meta.get("rows_quarantined", 0)
         elif key == f"masked_{contract.name}":
             rows["masked"] = meta.get("rows_masked", 0)
-    checks = []
+    checks, failed_gates = [], []
     for ev in result.get_asset_check_evaluations():
         checks.append((ev.asset_key.path[-1], ev.check_name, ev.passed, ev.severity.value))
+        if not ev.passed and ev.severity.value == "ERROR":
+            failed_gates.append(f"{ev.asset_key.path[-1]}.{ev.check_name}: {ev.description or 'failed'}")
     error = None
     if not result.success:
         for ev in result.all_events:
@@ -105,4 +112,5 @@ def summarize(result, contract: Contract, partition: str) -> RunOutcome:
                 error = f"{ev.step_key}: {root_cause(ev.event_specific_data.error)}"
                 break
     return RunOutcome(dataset=contract.name, partition=partition, run_id=result.run_id, success=result.success,
-                      rows=rows, checks=checks, error=error)
+                      rows=rows, checks=checks, error=error,
+                      failed_gates=failed_gates)
