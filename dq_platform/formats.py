@@ -5,9 +5,12 @@ drift apart on what "a valid email" means.
 """
 
 FORMAT_PATTERNS: dict[str, str] = {
-    "email": r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$",
+    "email": r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$",
     "phone": r"^\d{3}-\d{3}-\d{4}$",  # after normalization
-    "alphabetic": r"^[^\W\d_]+([ '.-]{1,2}[^\W\d_]+)*\.?$",  # St. John, O'Neil, Mary-Ann
+    # Letters of the Latin (incl. accented and Vietnamese), Greek and Cyrillic scripts, as explicit
+    # ranges: `[^\W\d_]` would push pandas onto Python's regex engine (~10x slower per column).
+    # Accepts St. John, O'Neil, O’Neil, Mary-Ann, José, Nguyễn, Zoë. CJK names are not covered.
+    "alphabetic": r"^[A-Za-zÀ-ÖØ-öø-ɏḀ-ỿͰ-ϿЀ-ӿ]+(?:[ '’.-]{1,2}[A-Za-zÀ-ÖØ-öø-ɏḀ-ỿͰ-ϿЀ-ӿ]+)*\.?$",
     "alphanumeric": r"^[A-Za-z0-9]+$",
     "currency_code": r"^[A-Z]{3}$",
     "uuid": r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
@@ -16,7 +19,10 @@ FORMAT_PATTERNS: dict[str, str] = {
 FORMAT_REASONS: dict[str, str] = {
     "email": "not a valid email address",
     "phone": "not a valid 10-digit phone number",
-    "alphabetic": "contains characters other than letters",
+    # Letters of the Latin (incl. accented and Vietnamese), Greek and Cyrillic scripts, as explicit
+    # ranges: `[^\W\d_]` would push pandas onto Python's regex engine (~10x slower per column).
+    # Accepts St. John, O'Neil, O’Neil, Mary-Ann, José, Nguyễn, Zoë. CJK names are not covered.
+    "alphabetic": r"^[A-Za-zÀ-ÖØ-öø-ɏḀ-ỿͰ-ϿЀ-ӿ]+(?:[ '’.-]{1,2}[A-Za-zÀ-ÖØ-öø-ɏḀ-ỿͰ-ϿЀ-ӿ]+)*\.?$",
     "alphanumeric": "contains characters other than letters and digits",
     "currency_code": "not a 3-letter currency code",
     "uuid": "not a UUID",

@@ -42,6 +42,7 @@ from dq_platform.contract import Column, Contract, MaskingStrategy
 __all__ = [
     "DEV_MASKING_KEY",
     "ENV_VAR",
+    "MASKED_EMAIL_DOMAIN",
     "MIN_KEY_LENGTH",
     "MaskingKey",
     "MaskingKeyError",
@@ -111,6 +112,12 @@ class MaskingKey:
     def __reduce__(self):
         # Pickling would copy the secret into run storage / IO managers: refuse.
         raise TypeError("MaskingKey cannot be pickled; resolve it where it is used")
+
+    def __copy__(self) -> "MaskingKey":
+        return self  # immutable; copying must not go through (refused) pickling
+
+    def __deepcopy__(self, memo) -> "MaskingKey":
+        return self
 
 
 def resolve_masking_key(allow_dev_key: bool = False, environ: Mapping[str, str] = os.environ) -> MaskingKey:
@@ -225,13 +232,12 @@ def _fixed_width(parts: list[np.ndarray]) -> pd.api.extensions.ExtensionArray:
     return pd.array(arr, dtype="string")
 
 
-def _hashes(canon: np.ndarray, key: MaskingKey, domain: str) -> tuple[np.ndarray, np.ndarray]:
-    k1, k2 = key.domain_keys(domain)
+def _hashes(canon: np.ndarray, key: MaskingKey, domain: str, halves: int = 2) -> list[np.ndarray]:
+    """``halves`` 64-bit keyed SipHash-2-4 values per canonical string (one per derived key)."""
+    keys = key.domain_keys(domain)[:halves]
     if len(canon) == 0:
-        empty = np.empty(0, dtype=np.uint64)
-        return empty, empty
-    return (hash_array(canon, hash_key=k1, categorize=False),
-            hash_array(canon, hash_key=k2, categorize=False))
+        return [np.empty(0, dtype=np.uint64) for _ in keys]
+    return [hash_array(canon, hash_key=k, categorize=False) for k in keys]
 
 
 def _token_digits(h: np.ndarray, count: int) -> np.ndarray:
@@ -254,7 +260,7 @@ def _mask_token(series: pd.Series, column: Column, key: MaskingKey) -> pd.Series
 
 def _mask_email(series: pd.Series, column: Column, key: MaskingKey) -> pd.Series:
     codes, canon = _factorize(series)
-    h1, _ = _hashes(canon, key, _domain(column))
+    (h1,) = _hashes(canon, key, _domain(column), halves=1)
     out = _fixed_width([_hex(h1), _const("@" + MASKED_EMAIL_DOMAIN, len(canon))])
     return _to_series(out, codes, series)
 
@@ -262,15 +268,29 @@ def _mask_email(series: pd.Series, column: Column, key: MaskingKey) -> pd.Series
 def _mask_phone(series: pd.Series, column: Column, key: MaskingKey) -> pd.Series:
     codes, canon = _factorize(series)
     n = len(canon)
-    h1, _ = _hashes(canon, key, _domain(column))
+    (h1,) = _hashes(canon, key, _domain(column), halves=1)
     digits = _token_digits(h1, 9)
     last4 = digits[:, 5:9].copy()
     if column.pii is not None and column.pii.keep_last4 and n:
-        only_digits = pc.replace_substring_regex(pa.array(canon, type=pa.large_string()), "[^0-9]", "")
-        has4 = np.asarray(pc.greater_equal(pc.utf8_length(only_digits), 4).to_numpy(zero_copy_only=False), dtype=bool)
-        tail = pc.utf8_slice_codeunits(only_digits, -4).to_numpy(zero_copy_only=False).astype("S4")
-        tail = tail.view(np.uint8).reshape(n, 4)
-        last4[has4] = tail[has4]
+        text = pa.array(canon, type=pa.large_string())
+        tail = pc.utf8_slice_codeunits(text, -4)
+        # cleaned phones end in 4 digits; anything else goes through the digits-only path
+        odd = ~_bool_np(pc.match_substring_regex(tail, "^[0-9]{4}$"))
+        if odd.any():
+            rows = pa.array(np.flatnonzero(odd))
+            only_digits = pc.replace_substring_regex(text.take(rows), "[^0-9]", "")
+            odd_tail = pc.if_else(pc.greater_equal(pc.utf8_length(only_digits), 4),
+                                  pc.utf8_slice_codeunits(only_digits, -4), pa.scalar("", pa.large_string()))
+            full = np.asarray(tail.to_numpy(zero_copy_only=False), dtype=object)
+            full[odd] = np.asarray(odd_tail.to_numpy(zero_copy_only=False), dtype=object)
+            tail = pa.array(full, type=pa.large_string())
+            has4 = _bool_np(pc.match_substring_regex(tail, "^[0-9]{4}$"))
+        else:
+            has4 = ~odd
+        fixed = pc.cast(pc.if_else(pa.array(has4), tail, pa.scalar("0000", pa.large_string())), pa.binary(4))
+        tail_bytes = np.frombuffer(fixed.buffers()[1], dtype=np.uint8)[fixed.offset * 4:(fixed.offset + n) * 4]
+        tail_bytes = tail_bytes.reshape(n, 4)
+        last4[has4] = tail_bytes[has4]
     dash = _const("-", n)
     out = _fixed_width([_const("0", n), digits[:, 0:2], dash, digits[:, 2:5], dash, last4])
     return _to_series(out, codes, series)
@@ -313,34 +333,101 @@ def _mask_age_band(series: pd.Series, column: Column, reference_date: _dt.date) 
     return _to_series(labels, codes, series)
 
 
-# "..., Springfield, IL 62704" -> "Springfield". The city must start with a letter and contain no
-# digits, so a street ("123 Main St") can never be returned as a city.
-_CITY_RE = (r"(?:^|[,\n])[ \t]*(?P<city>\p{L}[\p{L} .'\-]*?)[ \t]*,[ \t]*[A-Za-z]{2}[ \t]*,?[ \t]*"
-            r"[0-9]{5}(?:-[0-9]{4})?[ \t]*$")
-# the LAST 5-digit group (greedy prefix), optionally followed by a ZIP+4 extension
-_ZIP_RE = r"(?s)^.*(?:^|[^0-9])(?P<zip>[0-9]{5})(?:-[0-9]{4})?(?:[^0-9]|$)"
+def _arrow_text(series: pd.Series) -> pa.Array:
+    """The column as one Arrow large_string array (zero-copy for Arrow-backed strings)."""
+    if not (pd.api.types.is_string_dtype(series.dtype) and series.dtype != object):
+        series = series.astype("string")
+    arr = pa.array(series.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.large_string())
 
 
-def _extract_on_uniques(series: pd.Series, pattern: str, fmt) -> pd.Series:
-    """Regex-extract on the unique values with Arrow's RE2 (vectorized; pandas' str.extract
-    is a per-row Python loop); no match -> UNKNOWN."""
-    codes, canon = _factorize(series)
-    arr = pa.array(canon, type=pa.large_string())
-    if len(arr):
-        found = pc.struct_field(pc.extract_regex(arr, pattern), [0])
-        arr = pc.fill_null(fmt(found), pa.scalar(UNKNOWN, pa.large_string()))
-    return _to_series(pd.array(arr, dtype="string"), codes, series)
+def _to_string_series(arr: pa.Array, like: pd.Series) -> pd.Series:
+    return pd.Series(pd.array(arr, dtype="string"), index=like.index, name=like.name)
+
+
+def _keep_nulls(source: pa.Array, result: pa.Array) -> pa.Array:
+    """result with UNKNOWN where it has no value, but null wherever the input was null."""
+    filled = pc.fill_null(result, pa.scalar(UNKNOWN, pa.large_string()))
+    return pc.if_else(pc.is_null(source), pa.scalar(None, pa.large_string()), filled)
+
+
+_STATE_ZIP = r"^[ \t]*[A-Za-z]{2}[ \t]+[0-9]{5}(?:-[0-9]{4})?[ \t]*$"
+_ZIP_ONLY = r"^[ \t]*[0-9]{5}(?:-[0-9]{4})?[ \t]*$"
+_STATE_ONLY = r"^[ \t]*[A-Za-z]{2}[ \t]*$"
+# A city starts with a letter and holds no digit, so a street ("123 Main St") is never returned.
+_CITY_NAME = r"^\p{L}[\p{L} .'\-]*$"
 
 
 def _mask_city(series: pd.Series) -> pd.Series:
-    return _extract_on_uniques(series, _CITY_RE, lambda city: city)
+    """"123 Main St, Springfield, IL 62704" (or "..., Springfield, IL, 62704") -> "Springfield".
+
+    Split on commas/newlines with Arrow and pick components by position: faster than a
+    capturing regex (~0.7 s vs ~1 s per million addresses) and just as strict.
+    """
+    text = _arrow_text(series)
+    n = len(text)
+    if n == 0 or text.null_count == n:
+        return _to_string_series(_keep_nulls(text, text), series)
+    if pc.any(pc.match_substring(text, "\n")).as_py():
+        text_for_split = pc.replace_substring(text, "\n", ",")
+    else:
+        text_for_split = text
+    parts = pc.split_pattern(text_for_split, ",")
+    flat = pc.list_flatten(parts)
+    offsets = parts.offsets.to_numpy()
+    count = np.where(parts.is_valid().to_numpy(zero_copy_only=False), np.diff(offsets), 0)
+
+    def component(from_end: int) -> pa.Array:
+        idx = np.where(count >= from_end, offsets[1:] - from_end, 0)
+        return flat.take(pa.array(idx))
+
+    def matches(arr: pa.Array, pattern: str, need: int) -> np.ndarray:
+        return _bool_np(pc.match_substring_regex(arr, pattern)) & (count >= need)
+
+    last, second = component(1), component(2)
+    form_a = matches(last, _STATE_ZIP, 2)  # ..., City, ST 12345
+    form_b = ~form_a & matches(last, _ZIP_ONLY, 3) & matches(second, _STATE_ONLY, 3)  # ..., City, ST, 12345
+    city = pc.if_else(pa.array(form_b), component(3), second)
+    city = pc.utf8_trim_whitespace(city)
+    ok = (form_a | form_b) & _bool_np(pc.match_substring_regex(city, _CITY_NAME))
+    city = pc.if_else(pa.array(ok), city, pa.scalar(None, pa.large_string()))
+    return _to_string_series(_keep_nulls(text, city), series)
+
+
+_ZIP_AT_END = r"(?:^|[^0-9])[0-9]{5}(?:-[0-9]{4})?$"
+_ZIP_PLUS4_AT_END = r"[0-9]{5}-[0-9]{4}$"
+_ANY_ZIP = r"(?:^|[^0-9])[0-9]{5}(?:[^0-9]|$)"
+# the LAST 5-digit group anywhere (greedy prefix); slow in RE2, so only for the rare rows whose
+# 5-digit group is not at the end
+_LAST_ZIP = r"(?s)^.*(?:^|[^0-9])(?P<zip>[0-9]{5})(?:-[0-9]{4})?(?:[^0-9]|$)"
 
 
 def _mask_postcode(series: pd.Series) -> pd.Series:
-    return _extract_on_uniques(
-        series, _ZIP_RE,
-        lambda z: pc.binary_join_element_wise(pc.utf8_slice_codeunits(z, 0, 3), pa.scalar("**", pa.large_string()),
-                                              pa.scalar("", pa.large_string())))
+    """The last 5-digit group -> its first 3 digits + "**" ("... IL 62704-1234" -> "627**")."""
+    text = _arrow_text(series)
+    if len(text) == 0:
+        return _to_string_series(text, series)
+    trimmed = pc.utf8_trim_whitespace(text)
+    at_end = _bool_np(pc.match_substring_regex(trimmed, _ZIP_AT_END))
+    plus4 = _bool_np(pc.match_substring_regex(trimmed, _ZIP_PLUS4_AT_END))
+    prefix = pc.if_else(pa.array(plus4), pc.utf8_slice_codeunits(trimmed, -10, -7),
+                        pc.utf8_slice_codeunits(trimmed, -5, -2))
+    prefix = pc.if_else(pa.array(at_end), prefix, pa.scalar(None, pa.large_string()))
+    elsewhere = ~at_end & _bool_np(pc.match_substring_regex(text, _ANY_ZIP))
+    if elsewhere.any():
+        rows = np.flatnonzero(elsewhere)
+        found = pc.struct_field(pc.extract_regex(text.take(pa.array(rows)), _LAST_ZIP), [0])
+        full = np.full(len(text), None, dtype=object)
+        full[rows] = np.asarray(pc.utf8_slice_codeunits(found, 0, 3).to_numpy(zero_copy_only=False), dtype=object)
+        prefix = pc.if_else(pa.array(elsewhere), pa.array(full, type=pa.large_string()), prefix)
+    masked = pc.binary_join_element_wise(prefix, pa.scalar("**", pa.large_string()), pa.scalar("", pa.large_string()))
+    return _to_string_series(_keep_nulls(text, masked), series)
+
+
+def _bool_np(arr: pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _mask_redact(series: pd.Series) -> pd.Series:

@@ -7,12 +7,14 @@ and the contract disagree, not that the source was dirty.
 
 The cleaned-frame convention they check: one column per contract column, dtypes from
 `CLEANED_DTYPES`, nulls only where the column is not required, and any number of lineage
-columns whose names start with "_" (ignored).
+columns whose names start with "_" (ignored). Column order is not checked. A contract
+`pattern` is searched (JSON Schema semantics: anchor it to constrain the whole value) and
+bounds are inclusive, the same way in both engines.
 
 Results are `GateResult`s that never carry a data value: pandera's `failure_cases` and GX's
 `partial_unexpected_list` hold raw (PII) values, so only check names, columns, counts,
-percents and row positions are kept. Heavy imports (GX takes seconds) happen on first use,
-so importing `FORMAT_PATTERNS` from here stays cheap.
+percents and row positions are kept. pandera and GX are imported on first use (GX takes
+seconds), so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ import os
 import threading
 import time
 import uuid
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
+import numpy as np
 import pandas as pd
 
 from dq_platform.contract import Column, ColumnType, Contract, Format
+from dq_platform.formats import FORMAT_PATTERNS
 
 if TYPE_CHECKING:  # pragma: no cover
     import great_expectations as gx
@@ -46,25 +52,13 @@ __all__ = [
 
 # -- shared definitions ------------------------------------------------------------------
 
-# Letters of the Latin scripts (Basic Latin, Latin-1, Latin Extended-A/B), minus × and ÷.
-_LETTERS = "A-Za-zÀ-ÖØ-öø-ɏ"
-
-# The one place format regexes live; the row-rule engine imports these so a value that passes
-# the row rules passes the gates. They are anchored (match, search and fullmatch agree) and
-# written in the subset shared by Python `re` and RE2 (pyarrow's engine behind pandas' string
-# dtype): no lookarounds, no backreferences, [0-9] rather than \d (Unicode digits in `re`,
-# ASCII in RE2), literal Unicode letters rather than \p{L}.
-FORMAT_PATTERNS: Mapping[Format, str] = MappingProxyType({
-    Format.email: (r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}$"),
-    Format.phone: r"^[0-9]{3}-[0-9]{3}-[0-9]{4}$",  # after normalization to XXX-XXX-XXXX
-    # a letter, then letters, spaces, hyphens, apostrophes (' and ’) and periods
-    Format.alphabetic: rf"^[{_LETTERS}][{_LETTERS} '’.-]*$",
-    Format.alphanumeric: r"^[A-Za-z0-9]+$",
-    Format.currency_code: r"^[A-Z]{3}$",  # ISO 4217 shape
-    Format.uuid: r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-})
-assert set(FORMAT_PATTERNS) == set(Format), "every Format needs a pattern"
+# Format regexes live in dq_platform.formats (no heavy imports), shared with the row rules so
+# a value the rules accept passes the gates; re-exported here. Keys are format names, and
+# Format members (a str enum) look them up too. The patterns are anchored, so the rules'
+# fullmatch and the gates' search agree (search also lets a trailing newline through: the
+# gate can only be more lenient than the rules, never stricter); pandas 3 runs them with Python `re` semantics even
+# on pyarrow strings (it falls back from RE2 where the two differ).
+assert set(FORMAT_PATTERNS) == {f.value for f in Format}, "every Format needs a pattern"
 
 # Exact dtype of each logical type in the cleaned frame (str(series.dtype) must equal it).
 CLEANED_DTYPES: Mapping[ColumnType, str] = MappingProxyType({
@@ -93,6 +87,16 @@ _MAX_ROWS = 5  # row positions kept per failure, for debugging
 _MAX_MD_ROWS = 50  # failures rendered in the markdown table
 
 
+@contextmanager
+def _quiet_regex_groups():
+    """pandas warns on every str.contains with a pattern that has capturing groups (some
+    shared format patterns do); the warning is noise in the platform's logs, not a defect."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression",
+                                category=UserWarning)
+        yield
+
+
 def _now_utc() -> pd.Timestamp:
     """Now as tz-naive UTC, the convention of cleaned timestamps."""
     return pd.Timestamp.now(tz="UTC").tz_localize(None)
@@ -107,17 +111,27 @@ def _bound(col: Column, value: float | str) -> Any:
     return int(value) if col.type == ColumnType.integer and value.is_integer() else value
 
 
-def _bounds(col: Column, now: pd.Timestamp) -> list[tuple[str, str, str, Any]]:
-    """(rule, op, label, value) of every bound: min, max, not_in_future (<= now / today)."""
+def _today(now: pd.Timestamp | None) -> pd.Timestamp:
+    """Midnight of the latest "today": the row rules use the local clock, cleaned values are
+    UTC, and the gate must never fail a row the rules accepted (it may run after midnight).
+    `now` (tests) pins it."""
+    if now is not None:
+        return now.normalize()
+    return max(pd.Timestamp.now().normalize(), _now_utc().normalize())
+
+
+def _bounds(col: Column, now: pd.Timestamp | None) -> list[tuple[str, str, str, Any]]:
+    """(rule, op, label, value) of every bound: min, max and not_in_future, which like the
+    row rules allows dates up to today and timestamps up to the end of today."""
     out = []
-    if col.min is not None:
-        v = _bound(col, col.min)
-        out.append(("min", "ge", f"min >= {col.min}", v))
-    if col.max is not None:
-        v = _bound(col, col.max)
-        out.append(("max", "le", f"max <= {col.max}", v))
+    for rule, op, sign in (("min", "ge", ">="), ("max", "le", "<=")):
+        raw = getattr(col, rule)
+        if raw is not None:
+            shown = int(raw) if isinstance(raw, float) and raw.is_integer() else raw
+            out.append((rule, op, f"{rule} {sign} {shown}", _bound(col, raw)))
     if col.not_in_future:
-        limit = now.normalize() if col.type == ColumnType.date else now
+        today = _today(now)
+        limit = today if col.type == ColumnType.date else today + pd.Timedelta(days=1)
         out.append(("not_in_future", "le", "not in future", limit))
     return out
 
@@ -144,9 +158,11 @@ def _pct(count: int | None, rows: int) -> float | None:
 
 
 def _failure(*, check: str, rule: str, column: str | None, kind: str, count: int | None = None,
-             rows: int = 0, positions: list | None = None) -> dict:
+             rows: int = 0, positions: list | None = None, detail: str | None = None) -> dict:
     """One failed check. kind: rows (count of failing rows), schema (a column is missing,
     unexpected or of the wrong dtype) or error (the check itself could not run)."""
+    if detail is None and kind == "error":
+        detail = "check could not run"
     return {
         "check": check,
         "rule": rule,
@@ -155,7 +171,26 @@ def _failure(*, check: str, rule: str, column: str | None, kind: str, count: int
         "count": None if count is None else int(count),
         "percent": _pct(count, rows),
         "rows": [int(p) for p in (positions or [])[:_MAX_ROWS]],
+        "detail": detail,
     }
+
+
+_RULE_ORDER = ("columns", "dtype", "required", "unique", "min", "max", "not_in_future", "length",
+               "pattern", "format", "allowed_values")
+
+
+def _finish(failures: list[dict], contract: Contract, df: pd.DataFrame) -> list[dict]:
+    """Both gates list failures in the same order (contract column order, then rule order,
+    unexpected columns last) and describe a wrong dtype by the dtype seen in the caller's
+    frame (a dtype name, not data)."""
+    order = {c.name: i for i, c in enumerate(contract.columns)}
+    for f in failures:
+        if f["rule"] == "dtype" and f["kind"] != "error" and f["column"] in df.columns:
+            f["detail"] = f"got {df[f['column']].dtype}"
+    return sorted(failures, key=lambda f: (
+        order.get(f["column"], len(order)),
+        _RULE_ORDER.index(f["rule"]) if f["rule"] in _RULE_ORDER else len(_RULE_ORDER),
+        str(f["check"])))
 
 
 # -- result ------------------------------------------------------------------------------
@@ -167,8 +202,9 @@ class GateResult:
     failures: one dict per failed check with keys check (pandera check / GX expectation
     name), rule (the contract field it enforces: columns, dtype, required, unique, min, max,
     not_in_future, length, pattern, format, allowed_values), column, kind (rows | schema |
-    error), count and percent (failing rows; None unless kind is rows) and rows (at most
-    five failing row positions).
+    error), count and percent (failing rows; None unless kind is rows), rows (at most five
+    failing row positions; pandera only) and detail (missing / unexpected column, the dtype
+    found, or why a check could not run).
     stats: gate, rows, evaluated, successful, unsuccessful, duration_s.
     """
 
@@ -197,11 +233,12 @@ class GateResult:
                 return "-"
             return str(v).replace("|", "\\|").replace("\n", " ")
 
-        lines = ["| rule | column | check | kind | failed | % |", "|---|---|---|---|---:|---:|"]
+        lines = ["| rule | column | check | kind | failed | % | detail |",
+                 "|---|---|---|---|---:|---:|---|"]
         for f in self.failures[:_MAX_MD_ROWS]:
             pct = None if f["percent"] is None else f"{f['percent']:.4g}"
             lines.append("| " + " | ".join(cell(v) for v in (
-                f["rule"], f["column"], f["check"], f["kind"], f["count"], pct)) + " |")
+                f["rule"], f["column"], f["check"], f["kind"], f["count"], pct, f.get("detail"))) + " |")
         if len(self.failures) > _MAX_MD_ROWS:
             lines.append(f"\n... and {len(self.failures) - _MAX_MD_ROWS} more failures")
         return "\n".join(lines)
@@ -224,7 +261,8 @@ def _result(gate: str, contract: Contract, rows: int, evaluated: int, failures: 
         parts = []
         for f in failures[:5]:
             what = f"{f['column']} {f['rule']}" if f["column"] else f["rule"]
-            parts.append(f"{what} ({f['count']})" if f["count"] is not None else f"{what} ({f['kind']})")
+            note = f["count"] if f["count"] is not None else (f.get("detail") or f["kind"])
+            parts.append(f"{what} ({note})")
         more = f", +{len(failures) - 5} more" if len(failures) > 5 else ""
         summary = (f"{gate}: FAILED {unsuccessful} of {evaluated} checks on {rows:,} rows of "
                    f"{contract.name}: {', '.join(parts)}{more}")
@@ -245,12 +283,11 @@ def pandera_schema(contract: Contract, *, now: pd.Timestamp | None = None) -> "p
     Dtypes are checked with an exact custom check rather than pandera's own dtype: pandera
     0.35 on pandas 3 accepts int64 for Int64, datetime64[us] for [ns] and object for string,
     all of which the cleaned convention rejects. strict=True plus a regex column for "_..."
-    tolerates lineage columns but rejects any other extra column. `now` fixes the
-    not_in_future limit (default: now, UTC).
+    tolerates lineage columns but rejects any other extra column. `now` pins the day used
+    by not_in_future (default: today).
     """
     import pandera.pandas as pa
 
-    now = now if now is not None else _now_utc()
     columns: dict[str, pa.Column] = {}
     for col in contract.columns:
         dtype = CLEANED_DTYPES[col.type]
@@ -302,7 +339,8 @@ def _pandera_failures(exc: Exception, rows: int) -> tuple[list[dict], int]:
             # failure_cases is the column's name here, not a value
             missing = reason == SchemaErrorReason.COLUMN_NOT_IN_DATAFRAME
             name = str(err.failure_cases)
-            failures.append(_failure(check=str(check), rule="columns", column=name, kind="schema"))
+            failures.append(_failure(check=str(check), rule="columns", column=name, kind="schema",
+                                     detail="missing" if missing else "unexpected"))
             keys.add((name, "column_in_dataframe") if missing else (None, "column_in_schema"))
             continue
         column = err.column_name if err.column_name is not None else getattr(err.schema, "name", None)
@@ -333,13 +371,17 @@ def run_pandera(contract: Contract, df: pd.DataFrame, *, now: pd.Timestamp | Non
     started = time.perf_counter()
     schema = pandera_schema(contract, now=now)
     frame = _positional(df)
+    if frame is df:  # pandera attaches the schema to the frame it validates: not the caller's
+        frame = df.copy(deep=False)
     failures: list[dict] = []
     failed_checks = 0
     try:
         # inplace: nothing is coerced, so skip pandera's defensive copy of a large frame
-        schema.validate(frame, lazy=True, inplace=True)
+        with _quiet_regex_groups():
+            schema.validate(frame, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as exc:
         failures, failed_checks = _pandera_failures(exc, len(frame))
+    failures = _finish(failures, contract, df)
     return _result("pandera", contract, len(frame), _pandera_evaluated(schema), failures,
                    failed_checks, started)
 
@@ -349,8 +391,9 @@ def run_pandera(contract: Contract, df: pd.DataFrame, *, now: pd.Timestamp | Non
 _GX_LOCK = threading.RLock()
 _GX_CONTEXT = None
 
-# BASIC: counts and percents without the per-value counts SUMMARY computes; no sample values
-# kept (partial_unexpected_count 0), but GX still returns the first row positions.
+# BASIC: counts and percents, without the value counts and row positions SUMMARY computes
+# (measured ~0.5-1 s more per million rows when values fail); partial_unexpected_count 0 so
+# GX does not even collect sample values. Row positions therefore come from pandera only.
 _GX_RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
 
 
@@ -391,7 +434,6 @@ def gx_suite(contract: Contract, *, now: pd.Timestamp | None = None) -> "gx.Expe
     gx_ = _gx()
     import great_expectations.expectations as gxe
 
-    now = now if now is not None else _now_utc()
     expectations = []
 
     def add(cls, rule: str, label: str, **kwargs) -> None:
@@ -453,9 +495,10 @@ def _gx_failures(results: list, rows: int) -> list[dict]:
         result = r.result or {}
         if rule == "columns":
             mismatched = (result.get("details") or {}).get("mismatched") or {}
-            names = list(mismatched.get("missing") or []) + list(mismatched.get("unexpected") or [])
-            for n in names or [None]:
-                failures.append(_failure(check=name, rule=rule, column=n, kind="schema"))
+            names = [(n, "missing") for n in mismatched.get("missing") or []]
+            names += [(n, "unexpected") for n in mismatched.get("unexpected") or []]
+            for n, detail in names or [(None, None)]:
+                failures.append(_failure(check=name, rule=rule, column=n, kind="schema", detail=detail))
         elif "unexpected_count" in result:
             failures.append(_failure(check=name, rule=rule, column=column, kind="rows",
                                      count=result["unexpected_count"], rows=rows,
@@ -463,6 +506,55 @@ def _gx_failures(results: list, rows: int) -> list[dict]:
         else:  # aggregate expectation (dtype): no rows to count
             failures.append(_failure(check=name, rule=rule, column=column, kind="schema"))
     return failures
+
+
+def _gx_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame GX sees: lineage columns dropped, index positional, and nullable numbers
+    handed over as numpy where that is lossless.
+
+    GX's pandas ExpectColumnValuesToBeBetween is vectorized only for numpy int/float (and
+    datetime64[ns]) columns; on Int64/Float64 it calls a Python function per value (about
+    1.7 s per expectation per million rows). Float64 -> float64 (NA -> NaN) and NA-free
+    Int64 -> int64 are exact and invisible to GX's type check, which sees int64/float64
+    either way. An Int64 column that holds nulls stays Int64 (slow path, still correct).
+    """
+    frame = df[[c for c in df.columns if not str(c).startswith(LINEAGE_PREFIX)]]
+    converted = {}
+    for name in frame.columns:
+        s = frame[name]
+        dtype = str(s.dtype)
+        if dtype == "Float64":
+            converted[name] = pd.Series(s.to_numpy(dtype="float64", na_value=np.nan), index=s.index, name=name)
+        elif dtype == "Int64" and not s.hasnans:
+            converted[name] = pd.Series(s.to_numpy(dtype="int64"), index=s.index, name=name)
+    if converted:
+        frame = frame.assign(**converted)
+    return _positional(frame)
+
+
+@contextmanager
+def _no_gx_fingerprint():
+    """Skip the md5 fingerprint GX's pandas engine takes of every batch under 1 GB.
+
+    It hashes the whole frame (about 1.9 s per million customers rows, twice per
+    batch.validate: once for the batch, once for the validator's own batch) only to put a
+    batch marker in the result, which this module discards. Restored on exit; callers hold
+    _GX_LOCK. If GX renames the constant this silently does nothing (slower, still correct).
+    """
+    try:
+        from great_expectations.execution_engine import pandas_execution_engine as pee
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    if not hasattr(pee, "HASH_THRESHOLD"):
+        yield
+        return
+    saved = pee.HASH_THRESHOLD
+    pee.HASH_THRESHOLD = 0
+    try:
+        yield
+    finally:
+        pee.HASH_THRESHOLD = saved
 
 
 def run_gx(contract: Contract, df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> GateResult:
@@ -475,8 +567,8 @@ def run_gx(contract: Contract, df: pd.DataFrame, *, now: pd.Timestamp | None = N
     """
     started = time.perf_counter()
     suite = gx_suite(contract, now=now)
-    frame = _positional(df[[c for c in df.columns if not str(c).startswith(LINEAGE_PREFIX)]])
-    with _GX_LOCK:
+    frame = _gx_frame(df)
+    with _GX_LOCK, _no_gx_fingerprint(), _quiet_regex_groups():
         ctx = _gx_context()
         ds_name = f"{contract.name}-{uuid.uuid4().hex}"
         ds = ctx.data_sources.add_pandas(ds_name)
@@ -487,7 +579,7 @@ def run_gx(contract: Contract, df: pd.DataFrame, *, now: pd.Timestamp | None = N
         finally:
             ctx.data_sources.delete(ds_name)
             batch = ds = batch_def = None  # noqa: F841 - drop references to the frame
-    failures = _gx_failures(res.results, len(frame))
+    failures = _finish(_gx_failures(res.results, len(frame)), contract, df)
     stats = res.statistics or {}
     evaluated = int(stats.get("evaluated_expectations", len(res.results)))
     unsuccessful = int(stats.get("unsuccessful_expectations", sum(not r.success for r in res.results)))
