@@ -31,14 +31,16 @@ def generate_input(rows: int, path: Path) -> None:
     from dq_platform.contract import load_contracts
     from dq_platform.sample_data import generate
 
+    import pyarrow.csv as pacsv
+
     contract = {c.name: c for c in load_contracts()}["customers"]
     path.parent.mkdir(parents=True, exist_ok=True)
     chunk = 500_000
-    with open(path, "w", encoding="utf-8", newline="") as f:
+    with open(path, "wb") as f:
         for i, start in enumerate(range(0, rows, chunk)):
             n = min(chunk, rows - start)
-            frame = generate(contract, rows=n, seed=1000 + i, bad_fraction=0.04, id_offset=start).frame
-            frame.to_csv(f, index=False, header=i == 0)
+            table = generate(contract, rows=n, seed=1000 + i, bad_fraction=0.04, id_offset=start).table
+            pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=i == 0))
 
 
 def one(rows: int) -> dict:

@@ -108,7 +108,14 @@ class Pii(_Strict):
     # customers.customer_id still joins a masked sales_transactions.customer_id.
     key_domain: str | None = None
     keep_last4: bool = True  # phone strategy only
-    age_bands: list[int] = Field(default_factory=lambda: [18, 25, 35, 45, 55, 65])
+    age_bands: list[int] = Field(default_factory=lambda: [18, 25, 35, 45, 55, 65], min_length=1)
+
+    @field_validator("age_bands")
+    @classmethod
+    def _bands_ascending(cls, v: list[int]) -> list[int]:
+        if any(b <= a for a, b in zip(v, v[1:])) or v[0] <= 0:
+            raise ValueError("age_bands must be positive and strictly ascending, e.g. [18, 25, 35]")
+        return v
 
 
 class Column(_Strict):

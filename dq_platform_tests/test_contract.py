@@ -100,3 +100,9 @@ def test_definitions_fail_with_the_contract_message_not_a_dagster_trace(tmp_path
 
 def test_contracts_dir_is_the_shipped_one():
     assert (Path(CONTRACTS_DIR) / "customers.yaml").exists()
+
+
+@pytest.mark.parametrize("bands", ["[]", "[30, 20]", "[0, 10]"])
+def test_age_bands_must_be_ascending_and_non_empty(bands):
+    text = GOOD.replace("  - name: total", f"  - name: dob\n    type: date\n    pii: {{category: date_of_birth, masking: age_band, age_bands: {bands}}}\n  - name: total")
+    assert "columns[1] (dob).pii.age_bands" in error_of(text)

@@ -220,3 +220,28 @@ def test_delta_commits_point_back_at_their_dagster_run(project, instance):
     assert commit["dagster_partition"] == out.partition
     run = instance.get_run_by_id(out.run_id)
     assert run.tags["dq/checksum"].startswith(out.partition.split("@")[1])
+
+
+def test_schema_gates_catch_a_defect_in_the_rule_engine(project, instance, monkeypatch):
+    """Defence in depth: if row rules ever let bad rows through, pandera, GX and the
+    reconciliation still stop publication (the defect is injected into our own rule engine)."""
+    real = rules.evaluate
+
+    def defective(raw, contract, today=None):
+        result = real(raw, contract, today)
+        leaked = result.cleaned.iloc[[0]].copy()
+        leaked["income"] = -5.0  # below min, and a duplicate customer_id
+        result.cleaned = pd.concat([result.cleaned, leaked], ignore_index=True)
+        return result
+
+    monkeypatch.setattr(rules, "evaluate", defective)
+    out = project.ingest(instance, "customers", project.write_csv("customers/j.csv", customer_frame(10)))
+    assert not out.success
+    res = check_results(out)
+    assert res["cleaned_customers.cleaned_matches_pandera_schema"] is False
+    assert res["cleaned_customers.cleaned_passes_gx_suite"] is False
+    assert res["cleaned_customers.raw_rows_reconcile_with_cleaned_and_quarantine"] is False
+    assert res["cleaned_customers.failure_rate_within_threshold"] is True
+    assert "masked" not in out.rows and project.wh().table("masked_customers") is None
+    gates = "\n".join(out.failed_gates)
+    assert "raw 10 = cleaned 11 + quarantine 0" in gates
