@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 ui: $(STAMP)
-	$(BIN)/dq-platform ui
+	$(BIN)/dq-platform ui --demo-key
 
 bench: $(STAMP)
 	$(BIN)/python bench/benchmark.py

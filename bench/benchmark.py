@@ -62,6 +62,7 @@ def one(rows: int) -> dict:
     contracts = [c for c in load_contracts() if c.name == "customers"]
     warehouse = str(base / "warehouse")
     defs = build_definitions(contracts, warehouse)
+    (base / "home").mkdir(parents=True, exist_ok=True)
     with dg.instance_for_test(temp_dir=str(base / "home")) as instance:
         source = register(instance, contracts[0], src, warehouse)
         t0 = time.perf_counter()

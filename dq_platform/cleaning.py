@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .contract import Case, Column, ColumnType, Format
 from .formats import DEFAULT_DATE_FORMATS
@@ -26,35 +28,75 @@ class Typed:
     unparseable: pd.Series  # bool: a value was given but is not of the column's type/format
 
 
-def clean_text(s: pd.Series, column: Column, null_values: list[str]) -> pd.Series:
-    """Trim, collapse whitespace, map null tokens to NA and apply the contract's casing."""
+def _arrow(s: pd.Series) -> pa.ChunkedArray:
+    """The Arrow strings behind a 'string' Series (zero-copy for pyarrow storage)."""
     s = s.astype("string")
+    arr = getattr(s.array, "_pa_array", None)
+    if arr is None:
+        arr = pa.chunked_array([pa.array(s.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)])
+    return arr
+
+
+def _series(arr: pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowStringArray(arr), index=index)
+
+
+_WS_RUN = r"[ \t\n\r\f\v]{2,}|[\t\n\r\f\v]"
+
+
+def clean_text(s: pd.Series, column: Column, null_values: list[str]) -> pd.Series:
+    """Trim, collapse whitespace, map null tokens to NA and apply the contract's casing.
+
+    Runs on Arrow compute kernels (RE2): pandas' .str.replace with a regex measured ~10x slower.
+    """
+    arr = _arrow(s)
     c = column.cleaning
     if c.trim:
-        s = s.str.strip()
-    if c.collapse_whitespace:
-        s = s.str.replace(r"\s+", " ", regex=True)
+        arr = pc.utf8_trim_whitespace(arr)
+    if c.collapse_whitespace and column.type == ColumnType.string:
+        dirty = pc.match_substring_regex(arr, _WS_RUN)
+        if pc.any(dirty).as_py():
+            arr = pc.if_else(dirty, pc.replace_substring_regex(arr, _WS_RUN, " "), arr)
     if null_values:
-        s = s.mask(s.isin(null_values))
+        nulls = pa.array(null_values, type=arr.type)
+        arr = pc.if_else(pc.is_in(arr, value_set=nulls), pa.scalar(None, arr.type), arr)
     if column.type == ColumnType.string:
         if c.case == Case.lower:
-            s = s.str.lower()
+            arr = pc.utf8_lower(arr)
         elif c.case == Case.upper:
-            s = s.str.upper()
+            arr = pc.utf8_upper(arr)
         elif c.case == Case.title:
-            s = s.str.title()
-    return s
+            arr = pc.utf8_title(arr)
+    return _series(arr, s.index)
+
+
+_PHONE_CANONICAL = r"^[2-9][0-9]{2}-[2-9][0-9]{2}-[0-9]{4}$"
 
 
 def normalize_phone(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """North-American numbers in any common format -> XXX-XXX-XXXX; returns (values, invalid)."""
-    digits = s.str.replace(r"\D", "", regex=True)
-    digits = digits.mask((digits.str.len() == 11) & digits.str.startswith("1"), digits.str.slice(1))
-    ok = digits.str.fullmatch(r"[2-9]\d{2}[2-9]\d{6}").fillna(False).astype(bool)
-    formatted = digits.str.slice(0, 3) + "-" + digits.str.slice(3, 6) + "-" + digits.str.slice(6, 10)
-    values = formatted.where(ok)
-    invalid = s.notna() & ~ok
-    return values.astype("string"), invalid
+    """North-American numbers in any common format -> XXX-XXX-XXXX; returns (values, invalid).
+
+    Values already in canonical form skip the (costlier) digit extraction.
+    """
+    arr = _arrow(s)
+    canonical = pc.fill_null(pc.match_substring_regex(arr, _PHONE_CANONICAL), False).to_numpy(zero_copy_only=False)
+    present = s.notna().to_numpy()
+    values = s.astype("string").where(canonical)
+    invalid = np.zeros(len(s), dtype=bool)
+    todo = present & ~canonical
+    if todo.any():
+        sub = arr.filter(pa.array(todo))
+        digits = pc.replace_substring_regex(sub, r"[^0-9]", "")
+        with_country = pc.and_(pc.equal(pc.utf8_length(digits), 11), pc.starts_with(digits, "1"))
+        digits = pc.if_else(with_country, pc.utf8_slice_codeunits(digits, 1), digits)
+        ok = pc.fill_null(pc.match_substring_regex(digits, r"^[2-9][0-9]{2}[2-9][0-9]{6}$"), False)
+        formatted = pc.binary_join_element_wise(
+            pc.utf8_slice_codeunits(digits, 0, 3), pc.utf8_slice_codeunits(digits, 3, 6),
+            pc.utf8_slice_codeunits(digits, 6, 10), pa.scalar("-", digits.type))
+        fixed = pc.if_else(ok, formatted, pa.scalar(None, formatted.type))
+        values.iloc[np.flatnonzero(todo)] = pd.arrays.ArrowStringArray(fixed)
+        invalid[np.flatnonzero(todo)] = ~ok.to_numpy(zero_copy_only=False)
+    return values, pd.Series(invalid, index=s.index)
 
 
 def parse_dates(s: pd.Series, formats: list[str], keep_time: bool) -> pd.Series:
@@ -83,21 +125,31 @@ def parse_dates(s: pd.Series, formats: list[str], keep_time: bool) -> pd.Series:
     return out
 
 
+_PLAIN_NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+
+
 def to_number(s: pd.Series, integer: bool) -> tuple[pd.Series, pd.Series]:
-    """Numbers, tolerating currency symbols, thousands separators and '42.0' for integers."""
-    stripped = s.str.replace(r"[\$€£,\s]", "", regex=True)
-    num = pd.to_numeric(stripped, errors="coerce")
-    num = pd.Series(num, index=s.index, dtype="Float64")
+    """Numbers, tolerating currency symbols, thousands separators and '42.0' for integers.
+
+    Plain numbers are cast by Arrow in one pass; only the rare decorated ones ($1,234.50) take
+    the slower stripping path.
+    """
+    arr = _arrow(s)
+    plain = pc.fill_null(pc.match_substring_regex(arr, _PLAIN_NUMBER), False)
+    nums = pc.cast(pc.if_else(plain, arr, pa.scalar(None, arr.type)), pa.float64())
+    num = pd.Series(nums.to_numpy(zero_copy_only=False), index=s.index, dtype="Float64")
+    other = s.notna().to_numpy() & ~plain.to_numpy(zero_copy_only=False)
+    if other.any():
+        stripped = s[other].str.replace(r"[\$€£,\s]", "", regex=True)
+        num[other] = pd.to_numeric(stripped, errors="coerce").astype("Float64")
+    finite = np.isfinite(num.to_numpy(dtype="float64", na_value=np.nan))
+    num = num.mask(num.notna() & ~finite)
     bad = s.notna() & num.isna()
     if integer:
         frac = num.notna() & (num != num.round())
-        bad = bad | frac.fillna(False)
         big = num.abs() > 2**62
-        bad = bad | big.fillna(False)
+        bad = bad | frac.fillna(False) | big.fillna(False)
         num = num.mask(bad).round().astype("Int64")
-    else:
-        num = num.mask(bad | ~np.isfinite(num.astype("float64")).fillna(True) & num.notna())
-        bad = bad | (s.notna() & num.isna())
     return num, bad.astype(bool)
 
 

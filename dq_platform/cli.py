@@ -69,9 +69,13 @@ def _ui(args) -> int:
     home = settings.ensure_dagster_home()
     env = dict(os.environ)
     if not env.get("DQ_MASKING_KEY"):
-        print("WARNING: DQ_MASKING_KEY is not set: masking uses the fixed, public DEV key. "
-              "Set DQ_MASKING_KEY before real data goes through.", file=sys.stderr)
-        env["DQ_ALLOW_DEV_MASKING_KEY"] = "1"
+        if args.demo_key:
+            print("WARNING: DQ_MASKING_KEY is not set: masking uses the fixed, PUBLIC demo key "
+                  "(fine for the demo's sample data, never for real data).", file=sys.stderr)
+            env["DQ_ALLOW_DEV_MASKING_KEY"] = "1"
+        else:
+            print("NOTE: DQ_MASKING_KEY is not set: masked_* assets will refuse to run until it is "
+                  "(or start with --demo-key for the demo's sample data).", file=sys.stderr)
     workspace = settings.project_dir() / "workspace.yaml"
     cmd = ["dagster", "dev", "-h", args.host, "-p", str(args.port)]
     cmd += ["-w", str(workspace)] if workspace.exists() else ["-m", "dq_platform.definitions"]
@@ -104,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     u = sub.add_parser("ui", help="start the Dagster UI and daemon on the persistent instance")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=3000)
+    u.add_argument("--demo-key", action="store_true",
+                   help="allow the public demo masking key when DQ_MASKING_KEY is unset (sample data only)")
     u.set_defaults(func=_ui)
 
     args = parser.parse_args(argv)

@@ -245,3 +245,20 @@ def test_schema_gates_catch_a_defect_in_the_rule_engine(project, instance, monke
     assert "masked" not in out.rows and project.wh().table("masked_customers") is None
     gates = "\n".join(out.failed_gates)
     assert "raw 10 = cleaned 11 + quarantine 0" in gates
+
+
+def test_raw_schema_change_and_row_count_bounds_checks(project, instance):
+    first = project.ingest(instance, "customers", project.write_csv("customers/k1.csv", customer_frame(5)))
+    assert check_results(first)["raw_customers.column_schema_change"] is True
+    wider = customer_frame(5, start=50).assign(loyalty_tier="gold")  # a column nobody declared
+    second = project.ingest(instance, "customers", project.write_csv("customers/k2.csv", wider))
+    assert second.success  # extra columns are kept in raw, dropped from cleaned
+    assert check_results(second)["raw_customers.column_schema_change"] is False
+    assert "loyalty_tier" in project.wh().read("raw_customers", partition=second.partition).columns
+    assert "loyalty_tier" not in project.wh().read("cleaned_customers", partition=second.partition).columns
+
+    empty = project.landing / "customers" / "k3.csv"
+    empty.write_text(",".join(customer_frame(1).columns) + "\n")
+    third = project.ingest(instance, "customers", empty)
+    assert check_results(third)["raw_customers.dagster_row_count_bounds_check"] is False  # contract: min 1 row
+    assert third.rows.get("in") == 0
