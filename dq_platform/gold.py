@@ -20,9 +20,10 @@ def aggregate(masked: pd.DataFrame, agg: Aggregation) -> pd.DataFrame:
         frame = frame.assign(**{PERIOD: period})
         keys = [PERIOD] + keys
     named = {}
+    any_column = next(c for c in frame.columns if c not in keys)  # "size" needs some non-key column
     for m in agg.metrics:
         if m.agg == "count":
-            named[m.name] = pd.NamedAgg(column=frame.columns[0], aggfunc="size")
+            named[m.name] = pd.NamedAgg(column=any_column, aggfunc="size")
         else:
             named[m.name] = pd.NamedAgg(column=m.column, aggfunc=m.agg)
     if keys:

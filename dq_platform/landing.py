@@ -112,11 +112,16 @@ def find_archived(warehouse_root: str, dataset: str, partition_key: str) -> str:
 
 # -- parsing ---------------------------------------------------------------------------------
 
-def read_source(uri: str, contract: Contract, display_name: str | None = None) -> pd.DataFrame:
-    """The rows exactly as received (every value as text) plus file, line and checksum."""
+def read_source(uri: str, contract: Contract, display_name: str | None = None,
+                checksum: str | None = None) -> pd.DataFrame:
+    """The rows exactly as received (every value as text) plus file, line and checksum.
+
+    `checksum` (the sha256 already known from the archive path) saves hashing the file again.
+    """
     fs, path = pafs.FileSystem.from_uri(_uri(uri))
     with fs.open_input_stream(path) as f:
         data = f.read()
+    checksum = checksum or hashlib.sha256(data).hexdigest()
     name = display_name or path.rsplit("/", 1)[-1]
     fmt = contract.source.format
     if not data.strip():
@@ -129,24 +134,29 @@ def read_source(uri: str, contract: Contract, display_name: str | None = None) -
     else:
         frame = _read_parquet(data, name)
     frame[SOURCE_FILE] = name
-    frame[CHECKSUM] = hashlib.sha256(data).hexdigest()
+    frame[CHECKSUM] = checksum
     if PARSE_ERROR not in frame.columns:
         frame[PARSE_ERROR] = pd.Series(pd.NA, index=frame.index, dtype="string")
     return frame
 
 
 def _decode_check(data: bytes, encoding: str, name: str) -> str:
-    """Honour a BOM; fall back from UTF-8 to cp1252/Latin-1 when the bytes are not UTF-8."""
+    """Honour a BOM; reject binary content; fall back from UTF-8 to cp1252 for non-UTF-8 text.
+
+    Only the head is probed here; Arrow validates the rest while parsing (see _read_csv).
+    """
     if data.startswith(b"\xef\xbb\xbf"):
         return "utf-8"
+    head = data[:65536]
+    if b"\x00" in head:
+        line = head.count(b"\n", 0, head.index(b"\x00")) + 1
+        raise SourceFileError(f"{name}:{line}: binary content (NUL bytes), not a text file")
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
         try:
-            data.decode("utf-8")
+            head.decode("utf-8")
         except UnicodeDecodeError as e:
-            line = data.count(b"\n", 0, e.start) + 1
-            if b"\x00" in data[:4096]:
-                raise SourceFileError(f"{name}:{line}: binary content, not a text file") from None
-            return "cp1252"
+            if e.start < len(head) - 4:  # not just a character cut at the probe's end
+                return "cp1252"
     return encoding
 
 
@@ -186,15 +196,24 @@ def _read_csv(data: bytes, contract: Contract, name: str) -> pd.DataFrame:
         bad.append((row.text, row.expected_columns, row.actual_columns))
         return "skip"
 
-    try:
-        table = pacsv.read_csv(
+    def parse(enc: str) -> pa.Table:
+        bad.clear()
+        return pacsv.read_csv(
             io.BytesIO(data),
-            read_options=pacsv.ReadOptions(encoding=encoding, column_names=header, skip_rows=1),
+            read_options=pacsv.ReadOptions(encoding=enc, column_names=header, skip_rows=1),
             parse_options=pacsv.ParseOptions(delimiter=src.delimiter, newlines_in_values=True,
                                              invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
+
+    try:
+        try:
+            table = parse(encoding)
+        except pa.ArrowInvalid as e:
+            if "invalid UTF8" not in str(e) or encoding != "utf-8":
+                raise
+            table = parse("cp1252")  # text in a legacy encoding: Arrow found non-UTF-8 bytes past the probe
     except pa.ArrowInvalid as e:
         raise SourceFileError(f"{name}: cannot be parsed as CSV: {e}") from None
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get)
