@@ -124,7 +124,7 @@ def read_source(uri: str, contract: Contract, display_name: str | None = None,
     checksum = checksum or hashlib.sha256(data).hexdigest()
     name = display_name or path.rsplit("/", 1)[-1]
     fmt = contract.source.format
-    if not data.strip():
+    if not data or data.isspace():  # (no copy of the file, unlike data.strip())
         frame = pd.DataFrame({c.name: pd.Series(dtype="string") for c in contract.columns})
         frame[SOURCE_LINE] = pd.Series(dtype="int64")
     elif fmt == "csv":
@@ -176,6 +176,37 @@ def _record_lines(data: bytes, quote: bytes = b'"') -> tuple[np.ndarray, np.ndar
     return line_of_start[keep], starts[keep]
 
 
+def _record_start_lines(data: bytes, bad: list, encoding: str, good: int) -> tuple[np.ndarray, list[int]]:
+    """Source lines of the parsed records and of the skipped bad rows (in file order)."""
+    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if n_lines == 1 + good + len(bad):
+        # The usual file: one line per record and no blank line, so the k-th record after the
+        # header sits on line k + 2. No scan of the bytes is needed beyond the newline count.
+        lines = np.arange(2, n_lines + 1, dtype="int64")
+        bad_idx, pos, line = [], 0, 1
+        for text, _, _ in bad:  # loops over bad rows only
+            at = data.find(text.encode(encoding, errors="replace"), pos)
+            if at < 0:
+                break
+            line += data.count(b"\n", pos, at)
+            bad_idx.append(line - 2)
+            pos = at
+    else:
+        # Records span lines (quoted newlines) or blank lines exist: find every record start.
+        lines, offsets = _record_lines(data)
+        lines, offsets = lines[1:], offsets[1:]  # header
+        bad_idx, pos = [], int(offsets[0]) if len(offsets) else 0
+        for text, _, _ in bad:
+            at = data.find(text.encode(encoding, errors="replace"), pos)
+            if at >= 0:
+                bad_idx.append(int(np.searchsorted(offsets, at, side="right") - 1))
+                pos = at + 1
+    keep = np.ones(len(lines), bool)
+    keep[bad_idx] = False
+    bad_lines = lines[bad_idx].tolist() + [0] * (len(bad) - len(bad_idx))
+    return lines[keep], bad_lines
+
+
 def _read_csv(data: bytes, contract: Contract, name: str) -> pd.DataFrame:
     src = contract.source
     encoding = _decode_check(data, src.encoding, name)
@@ -218,20 +249,7 @@ def _read_csv(data: bytes, contract: Contract, name: str) -> pd.DataFrame:
         raise SourceFileError(f"{name}: cannot be parsed as CSV: {e}") from None
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get)
 
-    lines, offsets = _record_lines(data)
-    lines, offsets = lines[1:], offsets[1:]  # header
-    if bad:
-        # Locate each skipped row by its text (rare: loops over bad rows only, never all rows).
-        drop, pos = [], int(offsets[0]) if len(offsets) else 0
-        for text, _, _ in bad:
-            at = data.find(text.encode(encoding, errors="replace"), pos)
-            if at >= 0:
-                drop.append(int(np.searchsorted(offsets, at, side="right") - 1))
-                pos = at + 1
-        keep = np.ones(len(lines), bool)
-        keep[drop] = False
-        bad_lines = lines[drop].tolist() + [0] * (len(bad) - len(drop))
-        lines = lines[keep]
+    lines, bad_lines = _record_start_lines(data, bad, encoding, len(frame))
     if len(lines) != len(frame):  # defensive: never attach wrong line numbers
         lines = np.arange(2, len(frame) + 2)
     frame[SOURCE_LINE] = lines.astype("int64")

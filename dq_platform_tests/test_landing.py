@@ -94,3 +94,10 @@ def test_partition_key_and_archive_roundtrip(tmp_path):
     found = landing.find_archived(str(tmp_path / "wh"), "t", s.partition_key)
     assert found == uri
     assert landing.read_source(found, contract())["a"].tolist() == ["1"]
+
+
+def test_bad_rows_in_a_file_without_multiline_records_keep_their_lines(tmp_path):
+    df = read(tmp_path, b"a,b\n1,x\n2,y,EXTRA\n3,z\n4\n5,w\n")
+    assert df[rules.SOURCE_LINE].tolist() == [2, 3, 4, 5, 6]
+    assert df[rules.PARSE_ERROR].notna().tolist() == [False, True, False, True, False]
+    assert df["a"].tolist()[::2] == ["1", "3", "5"]
