@@ -48,7 +48,6 @@ def one(rows: int) -> dict:
     import pyarrow.csv as pacsv
 
     from dq_platform.contract import load_contracts
-    from dq_platform.definitions import build_definitions
     from dq_platform.ingest import register, run_file
     from dq_platform.storage import Warehouse
 
@@ -59,14 +58,15 @@ def one(rows: int) -> dict:
     if not src.exists():
         subprocess.run([sys.executable, __file__, "--generate", str(rows), str(src)], check=True)
 
+    from dq_platform.contract import CONTRACTS_DIR
+
     contracts = [c for c in load_contracts() if c.name == "customers"]
     warehouse = str(base / "warehouse")
-    defs = build_definitions(contracts, warehouse)
     (base / "home").mkdir(parents=True, exist_ok=True)
     with dg.instance_for_test(temp_dir=str(base / "home")) as instance:
         source = register(instance, contracts[0], src, warehouse)
         t0 = time.perf_counter()
-        outcome = run_file(defs, instance, contracts[0], source)
+        outcome = run_file(instance, contracts[0], source, contracts_dir=CONTRACTS_DIR, warehouse_root=warehouse)
         total = time.perf_counter() - t0
         if not outcome.success:
             raise SystemExit(f"job failed: {outcome.error}")

@@ -87,6 +87,11 @@ def build_dataset(contract: Contract) -> dg.Definitions:
     raw_key, cleaned_key = dg.AssetKey(f"raw_{name}"), dg.AssetKey(f"cleaned_{name}")
     quarantine_key, masked_key = dg.AssetKey(f"quarantine_{name}"), dg.AssetKey(f"masked_{name}")
 
+    def stored_rows(warehouse: Warehouse, partition: str) -> tuple[int, int, int]:
+        """Rows of the partition as stored (Delta log statistics): raw, cleaned, quarantine."""
+        return tuple(warehouse.row_counts(k.path[-1]).get(partition, 0)
+                     for k in (raw_key, cleaned_key, quarantine_key))
+
     # -- bronze --------------------------------------------------------------------------
     @dg.asset(
         key=raw_key, partitions_def=parts, kinds={"delta", "pandas", contract.source.format},
@@ -165,7 +170,6 @@ def build_dataset(contract: Contract) -> dg.Definitions:
         quarantine[rules.RUN_ID] = context.run_id
         rate = result.failure_rate
         level = contract.failure_rate
-        lineage = [c for c in result.cleaned.columns if c.startswith("_")]
         t0 = time.perf_counter()
         pandera_gate = run_pandera(contract, result.cleaned)
         t1 = time.perf_counter()
@@ -204,9 +208,7 @@ def build_dataset(contract: Contract) -> dg.Definitions:
         yield dg.AssetCheckResult(asset_key=cleaned_key, check_name="cleaned_passes_gx_suite",
                                   passed=gx_gate.passed, severity=ERROR, description=gx_gate.summary,
                                   metadata=gx_gate.to_metadata())
-        stored = {t: warehouse.row_counts(t).get(partition, 0) for t in
-                  (raw_key.path[-1], cleaned_key.path[-1], quarantine_key.path[-1])}
-        n_raw, n_clean, n_quar = stored.values()
+        n_raw, n_clean, n_quar = stored_rows(warehouse, partition)
         yield dg.AssetCheckResult(
             asset_key=cleaned_key, check_name="raw_rows_reconcile_with_cleaned_and_quarantine",
             passed=n_raw == n_clean + n_quar and n_raw == result.rows_in, severity=ERROR,
@@ -214,7 +216,6 @@ def build_dataset(contract: Contract) -> dg.Definitions:
                         + ("" if n_raw == n_clean + n_quar else f" (difference {n_raw - n_clean - n_quar})"),
             metadata={"raw_rows": n_raw, "cleaned_rows": n_clean, "quarantined_rows": n_quar,
                       "rows_read_by_run": result.rows_in})
-        del lineage
 
     # -- silver, GDPR-safe ---------------------------------------------------------------
     masked_checks = [
@@ -242,15 +243,13 @@ def build_dataset(contract: Contract) -> dg.Definitions:
         partition = context.partition_key
         commit = warehouse.last_commit(cleaned_key.path[-1], partition) or {}
         gate_status = commit.get("dq_gates", "missing")
-        counts = {t: warehouse.row_counts(t).get(partition, 0) for t in
-                  (raw_key.path[-1], cleaned_key.path[-1], quarantine_key.path[-1])}
-        source_ok = gate_status == "passed" and counts[raw_key.path[-1]] == \
-            counts[cleaned_key.path[-1]] + counts[quarantine_key.path[-1]]
+        counts = stored_rows(warehouse, partition)
+        source_ok = gate_status == "passed" and counts[0] == counts[1] + counts[2]
         source_check = dg.AssetCheckResult(
             asset_key=masked_key, check_name="masked_source_passed_gates", passed=source_ok, severity=ERROR,
             description=f"cleaned partition {partition}: gates {gate_status} (version {commit.get('version', '-')}, "
                         f"run {commit.get('dagster_run_id', '-')}); raw/cleaned/quarantine rows "
-                        f"{'/'.join(str(v) for v in counts.values())}",
+                        f"{'/'.join(map(str, counts))}",
             metadata={"cleaned_version": commit.get("version", -1), "cleaned_gates": gate_status})
         if not source_ok:
             yield source_check

@@ -39,14 +39,13 @@ def _demo(args) -> int:
 def _ingest(args) -> int:
     import dagster as dg
 
-    from .definitions import build_definitions
     from .ingest import match_contract, register, run_file
 
     settings.ensure_dagster_home()
-    contracts = load_contracts(settings.contracts_dir())
+    contracts_dir = settings.contracts_dir()
+    contracts = load_contracts(contracts_dir)
     by_name = {c.name: c for c in contracts}
     warehouse = settings.warehouse_uri()
-    defs = build_definitions(contracts, warehouse)
     files: list[Path] = []
     for p in map(Path, args.paths):
         files += sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
@@ -58,7 +57,8 @@ def _ingest(args) -> int:
                 print(f"skip {f}: no contract's source pattern matches it (use --dataset)")
                 continue
             source = register(instance, contract, f, warehouse)
-            outcome = run_file(defs, instance, contract, source, extra_tags={"dq/trigger": "cli"})
+            outcome = run_file(instance, contract, source, contracts_dir=contracts_dir,
+                               warehouse_root=warehouse, extra_tags={"dq/trigger": "cli"})
             state = "SUCCESS" if outcome.success else f"FAILURE ({outcome.error})"
             print(f"{contract.name}: {source.partition_key} run {outcome.run_id} {state} rows {outcome.rows}")
             failures += not outcome.success

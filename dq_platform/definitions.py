@@ -23,4 +23,13 @@ def build_definitions(contracts=None, warehouse_root: str | None = None) -> dg.D
     )
 
 
+def pipeline_job(job_name: str, contracts_dir: str | None = None, warehouse_root: str | None = None):
+    """Rebuild one job by name: the reconstructor `dg.execute_job` needs (CLI, demo, benchmark).
+
+    Unlike `execute_in_process`, that path keeps no step outputs in memory, as in production.
+    """
+    contracts = load_contracts(contracts_dir) if contracts_dir else None
+    return build_definitions(contracts, warehouse_root).resolve_job_def(job_name)
+
+
 defs = build_definitions()

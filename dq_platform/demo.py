@@ -45,19 +45,18 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
               "(fine for sample data, never for real data).", file=out)
         logging.getLogger("dq_platform.masking").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", message="DQ_MASKING_KEY is not set")
-    from .definitions import build_definitions
-
-    contracts = load_contracts(settings.contracts_dir())
+    contracts_dir = settings.contracts_dir()
+    contracts = load_contracts(contracts_dir)
     warehouse = settings.warehouse_uri()
     landing_dir = Path(settings.landing_uri())
-    defs = build_definitions(contracts, warehouse)
     outcomes: list[RunOutcome] = []
     started = time.time()
     with dg.DagsterInstance.get() as instance:
         for i, contract in enumerate(contracts):
             for path in _write_demo_files(contract, landing_dir, rows, seed=100 * (i + 1)):
                 source = register(instance, contract, path, warehouse)
-                outcome = run_file(defs, instance, contract, source, extra_tags={"dq/trigger": "demo"})
+                outcome = run_file(instance, contract, source, contracts_dir=contracts_dir,
+                                   warehouse_root=warehouse, extra_tags={"dq/trigger": "demo"})
                 outcomes.append(outcome)
                 mark = "ok" if outcome.success else "held by a gate" if outcome.failed_gates else "FAILED"
                 print(f"  {contract.name:<22} {source.partition_key:<48} {mark}", file=out, flush=True)

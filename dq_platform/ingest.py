@@ -66,15 +66,22 @@ def source_tags(source: landing.SourceFile) -> dict[str, str]:
             "dq/dataset": source.dataset}
 
 
-def run_file(defs: dg.Definitions, instance: dg.DagsterInstance, contract: Contract,
-             source: landing.SourceFile, extra_tags: dict[str, str] | None = None) -> RunOutcome:
-    """Materialize raw -> gold for one file's partition, in process, recorded in the instance."""
-    job = defs.resolve_job_def(f"{contract.name}_pipeline")
+def run_file(instance: dg.DagsterInstance, contract: Contract, source: landing.SourceFile, *,
+             contracts_dir: str | Path, warehouse_root: str, extra_tags: dict[str, str] | None = None) -> RunOutcome:
+    """Materialize raw -> gold for one file's partition now, in this process, recorded in the instance.
+
+    Runs through `dg.execute_job` (as the daemon's runs do), not `execute_in_process`, which
+    would keep every step's output frame in memory until the run ends.
+    """
+    job = dg.build_reconstructable_job(
+        "dq_platform.definitions", "pipeline_job",
+        reconstructable_args=(f"{contract.name}_pipeline", str(contracts_dir), warehouse_root))
     # The console shows warnings and errors only; every event still goes to the instance (the audit log).
     level = os.environ.get("DQ_LOG_LEVEL", "WARNING").upper()
-    result = job.execute_in_process(instance=instance, partition_key=source.partition_key,
-                                    run_config={"loggers": {"console": {"config": {"log_level": level}}}},
-                                    tags={**source_tags(source), **(extra_tags or {})}, raise_on_error=False)
+    run_config = {"execution": {"config": {"in_process": {}}},
+                  "loggers": {"console": {"config": {"log_level": level}}}}
+    tags = {**source_tags(source), **(extra_tags or {}), "dagster/partition": source.partition_key}
+    result = dg.execute_job(job, instance, run_config=run_config, tags=tags, raise_on_error=False)
     return summarize(result, contract, source.partition_key)
 
 

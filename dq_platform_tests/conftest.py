@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dq_platform.contract import load_contracts, parse_contract
+from dq_platform.contract import CONTRACTS_DIR, load_contracts, parse_contract
 from dq_platform.definitions import build_definitions
 
 TEST_MASKING_KEY = "test-masking-key-0123456789abcdef"
@@ -37,15 +37,17 @@ def instance():
 
 
 class Project:
-    """A warehouse + landing folder + definitions for a set of contracts."""
+    """A warehouse + landing folder + definitions for a folder of contracts."""
 
-    def __init__(self, root: Path, contracts):
+    def __init__(self, root: Path, contracts_dir: Path):
         self.root = root
+        self.contracts_dir = contracts_dir
         self.warehouse = str(root / "warehouse")
         self.landing = root / "landing"
         self.landing.mkdir(parents=True, exist_ok=True)
+        contracts = load_contracts(contracts_dir)
         self.contracts = {c.name: c for c in contracts}
-        self.defs = build_definitions(list(contracts), self.warehouse)
+        self.defs = build_definitions(contracts, self.warehouse)
 
     def wh(self):
         from dq_platform.storage import Warehouse
@@ -68,17 +70,27 @@ class Project:
 
         contract = self.contracts[dataset]
         source = register(instance, contract, path, self.warehouse)
-        return run_file(self.defs, instance, contract, source)
+        return self.run(instance, dataset, source)
+
+    def run(self, instance, dataset: str, source):
+        from dq_platform.ingest import run_file
+
+        return run_file(instance, self.contracts[dataset], source, contracts_dir=self.contracts_dir,
+                        warehouse_root=self.warehouse)
 
 
 @pytest.fixture
-def project(tmp_path, contracts):
-    return Project(tmp_path, contracts.values())
+def project(tmp_path):
+    return Project(tmp_path, CONTRACTS_DIR)
 
 
 @pytest.fixture
 def make_project(tmp_path):
     def make(*yaml_texts: str) -> Project:
-        return Project(tmp_path, [parse_contract(t) for t in yaml_texts])
+        folder = tmp_path / "contracts"
+        folder.mkdir(exist_ok=True)
+        for text in yaml_texts:
+            (folder / f"{parse_contract(text).name}.yaml").write_text(text)
+        return Project(tmp_path, folder)
 
     return make

@@ -206,9 +206,7 @@ def test_changed_content_under_a_registered_name_is_refused_not_mixed(project, i
     path = project.write_csv("customers/h.csv", customer_frame(5))
     source = register(instance, project.contracts["customers"], path, project.warehouse)
     project.write_csv("customers/h.csv", customer_frame(6))  # file replaced after registration
-    from dq_platform.ingest import run_file
-
-    out = run_file(project.defs, instance, project.contracts["customers"], source)
+    out = project.run(instance, "customers", source)
     assert not out.success
     assert "content changed since it was registered" in out.error
 
