@@ -147,8 +147,7 @@ def build_dataset(contract: Contract) -> dg.Definitions:
     ]
 
     @dg.multi_asset(
-        name=f"clean_{name}", partitions_def=parts, can_subset=False,
-        ins={"raw": dg.AssetIn(raw_key)},
+        name=f"clean_{name}", partitions_def=parts, can_subset=False, deps=[raw_key],
         outs={
             cleaned_key.path[-1]: dg.AssetOut(
                 key=cleaned_key, kinds={"delta", "pandas"}, **common,
@@ -161,11 +160,14 @@ def build_dataset(contract: Contract) -> dg.Definitions:
         },
         check_specs=clean_checks,
     )
-    def clean(context: dg.AssetExecutionContext, raw: pd.DataFrame, warehouse: Warehouse):
+    def clean(context: dg.AssetExecutionContext, warehouse: Warehouse):
         from .validation import run_gx, run_pandera
 
         partition = context.partition_key
-        result = rules.evaluate(raw.drop(columns=[rules.PARTITION], errors="ignore"), contract)
+        # Read here rather than as a Dagster input, so the raw frame is freed once the rules ran.
+        raw = warehouse.read(raw_key.path[-1], partition=partition).drop(columns=[rules.PARTITION])
+        result = rules.evaluate(raw, contract)
+        del raw
         quarantine = result.quarantine
         quarantine[rules.RUN_ID] = context.run_id
         rate = result.failure_rate

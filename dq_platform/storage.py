@@ -138,6 +138,9 @@ class Warehouse(dg.ConfigurableResource):
 def to_arrow(df: pd.DataFrame, date_columns=()) -> pa.Table:
     """pandas -> Arrow with Delta-friendly types: dates as date32, timestamps in microseconds."""
     table = pa.Table.from_pandas(df, preserve_index=False)
+    if all(f.name not in date_columns and not pa.types.is_timestamp(f.type) and not pa.types.is_string(f.type)
+           and not pa.types.is_string_view(f.type) and not pa.types.is_null(f.type) for f in table.schema):
+        return table.replace_schema_metadata(None)
     fields = []
     for f in table.schema:
         t = f.type
@@ -145,12 +148,12 @@ def to_arrow(df: pd.DataFrame, date_columns=()) -> pa.Table:
             t = pa.date32()
         elif pa.types.is_timestamp(t):
             t = pa.timestamp("us")
-        elif pa.types.is_large_string(t) or pa.types.is_string_view(t):
-            t = pa.string()
-        elif pa.types.is_null(t):
-            t = pa.string()
+        elif pa.types.is_string(t) or pa.types.is_string_view(t) or pa.types.is_null(t):
+            t = pa.large_string()  # pandas' Arrow strings are large_string: keep them, no copy
         fields.append(pa.field(f.name, t))
-    return table.cast(pa.schema(fields))
+    # per-column cast: columns whose type is already right are passed through untouched
+    return pa.table([col if col.type == fl.type else col.cast(fl.type) for col, fl in zip(table.columns, fields)],
+                    schema=pa.schema(fields))
 
 
 def from_arrow(table: pa.Table) -> pd.DataFrame:
