@@ -37,6 +37,12 @@ def _arrow(s: pd.Series) -> pa.ChunkedArray:
     return arr
 
 
+def arrow_strings(series: pd.Series) -> pa.Array:
+    """A column as one contiguous Arrow large_string array (for kernels that want an Array)."""
+    arr = _arrow(series)
+    return (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).cast(pa.large_string())
+
+
 def _series(arr: pa.ChunkedArray, index: pd.Index) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(arr), index=index)
 
@@ -181,15 +187,19 @@ def type_column(raw: pd.Series, column: Column, null_values: list[str]) -> Typed
     return Typed(values=values, missing=missing.astype(bool), unparseable=bad.astype(bool))
 
 
+# Exact dtype of each logical type in the cleaned frame (the gates check str(series.dtype)).
+CLEANED_DTYPES: dict[ColumnType, str] = {
+    ColumnType.integer: "Int64",
+    ColumnType.float: "Float64",
+    ColumnType.string: "string",
+    ColumnType.date: "datetime64[ns]",
+    ColumnType.timestamp: "datetime64[ns]",
+    ColumnType.boolean: "boolean",
+}
+
+
 def cleaned_dtype(column: Column) -> str:
-    return {
-        ColumnType.integer: "Int64",
-        ColumnType.float: "Float64",
-        ColumnType.string: "string",
-        ColumnType.date: "datetime64[ns]",
-        ColumnType.timestamp: "datetime64[ns]",
-        ColumnType.boolean: "boolean",
-    }[column.type]
+    return CLEANED_DTYPES[column.type]
 
 
 def fill_default(values: pd.Series, column: Column) -> pd.Series:

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dq_platform.cleaning import arrow_strings
 from dq_platform.contract import Contract
 from dq_platform.masking import canonical_strings
 
@@ -158,13 +159,6 @@ def _checksum_hits(text: pa.Array, pattern: str, check) -> np.ndarray:
 
 # -- scanning ---------------------------------------------------------------------------------
 
-def _text(series: pd.Series) -> pa.Array:
-    if not (pd.api.types.is_string_dtype(series.dtype) and series.dtype != object):
-        series = series.astype("string")
-    arr = pa.array(series.array)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    return arr.cast(pa.large_string())
 
 
 def _scannable(df: pd.DataFrame, columns: Iterable[str] | None) -> list[str]:
@@ -197,7 +191,7 @@ def _hit_masks(series: pd.Series) -> dict[str, np.ndarray]:
     """
     if len(series) == 0:
         return {}
-    text = _without_reserved_emails(_text(series))
+    text = _without_reserved_emails(arrow_strings(series))
     rows = np.flatnonzero(_bools(pc.match_substring_regex(text, _ANY)))
     if len(rows) == 0:
         return {}
@@ -228,7 +222,7 @@ def scan_frame(df: pd.DataFrame, columns: Iterable[str] | None = None) -> dict[s
 def shape_of(values: pd.Series, max_len: int = 32) -> list[str]:
     """Shape of values without their content: digits -> "9", letters -> "x"/"X", punctuation
     kept, cut at ``max_len`` ("jane.doe@mail.com" -> "xxxx.xxx@xxxx.xxx")."""
-    arr = _text(values)
+    arr = arrow_strings(values)
     arr = pc.replace_substring_regex(arr, "[0-9]", "9")
     arr = pc.replace_substring_regex(arr, r"[a-z]|[^\x00-\x7F\p{Lu}]", "x")
     arr = pc.replace_substring_regex(arr, r"\p{Lu}", "X")
@@ -294,7 +288,7 @@ def _echo_text(series: pd.Series) -> pa.Array:
     """String columns as they are (zero-copy); anything else in masking's canonical string form."""
     if not (pd.api.types.is_string_dtype(series.dtype) and series.dtype != object):
         series = canonical_strings(series)
-    return _text(series)
+    return arrow_strings(series)
 
 
 def raw_value_echo(masked: pd.DataFrame, cleaned: pd.DataFrame, contract: Contract) -> dict[str, int]:

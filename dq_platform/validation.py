@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import pandas as pd
 
+from dq_platform.cleaning import CLEANED_DTYPES as _CLEANED_DTYPES
 from dq_platform.contract import Column, ColumnType, Contract, Format
 from dq_platform.formats import FORMAT_PATTERNS
 
@@ -60,15 +61,8 @@ __all__ = [
 # on pyarrow strings (it falls back from RE2 where the two differ).
 assert set(FORMAT_PATTERNS) == {f.value for f in Format}, "every Format needs a pattern"
 
-# Exact dtype of each logical type in the cleaned frame (str(series.dtype) must equal it).
-CLEANED_DTYPES: Mapping[ColumnType, str] = MappingProxyType({
-    ColumnType.integer: "Int64",
-    ColumnType.float: "Float64",
-    ColumnType.string: "string",
-    ColumnType.date: "datetime64[ns]",
-    ColumnType.timestamp: "datetime64[ns]",
-    ColumnType.boolean: "boolean",
-})
+# Exact dtype of each logical type in the cleaned frame, shared with the normalizers.
+CLEANED_DTYPES: Mapping[ColumnType, str] = MappingProxyType(_CLEANED_DTYPES)
 
 LINEAGE_PREFIX = "_"
 

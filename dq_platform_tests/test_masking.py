@@ -248,7 +248,7 @@ def test_age_band_on_known_dates(key, dob, band):
 
 
 def test_age_band_custom_edges_and_nulls(key):
-    c = col("dob", "date", "age_band", age_bands=[60, 30])
+    c = col("dob", "date", "age_band", age_bands=[30, 60])
     out = mask_series(dates("2000-01-01", None, "1990-06-15", "1950-01-01"), c, key, REF)
     assert out.iloc[0] == "<30" and pd.isna(out.iloc[1]) and out.iloc[2] == "30-59" and out.iloc[3] == "60+"
     assert age_band_labels([18, 25, 35, 45, 55, 65]) == ["<18", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
