@@ -63,7 +63,10 @@ def evaluate(raw: pd.DataFrame, contract: Contract, today: pd.Timestamp | None =
     checks: list[tuple[str, str, pd.Series]] = []  # (rule id, reason, failing mask)
 
     def add(rule_id: str, reason: str, mask) -> None:
-        checks.append((rule_id, reason, pd.Series(mask, index=raw.index).fillna(False).astype(bool)))
+        # keep plain numpy bools: one byte per row and rule, no pandas overhead
+        if isinstance(mask, pd.Series):
+            mask = mask.fillna(False).to_numpy(dtype=bool)
+        checks.append((rule_id, reason, np.asarray(mask, dtype=bool)))
 
     if PARSE_ERROR in raw.columns:
         add(PARSE_RULE, "the line could not be parsed into the file's columns", raw[PARSE_ERROR].notna())
@@ -116,10 +119,11 @@ def evaluate(raw: pd.DataFrame, contract: Contract, today: pd.Timestamp | None =
         typed[name] = values.astype(cleaned_dtype(col))
 
     frame = pd.DataFrame(typed, index=raw.index)
+    del typed
 
     # Uniqueness is judged among rows that pass everything else, so an invalid row can't
     # make a valid one look like a duplicate; the first valid occurrence is kept.
-    valid_so_far = ~np.logical_or.reduce([m.to_numpy() for _, _, m in checks]) if checks else np.ones(n, bool)
+    valid_so_far = ~np.logical_or.reduce([m for _, _, m in checks]) if checks else np.ones(n, bool)
     for col in contract.columns:
         if col.unique:
             v = frame[col.name]
@@ -135,12 +139,18 @@ def evaluate(raw: pd.DataFrame, contract: Contract, today: pd.Timestamp | None =
         ok = pd.Series(result, index=raw.index).astype("boolean").fillna(False)
         add(rule.id, rule.description or f"violates {rule.expression}", judged & ~ok)
 
-    masks = np.column_stack([m.to_numpy() for _, _, m in checks]) if checks else np.zeros((n, 0), bool)
+    masks = np.column_stack([m for _, _, m in checks]) if checks else np.zeros((n, 0), bool)
+    checks = [(rid, reason, None) for rid, reason, _ in checks]  # the stacked copy is enough
     failed = masks.any(axis=1) if masks.size else np.zeros(n, bool)
     failures = {rid: int(masks[:, i].sum()) for i, (rid, _, _) in enumerate(checks) if masks[:, i].any()}
 
     lineage = [c for c in LINEAGE if c in raw.columns]
-    cleaned = pd.concat([frame.loc[~failed], raw.loc[~failed, lineage]], axis=1).reset_index(drop=True)
+    keep = ~failed
+    cleaned = frame.loc[keep]
+    del frame
+    for c in lineage:
+        cleaned[c] = raw[c].array[keep]
+    cleaned = cleaned.reset_index(drop=True)
 
     quarantine = raw.loc[failed].copy()
     if failed.any():
