@@ -71,6 +71,7 @@ def one(rows: int) -> dict:
         if not outcome.success:
             raise SystemExit(f"job failed: {outcome.error}")
         stages: dict[str, float] = {}
+        peaks: dict[str, float] = {}  # process peak RSS (MB) when each table was written
         for event in instance.get_records_for_run(outcome.run_id).records:
             dag = event.event_log_entry.dagster_event
             if dag is None or dag.event_type_value != "ASSET_MATERIALIZATION":
@@ -78,6 +79,8 @@ def one(rows: int) -> dict:
             mat = dag.event_specific_data.materialization
             asset = mat.asset_key.path[-1]
             for key, value in mat.metadata.items():
+                if key == "memory/process_peak_mb":
+                    peaks[asset] = float(value.value)
                 if key.startswith("seconds/"):
                     stage = key.split("/", 1)[1]
                     name = f"write {asset}" if stage == "write" else stage
@@ -102,7 +105,7 @@ def one(rows: int) -> dict:
         floor[f"write {name}"] = time.perf_counter() - t0
         del frame
     return {"rows": rows, "job_seconds": total, "run_seconds": run_seconds, "stages": stages,
-            "floor": floor, "floor_seconds": sum(floor.values()), "peak_rss_gb": peak_gb,
+            "floor": floor, "floor_seconds": sum(floor.values()), "peak_rss_gb": peak_gb, "peaks_mb": peaks,
             "outcome_rows": outcome.rows}
 
 
@@ -122,6 +125,8 @@ def report(r: dict) -> str:
     ratio = r["job_seconds"] / r["floor_seconds"]
     out.append(f"{'floor total':<34}{r['floor_seconds']:>9.2f}")
     out.append(f"job / floor: {ratio:.2f}x   peak RSS: {r['peak_rss_gb']:.2f} GB")
+    out.append("process peak RSS when each table was written (MB): " + ", ".join(
+        f"{k} {v:,.0f}" for k, v in r.get("peaks_mb", {}).items()))
     return "\n".join(out)
 
 

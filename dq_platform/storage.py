@@ -8,6 +8,7 @@ its audit-log run point at each other. Partitioned tables are physically partiti
 
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +136,16 @@ class Warehouse(dg.ConfigurableResource):
         return None
 
 
+def process_peak_mb() -> float:
+    """Peak resident memory of this process so far (a step's own peak when it runs alone)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return -1.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / 1024 / (1024 if sys.platform == "darwin" else 1), 1)
+
+
 def to_arrow(df: pd.DataFrame, date_columns=()) -> pa.Table:
     """pandas -> Arrow with Delta-friendly types: dates as date32, timestamps in microseconds."""
     table = pa.Table.from_pandas(df, preserve_index=False)
@@ -190,6 +201,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                                     date_columns=list(date_columns), extra_metadata=commit_meta)
         context.add_output_metadata({
             "seconds/write": round(time.perf_counter() - started, 4),
+            "memory/process_peak_mb": process_peak_mb(),
             "dagster/row_count": info.rows,
             "dagster/column_schema": column_schema(obj),
             "dagster/uri": info.uri,
