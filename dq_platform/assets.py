@@ -270,6 +270,7 @@ def build_dataset(contract: Contract) -> dg.Definitions:
         out = out.drop(columns=[c for c in (rules.SOURCE_FILE, rules.CHECKSUM) if c in out.columns])
         findings = scan_frame(out.drop(columns=[c for c in out.columns if c.startswith("_")]))
         echoes = raw_value_echo(out, cleaned, contract)
+        del cleaned  # not needed for the write: free it first
         hits = sum(sum(k.values()) for k in findings.values()) + sum(echoes.values())
         t2 = time.perf_counter()
         leak_meta = {"values_flagged": hits}

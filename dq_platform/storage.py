@@ -109,7 +109,9 @@ class Warehouse(dg.ConfigurableResource):
         if dt is None:
             raise FileNotFoundError(f"table '{table}' does not exist yet under {self.root}")
         filters = [(PARTITION, "=", partition)] if partition is not None else None
-        return from_arrow(dt.to_pyarrow_table(filters=filters, columns=columns))
+        table = dt.to_pyarrow_table(filters=filters, columns=columns)
+        del dt
+        return from_arrow(table)
 
     def row_counts(self, table: str) -> dict[str, int]:
         """Rows per partition from the Delta log's file statistics: no data file is read."""
@@ -169,7 +171,8 @@ def to_arrow(df: pd.DataFrame, date_columns=()) -> pa.Table:
 
 def from_arrow(table: pa.Table) -> pd.DataFrame:
     """Arrow -> pandas with nullable dtypes; dates and timestamps as datetime64[ns]."""
-    df = table.to_pandas(types_mapper=_TO_PANDAS.get, date_as_object=False)
+    # self_destruct + split_blocks: Arrow buffers are released column by column as they convert
+    df = table.to_pandas(types_mapper=_TO_PANDAS.get, date_as_object=False, split_blocks=True, self_destruct=True)
     for name in df.columns:
         if pd.api.types.is_datetime64_any_dtype(df[name]):
             df[name] = df[name].astype("datetime64[ns]")
