@@ -67,7 +67,8 @@ def source_tags(source: landing.SourceFile) -> dict[str, str]:
 
 
 def run_file(instance: dg.DagsterInstance, contract: Contract, source: landing.SourceFile, *,
-             contracts_dir: str | Path, warehouse_root: str, extra_tags: dict[str, str] | None = None) -> RunOutcome:
+             contracts_dir: str | Path, warehouse_root: str, extra_tags: dict[str, str] | None = None,
+             executor: str = "in_process") -> RunOutcome:
     """Materialize raw -> gold for one file's partition now, in this process, recorded in the instance.
 
     Runs through `dg.execute_job` (as the daemon's runs do), not `execute_in_process`, which
@@ -78,7 +79,9 @@ def run_file(instance: dg.DagsterInstance, contract: Contract, source: landing.S
         reconstructable_args=(f"{contract.name}_pipeline", str(contracts_dir), warehouse_root))
     # The console shows warnings and errors only; every event still goes to the instance (the audit log).
     level = os.environ.get("DQ_LOG_LEVEL", "WARNING").upper()
-    run_config = {"execution": {"config": {"in_process": {}}},
+    # in_process: one process, quick to start (CLI, demo). multiprocess: a process per step, as
+    # runs launched by the daemon execute by default.
+    run_config = {"execution": {"config": {executor: {}}},
                   "loggers": {"console": {"config": {"log_level": level}}}}
     tags = {**source_tags(source), **(extra_tags or {}), "dagster/partition": source.partition_key}
     result = dg.execute_job(job, instance, run_config=run_config, tags=tags, raise_on_error=False)
