@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,13 +48,32 @@ class SourceFile:
 
 
 def sha256_of(uri: str) -> tuple[str, int]:
-    fs, path = pafs.FileSystem.from_uri(_uri(uri))
+    fs, path = filesystem(_uri(uri))
     h, size = hashlib.sha256(), 0
     with fs.open_input_stream(path) as f:
         while chunk := f.read(8 << 20):
             h.update(chunk)
             size += len(chunk)
     return h.hexdigest(), size
+
+
+def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The Arrow filesystem and path for a file:// or s3:// URI.
+
+    S3 takes its credentials and region from the standard AWS variables, and its endpoint from
+    AWS_ENDPOINT_URL (S3-compatible stores, a loopback test server), http when AWS_ALLOW_HTTP.
+    """
+    if uri.startswith("s3://"):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        kwargs = {}
+        if endpoint:
+            scheme, _, host = endpoint.partition("://")
+            kwargs.update(endpoint_override=host or scheme, scheme=scheme if host else "https")
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if region:
+            kwargs["region"] = region
+        return pafs.S3FileSystem(**kwargs), uri.removeprefix("s3://")
+    return pafs.FileSystem.from_uri(uri)
 
 
 def _uri(path_or_uri: str | Path) -> str:
@@ -82,9 +102,9 @@ def archive_dir(warehouse_root: str, dataset: str) -> str:
 def archive(source: SourceFile, warehouse_root: str) -> str:
     """Copy the file into the content-addressed archive once; return the archived URI."""
     dest = f"{archive_dir(warehouse_root, source.dataset)}/{source.sha256}/{source.name}"
-    dest_fs, dest_path = pafs.FileSystem.from_uri(_uri(dest))
+    dest_fs, dest_path = filesystem(_uri(dest))
     if dest_fs.get_file_info(dest_path).type == pafs.FileType.NotFound:
-        src_fs, src_path = pafs.FileSystem.from_uri(source.uri)
+        src_fs, src_path = filesystem(source.uri)
         dest_fs.create_dir(dest_path.rsplit("/", 1)[0], recursive=True)
         tmp = dest_path + ".partial"
         with src_fs.open_input_stream(src_path) as fin, dest_fs.open_output_stream(tmp) as fout:
@@ -98,7 +118,7 @@ def find_archived(warehouse_root: str, dataset: str, partition_key: str) -> str:
     """The archived file behind a partition key."""
     name, sha16 = split_partition_key(partition_key)
     base = archive_dir(warehouse_root, dataset)
-    fs, path = pafs.FileSystem.from_uri(_uri(base))
+    fs, path = filesystem(_uri(base))
     infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
     for info in infos:
         if info.base_name.startswith(sha16):
@@ -118,7 +138,7 @@ def read_source(uri: str, contract: Contract, display_name: str | None = None,
 
     `checksum` (the sha256 already known from the archive path) saves hashing the file again.
     """
-    fs, path = pafs.FileSystem.from_uri(_uri(uri))
+    fs, path = filesystem(_uri(uri))
     with fs.open_input_stream(path) as f:
         data = f.read()
     checksum = checksum or hashlib.sha256(data).hexdigest()
