@@ -219,6 +219,9 @@ class RowCount(_Strict):
 class Source(_Strict):
     format: Literal["csv", "jsonl", "parquet"] = "csv"
     pattern: str = Field(description="glob, relative to the landing zone, of this dataset's files")
+    # A file is ready when "<file>.done" exists (".done"), or "_SUCCESS" in its folder ("_SUCCESS").
+    # Without a marker, a file is ready once its size and mtime are unchanged across two sensor ticks.
+    ready_marker: Literal[".done", "_SUCCESS"] | None = None
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: str = "utf-8"
     null_values: list[str] = Field(default_factory=lambda: ["", "NULL", "null", "None", "N/A", "n/a", "NA", "NaN", "nan", "-"])

@@ -9,17 +9,24 @@ import dagster as dg
 
 from .assets import build_dataset
 from .contract import load_contracts
-from .settings import contracts_dir, warehouse_uri
+from .sensors import LandingZoneResource, build_file_sensor
+from .settings import contracts_dir, landing_uri, warehouse_uri
 from .storage import DeltaIOManager, Warehouse
 
 
-def build_definitions(contracts=None, warehouse_root: str | None = None) -> dg.Definitions:
+def build_definitions(contracts=None, warehouse_root: str | None = None, landing: str | None = None) -> dg.Definitions:
     contracts = load_contracts(contracts_dir()) if contracts is None else contracts
     warehouse = Warehouse(root=warehouse_root or warehouse_uri())
     per_dataset = [build_dataset(c) for c in contracts]
+    # Resources per environment, in one place: local folders by default, s3:// URIs in production.
+    resources = {
+        "warehouse": warehouse,
+        "io_manager": DeltaIOManager(warehouse=warehouse),
+        "landing": LandingZoneResource(uri=landing or landing_uri()),
+    }
     return dg.Definitions.merge(
         *per_dataset,
-        dg.Definitions(resources={"warehouse": warehouse, "io_manager": DeltaIOManager(warehouse=warehouse)}),
+        dg.Definitions(sensors=[build_file_sensor(c) for c in contracts], resources=resources),
     )
 
 

@@ -94,3 +94,54 @@ def make_project(tmp_path):
         return Project(tmp_path, folder)
 
     return make
+
+
+# -- S3: a real S3 API server (moto) on loopback, no mocks of boto or pyarrow ------------------
+
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ALLOW_HTTP": "true",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3 API server on 127.0.0.1 for the session; AWS_* variables point at it meanwhile.
+
+    Yields the endpoint URL. The variables are restored when the session ends.
+    """
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+                mp.delenv(name, raising=False)
+            for name, value in {**S3_ENV, "AWS_ENDPOINT_URL": endpoint}.items():
+                mp.setenv(name, value)
+            yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """A fresh, uniquely named bucket on the session's S3 server."""
+    import uuid
+
+    import boto3
+
+    name = f"dq-test-{uuid.uuid4().hex[:16]}"
+    boto3.session.Session().client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=name)
+    yield name

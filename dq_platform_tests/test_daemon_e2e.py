@@ -1,0 +1,74 @@
+"""End to end as an engineer runs it: the Dagster daemon on a fresh instance, files dropped into
+the landing folder, runs started by the sensor and executed by the daemon's run launcher."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from dq_platform.contract import load_contracts
+from dq_platform.sample_data import generate
+from dq_platform.storage import Warehouse
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+TIMEOUT_S = 420
+
+
+def test_dropped_files_flow_to_masked_through_the_daemon(tmp_path):
+    home, landing, warehouse = tmp_path / "home", tmp_path / "landing", tmp_path / "warehouse"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DQ_LANDING_DIR": str(landing),
+           "DQ_WAREHOUSE_URI": str(warehouse), "DQ_SENSOR_INTERVAL_SECONDS": "2",
+           "DQ_MASKING_KEY": "e2e-test-masking-key-0123456789"}
+    env.pop("DQ_LANDING_URI", None)
+    daemon_bin = Path(sys.executable).parent / "dagster-daemon"
+    log = open(tmp_path / "daemon.log", "w")
+    daemon = subprocess.Popen([str(daemon_bin), "run", "-w", str(REPO / "workspace.yaml")], cwd=REPO, env=env,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        customers = {c.name: c for c in load_contracts()}["customers"]
+        folder = landing / "customers"
+        folder.mkdir(parents=True)
+        for i in (1, 2):
+            frame = generate(customers, rows=40, seed=i, bad_fraction=0.05, id_offset=1000 * i).frame
+            tmp = folder / f"drop_{i}.csv.tmp"  # written under a temporary name, then renamed
+            frame.to_csv(tmp, index=False)
+            tmp.rename(folder / f"drop_{i}.csv")
+
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            deadline = time.time() + TIMEOUT_S
+            while time.time() < deadline:
+                runs = instance.get_runs(filters=dg.RunsFilter(job_name="customers_pipeline"))
+                failed = [r for r in runs if r.status == dg.DagsterRunStatus.FAILURE]
+                assert not failed, f"run failed: {failed[0].run_id}; see {tmp_path / 'daemon.log'}"
+                done = [r for r in runs if r.status == dg.DagsterRunStatus.SUCCESS]
+                if len(done) == 2:
+                    break
+                assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
+                time.sleep(3)
+            else:
+                pytest.fail(f"runs not done in {TIMEOUT_S}s: {[(r.run_id, r.status) for r in runs]}\n"
+                            + (tmp_path / "daemon.log").read_text()[-3000:])
+            assert {r.tags["dq/trigger"] for r in done} == {"sensor"}
+            sources = sorted(Path(r.tags["dq/source_uri"]).name for r in done)
+            assert sources == ["drop_1.csv", "drop_2.csv"]
+        counts = Warehouse(root=str(warehouse)).row_counts("masked_customers")
+        assert sorted(k.split("@")[0] for k in counts) == ["drop_1.csv", "drop_2.csv"]
+        assert all(n > 0 for n in counts.values())
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+        log.close()
