@@ -39,7 +39,8 @@ def _demo(args) -> int:
 def _ingest(args) -> int:
     import dagster as dg
 
-    from .ingest import match_contract, register, run_file
+    from . import landing
+    from .ingest import match_contract, register, registered_content, run_file
 
     settings.ensure_dagster_home()
     contracts_dir = settings.contracts_dir()
@@ -55,6 +56,11 @@ def _ingest(args) -> int:
             contract = by_name.get(args.dataset) if args.dataset else match_contract(f, contracts, settings.landing_uri())
             if contract is None:
                 print(f"skip {f}: no contract's source pattern matches it (use --dataset)")
+                continue
+            known = registered_content(instance, contract)
+            sha16 = landing.describe(contract.name, f).sha256[:16]
+            if sha16 in known and not args.force:
+                print(f"skip {f}: same content as partition '{known[sha16]}' (already registered; --force reprocesses)")
                 continue
             source = register(instance, contract, f, warehouse)
             outcome = run_file(instance, contract, source, contracts_dir=contracts_dir,
@@ -103,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     i = sub.add_parser("ingest", help="register files (or folders) as partitions and process them now")
     i.add_argument("paths", nargs="+")
     i.add_argument("--dataset", help="contract name, when the file name does not match its pattern")
+    i.add_argument("--force", action="store_true", help="process files whose content is already registered")
     i.set_defaults(func=_ingest)
 
     u = sub.add_parser("ui", help="start the Dagster UI and daemon on the persistent instance")

@@ -51,6 +51,12 @@ def match_contract(path: str | Path, contracts: list[Contract], landing_root: st
     return None
 
 
+def registered_content(instance: dg.DagsterInstance, contract: Contract) -> dict[str, str]:
+    """sha256 prefix -> partition key of every file already registered for the dataset."""
+    keys = instance.get_dynamic_partitions(partitions_def(contract).name)
+    return {key.rsplit(landing.KEY_SEP, 1)[-1]: key for key in keys}
+
+
 def register(instance: dg.DagsterInstance, contract: Contract, path: str | Path, warehouse_root: str) -> landing.SourceFile:
     """Archive the file and add its partition (idempotent: same bytes, same partition)."""
     source = landing.describe(contract.name, path)

@@ -19,8 +19,8 @@ import dagster as dg
 from .assets import partitions_def
 from .contract import Contract
 from .filesystems import LandingFile, LandingFileChanged, LandingZone, is_temporary, landing_zone
-from .ingest import source_tags
-from .landing import KEY_SEP, SourceFile
+from .ingest import registered_content, source_tags
+from .landing import SourceFile
 
 MAX_RUNS_PER_TICK = 25  # keeps a tick short when many files land at once; the rest follow next tick
 
@@ -65,7 +65,7 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
         state = json.loads(context.cursor) if context.cursor else {}
         pending: dict[str, list] = state.get("pending", {})  # relpath -> [size, mtime] seen last tick
         handled: dict[str, list] = state.get("handled", {})  # relpath -> [size, mtime] already decided
-        known = {key.rsplit(KEY_SEP, 1)[-1]: key for key in context.instance.get_dynamic_partitions(parts.name)}
+        known = registered_content(context.instance, contract)
         requests: list[dg.RunRequest] = []
         new_keys: list[str] = []
         notes: list[str] = []

@@ -147,3 +147,15 @@ def test_cursor_survives_a_restart(tmp_path, instance):
     restarted = Ticker(CONTRACTS["customers"], instance, str(tmp_path / "landing"))  # new process
     restarted.cursor = first.cursor  # what the daemon stored
     assert len(restarted.tick().run_requests) == 1
+
+
+def test_sensor_pages_through_more_than_1000_s3_objects(s3_bucket, instance):
+    s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    for i in range(1050):  # listed under the dataset's prefix, none matching its *.csv glob
+        s3.put_object(Bucket=s3_bucket, Key=f"incoming/customers/old_{i:04d}.txt", Body=b"x")
+    s3.put_object(Bucket=s3_bucket, Key="incoming/customers/zzz_last.csv", Body=CSV)  # on the 2nd page
+    ticker = Ticker(CONTRACTS["customers"], instance, f"s3://{s3_bucket}/incoming")
+    ticker.tick()
+    (req,) = ticker.tick().run_requests
+    assert req.partition_key.startswith("zzz_last.csv@")
+    assert req.tags["dq/source_uri"] == f"s3://{s3_bucket}/incoming/customers/zzz_last.csv"
