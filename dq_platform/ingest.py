@@ -127,6 +127,9 @@ def summarize(result, contract: Contract, partition: str) -> RunOutcome:
             if ev.is_step_failure:
                 error = f"{ev.step_key}: {root_cause(ev.event_specific_data.error)}"
                 break
+    if failed_gates and error and "blocking asset check failed" in error:
+        # say which gate held the file, and its numbers, instead of Dagster's generic message
+        error = f"{error.split(':', 1)[0]}: {partition} held by {failed_gates[0]}"
     return RunOutcome(dataset=contract.name, partition=partition, run_id=result.run_id, success=result.success,
                       rows=rows, checks=checks, error=error,
                       failed_gates=failed_gates)
