@@ -58,11 +58,12 @@ def _ingest(args) -> int:
                 print(f"skip {f}: no contract's source pattern matches it (use --dataset)")
                 continue
             known = registered_content(instance, contract)
-            sha16 = landing.describe(contract.name, f).sha256[:16]
+            described = landing.describe(contract.name, f)
+            sha16 = described.sha256[:16]
             if sha16 in known and not args.force:
                 print(f"skip {f}: same content as partition '{known[sha16]}' (already registered; --force reprocesses)")
                 continue
-            source = register(instance, contract, f, warehouse)
+            source = register(instance, contract, f, warehouse, source=described)
             outcome = run_file(instance, contract, source, contracts_dir=contracts_dir,
                                warehouse_root=warehouse, extra_tags={"dq/trigger": "cli"})
             state = "SUCCESS" if outcome.success else f"FAILURE ({outcome.error})"

@@ -57,9 +57,13 @@ def registered_content(instance: dg.DagsterInstance, contract: Contract) -> dict
     return {key.rsplit(landing.KEY_SEP, 1)[-1]: key for key in keys}
 
 
-def register(instance: dg.DagsterInstance, contract: Contract, path: str | Path, warehouse_root: str) -> landing.SourceFile:
-    """Archive the file and add its partition (idempotent: same bytes, same partition)."""
-    source = landing.describe(contract.name, path)
+def register(instance: dg.DagsterInstance, contract: Contract, path: str | Path, warehouse_root: str,
+             source: landing.SourceFile | None = None) -> landing.SourceFile:
+    """Archive the file and add its partition (idempotent: same bytes, same partition).
+
+    `source`: the file already described (hashed) by the caller, so it is not read twice.
+    """
+    source = source or landing.describe(contract.name, path)
     landing.archive(source, warehouse_root)
     name = partitions_def(contract).name
     if not instance.has_dynamic_partition(name, source.partition_key):
