@@ -141,6 +141,10 @@ def evaluate(raw: pd.DataFrame, contract: Contract, today: pd.Timestamp | None =
 
     masks = np.column_stack([m for _, _, m in checks]) if checks else np.zeros((n, 0), bool)
     checks = [(rid, reason, None) for rid, reason, _ in checks]  # the stacked copy is enough
+    if checks and checks[0][0] == PARSE_RULE:
+        # A line that could not be split into columns has no column values to judge: report the
+        # parse error alone, not every column rule its empty cells would also fail.
+        masks[masks[:, 0], 1:] = False
     failed = masks.any(axis=1) if masks.size else np.zeros(n, bool)
     failures = {rid: int(masks[:, i].sum()) for i, (rid, _, _) in enumerate(checks) if masks[:, i].any()}
 

@@ -161,3 +161,13 @@ def test_every_row_lands_in_exactly_one_output(customers):
     # every injected fault is caught; clean rows (incl. cosmetically dirty ones) are kept
     faulty_lines = set(raw.loc[sample.faults.notna().to_numpy(), rules.SOURCE_LINE])
     assert set(r.quarantine[rules.SOURCE_LINE]) == faulty_lines
+
+
+def test_an_unparseable_line_reports_the_parse_error_alone():
+    c = contract_with("  - {name: a, type: string, required: true}\n  - {name: b, type: integer, required: true}")
+    raw = pd.DataFrame({"a": pd.Series(["x", None], dtype="string"), "b": pd.Series(["1", None], dtype="string"),
+                        rules.PARSE_ERROR: pd.Series([None, "expected 2 fields, found 5"], dtype="string"),
+                        rules.SOURCE_LINE: [2, 3]})
+    r = rules.evaluate(raw, c)
+    assert failed(r) == {3: rules.PARSE_RULE}
+    assert r.failures == {rules.PARSE_RULE: 1}
