@@ -14,6 +14,7 @@ refuses a partition whose gates failed.
 
 
 import datetime as dt
+import json
 import os
 import time
 import warnings
@@ -130,6 +131,8 @@ def build_dataset(contract: Contract) -> dg.Definitions:
             "rows_in": len(frame), "parse_errors": parse_errors,
             "missing_columns": ", ".join(missing) or "-", "extra_columns": ", ".join(extra) or "-",
             "seconds/read": round(read_s, 4),
+            # the file's own columns travel in the Delta commit: the table's merged schema has them all
+            "dq/commit/dq_columns": json.dumps([c for c in frame.columns if not c.startswith("_")]),
         })
 
     # -- silver: cleaned + quarantine ----------------------------------------------------
@@ -166,6 +169,9 @@ def build_dataset(contract: Contract) -> dg.Definitions:
         partition = context.partition_key
         # Read here rather than as a Dagster input, so the raw frame is freed once the rules ran.
         raw = warehouse.read(raw_key.path[-1], partition=partition).drop(columns=[rules.PARTITION])
+        received = (warehouse.last_commit(raw_key.path[-1], partition) or {}).get("dq_columns")
+        if received:  # columns another file added to raw's schema were not in this file
+            raw = raw.drop(columns=[c for c in raw.columns if not c.startswith("_") and c not in json.loads(received)])
         result = rules.evaluate(raw, contract)
         del raw
         quarantine = result.quarantine

@@ -260,3 +260,13 @@ def test_raw_schema_change_and_row_count_bounds_checks(project, instance):
     third = project.ingest(instance, "customers", empty)
     assert check_results(third)["raw_customers.dagster_row_count_bounds_check"] is False  # contract: min 1 row
     assert third.rows.get("in") == 0
+
+
+def test_a_column_missing_from_a_later_file_is_reported_as_missing_from_the_file(project, instance):
+    first = project.ingest(instance, "customers", project.write_csv("customers/m1.csv", customer_frame(5)))
+    assert first.success
+    later = project.ingest(instance, "customers",
+                           project.write_csv("customers/m2.csv", customer_frame(5, start=20).drop(columns=["email"])))
+    q = project.wh().read("quarantine_customers", partition=later.partition)
+    assert set(q[rules.FAILED_RULES]) == {"email:present; email:required"}
+    assert (q[rules.REASON].str.startswith("email: column is missing from the file")).all()
