@@ -103,12 +103,18 @@ class Warehouse(dg.ConfigurableResource):
         return WriteInfo(uri=uri, version=dt.version(), rows=len(df))
 
     # -- reading -------------------------------------------------------------------------
-    def read(self, table: str, partition: str | None = None, version: int | None = None,
+    def read(self, table: str, partition: str | list[str] | None = None, version: int | None = None,
              columns: list[str] | None = None) -> pd.DataFrame:
+        """The table, or one partition, or several partitions in one scan."""
         dt = self.table(table, version)
         if dt is None:
             raise FileNotFoundError(f"table '{table}' does not exist yet under {self.root}")
-        filters = [(PARTITION, "=", partition)] if partition is not None else None
+        if partition is None:
+            filters = None
+        elif isinstance(partition, str):
+            filters = [(PARTITION, "=", partition)]
+        else:
+            filters = [(PARTITION, "in", list(partition))]
         table = dt.to_pyarrow_table(filters=filters, columns=columns)
         del dt
         return from_arrow(table)
@@ -214,9 +220,5 @@ class DeltaIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         table = context.asset_key.path[-1]
         if context.has_asset_partitions:
-            keys = context.asset_partition_keys
-            if len(keys) != 1:
-                frames = [self.warehouse.read(table, partition=k) for k in keys]
-                return pd.concat(frames, ignore_index=True)
-            return self.warehouse.read(table, partition=keys[0])
+            return self.warehouse.read(table, partition=list(context.asset_partition_keys))
         return self.warehouse.read(table)
