@@ -93,6 +93,80 @@ def _ui(args) -> int:
     return 0
 
 
+def _audit_list(args) -> int:
+    import dagster as dg
+
+    from .audit import AuditError, format_rows, list_runs, parse_since, parse_statuses
+
+    settings.ensure_dagster_home()
+    try:
+        statuses, since = parse_statuses(args.status), parse_since(args.since)
+    except AuditError as e:
+        print(f"audit: {e}", file=sys.stderr)
+        return 2
+    with dg.DagsterInstance.get() as instance:
+        rows = list_runs(instance, dataset=args.dataset, statuses=statuses, since=since, limit=args.limit)
+    print(format_rows(rows, args.format))
+    return 0
+
+
+def _audit_show(args) -> int:
+    import dagster as dg
+
+    from .audit import AuditError, format_detail, run_detail
+
+    settings.ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        try:
+            detail = run_detail(instance, args.run_id)
+        except AuditError as e:
+            print(f"audit: {e}", file=sys.stderr)
+            return 1
+    print(format_detail(detail, args.format))
+    return 0
+
+
+def _audit_prune(args) -> int:
+    import dagster as dg
+
+    from .retention import format_plan, plan_prune, prune
+
+    settings.ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        plan = plan_prune(instance, older_than_days=args.older_than, warehouse_root=settings.warehouse_uri(),
+                          contracts=load_contracts(settings.contracts_dir()))
+        print(format_plan(plan, dry_run=not args.yes))
+        if args.yes and plan.delete:
+            deleted = prune(instance, plan)
+            print(f"deleted {deleted} run(s) and their events")
+    return 0
+
+
+def _add_audit(sub) -> None:
+    """`dq-platform audit [list|show|prune]`: a group, so more audit views can be appended."""
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("--dataset", help="only runs of this dataset (contract name)")
+    filters.add_argument("--status", action="append",
+                         help="only runs with this status (success, failure, canceled, started, queued...); repeatable")
+    filters.add_argument("--since", help="only runs created since: 7d, 12h, 30m or an ISO date (UTC)")
+    filters.add_argument("--limit", type=int, default=50, help="newest N runs (default 50)")
+    filters.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    a = sub.add_parser("audit", parents=[filters], help="the audit log: runs, rows per layer, checks, errors")
+    a.set_defaults(func=_audit_list)
+    asub = a.add_subparsers(dest="audit_action")
+    ls = asub.add_parser("list", parents=[filters], help="runs, newest first (the default)")
+    ls.set_defaults(func=_audit_list)
+    show = asub.add_parser("show", help="one run: tags, rows, checks with metadata, errors with tracebacks")
+    show.add_argument("run_id", help="a run id, or a unique prefix of one")
+    show.add_argument("--format", choices=["text", "json"], default="text")
+    show.set_defaults(func=_audit_show)
+    prune = asub.add_parser("prune", help="delete old runs and their events (dry run unless --yes)")
+    prune.add_argument("--older-than", type=float, required=True, metavar="DAYS",
+                       help="runs created more than DAYS days ago")
+    prune.add_argument("--yes", action="store_true", help="really delete (default: only print what would go)")
+    prune.set_defaults(func=_audit_prune)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dq-platform", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--demo-key", action="store_true",
                    help="allow the public demo masking key when DQ_MASKING_KEY is unset (sample data only)")
     u.set_defaults(func=_ui)
+
+    _add_audit(sub)
 
     args = parser.parse_args(argv)
     return args.func(args)
