@@ -145,3 +145,67 @@ def s3_bucket(s3_server):
     name = f"dq-test-{uuid.uuid4().hex[:16]}"
     boto3.session.Session().client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=name)
     yield name
+
+
+# -- Dagster instances on real storage: PostgreSQL (127.0.0.1:5432) and SQLite ------------------
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+
+
+@pytest.fixture(scope="session")
+def pg_databases():
+    """Creates throw-away databases (dq_audit_<random>) on the local PostgreSQL; drops them at the end.
+
+    Call it with a label; it returns the database's URL. `.ci/run` starts PostgreSQL if it is down.
+    """
+    import uuid
+
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        engine.connect().close()
+    except sa.exc.OperationalError as e:
+        pytest.fail(f"PostgreSQL is not reachable on 127.0.0.1:5432 (start it, e.g. with .ci/run): {e.orig}")
+    created: list[str] = []
+
+    def create(label: str = "t") -> str:
+        name = f"dq_audit_{label}_{uuid.uuid4().hex[:10]}"
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return name
+
+    yield create
+    with engine.connect() as conn:
+        for name in created:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def instance_env(kind: str, pg_databases, label: str = "t") -> dict[str, str]:
+    """The environment that selects the instance kind: DAGSTER_PG_URL for postgres, nothing for sqlite.
+
+    The URL carries a password (trust auth ignores it) so tests can prove it is never printed.
+    """
+    if kind == "sqlite":
+        return {}
+    return {"DAGSTER_PG_URL": f"postgresql://postgres:{PG_TEST_PASSWORD}@127.0.0.1:5432/{pg_databases(label)}"}
+
+
+PG_TEST_PASSWORD = "pw-never-printed-7f3a"
+
+
+def open_instance(home: Path, env: dict[str, str]) -> dg.DagsterInstance:
+    """A persistent instance whose dagster.yaml is rendered from the repository's, as the CLI does."""
+    from dq_platform.settings import render_instance_config
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(render_instance_config(REPO / "dagster.yaml", env))
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)  # read while the instance loads
+        return dg.DagsterInstance.from_config(str(home))
+
+
+REPO = Path(__file__).resolve().parents[1]
