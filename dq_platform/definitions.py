@@ -9,6 +9,7 @@ import dagster as dg
 
 from .assets import build_dataset
 from .contract import load_contracts
+from .health import build_health
 from .sensors import LandingZoneResource, build_file_sensor
 from .settings import contracts_dir, landing_uri, warehouse_uri
 from .storage import DeltaIOManager, Warehouse
@@ -24,8 +25,12 @@ def build_definitions(contracts=None, warehouse_root: str | None = None, landing
         "io_manager": DeltaIOManager(warehouse=warehouse),
         "landing": LandingZoneResource(uri=landing or landing_uri()),
     }
+    # Platform health reads the run storage: its own asset, job and schedule, in no dataset's job.
+    checks = {c.name: sorted({k for a in [*d.assets, *d.asset_checks] for k in a.check_keys}, key=str)
+              for c, d in zip(contracts, per_dataset)}
     return dg.Definitions.merge(
         *per_dataset,
+        build_health(checks),
         dg.Definitions(sensors=[build_file_sensor(c) for c in contracts], resources=resources),
     )
 

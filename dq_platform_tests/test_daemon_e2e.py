@@ -4,7 +4,6 @@ the landing folder, runs started by the sensor and executed by the daemon's run 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import pytest
 
 from dq_platform.contract import load_contracts
 from dq_platform.sample_data import generate
+from dq_platform.settings import render_instance_config
 from dq_platform.storage import Warehouse
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ TIMEOUT_S = 420
 def test_dropped_files_flow_to_masked_through_the_daemon(tmp_path):
     home, landing, warehouse = tmp_path / "home", tmp_path / "landing", tmp_path / "warehouse"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    (home / "dagster.yaml").write_text(render_instance_config(REPO / "dagster.yaml", env={}))  # embedded
     env = {**os.environ, "DAGSTER_HOME": str(home), "DQ_LANDING_DIR": str(landing),
            "DQ_WAREHOUSE_URI": str(warehouse), "DQ_SENSOR_INTERVAL_SECONDS": "2",
            "DQ_MASKING_KEY": "e2e-test-masking-key-0123456789"}
