@@ -8,6 +8,15 @@ customers CSV (in another process), run the real `customers_pipeline` job throug
 read each stage's seconds from the run's materialization metadata, then measure the floor:
 reading the same input once with pyarrow plus writing each persisted layer once to Delta.
 Target (issue #2): job <= 3x floor at 1M rows; peak RSS < 6 GB at 5M rows.
+
+    python bench/benchmark.py --audit-runs 10000            # audit page on SQLite and PostgreSQL
+    python bench/benchmark.py --audit-runs 10000 --audit-backend sqlite
+
+Audit mode (issue #5): seeds N runs into a throw-away instance through Dagster's own storage
+API (runs plus the events a real run stores: materializations with row counts, check
+evaluations, step failures), then times `dq-platform audit`'s default page (newest 50), its
+filters, `audit show` and the platform_health computation. Target: default page < 2 s.
+PostgreSQL: a throw-away database on 127.0.0.1:5432 (DQ_BENCH_PG_SERVER), dropped afterwards.
 """
 
 from __future__ import annotations
@@ -133,6 +142,159 @@ def report(r: dict) -> str:
     return "\n".join(out)
 
 
+def seed_audit_runs(instance, n: int, full: int) -> None:
+    """N runs written through Dagster's storage API (no pipeline executes), oldest first.
+
+    The newest `full` runs carry the events a real run stores (run start/end, materializations
+    with row counts, check evaluations, step failures); the older ones are run records with
+    their tags and final status only, because storing events through Dagster costs ~0.3 s of
+    CPU per run here (10,000 full runs would take ~50 min per backend). The audit page reads the
+    events of the 50 runs it shows; every filter runs over all N run records.
+    """
+    import uuid
+
+    import dagster as dg
+    from dagster import DagsterEvent, DagsterEventType
+    from dagster._core.events import StepMaterializationData
+    from dagster._core.execution.plan.objects import StepFailureData
+    from dagster._utils.error import SerializableErrorInfo
+
+    datasets = ["customers", "sales_transactions"]
+    checks = ["dagster_row_count_bounds_check", "column_schema_change", "failure_rate_within_threshold",
+              "cleaned_matches_pandera_schema", "cleaned_passes_gx_suite",
+              "raw_rows_reconcile_with_cleaned_and_quarantine", "masked_source_passed_gates", "masked_has_no_pii"]
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    start = time.time() - 30 * 86400
+    for i in range(n):
+        ds = datasets[i % 2]
+        job = f"{ds}_pipeline"
+        partition = f"{ds}_{i:05d}.csv@{uuid.uuid4().hex[:16]}"
+        outcome = "ok" if i % 10 else ("held" if i % 20 else "error")
+        tags = {"dq/dataset": ds, "dagster/partition": partition, "dq/source_uri": f"s3://landing/{partition}",
+                "dq/checksum": uuid.uuid4().hex * 2, "dq/trigger": ["sensor", "cli", "demo"][i % 3]}
+        if i < n - full:
+            status = dg.DagsterRunStatus.SUCCESS if outcome == "ok" else dg.DagsterRunStatus.FAILURE
+            instance.add_run(DagsterRun(job_name=job, run_id=str(uuid.uuid4()), tags=tags, status=status))
+            continue
+        run = instance.add_run(DagsterRun(job_name=job, run_id=str(uuid.uuid4()), tags=tags,
+                                          status=dg.DagsterRunStatus.NOT_STARTED))
+        ts = start + i * (30 * 86400 / n)
+
+        def report(event_type, step=None, data=None, at=0.0, message=None):
+            instance.report_dagster_event(
+                DagsterEvent(event_type_value=event_type.value, job_name=job, step_key=step,
+                             event_specific_data=data, message=message), run.run_id, timestamp=ts + at)
+
+        def materialize(name, **meta):
+            report(DagsterEventType.ASSET_MATERIALIZATION, f"{name}", StepMaterializationData(
+                dg.AssetMaterialization(asset_key=name, partition=partition, metadata={**meta, "dagster/row_count": 1})),
+                at=1.0)
+
+        def evaluate(asset, check, passed):
+            report(DagsterEventType.ASSET_CHECK_EVALUATION, asset, dg.AssetCheckEvaluation(
+                asset_key=dg.AssetKey(asset), check_name=check, passed=passed, metadata={"rows_in": 1000},
+                severity=dg.AssetCheckSeverity.ERROR, description="seeded"), at=1.5)
+
+        report(DagsterEventType.RUN_START)
+        if outcome == "error":
+            err = SerializableErrorInfo("SourceFileError: bad.csv:1: binary content", ["  File x, line 1\n"], "SourceFileError")
+            report(DagsterEventType.STEP_FAILURE, f"raw_{ds}", StepFailureData(err, None), at=1.0, message="failed")
+            report(DagsterEventType.RUN_FAILURE, at=2.0, message="run failed")
+            continue
+        materialize(f"raw_{ds}", rows_in=1000)
+        materialize(f"cleaned_{ds}", rows_in=1000, rows_cleaned=970, rows_quarantined=30)
+        materialize(f"quarantine_{ds}", rows_quarantined=30)
+        for check in checks[:6]:
+            evaluate(f"cleaned_{ds}", check, not (outcome == "held" and check == "failure_rate_within_threshold"))
+        if outcome == "held":
+            report(DagsterEventType.RUN_FAILURE, at=2.0, message="held by a gate")
+            continue
+        materialize(f"masked_{ds}", rows_masked=970)
+        for check in checks[6:]:
+            evaluate(f"masked_{ds}", check, True)
+        report(DagsterEventType.RUN_SUCCESS, at=3.0)
+
+
+def _timed(fn, repeat: int = 5) -> tuple[float, float]:
+    """(first, median of the rest) wall seconds: the first call pays cold caches."""
+    import statistics
+
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times[0], statistics.median(times[1:])
+
+
+def audit_bench(n: int, backend: str, full: int) -> dict:
+    import tempfile
+
+    import dagster as dg
+
+    from dq_platform.audit import format_rows, list_runs, run_detail
+    from dq_platform.health import compute_health
+    from dq_platform.settings import render_instance_config
+
+    home = Path(tempfile.mkdtemp(prefix=f"audit_{backend}_", dir=WORK if WORK.exists() else None))
+    env, drop = {}, None
+    if backend == "postgres":
+        import uuid
+
+        import sqlalchemy as sa
+
+        server = os.environ.get("DQ_BENCH_PG_SERVER", "postgresql://postgres@127.0.0.1:5432")
+        name = f"dq_audit_bench_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            # seeding only: commits need not wait for the disk (reads, which are timed, are unaffected)
+            c.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+        env["DAGSTER_PG_URL"] = f"{server}/{name}"
+        os.environ.update(env)
+
+        def drop():
+            with admin.connect() as c:
+                c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    (home / "dagster.yaml").write_text(render_instance_config(ROOT / "dagster.yaml", env))
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            t0 = time.perf_counter()
+            seed_audit_runs(instance, n, min(full, n))
+            seed_s = time.perf_counter() - t0
+            newest = list_runs(instance, limit=1)[0].run_id
+            checks = {ds: [dg.AssetCheckKey(dg.AssetKey(f"cleaned_{ds}"), "failure_rate_within_threshold")]
+                      for ds in ("customers", "sales_transactions")}
+            timings = {
+                "audit (default page: newest 50, table)": _timed(lambda: format_rows(list_runs(instance))),
+                "audit --dataset customers --status failure": _timed(lambda: list_runs(
+                    instance, dataset="customers", statuses=[dg.DagsterRunStatus.FAILURE])),
+                "audit --limit 500 --format json": _timed(lambda: format_rows(list_runs(instance, limit=500), "json"), 3),
+                "audit show <newest run>": _timed(lambda: run_detail(instance, newest)),
+                "platform_health (30 days, 1 check/dataset)": _timed(lambda: compute_health(instance, checks, 30), 3),
+            }
+            page = list_runs(instance)
+            assert len(page) == 50 and page[0].run_id == newest and all(r.rows_in is not None or r.error for r in page)
+            runs = instance.get_runs_count()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+        if drop:
+            drop()
+    return {"backend": backend, "runs": runs, "full_runs": min(full, n), "seed_seconds": seed_s, "timings": timings}
+
+
+def report_audit(r: dict) -> str:
+    out = [f"\n== audit log on {r['backend']}: {r['runs']:,} runs, the newest {r['full_runs']:,} with full event sets "
+           f"(seeded in {r['seed_seconds']:.0f}s)",
+           f"{'query':<48}{'first s':>9}{'median s':>10}"]
+    for name, (first, median) in r["timings"].items():
+        out.append(f"  {name:<46}{first:>9.3f}{median:>10.3f}")
+    page = r["timings"]["audit (default page: newest 50, table)"]
+    out.append(f"default page target < 2 s: {'met' if max(page) < 2 else 'NOT met'} ({max(page):.3f}s worst)")
+    return "\n".join(out)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
@@ -142,7 +304,18 @@ def main() -> None:
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)
     p.add_argument("--generate", nargs=2, help=argparse.SUPPRESS)
     p.add_argument("--keep", action="store_true", help="keep .bench/ (inputs are reused across runs)")
+    p.add_argument("--audit-runs", type=int, help="audit mode: seed this many runs and time the audit page")
+    p.add_argument("--audit-backend", choices=["sqlite", "postgres", "both"], default="both")
+    p.add_argument("--audit-full-runs", type=int, default=1000,
+                   help="how many of the newest seeded runs carry full event sets (default 1000)")
     args = p.parse_args()
+    if args.audit_runs:
+        WORK.mkdir(exist_ok=True)
+        for backend in (["sqlite", "postgres"] if args.audit_backend == "both" else [args.audit_backend]):
+            result = audit_bench(args.audit_runs, backend, args.audit_full_runs)
+            print(report_audit(result), flush=True)
+            (WORK / f"audit_{backend}.json").write_text(json.dumps(result, indent=2))
+        return
     if args.generate:
         generate_input(int(args.generate[0]), Path(args.generate[1]))
         return
