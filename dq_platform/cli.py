@@ -197,7 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     _add_audit(sub)
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except settings.SettingsError as e:
+        print(f"dq-platform: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -33,6 +33,10 @@ def contracts_dir() -> Path:
     return Path(os.environ.get("DQ_CONTRACTS_DIR") or CONTRACTS_DIR)
 
 
+class SettingsError(ValueError):
+    """An environment that cannot be turned into a configuration (names the variables, never values)."""
+
+
 PG_PART_VARS = ("DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")
 
 
@@ -44,7 +48,7 @@ def instance_mode(env=None) -> str:
     present = [v for v in PG_PART_VARS if env.get(v)]
     if present and len(present) < len(PG_PART_VARS):
         missing = ", ".join(v for v in PG_PART_VARS if not env.get(v))
-        raise ValueError(f"PostgreSQL storage needs DAGSTER_PG_URL, or all of {', '.join(PG_PART_VARS)}: "
+        raise SettingsError(f"PostgreSQL storage needs DAGSTER_PG_URL, or all of {', '.join(PG_PART_VARS)}: "
                          f"{missing} not set")
     return "production" if present else "embedded"
 

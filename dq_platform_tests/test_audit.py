@@ -213,3 +213,30 @@ def test_two_concurrent_ingests_on_postgres_are_both_recorded(tmp_path, pg_datab
         assert len(records) == 2 and type(instance.run_storage).__name__ == "PostgresRunStorage"
         starts, ends = [r.start_time for r in records], [r.end_time for r in records]
     assert max(starts) < min(ends), "the two runs did not overlap: the test did not exercise concurrency"
+
+
+@pytest.mark.parametrize("tags, trigger", [
+    ({"dagster/sensor_name": "customers_landing", "dq/trigger": "sensor"}, "sensor:customers_landing"),
+    ({"dagster/schedule_name": "platform_health_schedule"}, "schedule:platform_health_schedule"),
+    ({"dagster/backfill": "abcd"}, "backfill:abcd"),
+    ({"dq/trigger": "cli"}, "cli"),
+    ({"user": "ada@example.com"}, "ui:ada@example.com"),
+    ({}, "ui"),
+])
+def test_trigger_is_read_from_the_tags_dagster_and_dq_platform_set(tags, trigger):
+    from dq_platform.audit import trigger_of
+
+    assert trigger_of(tags) == trigger
+
+
+def test_partial_postgres_settings_stop_the_command_naming_what_is_missing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DQ_PROJECT_DIR", str(REPO))
+    monkeypatch.delenv("DAGSTER_PG_URL", raising=False)
+    monkeypatch.setenv("DAGSTER_PG_HOST", "db.internal")
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "hunter2-secret")
+    for name in ("DAGSTER_PG_USER", "DAGSTER_PG_DB"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["audit"]) == 2
+    err = capsys.readouterr().err
+    assert "DAGSTER_PG_USER, DAGSTER_PG_DB not set" in err and "hunter2" not in err
