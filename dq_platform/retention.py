@@ -98,16 +98,16 @@ def plan_prune(instance: dg.DagsterInstance, *, older_than_days: float, warehous
         return plan
     referenced = current_table_runs(Warehouse(root=warehouse_root), table_names(contracts))
     materialized = latest_materializing_runs(instance)
+    # Newest run of each job and partition, at any age, in two queries: the newer runs, then
+    # (records come newest first) the first old run of each group not seen among them.
     newest: dict[tuple[str, str], str] = {}
+    for record in [*instance.get_run_records(filters=dg.RunsFilter(created_after=plan.cutoff)), *old]:
+        run = record.dagster_run
+        newest.setdefault((run.job_name, run.tags.get(PARTITION_TAG, "")), run.run_id)
     for record in old:
         run = record.dagster_run
         partition = run.tags.get(PARTITION_TAG, "")
         group = (run.job_name, partition)
-        if group not in newest:  # newest run of this job and partition, at any age
-            latest = instance.get_run_records(
-                filters=dg.RunsFilter(job_name=run.job_name, tags={PARTITION_TAG: partition} if partition else None),
-                limit=1)
-            newest[group] = latest[0].dagster_run.run_id if latest else run.run_id
         item = PruneCandidate(run_id=run.run_id, dataset=run.tags.get(DATASET_TAG, run.job_name),
                               partition=partition or "-", status=run.status.value,
                               created=record.create_timestamp.isoformat(timespec="seconds"))
