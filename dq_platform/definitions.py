@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from .alert_sensors import build_alert_sensors, deliveries_spec
 from .assets import build_dataset
 from .contract import load_contracts
 from .sensors import LandingZoneResource, build_file_sensor
@@ -27,7 +28,20 @@ def build_definitions(contracts=None, warehouse_root: str | None = None, landing
     return dg.Definitions.merge(
         *per_dataset,
         dg.Definitions(sensors=[build_file_sensor(c) for c in contracts], resources=resources),
+        _alerting(per_dataset, contracts),
     )
+
+
+def _alerting(per_dataset: list[dg.Definitions], contracts) -> dg.Definitions:
+    """Alert sensors, the delivery record asset, and the sensor that runs freshness checks when due."""
+    check_keys = {k for d in per_dataset for a in [*(d.assets or []), *(d.asset_checks or [])] for k in a.check_keys}
+    sensors = build_alert_sensors(contracts, check_keys)
+    freshness = [c for d in per_dataset for c in (d.asset_checks or [])
+                 if any(k.name.startswith("freshness_check") for k in c.check_keys)]
+    if freshness:
+        sensors.append(dg.build_sensor_for_freshness_checks(
+            freshness_checks=freshness, name="dq_freshness_checks", default_status=dg.DefaultSensorStatus.RUNNING))
+    return dg.Definitions(assets=[deliveries_spec], sensors=sensors)
 
 
 def pipeline_job(job_name: str, contracts_dir: str | None = None, warehouse_root: str | None = None):
