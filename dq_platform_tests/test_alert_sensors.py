@@ -194,3 +194,30 @@ def test_run_failure_pages_critical_then_resolves(make_project, instance, alert_
     pd = http_receiver.bodies("/pd/")
     assert [p["event_action"] for p in pd] == ["trigger", "resolve"]
     assert pd[0]["dedup_key"] == pd[1]["dedup_key"] == "dq/customers/customers_pipeline/run_failure"
+
+
+@pytest.mark.slow
+def test_freshness_sla_miss_alerts_and_the_next_publication_resolves(make_project, instance, alert_env,
+                                                                      http_receiver):
+    project = make_project(customers_yaml("\nfreshness: {max_lag: 90m}\n"))
+    contract = project.contracts["customers"]
+    check_keys = project.defs.resolve_asset_graph().asset_check_keys
+    freshness = [k for k in check_keys if k.name.startswith("freshness_check")]
+    assert [k.asset_key.to_user_string() for k in freshness] == ["masked_customers"]
+    assert "dq_freshness_checks" in {s.name for s in project.defs.sensors}
+    checks = build_check_alert_sensor(list(project.contracts.values()), check_keys, now=Clock())
+
+    # nothing was ever published: the freshness check (as its sensor would launch it) fails
+    result = dg.materialize([*project.defs.assets, *project.defs.asset_checks], instance=instance,
+                            selection=dg.AssetSelection.checks(*freshness), resources=project.defs.resources)
+    assert [e.passed for e in result.get_asset_check_evaluations()] == [False]
+    cursor = tick(checks, instance, None)
+    [alert] = http_receiver.bodies("/hook")
+    assert alert["severity"] == "HIGH" and alert["check"] == "freshness_check"
+    assert alert["title"] == "[HIGH] customers: missed its freshness SLA: masked_customers.freshness_check"
+
+    # a file is published: the pipeline job runs the freshness check too, which now passes
+    ok = project.ingest(instance, "customers", customer_file(project, contract, "fresh", 3, 0.0))
+    assert ok.success and ("masked_customers", "freshness_check", True, "ERROR") in ok.checks
+    tick(checks, instance, cursor)
+    assert [b["kind"] for b in http_receiver.bodies("/hook")] == ["trigger", "resolve"]
