@@ -161,3 +161,22 @@ def test_incidents_dedup_remind_escalate_resolve():
     assert resolved.kind == "resolve" and resolved.incident_key == _alert().incident_key
     assert again.observe(_alert(LOW), True, t0 + dt.timedelta(hours=3), period) is None
     assert again.to_json() == {}
+
+
+def test_cli_alerts_test_then_list(monkeypatch, tmp_path, http_receiver, dead_url, fast_retries, capsys):
+    from dq_platform.cli import main
+
+    monkeypatch.setenv("DQ_PROJECT_DIR", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DQ_ALERT_WEBHOOK_URL", f"{http_receiver.url}/hook")
+    monkeypatch.setenv("DQ_SLACK_WEBHOOK_URL", f"{dead_url}/{SECRET_PATH}")
+    assert main(["alerts", "test", "--severity", "LOW"]) == 1  # Slack is down
+    assert [b["title"] for b in http_receiver.bodies("/hook")] == ["[LOW] dq_platform: test alert"]
+    tested = capsys.readouterr().out
+    assert "webhook    delivered" in tested and "slack      failed" in tested
+    assert main(["alerts", "list", "--status", "failed"]) == 0
+    out = capsys.readouterr().out
+    assert "failed    slack" in out and "***" in out and "verySecretWebhookToken" not in out
+    assert "webhook" not in out  # --status failed lists only the failure
+    assert main(["alerts", "list"]) == 0
+    assert "delivered webhook" in capsys.readouterr().out
