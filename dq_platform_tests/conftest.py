@@ -230,3 +230,23 @@ def dead_url():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def pg_instance():
+    """A Dagster instance on the machine's PostgreSQL (127.0.0.1:5432), in a throw-away database."""
+    import uuid
+
+    import psycopg2
+
+    name = f"dq_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"  # SQLAlchemy 2.1 would pick psycopg 3
+    try:
+        with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": url}}}) as inst:
+            yield inst
+    finally:
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

@@ -76,9 +76,16 @@ def customer_file(project, contract, name, seed, bad_fraction, canary=False):
     return project.write_csv(f"customers/{name}.csv", frame)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_instance(request):
+    """The embedded default (run-sharded SQLite) and production storage (PostgreSQL) read differently."""
+    yield request.getfixturevalue("instance" if request.param == "sqlite" else "pg_instance")
+
+
 @pytest.mark.slow
-def test_gate_failure_alerts_once_reminds_and_resolves(make_project, instance, alert_env, http_receiver,
+def test_gate_failure_alerts_once_reminds_and_resolves(make_project, any_instance, alert_env, http_receiver,
                                                        smtp_receiver, caplog, capsys):
+    instance = any_instance
     caplog.set_level(logging.DEBUG)
     project = make_project(customers_yaml(ALERTS))
     contract = project.contracts["customers"]
