@@ -128,8 +128,7 @@ def _check_evaluations(instance: dg.DagsterInstance, check_keys, seen: dict[str,
     for key in check_keys:
         name = key.to_user_string()
         after = seen.get(name, 0)
-        records = storage.get_asset_check_execution_history(key, limit=BATCH)
-        for r in sorted(records, key=lambda r: r.id):
+        for r in _executions_after(storage, key, after):
             if r.id <= after:
                 continue
             if r.status == Status.PLANNED:
@@ -139,6 +138,19 @@ def _check_evaluations(instance: dg.DagsterInstance, check_keys, seen: dict[str,
             elif r.event is not None and r.event.dagster_event is not None:
                 out.append(r)
             seen[name] = r.id
+    return sorted(out, key=lambda r: r.id)
+
+
+def _executions_after(storage, key, after: int, page: int = 50) -> list:
+    """A check's executions with id > after, oldest first; pages back from the newest (at most BATCH)."""
+    out, cursor = [], None
+    while len(out) < BATCH:
+        records = storage.get_asset_check_execution_history(key, limit=page, cursor=cursor)
+        newer = [r for r in records if r.id > after]
+        out += newer
+        if len(records) < page or len(newer) < len(records):
+            break
+        cursor = records[-1].id
     return sorted(out, key=lambda r: r.id)
 
 

@@ -229,3 +229,35 @@ def test_freshness_sla_miss_alerts_and_the_next_publication_resolves(make_projec
     assert ok.success and ("masked_customers", "freshness_check", True, "ERROR") in ok.checks
     tick(checks, instance, cursor)
     assert [b["kind"] for b in http_receiver.bodies("/hook")] == ["trigger", "resolve"]
+
+
+def test_check_sensor_pages_through_many_evaluations_in_order(instance, monkeypatch, http_receiver):
+    """120 failing evaluations of one check (more than a page), between ticks: one trigger, then a resolve."""
+    from dq_platform.contract import load_contracts
+
+    monkeypatch.setenv("DQ_ALERT_WEBHOOK_URL", f"{http_receiver.url}/hook")
+    monkeypatch.setenv("DQ_ALERT_CONSOLE", "off")
+    key = dg.AssetCheckKey(dg.AssetKey("cleaned_customers"), "failure_rate_within_threshold")
+    other = dg.AssetCheckKey(dg.AssetKey("masked_customers"), "masked_has_no_pii")
+    sensor = build_check_alert_sensor(load_contracts(), [key, other], now=Clock())
+
+    def report(k, passed, n):
+        instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+            asset_key=k.asset_key, check_name=k.name, passed=passed, severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"rows_failed": n}))
+
+    for n in range(120):
+        report(key, False, n)
+    report(other, False, 1)
+    cursor = tick(sensor, instance, None)
+    bodies = http_receiver.bodies("/hook")
+    assert sorted((b["check"], b["severity"], b["kind"]) for b in bodies) == [
+        ("failure_rate_within_threshold", "HIGH", "trigger"), ("masked_has_no_pii", "CRITICAL", "trigger")]
+    assert [b["facts"]["rows_failed"] for b in bodies if b["check"] == "failure_rate_within_threshold"] == [0]
+    assert json.loads(cursor)["incidents"]["dq/customers/cleaned_customers/failure_rate_within_threshold"][
+        "occurrences"] == 120
+    for n in range(60):
+        report(key, False, n)
+    report(key, True, 0)
+    tick(sensor, instance, cursor)
+    assert [b["kind"] for b in http_receiver.bodies("/hook")][2:] == ["resolve"]

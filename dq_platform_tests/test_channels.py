@@ -180,3 +180,26 @@ def test_cli_alerts_test_then_list(monkeypatch, tmp_path, http_receiver, dead_ur
     assert "webhook" not in out  # --status failed lists only the failure
     assert main(["alerts", "list"]) == 0
     assert "delivered webhook" in capsys.readouterr().out
+
+
+def test_review_required_alert_for_issue_7(monkeypatch, http_receiver, fast_retries):
+    from dq_platform.alerting import review_required_alert
+
+    monkeypatch.setenv("DQ_ALERT_WEBHOOK_URL", f"{http_receiver.url}/hook")
+    contract = parse_contract((CONTRACTS_DIR / "customers.yaml").read_text())
+    alert = review_required_alert(contract, partition="c.csv@1234", reason="failure rate 12% between warn and error",
+                                  run_id="r9", facts={"rows_failed": 12})
+    [d] = deliver(alert, contract)
+    assert d.status == "delivered"
+    [body] = http_receiver.bodies("/hook")
+    assert (body["kind"], body["severity"], body["partition"]) == ("review_required", "MEDIUM", "c.csv@1234")
+    assert body["run_url"].endswith("/runs/r9") and body["facts"] == {"rows_failed": 12}
+
+
+def test_definitions_carry_alert_sensors_and_delivery_asset(tmp_path):
+    from dq_platform.definitions import build_definitions
+
+    defs = build_definitions(warehouse_root=str(tmp_path))
+    names = {s.name for s in defs.sensors}
+    assert {"dq_check_alerts", "dq_run_failure_alerts", "dq_freshness_checks"} <= names
+    assert defs.resolve_assets_def("dq_alert_deliveries") is not None
