@@ -26,7 +26,7 @@ from typing import Callable
 import dagster as dg
 
 from .alerting import (Alert, Incidents, check_alert, dumps_state, incident_key, loads_state, reminder_period,
-                       routes, run_failure_alert)
+                       routes, run_failure_alert, scrub_error)
 from .channels import Delivery, DeliveryError, channels_for, redact
 from .contract import Contract
 
@@ -243,24 +243,25 @@ def build_check_alert_sensor(contracts: list[Contract], check_keys, now: Clock =
 
 
 def _failure_reason(instance: dg.DagsterInstance, run_id: str) -> tuple[bool, str]:
-    """(only blocking gates failed, first error message) from the run's step failures."""
-    from .ingest import root_cause
-
+    """(only blocking gates failed, the first step's error, scrubbed of data values)."""
     failures = [r.event_log_entry.dagster_event for r in instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records]
-    errors = [f.event_specific_data.error for f in failures if f.event_specific_data]
-    gates_only = bool(errors) and all(
-        "DagsterAssetCheckFailedError" in _error_classes(e) for e in errors)
-    message = f"{failures[0].step_key}: {root_cause(errors[0])}" if errors else "run failed before any step ran"
-    return gates_only, message
+    errors = [(f.step_key, f.event_specific_data.error) for f in failures
+              if f.event_specific_data and f.event_specific_data.error]
+    if not errors:
+        return False, "run failed before any step ran"
+    roots = [(step, _root(err)) for step, err in errors]
+    gates_only = all(err.cls_name == "DagsterAssetCheckFailedError" for _, err in roots)
+    step, err = roots[0]
+    first_line = (err.message or "").strip().splitlines()[0] if (err.message or "").strip() else ""
+    return gates_only, f"{step}: {err.cls_name}: {scrub_error(err.cls_name, first_line)}"
 
 
-def _error_classes(err) -> str:
-    names = []
-    while err is not None:
-        names.append(err.cls_name or "")
+def _root(err):
+    """The user's exception under Dagster's step wrapper."""
+    while err.cause is not None and err.cls_name == "DagsterExecutionStepExecutionError":
         err = err.cause
-    return " ".join(names)
+    return err
 
 
 def build_run_failure_alert_sensor(contracts: list[Contract], now: Clock = _utcnow, console_stream=None,

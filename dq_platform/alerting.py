@@ -201,6 +201,23 @@ def owner_of(contract: Contract | None) -> str | None:
 
 _LONG = 600
 
+# Exceptions this project raises are written without data values (file, line, rule, counts).
+VALUE_FREE_ERRORS = {"SourceFileError", "ContractError", "LandingFileChanged", "MaskingKeyError",
+                     "DagsterAssetCheckFailedError"}
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+_EMAILISH = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*")
+_DIGITS = re.compile(r"\+?\d[\d\s().\-]{6,}\d")
+
+
+def scrub_error(cls_name: str | None, message: str) -> str:
+    """An exception message fit for an alert: any other library's message may quote a data value
+    ("could not convert string to float: 'Jane'"), so its quoted literals, email-like strings and
+    long digit runs are replaced; this project's own errors are kept as written (value-free)."""
+    if cls_name in VALUE_FREE_ERRORS:
+        return message
+    message = _QUOTED.sub("'…'", message)
+    return _DIGITS.sub("#…", _EMAILISH.sub("…@…", message))
+
 
 def _safe_summary(text: str | None) -> str:
     """The check's description, first lines only: written by this project's code from counts."""

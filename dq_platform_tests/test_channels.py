@@ -203,3 +203,15 @@ def test_definitions_carry_alert_sensors_and_delivery_asset(tmp_path):
     names = {s.name for s in defs.sensors}
     assert {"dq_check_alerts", "dq_run_failure_alerts", "dq_freshness_checks"} <= names
     assert defs.resolve_assets_def("dq_alert_deliveries") is not None
+
+
+def test_error_messages_from_other_libraries_lose_their_data_values():
+    from dq_platform.alerting import scrub_error
+
+    msg = "could not convert string to float: 'Jane Doe' (row jane.doe@mail.com, phone 555-123-4567)"
+    clean = scrub_error("ValueError", msg)
+    for value in ("Jane Doe", "jane.doe@mail.com", "555-123-4567"):
+        assert value not in clean
+    assert clean.startswith("could not convert string to float:")
+    own = "customers/a.csv: content changed since it was registered as partition 'a.csv@12ab'"
+    assert scrub_error("SourceFileError", own) == own
