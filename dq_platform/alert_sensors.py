@@ -48,12 +48,22 @@ def sensor_interval_seconds() -> int:
 # -- delivery ----------------------------------------------------------------------------
 
 def deliver(alert: Alert, contract: Contract | None, instance: dg.DagsterInstance | None = None,
-            log=None, console_stream=None) -> list[Delivery]:
-    """Send to every channel routed for the alert's severity; one channel's failure never stops another."""
+            log=None, console_stream=None, down: set[str] | None = None) -> list[Delivery]:
+    """Send to every channel routed for the alert's severity; one channel's failure never stops another.
+
+    `down`: channels that already failed during this sensor tick. They are not tried again for the
+    tick's other alerts (recorded as failed), so a dead endpoint cannot stretch a tick past its timeout.
+    """
     channels = channels_for(contract, console_stream)
     configured = {name for name, c in channels.items() if c.configured()}
     out = []
     for name in routes(alert.severity, contract, configured):
+        if down is not None and name in down:
+            d = Delivery(name, "failed", 0, "not attempted: the channel failed earlier in this tick")
+            out.append(d)
+            if instance is not None:
+                record_delivery(instance, alert, d)
+            continue
         try:
             attempts = channels[name].send(alert)
             d = Delivery(name, "delivered", attempts)
@@ -61,6 +71,8 @@ def deliver(alert: Alert, contract: Contract | None, instance: dg.DagsterInstanc
             d = Delivery(name, "failed", e.attempts, redact(e))
         except Exception as e:  # noqa: BLE001 — isolation: a bug in one channel must not block the rest
             d = Delivery(name, "failed", 1, f"{type(e).__name__}: {redact(e)}")
+        if d.status == "failed" and down is not None:
+            down.add(name)
         if d.status == "failed" and log is not None:
             log.warning(f"alert {alert.alert_id} ({alert.kind} {alert.incident_key}) NOT delivered to {name} "
                         f"after {d.attempts} attempt(s): {d.error}")
@@ -196,9 +208,9 @@ def _finish(context, incidents: Incidents, position, sent: list[tuple[Alert, Con
 
     sent += [(a, by_name.get(a.dataset)) for a in incidents.reminders(now, period)]
     context.update_cursor(dumps_state(position, incidents))
-    failed = 0
+    failed, down = 0, set()
     for alert, contract in sent:
-        for d in deliver(alert, contract, context.instance, context.log, stream):
+        for d in deliver(alert, contract, context.instance, context.log, stream, down):
             failed += d.status == "failed"
     if sent:
         context.log.info(f"{len(sent)} alert(s) sent, {failed} channel delivery failure(s)")

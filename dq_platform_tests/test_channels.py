@@ -215,3 +215,14 @@ def test_error_messages_from_other_libraries_lose_their_data_values():
     assert clean.startswith("could not convert string to float:")
     own = "customers/a.csv: content changed since it was registered as partition 'a.csv@12ab'"
     assert scrub_error("SourceFileError", own) == own
+
+
+def test_a_channel_that_failed_is_not_retried_for_the_rest_of_the_tick(monkeypatch, http_receiver, dead_url,
+                                                                       fast_retries):
+    monkeypatch.setenv("DQ_SLACK_WEBHOOK_URL", f"{dead_url}/x")
+    monkeypatch.setenv("DQ_ALERT_WEBHOOK_URL", f"{http_receiver.url}/hook")
+    down: set[str] = set()
+    first = {d.channel: d for d in deliver(_alert(), None, down=down)}
+    second = {d.channel: d for d in deliver(_alert(), None, down=down)}
+    assert first["slack"].attempts == 4 and second["slack"].attempts == 0 and second["slack"].status == "failed"
+    assert second["webhook"].status == "delivered" and len(http_receiver.bodies("/hook")) == 2
