@@ -313,11 +313,24 @@ def build_dataset(contract: Contract) -> dg.Definitions:
             checks += list(dg.build_metadata_bounds_checks(
                 assets=[raw], severity=ERROR, metadata_key="dagster/row_count",
                 min_value=contract.row_count.min, max_value=contract.row_count.max))
+        if contract.freshness is not None:  # the SLA: Dagster's freshness check on the published layer
+            checks += list(freshness_checks(contract, masked_key))
     job = dg.define_asset_job(
         f"{name}_pipeline", selection=dg.AssetSelection.groups(name),
         partitions_def=parts, tags={"dq/dataset": name},
         description=f"raw -> cleaned + quarantine -> masked -> gold for one {name} source file (partition).")
     return dg.Definitions(assets=assets, asset_checks=checks, jobs=[job])
+
+
+def freshness_checks(contract: Contract, key: dg.AssetKey) -> list[dg.AssetChecksDefinition]:
+    from .contract import parse_duration
+
+    f = contract.freshness
+    with warnings.catch_warnings():  # "superseded" by FreshnessPolicy, whose daemon emits no check evaluation
+        warnings.simplefilter("ignore")
+        return list(dg.build_last_update_freshness_checks(
+            assets=[key], lower_bound_delta=parse_duration(f.max_lag), deadline_cron=f.deadline_cron,
+            severity=ERROR if f.severity == "error" else WARN))
 
 
 def _gold_asset(contract: Contract, agg, masked_key: dg.AssetKey, common: dict):

@@ -165,6 +165,48 @@ def _add_audit(sub) -> None:
                        help="runs created more than DAYS days ago")
     prune.add_argument("--yes", action="store_true", help="really delete (default: only print what would go)")
     prune.set_defaults(func=_audit_prune)
+    alerts = asub.add_parser("alerts", help="alert deliveries on record (delivered and failed), newest first")
+    alerts.add_argument("--status", choices=["delivered", "failed"])
+    alerts.add_argument("--limit", type=int, default=50)
+    alerts.set_defaults(func=_alerts_list)
+
+def _alerts_list(args) -> int:
+    import datetime as dt
+
+    import dagster as dg
+
+    from .alert_sensors import list_deliveries
+
+    settings.ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        rows = list_deliveries(instance, status=args.status, limit=args.limit)
+    for r in rows:
+        when = dt.datetime.fromtimestamp(r["timestamp"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{when}  {r.get('status', '?'):<9} {r.get('channel', '?'):<9} {r.get('severity', '?'):<8} "
+              f"{r.get('kind', '?'):<15} {r.get('dataset', '?')}  {r.get('asset', '-')}.{r.get('check', '-')}  "
+              f"attempts {r.get('attempts', '?')}" + (f"  error: {r['error']}" if r.get("error", "-") != "-" else ""))
+    if not rows:
+        print("no alert deliveries recorded")
+    return 0
+
+
+def _alerts_test(args) -> int:
+    """Send a sample alert through every channel routed for the severity; report each delivery."""
+    import dagster as dg
+
+    from .alert_sensors import deliver
+    from .alerting import Alert
+    from .contract import Severity
+
+    settings.ensure_dagster_home()
+    severity = Severity(args.severity)
+    alert = Alert(kind="test", severity=severity, dataset="dq_platform", title=f"[{severity.value}] dq_platform: test alert",
+                  incident_key="dq/dq_platform/test", summary="A test from `dq-platform alerts test`: delivery works.")
+    with dg.DagsterInstance.get() as instance:
+        results = deliver(alert, None, instance)
+    for d in results:
+        print(f"{d.channel:<10} {d.status:<9} attempts {d.attempts}" + (f"  {d.error}" if d.error else ""))
+    return 0 if all(d.status == "delivered" for d in results) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,6 +237,16 @@ def main(argv: list[str] | None = None) -> int:
     u.set_defaults(func=_ui)
 
     _add_audit(sub)
+
+    al = sub.add_parser("alerts", help="alert deliveries: list them, or send a test alert")
+    asub = al.add_subparsers(dest="action", required=True)
+    ls = asub.add_parser("list", help="recorded delivery attempts, newest first")
+    ls.add_argument("--status", choices=["delivered", "failed"])
+    ls.add_argument("--limit", type=int, default=50)
+    ls.set_defaults(func=_alerts_list)
+    t = asub.add_parser("test", help="send a test alert through the channels configured for a severity")
+    t.add_argument("--severity", default="CRITICAL", choices=["LOW", "MEDIUM", "HIGH", "CRITICAL"])
+    t.set_defaults(func=_alerts_test)
 
     args = parser.parse_args(argv)
     try:

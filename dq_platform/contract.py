@@ -7,6 +7,7 @@ with the file, the line, the field and the reason, before Dagster sees it.
 
 from __future__ import annotations
 
+import datetime
 import re
 from enum import Enum
 from pathlib import Path
@@ -250,6 +251,85 @@ class Aggregation(_Strict):
     metrics: list[Metric] = Field(min_length=1)
 
 
+class Severity(str, Enum):
+    """Alert severities, lowest first (alerting.py maps check outcomes onto them)."""
+
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+ALERT_CHANNELS = ("console", "slack", "email", "pagerduty", "webhook")
+AlertChannel = Literal["console", "slack", "email", "pagerduty", "webhook"]
+
+_DURATION_RE = re.compile(r"^\s*(\d+)\s*(m|h|d)\s*$")
+
+
+def parse_duration(text: str) -> "datetime.timedelta":
+    """'90m', '26h', '2d' -> timedelta."""
+    m = _DURATION_RE.match(str(text))
+    if not m:
+        raise ValueError(f"'{text}' is not a duration like '90m', '26h' or '2d'")
+    n, unit = int(m.group(1)), m.group(2)
+    if n <= 0:
+        raise ValueError("a duration must be positive")
+    return datetime.timedelta(**{{"m": "minutes", "h": "hours", "d": "days"}[unit]: n})
+
+
+class Freshness(_Strict):
+    """The SLA: published (masked) data is never older than `max_lag` (at `deadline_cron`, if set)."""
+
+    max_lag: str  # "90m", "26h", "2d"
+    deadline_cron: str | None = None  # e.g. "0 9 * * *": by 09:00 UTC, data from the last max_lag
+    severity: Literal["warn", "error"] = "error"
+
+    @field_validator("max_lag")
+    @classmethod
+    def _lag(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+    @field_validator("deadline_cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None:
+            from dagster._utils.schedules import is_valid_cron_string
+
+            if not is_valid_cron_string(v):
+                raise ValueError(f"'{v}' is not a valid cron string")
+        return v
+
+
+class Alerts(_Strict):
+    """Per-dataset alert overrides; anything left out uses the platform defaults (alerting.py)."""
+
+    owner: str | None = None  # named in every alert; default: the contract's owner
+    channels: list[AlertChannel] | None = None  # only these channels for this dataset
+    severities: dict[AlertChannel, Severity] = Field(default_factory=dict)  # minimum severity per channel
+    email_to: list[str] = Field(default_factory=list)  # added to DQ_ALERT_EMAIL_TO for this dataset
+    reminder_after: str | None = None  # re-notify a still-failing check after this quiet period
+
+    @field_validator("email_to")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        bad = [x for x in v if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", x)]
+        if bad:
+            raise ValueError(f"not an email address: {', '.join(bad)}")
+        return v
+
+    @field_validator("reminder_after")
+    @classmethod
+    def _reminder(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_duration(v)
+        return v
+
+
 class Contract(_Strict):
     name: str = Field(pattern=NAME_RE)
     description: str
@@ -261,6 +341,8 @@ class Contract(_Strict):
     failure_rate: Level = Field(default_factory=lambda: Level(warn=0.05, error=0.2))
     row_count: RowCount | None = None
     aggregations: list[Aggregation] = Field(default_factory=list)
+    freshness: Freshness | None = None
+    alerts: Alerts = Field(default_factory=Alerts)
 
     @field_validator("owner")
     @classmethod

@@ -5,8 +5,11 @@ Adding a dataset is adding a YAML file to the contracts folder: nothing here nam
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
+from .alert_sensors import build_alert_sensors, deliveries_spec
 from .assets import build_dataset
 from .contract import load_contracts
 from .health import build_health
@@ -32,7 +35,22 @@ def build_definitions(contracts=None, warehouse_root: str | None = None, landing
         *per_dataset,
         build_health(checks),
         dg.Definitions(sensors=[build_file_sensor(c) for c in contracts], resources=resources),
+        _alerting(per_dataset, contracts, {k for keys in checks.values() for k in keys}),
     )
+
+
+def _alerting(per_dataset: list[dg.Definitions], contracts, check_keys: set) -> dg.Definitions:
+    """Alert sensors, the delivery record asset, and the sensor that runs freshness checks when due."""
+    sensors = build_alert_sensors(contracts, check_keys)
+    freshness = [c for d in per_dataset for c in (d.asset_checks or [])
+                 if any(k.name.startswith("freshness_check") for k in c.check_keys)]
+    if freshness:
+        with warnings.catch_warnings():  # "superseded" by FreshnessPolicy; see assets.freshness_checks
+            warnings.simplefilter("ignore")
+            sensors.append(dg.build_sensor_for_freshness_checks(
+                freshness_checks=freshness, name="dq_freshness_checks",
+                default_status=dg.DefaultSensorStatus.RUNNING))
+    return dg.Definitions(assets=[deliveries_spec], sensors=sensors)
 
 
 def pipeline_job(job_name: str, contracts_dir: str | None = None, warehouse_root: str | None = None):

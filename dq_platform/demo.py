@@ -52,6 +52,7 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
     outcomes: list[RunOutcome] = []
     started = time.time()
     with dg.DagsterInstance.get() as instance:
+        check_keys, cursors = _alert_cursors(instance, contracts, warehouse)
         for i, contract in enumerate(contracts):
             for path in _write_demo_files(contract, landing_dir, rows, seed=100 * (i + 1)):
                 source = register(instance, contract, path, warehouse)
@@ -60,8 +61,30 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
                 outcomes.append(outcome)
                 mark = "ok" if outcome.success else "held by a gate" if outcome.failed_gates else "FAILED"
                 print(f"  {contract.name:<22} {source.partition_key:<48} {mark}", file=out, flush=True)
-    print_summary(outcomes, contracts, warehouse, home, time.time() - started, out)
+        print_summary(outcomes, contracts, warehouse, home, time.time() - started, out)
+        _show_alerts(instance, contracts, check_keys, cursors, out)
     return outcomes
+
+
+def _alert_cursors(instance, contracts, warehouse):
+    """Alert sensor cursors that start now: the demo shows alerts for its own runs only."""
+    from .alert_sensors import starting_cursors
+    from .definitions import build_definitions
+
+    check_keys = build_definitions(contracts, warehouse).resolve_asset_graph().asset_check_keys
+    return check_keys, starting_cursors(instance, check_keys)
+
+
+def _show_alerts(instance, contracts, check_keys, cursors, out) -> None:
+    """Evaluate the alert sensors once, as the daemon would after these runs (console channel by default)."""
+    from .alert_sensors import run_alert_sensors_once
+
+    w = lambda s="": print(s, file=out)  # noqa: E731
+    w()
+    w("== alerts (what dq_check_alerts / dq_run_failure_alerts send; console channel by default,")
+    w("   set DQ_SLACK_WEBHOOK_URL, DQ_SMTP_HOST, DQ_PAGERDUTY_ROUTING_KEY... to deliver elsewhere)")
+    run_alert_sensors_once(instance, contracts, check_keys, cursors, console_stream=out)
+    w("Delivery records: .venv/bin/dq-platform alerts list")
 
 
 def print_summary(outcomes, contracts, warehouse, home, seconds, out=sys.stdout) -> None:

@@ -209,3 +209,107 @@ def open_instance(home: Path, env: dict[str, str]) -> dg.DagsterInstance:
 
 
 REPO = Path(__file__).resolve().parents[1]
+
+# -- alert receivers: a real HTTP server and a real SMTP server on loopback ------------------
+
+class HttpReceiver:
+    """Records every POST (path, JSON body); answers with the next programmed status (then 200)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.posts: list[tuple[str, dict]] = []
+        self.raw: list[str] = []
+        self.responses: list[int] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                import json
+
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                receiver.raw.append(body)
+                status = receiver.responses.pop(0) if receiver.responses else 200
+                if status < 300:
+                    receiver.posts.append((self.path, json.loads(body)))
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(b"ok" if status < 300 else b"error")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def bodies(self, path_prefix: str) -> list[dict]:
+        return [b for p, b in self.posts if p.startswith(path_prefix)]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def http_receiver():
+    r = HttpReceiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def smtp_receiver():
+    """An aiosmtpd server on 127.0.0.1; yields (host, port, messages) with each message as bytes."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    messages: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            messages.append(envelope.content)
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    yield "127.0.0.1", port, messages
+    controller.stop()
+
+
+@pytest.fixture
+def dead_url():
+    """A loopback URL nobody listens on."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def pg_instance():
+    """A Dagster instance on the machine's PostgreSQL (127.0.0.1:5432), in a throw-away database."""
+    import uuid
+
+    import psycopg2
+
+    name = f"dq_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"  # SQLAlchemy 2.1 would pick psycopg 3
+    try:
+        with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": url}}}) as inst:
+            yield inst
+    finally:
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

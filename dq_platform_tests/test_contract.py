@@ -106,3 +106,32 @@ def test_contracts_dir_is_the_shipped_one():
 def test_age_bands_must_be_ascending_and_non_empty(bands):
     text = GOOD.replace("  - name: total", f"  - name: dob\n    type: date\n    pii: {{category: date_of_birth, masking: age_band, age_bands: {bands}}}\n  - name: total")
     assert "columns[1] (dob).pii.age_bands" in error_of(text)
+
+
+# -- alerts and freshness sections (issue #4) ----------------------------------------------
+
+def test_alerts_and_freshness_sections_parse():
+    c = parse_contract(GOOD + """\
+freshness: {max_lag: 26h, deadline_cron: "0 9 * * *"}
+alerts:
+  owner: oncall@example.com
+  channels: [slack, pagerduty]
+  severities: {pagerduty: HIGH}
+  email_to: [data@example.com]
+  reminder_after: 2h
+""")
+    assert c.freshness.max_lag == "26h" and c.alerts.severities["pagerduty"].value == "HIGH"
+    assert parse_contract(GOOD).alerts.channels is None  # defaults when the section is absent
+
+
+@pytest.mark.parametrize("section, line, message", [
+    ("freshness: {max_lag: soon}\n", 17, "freshness.max_lag: 'soon' is not a duration like '90m', '26h' or '2d'"),
+    ("freshness: {max_lag: 1h, deadline_cron: 'every day'}\n", 17, "freshness.deadline_cron: 'every day' is not a valid cron string"),
+    ("alerts:\n  channels: [slack, teams]\n", 18, "alerts.channels[1]: Input should be 'console', 'slack', 'email', 'pagerduty' or 'webhook'"),
+    ("alerts:\n  severities: {email: URGENT}\n", 18, "alerts.severities.email: Input should be 'LOW', 'MEDIUM', 'HIGH' or 'CRITICAL'"),
+    ("alerts:\n  email_to: [not-an-address]\n", 18, "alerts.email_to: not an email address: not-an-address"),
+    ("alerts:\n  reminder_after: 0h\n", 18, "alerts.reminder_after: a duration must be positive"),
+    ("alerts:\n  pager: yes\n", 18, "alerts.pager: unknown field (typo?)"),
+])
+def test_bad_alerts_and_freshness_name_file_line_and_reason(section, line, message):
+    assert error_of(GOOD + section) == f"orders.yaml:{line}: {message}"
