@@ -201,13 +201,35 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _finish(context, incidents: Incidents, position, sent: list[tuple[Alert, Contract | None]], now: dt.datetime,
+def _state_key(sensor_name: str) -> str:
+    return f"dq_platform/alerts/{sensor_name}/state"
+
+
+def shared_state(instance: dg.DagsterInstance, sensor_name: str) -> str | None:
+    """The sensor's state as last saved by whoever evaluated it (daemon tick or `dq-platform demo`).
+
+    Kept in the instance's key-value store beside the sensor cursor, so the demo's evaluation and the
+    daemon's ticks continue one another: an incident the demo already announced is not announced again
+    when the daemon starts.
+    """
+    key = _state_key(sensor_name)
+    return instance.run_storage.get_cursor_values({key}).get(key)
+
+
+def save_shared_state(instance: dg.DagsterInstance, sensor_name: str, state: str) -> None:
+    instance.run_storage.set_cursor_values({_state_key(sensor_name): state})
+
+
+def _finish(context, name: str, incidents: Incidents, position, sent: list[tuple[Alert, Contract | None]],
+            now: dt.datetime,
             by_name: dict[str, Contract], stream=None):
     def period(dataset: str) -> dt.timedelta:
         return reminder_period(by_name.get(dataset))
 
     sent += [(a, by_name.get(a.dataset)) for a in incidents.reminders(now, period)]
-    context.update_cursor(dumps_state(position, incidents))
+    state = dumps_state(position, incidents)
+    context.update_cursor(state)
+    save_shared_state(context.instance, name, state)
     failed, down = 0, set()
     for alert, contract in sent:
         for d in deliver(alert, contract, context.instance, context.log, stream, down):
@@ -228,7 +250,7 @@ def build_check_alert_sensor(contracts: list[Contract], check_keys, now: Clock =
                description="Alerts when an asset check (gate, WARN check, freshness SLA) goes from passing to "
                            "failing, reminds while it keeps failing, and resolves when it passes again.")
     def check_alerts(context: dg.SensorEvaluationContext):
-        seen, incidents = loads_state(context.cursor, {})
+        seen, incidents = loads_state(shared_state(context.instance, name) or context.cursor, {})
         clock = now()
         sent: list[tuple[Alert, Contract | None]] = []
         for record in _check_evaluations(context.instance, check_keys, seen):
@@ -247,7 +269,7 @@ def build_check_alert_sensor(contracts: list[Contract], check_keys, now: Clock =
             out = incidents.observe(alert, ev.passed, clock, reminder_period(contract))
             if out is not None:
                 sent.append((out, contract))
-        _finish(context, incidents, seen, sent, clock, by_name, console_stream)
+        _finish(context, name, incidents, seen, sent, clock, by_name, console_stream)
         if not sent:
             return dg.SkipReason("no check changed state")
 
@@ -285,7 +307,7 @@ def build_run_failure_alert_sensor(contracts: list[Contract], now: Clock = _utcn
                description="CRITICAL alert when a run of any job fails for a reason other than a blocking gate "
                            "(gates are reported by dq_check_alerts); resolved by the job's next successful run.")
     def run_failure_alerts(context: dg.SensorEvaluationContext):
-        last, incidents = loads_state(context.cursor, 0)
+        last, incidents = loads_state(shared_state(context.instance, name) or context.cursor, 0)
         clock = now()
         records = _run_status_records(context.instance, last)
         sent: list[tuple[Alert, Contract | None]] = []
@@ -309,7 +331,7 @@ def build_run_failure_alert_sensor(contracts: list[Contract], now: Clock = _utcn
             out = incidents.observe(alert, not failed, clock, reminder_period(contract))
             if out is not None:
                 sent.append((out, contract))
-        _finish(context, incidents, last, sent, clock, by_name, console_stream)
+        _finish(context, name, incidents, last, sent, clock, by_name, console_stream)
         if not sent:
             return dg.SkipReason("no run failed or recovered")
 
@@ -321,9 +343,11 @@ def build_alert_sensors(contracts: list[Contract], check_keys) -> list[dg.Sensor
 
 
 def starting_cursors(instance: dg.DagsterInstance, check_keys) -> dict[str, str]:
-    """Cursors that ignore everything already in the instance (the demo alerts on its own runs only)."""
-    return {CHECK_SENSOR: dumps_state(latest_check_ids(instance, check_keys), Incidents()),
-            RUN_SENSOR: dumps_state(latest_storage_id(instance), Incidents())}
+    """Where the demo's evaluation starts: the sensors' shared state when they have one (what the daemon or
+    an earlier demo already announced), otherwise now (the demo alerts on its own runs only)."""
+    return {CHECK_SENSOR: shared_state(instance, CHECK_SENSOR)
+            or dumps_state(latest_check_ids(instance, check_keys), Incidents()),
+            RUN_SENSOR: shared_state(instance, RUN_SENSOR) or dumps_state(latest_storage_id(instance), Incidents())}
 
 
 def run_alert_sensors_once(instance: dg.DagsterInstance, contracts: list[Contract], check_keys,

@@ -261,3 +261,21 @@ def test_check_sensor_pages_through_many_evaluations_in_order(instance, monkeypa
     report(key, True, 0)
     tick(sensor, instance, cursor)
     assert [b["kind"] for b in http_receiver.bodies("/hook")][2:] == ["resolve"]
+
+
+def test_a_fresh_evaluation_continues_the_shared_state_and_does_not_repeat_an_alert(
+        make_project, instance, alert_env, http_receiver):
+    """The demo evaluates the sensors outside the daemon; the daemon's first tick (no cursor of its
+    own) continues from the state kept in the instance, so an announced incident is not announced twice."""
+    project = make_project(customers_yaml(ALERTS))
+    contract = project.contracts["customers"]
+    contracts = list(project.contracts.values())
+    keys = project.defs.resolve_asset_graph().asset_check_keys
+    outcome = project.ingest(instance, "customers", customer_file(project, contract, "bad", 7, 0.6))
+    assert not outcome.success
+    tick(build_check_alert_sensor(contracts, keys), instance, None)  # e.g. `dq-platform demo`
+    first = [b for b in http_receiver.bodies("/slack/") if "failure_rate_within_threshold" in b["text"]]
+    assert len(first) == 1
+    tick(build_check_alert_sensor(contracts, keys), instance, None)  # the daemon's first tick: no cursor
+    again = [b for b in http_receiver.bodies("/slack/") if "failure_rate_within_threshold" in b["text"]]
+    assert len(again) == 1, [b["text"] for b in http_receiver.bodies("/slack/")]
