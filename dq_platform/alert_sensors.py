@@ -25,8 +25,8 @@ from typing import Callable
 
 import dagster as dg
 
-from .alerting import (Alert, Incidents, check_alert, dumps_state, incident_key, loads_state, reminder_period,
-                       routes, run_failure_alert, scrub_error)
+from .alerting import (Alert, Incidents, alert_from, check_alert, dumps_state, incident_key, loads_state,
+                       redelivery_window, reminder_period, routes, run_failure_alert, scrub_error)
 from .channels import Delivery, DeliveryError, channels_for, redact
 from .contract import Contract
 
@@ -48,16 +48,20 @@ def sensor_interval_seconds() -> int:
 # -- delivery ----------------------------------------------------------------------------
 
 def deliver(alert: Alert, contract: Contract | None, instance: dg.DagsterInstance | None = None,
-            log=None, console_stream=None, down: set[str] | None = None) -> list[Delivery]:
+            log=None, console_stream=None, down: set[str] | None = None,
+            only: set[str] | None = None) -> list[Delivery]:
     """Send to every channel routed for the alert's severity; one channel's failure never stops another.
 
     `down`: channels that already failed during this sensor tick. They are not tried again for the
     tick's other alerts (recorded as failed), so a dead endpoint cannot stretch a tick past its timeout.
+    `only`: restrict to these channels (a redelivery of what failed earlier).
     """
     channels = channels_for(contract, console_stream)
     configured = {name for name, c in channels.items() if c.configured()}
     out = []
     for name in routes(alert.severity, contract, configured):
+        if only is not None and name not in only:
+            continue
         if down is not None and name in down:
             d = Delivery(name, "failed", 0, "not attempted: the channel failed earlier in this tick")
             out.append(d)
@@ -227,13 +231,31 @@ def _finish(context, name: str, incidents: Incidents, position, sent: list[tuple
         return reminder_period(by_name.get(dataset))
 
     sent += [(a, by_name.get(a.dataset)) for a in incidents.reminders(now, period)]
+    failed, down = 0, set()
+    # First what failed on earlier ticks (in order, so a trigger still precedes its resolution), then the new.
+    retry, incidents.outbox = incidents.outbox, []
+    window = redelivery_window().total_seconds()
+    for entry in retry:
+        alert = alert_from(entry["alert"])
+        results = deliver(alert, by_name.get(alert.dataset), context.instance, context.log, stream, down,
+                          only=set(entry["channels"]))
+        still = [d.channel for d in results if d.status == "failed"]
+        failed += len(still)
+        if still and now.timestamp() - entry["first_failed"] < window:
+            incidents.outbox.append({**entry, "channels": still})
+        elif still:
+            context.log.error(f"alert {alert.alert_id} ({alert.kind} {alert.incident_key}) given up on {still}: "
+                              f"undelivered for longer than {redelivery_window()}")
+    for alert, contract in sent:
+        results = deliver(alert, contract, context.instance, context.log, stream, down)
+        still = [d.channel for d in results if d.status == "failed"]
+        failed += len(still)
+        if still:
+            incidents.outbox.append({"alert": alert.to_dict(), "channels": still, "first_failed": now.timestamp()})
+    # Saved after delivery: the outbox is part of the state (a crashed tick is re-evaluated whole).
     state = dumps_state(position, incidents)
     context.update_cursor(state)
     save_shared_state(context.instance, name, state)
-    failed, down = 0, set()
-    for alert, contract in sent:
-        for d in deliver(alert, contract, context.instance, context.log, stream, down):
-            failed += d.status == "failed"
     if sent:
         context.log.info(f"{len(sent)} alert(s) sent, {failed} channel delivery failure(s)")
     return sent

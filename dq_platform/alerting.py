@@ -261,8 +261,10 @@ class Incidents:
     while it keeps failing (until the reminder period has passed), a resolve on the next pass.
     """
 
-    def __init__(self, state: dict | None = None):
+    def __init__(self, state: dict | None = None, outbox: list | None = None):
         self.open: dict[str, dict] = dict(state or {})
+        # Deliveries that failed on some channels, re-sent on later ticks: [{alert, channels, first_failed}]
+        self.outbox: list[dict] = list(outbox or [])
 
     def to_json(self) -> dict:
         return self.open
@@ -274,7 +276,7 @@ class Incidents:
             if current is None:
                 return None
             del self.open[key]
-            return resolution_of(_alert_from(current["alert"]), run_id=alert.run_id, partition=alert.partition)
+            return resolution_of(alert_from(current["alert"]), run_id=alert.run_id, partition=alert.partition)
         if current is None:
             alert.failing_since = now.isoformat(timespec="seconds")
             self.open[key] = {"alert": alert.to_dict(), "opened": now.timestamp(), "last_sent": now.timestamp(),
@@ -305,7 +307,7 @@ class Incidents:
         if now.timestamp() - current["last_sent"] < reminder.total_seconds():
             return None
         current["last_sent"] = now.timestamp()
-        alert = _alert_from(current["alert"])
+        alert = alert_from(current["alert"])
         alert.kind = "reminder"
         alert.occurrences = current["occurrences"]
         alert.alert_id = uuid.uuid4().hex[:12]
@@ -313,7 +315,7 @@ class Incidents:
         return alert
 
 
-def _alert_from(d: dict) -> Alert:
+def alert_from(d: dict) -> Alert:
     d = {k: v for k, v in d.items() if k not in ("run_url", "asset_url")}
     d["severity"] = Severity(d["severity"])
     d["top_rules"] = [tuple(r) for r in d.get("top_rules", [])]
@@ -321,12 +323,19 @@ def _alert_from(d: dict) -> Alert:
 
 
 def dumps_state(position, incidents: Incidents) -> str:
-    """A sensor cursor: its position in the event log (a storage id, or execution ids per check) + incidents."""
-    return json.dumps({"position": position, "incidents": incidents.to_json()}, sort_keys=True)
+    """A sensor cursor: its position in the event log (a storage id, or execution ids per check), the open
+    incidents, and the outbox of deliveries still to retry."""
+    return json.dumps({"position": position, "incidents": incidents.to_json(), "outbox": incidents.outbox},
+                      sort_keys=True)
 
 
 def loads_state(cursor: str | None, default=None):
     if not cursor:
         return default, Incidents()
     data = json.loads(cursor)
-    return data.get("position", default), Incidents(data.get("incidents"))
+    return data.get("position", default), Incidents(data.get("incidents"), data.get("outbox"))
+
+
+def redelivery_window() -> dt.timedelta:
+    """How long a delivery that failed keeps being retried on later ticks (DQ_ALERT_REDELIVER_WITHIN, 24h)."""
+    return parse_duration(os.environ.get("DQ_ALERT_REDELIVER_WITHIN") or "24h")

@@ -279,3 +279,54 @@ def test_a_fresh_evaluation_continues_the_shared_state_and_does_not_repeat_an_al
     tick(build_check_alert_sensor(contracts, keys), instance, None)  # the daemon's first tick: no cursor
     again = [b for b in http_receiver.bodies("/slack/") if "failure_rate_within_threshold" in b["text"]]
     assert len(again) == 1, [b["text"] for b in http_receiver.bodies("/slack/")]
+
+
+def test_a_delivery_that_failed_is_retried_on_the_next_tick_until_it_lands(
+        make_project, instance, alert_env, http_receiver, monkeypatch):
+    """Slack answers 500 on every attempt of the first tick: the alert stays in the sensor's outbox and
+    the next tick delivers it to Slack only (the other channels already have it), exactly once."""
+    monkeypatch.setenv("DQ_ALERT_RETRIES", "1")
+    project = make_project(customers_yaml(ALERTS))
+    contract = project.contracts["customers"]
+    contracts = list(project.contracts.values())
+    sensor = build_check_alert_sensor(contracts, project.defs.resolve_asset_graph().asset_check_keys)
+    assert not project.ingest(instance, "customers", customer_file(project, contract, "bad", 8, 0.6)).success
+
+    def gate_posts(prefix):
+        return [b for b in http_receiver.bodies(prefix) if "failure_rate_within_threshold" in json.dumps(b)]
+
+    http_receiver.responses = [500, 500]  # Slack posts first: both of its attempts fail
+    cursor = tick(sensor, instance, None)
+    assert gate_posts("/slack/") == [] and len(gate_posts("/hook")) == 1
+    assert json.loads(cursor)["outbox"][0]["channels"] == ["slack"]
+    cursor = tick(sensor, instance, cursor)  # Slack is back
+    assert len(gate_posts("/slack/")) == 1 and len(gate_posts("/hook")) == 1
+    assert json.loads(cursor)["outbox"] == []
+    tick(sensor, instance, cursor)
+    assert len(gate_posts("/slack/")) == 1
+    slack = [r for r in list_deliveries(instance) if r["channel"] == "slack"]
+    assert [r["status"] for r in slack] == ["delivered", "failed"]  # newest first
+
+
+def test_an_undeliverable_alert_is_given_up_after_the_redelivery_window(
+        make_project, instance, alert_env, http_receiver, monkeypatch):
+    monkeypatch.setenv("DQ_ALERT_RETRIES", "0")
+    monkeypatch.setenv("DQ_ALERT_REDELIVER_WITHIN", "1h")
+    project = make_project(customers_yaml(ALERTS.replace("reminder_after: 1h", "reminder_after: 1d")))
+    contract = project.contracts["customers"]
+    contracts = list(project.contracts.values())
+    clock = Clock()
+    sensor = build_check_alert_sensor(contracts, project.defs.resolve_asset_graph().asset_check_keys, now=clock)
+    assert not project.ingest(instance, "customers", customer_file(project, contract, "bad", 9, 0.6)).success
+    http_receiver.responses = [500]  # one attempt per channel: Slack (first to post) fails, the rest land
+    cursor = tick(sensor, instance, None)
+    assert json.loads(cursor)["outbox"][0]["channels"] == ["slack"]
+    clock.now += dt.timedelta(minutes=30)
+    http_receiver.responses = [500]
+    cursor = tick(sensor, instance, cursor)  # still failing, still inside the window: kept
+    assert json.loads(cursor)["outbox"][0]["channels"] == ["slack"]
+    clock.now += dt.timedelta(hours=1)
+    http_receiver.responses = [500]
+    cursor = tick(sensor, instance, cursor)  # fails again, past the window: given up
+    assert json.loads(cursor)["outbox"] == []
+    assert [r["status"] for r in list_deliveries(instance) if r["channel"] == "slack"] == ["failed"] * 3
