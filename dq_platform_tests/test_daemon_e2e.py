@@ -62,6 +62,12 @@ def test_dropped_files_flow_to_masked_through_the_daemon(tmp_path):
             assert {r.tags["dq/trigger"] for r in done} == {"sensor"}
             sources = sorted(Path(r.tags["dq/source_uri"]).name for r in done)
             assert sources == ["drop_1.csv", "drop_2.csv"]
+            # the audit log names who launched them, with the rows each layer received
+            from dq_platform.audit import list_runs
+
+            audited = list_runs(instance, dataset="customers")
+            assert {r.trigger for r in audited} == {"sensor:customers_landing_sensor"}
+            assert all(r.status == "SUCCESS" and r.rows_in == 40 and r.rows_published for r in audited)
         counts = Warehouse(root=str(warehouse)).row_counts("masked_customers")
         assert sorted(k.split("@")[0] for k in counts) == ["drop_1.csv", "drop_2.csv"]
         assert all(n > 0 for n in counts.values())
