@@ -93,6 +93,46 @@ def _ui(args) -> int:
     return 0
 
 
+def _versions(args) -> int:
+    from .storage import Warehouse
+    from .versions import list_versions, read_as_of
+
+    warehouse = Warehouse(root=settings.warehouse_uri())
+    try:
+        if args.as_of is not None:
+            if args.asset.startswith("quarantine_"):
+                print("quarantine holds raw values: read it inside the warehouse, not on a console", file=sys.stderr)
+                return 1
+            print(read_as_of(warehouse, args.asset, args.as_of).head(args.limit).to_string())
+            return 0
+        versions = list_versions(warehouse, args.asset)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{'version':>7}  {'timestamp (UTC)':<19}  {'operation':<13} {'rows':>8}  {'gates':<6}  {'run id':<36}  partition")
+    for v in versions:
+        print(f"{v.version:>7}  {v.timestamp:%Y-%m-%d %H:%M:%S}  {v.operation:<13} "
+              f"{'-' if v.rows is None else v.rows:>8}  {v.gates:<6}  {v.run_id:<36}  {v.partition}")
+    return 0
+
+
+def _rollback(args) -> int:
+    import getpass
+
+    from .storage import Warehouse
+    from .versions import RollbackRefused, rollback
+
+    warehouse = Warehouse(root=settings.warehouse_uri())
+    try:
+        new = rollback(warehouse, args.asset, args.to, reason=args.reason, who=args.who or getpass.getuser(),
+                       force=args.force)
+    except (RollbackRefused, FileNotFoundError) as e:
+        print(f"refused: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.asset}: restored version {args.to} as version {new}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dq-platform", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,6 +159,20 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--demo-key", action="store_true",
                    help="allow the public demo masking key when DQ_MASKING_KEY is unset (sample data only)")
     u.set_defaults(func=_ui)
+
+    vs = sub.add_parser("versions", help="list a table's versions, or read it as of a version/timestamp")
+    vs.add_argument("asset", help="table (asset) name, e.g. masked_customers")
+    vs.add_argument("--as-of", help="print the table as of a version number or ISO timestamp (time travel)")
+    vs.add_argument("--limit", type=int, default=20, help="rows printed with --as-of")
+    vs.set_defaults(func=_versions)
+
+    rb = sub.add_parser("rollback", help="restore a table to an earlier version (a new version records who/why)")
+    rb.add_argument("asset")
+    rb.add_argument("--to", type=int, required=True, help="version to restore")
+    rb.add_argument("--reason", required=True)
+    rb.add_argument("--who", help="default: the current user")
+    rb.add_argument("--force", action="store_true", help="allow a version whose gates failed (masked/gold)")
+    rb.set_defaults(func=_rollback)
 
     args = parser.parse_args(argv)
     return args.func(args)

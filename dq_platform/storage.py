@@ -43,6 +43,25 @@ class WriteInfo:
     rows: int
 
 
+def sse_options() -> dict[str, str]:
+    """object_store options for server-side encryption from DQ_S3_SSE / DQ_S3_KMS_KEY_ID.
+
+    Every object deltalake writes (data files and _delta_log entries) then carries SSE-KMS.
+    """
+    sse = os.environ.get("DQ_S3_SSE")
+    if not sse:
+        return {}
+    if sse not in ("aws:kms", "AES256"):
+        raise ValueError(f"DQ_S3_SSE must be 'aws:kms' or 'AES256', got '{sse}'")
+    opts = {"aws_server_side_encryption": sse}
+    if sse == "aws:kms":
+        key = os.environ.get("DQ_S3_KMS_KEY_ID")
+        if not key:
+            raise ValueError("DQ_S3_SSE=aws:kms needs DQ_S3_KMS_KEY_ID (the KMS key id or ARN)")
+        opts["aws_sse_kms_key_id"] = key
+    return opts
+
+
 class Warehouse(dg.ConfigurableResource):
     """Where tables live. `root` is a folder or an s3://bucket/prefix URI."""
 
@@ -69,6 +88,10 @@ class Warehouse(dg.ConfigurableResource):
                          ("AWS_CONDITIONAL_PUT", "AWS_CONDITIONAL_PUT")]:
             if os.environ.get(env):
                 opts[key] = os.environ[env]
+        # Safe concurrent commits: the _delta_log entry is written with If-None-Match (S3
+        # conditional writes), so two writers never both create version N.
+        opts.setdefault("AWS_CONDITIONAL_PUT", "etag")
+        opts.update(sse_options())
         return opts
 
     def table(self, table: str, version: int | None = None) -> DeltaTable | None:
