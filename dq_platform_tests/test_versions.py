@@ -104,6 +104,22 @@ def test_s3_writes_reads_and_every_object_carries_sse_kms(s3_server, s3_bucket, 
         assert (o["key"], o.get("ServerSideEncryption"), o.get("SSEKMSKeyId")) == (o["key"], "aws:kms", kms_key)
 
 
+def test_s3_versions_time_travel_and_rollback(s3_server, s3_bucket, kms_key):
+    w = Warehouse(root=f"s3://{s3_bucket}/wh")
+    three_versions(w, "masked_t")
+    assert [(v.version, v.run_id, v.gates) for v in list_versions(w, "masked_t")] == [
+        (2, "run-2", "passed"), (1, "run-1", "failed"), (0, "run-0", "passed")]
+    assert w.last_commit("masked_t")["dagster_run_id"] == "run-2"
+    assert read_as_of(w, "masked_t", 1)["x"].tolist() == [1, 2]
+    with pytest.raises(RollbackRefused, match="did not pass its gates"):
+        rollback(w, "masked_t", 1, reason="bad load", who="alice")
+    assert rollback(w, "masked_t", 0, reason="bad load", who="alice", run_id="rb") == 3
+    assert w.read("masked_t")["x"].tolist() == [1]
+    assert w.last_commit("masked_t")["dq_rollback_by"] == "alice"
+    for o in every_object(s3_server, s3_bucket):  # the RESTORE commit is encrypted too
+        assert (o["key"], o.get("ServerSideEncryption"), o.get("SSEKMSKeyId")) == (o["key"], "aws:kms", kms_key)
+
+
 def test_s3_concurrent_writers_lose_no_commit(s3_server, s3_bucket):
     w = Warehouse(root=f"s3://{s3_bucket}/wh")
     w.write("t", frame([0]), partition="p0", run_id="init")
