@@ -117,19 +117,23 @@ def _versions(args) -> int:
 
 
 def _rollback(args) -> int:
+    """Launches the same `dq_rollback` job as the UI, on the persistent instance: an audited run."""
     import getpass
 
-    from .storage import Warehouse
-    from .versions import RollbackRefused, rollback
+    import dagster as dg
 
-    warehouse = Warehouse(root=settings.warehouse_uri())
-    try:
-        new = rollback(warehouse, args.asset, args.to, reason=args.reason, who=args.who or getpass.getuser(),
-                       force=args.force)
-    except (RollbackRefused, FileNotFoundError) as e:
-        print(f"refused: {e}", file=sys.stderr)
+    from .versions import RollbackConfig, launch_rollback
+
+    settings.ensure_dagster_home()
+    config = RollbackConfig(table=args.asset, to_version=args.to, reason=args.reason,
+                            who=args.who or getpass.getuser(), force=args.force)
+    with dg.DagsterInstance.get() as instance:
+        outcome = launch_rollback(instance, config, contracts_dir=str(settings.contracts_dir()),
+                                  warehouse_root=settings.warehouse_uri())
+    if not outcome.success:
+        print(f"{args.asset}: run {outcome.run_id} FAILURE: {outcome.error}", file=sys.stderr)
         return 1
-    print(f"{args.asset}: restored version {args.to} as version {new}")
+    print(f"{args.asset}: restored version {args.to} as version {outcome.new_version} (run {outcome.run_id})")
     return 0
 
 

@@ -12,6 +12,7 @@ from .contract import load_contracts
 from .sensors import LandingZoneResource, build_file_sensor
 from .settings import contracts_dir, landing_uri, warehouse_uri
 from .storage import DeltaIOManager, Warehouse
+from .versions import rollback_job
 
 
 def build_definitions(contracts=None, warehouse_root: str | None = None, landing: str | None = None) -> dg.Definitions:
@@ -27,6 +28,7 @@ def build_definitions(contracts=None, warehouse_root: str | None = None, landing
     return dg.Definitions.merge(
         *per_dataset,
         dg.Definitions(sensors=[build_file_sensor(c) for c in contracts], resources=resources),
+        dg.Definitions(jobs=[rollback_job]),
     )
 
 

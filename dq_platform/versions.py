@@ -8,8 +8,10 @@ version and its audit-log run point at each other.
 import datetime as dt
 from dataclasses import dataclass
 
+import dagster as dg
 import pandas as pd
 from deltalake import CommitProperties
+from pydantic import Field
 
 from .storage import Warehouse, from_arrow
 
@@ -90,3 +92,76 @@ def rollback(warehouse: Warehouse, table: str, to_version: int, *, reason: str, 
             "dq_rollback_to": str(to_version), "dq_rollback_reason": reason, "dq_rollback_by": who}
     _table(warehouse, table).restore(to_version, commit_properties=CommitProperties(custom_metadata=meta))
     return _table(warehouse, table).version()
+
+
+# -- rollback as an audited Dagster run ----------------------------------------------------------
+
+ROLLBACK_JOB = "dq_rollback"
+ROLLBACK_OP = "rollback_table"
+TAG_PREFIX = "dq/rollback/"
+
+
+class RollbackConfig(dg.Config):
+    """What the UI's launchpad (or the CLI) asks for."""
+
+    table: str = Field(description="table (asset) name, e.g. masked_customers")
+    to_version: int = Field(description="version to restore (see `dq-platform versions TABLE`)")
+    reason: str = Field(description="why: recorded in the run's tags and the table's commit")
+    who: str = Field(description="who asked for it: recorded in the run's tags and the table's commit")
+    force: bool = Field(default=False, description="allow a masked/gold version whose gates failed")
+
+
+def rollback_tags(config: RollbackConfig) -> dict[str, str]:
+    return {f"{TAG_PREFIX}table": config.table, f"{TAG_PREFIX}to_version": str(config.to_version),
+            f"{TAG_PREFIX}who": config.who, f"{TAG_PREFIX}reason": config.reason[:200],
+            f"{TAG_PREFIX}force": str(config.force).lower()}
+
+
+@dg.op(name=ROLLBACK_OP, out=dg.Out(dg.Nothing))
+def rollback_op(context: dg.OpExecutionContext, config: RollbackConfig, warehouse: Warehouse):
+    """Restore the table; the new version's commit carries this run's id, the run carries dq/rollback/* tags."""
+    # Launched from the UI the run has no tags yet: add them so every rollback run is findable by tag.
+    context.instance.add_run_tags(context.run_id, rollback_tags(config))
+    try:
+        new = rollback(warehouse, config.table, config.to_version, reason=config.reason, who=config.who,
+                       run_id=context.run_id, force=config.force)
+    except (RollbackRefused, FileNotFoundError) as e:
+        raise dg.Failure(description=f"rollback refused: {e}", allow_retries=False) from None
+    # An observation, not a materialization: it shows on the asset's page without triggering downstream runs.
+    context.log_event(dg.AssetObservation(asset_key=config.table, metadata={
+        "dq/rollback/new_version": new, "dq/rollback/to_version": config.to_version,
+        "dq/rollback/who": config.who, "dq/rollback/reason": config.reason, "dq/rollback/force": config.force}))
+    context.log.info(f"{config.table}: restored version {config.to_version} as version {new}")
+
+
+@dg.job(name=ROLLBACK_JOB, tags={"dq/kind": "rollback"},
+        description="Roll a table back to an earlier version; the run is the audit record")
+def rollback_job():
+    rollback_op()
+
+
+@dataclass
+class RollbackOutcome:
+    run_id: str
+    success: bool
+    new_version: int | None
+    error: str | None
+
+
+def launch_rollback(instance: dg.DagsterInstance, config: RollbackConfig, *, contracts_dir: str,
+                    warehouse_root: str) -> RollbackOutcome:
+    """Run the rollback job on `instance` (the CLI's path), so the rollback is an audited run as from the UI."""
+    from .ingest import root_cause
+
+    job = dg.build_reconstructable_job("dq_platform.definitions", "pipeline_job",
+                                       reconstructable_args=(ROLLBACK_JOB, str(contracts_dir), warehouse_root))
+    run_config = {"ops": {ROLLBACK_OP: {"config": config.model_dump()}},
+                  "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    result = dg.execute_job(job, instance, run_config=run_config, tags=rollback_tags(config), raise_on_error=False)
+    new_version, error = None, None
+    for ev in result.all_events:
+        if ev.event_type_value == "ASSET_OBSERVATION":
+            new_version = ev.event_specific_data.asset_observation.metadata["dq/rollback/new_version"].value
+        elif ev.is_step_failure and error is None:
+            error = root_cause(ev.event_specific_data.error)
+    return RollbackOutcome(run_id=result.run_id, success=result.success, new_version=new_version, error=error)

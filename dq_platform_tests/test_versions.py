@@ -3,6 +3,7 @@
 import datetime as dt
 import threading
 
+import dagster as dg
 import pandas as pd
 import pytest
 
@@ -57,18 +58,60 @@ def test_rollback_refuses_failed_version_unless_forced(tmp_path):
 
 
 def test_cli_versions_read_and_rollback(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("DQ_WAREHOUSE_URI", str(tmp_path))
-    w = Warehouse(root=str(tmp_path))
+    monkeypatch.setenv("DQ_WAREHOUSE_URI", str(tmp_path / "wh"))
+    monkeypatch.setenv("DQ_PROJECT_DIR", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    w = Warehouse(root=str(tmp_path / "wh"))
     three_versions(w, "masked_t")
     assert main(["versions", "masked_t"]) == 0
     out = capsys.readouterr().out
     assert "run-1" in out and "failed" in out and "WRITE" in out
     assert main(["rollback", "masked_t", "--to", "1", "--reason", "test"]) == 1
-    assert "did not pass its gates" in capsys.readouterr().err
+    assert "rollback refused: masked_t version 1 did not pass its gates" in capsys.readouterr().err
     assert main(["rollback", "masked_t", "--to", "0", "--reason", "test", "--who", "carol"]) == 0
     assert "restored version 0 as version 3" in capsys.readouterr().out
+    # both CLI rollbacks are runs in the persistent instance, found by their tags
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        runs = instance.get_runs(dg.RunsFilter(tags={"dq/rollback/table": "masked_t"}))
+        assert sorted((r.status.value, r.tags["dq/rollback/to_version"]) for r in runs) == [
+            ("FAILURE", "1"), ("SUCCESS", "0")]
+        ok = next(r for r in runs if r.status.value == "SUCCESS")
+        assert ok.tags["dq/rollback/who"] == "carol" and ok.tags["dq/rollback/reason"] == "test"
+    assert w.last_commit("masked_t")["dagster_run_id"] == ok.run_id
     assert main(["versions", "masked_t", "--as-of", "1"]) == 0
     assert capsys.readouterr().out.count("\n") == 3  # header + 2 rows
+
+
+def test_rollback_job_from_the_ui_records_tags_and_run_id(tmp_path, instance):
+    """The job as the UI launches it: config only, no tags given; the op tags the run itself."""
+    from dq_platform.definitions import build_definitions
+    from dq_platform.versions import ROLLBACK_JOB, ROLLBACK_OP
+
+    root = str(tmp_path / "wh")
+    three_versions(Warehouse(root=root), "gold_t")
+    job = build_definitions(warehouse_root=root).resolve_job_def(ROLLBACK_JOB)
+
+    def launch(**config):
+        return job.execute_in_process(instance=instance, raise_on_error=False, run_config={
+            "ops": {ROLLBACK_OP: {"config": {"table": "gold_t", "reason": "bad upstream", "who": "dana", **config}}}})
+
+    refused = launch(to_version=1)
+    assert not refused.success
+    failure = next(ev for ev in refused.all_events if ev.is_step_failure)
+    assert "rollback refused: gold_t version 1 did not pass its gates" in failure.event_specific_data.error.message
+    assert Warehouse(root=root).table("gold_t").version() == 2  # untouched
+
+    forced = launch(to_version=1, force=True)
+    assert forced.success
+    run = instance.get_run_by_id(forced.run_id)
+    assert {k: v for k, v in run.tags.items() if k.startswith("dq/rollback/")} == {
+        "dq/rollback/table": "gold_t", "dq/rollback/to_version": "1", "dq/rollback/who": "dana",
+        "dq/rollback/reason": "bad upstream", "dq/rollback/force": "true"}
+    head = Warehouse(root=root).table("gold_t").history(1)[0]
+    assert (head["version"], head["operation"], head["dagster_run_id"], head["dq_rollback_by"]) == (
+        3, "RESTORE", forced.run_id, "dana")
+    obs = instance.fetch_observations(dg.AssetKey("gold_t"), limit=1).records[0].asset_observation
+    assert obs.metadata["dq/rollback/new_version"].value == 3
 
 
 # -- S3 with SSE-KMS on the loopback moto server ----------------------------------------------
@@ -154,3 +197,4 @@ def test_sse_settings_are_checked(monkeypatch):
     monkeypatch.setenv("DQ_S3_SSE", "rot13")
     with pytest.raises(ValueError, match="must be 'aws:kms' or 'AES256'"):
         sse_options()
+
