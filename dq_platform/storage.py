@@ -62,6 +62,29 @@ def sse_options() -> dict[str, str]:
     return opts
 
 
+def sse_extra_args() -> dict[str, str]:
+    """The same encryption as boto3 upload arguments, for objects written outside deltalake."""
+    opts = sse_options()
+    args = {}
+    if opts:
+        args["ServerSideEncryption"] = opts["aws_server_side_encryption"]
+    if "aws_sse_kms_key_id" in opts:
+        args["SSEKMSKeyId"] = opts["aws_sse_kms_key_id"]
+    return args
+
+
+def upload(fileobj, uri: str) -> None:
+    """Write a stream to s3://bucket/key with the platform's SSE settings.
+
+    boto3, not Arrow's S3 filesystem: Arrow cannot ask for SSE-KMS. The object appears only when
+    the (multipart) upload completes, so readers never see a partial file.
+    """
+    from .filesystems import _s3_client
+
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    _s3_client().upload_fileobj(fileobj, bucket, key, ExtraArgs=sse_extra_args() or None)
+
+
 class Warehouse(dg.ConfigurableResource):
     """Where tables live. `root` is a folder or an s3://bucket/prefix URI."""
 

@@ -198,3 +198,27 @@ def test_sse_settings_are_checked(monkeypatch):
     with pytest.raises(ValueError, match="must be 'aws:kms' or 'AES256'"):
         sse_options()
 
+
+@pytest.mark.slow
+def test_pipeline_on_s3_warehouse_encrypts_every_object(project, instance, s3_server, s3_bucket, kms_key):
+    """A real file through raw -> gold on an s3:// warehouse: tables, logs and the archived original."""
+    from dq_platform.definitions import build_definitions
+
+    from .test_pipeline import customer_frame
+
+    project.warehouse = f"s3://{s3_bucket}/wh"
+    project.defs = build_definitions(list(project.contracts.values()), project.warehouse)
+    out = project.ingest(instance, "customers", project.write_csv("customers/s3.csv", customer_frame(30, bad=2)))
+    assert out.success, out.error
+    assert out.rows["cleaned"] + out.rows["quarantined"] == 30
+    assert [v.run_id for v in list_versions(project.wh(), "masked_customers")] == [out.run_id]
+    assert list_versions(project.wh(), "masked_customers")[0].gates == "passed"
+    objects = every_object(s3_server, s3_bucket)
+    keys = [o["key"] for o in objects]
+    assert any(k.startswith("wh/_sources/customers/") and k.endswith("/s3.csv") for k in keys)
+    for table in ("raw_customers", "cleaned_customers", "quarantine_customers", "masked_customers",
+                  "customers_by_status"):  # the last one is gold
+        assert any(k.startswith(f"wh/{table}/_delta_log/") for k in keys), table
+    assert list_versions(project.wh(), "customers_by_status")[0].gates == "passed"
+    for o in objects:
+        assert (o["key"], o.get("ServerSideEncryption"), o.get("SSEKMSKeyId")) == (o["key"], "aws:kms", kms_key)
