@@ -9,6 +9,7 @@ import dagster as dg
 
 from .assets import build_dataset
 from .contract import load_contracts
+from .maintenance import build_maintenance
 from .sensors import LandingZoneResource, build_file_sensor
 from .settings import contracts_dir, landing_uri, warehouse_uri
 from .storage import DeltaIOManager, Warehouse
@@ -29,6 +30,7 @@ def build_definitions(contracts=None, warehouse_root: str | None = None, landing
         *per_dataset,
         dg.Definitions(sensors=[build_file_sensor(c) for c in contracts], resources=resources),
         dg.Definitions(jobs=[rollback_job]),
+        *(dg.Definitions(jobs=[job], schedules=[schedule]) for job, schedule in map(build_maintenance, contracts)),
     )
 
 
