@@ -287,7 +287,7 @@ def build_dataset(contract: Contract) -> dg.Definitions:
             if n:
                 leak_meta[f"{col}/raw_value_echo"] = n
         if hits == 0:
-            yield dg.Output(out, metadata={"rows_masked": len(out),
+            yield dg.Output(out, metadata={"rows_masked": len(out), GATES_KEY: "passed",
                                            "pii_columns": ", ".join(c.name for c in contract.pii_columns),
                                            "seconds/masking": round(t1 - t0, 4),
                                            "seconds/check_pii_leak": round(t2 - t1, 4)})
@@ -362,7 +362,7 @@ def _gold_asset(contract: Contract, agg, masked_key: dg.AssetKey, common: dict):
         findings = scan_frame(out)
         hits = sum(sum(k.values()) for k in findings.values())
         if hits == 0:
-            yield dg.Output(out, metadata={"groups": len(out), "rows_aggregated": len(masked),
+            yield dg.Output(out, metadata={"groups": len(out), "rows_aggregated": len(masked), GATES_KEY: "passed",
                                            "partitions_aggregated": int(masked[rules.PARTITION].nunique())})
         yield dg.AssetCheckResult(check_name="gold_has_no_pii", passed=hits == 0, severity=ERROR,
                                   metadata={"values_flagged": hits})

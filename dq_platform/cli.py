@@ -209,6 +209,50 @@ def _alerts_test(args) -> int:
     return 0 if all(d.status == "delivered" for d in results) else 1
 
 
+def _versions(args) -> int:
+    from .storage import Warehouse
+    from .versions import list_versions, read_as_of
+
+    warehouse = Warehouse(root=settings.warehouse_uri())
+    try:
+        if args.as_of is not None:
+            if args.asset.startswith("quarantine_"):
+                print("quarantine holds raw values: read it inside the warehouse, not on a console", file=sys.stderr)
+                return 1
+            print(read_as_of(warehouse, args.asset, args.as_of).head(args.limit).to_string())
+            return 0
+        versions = list_versions(warehouse, args.asset)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{'version':>7}  {'timestamp (UTC)':<19}  {'operation':<13} {'rows':>8}  {'gates':<6}  {'run id':<36}  partition")
+    for v in versions:
+        print(f"{v.version:>7}  {v.timestamp:%Y-%m-%d %H:%M:%S}  {v.operation:<13} "
+              f"{'-' if v.rows is None else v.rows:>8}  {v.gates:<6}  {v.run_id:<36}  {v.partition}")
+    return 0
+
+
+def _rollback(args) -> int:
+    """Launches the same `dq_rollback` job as the UI, on the persistent instance: an audited run."""
+    import getpass
+
+    import dagster as dg
+
+    from .versions import RollbackConfig, launch_rollback
+
+    settings.ensure_dagster_home()
+    config = RollbackConfig(table=args.asset, to_version=args.to, reason=args.reason,
+                            who=args.who or getpass.getuser(), force=args.force)
+    with dg.DagsterInstance.get() as instance:
+        outcome = launch_rollback(instance, config, contracts_dir=str(settings.contracts_dir()),
+                                  warehouse_root=settings.warehouse_uri())
+    if not outcome.success:
+        print(f"{args.asset}: run {outcome.run_id} FAILURE: {outcome.error}", file=sys.stderr)
+        return 1
+    print(f"{args.asset}: restored version {args.to} as version {outcome.new_version} (run {outcome.run_id})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dq-platform", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -247,6 +291,19 @@ def main(argv: list[str] | None = None) -> int:
     t = asub.add_parser("test", help="send a test alert through the channels configured for a severity")
     t.add_argument("--severity", default="CRITICAL", choices=["LOW", "MEDIUM", "HIGH", "CRITICAL"])
     t.set_defaults(func=_alerts_test)
+    vs = sub.add_parser("versions", help="list a table's versions, or read it as of a version/timestamp")
+    vs.add_argument("asset", help="table (asset) name, e.g. masked_customers")
+    vs.add_argument("--as-of", help="print the table as of a version number or ISO timestamp (time travel)")
+    vs.add_argument("--limit", type=int, default=20, help="rows printed with --as-of")
+    vs.set_defaults(func=_versions)
+
+    rb = sub.add_parser("rollback", help="restore a table to an earlier version (a new version records who/why)")
+    rb.add_argument("asset")
+    rb.add_argument("--to", type=int, required=True, help="version to restore")
+    rb.add_argument("--reason", required=True)
+    rb.add_argument("--who", help="default: the current user")
+    rb.add_argument("--force", action="store_true", help="allow a version whose gates failed (masked/gold)")
+    rb.set_defaults(func=_rollback)
 
     args = parser.parse_args(argv)
     try:

@@ -327,6 +327,24 @@ class Alerts(_Strict):
     def _reminder(cls, v: str | None) -> str | None:
         if v is not None:
             parse_duration(v)
+class Maintenance(_Strict):
+    """Table upkeep, run by the dataset's maintenance job (see maintenance.py)."""
+
+    # columns the cleaned and masked tables are Z-ordered by (the columns queries filter on)
+    zorder: list[str] = Field(default_factory=list)
+    # vacuum keeps every file a version younger than this needs; Delta refuses a value below the
+    # table's delta.deletedFileRetentionDuration (7 days unless set), and that check is never disabled
+    vacuum_retention_hours: int = Field(default=168, ge=1)
+    # cron; when the section is present the schedule runs by default, else it is off until enabled
+    schedule: str = "0 3 * * 0"
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(v):
+            raise ValueError(f"'{v}' is not a cron expression (5 fields, e.g. '0 3 * * 0')")
         return v
 
 
@@ -343,6 +361,16 @@ class Contract(_Strict):
     aggregations: list[Aggregation] = Field(default_factory=list)
     freshness: Freshness | None = None
     alerts: Alerts = Field(default_factory=Alerts)
+    maintenance: Maintenance | None = None
+
+    @field_validator("maintenance")
+    @classmethod
+    def _zorder_columns(cls, v: Maintenance | None, info) -> Maintenance | None:
+        known = {c.name for c in info.data.get("columns") or []}
+        unknown = [c for c in (v.zorder if v else []) if known and c not in known]
+        if unknown:
+            raise ValueError(f"zorder names unknown column(s): {', '.join(unknown)}")
+        return v
 
     @field_validator("owner")
     @classmethod

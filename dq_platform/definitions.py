@@ -13,9 +13,11 @@ from .alert_sensors import build_alert_sensors, deliveries_spec
 from .assets import build_dataset
 from .contract import load_contracts
 from .health import build_health
+from .maintenance import build_maintenance
 from .sensors import LandingZoneResource, build_file_sensor
 from .settings import contracts_dir, landing_uri, warehouse_uri
 from .storage import DeltaIOManager, Warehouse
+from .versions import rollback_job
 
 
 def build_definitions(contracts=None, warehouse_root: str | None = None, landing: str | None = None) -> dg.Definitions:
@@ -36,6 +38,8 @@ def build_definitions(contracts=None, warehouse_root: str | None = None, landing
         build_health(checks),
         dg.Definitions(sensors=[build_file_sensor(c) for c in contracts], resources=resources),
         _alerting(per_dataset, contracts, {k for keys in checks.values() for k in keys}),
+        dg.Definitions(jobs=[rollback_job]),
+        *(dg.Definitions(jobs=[job], schedules=[schedule]) for job, schedule in map(build_maintenance, contracts)),
     )
 
 

@@ -110,21 +110,33 @@ S3_ENV = {
 
 @pytest.fixture(scope="session")
 def s3_server():
-    """An S3 API server on 127.0.0.1 for the session; AWS_* variables point at it meanwhile.
+    """An S3 (+ KMS) API server on 127.0.0.1 for the session; AWS_* variables point at it meanwhile.
 
-    Yields the endpoint URL. The variables are restored when the session ends.
+    Yields the endpoint URL. The server runs in its own process, not as moto's ThreadedMotoServer:
+    some deltalake calls (history, restore) hold the GIL while they wait on HTTP, so an
+    in-process server thread can never answer them and the call hangs.
     """
     import socket
-
-    from moto.server import ThreadedMotoServer
+    import subprocess
+    import sys
+    import time
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto server did not start on 127.0.0.1:{port}") from None
+                time.sleep(0.1)
+        endpoint = f"http://127.0.0.1:{port}"
         with pytest.MonkeyPatch.context() as mp:
             for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
                 mp.delenv(name, raising=False)
@@ -132,7 +144,8 @@ def s3_server():
                 mp.setenv(name, value)
             yield endpoint
     finally:
-        server.stop()
+        server.terminate()
+        server.wait(timeout=10)
 
 
 @pytest.fixture
