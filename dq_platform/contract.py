@@ -327,6 +327,9 @@ class Alerts(_Strict):
     def _reminder(cls, v: str | None) -> str | None:
         if v is not None:
             parse_duration(v)
+        return v
+
+
 class Maintenance(_Strict):
     """Table upkeep, run by the dataset's maintenance job (see maintenance.py)."""
 
