@@ -100,3 +100,23 @@ def write_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehous
                                       held.to_csv(index=False).encode())
     instance.add_run_tags(run_id, {f"{REPORT_TAG}{k}": v for k, v in uris.items()})
     return uris
+
+
+def _report_if_missing(context: dg.RunStatusSensorContext, warehouse: Warehouse) -> None:
+    run = context.dagster_run
+    if not run.job_name.endswith("_pipeline") or f"{REPORT_TAG}json" in run.tags:
+        return  # not a dataset run, or its launcher (CLI, demo) already wrote the reports
+    uris = write_reports(context.instance, run.run_id, warehouse)
+    context.log.info(f"reports for run {run.run_id}: {', '.join(uris)}")
+
+
+# Runs the daemon launches (landing sensors, the UI) get their reports from these two sensors.
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, name="dq_reports_after_success",
+                      default_status=dg.DefaultSensorStatus.RUNNING)
+def reports_after_success(context: dg.RunStatusSensorContext, warehouse: Warehouse):
+    _report_if_missing(context, warehouse)
+
+
+@dg.run_failure_sensor(name="dq_reports_after_failure", default_status=dg.DefaultSensorStatus.RUNNING)
+def reports_after_failure(context: dg.RunFailureSensorContext, warehouse: Warehouse):
+    _report_if_missing(context, warehouse)

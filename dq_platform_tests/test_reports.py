@@ -60,3 +60,33 @@ def test_failed_run_still_reports_and_s3_objects_are_encrypted(project, instance
         Bucket=s3_bucket, Key=out.reports["json"].removeprefix(f"s3://{s3_bucket}/"))["Body"].read()
     report = json.loads(body)
     assert report["status"] == "FAILURE" and report["failures"] and not all(c["passed"] for c in report["checks"])
+
+
+def test_daemon_launched_run_gets_its_reports_from_the_run_status_sensor(project, instance):
+    """A run not started through run_file (as the landing sensor's runs): the sensor writes its reports."""
+    import dagster as dg
+
+    from dq_platform.ingest import register, source_tags
+    from dq_platform.reports import reports_after_success
+
+    source = register(instance, project.contracts["customers"],
+                      project.write_csv("customers/s.csv", customer_frame(12, bad=1)), project.warehouse)
+    result = project.defs.resolve_job_def("customers_pipeline").execute_in_process(
+        instance=instance, partition_key=source.partition_key, tags=source_tags(source))
+    run = instance.get_run_by_id(result.run_id)
+    assert not any(k.startswith("dq/report/") for k in run.tags)
+    event = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS).records[0]
+
+    def evaluate():
+        ctx = dg.build_run_status_sensor_context(
+            sensor_name="dq_reports_after_success", dagster_event=event.event_log_entry.dagster_event,
+            dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id),
+            resources={"warehouse": project.wh()})
+        reports_after_success(ctx)
+
+    evaluate()
+    tags = instance.get_run_by_id(result.run_id).tags
+    assert {"dq/report/json", "dq/report/markdown", "dq/report/checks", "dq/report/quarantine"} <= set(tags)
+    assert json.loads(Path(tags["dq/report/json"]).read_text())["run_id"] == result.run_id
+    evaluate()  # a second evaluation does not write a second set
+    assert len(list((Path(project.warehouse) / "reports" / "customers").glob("run_report_*.json"))) == 1
