@@ -14,6 +14,7 @@ from .assets import build_dataset
 from .contract import load_contracts
 from .health import build_health
 from .maintenance import build_maintenance
+from .reports import reports_after_failure, reports_after_success
 from .sensors import LandingZoneResource, build_file_sensor
 from .settings import contracts_dir, landing_uri, warehouse_uri
 from .storage import DeltaIOManager, Warehouse
@@ -38,7 +39,7 @@ def build_definitions(contracts=None, warehouse_root: str | None = None, landing
         build_health(checks),
         dg.Definitions(sensors=[build_file_sensor(c) for c in contracts], resources=resources),
         _alerting(per_dataset, contracts, {k for keys in checks.values() for k in keys}),
-        dg.Definitions(jobs=[rollback_job]),
+        dg.Definitions(jobs=[rollback_job], sensors=[reports_after_success, reports_after_failure]),
         *(dg.Definitions(jobs=[job], schedules=[schedule]) for job, schedule in map(build_maintenance, contracts)),
     )
 

@@ -63,6 +63,8 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
                 print(f"  {contract.name:<22} {source.partition_key:<48} {mark}", file=out, flush=True)
         print_summary(outcomes, contracts, warehouse, home, time.time() - started, out)
         _show_alerts(instance, contracts, check_keys, cursors, out)
+        if contracts:
+            show_versions_and_rollback(instance, contracts[0], warehouse, contracts_dir, out)
     return outcomes
 
 
@@ -85,6 +87,37 @@ def _show_alerts(instance, contracts, check_keys, cursors, out) -> None:
     w("   set DQ_SLACK_WEBHOOK_URL, DQ_SMTP_HOST, DQ_PAGERDUTY_ROUTING_KEY... to deliver elsewhere)")
     run_alert_sensors_once(instance, contracts, check_keys, cursors, console_stream=out)
     w("Delivery records: .venv/bin/dq-platform alerts list")
+
+
+def _print_versions(versions, out, limit: int = 6) -> None:
+    print(f"   {'version':>7}  {'operation':<10} {'rows':>6}  {'gates':<6}  run", file=out)
+    for v in versions[:limit]:
+        print(f"   {v.version:>7}  {v.operation:<10} {'-' if v.rows is None else v.rows:>6}  {v.gates:<6}  "
+              f"{v.run_id[:8]}", file=out)
+
+
+def show_versions_and_rollback(instance, contract, warehouse: str, contracts_dir, out=sys.stdout):
+    """Versions grew with each run; undo the latest one with the audited rollback job (as the CLI does)."""
+    from .storage import Warehouse
+    from .versions import RollbackConfig, launch_rollback, list_versions
+
+    table = f"masked_{contract.name}"
+    wh = Warehouse(root=warehouse)
+    written = [v for v in list_versions(wh, table) if v.operation == "WRITE" and v.gates == "passed"]
+    if len(written) < 2:
+        return None
+    print(f"\n== versions of {table} (one per published run; the held batch added none)", file=out)
+    _print_versions(list_versions(wh, table), out)
+    config = RollbackConfig(table=table, to_version=written[1].version, who="demo",
+                            reason="demo: undo the latest run")
+    outcome = launch_rollback(instance, config, contracts_dir=str(contracts_dir), warehouse_root=warehouse)
+    state = f"restored version {config.to_version} as version {outcome.new_version}" if outcome.success \
+        else f"FAILURE: {outcome.error}"
+    print(f"   rollback to version {config.to_version}: {state} (audited run {outcome.run_id[:8]}, "
+          f"tags dq/rollback/*)", file=out)
+    _print_versions(list_versions(wh, table), out, limit=3)
+    print(f"   undo it: dq-platform rollback {table} --to {written[0].version} --reason '...'", file=out)
+    return outcome
 
 
 def print_summary(outcomes, contracts, warehouse, home, seconds, out=sys.stdout) -> None:

@@ -30,6 +30,7 @@ class RunOutcome:
     checks: list[tuple[str, str, bool, str]] = field(default_factory=list)  # asset, check, passed, severity
     error: str | None = None
     failed_gates: list[str] = field(default_factory=list)  # "asset.check: description" of failed ERROR checks
+    reports: dict[str, str] = field(default_factory=dict)  # kind -> URI of the run's reports (reports.py)
 
 
 def match_contract(path: str | Path, contracts: list[Contract], landing_root: str | Path | None = None) -> Contract | None:
@@ -95,7 +96,12 @@ def run_file(instance: dg.DagsterInstance, contract: Contract, source: landing.S
                   "loggers": {"console": {"config": {"log_level": level}}}}
     tags = {**source_tags(source), **(extra_tags or {}), "dagster/partition": source.partition_key}
     result = dg.execute_job(job, instance, run_config=run_config, tags=tags, raise_on_error=False)
-    return summarize(result, contract, source.partition_key)
+    outcome = summarize(result, contract, source.partition_key)
+    from .reports import write_reports
+    from .storage import Warehouse
+
+    outcome.reports = write_reports(instance, result.run_id, Warehouse(root=warehouse_root))
+    return outcome
 
 
 def root_cause(err) -> str:

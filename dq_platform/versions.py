@@ -156,6 +156,7 @@ def launch_rollback(instance: dg.DagsterInstance, config: RollbackConfig, *, con
     job = dg.build_reconstructable_job("dq_platform.definitions", "pipeline_job",
                                        reconstructable_args=(ROLLBACK_JOB, str(contracts_dir), warehouse_root))
     run_config = {"ops": {ROLLBACK_OP: {"config": config.model_dump()}},
+                  "execution": {"config": {"in_process": {}}},
                   "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     result = dg.execute_job(job, instance, run_config=run_config, tags=rollback_tags(config), raise_on_error=False)
     new_version, error = None, None

@@ -222,3 +222,24 @@ def test_pipeline_on_s3_warehouse_encrypts_every_object(project, instance, s3_se
     assert list_versions(project.wh(), "customers_by_status")[0].gates == "passed"
     for o in objects:
         assert (o["key"], o.get("ServerSideEncryption"), o.get("SSEKMSKeyId")) == (o["key"], "aws:kms", kms_key)
+
+
+@pytest.mark.slow
+def test_demo_shows_versions_growing_and_one_audited_rollback(project, instance):
+    import io
+
+    from dq_platform.demo import show_versions_and_rollback
+
+    from .test_pipeline import customer_frame
+
+    runs = [project.ingest(instance, "customers", project.write_csv(f"customers/d{i}.csv", customer_frame(10, start=1 + 10 * i)))
+            for i in range(2)]
+    assert all(r.success for r in runs)
+    out = io.StringIO()
+    outcome = show_versions_and_rollback(instance, project.contracts["customers"], project.warehouse,
+                                         project.contracts_dir, out)
+    text = out.getvalue()
+    assert outcome.success and "restored version 0 as version 2" in text
+    assert runs[0].run_id[:8] in text and runs[1].run_id[:8] in text
+    assert instance.get_run_by_id(outcome.run_id).tags["dq/rollback/who"] == "demo"
+    assert project.wh().read("masked_customers").shape[0] == runs[0].rows["masked"]
