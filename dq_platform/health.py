@@ -59,7 +59,9 @@ def compute_health(instance: dg.DagsterInstance, checks_by_dataset: dict[str, li
     since = dt.datetime.fromtimestamp(since_ts, dt.timezone.utc)
     per: dict[str, dict] = {}
     for dataset, check_keys in sorted(checks_by_dataset.items()):
-        records = instance.get_run_records(filters=dg.RunsFilter(tags={DATASET_TAG: dataset}, created_after=since))
+        # the dataset's pipeline runs only: its maintenance job carries the dataset tag too
+        records = instance.get_run_records(filters=dg.RunsFilter(
+            job_name=f"{dataset}_pipeline", tags={DATASET_TAG: dataset}, created_after=since))
         finished = [r for r in records if r.dagster_run.status in FINISHED]
         succeeded = sum(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in finished)
         durations = [r.end_time - r.start_time for r in finished if r.start_time and r.end_time]
