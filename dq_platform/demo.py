@@ -110,7 +110,8 @@ def show_versions_and_rollback(instance, contract, warehouse: str, contracts_dir
     _print_versions(list_versions(wh, table), out)
     config = RollbackConfig(table=table, to_version=written[1].version, who="demo",
                             reason="demo: undo the latest run")
-    outcome = launch_rollback(instance, config, contracts_dir=str(contracts_dir), warehouse_root=warehouse)
+    outcome = launch_rollback(instance, config, contracts_dir=str(contracts_dir), warehouse_root=warehouse,
+                              trigger="demo")
     state = f"restored version {config.to_version} as version {outcome.new_version}" if outcome.success \
         else f"FAILURE: {outcome.error}"
     print(f"   rollback to version {config.to_version}: {state} (audited run {outcome.run_id[:8]}, "

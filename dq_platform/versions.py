@@ -149,7 +149,7 @@ class RollbackOutcome:
 
 
 def launch_rollback(instance: dg.DagsterInstance, config: RollbackConfig, *, contracts_dir: str,
-                    warehouse_root: str) -> RollbackOutcome:
+                    warehouse_root: str, trigger: str = "cli") -> RollbackOutcome:
     """Run the rollback job on `instance` (the CLI's path), so the rollback is an audited run as from the UI."""
     from .ingest import root_cause
 
@@ -158,7 +158,8 @@ def launch_rollback(instance: dg.DagsterInstance, config: RollbackConfig, *, con
     run_config = {"ops": {ROLLBACK_OP: {"config": config.model_dump()}},
                   "execution": {"config": {"in_process": {}}},
                   "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = dg.execute_job(job, instance, run_config=run_config, tags=rollback_tags(config), raise_on_error=False)
+    result = dg.execute_job(job, instance, run_config=run_config,
+                            tags={**rollback_tags(config), "dq/trigger": trigger}, raise_on_error=False)
     new_version, error = None, None
     for ev in result.all_events:
         if ev.event_type_value == "ASSET_OBSERVATION":

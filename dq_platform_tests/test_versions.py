@@ -77,6 +77,7 @@ def test_cli_versions_read_and_rollback(tmp_path, monkeypatch, capsys):
             ("FAILURE", "1"), ("SUCCESS", "0")]
         ok = next(r for r in runs if r.status.value == "SUCCESS")
         assert ok.tags["dq/rollback/who"] == "carol" and ok.tags["dq/rollback/reason"] == "test"
+        assert {r.tags["dq/trigger"] for r in runs} == {"cli"}  # the audit log names the CLI as trigger
     assert w.last_commit("masked_t")["dagster_run_id"] == ok.run_id
     assert main(["versions", "masked_t", "--as-of", "1"]) == 0
     assert capsys.readouterr().out.count("\n") == 3  # header + 2 rows
