@@ -346,6 +346,10 @@ def build_run_failure_alert_sensor(contracts: list[Contract], now: Clock = _utcn
                 if gates_only:
                     context.log.info(f"run {run.run_id} failed on blocking gates only: reported by {CHECK_SENSOR}")
                     continue
+                if run.tags.get("dq/kind") == "rollback" and "rollback refused" in error:
+                    # the platform declined an unsafe request: the run says why; nothing is broken
+                    context.log.info(f"run {run.run_id}: a refused rollback, not an incident")
+                    continue
             else:
                 error = ""
             alert = run_failure_alert(contract, dataset=dataset, job=run.job_name, run_id=run.run_id,

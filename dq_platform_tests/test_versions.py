@@ -101,6 +101,12 @@ def test_rollback_job_from_the_ui_records_tags_and_run_id(tmp_path, instance):
     failure = next(ev for ev in refused.all_events if ev.is_step_failure)
     assert "rollback refused: gold_t version 1 did not pass its gates" in failure.event_specific_data.error.message
     assert Warehouse(root=root).table("gold_t").version() == 2  # untouched
+    # a refused rollback is the platform declining an unsafe request: no CRITICAL run-failure page
+    from dq_platform.alert_sensors import build_run_failure_alert_sensor, list_deliveries
+
+    with dg.build_sensor_context(instance=instance) as ctx:
+        build_run_failure_alert_sensor([]).evaluate_tick(ctx)
+    assert list_deliveries(instance) == []
 
     forced = launch(to_version=1, force=True)
     assert forced.success
