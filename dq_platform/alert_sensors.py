@@ -224,6 +224,17 @@ def save_shared_state(instance: dg.DagsterInstance, sensor_name: str, state: str
     instance.run_storage.set_cursor_values({_state_key(sensor_name): state})
 
 
+def _load_state(context, name: str, start):
+    """(position, incidents) as last saved by `_finish`: the shared state, else the sensor's own cursor."""
+    return loads_state(shared_state(context.instance, name) or context.cursor, start)
+
+
+def _alert_sensor(name: str, description: str):
+    """The decorator both alert sensors share: running by default, at the configured interval."""
+    return dg.sensor(name=name, minimum_interval_seconds=sensor_interval_seconds(),
+                     default_status=dg.DefaultSensorStatus.RUNNING, description=description)
+
+
 def _finish(context, name: str, incidents: Incidents, position, sent: list[tuple[Alert, Contract | None]],
             now: dt.datetime,
             by_name: dict[str, Contract], stream=None):
@@ -267,12 +278,10 @@ def build_check_alert_sensor(contracts: list[Contract], check_keys, now: Clock =
     index = dataset_index(contracts)
     by_name = {c.name: c for c in contracts}
 
-    @dg.sensor(name=name, minimum_interval_seconds=sensor_interval_seconds(),
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Alerts when an asset check (gate, WARN check, freshness SLA) goes from passing to "
-                           "failing, reminds while it keeps failing, and resolves when it passes again.")
+    @_alert_sensor(name, "Alerts when an asset check (gate, WARN check, freshness SLA) goes from passing to "
+                         "failing, reminds while it keeps failing, and resolves when it passes again.")
     def check_alerts(context: dg.SensorEvaluationContext):
-        seen, incidents = loads_state(shared_state(context.instance, name) or context.cursor, {})
+        seen, incidents = _load_state(context, name, {})
         clock = now()
         sent: list[tuple[Alert, Contract | None]] = []
         for record in _check_evaluations(context.instance, check_keys, seen):
@@ -324,12 +333,10 @@ def build_run_failure_alert_sensor(contracts: list[Contract], now: Clock = _utcn
                                    name: str = RUN_SENSOR) -> dg.SensorDefinition:
     by_name = {c.name: c for c in contracts}
 
-    @dg.sensor(name=name, minimum_interval_seconds=sensor_interval_seconds(),
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description="CRITICAL alert when a run of any job fails for a reason other than a blocking gate "
-                           "(gates are reported by dq_check_alerts); resolved by the job's next successful run.")
+    @_alert_sensor(name, "CRITICAL alert when a run of any job fails for a reason other than a blocking gate "
+                         "(gates are reported by dq_check_alerts); resolved by the job's next successful run.")
     def run_failure_alerts(context: dg.SensorEvaluationContext):
-        last, incidents = loads_state(shared_state(context.instance, name) or context.cursor, 0)
+        last, incidents = _load_state(context, name, 0)
         clock = now()
         records = _run_status_records(context.instance, last)
         sent: list[tuple[Alert, Contract | None]] = []
