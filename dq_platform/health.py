@@ -10,8 +10,8 @@ import time
 
 import dagster as dg
 
-DATASET_TAG = "dq/dataset"
-PARTITION_TAG = "dagster/partition"
+from .audit import DATASET_TAG, PARTITION_TAG
+
 HEALTH_GROUP = "dq_platform"
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 _PAGE = 1000
