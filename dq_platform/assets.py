@@ -70,7 +70,7 @@ def _date_columns(contract: Contract, masked: bool = False) -> list[str]:
 
 
 def _common(contract: Contract) -> dict:
-    return dict(group_name=contract.name, owners=[contract.owner],
+    return dict(group_name=contract.asset_group, owners=[contract.owner],
                 tags={k: v for k, v in contract.tags.items()})
 
 
@@ -316,7 +316,7 @@ def build_dataset(contract: Contract) -> dg.Definitions:
         if contract.freshness is not None:  # the SLA: Dagster's freshness check on the published layer
             checks += list(freshness_checks(contract, masked_key))
     job = dg.define_asset_job(
-        f"{name}_pipeline", selection=dg.AssetSelection.groups(name),
+        f"{name}_pipeline", selection=dg.AssetSelection.assets(*assets),
         partitions_def=parts, tags={"dq/dataset": name},
         description=f"raw -> cleaned + quarantine -> masked -> gold for one {name} source file (partition).")
     return dg.Definitions(assets=assets, asset_checks=checks, jobs=[job])

@@ -355,6 +355,8 @@ class Contract(_Strict):
     name: str = Field(pattern=NAME_RE)
     description: str
     owner: str
+    # The asset group in the UI; contracts of one domain (e.g. the event streams) share one.
+    group: str | None = Field(default=None, pattern=NAME_RE)
     tags: dict[str, str] = Field(default_factory=dict)
     source: Source
     columns: list[Column] = Field(min_length=1)
@@ -413,6 +415,10 @@ class Contract(_Strict):
         return self
 
     # -- derived views -------------------------------------------------------------------
+    @property
+    def asset_group(self) -> str:
+        return self.group or self.name
+
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 

@@ -8,9 +8,12 @@ without knowing where they live.
         if not is_temporary(f.relpath) and zone.exists(f.relpath + ".done"):
             digest = zone.sha256(f)
 
-A landing zone is READ-ONLY by design: nothing here writes, moves, renames or deletes anything
-in it (the only write is creating a missing local root folder). Temporary and incomplete files
-are listed like any other; the sensor filters them with `is_temporary`.
+For the sensors a landing zone is READ-ONLY: they never write, move, rename or delete anything
+in it. The one write, `put`, is the producers' side: the platform's own pull sources (an API
+or SQL extract) and `dq-platform produce-events` deliver files into the zone as any upstream
+system would, atomically (a local file appears by rename, an S3 object when its upload
+completes), so a sensor never lists a half-written file. Temporary and incomplete files are
+listed like any other; the sensor filters them with `is_temporary`.
 
 Patterns are `fnmatch` globs on the relpath, matched case-sensitively on every platform: `*`
 and `?` also match "/", so "customers/*.csv" matches "customers/2024/a.csv" too, and
@@ -116,6 +119,13 @@ class LandingZone:
         """The URI of relpath in this zone (what landing.describe/archive/read_source take)."""
         raise NotImplementedError
 
+    def put(self, relpath: str, data: bytes) -> str:
+        """Deliver a file (producers only; sensors never call it), atomically; returns its URI.
+
+        An existing file at relpath is replaced.
+        """
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.root!r})"
 
@@ -172,6 +182,18 @@ class LocalLandingZone(LandingZone):
     def exists(self, relpath: str) -> bool:
         return (self.path / _check_relpath(relpath)).is_file()
 
+    def put(self, relpath: str, data: bytes) -> str:
+        target = self.path / _check_relpath(relpath)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # a hidden temporary name in the same folder (is_temporary), then one atomic rename
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target.as_uri()
+
     def sha256(self, f: LandingFile) -> str:
         rel = _check_relpath(f.relpath)
         if f.uri != self.uri(rel):
@@ -197,7 +219,7 @@ class LocalLandingZone(LandingZone):
 class S3LandingZone(LandingZone):
     """An S3 prefix ("s3://bucket" or "s3://bucket/prefix"), read through a boto3 client.
 
-    Read-only: only ListObjectsV2, HeadObject and GetObject are called. The endpoint comes from
+    Sensors only read (ListObjectsV2, HeadObject, GetObject); producers deliver with PutObject. The endpoint comes from
     AWS_ENDPOINT_URL (S3-compatible stores, a loopback test server; path-style addressing then,
     as pyarrow's S3FileSystem in landing.filesystem uses), credentials and region from the
     standard AWS variables/config. Keys ending in "/" (console "folders") and Hadoop
@@ -229,6 +251,13 @@ class S3LandingZone(LandingZone):
 
     def uri(self, relpath: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{_check_relpath(relpath)}"
+
+    def put(self, relpath: str, data: bytes) -> str:
+        from .storage import sse_extra_args
+
+        key = self.prefix + _check_relpath(relpath)
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **sse_extra_args())
+        return f"s3://{self.bucket}/{key}"
 
     def list(self, pattern: str | None = None) -> list[LandingFile]:
         paginator = self.client.get_paginator("list_objects_v2")

@@ -135,3 +135,20 @@ alerts:
 ])
 def test_bad_alerts_and_freshness_name_file_line_and_reason(section, line, message):
     assert error_of(GOOD + section) == f"orders.yaml:{line}: {message}"
+
+
+def test_contracts_of_one_domain_share_an_asset_group_but_keep_their_own_jobs(tmp_path):
+    """`group:` puts several contracts in one UI group; each job still runs its own dataset only."""
+    from dq_platform.definitions import build_definitions
+
+    other = GOOD.replace("name: orders", "name: returns").replace('"orders/*.csv"', '"returns/*.csv"')
+    contracts = [parse_contract(GOOD + "group: shop\n"), parse_contract(other + "group: shop\n")]
+    defs = build_definitions(contracts, str(tmp_path / "warehouse"), str(tmp_path / "landing"))
+    graph = defs.resolve_asset_graph()
+    assert {graph.get(k).group_name for k in graph.get_all_asset_keys() if "orders" in k.path[-1]
+            or "returns" in k.path[-1]} == {"shop"}
+    job = defs.resolve_job_def("orders_pipeline")
+    assert {k.path[-1] for k in job.asset_layer.selected_asset_keys} == {
+        "raw_orders", "cleaned_orders", "quarantine_orders", "masked_orders", "orders_totals"}
+    assert "group: 'bad group'" not in error_of(GOOD + "group: bad group\n")
+    assert "group" in error_of(GOOD + "group: Bad-Group\n")

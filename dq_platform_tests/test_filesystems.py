@@ -227,6 +227,20 @@ def test_the_landing_zone_is_never_modified(env):
     assert env.snapshot() == before
 
 
+def test_producers_put_files_atomically_and_replace_them(env):
+    """`put` is the producers' side (extract jobs, produce-events): the file appears whole, once."""
+    z = env.zone
+    uri = z.put("crypto/markets_1.jsonl", b'{"id": "bitcoin"}\n')
+    assert uri == z.uri("crypto/markets_1.jsonl")
+    assert rels(z.list()) == ["crypto/markets_1.jsonl"]  # no temporary file is left behind
+    z.put("crypto/markets_1.jsonl", b'{"id": "ether"}\n')
+    (f,) = z.list()
+    assert f.size == len(b'{"id": "ether"}\n')
+    assert landing.describe("crypto", f.uri).sha256 == z.sha256(f)
+    with pytest.raises(ValueError, match="not a path relative"):
+        z.put("../outside.jsonl", b"x")
+
+
 @pytest.mark.parametrize("relpath, temporary", [
     ("customers/a.csv", False),
     ("a.csv", False),
