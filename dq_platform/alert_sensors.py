@@ -26,9 +26,12 @@ from typing import Callable
 import dagster as dg
 
 from .alerting import (Alert, Incidents, alert_from, check_alert, dumps_state, incident_key, loads_state,
-                       redelivery_window, reminder_period, routes, run_failure_alert, scrub_error)
+                       redelivery_window, reminder_period, review_required_alert, routes, run_failure_alert,
+                       scrub_error)
 from .channels import Delivery, DeliveryError, channels_for, redact
 from .contract import Contract
+from .human_review import REVIEW_CHECK, REVIEW_META
+from .storage import Warehouse
 
 DELIVERIES_KEY = dg.AssetKey("dq_alert_deliveries")
 CHECK_SENSOR = "dq_check_alerts"
@@ -130,14 +133,20 @@ def _run_status_records(instance: dg.DagsterInstance, after: int) -> list:
     return sorted(records, key=lambda r: r.storage_id)[:BATCH]
 
 
-def _check_evaluations(instance: dg.DagsterInstance, check_keys, seen: dict[str, int]) -> list:
+def _check_evaluations(instance: dg.DagsterInstance, check_keys, seen: dict[str, int], runs: dict) -> list:
     """New completed evaluations of each check, oldest first, from the asset-check execution table.
 
     That table is indexed on every storage (the run-sharded SQLite default cannot query check events
-    across runs). `seen` maps a check to the last execution id handled; an execution still PLANNED
-    in an unfinished run holds its check's cursor until it completes.
+    across runs). `seen` maps a check to the last execution id handled; an execution of a run that has
+    not finished (still PLANNED, or evaluated while later steps run) holds its check's cursor until
+    the run ends, so the alert can link the run's report. `runs` caches run look-ups for the tick.
     """
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
+
+    def run_of(run_id: str):
+        if run_id not in runs:
+            runs[run_id] = instance.get_run_by_id(run_id)
+        return runs[run_id]
 
     storage = instance.event_log_storage
     out = []
@@ -147,11 +156,10 @@ def _check_evaluations(instance: dg.DagsterInstance, check_keys, seen: dict[str,
         for r in _executions_after(storage, key, after):
             if r.id <= after:
                 continue
-            if r.status == Status.PLANNED:
-                run = instance.get_run_by_id(r.run_id)
-                if run is not None and not run.is_finished:
-                    break  # not evaluated yet: look again next tick
-            elif r.event is not None and r.event.dagster_event is not None:
+            run = run_of(r.run_id) if r.run_id else None
+            if run is not None and not run.is_finished:
+                break  # look again next tick, once the run has ended
+            if r.status != Status.PLANNED and r.event is not None and r.event.dagster_event is not None:
                 out.append(r)
             seen[name] = r.id
     return sorted(out, key=lambda r: r.id)
@@ -273,38 +281,65 @@ def _finish(context, name: str, incidents: Incidents, position, sent: list[tuple
 
 
 def build_check_alert_sensor(contracts: list[Contract], check_keys, now: Clock = _utcnow, console_stream=None,
-                             name: str = CHECK_SENSOR) -> dg.SensorDefinition:
+                             name: str = CHECK_SENSOR, warehouse: Warehouse | None = None) -> dg.SensorDefinition:
+    """`warehouse`: where run reports are written; with it, alerts link the run's HTML report."""
     check_keys = sorted(check_keys, key=lambda k: k.to_user_string())
     index = dataset_index(contracts)
     by_name = {c.name: c for c in contracts}
 
     @_alert_sensor(name, "Alerts when an asset check (gate, WARN check, freshness SLA) goes from passing to "
-                         "failing, reminds while it keeps failing, and resolves when it passes again.")
+                         "failing, reminds while it keeps failing, and resolves when it passes again; "
+                         "asks a reviewer when a file is held for human review.")
     def check_alerts(context: dg.SensorEvaluationContext):
         seen, incidents = _load_state(context, name, {})
         clock = now()
         sent: list[tuple[Alert, Contract | None]] = []
-        for record in _check_evaluations(context.instance, check_keys, seen):
+        runs: dict = {}
+        for record in _check_evaluations(context.instance, check_keys, seen, runs):
             ev = record.event.dagster_event.event_specific_data
             asset = ev.asset_key.to_user_string()
             contract = index.get(asset)
             run_id = record.run_id or None
-            partition = ev.partition
-            if partition is None and run_id:
-                run = context.instance.get_run_by_id(run_id)
-                partition = run.tags.get("dagster/partition") if run else None
-            alert = check_alert(contract, dataset=contract.name if contract else asset, asset=asset,
-                                check=ev.check_name, severity=ev.severity.value, passed=ev.passed,
-                                partition=partition, run_id=run_id, description=ev.description,
-                                metadata=dict(ev.metadata))
+            run = runs.get(run_id) if run_id else None
+            partition = ev.partition or (run.tags.get("dagster/partition") if run else None)
+            metadata = dict(ev.metadata)
+            review = getattr(metadata.get(REVIEW_META), "value", None)
+            if ev.check_name == REVIEW_CHECK and contract is not None:
+                # one incident per held file: opened when it is held, resolved by the reviewer's decision
+                alert = review_required_alert(contract, partition=partition or "-", reason=ev.description,
+                                              run_id=run_id, facts=metadata, asset=asset, check=ev.check_name)
+            elif review in ("required", "rejected"):
+                continue  # a consequence of a held or rejected file: its review alert says it once
+            else:
+                alert = check_alert(contract, dataset=contract.name if contract else asset, asset=asset,
+                                    check=ev.check_name, severity=ev.severity.value, passed=ev.passed,
+                                    partition=partition, run_id=run_id, description=ev.description,
+                                    metadata=metadata)
             out = incidents.observe(alert, ev.passed, clock, reminder_period(contract))
-            if out is not None:
-                sent.append((out, contract))
+            if out is None:
+                continue
+            if ev.check_name == REVIEW_CHECK and out.kind == "resolve":
+                out.title = f"[RESOLVED] {out.dataset}: review decided for {out.partition}"
+                out.summary = (ev.description or "")[:600]
+            if warehouse is not None and out.run_id and out.kind != "resolve":
+                out.report = _report_link(context.instance, out.run_id, warehouse, context.log)
+            sent.append((out, contract))
         _finish(context, name, incidents, seen, sent, clock, by_name, console_stream)
         if not sent:
             return dg.SkipReason("no check changed state")
 
     return check_alerts
+
+
+def _report_link(instance: dg.DagsterInstance, run_id: str, warehouse: Warehouse, log) -> str | None:
+    """The run's HTML report, written now if its run-status sensor has not yet; never fails the tick."""
+    from .reports import ensure_reports
+
+    try:
+        return ensure_reports(instance, run_id, warehouse).get("html")
+    except Exception as e:  # noqa: BLE001 — an alert without its report link still goes out
+        log.warning(f"no report for run {run_id}: {type(e).__name__}: {redact(e)}")
+        return None
 
 
 def _failure_reason(instance: dg.DagsterInstance, run_id: str) -> tuple[bool, str]:
@@ -330,7 +365,7 @@ def _root(err):
 
 
 def build_run_failure_alert_sensor(contracts: list[Contract], now: Clock = _utcnow, console_stream=None,
-                                   name: str = RUN_SENSOR) -> dg.SensorDefinition:
+                                   name: str = RUN_SENSOR, warehouse: Warehouse | None = None) -> dg.SensorDefinition:
     by_name = {c.name: c for c in contracts}
 
     @_alert_sensor(name, "CRITICAL alert when a run of any job fails for a reason other than a blocking gate "
@@ -353,9 +388,10 @@ def build_run_failure_alert_sensor(contracts: list[Contract], now: Clock = _utcn
                 if gates_only:
                     context.log.info(f"run {run.run_id} failed on blocking gates only: reported by {CHECK_SENSOR}")
                     continue
-                if run.tags.get("dq/kind") == "rollback" and "rollback refused" in error:
+                kind = run.tags.get("dq/kind")
+                if kind in ("rollback", "review") and f"{kind} refused" in error:
                     # the platform declined an unsafe request: the run says why; nothing is broken
-                    context.log.info(f"run {run.run_id}: a refused rollback, not an incident")
+                    context.log.info(f"run {run.run_id}: a refused {kind}, not an incident")
                     continue
             else:
                 error = ""
@@ -363,6 +399,8 @@ def build_run_failure_alert_sensor(contracts: list[Contract], now: Clock = _utcn
                                       partition=run.tags.get("dagster/partition"), error=error)
             out = incidents.observe(alert, not failed, clock, reminder_period(contract))
             if out is not None:
+                if warehouse is not None and out.kind != "resolve":
+                    out.report = _report_link(context.instance, run.run_id, warehouse, context.log)
                 sent.append((out, contract))
         _finish(context, name, incidents, last, sent, clock, by_name, console_stream)
         if not sent:
@@ -371,8 +409,9 @@ def build_run_failure_alert_sensor(contracts: list[Contract], now: Clock = _utcn
     return run_failure_alerts
 
 
-def build_alert_sensors(contracts: list[Contract], check_keys) -> list[dg.SensorDefinition]:
-    return [build_check_alert_sensor(contracts, check_keys), build_run_failure_alert_sensor(contracts)]
+def build_alert_sensors(contracts: list[Contract], check_keys, warehouse: Warehouse | None = None) -> list[dg.SensorDefinition]:
+    return [build_check_alert_sensor(contracts, check_keys, warehouse=warehouse),
+            build_run_failure_alert_sensor(contracts, warehouse=warehouse)]
 
 
 def starting_cursors(instance: dg.DagsterInstance, check_keys) -> dict[str, str]:
@@ -384,11 +423,12 @@ def starting_cursors(instance: dg.DagsterInstance, check_keys) -> dict[str, str]
 
 
 def run_alert_sensors_once(instance: dg.DagsterInstance, contracts: list[Contract], check_keys,
-                           cursors: dict[str, str | None], console_stream=None) -> dict[str, str | None]:
+                           cursors: dict[str, str | None], console_stream=None,
+                           warehouse: Warehouse | None = None) -> dict[str, str | None]:
     """Evaluate both sensors once, outside the daemon (the demo); returns their new cursors."""
     out = {}
-    for sensor in (build_check_alert_sensor(contracts, check_keys, console_stream=console_stream),
-                   build_run_failure_alert_sensor(contracts, console_stream=console_stream)):
+    for sensor in (build_check_alert_sensor(contracts, check_keys, console_stream=console_stream, warehouse=warehouse),
+                   build_run_failure_alert_sensor(contracts, console_stream=console_stream, warehouse=warehouse)):
         with dg.build_sensor_context(instance=instance, cursor=cursors.get(sensor.name)) as ctx:
             sensor.evaluate_tick(ctx)
             out[sensor.name] = ctx.cursor

@@ -79,6 +79,7 @@ class Alert:
     top_rules: list[tuple[str, str, str]] = field(default_factory=list)  # rule id, rows, share
     failing_since: str | None = None
     occurrences: int = 1
+    report: str | None = None  # the run's HTML execution report (reports.py): a path or s3:// URI
     alert_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
@@ -114,6 +115,8 @@ class Alert:
         links = [u for u in (self.run_url, self.asset_url) if u]
         if links:
             lines += [""] + links
+        if self.report:
+            lines.append(f"report: {self.report}")
         return "\n".join(lines)
 
 
@@ -176,12 +179,12 @@ def run_failure_alert(contract: Contract | None, *, dataset: str, job: str, run_
 
 
 def review_required_alert(contract: Contract, *, partition: str, reason: str, run_id: str | None = None,
-                          facts: dict | None = None) -> Alert:
-    """A partition waits for a human decision. Issue #7 (human review) calls this, then `deliver`."""
+                          facts: dict | None = None, asset: str | None = None, check: str | None = None) -> Alert:
+    """A file waits for a human decision (human_review.py): one incident per file, resolved by the decision."""
     return Alert(kind="review_required", severity=SEVERITY_BY_OUTCOME["review_required"], dataset=contract.name,
                  title=f"[MEDIUM] {contract.name}: review required for {partition}",
                  incident_key=incident_key(contract.name, partition, "review_required"),
-                 partition=partition, run_id=run_id, owner=owner_of(contract),
+                 asset=asset, check=check, partition=partition, run_id=run_id, owner=owner_of(contract),
                  summary=_safe_summary(reason), facts=_facts(facts or {}))
 
 

@@ -25,6 +25,8 @@ import pandas as pd
 from . import landing, rules
 from .contract import ColumnType, Contract
 from .gold import aggregate
+from .human_review import (HELD, REJECTED, REVIEW_CHECK, REVIEW_META, approval_for, auto_approval, needs_review,
+                           publish_job_name, review_check)
 from .storage import Warehouse
 
 SOURCE_URI_TAG = "dq/source_uri"
@@ -64,7 +66,7 @@ def _table_schema(contract: Contract, masked: bool = False, raw: bool = False) -
     return dg.TableSchema(columns=cols)
 
 
-def _date_columns(contract: Contract, masked: bool = False) -> list[str]:
+def date_columns(contract: Contract, masked: bool = False) -> list[str]:
     types = contract.masked_types() if masked else {c.name: c.type.value for c in contract.columns}
     return [n for n, t in types.items() if t == ColumnType.date.value]
 
@@ -148,6 +150,12 @@ def build_dataset(contract: Contract) -> dg.Definitions:
                           additional_deps=[raw_key, quarantine_key],
                           description="Stored rows: raw = cleaned + quarantine for the partition (nothing lost or duplicated)."),
     ]
+    if contract.failure_rate.review is not None:
+        clean_checks.append(dg.AssetCheckSpec(
+            REVIEW_CHECK, asset=cleaned_key,
+            description=f"No file waits for a human decision: a file with more than {contract.failure_rate.review:.0%} "
+                        f"(and at most {contract.failure_rate.error:.0%}) of rows failing is held until a reviewer "
+                        f"approves or rejects it (dq_review job, `dq-platform review`)."))
 
     @dg.multi_asset(
         name=f"clean_{name}", partitions_def=parts, can_subset=False, deps=[raw_key],
@@ -155,7 +163,7 @@ def build_dataset(contract: Contract) -> dg.Definitions:
             cleaned_key.path[-1]: dg.AssetOut(
                 key=cleaned_key, kinds={"delta", "pandas"}, **common,
                 description=f"Silver: typed, normalized {name} rows that passed every row rule.",
-                metadata={"dagster/column_schema": _table_schema(contract), "dq/date_columns": _date_columns(contract)}),
+                metadata={"dagster/column_schema": _table_schema(contract), "dq/date_columns": date_columns(contract)}),
             quarantine_key.path[-1]: dg.AssetOut(
                 key=quarantine_key, kinds={"delta", "pandas"}, **common,
                 description=f"Rejected {name} rows with their original values, every failed rule id and a "
@@ -186,6 +194,13 @@ def build_dataset(contract: Contract) -> dg.Definitions:
         seconds = {"seconds/cleaning": result.seconds["cleaning"], "seconds/rules": result.seconds["rules"],
                    "seconds/check_pandera": t1 - t0, "seconds/check_gx": t2 - t1}
         gates_passed = rate <= level.error and pandera_gate.passed and gx_gate.passed
+        # Above failure_rate.review (and within error) the file waits for a human decision.
+        held, review_result = (None, None) if level.review is None else review_check(
+            contract, partition=partition, rate=rate, rows_in=result.rows_in, rows_failed=len(quarantine),
+            auto=auto_approval(contract, context.run.tags) if needs_review(rate, level) else None,
+            gates_otherwise_passed=gates_passed)
+        review_meta = {} if review_result is None or review_result.metadata[REVIEW_META].value in (
+            "not_needed", "rejected_by_gate") else {REVIEW_META: review_result.metadata[REVIEW_META].value}
 
         top = sorted(result.failures.items(), key=lambda kv: -kv[1])
         rule_table = _md_table([(r, c, f"{c / result.rows_in:.2%}") for r, c in top[:20]], ("rule", "rows", "share")) \
@@ -193,7 +208,8 @@ def build_dataset(contract: Contract) -> dg.Definitions:
         yield dg.Output(result.cleaned, output_name=cleaned_key.path[-1], metadata={
             "rows_in": result.rows_in, "rows_cleaned": len(result.cleaned), "rows_quarantined": len(quarantine),
             "failure_rate": round(rate, 6), "failing_rules": dg.MetadataValue.md(rule_table),
-            GATES_KEY: "passed" if gates_passed else "failed",
+            GATES_KEY: held or ("passed" if gates_passed else "failed"),
+            "dq/commit/dq_failure_rate": round(rate, 6), "dq/commit/dq_rows_in": result.rows_in,
             **{k: round(v, 4) for k, v in seconds.items()},
         })
         yield dg.Output(quarantine, output_name=quarantine_key.path[-1], metadata={
@@ -206,16 +222,22 @@ def build_dataset(contract: Contract) -> dg.Definitions:
             asset_key=cleaned_key, check_name="failure_rate_within_threshold",
             passed=rate <= level.warn, severity=severity,
             description=f"{len(quarantine)} of {result.rows_in} rows failed row rules ({rate:.2%}); "
-                        f"warn above {level.warn:.0%}, error above {level.error:.0%}.",
+                        f"warn above {level.warn:.0%}, "
+                        + (f"review above {level.review:.0%}, " if level.review is not None else "")
+                        + f"error above {level.error:.0%}."
+                        + (" Held for human review." if held else ""),
             metadata={"failure_rate": round(rate, 6), "rows_failed": len(quarantine), "rows_in": result.rows_in,
                       "warn_level": level.warn, "error_level": level.error,
-                      "top_failing_rules": dg.MetadataValue.md(rule_table)})
+                      **({"review_level": level.review} if level.review is not None else {}),
+                      "top_failing_rules": dg.MetadataValue.md(rule_table), **review_meta})
         yield dg.AssetCheckResult(asset_key=cleaned_key, check_name="cleaned_matches_pandera_schema",
                                   passed=pandera_gate.passed, severity=ERROR, description=pandera_gate.summary,
                                   metadata=pandera_gate.to_metadata())
         yield dg.AssetCheckResult(asset_key=cleaned_key, check_name="cleaned_passes_gx_suite",
                                   passed=gx_gate.passed, severity=ERROR, description=gx_gate.summary,
                                   metadata=gx_gate.to_metadata())
+        if review_result is not None:
+            yield review_result
         n_raw, n_clean, n_quar = stored_rows(warehouse, partition)
         yield dg.AssetCheckResult(
             asset_key=cleaned_key, check_name="raw_rows_reconcile_with_cleaned_and_quarantine",
@@ -241,7 +263,7 @@ def build_dataset(contract: Contract) -> dg.Definitions:
                     f"({', '.join(f'{c.name}: {c.pii.masking.value}' for c in contract.pii_columns) or 'no PII columns'}). "
                     f"Written only when its gates pass, so the last good version stays in place.",
         metadata={"dagster/column_schema": _table_schema(contract, masked=True),
-                  "dq/date_columns": _date_columns(contract, masked=True)},
+                  "dq/date_columns": date_columns(contract, masked=True)},
         **common,
     )
     def masked(context: dg.AssetExecutionContext, warehouse: Warehouse):
@@ -252,13 +274,31 @@ def build_dataset(contract: Contract) -> dg.Definitions:
         commit = warehouse.last_commit(cleaned_key.path[-1], partition) or {}
         gate_status = commit.get("dq_gates", "missing")
         counts = stored_rows(warehouse, partition)
-        source_ok = gate_status == "passed" and counts[0] == counts[1] + counts[2]
+        reconciled = counts[0] == counts[1] + counts[2]
+        approval = approval_for(context.instance, name, partition, int(commit["version"])) \
+            if gate_status == HELD else None
+        source_ok = (gate_status == "passed" or approval is not None) and reconciled
+        where = (f"cleaned partition {partition}: gates {gate_status} (version {commit.get('version', '-')}, "
+                 f"run {commit.get('dagster_run_id', '-')}); raw/cleaned/quarantine rows {'/'.join(map(str, counts))}")
+        meta = {"cleaned_version": commit.get("version", -1), "cleaned_gates": gate_status}
+        if approval is not None:
+            where += f"; approved by {approval.reviewer} (review run {approval.run_id})"
+            meta.update({REVIEW_META: "approved", "review_run_id": approval.run_id})
+        if gate_status in (HELD, REJECTED) and approval is None and reconciled:
+            # Waiting for (or refused by) a reviewer is not a failure of this run: nothing is published,
+            # the human_review_not_pending check carries the alert.
+            state = "required" if gate_status == HELD else "rejected"
+            yield dg.AssetCheckResult(
+                asset_key=masked_key, check_name="masked_source_passed_gates", passed=False, severity=WARN,
+                description=("held for human review: not published until a reviewer approves it; " if state == "required"
+                             else "rejected in review: never published; ") + where,
+                metadata={**meta, REVIEW_META: state})
+            yield dg.AssetCheckResult(asset_key=masked_key, check_name="masked_has_no_pii", passed=True,
+                                      description="nothing published, so nothing to scan", metadata={REVIEW_META: state})
+            return
         source_check = dg.AssetCheckResult(
             asset_key=masked_key, check_name="masked_source_passed_gates", passed=source_ok, severity=ERROR,
-            description=f"cleaned partition {partition}: gates {gate_status} (version {commit.get('version', '-')}, "
-                        f"run {commit.get('dagster_run_id', '-')}); raw/cleaned/quarantine rows "
-                        f"{'/'.join(map(str, counts))}",
-            metadata={"cleaned_version": commit.get("version", -1), "cleaned_gates": gate_status})
+            description=where, metadata=meta)
         if not source_ok:
             yield source_check
             yield dg.AssetCheckResult(asset_key=masked_key, check_name="masked_has_no_pii", passed=False,
@@ -319,7 +359,13 @@ def build_dataset(contract: Contract) -> dg.Definitions:
         f"{name}_pipeline", selection=dg.AssetSelection.assets(*assets),
         partitions_def=parts, tags={"dq/dataset": name},
         description=f"raw -> cleaned + quarantine -> masked -> gold for one {name} source file (partition).")
-    return dg.Definitions(assets=assets, asset_checks=checks, jobs=[job])
+    jobs = [job]
+    if contract.failure_rate.review is not None:  # what an approval runs: masked and what depends on it
+        jobs.append(dg.define_asset_job(
+            publish_job_name(name), partitions_def=parts, tags={"dq/dataset": name, "dq/kind": "publish"},
+            selection=dg.AssetSelection.assets(masked_key).downstream() & dg.AssetSelection.assets(*assets),
+            description=f"Publish one reviewed {name} file: masked + gold for a partition a reviewer approved."))
+    return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs)
 
 
 def freshness_checks(contract: Contract, key: dg.AssetKey) -> list[dg.AssetChecksDefinition]:

@@ -37,7 +37,9 @@ _DETAIL_EVENTS = _ROW_EVENTS | {DagsterEventType.RUN_FAILURE}
 _ROW_METADATA = {("raw_", "rows_in"): "rows_in", ("cleaned_", "rows_cleaned"): "rows_cleaned",
                  ("cleaned_", "rows_quarantined"): "rows_quarantined", ("masked_", "rows_masked"): "rows_published"}
 COLUMNS = ["run_id", "dataset", "partition", "source", "trigger", "status", "started", "duration_s",
-           "rows_in", "rows_cleaned", "rows_quarantined", "rows_published", "checks_passed", "checks_failed", "error"]
+           "rows_in", "rows_cleaned", "rows_quarantined", "rows_published", "checks_passed", "checks_failed", "error",
+           "report"]
+REPORT_HTML_TAG = "dq/report/html"
 
 
 class AuditError(ValueError):
@@ -61,6 +63,7 @@ class AuditRow:
     checks_passed: int = 0
     checks_failed: int = 0
     error: str | None = None  # the first failed step and the root cause of its error
+    report: str | None = None  # the run's HTML execution report (reports.py)
 
 
 @dataclass
@@ -153,7 +156,7 @@ def _row(record: dg.RunRecord) -> AuditRow:
         run_id=run.run_id, dataset=tags.get(DATASET_TAG) or job_dataset,
         partition=tags.get(PARTITION_TAG, "-"), source=tags.get(SOURCE_URI_TAG, "-"),
         trigger=trigger_of(tags), status=run.status.value, started=_iso(start),
-        duration_s=round(end - start, 2) if start and end else None)
+        duration_s=round(end - start, 2) if start and end else None, report=tags.get(REPORT_HTML_TAG))
 
 
 def _apply_events(row: AuditRow, records, detail: RunDetail | None = None) -> None:
@@ -301,6 +304,11 @@ def format_detail(d: RunDetail, fmt: str = "text") -> str:
     ]
     if r.error:
         lines.append(f"error      {r.error}")
+    if r.report:
+        lines.append(f"report     {r.report}")
+    review = {k.removeprefix("dq/review/"): v for k, v in d.tags.items() if k.startswith("dq/review/")}
+    if review:
+        lines.append("review     " + "  ".join(f"{k}={v}" for k, v in sorted(review.items())))
     if d.materializations:
         lines.append("materialized:")
         for m in d.materializations:

@@ -180,8 +180,12 @@ def slack_blocks(alert: Alert) -> dict:
     if alert.top_rules:
         rows = "\n".join(f"`{r}`  {n} rows  {s}" for r, n, s in alert.top_rules)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Top failing rules*\n{rows}"[:2900]}})
+    web_report = alert.report if alert.report and alert.report.startswith(("http://", "https://")) else None
+    if alert.report and not web_report:  # a path or s3:// URI: Slack buttons take web links only
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Report: `{alert.report}`"}]})
     buttons = [{"type": "button", "text": {"type": "plain_text", "text": label}, "url": url}
-               for label, url in (("Open run", alert.run_url), ("Open asset", alert.asset_url)) if url]
+               for label, url in (("Open run", alert.run_url), ("Open asset", alert.asset_url),
+                                  ("Open report", web_report)) if url]
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
     return {"text": alert.title, "blocks": blocks}
@@ -221,7 +225,7 @@ def pagerduty_event(alert: Alert, routing_key: str) -> dict:
                     "group": alert.dataset, "class": alert.check,
                     "custom_details": {k: v for k, v in alert.to_dict().items()
                                        if k in ("partition", "run_id", "owner", "summary", "facts", "top_rules",
-                                                "occurrences", "failing_since")}},
+                                                "occurrences", "failing_since", "report")}},
         "links": [{"href": u, "text": t} for t, u in (("Run", alert.run_url), ("Asset", alert.asset_url)) if u],
     }
 
@@ -237,6 +241,15 @@ class PagerDutyChannel(Channel):
         return post_json(url, pagerduty_event(alert, os.environ["DQ_PAGERDUTY_ROUTING_KEY"]))
 
 
+def _href(location: str | None) -> str | None:
+    """A link for a report location: web and s3:// URIs as they are, a local path as a file:// URI."""
+    if not location or "://" in location:
+        return location
+    from pathlib import Path
+
+    return Path(location).as_uri()
+
+
 def email_message(alert: Alert, sender: str, recipients: list[str]) -> EmailMessage:
     msg = EmailMessage()
     msg["Subject"], msg["From"], msg["To"] = alert.title, sender, ", ".join(recipients)
@@ -246,7 +259,8 @@ def email_message(alert: Alert, sender: str, recipients: list[str]) -> EmailMess
         ("run", alert.run_id), ("owner", alert.owner), *alert.facts.items()) if v is not None)
     rules = "".join(f"<tr><td><code>{html.escape(r)}</code></td><td>{html.escape(n)}</td><td>{html.escape(s)}</td></tr>"
                     for r, n, s in alert.top_rules)
-    links = " | ".join(f"<a href='{html.escape(u)}'>{t}</a>" for t, u in (("run", alert.run_url), ("asset", alert.asset_url)) if u)
+    links = " | ".join(f"<a href='{html.escape(u)}'>{t}</a>" for t, u in (
+        ("run", alert.run_url), ("asset", alert.asset_url), ("report", _href(alert.report))) if u)
     msg.add_alternative(
         f"<h3>{html.escape(alert.title)}</h3><p>{html.escape(alert.summary)}</p><table>{rows}</table>"
         + (f"<h4>Top failing rules</h4><table>{rules}</table>" if rules else "") + f"<p>{links}</p>", subtype="html")

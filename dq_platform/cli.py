@@ -40,6 +40,7 @@ def _ingest(args) -> int:
     import dagster as dg
 
     from . import landing
+    from .human_review import AUTO_APPROVE_TAG
     from .ingest import match_contract, register, registered_content, run_file
 
     settings.ensure_dagster_home()
@@ -64,9 +65,12 @@ def _ingest(args) -> int:
                 print(f"skip {f}: same content as partition '{known[sha16]}' (already registered; --force reprocesses)")
                 continue
             source = register(instance, contract, f, warehouse, source=described)
+            tags = {"dq/trigger": "cli", **({AUTO_APPROVE_TAG: "true"} if args.no_review else {})}
             outcome = run_file(instance, contract, source, contracts_dir=contracts_dir,
-                               warehouse_root=warehouse, extra_tags={"dq/trigger": "cli"})
+                               warehouse_root=warehouse, extra_tags=tags)
             state = "SUCCESS" if outcome.success else f"FAILURE ({outcome.error})"
+            if outcome.held:
+                state += " - HELD for human review: dq-platform review list"
             print(f"{contract.name}: {source.partition_key} run {outcome.run_id} {state} rows {outcome.rows}")
             failures += not outcome.success
     return 1 if failures else 0
@@ -253,6 +257,95 @@ def _rollback(args) -> int:
     return 0
 
 
+def _review_list(args) -> int:
+    import json
+
+    import dagster as dg
+
+    from .human_review import held_partitions
+    from .storage import Warehouse
+
+    settings.ensure_dagster_home()
+    contracts = [c for c in load_contracts(settings.contracts_dir()) if not args.dataset or c.name == args.dataset]
+    with dg.DagsterInstance.get() as instance:
+        held = held_partitions(instance, Warehouse(root=settings.warehouse_uri()), contracts, include_decided=args.all)
+    if args.format == "json":
+        from dataclasses import asdict
+
+        print(json.dumps([{**asdict(h), "pending": h.pending} for h in held], indent=2))
+        return 0
+    if not held:
+        print("no file is waiting for review" + ("" if args.all else " (--all shows decided ones too)"))
+        return 0
+    print(f"{'DATASET':<20} {'PARTITION':<48} {'FAILED':>7} {'ROWS':>7}  {'HELD SINCE (UTC)':<20} {'RUN':<8}  DECISION")
+    for h in held:
+        rate = "-" if h.failure_rate is None else f"{h.failure_rate:.1%}"
+        decision = "pending" if h.pending else f"{h.decision.decision}d by {h.decision.reviewer} ({h.decision.run_id[:8]})"
+        print(f"{h.dataset:<20} {h.partition:<48} {rate:>7} {h.rows_in if h.rows_in is not None else '-':>7}  "
+              f"{h.held_since.replace('T', ' ')[:19]:<20} {h.run_id[:8]:<8}  {decision}")
+    return 0
+
+
+def _review_decide(args) -> int:
+    """Launches the same `dq_review` job as the UI (then, on approval, the dataset's publish job)."""
+    import getpass
+
+    import dagster as dg
+
+    from .human_review import ReviewConfig, decide, held_partitions
+    from .storage import Warehouse
+
+    settings.ensure_dagster_home()
+    contracts = {c.name: c for c in load_contracts(settings.contracts_dir())}
+    if args.dataset not in contracts:
+        print(f"review: no contract '{args.dataset}' ({', '.join(sorted(contracts))})", file=sys.stderr)
+        return 2
+    with dg.DagsterInstance.get() as instance:
+        partition = args.partition
+        held = [h.partition for h in held_partitions(instance, Warehouse(root=settings.warehouse_uri()),
+                                                     [contracts[args.dataset]])]
+        if partition not in held:  # a unique prefix (e.g. the file name) is enough
+            matches = [p for p in held if p.startswith(partition)]
+            if len(matches) == 1:
+                partition = matches[0]
+            elif len(matches) > 1:
+                print(f"review: '{args.partition}' matches {len(matches)} held files: {', '.join(matches)}", file=sys.stderr)
+                return 2
+        config = ReviewConfig(dataset=args.dataset, partition=partition, decision=args.decision,
+                              reviewer=args.reviewer or getpass.getuser(), comment=args.comment or "")
+        outcome = decide(instance, config, contracts_dir=str(settings.contracts_dir()),
+                         warehouse_root=settings.warehouse_uri())
+    if not outcome.success:
+        print(f"{args.dataset} {partition}: review run {outcome.run_id} FAILURE: {outcome.error}", file=sys.stderr)
+        return 1
+    if args.decision == "approve":
+        state = "published" if outcome.published else f"NOT published ({outcome.error})"
+        print(f"{args.dataset} {partition}: approved (review run {outcome.run_id}); {state} "
+              f"by run {outcome.publish_run_id}")
+        return 0 if outcome.published else 1
+    print(f"{args.dataset} {partition}: rejected (review run {outcome.run_id}); the whole file is in "
+          f"quarantine_{args.dataset}, nothing published")
+    return 0
+
+
+def _add_review(sub) -> None:
+    r = sub.add_parser("review", help="files held for human review: list them, approve or reject one")
+    rsub = r.add_subparsers(dest="review_action", required=True)
+    ls = rsub.add_parser("list", help="files waiting for a decision (failure rate above the contract's review level)")
+    ls.add_argument("--dataset")
+    ls.add_argument("--all", action="store_true", help="also files already decided (for their current version)")
+    ls.add_argument("--format", choices=["table", "json"], default="table")
+    ls.set_defaults(func=_review_list)
+    for decision, helptext in (("approve", "publish a held file (masked + gold), recorded as an audited run"),
+                               ("reject", "quarantine the whole held file; nothing is published")):
+        p = rsub.add_parser(decision, help=helptext)
+        p.add_argument("dataset")
+        p.add_argument("partition", help="the held file's partition, or a unique prefix of it (e.g. its file name)")
+        p.add_argument("--reviewer", help="who decides (default: the current user)")
+        p.add_argument("--comment", required=decision == "reject", help="why" + (" (required)" if decision == "reject" else ""))
+        p.set_defaults(func=_review_decide, decision=decision)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dq-platform", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -271,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("paths", nargs="+")
     i.add_argument("--dataset", help="contract name, when the file name does not match its pattern")
     i.add_argument("--force", action="store_true", help="process files whose content is already registered")
+    i.add_argument("--no-review", action="store_true",
+                   help="publish files above the review threshold without waiting for a reviewer (seed 001's --no-review)")
     i.set_defaults(func=_ingest)
 
     u = sub.add_parser("ui", help="start the Dagster UI and daemon on the persistent instance")
@@ -281,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     u.set_defaults(func=_ui)
 
     _add_audit(sub)
+    _add_review(sub)
 
     al = sub.add_parser("alerts", help="alert deliveries: list them, or send a test alert")
     asub = al.add_subparsers(dest="action", required=True)

@@ -202,14 +202,29 @@ class ExpressionRule(_Strict):
 
 
 class Level(_Strict):
+    """Share of quarantined rows: above `warn` a WARN check, above `review` the file waits for a
+    human decision (human_review.py), above `error` a blocking gate rejects it."""
+
     warn: float = Field(ge=0, le=1)
+    review: float | None = Field(default=None, ge=0, le=1)
     error: float = Field(ge=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> "Level":
         if self.warn > self.error:
             raise ValueError("warn must not exceed error")
+        if self.review is not None and not self.warn <= self.review < self.error:
+            raise ValueError("review must lie between warn and error (warn <= review < error)")
         return self
+
+
+class Review(_Strict):
+    """Human review of files whose failure rate is above failure_rate.review but not above error."""
+
+    # seed 001's --no-review: publish without waiting (DQ_REVIEW_AUTO_APPROVE=1 does it platform-wide)
+    auto_approve: bool = False
+    # who may decide (emails or names); empty: anyone who can launch the review job
+    reviewers: list[str] = Field(default_factory=list)
 
 
 class RowCount(_Strict):
@@ -365,6 +380,7 @@ class Contract(_Strict):
     row_count: RowCount | None = None
     aggregations: list[Aggregation] = Field(default_factory=list)
     freshness: Freshness | None = None
+    review: Review = Field(default_factory=Review)
     alerts: Alerts = Field(default_factory=Alerts)
     maintenance: Maintenance | None = None
 

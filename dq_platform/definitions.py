@@ -13,8 +13,9 @@ from .alert_sensors import build_alert_sensors, deliveries_spec
 from .assets import build_dataset
 from .contract import load_contracts
 from .health import build_health
+from .human_review import build_publisher_sensor, build_review_job
 from .maintenance import build_maintenance
-from .reports import reports_after_failure, reports_after_success
+from .reports import reports_after_failure, reports_after_success, reports_spec
 from .sensors import LandingZoneResource, build_file_sensor
 from .settings import contracts_dir, landing_uri, warehouse_uri
 from .storage import DeltaIOManager, Warehouse
@@ -38,15 +39,16 @@ def build_definitions(contracts=None, warehouse_root: str | None = None, landing
         *per_dataset,
         build_health(checks),
         dg.Definitions(sensors=[build_file_sensor(c) for c in contracts], resources=resources),
-        _alerting(per_dataset, contracts, {k for keys in checks.values() for k in keys}),
-        dg.Definitions(jobs=[rollback_job], sensors=[reports_after_success, reports_after_failure]),
+        _alerting(per_dataset, contracts, {k for keys in checks.values() for k in keys}, warehouse),
+        dg.Definitions(assets=[reports_spec], jobs=[rollback_job], sensors=[reports_after_success, reports_after_failure]),
+        _review(per_dataset, contracts),
         *(dg.Definitions(jobs=[job], schedules=[schedule]) for job, schedule in map(build_maintenance, contracts)),
     )
 
 
-def _alerting(per_dataset: list[dg.Definitions], contracts, check_keys: set) -> dg.Definitions:
+def _alerting(per_dataset: list[dg.Definitions], contracts, check_keys: set, warehouse: Warehouse) -> dg.Definitions:
     """Alert sensors, the delivery record asset, and the sensor that runs freshness checks when due."""
-    sensors = build_alert_sensors(contracts, check_keys)
+    sensors = build_alert_sensors(contracts, check_keys, warehouse)
     freshness = [c for d in per_dataset for c in (d.asset_checks or [])
                  if any(k.name.startswith("freshness_check") for k in c.check_keys)]
     if freshness:
@@ -56,6 +58,13 @@ def _alerting(per_dataset: list[dg.Definitions], contracts, check_keys: set) -> 
                 freshness_checks=freshness, name="dq_freshness_checks",
                 default_status=dg.DefaultSensorStatus.RUNNING))
     return dg.Definitions(assets=[deliveries_spec], sensors=sensors)
+
+
+def _review(per_dataset: list[dg.Definitions], contracts) -> dg.Definitions:
+    """The review decision job, and the sensor that publishes what a reviewer approved."""
+    publish = [j for d in per_dataset for j in (d.jobs or []) if j.name.endswith("_publish")]
+    sensors = [build_publisher_sensor(contracts, publish)] if publish else []
+    return dg.Definitions(jobs=[build_review_job(contracts)], sensors=sensors)
 
 
 def pipeline_job(job_name: str, contracts_dir: str | None = None, warehouse_root: str | None = None):

@@ -32,7 +32,14 @@ def _write_demo_files(contract, landing_dir: Path, rows: int, seed: int) -> list
     stem = tail.replace("*", f"{contract.name}_late_batch" if tail.startswith("*") else "late_batch", 1)
     path = folder / stem
     bad.frame.to_csv(path, index=False)
-    return files + [path]
+    if contract.failure_rate.review is None:
+        return files + [path]
+    # between the review and the error level: held until someone decides (see _decide_reviews)
+    doubtful = generate(contract, rows=max(rows // 4, 50), seed=seed + 555, id_offset=20 * rows,
+                        bad_fraction=(contract.failure_rate.review + contract.failure_rate.error) / 2)
+    review_path = folder / stem.replace("late_batch", "review_batch")
+    doubtful.frame.to_csv(review_path, index=False)
+    return files + [path, review_path]
 
 
 def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
@@ -59,10 +66,14 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
                 outcome = run_file(instance, contract, source, contracts_dir=contracts_dir,
                                    warehouse_root=warehouse, extra_tags={"dq/trigger": "demo"})
                 outcomes.append(outcome)
-                mark = "ok" if outcome.success else "held by a gate" if outcome.failed_gates else "FAILED"
+                mark = "held for review" if outcome.held else "ok" if outcome.success \
+                    else "held by a gate" if outcome.failed_gates else "FAILED"
                 print(f"  {contract.name:<22} {source.partition_key:<48} {mark}", file=out, flush=True)
         print_summary(outcomes, contracts, warehouse, home, time.time() - started, out)
-        _show_alerts(instance, contracts, check_keys, cursors, out)
+        cursors = _show_alerts(instance, contracts, check_keys, cursors, out)
+        if any(o.held for o in outcomes):
+            _decide_reviews(instance, [o for o in outcomes if o.held], warehouse, contracts_dir, out)
+            _show_alerts(instance, contracts, check_keys, cursors, out, title="== alerts after the decisions")
         if contracts:
             show_versions_and_rollback(instance, contracts[0], warehouse, contracts_dir, out)
     return outcomes
@@ -77,16 +88,36 @@ def _alert_cursors(instance, contracts, warehouse):
     return check_keys, starting_cursors(instance, check_keys)
 
 
-def _show_alerts(instance, contracts, check_keys, cursors, out) -> None:
+def _show_alerts(instance, contracts, check_keys, cursors, out, title: str | None = None) -> dict:
     """Evaluate the alert sensors once, as the daemon would after these runs (console channel by default)."""
     from .alert_sensors import run_alert_sensors_once
+    from .storage import Warehouse
 
     w = lambda s="": print(s, file=out)  # noqa: E731
     w()
-    w("== alerts (what dq_check_alerts / dq_run_failure_alerts send; console channel by default,")
-    w("   set DQ_SLACK_WEBHOOK_URL, DQ_SMTP_HOST, DQ_PAGERDUTY_ROUTING_KEY... to deliver elsewhere)")
-    run_alert_sensors_once(instance, contracts, check_keys, cursors, console_stream=out)
+    w(title or "== alerts (what dq_check_alerts / dq_run_failure_alerts send; console channel by default,\n"
+               "   set DQ_SLACK_WEBHOOK_URL, DQ_SMTP_HOST, DQ_PAGERDUTY_ROUTING_KEY... to deliver elsewhere)")
+    cursors = run_alert_sensors_once(instance, contracts, check_keys, cursors, console_stream=out,
+                                     warehouse=Warehouse(root=settings.warehouse_uri()))
     w("Delivery records: .venv/bin/dq-platform alerts list")
+    return cursors
+
+
+def _decide_reviews(instance, held: list[RunOutcome], warehouse: str, contracts_dir, out) -> None:
+    """What a reviewer does with `dq-platform review approve|reject`: approve one file, reject the next."""
+    from .human_review import ReviewConfig, decide
+
+    print("\n== human review (dq-platform review list | approve | reject, or the dq_review job in the UI)", file=out)
+    for i, o in enumerate(held):
+        decision = "approve" if i % 2 == 0 else "reject"
+        config = ReviewConfig(dataset=o.dataset, partition=o.partition, decision=decision, reviewer="demo",
+                              comment="demo: failures are known supplier typos" if decision == "approve"
+                              else "demo: too many bad rows to trust this file")
+        r = decide(instance, config, contracts_dir=str(contracts_dir), warehouse_root=warehouse, trigger="demo")
+        state = ("published" if r.published else f"NOT published: {r.error}") if decision == "approve" \
+            else "whole file moved to quarantine, nothing published"
+        print(f"   {'approved' if decision == 'approve' else 'rejected'} {o.dataset} {o.partition}: {state if r.success else 'FAILED: ' + str(r.error)} "
+              f"(review run {r.run_id[:8]})", file=out)
 
 
 def _print_versions(versions, out, limit: int = 6) -> None:
@@ -132,7 +163,7 @@ def print_summary(outcomes, contracts, warehouse, home, seconds, out=sys.stdout)
         w(f"   {'partition (file@sha256)':<48} {'in':>7} {'cleaned':>8} {'quarant.':>8} {'masked':>7}  run")
         for o in mine:
             r = o.rows
-            masked = r.get("masked", "-") if o.success else "held"
+            masked = "review" if o.held else r.get("masked", "-") if o.success else "held"
             w(f"   {o.partition:<48} {r.get('in', '-'):>7} {r.get('cleaned', '-'):>8} {r.get('quarantined', '-'):>8} "
               f"{masked:>7}  {o.run_id[:8]} {'SUCCESS' if o.success else 'FAILURE'}")
         w("   checks:")
@@ -142,7 +173,8 @@ def print_summary(outcomes, contracts, warehouse, home, seconds, out=sys.stdout)
             for asset, check, passed, severity in o.checks:
                 seen.setdefault((asset, check), []).append(passed)
                 if not passed:
-                    sev[(asset, check)] = severity
+                    if sev.get((asset, check)) != "ERROR":  # the worst failure says it
+                        sev[(asset, check)] = severity
         for (asset, check), results in seen.items():
             ok = sum(results)
             state = "PASS" if ok == len(results) else f"{sev.get((asset, check), 'ERROR')}"

@@ -18,6 +18,7 @@ import dagster as dg
 from . import landing
 from .assets import CHECKSUM_TAG, SIZE_TAG, SOURCE_URI_TAG, partitions_def
 from .contract import Contract
+from .human_review import REVIEW_CHECK
 
 
 @dataclass
@@ -31,6 +32,7 @@ class RunOutcome:
     error: str | None = None
     failed_gates: list[str] = field(default_factory=list)  # "asset.check: description" of failed ERROR checks
     reports: dict[str, str] = field(default_factory=dict)  # kind -> URI of the run's reports (reports.py)
+    held: bool = False  # waiting for a human review decision (human_review.py)
 
 
 def match_contract(path: str | Path, contracts: list[Contract], landing_root: str | Path | None = None) -> Contract | None:
@@ -127,8 +129,10 @@ def summarize(result, contract: Contract, partition: str) -> RunOutcome:
         elif key == f"masked_{contract.name}":
             rows["masked"] = meta.get("rows_masked", 0)
     checks, failed_gates = [], []
+    held = False
     for ev in result.get_asset_check_evaluations():
         checks.append((ev.asset_key.path[-1], ev.check_name, ev.passed, ev.severity.value))
+        held |= ev.check_name == REVIEW_CHECK and not ev.passed
         if not ev.passed and ev.severity.value == "ERROR":
             failed_gates.append(f"{ev.asset_key.path[-1]}.{ev.check_name}: {ev.description or 'failed'}")
     error = None
@@ -142,4 +146,4 @@ def summarize(result, contract: Contract, partition: str) -> RunOutcome:
         error = f"{error.split(':', 1)[0]}: {partition} held by {failed_gates[0]}"
     return RunOutcome(dataset=contract.name, partition=partition, run_id=result.run_id, success=result.success,
                       rows=rows, checks=checks, error=error,
-                      failed_gates=failed_gates)
+                      failed_gates=failed_gates, held=held)

@@ -1,4 +1,4 @@
-"""Per-run reports: the execution report (JSON + markdown), check results (JSON), quarantine extract.
+"""Per-run reports: the execution report (HTML with charts, JSON, markdown), check results, quarantine extract.
 
 Built from Dagster's run storage after a dataset run, written under the warehouse with
 timestamped names (`reports/<dataset>/<name>_<YYYYMMDD_HHMMSS>.<ext>`, `quarantine/<dataset>/...`),
@@ -17,6 +17,13 @@ import dagster as dg
 from .storage import Warehouse, upload
 
 REPORT_TAG = "dq/report/"
+REPORTS_KEY = dg.AssetKey("dq_run_reports")
+HISTORY_RUNS = 20  # runs shown in the history charts
+
+reports_spec = dg.AssetSpec(
+    REPORTS_KEY, group_name="dq_platform", kinds={"html"},
+    description="One observation per dataset run: its execution report in markdown (rows, rules, failure-rate "
+                "history, checks) and where the HTML / JSON report files are. Counts and rule ids only.")
 
 
 def _put(uri: str, data: bytes) -> str:
@@ -55,19 +62,80 @@ def run_summary(instance: dg.DagsterInstance, run_id: str) -> dict:
         elif ev.event_type_value == "STEP_FAILURE":
             failures.append({"step": ev.step_key, "error": ev.event_specific_data.error.message.strip().splitlines()[0]})
     iso = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat() if t else None  # noqa: E731
-    return {"run_id": run_id, "job": run.job_name, "status": run.status.value,
-            "partition": run.tags.get("dagster/partition"), "dataset": run.tags.get("dq/dataset"),
-            "source": {k.removeprefix("dq/"): v for k, v in run.tags.items() if k in ("dq/source_uri", "dq/checksum", "dq/size")},
-            "started": iso(stats.start_time), "ended": iso(stats.end_time),
-            "materializations": materializations, "checks": checks, "failures": failures}
+    dataset = run.tags.get("dq/dataset")
+    summary = {"run_id": run_id, "job": run.job_name, "status": run.status.value,
+               "partition": run.tags.get("dagster/partition"), "dataset": dataset,
+               "source": {k.removeprefix("dq/"): v for k, v in run.tags.items() if k in ("dq/source_uri", "dq/checksum", "dq/size")},
+               "started": iso(stats.start_time), "ended": iso(stats.end_time),
+               "materializations": materializations, "checks": checks, "failures": failures}
+    summary.update(_essentials(summary))
+    summary["history"] = dataset_history(instance, dataset, run_id, stats.end_time) if dataset else []
+    return summary
+
+
+def _essentials(s: dict) -> dict:
+    """Rows per layer, failure rate, quarantined rows per rule, thresholds and review state of the run."""
+    rows, rules, levels, review, rate = {}, [], {}, None, None
+    for m in s["materializations"]:
+        meta, name = m["metadata"], m["asset"]
+        if name.startswith("raw_"):
+            rows["in"] = meta.get("rows_in")
+        elif name.startswith("cleaned_"):
+            rows["cleaned"], rate = meta.get("rows_cleaned"), meta.get("failure_rate")
+        elif name.startswith("quarantine_"):
+            rows["quarantined"] = meta.get("rows_quarantined")
+            rules = sorted(((k.removeprefix("rule/"), v) for k, v in meta.items() if k.startswith("rule/")),
+                           key=lambda kv: (-kv[1], kv[0]))
+        elif name.startswith("masked_"):
+            rows["published"] = meta.get("rows_masked")
+    for c in s["checks"]:
+        if c["check"] == "failure_rate_within_threshold":
+            levels = {k: c["metadata"].get(f"{k}_level") for k in ("warn", "review", "error")}
+        state = c["metadata"].get("dq/review")
+        if c["check"] == "human_review_not_pending" and state in ("required", "auto_approved"):
+            review = "held for human review" if state == "required" else "auto-approved (no review)"
+    return {"rows": {k: v for k, v in rows.items() if v is not None}, "failure_rate": rate, "rules": rules,
+            "levels": levels, "review": review}
+
+
+def dataset_history(instance: dg.DagsterInstance, dataset: str, run_id: str, until: float | None,
+                    limit: int = HISTORY_RUNS) -> list[dict]:
+    """The dataset's recent cleaned materializations (one per run), oldest first, up to this run."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(f"cleaned_{dataset}"),
+                              before_timestamp=(until + 1) if until else None),
+        limit=limit, ascending=False).records
+    out = []
+    for r in reversed(records):
+        meta = {k: _plain(v) for k, v in r.asset_materialization.metadata.items()}
+        out.append({"when": dt.datetime.fromtimestamp(r.timestamp, dt.timezone.utc).isoformat(timespec="seconds"),
+                    "run_id": r.run_id, "this_run": r.run_id == run_id, "partition": r.asset_materialization.partition,
+                    "rows_in": meta.get("rows_in"), "rows_cleaned": meta.get("rows_cleaned"),
+                    "rows_quarantined": meta.get("rows_quarantined"), "failure_rate": meta.get("failure_rate")})
+    return out
 
 
 def to_markdown(s: dict) -> str:
+    rows = s.get("rows") or {}
     lines = [f"# {s['dataset']} run {s['run_id']}", "",
-             f"- status: **{s['status']}**", f"- partition: `{s['partition']}`",
+             f"- status: **{s['status']}**" + (f" ({s['review']})" if s.get("review") else ""),
+             f"- partition: `{s['partition']}`",
              f"- source: `{s['source'].get('source_uri', '-')}` (sha256 {s['source'].get('checksum', '-')})",
-             f"- started: {s['started']}  ended: {s['ended']}", "", "## Checks", "",
-             "| asset | check | result | severity | description |", "|---|---|---|---|---|"]
+             f"- started: {s['started']}  ended: {s['ended']}",
+             "- rows: " + (", ".join(f"{k} {v}" for k, v in rows.items()) or "-")
+             + ("" if s.get("failure_rate") is None else f"; failure rate {s['failure_rate']:.2%}")]
+    if s.get("rules"):
+        lines += ["", "## Quarantined rows per rule", "", "| rule | rows |", "|---|---|"]
+        lines += [f"| {r} | {n} |" for r, n in s["rules"][:15]]
+    if s.get("history"):
+        lines += ["", "## Recent runs", "", "| when (UTC) | rows in | cleaned | quarantined | failure rate |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {p['when'][:16].replace('T', ' ')}{' (this run)' if p['this_run'] else ''} | {p['rows_in']} "
+                  f"| {p['rows_cleaned']} | {p['rows_quarantined']} | "
+                  + ("-" if p["failure_rate"] is None else f"{p['failure_rate']:.2%}") + " |"
+                  for p in s["history"][-10:]]
+    lines += ["", "## Checks", "",
+              "| asset | check | result | severity | description |", "|---|---|---|---|---|"]
     lines += [f"| {c['asset']} | {c['check']} | {'passed' if c['passed'] else 'FAILED'} | {c['severity']} "
               f"| {(c['description'] or '').replace('|', '/')} |" for c in s["checks"]]
     lines += ["", "## Tables written", ""]
@@ -87,10 +155,14 @@ def write_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehous
     stamp = f"{run_id[:8]}_{ended:%Y%m%d_%H%M%S}"
     root = warehouse.root.rstrip("/") if warehouse.is_remote else str(Path(warehouse.root).resolve())
     base = f"{root}/reports/{dataset}"
-    uris = {"json": f"{base}/run_report_{stamp}.json", "markdown": f"{base}/run_report_{stamp}.md",
-            "checks": f"{base}/check_results_{stamp}.json"}
+    uris = {"html": f"{base}/run_report_{stamp}.html", "json": f"{base}/run_report_{stamp}.json",
+            "markdown": f"{base}/run_report_{stamp}.md", "checks": f"{base}/check_results_{stamp}.json"}
+    from .report_html import render
+
+    markdown = to_markdown(s)
+    _put(uris["html"], render(s).encode())
     _put(uris["json"], json.dumps(s, indent=2, default=str).encode())
-    _put(uris["markdown"], to_markdown(s).encode())
+    _put(uris["markdown"], markdown.encode())
     _put(uris["checks"], json.dumps(s["checks"], indent=2, default=str).encode())
     table = f"quarantine_{dataset}"
     if s["partition"] and warehouse.table(table) is not None:
@@ -99,13 +171,27 @@ def write_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehous
             uris["quarantine"] = _put(f"{root}/quarantine/{dataset}/quarantine_{stamp}.csv",
                                       held.to_csv(index=False).encode())
     instance.add_run_tags(run_id, {f"{REPORT_TAG}{k}": v for k, v in uris.items()})
+    # the same essentials in the UI: an observation of dq_run_reports per run
+    link = dg.MetadataValue.url(uris["html"]) if warehouse.is_remote else dg.MetadataValue.path(uris["html"])
+    instance.report_runless_asset_event(dg.AssetObservation(asset_key=REPORTS_KEY, metadata={
+        "dataset": dataset, "run_id": run_id, "partition": s["partition"] or "-", "status": s["status"],
+        "report": dg.MetadataValue.md(markdown), "html": link, "json": uris["json"]}))
     return uris
+
+
+def ensure_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehouse) -> dict[str, str]:
+    """The run's report URIs, writing the reports first if nobody has (e.g. before an alert links them)."""
+    run = instance.get_run_by_id(run_id)
+    if run is None or not run.is_finished or not run.job_name.endswith("_pipeline"):
+        return {}
+    existing = {k.removeprefix(REPORT_TAG): v for k, v in run.tags.items() if k.startswith(REPORT_TAG)}
+    return existing if "html" in existing else write_reports(instance, run_id, warehouse)
 
 
 def _report_if_missing(context: dg.RunStatusSensorContext, warehouse: Warehouse) -> None:
     run = context.dagster_run
-    if not run.job_name.endswith("_pipeline") or f"{REPORT_TAG}json" in run.tags:
-        return  # not a dataset run, or its launcher (CLI, demo) already wrote the reports
+    if not run.job_name.endswith("_pipeline") or f"{REPORT_TAG}html" in run.tags:
+        return  # not a dataset run, or its launcher (CLI, demo) or an alert already wrote the reports
     uris = write_reports(context.instance, run.run_id, warehouse)
     context.log.info(f"reports for run {run.run_id}: {', '.join(uris)}")
 

@@ -114,7 +114,7 @@ def test_missing_required_column_quarantines_every_row_with_its_line(project, in
     assert not out.success  # 100% quarantined: the blocking failure-rate gate stops publication
     assert out.rows == {"in": 10, "cleaned": 0, "quarantined": 10}
     assert out.failed_gates == ["cleaned_customers.failure_rate_within_threshold: 10 of 10 rows failed row "
-                                "rules (100.00%); warn above 5%, error above 25%."]
+                                "rules (100.00%); warn above 5%, review above 10%, error above 25%."]
     assert out.error == f"clean_customers: {out.partition} held by {out.failed_gates[0]}"
     q = stored(project, "quarantine_customers", out.partition)
     assert q[rules.SOURCE_LINE].tolist() == list(range(2, 12))

@@ -66,13 +66,13 @@ def test_clean_file_flows_to_gold_with_every_gate_passing(project, instance):
 
 
 def test_nothing_lost_and_rerun_replaces_instead_of_duplicating(project, instance):
-    path = project.write_csv("customers/customers_b.csv", customer_frame(40, bad=5))
+    path = project.write_csv("customers/customers_b.csv", customer_frame(60, bad=5))
     first = project.ingest(instance, "customers", path)
     second = project.ingest(instance, "customers", path)  # same bytes -> same partition
     assert first.partition == second.partition and second.success
     counts = {t: project.wh().row_counts(t)[first.partition]
               for t in ("raw_customers", "cleaned_customers", "quarantine_customers", "masked_customers")}
-    assert counts == {"raw_customers": 40, "cleaned_customers": 35, "quarantine_customers": 5, "masked_customers": 35}
+    assert counts == {"raw_customers": 60, "cleaned_customers": 55, "quarantine_customers": 5, "masked_customers": 55}
 
 
 def test_partitions_are_independent(project, instance):

@@ -11,14 +11,14 @@ from .test_versions import every_object, kms_key  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow
 
-NAME = r"(run_report|check_results|quarantine)_[0-9a-f]{8}_\d{8}_\d{6}\.(json|md|csv)"
+NAME = r"(run_report|check_results|quarantine)_[0-9a-f]{8}_\d{8}_\d{6}\.(html|json|md|csv)"
 
 
 def test_reports_for_a_run_with_quarantined_rows(project, instance):
     out = project.ingest(instance, "customers", project.write_csv("customers/r.csv", customer_frame(30, bad=3)))
     assert out.success and out.rows["quarantined"] == 3
     wh = Path(project.warehouse).resolve()
-    assert set(out.reports) == {"json", "markdown", "checks", "quarantine"}
+    assert set(out.reports) == {"html", "json", "markdown", "checks", "quarantine"}
     for kind, uri in out.reports.items():
         folder = "quarantine" if kind == "quarantine" else "reports"
         assert Path(uri).parent == wh / folder / "customers" and re.fullmatch(NAME, Path(uri).name), uri
@@ -35,8 +35,46 @@ def test_reports_for_a_run_with_quarantined_rows(project, instance):
     held = Path(out.reports["quarantine"]).read_text()
     assert held.count("not-an-email") == 3 and len(held.strip().splitlines()) == 4  # header + 3 rows
     # raw values stay in the extract: not in the report, the check results or the run's tags
-    for uri in ("json", "markdown", "checks"):
+    for uri in ("html", "json", "markdown", "checks"):
         assert "not-an-email" not in Path(out.reports[uri]).read_text()
+
+
+def test_the_html_report_is_self_contained_with_rules_history_and_row_charts(project, instance):
+    """One file that opens anywhere: rule counts, failure-rate history and row counts drawn inline."""
+    import html
+
+    import dagster as dg
+
+    from dq_platform.reports import REPORTS_KEY
+
+    first = project.ingest(instance, "customers", project.write_csv("customers/a.csv", customer_frame(40, bad=2)))
+    frame = customer_frame(50, start=100, bad=4)
+    frame.loc[frame.index[:3], "income"] = "-1"  # 3 more rows fail income:min
+    out = project.ingest(instance, "customers", project.write_csv("customers/b.csv", frame))
+    page = Path(out.reports["html"]).read_text()
+    assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
+    assert "<script" not in page and "src=" not in page and "<link" not in page  # nothing to fetch
+    assert page.count("<svg") == 3  # rules, failure-rate history, row counts
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+    # clean vs quarantined per rule, as bars (SVG text) and as a table
+    assert re.search(r"email:format\s+4\s+8\.00%", text) and re.search(r"income:min\s+3\s+6\.00%", text)
+    assert "Clean vs quarantined rows per rule" in text and "clean (passed every rule)" in text
+    assert "Failure rate history" in text and "Row counts over time" in text
+    assert "rows in 50 · cleaned 43 · quarantined 7 failure rate 14.00%" in text  # held: none published
+    assert "held for human review" in text
+    # history: both runs of the dataset, this one marked, as the JSON report lists them
+    report = json.loads(Path(out.reports["json"]).read_text())
+    assert [(p["run_id"], p["this_run"], p["failure_rate"]) for p in report["history"]] == [
+        (first.run_id, False, 0.05), (out.run_id, True, 0.14)]
+    assert report["rules"] == [["email:format", 4], ["income:min", 3]]
+    assert "not-an-email" not in page
+    # the same essentials in the UI: an observation of dq_run_reports for the run, with the markdown
+    obs = instance.fetch_observations(REPORTS_KEY, limit=10).records
+    mine = [r.asset_observation.metadata for r in obs if r.asset_observation.metadata["run_id"].value == out.run_id]
+    assert len(mine) == 1
+    md = mine[0]["report"].value
+    assert "| email:format | 4 |" in md and "(this run)" in md and "held for human review" in md
+    assert mine[0]["html"].value == out.reports["html"] and isinstance(mine[0]["html"], dg.PathMetadataValue)
 
 
 def test_failed_run_still_reports_and_s3_objects_are_encrypted(project, instance, s3_server, s3_bucket, kms_key):  # noqa: F811
@@ -86,7 +124,8 @@ def test_daemon_launched_run_gets_its_reports_from_the_run_status_sensor(project
 
     evaluate()
     tags = instance.get_run_by_id(result.run_id).tags
-    assert {"dq/report/json", "dq/report/markdown", "dq/report/checks", "dq/report/quarantine"} <= set(tags)
+    assert {"dq/report/html", "dq/report/json", "dq/report/markdown", "dq/report/checks",
+            "dq/report/quarantine"} <= set(tags)
     assert json.loads(Path(tags["dq/report/json"]).read_text())["run_id"] == result.run_id
     evaluate()  # a second evaluation does not write a second set
     assert len(list((Path(project.warehouse) / "reports" / "customers").glob("run_report_*.json"))) == 1
