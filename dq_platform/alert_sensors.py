@@ -29,6 +29,7 @@ from .alerting import (Alert, Incidents, alert_from, check_alert, dumps_state, i
                        redelivery_window, reminder_period, routes, run_failure_alert, scrub_error)
 from .channels import Delivery, DeliveryError, channels_for, redact
 from .contract import Contract
+from .dimensional import modeling_tables
 
 DELIVERIES_KEY = dg.AssetKey("dq_alert_deliveries")
 CHECK_SENSOR = "dq_check_alerts"
@@ -195,6 +196,8 @@ def dataset_index(contracts: list[Contract]) -> dict[str, Contract]:
             out[prefix + c.name] = c
         for agg in c.aggregations:
             out[f"{c.name}_{agg.name}"] = c
+        for table in modeling_tables(c):  # model and semantic-layer assets (dimensional.py)
+            out[table] = c
     return out
 
 
