@@ -136,3 +136,20 @@ def test_definitions_table_and_documentation_in_the_ui(sales):
         dg.AssetKey("sales_transactions_semantic_metrics")).asset_materialization
     md = mat.metadata["definitions"].value
     assert "| gross_revenue | Gross revenue |" in md and mat.metadata["metrics"].value == 7
+
+
+def test_demo_shows_where_bi_tools_read_the_metrics(sales):
+    import io
+
+    from dq_platform.demo import show_semantic_layer
+
+    project, _, _ = sales
+    out = io.StringIO()
+    show_semantic_layer(list(project.contracts.values()), project.warehouse, out)
+    text = out.getvalue()
+    t = arrow(project, "sales_transactions_semantic_metrics")
+    assert f"== semantic layer of sales_transactions: 7 metrics, {t.num_rows} rows" in text
+    assert project.wh().table_uri("sales_transactions_semantic_metrics") in text
+    last = max(rows_of(t, "active_customers")["period"].to_pylist())
+    value = [r["value"] for r in rows_of(t, "active_customers").to_pylist() if r["period"] == last][0]
+    assert f"active_customers       month  {last}  {value:,.0f}" in text
