@@ -176,3 +176,15 @@ def test_an_unmasked_foreign_key_cannot_join_a_masked_key(tmp_path):
 def test_a_single_contract_file_is_validated_without_its_neighbours(tmp_path):
     (tmp_path / "ords.yaml").write_text(ORDERS)
     assert [c.name for c in load_contracts(tmp_path / "ords.yaml")] == ["ords"]
+
+
+def test_cli_validate_reports_models_and_cross_contract_errors(tmp_path, capsys):
+    from dq_platform.cli import main
+
+    load(tmp_path, cust=CUSTOMERS, ords=ORDERS)
+    assert main(["contracts", "validate", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "; dimension dim_cust" in out and "; fact fact_ords" in out
+    (tmp_path / "ords.yaml").write_text(ORDERS.replace("{customer_id: dim_cust}", "{customer_id: dim_nope}"))
+    assert main(["contracts", "validate", str(tmp_path)]) == 1
+    assert f"{tmp_path / 'ords.yaml'}:13: model.references.customer_id: unknown model 'dim_nope'" in capsys.readouterr().err
