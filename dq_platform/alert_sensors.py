@@ -30,6 +30,7 @@ from .alerting import (Alert, Incidents, alert_from, check_alert, dumps_state, i
                        scrub_error)
 from .channels import Delivery, DeliveryError, channels_for, redact
 from .contract import Contract
+from .dimensional import modeling_tables
 from .human_review import REVIEW_CHECK, REVIEW_META
 from .storage import Warehouse
 
@@ -203,6 +204,8 @@ def dataset_index(contracts: list[Contract]) -> dict[str, Contract]:
             out[prefix + c.name] = c
         for agg in c.aggregations:
             out[f"{c.name}_{agg.name}"] = c
+        for table in modeling_tables(c):  # model and semantic-layer assets (dimensional.py)
+            out[table] = c
     return out
 
 

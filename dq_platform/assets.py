@@ -25,6 +25,9 @@ import pandas as pd
 from . import landing, rules
 from .contract import ColumnType, Contract
 from .gold import aggregate
+from .dimensional import joined_types, model_catalog
+from .gold import read_columns, source_table
+from .model_assets import aggregation_deps, modeling_assets, read_join_models
 from .human_review import (HELD, REJECTED, REVIEW_CHECK, REVIEW_META, approval_for, auto_approval, needs_review,
                            publish_job_name, review_check)
 from .storage import Warehouse
@@ -82,8 +85,12 @@ def _md_table(rows: list[tuple], header: tuple) -> str:
     return "\n".join(lines)
 
 
-def build_dataset(contract: Contract) -> dg.Definitions:
-    """Assets, checks and the per-dataset job for one contract."""
+def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definitions:
+    """Assets, checks and the per-dataset job for one contract.
+
+    `catalog`: every contract's model by name (dimensional.model_catalog), for joins and references.
+    """
+    catalog = catalog if catalog is not None else model_catalog([contract])
     name = contract.name
     parts = partitions_def(contract)
     common = _common(contract)
@@ -343,7 +350,9 @@ def build_dataset(contract: Contract) -> dg.Definitions:
     # -- gold ----------------------------------------------------------------------------
     gold_assets = []
     for agg in contract.aggregations:
-        gold_assets.append(_gold_asset(contract, agg, masked_key, common))
+        gold_assets.append(_gold_asset(contract, agg, masked_key, common, catalog))
+    # dimension/fact table and semantic layer, when the contract declares them (model_assets.py)
+    gold_assets += modeling_assets(contract, masked_key, common, catalog)
 
     assets = [raw, clean, masked, *gold_assets]
     with warnings.catch_warnings():  # both builders are Dagster "beta"; chosen on purpose (DESIGN.md)
@@ -379,20 +388,28 @@ def freshness_checks(contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheck
             severity=ERROR if f.severity == "error" else WARN))
 
 
-def _gold_asset(contract: Contract, agg, masked_key: dg.AssetKey, common: dict):
+def _gold_asset(contract: Contract, agg, masked_key: dg.AssetKey, common: dict, catalog: dict):
+    from .contract import ContractError
+
+    unknown = [j.model for j in agg.join if j.model not in catalog]
+    if unknown:  # load_contracts reports this with file:line; a hand-built contract list lands here
+        raise ContractError(f"{contract.name}: aggregation '{agg.name}' joins model(s) no loaded contract declares: "
+                            f"{', '.join(unknown)}")
     key = dg.AssetKey(f"{contract.name}_{agg.name}")
     check = dg.AssetCheckSpec("gold_has_no_pii", asset=key, blocking=True,
                               description="No PII pattern in any string column of the aggregate.")
-    out_types = contract.masked_types()
+    out_types = {**contract.masked_types(), **joined_types(agg, catalog)}
     columns = [dg.TableColumn(name="period", type="date")] if agg.time_column else []
     columns += [dg.TableColumn(name=g, type=out_types[g]) for g in agg.group_by]
     columns += [dg.TableColumn(name=m.name, type="integer" if m.agg in ("count", "nunique") else "float",
                                description=m.description or f"{m.agg}({m.column or '*'})") for m in agg.metrics]
 
     @dg.asset(
-        key=key, deps=[masked_key], kinds={"delta", "pandas"}, output_required=False, check_specs=[check],
-        description=f"Gold: {agg.description or agg.name} Computed over every published partition of "
-                    f"{masked_key.to_user_string()}.",
+        key=key, deps=[masked_key, *aggregation_deps(contract, agg)], kinds={"delta", "pandas"}, output_required=False,
+        check_specs=[check],
+        description=f"Gold: {agg.description or agg.name} Computed over "
+                    + (f"the model table {contract.model.name}." if agg.over == "model" else
+                       f"every published partition of {masked_key.to_user_string()}."),
         metadata={"dagster/column_schema": dg.TableSchema(columns=columns),
                   "group_by": ", ".join(([f"{agg.time_column} ({agg.grain})"] if agg.time_column else []) + agg.group_by) or "-"},
         **common,
@@ -400,16 +417,16 @@ def _gold_asset(contract: Contract, agg, masked_key: dg.AssetKey, common: dict):
     def gold(context: dg.AssetExecutionContext, warehouse: Warehouse):
         from .pii import scan_frame
 
-        needed = {*agg.group_by, *(m.column for m in agg.metrics if m.column), rules.PARTITION}
-        if agg.time_column:
-            needed.add(agg.time_column)
-        masked = warehouse.read(masked_key.path[-1], columns=sorted(needed))
-        out = aggregate(masked, agg)
+        # masked (or, with `over: model`, the contract's model table): only the columns used
+        masked = warehouse.read(source_table(contract, agg), columns=read_columns(contract, agg))
+        stats: dict = {}
+        models = read_join_models(warehouse, agg, catalog, context.log) if agg.join else None
+        out = aggregate(masked, agg, models, stats)
         findings = scan_frame(out)
         hits = sum(sum(k.values()) for k in findings.values())
         if hits == 0:
             yield dg.Output(out, metadata={"groups": len(out), "rows_aggregated": len(masked), GATES_KEY: "passed",
-                                           "partitions_aggregated": int(masked[rules.PARTITION].nunique())})
+                                           "partitions_aggregated": int(masked[rules.PARTITION].nunique()), **stats})
         yield dg.AssetCheckResult(check_name="gold_has_no_pii", passed=hits == 0, severity=ERROR,
                                   metadata={"values_flagged": hits})
 

@@ -20,8 +20,10 @@ def _contracts_validate(args) -> int:
         return 1
     for c in contracts:
         pii = ", ".join(f"{x.name}:{x.pii.masking.value}" for x in c.pii_columns) or "-"
+        modeling = (f"; {c.model.kind} {c.model.name}" if c.model else "") + \
+            (f"; {len(c.semantic.metrics)} semantic metrics" if c.semantic else "")
         print(f"ok  {c.name:<24} {len(c.columns)} columns, {len(c.rules)} expression rules, "
-              f"{len(c.aggregations)} aggregations; PII {pii}")
+              f"{len(c.aggregations)} aggregations; PII {pii}{modeling}")
     return 0
 
 

@@ -12,9 +12,11 @@ import re
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator
 
 CONTRACTS_DIR = Path(__file__).parent / "contracts"
 
@@ -243,17 +245,64 @@ class Source(_Strict):
     null_values: list[str] = Field(default_factory=lambda: ["", "NULL", "null", "None", "N/A", "n/a", "NA", "NaN", "nan", "-"])
 
 
+def expression_names(expression: str) -> set[str]:
+    """Column names a pandas filter expression reads; ValueError when it is not an expression."""
+    import ast
+
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError as e:
+        raise ValueError(f"filter '{expression}' is not a valid expression: {e.msg}") from None
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def _filter_parses(v: str) -> str:
+    expression_names(v)
+    return v
+
+
+# A row filter (pandas expression over the contract's columns), checked for syntax at load.
+FilterExpression = Annotated[str, AfterValidator(_filter_parses)]
+
+
 class Metric(_Strict):
     name: str = Field(pattern=NAME_RE)
-    agg: Literal["count", "sum", "mean", "median", "min", "max", "nunique"]
+    # first/last: the value of the earliest/latest row by the aggregation's time column (price trends)
+    agg: Literal["count", "sum", "mean", "median", "min", "max", "nunique", "first", "last"]
     column: str | None = None
     description: str = ""
+    filter: FilterExpression | None = None  # a pandas expression: only rows where it holds count for this metric
 
     @model_validator(mode="after")
     def _column_needed(self) -> "Metric":
         if self.agg != "count" and self.column is None:
             raise ValueError(f"agg '{self.agg}' needs a column")
         return self
+
+
+class Join(_Strict):
+    """Columns of a dimensional model (another contract's `model:`) added to each row before grouping.
+
+    A left join of the dataset's `on` column(s) to the model's key (in key order): every row is
+    kept, rows whose key the model lacks get nulls.
+    """
+
+    model: str = Field(pattern=NAME_RE)
+    on: list[str] = Field(min_length=1)
+    columns: list[str] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, v: Any) -> Any:
+        # YAML 1.1 reads a bare `on:` key as the boolean true
+        if isinstance(v, dict) and True in v and "on" not in v:
+            v = {("on" if k is True else k): x for k, x in v.items()}
+        return v
+
+    @field_validator("on", mode="before")
+    @classmethod
+    def _one_column(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
 
 
 class Aggregation(_Strict):
@@ -264,6 +313,16 @@ class Aggregation(_Strict):
     time_column: str | None = None
     grain: Literal["day", "week", "month", "year"] = "day"
     metrics: list[Metric] = Field(min_length=1)
+    # columns of dimensional models added to each row before grouping (see Join)
+    join: list[Join] = Field(default_factory=list)
+    filter: FilterExpression | None = None  # a pandas expression: only rows where it holds are aggregated
+    # masked: every published row of every partition; model: the contract's model table (one row per
+    # key, newest version), for incremental extracts that repeat a changed row in a later file
+    over: Literal["masked", "model"] = "masked"
+
+    @property
+    def joined_columns(self) -> set[str]:
+        return {c for j in self.join for c in j.columns}
 
 
 class Severity(str, Enum):
@@ -366,6 +425,118 @@ class Maintenance(_Strict):
         return v
 
 
+_OWNER_RE = r"[^@\s]+@[^@\s]+\.[^@\s]+|team:[A-Za-z0-9_-]+"  # the shapes Dagster accepts as owners
+
+
+class Model(_Strict):
+    """A dimension or fact table (silver, from the masked layer): one row per key, newest version wins."""
+
+    kind: Literal["dimension", "fact"]
+    name: str = Field(pattern=NAME_RE)  # the asset's (and table's) name, e.g. dim_customer
+    description: str = ""
+    key: list[str] = Field(min_length=1)
+    # When several partitions (extracts) hold a key, the row with the greatest value wins (SCD type 1).
+    latest_by: str | None = None
+    columns: list[str] | None = None  # projection; the key and reference columns are always kept
+    references: dict[str, str] = Field(default_factory=dict)  # fact only: foreign key column -> model name
+    # a foreign key missing from its model: warn (published anyway) or error (the fact is held back)
+    orphans: Literal["warn", "error"] = "warn"
+
+    @model_validator(mode="after")
+    def _facts_reference(self) -> "Model":
+        if self.references and self.kind != "fact":
+            raise ValueError("references are declared on facts only (a dimension is referenced, it does not reference)")
+        bad = [m for m in self.references.values() if not re.fullmatch(NAME_RE, m)]
+        if bad:
+            raise ValueError(f"references name invalid model(s): {', '.join(bad)}")
+        return self
+
+    @property
+    def output_columns(self) -> list[str]:
+        """Columns of the model's table, in order: key, declared columns, foreign keys."""
+        wanted = [*self.key, *(self.columns or []), *self.references]
+        return list(dict.fromkeys(wanted))
+
+
+VALUE_AGGS = ("sum", "mean", "median", "min", "max", "first", "last")  # need a numeric column
+
+
+def _part_errors(agg: str, column: str | None) -> None:
+    if agg == "count" and column is not None:
+        raise ValueError("count counts rows and takes no column (nunique counts distinct values)")
+    if agg not in ("count", "ratio") and column is None:
+        raise ValueError(f"agg '{agg}' needs a column")
+
+
+class MetricPart(_Strict):
+    """The numerator or denominator of a ratio metric."""
+
+    agg: Literal["count", "sum", "mean", "median", "min", "max", "nunique", "first", "last"]
+    column: str | None = None
+    filter: FilterExpression | None = None
+
+    @model_validator(mode="after")
+    def _column_needed(self) -> "MetricPart":
+        _part_errors(self.agg, self.column)
+        return self
+
+
+class SemanticMetric(_Strict):
+    """A business metric, declared once: what it means, who answers for it, how it is computed."""
+
+    name: str = Field(pattern=NAME_RE)
+    label: str | None = None  # human name for BI tools; default: the name
+    description: str = Field(min_length=1)  # the business definition, in words
+    owner: str | None = None  # email or team:<name>; default: the contract's owner
+    agg: Literal["count", "sum", "mean", "median", "min", "max", "nunique", "first", "last", "ratio"]
+    column: str | None = None
+    filter: FilterExpression | None = None  # pandas expression; for a ratio it narrows both numerator and denominator
+    numerator: MetricPart | None = None  # ratio only
+    denominator: MetricPart | None = None  # ratio only
+    grain: Literal["day", "week", "month", "year"] = "day"
+    dimensions: list[str] = Field(default_factory=list)
+    unit: str | None = None  # e.g. currency, count, ratio; default: count for counts, ratio for ratios
+
+    @field_validator("owner")
+    @classmethod
+    def _owner_shape(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(_OWNER_RE, v):
+            raise ValueError("owner must be an email address or 'team:<name>'")
+        return v
+
+    @model_validator(mode="after")
+    def _parts(self) -> "SemanticMetric":
+        if self.agg == "ratio":
+            if self.numerator is None or self.denominator is None:
+                raise ValueError("a ratio needs both a numerator and a denominator ({agg, column, filter})")
+            if self.column is not None:
+                raise ValueError("a ratio takes no column: its numerator and denominator name theirs")
+        elif self.numerator is not None or self.denominator is not None:
+            raise ValueError(f"numerator/denominator belong to ratio metrics, not to agg '{self.agg}'")
+        _part_errors(self.agg, self.column)
+        return self
+
+    @property
+    def parts(self) -> list[MetricPart]:
+        """What is aggregated: the metric itself, or a ratio's numerator and denominator."""
+        if self.agg == "ratio":
+            return [self.numerator, self.denominator]
+        return [MetricPart(agg=self.agg, column=self.column)]
+
+    @property
+    def resolved_unit(self) -> str | None:
+        return self.unit or {"count": "count", "nunique": "count", "ratio": "ratio"}.get(self.agg)
+
+
+class Semantic(_Strict):
+    """The semantic layer: business metrics over the masked layer, materialized as one long gold table."""
+
+    time_column: str  # every metric is bucketed on it (each at its own grain)
+    description: str = ""
+    over: Literal["masked", "model"] = "masked"  # as in aggregations: rows of masked, or of the model table
+    metrics: list[SemanticMetric] = Field(min_length=1)
+
+
 class Contract(_Strict):
     name: str = Field(pattern=NAME_RE)
     description: str
@@ -383,6 +554,8 @@ class Contract(_Strict):
     review: Review = Field(default_factory=Review)
     alerts: Alerts = Field(default_factory=Alerts)
     maintenance: Maintenance | None = None
+    model: Model | None = None  # dimension or fact table built from this dataset (silver)
+    semantic: Semantic | None = None  # business metrics over this dataset (gold)
 
     @field_validator("maintenance")
     @classmethod
@@ -413,13 +586,15 @@ class Contract(_Strict):
             if agg.time_column is not None and (
                     agg.time_column not in cols or masked_types[agg.time_column] not in ("date", "timestamp")):
                 raise ValueError(f"aggregation '{agg.name}' time_column '{agg.time_column}' must be an unmasked date/timestamp column")
+            joined = agg.joined_columns  # their types are checked across contracts (dimensional.py)
             for g in agg.group_by:
-                if g not in cols:
+                if g not in cols and g not in joined:
                     raise ValueError(f"aggregation '{agg.name}' groups by unknown column '{g}'")
             for m in agg.metrics:
-                if m.column is not None and m.column not in cols:
+                if m.column is not None and m.column not in cols and m.column not in joined:
                     raise ValueError(f"aggregation '{agg.name}' metric '{m.name}' uses unknown column '{m.column}'")
-                if m.agg in ("sum", "mean", "median") and masked_types.get(m.column) not in ("integer", "float"):
+                if m.agg in ("sum", "mean", "median") and m.column not in joined \
+                        and masked_types.get(m.column) not in ("integer", "float"):
                     raise ValueError(
                         f"aggregation '{agg.name}' metric '{m.name}': {m.agg} needs a numeric column after masking")
         agg_names = [a.name for a in self.aggregations]
@@ -428,6 +603,18 @@ class Contract(_Strict):
         if self.row_count and self.row_count.min is not None and self.row_count.max is not None \
                 and self.row_count.min > self.row_count.max:
             raise ValueError("row_count.min is greater than row_count.max")
+        return self
+
+    @model_validator(mode="after")
+    def _modeling_sections(self) -> "Contract":
+        """model:, joins, filters and semantic: against this contract's columns, each error at its own line."""
+        errors = _modeling_errors(self)
+        if errors:
+            from pydantic_core import InitErrorDetails, PydanticCustomError
+
+            raise ValidationError.from_exception_data("Contract", [
+                InitErrorDetails(type=PydanticCustomError("value_error", "{reason}", {"reason": reason}),
+                                 loc=loc, input=None) for loc, reason in errors])
         return self
 
     # -- derived views -------------------------------------------------------------------
@@ -452,6 +639,122 @@ class Contract(_Strict):
                 t = "integer" if m == MaskingStrategy.year else "string"
             out[c.name] = t
         return out
+
+
+# -- model / join / semantic checks against the contract's own columns ---------------------
+
+SEMANTIC_COLUMNS = ("metric", "period", "grain", "value", "unit")  # the long table's own columns
+
+
+def _modeling_errors(c: Contract) -> list[tuple[tuple, str]]:
+    cols = {col.name: col for col in c.columns}
+    types = c.masked_types()
+    errors: list[tuple[tuple, str]] = []
+
+    def unknown_names(expression: str, known, loc: tuple) -> None:
+        missing = sorted(expression_names(expression) - set(known))
+        if missing:
+            errors.append((loc, f"filter uses unknown column(s): {', '.join(missing)}"))
+
+    def numeric(column: str, agg: str, loc: tuple) -> None:
+        if column not in cols:
+            errors.append((loc, f"unknown column '{column}'"))
+        elif agg in VALUE_AGGS and types[column] not in ("integer", "float"):
+            pii = cols[column].pii
+            why = f"is PII masked as {pii.masking.value} ({types[column]})" if pii else f"is {types[column]}"
+            errors.append((loc, f"{agg} needs a numeric column after masking; '{column}' {why}"))
+
+    m = c.model
+    if m is not None:
+        for i, k in enumerate(m.key):
+            if k not in cols:
+                errors.append((("model", "key", i), f"unknown column '{k}'"))
+            elif not cols[k].required:
+                errors.append((("model", "key", i), f"key column '{k}' must be required: true (a null key identifies no row)"))
+        if m.latest_by is not None and (m.latest_by not in cols or cols[m.latest_by].pii is not None
+                                        or types[m.latest_by] not in ("date", "timestamp", "integer", "float")):
+            errors.append((("model", "latest_by"), f"latest_by '{m.latest_by}' must be an unmasked date, timestamp or number column"))
+        for i, col in enumerate(m.columns or []):
+            if col not in cols:
+                errors.append((("model", "columns", i), f"unknown column '{col}'"))
+        for fk in m.references:
+            if fk not in cols:
+                errors.append((("model", "references", fk), f"unknown column '{fk}'"))
+        own = {f"raw_{c.name}", f"cleaned_{c.name}", f"quarantine_{c.name}", f"masked_{c.name}",
+               *(f"{c.name}_{a.name}" for a in c.aggregations)}
+        if m.name in own:
+            errors.append((("model", "name"), f"'{m.name}' is already the name of one of this dataset's assets"))
+
+    def over_model(section, used: set[str], loc: tuple) -> None:
+        if section.over != "model":
+            return
+        if m is None:
+            errors.append(((*loc, "over"), "over: model needs a model: section in this contract"))
+            return
+        missing = sorted(used - set(m.output_columns))
+        if missing:
+            errors.append(((*loc, "over"), f"column(s) {', '.join(missing)} are not in model '{m.name}' (add them to its columns)"))
+
+    for ai, agg in enumerate(c.aggregations):
+        loc = ("aggregations", ai)
+        seen: set[str] = set()
+        used = {*agg.group_by, *(x.column for x in agg.metrics if x.column), *(col for j in agg.join for col in j.on),
+                *([agg.time_column] if agg.time_column else []),
+                *(n for e in [agg.filter, *(x.filter for x in agg.metrics)] if e for n in expression_names(e))}
+        over_model(agg, (used & set(cols)) - agg.joined_columns, loc)
+        for ji, j in enumerate(agg.join):
+            for col in j.on:
+                if col not in cols:
+                    errors.append(((*loc, "join", ji, "on"), f"unknown column '{col}'"))
+            clash = sorted({x for x in j.columns if x in cols or x in seen or x == "period"})
+            if clash:
+                errors.append(((*loc, "join", ji, "columns"),
+                               f"joined column(s) {', '.join(clash)} already exist in the rows; a model's column joins under its own name"))
+            seen.update(j.columns)
+        known = set(cols) | agg.joined_columns
+        if agg.filter:
+            unknown_names(agg.filter, known, (*loc, "filter"))
+        for mi, metric in enumerate(agg.metrics):
+            if metric.filter:
+                unknown_names(metric.filter, known, (*loc, "metrics", mi, "filter"))
+            if metric.agg in ("first", "last") and agg.time_column is None:
+                errors.append(((*loc, "metrics", mi, "agg"), f"{metric.agg} is ordered by the aggregation's time_column; declare one"))
+        if c.semantic is not None and agg.name in ("semantic_metrics", "metric_definitions"):
+            errors.append(((*loc, "name"), f"'{agg.name}' is the name of a semantic-layer asset of this dataset"))
+
+    sem = c.semantic
+    if sem is not None:
+        if sem.time_column not in cols or types[sem.time_column] not in ("date", "timestamp"):
+            errors.append((("semantic", "time_column"), f"time_column '{sem.time_column}' must be an unmasked date/timestamp column"))
+        used = {sem.time_column, *(d for x in sem.metrics for d in x.dimensions)}
+        for x in sem.metrics:
+            for part in [x, *([x.numerator, x.denominator] if x.agg == "ratio" else [])]:
+                used |= ({part.column} if part.column else set()) | (expression_names(part.filter) if part.filter else set())
+        over_model(sem, used & set(cols), ("semantic",))
+        names: set[str] = set()
+        for mi, metric in enumerate(sem.metrics):
+            loc = ("semantic", "metrics", mi)
+            if metric.name in names:
+                errors.append(((*loc, "name"), f"duplicate metric name '{metric.name}'"))
+            names.add(metric.name)
+            if metric.column is not None:
+                numeric(metric.column, metric.agg, (*loc, "column"))
+            if metric.filter:
+                unknown_names(metric.filter, cols, (*loc, "filter"))
+            for part_name in ("numerator", "denominator"):
+                part = getattr(metric, part_name)
+                if part is None:
+                    continue
+                if part.column is not None:
+                    numeric(part.column, part.agg, (*loc, part_name, "column"))
+                if part.filter:
+                    unknown_names(part.filter, cols, (*loc, part_name, "filter"))
+            for di, dim in enumerate(metric.dimensions):
+                if dim in SEMANTIC_COLUMNS:
+                    errors.append(((*loc, "dimensions", di), f"'{dim}' is a column of the metrics table itself; not a dimension name"))
+                elif dim not in cols:
+                    errors.append(((*loc, "dimensions", di), f"unknown dimension '{dim}' (dimensions are columns of the contract)"))
+    return errors
 
 
 # -- loading -----------------------------------------------------------------------------
@@ -546,12 +849,17 @@ def load_contracts(directory: str | Path | None = None) -> list[Contract]:
         return [load_contract(directory)]
     if not directory.is_dir():
         raise ContractError(f"{directory}: no such contracts directory")
-    contracts, errors = [], []
+    contracts, errors, paths = [], [], []
     for p in sorted(directory.glob("*.y*ml")):
         try:
             contracts.append(load_contract(p))
+            paths.append(p)
         except ContractError as e:
             errors.append(str(e))
+    if not errors:  # models, references and joins between contracts (dimensional.py)
+        from .dimensional import cross_contract_errors
+
+        errors = cross_contract_errors(list(zip(contracts, paths)))
     if errors:
         raise ContractError("\n".join(errors))
     return contracts

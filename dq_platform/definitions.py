@@ -12,6 +12,7 @@ import dagster as dg
 from .alert_sensors import build_alert_sensors, deliveries_spec
 from .assets import build_dataset
 from .contract import load_contracts
+from .dimensional import model_catalog
 from .health import build_health
 from .human_review import build_publisher_sensor, build_review_job
 from .maintenance import build_maintenance
@@ -25,7 +26,8 @@ from .versions import rollback_job
 def build_definitions(contracts=None, warehouse_root: str | None = None, landing: str | None = None) -> dg.Definitions:
     contracts = load_contracts(contracts_dir()) if contracts is None else contracts
     warehouse = Warehouse(root=warehouse_root or warehouse_uri())
-    per_dataset = [build_dataset(c) for c in contracts]
+    catalog = model_catalog(contracts)  # models by name: joins and fact references cross contracts
+    per_dataset = [build_dataset(c, catalog) for c in contracts]
     # Resources per environment, in one place: local folders by default, s3:// URIs in production.
     resources = {
         "warehouse": warehouse,

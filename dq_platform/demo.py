@@ -70,6 +70,7 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
                     else "held by a gate" if outcome.failed_gates else "FAILED"
                 print(f"  {contract.name:<22} {source.partition_key:<48} {mark}", file=out, flush=True)
         print_summary(outcomes, contracts, warehouse, home, time.time() - started, out)
+        show_semantic_layer(contracts, warehouse, out)
         cursors = _show_alerts(instance, contracts, check_keys, cursors, out)
         if any(o.held for o in outcomes):
             _decide_reviews(instance, [o for o in outcomes if o.held], warehouse, contracts_dir, out)
@@ -77,6 +78,31 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
         if contracts:
             show_versions_and_rollback(instance, contracts[0], warehouse, contracts_dir, out)
     return outcomes
+
+
+def show_semantic_layer(contracts, warehouse: str, out=sys.stdout) -> None:
+    """The semantic metrics as a BI tool sees them: a plain Delta table read with deltalake + pyarrow."""
+    import pyarrow.compute as pc
+
+    from .dimensional import metric_definitions_name, semantic_metrics_name
+    from .storage import Warehouse
+
+    wh = Warehouse(root=warehouse)
+    for c in (c for c in contracts if c.semantic is not None and wh.table(semantic_metrics_name(c)) is not None):
+        t = wh.table(semantic_metrics_name(c)).to_pyarrow_table()
+        print(f"\n== semantic layer of {c.name}: {len(c.semantic.metrics)} metrics, {t.num_rows} rows; BI tools and "
+              f"AI assistants read the Delta tables\n   {wh.table_uri(semantic_metrics_name(c))}  "
+              f"({', '.join(t.column_names)})\n   {wh.table_uri(metric_definitions_name(c))}  "
+              f"(label, description, owner, formula per metric)", file=out)
+        for m in c.semantic.metrics:  # its latest period, a few dimension values
+            rows = t.filter(pc.equal(t["metric"], m.name))
+            if rows.num_rows:
+                last = pc.max(rows["period"])
+                shown = [(" ".join(str(r[d]) for d in m.dimensions), r["value"])
+                         for r in rows.filter(pc.equal(rows["period"], last)).to_pylist()[:3]]
+                fmt = {"ratio": "{:.1%}", "count": "{:,.0f}"}.get(m.resolved_unit, "{:,.2f}")
+                values = ", ".join(f"{d + ' ' if d else ''}{'-' if v is None else fmt.format(v)}" for d, v in shown)
+                print(f"   {m.name:<22} {m.grain:<6} {last.as_py()}  {values}", file=out)
 
 
 def _alert_cursors(instance, contracts, warehouse):

@@ -12,6 +12,7 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties
 
 from .contract import Contract, Maintenance
+from .dimensional import modeling_tables
 from .landing import filesystem
 from .storage import Warehouse
 
@@ -21,7 +22,7 @@ ZORDERED_PREFIXES = ("cleaned_", "masked_")  # the tables that keep the contract
 def dataset_tables(contract: Contract) -> list[str]:
     n = contract.name
     return [f"raw_{n}", f"cleaned_{n}", f"quarantine_{n}", f"masked_{n}",
-            *(f"{n}_{a.name}" for a in contract.aggregations)]
+            *(f"{n}_{a.name}" for a in contract.aggregations), *modeling_tables(contract)]
 
 
 def sizes(warehouse: Warehouse, table: str) -> dict[str, int]:

@@ -18,6 +18,7 @@ import dagster as dg
 from dagster import DagsterEventType
 
 from .audit import DATASET_TAG, PARTITION_TAG
+from .dimensional import modeling_tables
 from .storage import Warehouse
 
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
@@ -46,6 +47,7 @@ def table_names(contracts) -> list[str]:
     for c in contracts:
         names += [f"raw_{c.name}", f"cleaned_{c.name}", f"quarantine_{c.name}", f"masked_{c.name}"]
         names += [f"{c.name}_{a.name}" for a in c.aggregations]
+        names += modeling_tables(c)  # model and semantic-layer tables
     return names
 
 
