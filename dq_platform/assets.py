@@ -25,6 +25,7 @@ import pandas as pd
 from . import landing, rules
 from .contract import ColumnType, Contract
 from .gold import aggregate
+from .history_checks import build_history_checks
 from .storage import Warehouse
 
 SOURCE_URI_TAG = "dq/source_uri"
@@ -315,11 +316,13 @@ def build_dataset(contract: Contract) -> dg.Definitions:
                 min_value=contract.row_count.min, max_value=contract.row_count.max))
         if contract.freshness is not None:  # the SLA: Dagster's freshness check on the published layer
             checks += list(freshness_checks(contract, masked_key))
+    history = build_history_checks(contract, raw_key, cleaned_key)  # anomaly detection: own check steps
+    checks += history.checks
     job = dg.define_asset_job(
-        f"{name}_pipeline", selection=dg.AssetSelection.assets(*assets),
+        f"{name}_pipeline", selection=dg.AssetSelection.assets(*assets) | dg.AssetSelection.checks(*history.checks),
         partitions_def=parts, tags={"dq/dataset": name},
         description=f"raw -> cleaned + quarantine -> masked -> gold for one {name} source file (partition).")
-    return dg.Definitions(assets=assets, asset_checks=checks, jobs=[job])
+    return dg.Definitions(assets=assets, asset_checks=checks, jobs=[job, *history.jobs], schedules=history.schedules)
 
 
 def freshness_checks(contract: Contract, key: dg.AssetKey) -> list[dg.AssetChecksDefinition]:
