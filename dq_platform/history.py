@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -175,24 +175,31 @@ def judge(timestamps: Sequence[float], values: Sequence[float], current_ts: floa
                    scale_basis=basis, expected_low=low, expected_high=high, robust_z=float(z), reason=reason, **base)
 
 
-def one_per_partition(partitions: Sequence[str], timestamps: Sequence[float], values: Sequence) -> pd.DataFrame:
+def one_per_partition(partitions: Sequence[str], timestamps: Sequence[float],
+                      values: Sequence | Mapping[str, Sequence]) -> pd.DataFrame:
     """One point per file from every materialization of it: dated by its arrival, valued by its latest.
 
     Input: one row per materialization (partition, time, value; value may be NaN where the
-    materialization lacked the metric). Output columns: partition, arrived (first
-    materialization), value (of the latest materialization), materializations.
+    materialization lacked the metric). `values` may also map metric names to such sequences:
+    one pass for every metric. Output columns: partition, arrived (first materialization),
+    materializations, and `value` (or one column per metric name) of the latest materialization.
     """
-    frame = pd.DataFrame({"partition": list(partitions), "ts": np.asarray(timestamps, dtype=float),
-                          "value": pd.to_numeric(pd.Series(list(values), dtype="object"), errors="coerce")
-                          .astype(float)})
+    named = dict(values) if isinstance(values, Mapping) else {"value": values}
+    frame = pd.DataFrame({"partition": pd.Series(list(partitions), dtype=object),
+                          "ts": np.asarray(timestamps, dtype=float)})
+    for name, column in named.items():
+        frame[name] = pd.to_numeric(pd.Series(list(column), dtype="object"), errors="coerce").astype(float)
     if frame.empty:
-        return pd.DataFrame({"partition": pd.Series(dtype=str), "arrived": pd.Series(dtype=float),
-                             "value": pd.Series(dtype=float), "materializations": pd.Series(dtype=int)})
+        return pd.DataFrame({"partition": pd.Series(dtype=object), "arrived": pd.Series(dtype=float),
+                             "materializations": pd.Series(dtype=int),
+                             **{name: pd.Series(dtype=float) for name in named}})
     frame = frame.sort_values("ts", kind="stable")
     grouped = frame.groupby("partition", sort=False)
     out = pd.DataFrame({"arrived": grouped["ts"].min(), "materializations": grouped["ts"].size()})
-    # the latest materialization's value as it is (NaN when it lacked the metric)
-    out["value"] = frame.drop_duplicates("partition", keep="last").set_index("partition")["value"]
+    # the latest materialization's values as they are (NaN where it lacked a metric)
+    latest = frame.drop_duplicates("partition", keep="last").set_index("partition")
+    for name in named:
+        out[name] = latest[name]
     out.index.name = "partition"
     return out.reset_index().sort_values("arrived", kind="stable").reset_index(drop=True)
 

@@ -41,7 +41,8 @@ ARRIVAL = "arrival_matches_history"
 FAILURE_RATE = "failure_rate_matches_history"
 COLUMN_METRICS = "column_metrics_match_history"
 PARTITION_TAG = "dagster/partition"  # Dagster's tag: which file a run processes
-PAGE = 200  # materialization records per storage query
+PAGE = 500  # most materialization records per storage query
+FIRST_PAGE = 32  # pages double from here: a window of daily files needs only a few dozen records
 HOURLY = "0 * * * *"
 
 Horizon = Callable[[dict[str, float], "str | None"], float]
@@ -84,14 +85,27 @@ class Materialization:
 class HistoryRead:
     materializations: list[Materialization] = field(default_factory=list)  # newest first
     queries: int = 0
+    _points: dict = field(default_factory=dict, repr=False)
 
     @property
     def newest_partition(self) -> str | None:
         return self.materializations[0].partition if self.materializations else None
 
+    def points(self, keys: list[str]):
+        """One point per file (history.one_per_partition), one column per metadata key; computed once."""
+        missing = [k for k in keys if k not in self._points]
+        if missing or not self._points:
+            mats = self.materializations
+            frame = one_per_partition([m.partition for m in mats], [m.timestamp for m in mats],
+                                      {k: [m.metadata.get(k) for m in mats] for k in missing})
+            self._points["_arrivals"] = frame[["partition", "arrived"]]
+            for k in missing:
+                self._points[k] = frame[["partition", "arrived", k]].rename(columns={k: "value"})
+        return self._points
+
 
 def read_history(instance: dg.DagsterInstance, key: dg.AssetKey, *, before: float | None,
-                 horizon: Horizon, page_size: int = PAGE) -> HistoryRead:
+                 horizon: Horizon, page_size: int | None = None) -> HistoryRead:
     """The materializations of `key` a judgement needs, newest first, read in pages.
 
     `horizon(first, newest)` says how far back to read, given the earliest materialization seen
@@ -99,13 +113,15 @@ def read_history(instance: dg.DagsterInstance, key: dg.AssetKey, *, before: floa
     than the horizon. A file first seen inside the span read may be a re-run of an older file:
     one more query (those partitions, before the span) finds their true first materialization,
     which can move the horizon back and continue the reading. Records come in storage order,
-    which is time order for events Dagster stores as they happen.
+    which is time order for events Dagster stores as they happen. Each record costs about a
+    millisecond to deserialize, so pages start small and double (`page_size` fixes their size).
     """
     out = HistoryRead()
     seen: set[int] = set()
     first: dict[str, float] = {}
     checked: set[str] = set()
     cursor, more, oldest_ts, oldest_id = None, True, math.inf, None
+    size = page_size or FIRST_PAGE
 
     def add(record) -> None:
         mat = record.asset_materialization
@@ -120,8 +136,9 @@ def read_history(instance: dg.DagsterInstance, key: dg.AssetKey, *, before: floa
     while True:
         while more and oldest_ts >= horizon(first, out.newest_partition):
             page = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=key, before_timestamp=before), limit=page_size, cursor=cursor)
+                dg.AssetRecordsFilter(asset_key=key, before_timestamp=before), limit=size, cursor=cursor)
             out.queries += 1
+            size = page_size or min(2 * size, PAGE)
             for record in page.records:
                 add(record)
                 oldest_ts = min(oldest_ts, record.timestamp)
@@ -138,7 +155,7 @@ def read_history(instance: dg.DagsterInstance, key: dg.AssetKey, *, before: floa
         while True:
             page = instance.fetch_materializations(
                 dg.AssetRecordsFilter(asset_key=key, asset_partitions=suspects, before_storage_id=oldest_id),
-                limit=page_size, cursor=older)
+                limit=page_size or PAGE, cursor=older)
             out.queries += 1
             for record in page.records:
                 add(record)
@@ -174,10 +191,8 @@ def horizon_for(settings: Settings, partition: str | None, values: bool, arrival
 
 
 def points(read: HistoryRead, metadata_key: str | None):
-    """One point per file (history.one_per_partition) for one metadata key (None: arrivals only)."""
-    mats = read.materializations
-    return one_per_partition([m.partition for m in mats], [m.timestamp for m in mats],
-                             [m.metadata.get(metadata_key) if metadata_key else None for m in mats])
+    """One point per file for one metadata key (None: arrivals only)."""
+    return read.points([metadata_key] if metadata_key else [])[metadata_key or "_arrivals"]
 
 
 # -- judging -----------------------------------------------------------------------------------
@@ -443,6 +458,7 @@ def _column_metrics_result(key, read: HistoryRead, partition: str | None, settin
                            "no column profile on this materialization (profile/<column>/null_rate, "
                            "profile/<column>/mean): nothing to judge", partition=current)
     results: list[tuple[str, str, Kind, Verdict]] = []
+    read.points([mkey for _, mkey, _ in recorded])  # one pass over the materializations for every metric
     for label, mkey, kind in recorded:
         verdict, _ = judge_value(read, mkey, current, settings, kind)
         results.append((label, mkey, kind, verdict))

@@ -171,6 +171,10 @@ def test_one_point_per_partition_latest_value_dated_by_first_arrival():
     v = judge(pts["arrived"], pts["value"], NOW, 1000, Settings(), COUNT)
     assert v.points == 7 and v.judged
     assert one_per_partition([], [], []).empty
+    # several metrics in one pass: each column holds the latest materialization's value
+    wide = one_per_partition(["a", "b", "a"], [1.0, 2.0, 3.0], {"rows": [1, 2, 3], "rate": [0.1, 0.2, None]})
+    assert wide[["partition", "arrived", "rows"]].values.tolist() == [["a", 1.0, 3.0], ["b", 2.0, 2.0]]
+    assert math.isnan(wide["rate"].iloc[0]) and wide["rate"].iloc[1] == 0.2
 
 
 def test_arrival_is_one_sided_and_gaps_are_dated_by_their_start():
