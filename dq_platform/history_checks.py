@@ -66,7 +66,10 @@ def settings_of(history: History) -> Settings:
 def _as_of(config: HistoryCheckConfig) -> float:
     if not config.as_of:
         return time.time()
-    when = dt.datetime.fromisoformat(config.as_of)
+    try:
+        when = dt.datetime.fromisoformat(config.as_of)
+    except ValueError:
+        raise ValueError(f"as_of '{config.as_of}' is not an ISO-8601 time, e.g. 2026-11-23T09:00:00+00:00") from None
     return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
@@ -415,7 +418,7 @@ def _value_result(key, check, verdict: Verdict | None, current: str | None, seve
         return _not_judged(key, check, severity, f"no materialization of {current or 'any file'} to judge")
     value = f"{fmt(kind, verdict.value)} {unit}"
     if verdict.value is None:
-        text = f"not judged: the file's materialization has no value for this metric"
+        text = "not judged: the file's materialization has no value for this metric"
     elif not verdict.judged:
         text = f"{value}; {learning(verdict, noun)}"
     else:
