@@ -310,6 +310,31 @@ def test_severity_error_alerts_high_yet_never_blocks(make_project, instance):
     assert "blocking gate" not in text and "no new file for 48.0 h" in text
 
 
+def test_weekly_seasonality_from_the_contract_accepts_a_small_saturday(project, make_project, instance):
+    """Weekdays ~1,000 rows, weekends ~200: a Saturday of 200 is an anomaly only without seasonality."""
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=6, minute=0, second=0, microsecond=0)
+    saturday = today - dt.timedelta(days=(today.weekday() - 5) % 7 + 7)  # a past Saturday, 06:00 UTC
+    history = History(instance)
+    for i in range(28):  # the 28 days before it, starting on a Saturday
+        day = saturday - dt.timedelta(days=28 - i)
+        weekend = day.weekday() >= 5
+        history.materialize(RAW, f"d{i:02d}.csv@{i:016x}", day.timestamp(),
+                            rows_in=([190, 210] if weekend else [990, 1010])[(i // 7) % 2])
+    history.materialize(RAW, "saturday.csv@00000000000000aa", saturday.timestamp(), rows_in=200)
+    key = dg.AssetCheckKey(RAW, ROW_COUNT)
+
+    plain = run_checks(project, instance, [key])[ROW_COUNT]  # the shipped contract: no seasonality
+    assert not plain.passed and meta(plain)["median"] == 990 and meta(plain)["history_points"] == 28
+
+    weekly = make_project(customers_with("\nhistory: {seasonality: weekly, metrics: [row_count]}\n"))
+    ev = run_checks(weekly, instance, [key])[ROW_COUNT]
+    m = meta(ev)
+    assert ev.passed and (m["seasonality"], m["weekday"], m["history_points"], m["median"]) == \
+        ("weekly (Saturday)", "Saturday", 4, 200)
+    assert ev.description == ("200 rows; history predicts 148–252 (median 200 over 4 Saturday files in the last "
+                              "28 days)")
+
+
 def test_checks_are_separate_definitions_in_the_pipeline_job_and_can_be_switched_off(project):
     job = project.defs.resolve_job_def("customers_pipeline")
     keys = job.asset_layer.asset_graph.asset_check_keys
