@@ -17,6 +17,12 @@ API (runs plus the events a real run stores: materializations with row counts, c
 evaluations, step failures), then times `dq-platform audit`'s default page (newest 50), its
 filters, `audit show` and the platform_health computation. Target: default page < 2 s.
 PostgreSQL: a throw-away database on 127.0.0.1:5432 (DQ_BENCH_PG_SERVER), dropped afterwards.
+
+    python bench/benchmark.py --history-files 300 [--history-every-hours 24]
+
+History mode (issue #7): seeds N customers files (raw + cleaned materializations with the
+metadata the history checks read; every 10th file re-run later) and times each history check's
+storage reads and judgement, with the number of storage queries, on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -295,6 +301,125 @@ def report_audit(r: dict) -> str:
     return "\n".join(out)
 
 
+def seed_history(instance, n: int, every_s: float, now: float) -> None:
+    """n customers files, one every `every_s` seconds up to now, through Dagster's event storage."""
+    import uuid
+
+    import dagster as dg
+    from dagster import DagsterEvent, DagsterEventType
+    from dagster._core.events import StepMaterializationData
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    from dq_platform.contract import load_contract
+    from dq_platform.history_checks import column_metrics
+
+    run_id = str(uuid.uuid4())
+    instance.add_run(DagsterRun(job_name="customers_pipeline", run_id=run_id, status=dg.DagsterRunStatus.SUCCESS))
+    profile = [key for _, key, _ in column_metrics(load_contract(ROOT / "dq_platform/contracts/customers.yaml"))]
+
+    def materialize(asset, partition, ts, **meta):
+        instance.report_dagster_event(DagsterEvent(
+            event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value, job_name="customers_pipeline",
+            step_key=asset, event_specific_data=StepMaterializationData(
+                dg.AssetMaterialization(asset_key=asset, partition=partition, metadata=meta))), run_id, timestamp=ts)
+
+    events = []
+    for i in range(n):
+        ts = now - (n - i) * every_s
+        events.append((ts, i))
+        if i % 10 == 0:
+            events.append((min(ts + 5 * every_s, now - 1), i))  # a re-run of the file, later
+    for ts, i in sorted(events):
+        part = f"customers_{i:05d}.csv@{i:016x}"
+        materialize("raw_customers", part, ts, rows_in=1000 + i % 7, parse_errors=0, **{"dagster/row_count": 1000})
+        materialize("cleaned_customers", part, ts + 1, rows_in=1000, rows_cleaned=970, rows_quarantined=30,
+                    failure_rate=0.03 + (i % 5) / 1000, **{k: 0.01 * (i % 3) + 0.5 * k.endswith("mean")
+                                                           for k in profile})
+
+
+def history_bench(n: int, every_hours: float, backend: str) -> dict:
+    """Each history check's reading + judgement on an instance holding n files' materializations."""
+    import tempfile
+    import uuid
+
+    import dagster as dg
+
+    from dq_platform.contract import load_contract
+    from dq_platform.history import COUNT, RATE
+    from dq_platform.history_checks import (horizon_for, judge_arrival, judge_value, read_history, settings_of)
+
+    contract = load_contract(ROOT / "dq_platform/contracts/customers.yaml")
+    settings = settings_of(contract.history)
+    raw, cleaned = dg.AssetKey("raw_customers"), dg.AssetKey("cleaned_customers")
+    overrides, drop = None, None
+    if backend == "postgres":
+        import sqlalchemy as sa
+
+        server = os.environ.get("DQ_BENCH_PG_SERVER", "postgresql://postgres@127.0.0.1:5432")
+        name = f"dq_history_bench_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        overrides = {"storage": {"postgres": {"postgres_url": f"{server.replace('postgresql://', 'postgresql+psycopg2://')}/{name}"}}}
+
+        def drop():
+            with admin.connect() as c:
+                c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        with dg.instance_for_test(overrides=overrides, temp_dir=tempfile.mkdtemp(dir=WORK)) as instance:
+            now = time.time()
+            t0 = time.perf_counter()
+            seed_history(instance, n, every_hours * 3600, now)
+            seed_s = time.perf_counter() - t0
+            newest = instance.fetch_materializations(raw, limit=1).records[0].asset_materialization.partition
+            queries = {}
+
+            def raw_file():
+                read = read_history(instance, raw, before=None, horizon=horizon_for(settings, newest, True, True))
+                judge_value(read, "rows_in", newest, settings, COUNT)
+                judge_arrival(read, newest, now, settings)
+                queries["raw checks in a file's run (row count + arrival)"] = (read.queries, len(read.materializations))
+
+            def overdue():
+                read = read_history(instance, raw, before=now, horizon=horizon_for(settings, None, False, True))
+                judge_arrival(read, None, now, settings)
+                queries["hourly overdue watch (arrival)"] = (read.queries, len(read.materializations))
+
+            def cleaned_file():
+                from dq_platform.history_checks import _column_metrics_result, column_metrics
+
+                read = read_history(instance, cleaned, before=None, horizon=horizon_for(settings, newest, True, False))
+                judge_value(read, "failure_rate", newest, settings, RATE)
+                _column_metrics_result(cleaned, read, newest, settings, dg.AssetCheckSeverity.WARN,
+                                       column_metrics(contract))
+                queries["cleaned checks in a file's run (failure rate + 12 column metrics)"] = \
+                    (read.queries, len(read.materializations))
+
+            def everything():
+                read = read_history(instance, raw, before=None, horizon=lambda first, newest: -float("inf"))
+                queries["(for comparison) every raw materialization"] = (read.queries, len(read.materializations))
+
+            timings = {"raw checks in a file's run (row count + arrival)": _timed(raw_file),
+                       "hourly overdue watch (arrival)": _timed(overdue),
+                       "cleaned checks in a file's run (failure rate + 12 column metrics)": _timed(cleaned_file),
+                       "(for comparison) every raw materialization": _timed(everything)}
+    finally:
+        if drop:
+            drop()
+    return {"backend": backend, "files": n, "every_hours": every_hours, "seed_seconds": seed_s,
+            "timings": timings, "queries": queries}
+
+
+def report_history(r: dict) -> str:
+    out = [f"\n== history checks on {r['backend']}: {r['files']} files, one every {r['every_hours']:g} h, every 10th "
+           f"re-run (seeded in {r['seed_seconds']:.0f}s)",
+           f"{'check':<70}{'queries':>8}{'records':>9}{'first s':>9}{'median s':>10}"]
+    for name, (first, median) in r["timings"].items():
+        q, n = r["queries"][name]
+        out.append(f"  {name:<68}{q:>8}{n:>9}{first:>9.3f}{median:>10.3f}")
+    return "\n".join(out)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
@@ -308,7 +433,14 @@ def main() -> None:
     p.add_argument("--audit-backend", choices=["sqlite", "postgres", "both"], default="both")
     p.add_argument("--audit-full-runs", type=int, default=1000,
                    help="how many of the newest seeded runs carry full event sets (default 1000)")
+    p.add_argument("--history-files", type=int, help="history mode: seed this many files and time the history checks")
+    p.add_argument("--history-every-hours", type=float, default=24.0)
     args = p.parse_args()
+    if args.history_files:
+        WORK.mkdir(exist_ok=True)
+        for backend in (["sqlite", "postgres"] if args.audit_backend == "both" else [args.audit_backend]):
+            print(report_history(history_bench(args.history_files, args.history_every_hours, backend)), flush=True)
+        return
     if args.audit_runs:
         WORK.mkdir(exist_ok=True)
         for backend in (["sqlite", "postgres"] if args.audit_backend == "both" else [args.audit_backend]):

@@ -30,6 +30,7 @@ from .gold import read_columns, source_table
 from .model_assets import aggregation_deps, modeling_assets, read_join_models
 from .human_review import (HELD, REJECTED, REVIEW_CHECK, REVIEW_META, approval_for, auto_approval, needs_review,
                            publish_job_name, review_check)
+from .history_checks import build_history_checks
 from .storage import Warehouse
 
 SOURCE_URI_TAG = "dq/source_uri"
@@ -364,8 +365,10 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definit
                 min_value=contract.row_count.min, max_value=contract.row_count.max))
         if contract.freshness is not None:  # the SLA: Dagster's freshness check on the published layer
             checks += list(freshness_checks(contract, masked_key))
+    history = build_history_checks(contract, raw_key, cleaned_key)  # anomaly detection: own check steps
+    checks += history.checks
     job = dg.define_asset_job(
-        f"{name}_pipeline", selection=dg.AssetSelection.assets(*assets),
+        f"{name}_pipeline", selection=dg.AssetSelection.assets(*assets) | dg.AssetSelection.checks(*history.checks),
         partitions_def=parts, tags={"dq/dataset": name},
         description=f"raw -> cleaned + quarantine -> masked -> gold for one {name} source file (partition).")
     jobs = [job]
@@ -374,7 +377,7 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definit
             publish_job_name(name), partitions_def=parts, tags={"dq/dataset": name, "dq/kind": "publish"},
             selection=dg.AssetSelection.assets(masked_key).downstream() & dg.AssetSelection.assets(*assets),
             description=f"Publish one reviewed {name} file: masked + gold for a partition a reviewer approved."))
-    return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs)
+    return dg.Definitions(assets=assets, asset_checks=checks, jobs=[*jobs, *history.jobs], schedules=history.schedules)
 
 
 def freshness_checks(contract: Contract, key: dg.AssetKey) -> list[dg.AssetChecksDefinition]:

@@ -537,6 +537,37 @@ class Semantic(_Strict):
     metrics: list[SemanticMetric] = Field(min_length=1)
 
 
+HistoryMetric = Literal["row_count", "arrival", "failure_rate", "column_metrics"]
+HISTORY_METRICS = ("row_count", "arrival", "failure_rate", "column_metrics")
+
+
+class History(_Strict):
+    """Anomaly detection from past files (history.py, history_checks.py): non-blocking checks."""
+
+    enabled: bool = True
+    window: str = "28d"  # trailing window of past files compared with ("90m", "26h", "28d")
+    min_history: int = Field(default=7, ge=2)  # files needed before judging
+    # with weekly seasonality only same-weekday files count: a 28d window holds 4 of them
+    min_weekday_history: int = Field(default=3, ge=2)
+    threshold: float = Field(default=3.5, gt=0)  # robust z beyond which a value is anomalous
+    seasonality: Literal["none", "weekly"] = "none"
+    severity: Literal["warn", "error"] = "warn"  # error: HIGH alerts instead of MEDIUM; never blocking
+    metrics: list[HistoryMetric] = Field(default_factory=lambda: list(HISTORY_METRICS))
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+    @field_validator("metrics")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("metrics must not repeat")
+        return v
+
+
 class Contract(_Strict):
     name: str = Field(pattern=NAME_RE)
     description: str
@@ -556,6 +587,7 @@ class Contract(_Strict):
     maintenance: Maintenance | None = None
     model: Model | None = None  # dimension or fact table built from this dataset (silver)
     semantic: Semantic | None = None  # business metrics over this dataset (gold)
+    history: History = Field(default_factory=History)
 
     @field_validator("maintenance")
     @classmethod

@@ -152,3 +152,42 @@ def test_contracts_of_one_domain_share_an_asset_group_but_keep_their_own_jobs(tm
         "raw_orders", "cleaned_orders", "quarantine_orders", "masked_orders", "orders_totals"}
     assert "group: 'bad group'" not in error_of(GOOD + "group: bad group\n")
     assert "group" in error_of(GOOD + "group: Bad-Group\n")
+
+
+# -- history section (issue #7: anomaly detection from history) ------------------------------
+
+def test_history_section_parses_and_defaults_apply_when_absent():
+    c = parse_contract(GOOD + """\
+history:
+  window: 56d
+  min_history: 10
+  min_weekday_history: 4
+  threshold: 4
+  seasonality: weekly
+  severity: error
+  metrics: [row_count, arrival]
+""")
+    h = c.history
+    assert (h.window, h.min_history, h.min_weekday_history, h.threshold, h.seasonality, h.severity) == \
+        ("56d", 10, 4, 4.0, "weekly", "error")
+    assert h.metrics == ["row_count", "arrival"] and h.enabled
+    d = parse_contract(GOOD).history
+    assert (d.enabled, d.window, d.min_history, d.min_weekday_history, d.threshold, d.seasonality, d.severity) == \
+        (True, "28d", 7, 3, 3.5, "none", "warn")
+    assert d.metrics == ["row_count", "arrival", "failure_rate", "column_metrics"]
+    assert parse_contract(GOOD + "history: {enabled: false}\n").history.enabled is False
+
+
+@pytest.mark.parametrize("section, line, message", [
+    ("history: {window: a month}\n", 17, "history.window: 'a month' is not a duration like '90m', '26h' or '2d'"),
+    ("history:\n  seasonality: monthly\n", 18, "history.seasonality: Input should be 'none' or 'weekly'"),
+    ("history:\n  metrics: [row_count, volume]\n", 18,
+     "history.metrics[1]: Input should be 'row_count', 'arrival', 'failure_rate' or 'column_metrics'"),
+    ("history:\n  metrics: [arrival, arrival]\n", 18, "history.metrics: metrics must not repeat"),
+    ("history:\n  min_history: 1\n", 18, "history.min_history: Input should be greater than or equal to 2"),
+    ("history:\n  threshold: 0\n", 18, "history.threshold: Input should be greater than 0"),
+    ("history:\n  severity: critical\n", 18, "history.severity: Input should be 'warn' or 'error'"),
+    ("history:\n  windw: 7d\n", 18, "history.windw: unknown field (typo?)"),
+])
+def test_bad_history_section_names_file_line_and_reason(section, line, message):
+    assert error_of(GOOD + section) == f"orders.yaml:{line}: {message}"
