@@ -12,6 +12,7 @@ import dagster as dg
 from .alert_sensors import build_alert_sensors, deliveries_spec
 from .assets import build_dataset
 from .contract import load_contracts
+from .extract import build_extract, is_pull_source
 from .health import build_health
 from .maintenance import build_maintenance
 from .reports import reports_after_failure, reports_after_success
@@ -41,6 +42,8 @@ def build_definitions(contracts=None, warehouse_root: str | None = None, landing
         _alerting(per_dataset, contracts, {k for keys in checks.values() for k in keys}),
         dg.Definitions(jobs=[rollback_job], sensors=[reports_after_success, reports_after_failure]),
         *(dg.Definitions(jobs=[job], schedules=[schedule]) for job, schedule in map(build_maintenance, contracts)),
+        # pull sources (http / sql contracts): <name>_extract job + schedule, source asset upstream of raw
+        *(build_extract(c) for c in contracts if is_pull_source(c)),
     )
 
 
