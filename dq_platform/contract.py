@@ -228,6 +228,14 @@ def _check_cron(v: str | None) -> str | None:
     return v
 
 
+def _check_env_name(v: str | None) -> str | None:
+    if v is not None and not re.fullmatch(ENV_NAME_RE, v):
+        # the value is not repeated: it may be the secret itself (a URL with its password, a key)
+        raise ValueError("must name an environment variable (upper case, digits, '_'; e.g. DQ_ERP_DB_URL): "
+                         "the value itself (a URL, a key) belongs in the environment, not in the contract")
+    return v
+
+
 class HttpPagination(_Strict):
     """Page-numbered pagination: pages are requested until a short or empty page, or max_pages."""
 
@@ -242,7 +250,7 @@ class HttpSource(_Strict):
     """A JSON API pulled with GET (http_source.py): each response is a JSON list of records."""
 
     base_url: str | None = None  # the default endpoint, e.g. https://api.coingecko.com/api/v3
-    base_url_env: str | None = Field(default=None, pattern=ENV_NAME_RE)  # wins over base_url when set
+    base_url_env: str | None = None  # an environment variable's name; wins over base_url when set
     path: str = ""  # appended to the base URL, e.g. /coins/markets
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)  # query parameters (never secrets)
     headers: dict[str, str] = Field(default_factory=dict)  # plain headers (e.g. Accept)
@@ -263,12 +271,16 @@ class HttpSource(_Strict):
             raise ValueError(f"'{v}' is not an http(s):// URL")
         return v
 
+    @field_validator("base_url_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        return _check_env_name(v)
+
     @field_validator("headers_env")
     @classmethod
     def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
-        bad = [name for name in v.values() if not re.fullmatch(ENV_NAME_RE, name)]
-        if bad:
-            raise ValueError(f"not an environment variable name: {', '.join(bad)} (e.g. COINGECKO_API_KEY)")
+        for name in v.values():
+            _check_env_name(name)
         return v
 
     @model_validator(mode="after")
@@ -281,12 +293,17 @@ class HttpSource(_Strict):
 class SqlSource(_Strict):
     """A table or query read through SQLAlchemy (sql_source.py), fully or by a watermark column."""
 
-    url_env: str = Field(pattern=ENV_NAME_RE)  # the SQLAlchemy URL holds a password: only from the environment
+    url_env: str  # the variable holding the SQLAlchemy URL (it has a password: never in the contract)
     table: str | None = None  # "orders" or "schema.orders"
     query: str | None = None  # a SELECT; incremental mode filters and orders it by the watermark
     mode: Literal["full", "incremental"] = "full"
     watermark: str | None = None  # incremental: rows with watermark > the last extract's maximum
     chunk_rows: int = Field(default=50_000, ge=1)
+
+    @field_validator("url_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        return _check_env_name(v)
 
     @model_validator(mode="after")
     def _coherent(self) -> "SqlSource":
