@@ -170,8 +170,13 @@ def build_extract(contract: Contract) -> dg.Definitions:
                  default_status=dg.DefaultScheduleStatus.RUNNING if contract.source.schedule
                  else dg.DefaultScheduleStatus.STOPPED,
                  description=f"Runs {job_name} on '{contract.source.schedule or DEFAULT_CRON}' (UTC); skips a tick "
-                             f"while an extract is still running, so two never read the same watermark.")
+                             f"while an extract is still running (two never read the same watermark), or while "
+                             f"the source is not configured.")
     def extract_schedule(context: dg.ScheduleEvaluationContext):
+        if kind == "sql" and not os.environ.get(contract.source.sql.url_env):
+            # a shipped example contract does not fail (and page) every tick before it is configured
+            return dg.SkipReason(f"{contract.source.sql.url_env} is not set: set it to the database's SQLAlchemy "
+                                 f"URL to start extracting")
         active = context.instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=IN_PROGRESS), limit=1)
         if active:
             return dg.SkipReason(f"{job_name} run {active[0].run_id[:8]} is still in progress")

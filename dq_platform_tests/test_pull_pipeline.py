@@ -207,3 +207,23 @@ def test_sql_tables_flow_incrementally_and_masked_ids_join(project, instance, er
     raw = wh.read("raw_erp_orders", partition=more.partition)
     assert sorted(raw["order_id"].astype(int)) == [10, 20, 33, *range(151, 163)]
     assert set(wh.row_counts("masked_erp_orders")) == {orders.partition, more.partition}
+
+
+def test_cli_extract_then_ingest(tmp_path, monkeypatch, capsys, coins_api):
+    from dq_platform.cli import main
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DQ_WAREHOUSE_URI", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("DQ_LANDING_DIR", str(tmp_path / "landing"))
+    monkeypatch.setenv("DQ_PROJECT_DIR", str(tmp_path))
+    assert main(["extract", "customers"]) == 2
+    assert "'customers' is not a pull-source (http/sql) contract; those are: crypto_markets, erp_customers" \
+        in capsys.readouterr().err
+    assert main(["extract", "crypto_markets", "--ingest"]) == 0
+    out = capsys.readouterr().out
+    assert "crypto_markets: extract run " in out and "SUCCESS: 49 rows; delivered file://" in out
+    assert "crypto_markets: markets_" in out and "SUCCESS rows {'in': 49, 'cleaned': 43" in out
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        assert sorted(r.job_name for r in runs) == ["crypto_markets_extract", "crypto_markets_pipeline"]
+        assert {r.tags["dq/trigger"] for r in runs} == {"cli"}

@@ -144,3 +144,36 @@ def test_a_new_api_dataset_needs_only_a_yaml_contract(make_project, instance, mo
     out = project.ingest(instance, "fx_rates", project.landing / extracted.uri.split("/landing/")[1])
     assert out.rows == {"in": 3, "cleaned": 2, "quarantined": 1, "masked": 2}
     assert sorted(project.wh().read("fx_rates_by_pair")["pair"]) == ["EURUSD", "GBPUSD"]
+
+
+def test_the_extract_schedule_skips_a_tick_while_an_extract_is_running(instance, tmp_path):
+    from dq_platform.extract import build_extract
+    from dq_platform.sensors import LandingZoneResource
+
+    contract = {c.name: c for c in load_contracts()}["crypto_markets"]
+    defs = dg.Definitions.merge(build_extract(contract),
+                                dg.Definitions(resources={"landing": LandingZoneResource(uri=str(tmp_path))}))
+    schedule = defs.resolve_schedule_def("crypto_markets_extract_schedule")
+    assert schedule.cron_schedule == "*/10 * * * *" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    (request,) = schedule.evaluate_tick(dg.build_schedule_context(instance=instance)).run_requests
+    running = instance.create_run_for_job(defs.resolve_job_def("crypto_markets_extract"),
+                                          status=dg.DagsterRunStatus.STARTED)
+    skipped = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+    assert skipped.run_requests == []
+    assert skipped.skip_message == f"crypto_markets_extract run {running.run_id[:8]} is still in progress"
+
+
+def test_an_sql_extract_schedule_waits_for_its_database_url(instance, tmp_path, monkeypatch):
+    from dq_platform.extract import build_extract
+
+    from dq_platform.sensors import LandingZoneResource
+
+    contract = {c.name: c for c in load_contracts()}["erp_orders"]
+    defs = dg.Definitions.merge(build_extract(contract),
+                                dg.Definitions(resources={"landing": LandingZoneResource(uri=str(tmp_path))}))
+    schedule = defs.resolve_schedule_def("erp_orders_extract_schedule")
+    monkeypatch.delenv("DQ_ERP_DB_URL", raising=False)
+    skipped = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+    assert skipped.run_requests == [] and skipped.skip_message.startswith("DQ_ERP_DB_URL is not set")
+    monkeypatch.setenv("DQ_ERP_DB_URL", f"sqlite:///{tmp_path / 'erp.sqlite'}")
+    assert len(schedule.evaluate_tick(dg.build_schedule_context(instance=instance)).run_requests) == 1
