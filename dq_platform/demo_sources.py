@@ -210,13 +210,12 @@ class DemoPullSources:
         script = [Reply(429, {"status": {"error_code": 429, "error_message": "rate limited"}}, {"Retry-After": "1"}),
                   Reply(500, {"error": "internal error"})]
         uris = []
-        with ReplayServer({route: snapshots[0]}, script=script,
+        with ReplayServer({route: snapshots[0]}, script=script, records_key=options.records_key,
                           page_param=options.pagination.page_param if options.pagination else "page") as server:
             self._setenv(options.base_url_env, server.url + base_path)
             first = self._extract(contract)
-            statuses = [r.status for r in server.requests]
-            print(f"  {'':<22} API answered {', '.join(map(str, statuses))}: retried "
-                  f"({first.tags.get('dq/extract/uri', '-').rsplit('/', 1)[-1]})", file=self.out)
+            print(f"  {'':<22} the API answered {', '.join(str(r.status) for r in server.requests)}"
+                  + (" (429 and 500 retried)" if first.success else ""), file=self.out)
             uris.append(first.uri)
             server.routes[route] = snapshots[1]  # a day later
             uris.append(self._extract(contract).uri)

@@ -52,10 +52,15 @@ def source_asset_key(contract: Contract) -> dg.AssetKey:
     return dg.AssetKey(f"source_{contract.name}")
 
 
-def delivery_relpath(contract: Contract, now: dt.datetime) -> str:
+def delivery_relpath(contract: Contract, now: dt.datetime, zone=None) -> str:
     """Where an extract lands: the pattern with its one `*` replaced by the UTC time, e.g.
-    crypto/markets_20261201T084512.123456Z.jsonl."""
-    return contract.source.pattern.replace("*", now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ"), 1)
+    crypto/markets_20261201T084512Z.jsonl (`_2`, `_3`... after the time if that name is taken)."""
+    stamp = now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    relpath, n = contract.source.pattern.replace("*", stamp, 1), 1
+    while zone is not None and zone.exists(relpath):  # never replace a delivery not yet picked up
+        n += 1
+        relpath = contract.source.pattern.replace("*", f"{stamp}_{n}", 1)
+    return relpath
 
 
 def _marker_relpath(contract: Contract, relpath: str) -> str | None:
@@ -142,7 +147,7 @@ def build_extract(contract: Contract) -> dg.Definitions:
             uri = None
             if path is not None:
                 zone = landing.zone()
-                relpath = delivery_relpath(contract, dt.datetime.now(dt.timezone.utc))
+                relpath = delivery_relpath(contract, dt.datetime.now(dt.timezone.utc), zone)
                 uri = zone.put_file(relpath, path)
                 marker = _marker_relpath(contract, relpath)
                 if marker:

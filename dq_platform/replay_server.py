@@ -5,9 +5,9 @@
         os.environ["COINGECKO_BASE_URL"] = server.url + "/api/v3"
         ...
 
-`routes` maps a path to its pages (a list of JSON bodies, answered by the `page` query
-parameter: page 1 is the first body, pages past the end are `[]`), or to one body for every
-request. `script` replies are served first, one per request, whatever the path: rate limits,
+`routes` maps a path to its pages (a list of record lists, answered by the `page` query
+parameter: page 1 is the first list, pages past the end are `[]`; wrapped as `{records_key: page}`
+when given), or to one body for every request. `script` replies are served first, one per request, whatever the path: rate limits,
 server errors, a slow answer, a body that is not JSON. Every request is recorded with its
 arrival time (monotonic), path, query and headers, so tests can assert what the client did.
 
@@ -50,10 +50,11 @@ class ReplayServer:
     """Serves `routes` (after the scripted replies) on 127.0.0.1 from a background thread."""
 
     def __init__(self, routes: dict[str, object] | None = None, script: list[Reply] | None = None,
-                 page_param: str = "page"):
+                 page_param: str = "page", records_key: str | None = None):
         self.routes = dict(routes or {})
         self.script = list(script or [])
         self.page_param = page_param
+        self.records_key = records_key  # pages are served as {records_key: page} (APIs that wrap their lists)
         self.requests: list[Seen] = []
         self._lock = threading.Lock()
         server = self
@@ -106,7 +107,8 @@ class ReplayServer:
         if not isinstance(pages, list) or not pages or not isinstance(pages[0], list):
             return Reply(200, pages)  # one body for every request
         page = int(seen.query.get(self.page_param, "1"))
-        return Reply(200, pages[page - 1] if 1 <= page <= len(pages) else [])
+        body = pages[page - 1] if 1 <= page <= len(pages) else []
+        return Reply(200, {self.records_key: body} if self.records_key else body)
 
     def close(self) -> None:
         self._server.shutdown()

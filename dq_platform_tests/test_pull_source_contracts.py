@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 import pytest
 
@@ -177,3 +179,38 @@ def test_an_sql_extract_schedule_waits_for_its_database_url(instance, tmp_path, 
     assert skipped.run_requests == [] and skipped.skip_message.startswith("DQ_ERP_DB_URL is not set")
     monkeypatch.setenv("DQ_ERP_DB_URL", f"sqlite:///{tmp_path / 'erp.sqlite'}")
     assert len(schedule.evaluate_tick(dg.build_schedule_context(instance=instance)).run_requests) == 1
+
+
+def test_a_delivery_is_named_by_its_utc_time_and_never_replaces_one_not_yet_picked_up(tmp_path):
+    import datetime as dt
+
+    from dq_platform.extract import delivery_relpath
+    from dq_platform.filesystems import landing_zone
+
+    contract = {c.name: c for c in load_contracts()}["crypto_markets"]
+    zone = landing_zone(tmp_path)
+    now = dt.datetime(2026, 12, 1, 9, 45, 12, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    first = delivery_relpath(contract, now, zone)
+    assert first == "crypto/markets_20261201T084512Z.jsonl"
+    zone.put(first, b"{}\n")
+    assert delivery_relpath(contract, now, zone) == "crypto/markets_20261201T084512Z_2.jsonl"
+
+
+def test_the_demo_pulls_a_new_contract_from_stand_ins_built_from_the_contract(instance, tmp_path, monkeypatch):
+    """demo_sources: an API or table the built-in demo data does not know gets the contract's sample data."""
+    import io
+
+    from dq_platform.demo_sources import DemoPullSources
+
+    monkeypatch.delenv("DQ_TEST_FX_URL", raising=False)
+    monkeypatch.delenv("DQ_WMS_DB_URL", raising=False)
+    fx, wms = parse_contract(HTTP), parse_contract(SQL.replace("table: dbo.stock", "table: stock"))
+    out = io.StringIO()
+    with DemoPullSources(instance, str(tmp_path / "landing"), tmp_path, out) as pull:
+        fx_files, wms_files = pull.deliver(fx), pull.deliver(wms)
+    assert len(fx_files) == 2 and len(wms_files) == 2
+    text = out.getvalue()
+    assert "the API answered 429, 500, 200 (429 and 500 retried)" in text
+    assert "wms_stock              extract" in text and ": 5 rows, watermark 2026-11-02T17:50:00 -> " in text
+    assert (tmp_path / ".dq_demo" / "dq_wms_db_url.sqlite").exists()
+    assert "DQ_TEST_FX_URL" not in os.environ and "DQ_WMS_DB_URL" not in os.environ  # stand-ins do not outlive the demo
