@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
@@ -164,6 +165,19 @@ def _text_column(values: tuple) -> pa.Array:
         return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
+def _max(values: tuple):
+    """The largest non-null value of a column chunk (Arrow's kernel; mixed types fall back to Python's max)."""
+    try:
+        return pc.max(pa.array(values, from_pandas=False)).as_py()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        try:
+            return max(filter(lambda v: v is not None, values), default=None)
+        except TypeError:
+            kinds = sorted({type(v).__name__ for v in values if v is not None})
+            raise ValueError(f"the watermark column mixes {', '.join(kinds)} values, which cannot be "
+                             f"ordered") from None
+
+
 def extract(options: SqlSource, last: str | None, target: str | Path, env=None) -> Extracted:
     """Write the rows after watermark `last` (all rows when None or mode full) to a Parquet file.
 
@@ -186,10 +200,8 @@ def extract(options: SqlSource, last: str | None, target: str | Path, env=None) 
                 for chunk in result.partitions(options.chunk_rows):
                     cols = list(zip(*chunk))
                     if wm_index is not None:
-                        present = [v for v in cols[wm_index] if v is not None]
-                        if present:
-                            top = max(present)
-                            high = top if high is None or top > high else high
+                        top = _max(cols[wm_index])
+                        high = top if high is None or (top is not None and top > high) else high
                     table = pa.table({name: _text_column(values) for name, values in zip(columns, cols)})
                     if writer is None:
                         writer = pq.ParquetWriter(str(target), table.schema)
