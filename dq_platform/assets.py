@@ -106,6 +106,8 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definit
     # -- bronze --------------------------------------------------------------------------
     @dg.asset(
         key=raw_key, partitions_def=parts, kinds={"delta", "pandas", contract.source.format},
+        # a pull source's API/table is an external asset upstream of raw (extract.py), for lineage
+        deps=[dg.AssetKey(f"source_{name}")] if contract.source.kind != "file" else None,
         description=f"Bronze: rows of each {name} source file exactly as received (text), with "
                     f"source file, line and sha256. {contract.description}",
         metadata={"dagster/column_schema": _table_schema(contract, raw=True), "dq/contract": name},

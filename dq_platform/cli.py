@@ -67,7 +67,7 @@ def _ingest(args) -> int:
                 print(f"skip {f}: same content as partition '{known[sha16]}' (already registered; --force reprocesses)")
                 continue
             source = register(instance, contract, f, warehouse, source=described)
-            tags = {"dq/trigger": "cli", **({AUTO_APPROVE_TAG: "true"} if args.no_review else {})}
+            tags = {"dq/trigger": "cli", **({AUTO_APPROVE_TAG: "true"} if getattr(args, "no_review", False) else {})}
             outcome = run_file(instance, contract, source, contracts_dir=contracts_dir,
                                warehouse_root=warehouse, extra_tags=tags)
             state = "SUCCESS" if outcome.success else f"FAILURE ({outcome.error})"
@@ -76,6 +76,39 @@ def _ingest(args) -> int:
             print(f"{contract.name}: {source.partition_key} run {outcome.run_id} {state} rows {outcome.rows}")
             failures += not outcome.success
     return 1 if failures else 0
+
+
+def _extract(args) -> int:
+    import dagster as dg
+
+    from .extract import WATERMARK_FROM_TAG, WATERMARK_TO_TAG, is_pull_source, run_extract
+
+    settings.ensure_dagster_home()
+    pulls = {c.name: c for c in load_contracts(settings.contracts_dir()) if is_pull_source(c)}
+    contract = pulls.get(args.dataset)
+    if contract is None:
+        print(f"dq-platform: '{args.dataset}' is not a pull-source (http/sql) contract; those are: "
+              f"{', '.join(sorted(pulls)) or 'none'}", file=sys.stderr)
+        return 2
+    with dg.DagsterInstance.get() as instance:
+        out = run_extract(instance, contract, settings.landing_uri(), full_refresh=args.full_refresh,
+                          tags={"dq/trigger": "cli"})
+    if not out.success:
+        print(f"{contract.name}: extract run {out.run_id} FAILURE: {out.error}", file=sys.stderr)
+        return 1
+    window = f", watermark {out.tags.get(WATERMARK_FROM_TAG, 'start')} -> {out.tags[WATERMARK_TO_TAG]}" \
+        if WATERMARK_TO_TAG in out.tags else ""
+    print(f"{contract.name}: extract run {out.run_id} SUCCESS: {out.rows} rows{window}; "
+          + (f"delivered {out.uri}" if out.uri else "nothing new, no file"))
+    if out.uri and args.ingest:
+        if not out.uri.startswith("file://"):
+            print(f"--ingest needs a local landing zone; {contract.name}_landing_sensor picks up {out.uri}")
+            return 0
+        from urllib.request import url2pathname
+
+        return _ingest(argparse.Namespace(paths=[url2pathname(out.uri.removeprefix("file://"))],
+                                          dataset=contract.name, force=False))
+    return 0
 
 
 def _ui(args) -> int:
@@ -369,6 +402,12 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--no-review", action="store_true",
                    help="publish files above the review threshold without waiting for a reviewer (seed 001's --no-review)")
     i.set_defaults(func=_ingest)
+
+    x = sub.add_parser("extract", help="run a pull source's extract job now (API/SQL -> landing zone)")
+    x.add_argument("dataset", help="an http or sql contract, e.g. crypto_markets")
+    x.add_argument("--full-refresh", action="store_true", help="incremental SQL: ignore the watermark, read every row")
+    x.add_argument("--ingest", action="store_true", help="process the delivered file now instead of waiting for the sensor")
+    x.set_defaults(func=_extract)
 
     u = sub.add_parser("ui", help="start the Dagster UI and daemon on the persistent instance")
     u.add_argument("--host", default="127.0.0.1")

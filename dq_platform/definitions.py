@@ -13,6 +13,7 @@ from .alert_sensors import build_alert_sensors, deliveries_spec
 from .assets import build_dataset
 from .contract import load_contracts
 from .dimensional import model_catalog
+from .extract import build_extract, is_pull_source
 from .health import build_health
 from .human_review import build_publisher_sensor, build_review_job
 from .maintenance import build_maintenance
@@ -45,6 +46,8 @@ def build_definitions(contracts=None, warehouse_root: str | None = None, landing
         dg.Definitions(assets=[reports_spec], jobs=[rollback_job], sensors=[reports_after_success, reports_after_failure]),
         _review(per_dataset, contracts),
         *(dg.Definitions(jobs=[job], schedules=[schedule]) for job, schedule in map(build_maintenance, contracts)),
+        # pull sources (http / sql contracts): <name>_extract job + schedule, source asset upstream of raw
+        *(build_extract(c) for c in contracts if is_pull_source(c)),
     )
 
 

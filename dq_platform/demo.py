@@ -1,5 +1,8 @@
 """`dq-platform demo`: messy sample files for every contract, the whole graph, a summary.
 
+Pull-source contracts (http, sql) are demoed through their extract job against local stand-ins
+(demo_sources.py): a replay server for the API, a SQLite database for the ERP tables.
+
 Each dataset gets two ordinary files (a few percent bad rows of every kind) and one bad batch
 whose failure rate breaks the contract's error threshold, so the summary shows gates passing
 and a gate stopping publication. Sample data is seeded: a second demo run produces the same
@@ -19,6 +22,8 @@ import dagster as dg
 
 from . import settings
 from .contract import load_contracts
+from .demo_sources import DemoPullSources, partition_source
+from .extract import is_pull_source
 from .ingest import RunOutcome, register, run_file
 
 
@@ -58,11 +63,18 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
     landing_dir = Path(settings.landing_uri())
     outcomes: list[RunOutcome] = []
     started = time.time()
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.get() as instance, \
+            DemoPullSources(instance, str(landing_dir), settings.project_dir(), out) as pull:
         check_keys, cursors = _alert_cursors(instance, contracts, warehouse)
-        for i, contract in enumerate(contracts):
-            for path in _write_demo_files(contract, landing_dir, rows, seed=100 * (i + 1)):
-                source = register(instance, contract, path, warehouse)
+        # dimensions first: a fact's references and a gold join then find their rows on the first run
+        order = sorted(enumerate(contracts), key=lambda ic: not (ic[1].model and ic[1].model.kind == "dimension"))
+        for i, contract in order:
+            # pull sources (http / sql) deliver through their extract job, against local stand-ins
+            paths = pull.deliver(contract) if is_pull_source(contract) else \
+                _write_demo_files(contract, landing_dir, rows, seed=100 * (i + 1))
+            for path in paths:
+                source = register(instance, contract, path, warehouse,
+                                  partition_source(instance, contract, path) if is_pull_source(contract) else None)
                 outcome = run_file(instance, contract, source, contracts_dir=contracts_dir,
                                    warehouse_root=warehouse, extra_tags={"dq/trigger": "demo"})
                 outcomes.append(outcome)
@@ -76,7 +88,8 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
             _decide_reviews(instance, [o for o in outcomes if o.held], warehouse, contracts_dir, out)
             _show_alerts(instance, contracts, check_keys, cursors, out, title="== alerts after the decisions")
         if contracts:
-            show_versions_and_rollback(instance, contracts[0], warehouse, contracts_dir, out)
+            first = next((c for c in contracts if not is_pull_source(c)), contracts[0])
+            show_versions_and_rollback(instance, first, warehouse, contracts_dir, out)
     return outcomes
 
 

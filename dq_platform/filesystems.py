@@ -126,6 +126,10 @@ class LandingZone:
         """
         raise NotImplementedError
 
+    def put_file(self, relpath: str, local_path: str | os.PathLike) -> str:
+        """Deliver a local file like `put`, streamed (a large extract never sits whole in memory)."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.root!r})"
 
@@ -194,6 +198,19 @@ class LocalLandingZone(LandingZone):
             tmp.unlink(missing_ok=True)
         return target.as_uri()
 
+    def put_file(self, relpath: str, local_path: str | os.PathLike) -> str:
+        import shutil
+
+        target = self.path / _check_relpath(relpath)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
+        try:
+            shutil.copyfile(local_path, tmp)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target.as_uri()
+
     def sha256(self, f: LandingFile) -> str:
         rel = _check_relpath(f.relpath)
         if f.uri != self.uri(rel):
@@ -257,6 +274,14 @@ class S3LandingZone(LandingZone):
 
         key = self.prefix + _check_relpath(relpath)
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **sse_extra_args())
+        return f"s3://{self.bucket}/{key}"
+
+    def put_file(self, relpath: str, local_path: str | os.PathLike) -> str:
+        from .storage import sse_extra_args
+
+        key = self.prefix + _check_relpath(relpath)
+        # boto3's managed transfer: multipart for large files; the object appears when it completes
+        self.client.upload_file(os.fspath(local_path), self.bucket, key, ExtraArgs=sse_extra_args() or None)
         return f"s3://{self.bucket}/{key}"
 
     def list(self, pattern: str | None = None) -> list[LandingFile]:

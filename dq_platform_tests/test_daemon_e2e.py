@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dq_platform.contract import load_contracts
+from dq_platform.contract import CONTRACTS_DIR, load_contracts
 from dq_platform.sample_data import generate
 from dq_platform.settings import render_instance_config
 from dq_platform.storage import Warehouse
@@ -29,9 +29,14 @@ def test_dropped_files_flow_to_masked_through_the_daemon(tmp_path):
     home, landing, warehouse = tmp_path / "home", tmp_path / "landing", tmp_path / "warehouse"
     home.mkdir()
     (home / "dagster.yaml").write_text(render_instance_config(REPO / "dagster.yaml", env={}))  # embedded
+    # only the contract under test: every other shipped contract would add a sensor ticking every 2 s
+    # (and pull sources a schedule) to the daemon's load without being part of this flow
+    contracts = tmp_path / "contracts"
+    contracts.mkdir()
+    (contracts / "customers.yaml").write_text((CONTRACTS_DIR / "customers.yaml").read_text())
     env = {**os.environ, "DAGSTER_HOME": str(home), "DQ_LANDING_DIR": str(landing),
            "DQ_WAREHOUSE_URI": str(warehouse), "DQ_SENSOR_INTERVAL_SECONDS": "2",
-           "DQ_MASKING_KEY": "e2e-test-masking-key-0123456789"}
+           "DQ_MASKING_KEY": "e2e-test-masking-key-0123456789", "DQ_CONTRACTS_DIR": str(contracts)}
     env.pop("DQ_LANDING_URI", None)
     daemon_bin = Path(sys.executable).parent / "dagster-daemon"
     log = open(tmp_path / "daemon.log", "w")
