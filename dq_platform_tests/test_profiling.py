@@ -1,0 +1,170 @@
+"""Profiles of raw and cleaned data: exact numbers on constructed frames, PII kept out of them.
+
+The raw frame below is messy on purpose (null tokens with spaces, decorated numbers, dates in
+several formats, an impossible date, phones in many spellings); every expected number is
+worked out by hand in the comments.
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from dq_platform import profiling
+from dq_platform.cleaning import normalize_phone
+from dq_platform.profiling import profile_frame, profile_metadata
+
+CANARIES = ["canary.person@example.org", "Zebulonqx", "1911-11-11", "987654321", "2125550199", "555-0199",
+            "Canaryvej 42"]
+
+
+def raw_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "customer_id": ["987654321", "2", "3", "4", "5", "6", "7", " 8 "],
+        "first_name": ["Zebulonqx", "Zebulonqx", "Zebulonqx", "Ann", "Bo", "Cy", "Di", "Ed"],
+        "last_name": ["Smith"] * 8,
+        "email": ["a@x.com", "b@y.org", "not-an-email", "canary.person@example.org", "A@X.COM", "c@z.net", None, "d@w.io"],
+        "phone": ["(212) 555-0199", "212-555-0100", "555-0100", "N/A", "+1 646 555 0123", "12345", "6465550124",
+                  "1-800-555-0000"],
+        "date_of_birth": ["1911-11-11", "1980-05-05", "1990-13-01", "1985-02-28", "1970-01-01", "1960-06-30",
+                          "1975-07-07", "1999-12-31"],
+        "address": ["Canaryvej 42, 2100 Copenhagen"] * 8,
+        "income": ["1000", "2000", "3000", "4000", "NULL", " n/a ", "$5,000", "abc"],
+        "account_status": ["active", "active", "Active", "inactive", " suspended ", "active", "-", "closed"],
+        "created_date": ["2020-01-01", "2020-01-01", "2020/02/01", "03/15/2020", "2023-02-30", "2021-06-01T10:30:00",
+                         "", "2020-01-01"],
+    }, dtype="string")
+
+
+def test_raw_profile_numbers_by_hand(customers):
+    p = profile_frame(raw_frame(), customers, "raw")
+    assert p.rows == 8 and p.layer == "raw" and p.inference == "inferred on every value"
+
+    income = p.column("income")  # NULL and " n/a " are null tokens after trimming: 6 present
+    assert (income.non_null, income.completeness, income.null_rate, income.distinct) == (6, 0.75, 0.25, 6)
+    # numbers as the cleaner reads them: 1000 2000 3000 4000 and $5,000 (abc is not one)
+    assert income.stats == {"min": 1000.0, "max": 5000.0, "mean": 3000.0, "std": 1581.13883, "p05": 1200.0,
+                            "p25": 2000.0, "p50": 3000.0, "p75": 4000.0, "p95": 4800.0}
+    assert income.type_shares == {"integer": 0.666667, "float": 0.833333, "date": 0.0, "timestamp": 0.0,
+                                  "boolean": 0.0}
+    assert (income.inferred_type, income.inferred_share) == ("float", 0.833333)
+    assert income.top_values is None and income.note == "every value is distinct"
+
+    status = p.column("account_status")  # "-" is a null token; case is kept in raw: Active != active
+    assert (status.non_null, status.distinct) == (7, 5)
+    assert status.top_values == [["active", 3], ["Active", 1], ["inactive", 1], ["suspended", 1], ["closed", 1]]
+    assert status.inferred_type == "string"
+
+    created = p.column("created_date")  # 2023-02-30 is no date; the ISO timestamp is one, with a time
+    assert (created.non_null, created.distinct, created.format, created.format_share) == (7, 5, "date", 0.857143)
+    assert (created.type_shares["date"], created.type_shares["timestamp"]) == (0.714286, 0.142857)
+    # parsed days: 2020-01-01 x3, 2020-02-01, 2020-03-15, 2021-06-01 -> median between 01-01 and 02-01
+    assert (created.stats["min"], created.stats["max"], created.stats["p50"]) == ("2020-01-01", "2021-06-01", "2020-01-16")
+    assert created.top_values[0] == ["2020-01-01", 3]
+
+    email = p.column("email")
+    assert (email.non_null, email.distinct, email.format_share) == (7, 7, 0.857143)  # not-an-email fails
+    phone = p.column("phone")  # 555-0100 and 12345 have too few digits; +1 646... and 1-800-... are fine
+    assert (phone.non_null, phone.format_share) == (7, 0.714286)
+    dob = p.column("date_of_birth")  # month 13 is no date
+    assert (dob.format_share, dob.inferred_type) == (0.875, "date")
+    ids = p.column("customer_id")  # " 8 " is trimmed: all 8 are integers
+    assert (ids.inferred_type, ids.inferred_share, ids.distinct) == ("integer", 1.0, 8)
+
+
+def test_cleaned_profile_numbers_by_hand(customers):
+    frame = pd.DataFrame({
+        "customer_id": pd.array([1, 2, 3, 987654321, 5], dtype="Int64"),
+        "first_name": pd.array(["Zebulonqx"] * 3 + ["Ann", "Bo"], dtype="string"),
+        "last_name": pd.array(["Smith"] * 5, dtype="string"),
+        "email": pd.array(["a@x.com", "canary.person@example.org", "c@z.net", "d@w.io", "e@v.eu"], dtype="string"),
+        "phone": pd.array(["212-555-0199", None, "646-555-0123", "212-555-0100", "646-555-0124"], dtype="string"),
+        "date_of_birth": pd.to_datetime(["1911-11-11", "1980-05-05", "1985-02-28", "1970-01-01", "1960-06-30"]),
+        "address": pd.array(["Canaryvej 42, 2100 Copenhagen"] * 5, dtype="string"),
+        "income": pd.array([10.0, 20.0, 30.0, 40.0, None], dtype="Float64"),
+        "account_status": pd.array(["active", "active", "inactive", "active", "suspended"], dtype="string"),
+        "created_date": pd.to_datetime(["2020-01-01", "2020-01-01", "2020-01-03", "2020-01-05", "2020-01-09"]),
+        "_outliers": pd.array([None] * 5, dtype="string"),
+    })
+    p = profile_frame(frame, customers, "cleaned")
+    income = p.column("income")
+    assert (income.non_null, income.null_rate, income.distinct, income.inferred_type) == (4, 0.2, 4, "float")
+    # linear percentiles of 10 20 30 40: p05 = 10 + 0.15 x 10, ...; sample std = sqrt(500/3)
+    assert income.stats == {"min": 10.0, "max": 40.0, "mean": 25.0, "std": 12.90994449, "p05": 11.5, "p25": 17.5,
+                            "p50": 25.0, "p75": 32.5, "p95": 38.5}
+    created = p.column("created_date")
+    assert created.stats["min"] == "2020-01-01" and created.stats["p50"] == "2020-01-03"
+    assert created.stats["std_days"] == 3.346640106 and created.top_values[0] == ["2020-01-01", 2]
+    assert p.column("account_status").top_values == [["active", 3], ["inactive", 1], ["suspended", 1]]
+    assert (p.column("phone").null_rate, p.column("phone").format_share) == (0.2, 1.0)
+    assert p.column("email").format_share == 1.0 and p.column("customer_id").distinct == 5
+    assert [c.name for c in p.columns] == [c.name for c in customers.columns]  # lineage columns are not profiled
+
+
+@pytest.mark.parametrize("layer", ["raw", "cleaned"])
+def test_pii_columns_hold_counts_and_shares_only_and_no_pii_value_reaches_metadata(customers, layer):
+    frame = raw_frame()
+    if layer == "cleaned":
+        from dq_platform import rules
+
+        frame = rules.evaluate(frame.assign(_source_line=np.arange(2, 10)), customers,
+                               today=pd.Timestamp("2025-01-01")).cleaned
+        assert len(frame) == 3 and frame["first_name"].eq("Zebulonqx").sum() == 2  # the canaries survived cleaning
+        assert frame["customer_id"].max() == 987654321 and str(frame["date_of_birth"].min().date()) == "1911-11-11"
+    p = profile_frame(frame, customers, layer)
+    for c in customers.pii_columns:
+        prof = p.column(c.name)
+        assert prof.stats is None and prof.top_values is None, c.name
+        assert prof.distinct > 0 and prof.completeness is not None
+    assert p.column("income").stats is not None  # not PII: its numbers are shown
+    meta = profile_metadata(p)
+    assert f"profile/{'customer_id'}/mean" not in meta and "profile/income/mean" in meta
+    text = json.dumps({k: getattr(v, "value", v) for k, v in meta.items()}, default=str)
+    leaked = [c for c in CANARIES if c.lower() in text.lower()]
+    assert not leaked, leaked
+
+
+def test_metadata_keys_other_checks_read(customers):
+    meta = profile_metadata(profile_frame(raw_frame(), customers, "raw"))
+    assert meta["profile/income/null_rate"] == 0.25 and isinstance(meta["profile/income/null_rate"], float)
+    assert meta["profile/account_status/distinct"] == 5 and meta["profile/income/mean"] == 3000.0
+    assert isinstance(meta["profile"], dg.MarkdownMetadataValue) and isinstance(meta["profile/json"], dg.JsonMetadataValue)
+    assert "| income | float → float (83%) | 75.00% | 6 |" in meta["profile"].value
+    assert "| email 🔒 | string → string | 87.50% | 7 | 85.71% email | (PII) |" in meta["profile"].value
+    assert isinstance(meta["seconds/profile"], float)
+
+
+def test_the_phone_pattern_accepts_exactly_what_the_cleaner_normalizes():
+    phones = ["(212) 555-0199", "212.555.0199", "+1 212 555 0199", "1-212-555-0199", "12125550199", "2125550199",
+              "212-555-019", "112-555-0199", "212-155-0199", "2-1-2-5-5-5-0-1-9-9", "ext 212 555 0199 x",
+              "+44 20 7946 0958", "21255501999", "phone", "0212 555 0199", "1 (800) 555-0000"]
+    s = pd.Series(phones, dtype="string")
+    _, invalid = normalize_phone(s)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ours = pc.match_substring_regex(pa.array(phones), profiling._PHONE_NORMALIZABLE).to_pylist()
+    assert ours == (~invalid).tolist()
+
+
+def test_large_frames_sample_type_inference_only_and_threads_change_nothing(customers):
+    n = 120_000  # more distinct ids than INFER_SAMPLE_ROWS: their types are judged on a sample
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "customer_id": pd.array(np.arange(n).astype(str), dtype="string"),
+        "income": pd.array(np.round(rng.lognormal(10, 1, n), 2).astype(str), dtype="string"),
+        "account_status": pd.array(rng.choice(["active", "inactive", "NULL"], n), dtype="string"),
+    })
+    one = profile_frame(frame, customers, "raw", threads=1)
+    many = profile_frame(frame, customers, "raw", threads=4)
+    assert one.to_dict() == many.to_dict()
+    ids = one.column("customer_id")
+    assert ids.distinct == n and ids.inference_sample == 100_000 and ids.type_shares["integer"] == 1.0
+    assert one.column("account_status").inference_sample is None  # 2 distinct values: judged on all rows
+    assert one.column("account_status").null_rate == pytest.approx((frame["account_status"] == "NULL").mean(), abs=1e-6)
+    assert "on 100,000 rows drawn with seed 0: customer_id, income" in one.inference
+    assert one.column("email").note == "column missing from the file" and one.column("email").null_rate == 1.0
