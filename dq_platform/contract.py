@@ -170,9 +170,6 @@ class Drift(_Strict):
     psi: float = Field(default=0.2, gt=0)  # 0.1: some shift, 0.25: a large one (industry rule of thumb)
     ks_statistic: float | None = Field(default=None, gt=0, le=1)  # numeric columns only; default 0.1
     bins: int = Field(default=10, ge=2, le=100)  # numeric PSI: bins at the reference's quantiles
-    # below this many present values on either side the check passes saying so: PSI and KS on a
-    # few dozen rows measure sampling noise (PSI's noise floor is ~bins/rows), not drift
-    min_rows: int = Field(default=100, ge=1)
 
 
 class Statistics(_Strict):
@@ -181,6 +178,10 @@ class Statistics(_Strict):
     outliers: list[Outliers] = Field(default_factory=list)
     drift: Drift | None = None
     severity: Literal["warn", "error"] = "warn"  # error: a blocking gate that holds publication
+    # Below this many present values (either side, for drift) a check passes saying so; outliers are
+    # still flagged. On a few dozen rows one flagged value is already > 1%, and PSI/KS measure
+    # sampling noise (PSI's noise floor is ~bins/rows), not a change in the data.
+    min_rows: int = Field(default=100, ge=1)
 
     @model_validator(mode="after")
     def _something(self) -> "Statistics":

@@ -49,6 +49,7 @@ class OutlierResult:
     flags: np.ndarray  # bool per row of the frame (missing values are never flagged)
     evaluated: int  # present values judged
     max_rate: float
+    min_rows: int = 1  # fewer evaluated values: the rate is not judged (passes)
     bounds: dict[str, float] = field(default_factory=dict)  # in the column's units; values of the column
     note: str = ""
 
@@ -65,8 +66,12 @@ class OutlierResult:
         return self.count / self.evaluated if self.evaluated else 0.0
 
     @property
+    def judged(self) -> bool:
+        return self.evaluated >= self.min_rows
+
+    @property
     def passed(self) -> bool:
-        return self.rate <= self.max_rate
+        return not self.judged or self.rate <= self.max_rate
 
 
 @dataclass
@@ -177,7 +182,9 @@ def outliers(series: pd.Series, column: Column) -> list[OutlierResult]:
     values, present = present_values(series)
     out = []
     for spec in column.statistics.outliers if column.statistics else []:
-        out.append(_one_method(values, present, spec, column.name))
+        result = _one_method(values, present, spec, column.name)
+        result.min_rows = column.statistics.min_rows
+        out.append(result)
     return out
 
 
@@ -296,9 +303,10 @@ def drift(current: pd.Series, reference: pd.Series | None, column: Column, refer
     else:
         cur, ref = current.dropna(), reference.dropna()
     result.rows_current, result.rows_reference = len(cur), len(ref)
-    if min(len(cur), len(ref)) < spec.min_rows:
+    min_rows = column.statistics.min_rows
+    if min(len(cur), len(ref)) < min_rows:
         result.note = (f"too few values to judge drift (current {len(cur):,}, reference {len(ref):,}; "
-                       f"min_rows {spec.min_rows:,})")
+                       f"min_rows {min_rows:,})")
         return result
     if numeric:
         result.psi, result.bins = numeric_psi(ref, cur, spec.bins)

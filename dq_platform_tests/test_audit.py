@@ -81,9 +81,9 @@ def test_table_lists_runs_newest_first_with_rows_checks_and_trigger(audited, cap
     assert [line.split()[0] for line in body] == [audited.runs[k].run_id[:8] for k in ("broken", "held", "ok")]
     ok_line = body[2].split()
     assert ok_line[1:5] == ["customers", audited.runs["ok"].partition, "cli", "SUCCESS"]
-    assert ok_line[-5:] == ["40", "38", "2", "38", "12/0"]  # in, cleaned, quarantined, published, checks (incl. freshness)
+    assert ok_line[-5:] == ["40", "38", "2", "38", "15/0"]  # in, cleaned, quarantined, published, checks (incl. freshness, 3 statistics)
     held_line = body[1].split()
-    assert held_line[3:5] == ["ui", "FAILURE"] and held_line[-5:] == ["40", "20", "20", "-", "5/1"]
+    assert held_line[3:5] == ["ui", "FAILURE"] and held_line[-5:] == ["40", "20", "20", "-", "8/1"]
     assert body[0].split()[-5:] == ["-", "-", "-", "-", "0/0"]
 
 

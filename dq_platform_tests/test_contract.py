@@ -177,7 +177,7 @@ def test_statistics_section_parses_with_method_defaults():
     assert [o.method.value for o in s.outliers] == ["iqr", "zscore", "mad", "kmeans"]
     assert s.outliers[2].threshold == 3.5  # mad's default
     assert s.outliers[3].k == 3 and s.outliers[3].log is True
-    assert s.drift.psi == 0.2 and s.drift.min_rows == 100 and s.severity == "error"
+    assert s.drift.psi == 0.2 and s.min_rows == 100 and s.severity == "error"
     assert parse_contract(GOOD).column("total").statistics is None  # optional
 
 

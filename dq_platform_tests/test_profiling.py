@@ -168,3 +168,31 @@ def test_large_frames_sample_type_inference_only_and_threads_change_nothing(cust
     assert one.column("account_status").null_rate == pytest.approx((frame["account_status"] == "NULL").mean(), abs=1e-6)
     assert "on 100,000 rows drawn with seed 0: customer_id, income" in one.inference
     assert one.column("email").note == "column missing from the file" and one.column("email").null_rate == 1.0
+
+
+@pytest.mark.slow
+def test_raw_and_cleaned_materializations_carry_the_profile_and_no_pii_value(project, instance):
+    from dq_platform_tests.test_pipeline import customer_frame
+
+    frame = customer_frame(40)
+    frame.loc[5, ["customer_id", "first_name", "email", "phone", "date_of_birth", "address"]] = [
+        "987654321", "Zebulonqx", "canary.person@example.org", "(212) 555-0199", "1911-11-11", "Canaryvej 42, 2100 Copenhagen"]
+    frame.loc[[6, 7], "first_name"] = "Zebulonqx"
+    frame.loc[8, "income"] = "NULL"
+    out = project.ingest(instance, "customers", project.write_csv("customers/canary.csv", frame))
+    assert out.success, out.error
+    assert project.wh().read("cleaned_customers", partition=out.partition)["customer_id"].max() == 987654321
+
+    for asset, rows in (("raw_customers", 40), ("cleaned_customers", 40)):
+        meta = {k: getattr(v, "value", v) for k, v in
+                instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization.metadata.items()}
+        assert meta["profile/json"]["rows"] == rows and meta["profile/json"]["layer"] == asset.split("_")[0]
+        assert meta["profile/income/null_rate"] == 0.025 and meta["profile/account_status/distinct"] == 3
+        assert meta["profile/income/mean"] == pytest.approx(frame["income"].drop(8).astype(float).mean())
+        assert meta["profile/first_name/distinct"] == 7 and "profile/customer_id/mean" not in meta
+        assert "| income | float → float |" in meta["profile"] and isinstance(meta["seconds/profile"], float)
+    # nothing of the run (materializations, checks, logs) carries a PII value
+    text = "\n".join(str(r.event_log_entry) for r in instance.get_records_for_run(out.run_id).records)
+    assert "profile/email/distinct" in text
+    leaked = [c for c in CANARIES if c.lower() in text.lower()]
+    assert not leaked, leaked

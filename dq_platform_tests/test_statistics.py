@@ -103,11 +103,13 @@ def test_kmeans_on_more_rows_than_it_fits_on_still_assigns_every_row():
 
 
 def test_column_outliers_skip_missing_values_and_report_in_the_columns_units():
-    col = column("{outliers: [{method: iqr, max_rate: 0.05}, {method: mad, max_rate: 0.05, log: true}]}")
+    col = column("{outliers: [{method: iqr, max_rate: 0.05}, {method: mad, max_rate: 0.05, log: true}], min_rows: 10}")
     s = series(BASE[:10] + [None, 1000.0, None])
     iqr, mad = st.outliers(s, col)
     assert iqr.evaluated == 11 and iqr.count == 1 and iqr.flags.tolist() == [False] * 11 + [True, False]
-    assert iqr.rate == 1 / 11 and not iqr.passed  # 9.1% > 5%
+    assert iqr.rate == 1 / 11 and iqr.judged and not iqr.passed  # 9.1% > 5%
+    default = st.outliers(s, column("{outliers: [{method: iqr, max_rate: 0.05}]}"))[0]
+    assert default.count == 1 and not default.judged and default.passed  # 11 values < min_rows 100: flagged, not judged
     assert (iqr.bounds["lower"], iqr.bounds["upper"]) == (5.25, 15.25)  # Q1 9, Q3 11.5 (linear), IQR 2.5
     assert mad.count == 1 and mad.bounds["upper"] < 1000  # log1p-space bounds turned back into amounts
     labels = st.outlier_labels([iqr, mad], len(s))
@@ -161,3 +163,131 @@ def test_ks_on_large_samples_equals_scipys_statistic_with_the_asymptotic_p_value
     ref = ks_2samp(a, b, method="asymp")
     assert d == pytest.approx(ref.statistic, abs=1e-12)
     assert p == pytest.approx(ref.pvalue, rel=0.02)
+
+
+# -- end to end through Dagster ----------------------------------------------------------------------
+
+PAYMENTS = """
+name: payments
+description: Payments with declared statistics (tests).
+owner: team:test
+source: {pattern: "payments/*.csv"}
+columns:
+  - {name: id, type: integer, required: true, unique: true}
+  - name: amount
+    type: float
+    required: true
+    statistics:
+      outliers:
+        - {method: iqr, k: 1.5, max_rate: 0.05}
+        - {method: mad, threshold: 3.5, max_rate: 0.05}
+      drift: {psi: 0.2, ks_statistic: 0.1}
+      severity: SEVERITY
+      min_rows: 50
+  - name: salary
+    type: float
+    pii: {category: financial, masking: redact}
+    statistics:
+      outliers: [{method: zscore, threshold: 3.0, max_rate: 0.5}]
+      min_rows: 50
+  - name: channel
+    type: string
+    required: true
+    statistics: {drift: {psi: 0.2}, min_rows: 50}
+"""
+SALARY_CANARY = "987654.321"
+
+
+def payments(start: int, n: int = 200, shift: float = 0.0, outliers: int = 3) -> pd.DataFrame:
+    """Amounts spread evenly over 90..110 (+ shift): no outlier among them; the first `outliers`
+    rows at every 10th position get 5000. One salary is far from the rest (a PII canary)."""
+    i = np.arange(n)
+    amount = (100 + shift + (i % 21) - 10).astype(float)
+    far = np.arange(outliers) * 10 + 5
+    amount[far] = 5000.0
+    salary = (50_000 + i * 10).astype(float).astype(str)
+    salary[7] = SALARY_CANARY
+    channel = np.array(["web", "store", "app"])[i % 3] if not shift else np.array(["web", "app", "app", "app"])[i % 4]
+    return pd.DataFrame({"id": (start + i).astype(str), "amount": amount.astype(str), "salary": salary,
+                         "channel": channel})
+
+
+def _checks(instance, run_id: str) -> dict[str, dg.AssetCheckEvaluation]:
+    out = {}
+    for record in instance.get_records_for_run(run_id).records:
+        ev = record.event_log_entry.dagster_event
+        if ev is not None and ev.event_type_value == "ASSET_CHECK_EVALUATION":
+            out[ev.event_specific_data.check_name] = ev.event_specific_data
+    return out
+
+
+def _meta(evaluation) -> dict:
+    return {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+
+
+@pytest.mark.slow
+def test_outliers_are_flagged_in_cleaned_and_masked_and_drift_compares_with_the_good_partition(make_project, instance):
+    project = make_project(PAYMENTS.replace("SEVERITY", "warn"))
+    first = project.ingest(instance, "payments", project.write_csv("payments/p1.csv", payments(1)))
+    assert first.success, first.error
+    wh = project.wh()
+    for table in ("cleaned_payments", "masked_payments"):
+        frame = wh.read(table, partition=first.partition).sort_values("id").reset_index(drop=True)
+        flagged = frame.loc[frame[st.OUTLIERS].notna(), ["id", st.OUTLIERS]]
+        assert flagged.values.tolist() == [[6, "amount:iqr; amount:mad"], [8, "salary:zscore"],
+                                           [16, "amount:iqr; amount:mad"], [26, "amount:iqr; amount:mad"]], table
+        assert len(frame) == 200  # flagged rows are kept
+    assert (wh.read("masked_payments", partition=first.partition)["salary"] != SALARY_CANARY).all()
+
+    checks = _checks(instance, first.run_id)
+    out = checks["amount_outliers_within_limits"]
+    assert out.passed and out.severity == dg.AssetCheckSeverity.WARN
+    m = _meta(out)
+    assert (m["values_evaluated"], m["iqr/count"], m["iqr/rate"], m["mad/count"], m["iqr/max_rate"]) == (200, 3, 0.015, 3, 0.05)
+    assert (m["iqr/lower"], m["iqr/upper"]) == (80.0, 120.0)  # Q1 95, Q3 105 (linear), IQR 10
+    assert "iqr 3 (1.50%, max 5.00%)" in out.description
+    salary = checks["salary_outliers_within_limits"]
+    assert _meta(salary)["zscore/count"] == 1 and not any(k.endswith(("lower", "upper")) for k in _meta(salary))
+    assert SALARY_CANARY not in str(salary) and "987654" not in str(salary)  # PII: counts only, no bounds
+    stable = checks["amount_distribution_stable"]
+    assert stable.passed and _meta(stable)["reference_partition"] == "-"
+    assert "nothing to compare with yet" in stable.description
+    mat = instance.get_latest_materialization_event(dg.AssetKey("cleaned_payments")).asset_materialization
+    assert mat.metadata["outliers/amount:iqr"].value == 3 and mat.metadata["rows_flagged_outliers"].value == 4
+    assert "seconds/statistics" in mat.metadata and "profile/amount/mean" in mat.metadata
+
+    # A second file: amounts shifted by +50 and 12 outliers (6% > 5%), other channel mix. WARN only.
+    second = project.ingest(instance, "payments",
+                            project.write_csv("payments/p2.csv", payments(1000, shift=50, outliers=12)))
+    assert second.success  # WARN failures never block
+    checks = _checks(instance, second.run_id)
+    drift = checks["amount_distribution_stable"]
+    m = _meta(drift)
+    assert not drift.passed and m["reference_partition"] == first.partition
+    assert (m["rows_compared"], m["reference_rows"]) == (200, 200) and m["psi"] > 1 and m["ks_statistic"] > 0.9
+    assert drift.description.startswith(f"amount: shifted against {first.partition}: PSI ")
+    assert not checks["channel_distribution_stable"].passed and "ks_statistic" not in _meta(checks["channel_distribution_stable"])
+    assert not checks["amount_outliers_within_limits"].passed
+    assert checks["amount_outliers_within_limits"].description.startswith("amount: above the limit: iqr, mad.")
+    assert second.rows["masked"] == 200
+    assert wh.last_commit("cleaned_payments", second.partition)["dq_gates"] == "passed"
+
+
+@pytest.mark.slow
+def test_an_error_severity_statistic_holds_publication_and_never_becomes_a_drift_reference(make_project, instance):
+    project = make_project(PAYMENTS.replace("SEVERITY", "error"))
+    first = project.ingest(instance, "payments", project.write_csv("payments/p1.csv", payments(1)))
+    assert first.success, first.error
+    held = project.ingest(instance, "payments", project.write_csv("payments/p2.csv", payments(1000, shift=50)))
+    assert not held.success
+    assert any(g.startswith("cleaned_payments.amount_distribution_stable: amount: shifted") for g in held.failed_gates)
+    wh = project.wh()
+    assert held.partition not in wh.row_counts("masked_payments")  # not published
+    assert wh.last_commit("cleaned_payments", held.partition)["dq_gates"] == "failed"
+    assert held.rows["cleaned"] == 200  # cleaned is written (and flagged), as every held partition
+
+    # A third file like the first: compared with the first, not with the held one (its gates failed).
+    third = project.ingest(instance, "payments", project.write_csv("payments/p3.csv", payments(5000)))
+    assert third.success, third.error
+    drift = _checks(instance, third.run_id)["amount_distribution_stable"]
+    assert drift.passed and _meta(drift)["reference_partition"] == first.partition and _meta(drift)["psi"] == 0.0
