@@ -415,7 +415,7 @@ def profile_table(profile: Profile) -> str:
     lines = [f"**{profile.layer}**: {profile.rows:,} rows; types {profile.inference}.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for c in profile.columns:
-        inferred = c.inferred_type + (f" ({c.inferred_share:.0%})" if c.inferred_share not in (None, 1.0) else "")
+        inferred = c.inferred_type + (f" ({c.inferred_share:.1%})" if c.inferred_share not in (None, 1.0) else "")
         fmt = f"{c.format_share:.2%} {c.format}" if c.format_share is not None else "-"
         if c.pii:
             stats = ["(PII)"] * 4

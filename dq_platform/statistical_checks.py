@@ -159,10 +159,10 @@ def _outlier_result(c: Column, results: list[st.OutlierResult], asset: dg.AssetK
         text = f"{c.name}: column not in the cleaned frame; nothing evaluated"
     elif not results[0].judged:
         text = (f"{c.name}: {evaluated:,} values, fewer than min_rows {results[0].min_rows:,}: rates not judged; "
-                f"flagged: " + "; ".join(parts) + ". Rows are kept; the _outliers column names the methods per row.")
+                f"flagged by " + "; ".join(parts) + ". Rows are kept; the _outliers column names the methods per row.")
     else:
         text = (f"{c.name}: {'above the limit: ' + ', '.join(failing) + '. ' if failing else ''}"
-                f"flagged of {evaluated:,} values: " + "; ".join(parts)
+                f"{evaluated:,} values; flagged by " + "; ".join(parts)
                 + ". Rows are kept; the _outliers column names the methods per row.")
     return dg.AssetCheckResult(asset_key=asset, check_name=outlier_check_name(c), passed=not failing,
                                severity=severity, description=text, metadata=meta)

@@ -133,7 +133,7 @@ def test_metadata_keys_other_checks_read(customers):
     assert meta["profile/income/null_rate"] == 0.25 and isinstance(meta["profile/income/null_rate"], float)
     assert meta["profile/account_status/distinct"] == 5 and meta["profile/income/mean"] == 3000.0
     assert isinstance(meta["profile"], dg.MarkdownMetadataValue) and isinstance(meta["profile/json"], dg.JsonMetadataValue)
-    assert "| income | float → float (83%) | 75.00% | 6 |" in meta["profile"].value
+    assert "| income | float → float (83.3%) | 75.00% | 6 |" in meta["profile"].value
     assert "| email 🔒 | string → string | 87.50% | 7 | 85.71% email | (PII) |" in meta["profile"].value
     assert isinstance(meta["seconds/profile"], float)
 
