@@ -291,3 +291,11 @@ def test_an_error_severity_statistic_holds_publication_and_never_becomes_a_drift
     assert third.success, third.error
     drift = _checks(instance, third.run_id)["amount_distribution_stable"]
     assert drift.passed and _meta(drift)["reference_partition"] == first.partition and _meta(drift)["psi"] == 0.0
+
+
+def test_mad_scale_equals_scipys_normal_consistent_mad():
+    from scipy.stats import median_abs_deviation
+
+    x = np.random.default_rng(3).lognormal(0, 1, 1001)
+    _, median, scale, _ = st.mad_flags(x, 3.5)
+    assert median == np.median(x) and scale == pytest.approx(median_abs_deviation(x, scale="normal"), rel=1e-12)
