@@ -157,10 +157,12 @@ def _raw_column(frame: pd.DataFrame, col: Column, nulls: pa.Array) -> ColumnProf
     elif col.format is not None:
         p.format = col.format.value
         p.format_share = _share(_weighted(_format_mask(values, col), counts), p.non_null)
+    numbers = None  # per distinct value; computed once, shared with the type inference
     if col.type in (ColumnType.integer, ColumnType.float) and not p.pii and p.non_null:
-        numbers = _raw_numbers(values)[codes]
-        p.stats = _numeric_stats(numbers[np.isfinite(numbers)])
-    _infer(p, values, codes, counts, col, temporal)
+        numbers = _raw_numbers(values)
+        rows = numbers[codes]
+        p.stats = _numeric_stats(rows[np.isfinite(rows)])
+    _infer(p, values, codes, counts, col, temporal, numbers)
     return p
 
 
@@ -171,7 +173,7 @@ def _encode(present: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     enc = pc.dictionary_encode(present)
     if isinstance(enc, pa.ChunkedArray):
         enc = enc.combine_chunks()
-    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    codes = enc.indices.to_numpy(zero_copy_only=False)  # int32: no copy
     return enc.dictionary, codes, np.bincount(codes, minlength=len(enc.dictionary))
 
 
@@ -248,7 +250,7 @@ def _parse_temporal(values: pa.Array, col: Column) -> np.ndarray:
 
 
 def _infer(p: ColumnProfile, values: pa.Array, codes: np.ndarray, counts: np.ndarray, col: Column,
-           temporal: tuple[float, float] | None) -> None:
+           temporal: tuple[float, float] | None, numbers: np.ndarray | None = None) -> None:
     """Share of present values parsing as each type, and the best fitting one (ties: the declared
     type first). Judged on the distinct values weighted by their rows; above INFER_SAMPLE_ROWS
     distinct values, on the distinct values of INFER_SAMPLE_ROWS rows drawn with a fixed seed. A
@@ -260,6 +262,7 @@ def _infer(p: ColumnProfile, values: pa.Array, codes: np.ndarray, counts: np.nda
         rows = np.random.default_rng(INFER_SEED).choice(len(codes), INFER_SAMPLE_ROWS, replace=False)
         picked, weights = np.unique(codes[rows], return_counts=True)
         values = values.take(pa.array(picked))
+        numbers = numbers[picked] if numbers is not None else None
         p.inference_sample = INFER_SAMPLE_ROWS
     else:
         weights = counts
@@ -269,7 +272,7 @@ def _infer(p: ColumnProfile, values: pa.Array, codes: np.ndarray, counts: np.nda
         return _weighted(mask, weights) / m
 
     shares = {"integer": share(pc.match_substring_regex(values, _INTEGER)),
-              "float": share(np.isfinite(_raw_numbers(values)))}
+              "float": share(np.isfinite(numbers if numbers is not None else _raw_numbers(values)))}
     if temporal is not None:
         shares["date"], shares["timestamp"] = temporal
     else:
