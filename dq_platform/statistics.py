@@ -11,8 +11,9 @@ Methods (numeric columns; rates are shares of the present values):
   outliers themselves. When MAD is 0 (over half the values equal the median) the scale is
   1.2533 * mean absolute deviation from the median instead; when that is 0 too, all values are
   equal and none is an outlier;
-- kmeans: 1-D k-means (scipy kmeans2, fixed seed, k-means++), rows in clusters holding less than
-  `min_cluster_share` of the values are unusual (seed 002's clustering of sales amounts).
+- kmeans: 1-D k-means (scipy kmeans2, KMEANS_INITS k-means++ starts from a fixed seed, the lowest
+  squared error kept); rows in clusters holding less than `min_cluster_share` of the values are
+  unusual (seed 002's clustering of sales amounts).
 `log: true` judges sign(x)*log1p(|x|), so right-skewed amounts are not all "outliers" in their tail.
 
 Drift against a reference sample: PSI over categories (categorical) or over bins at the

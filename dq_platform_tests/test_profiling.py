@@ -196,3 +196,25 @@ def test_raw_and_cleaned_materializations_carry_the_profile_and_no_pii_value(pro
     assert "profile/email/distinct" in text
     leaked = [c for c in CANARIES if c.lower() in text.lower()]
     assert not leaked, leaked
+
+
+def test_top_values_that_look_like_pii_are_withheld_even_in_a_column_not_declared_pii():
+    from dq_platform.contract import parse_contract
+
+    contract = parse_contract("""
+name: notes
+description: A contract that forgot to declare a column as PII.
+owner: team:test
+source: {pattern: "notes/*.csv"}
+columns:
+  - {name: note, type: string}
+  - {name: kind, type: string}
+""")
+    frame = pd.DataFrame({"note": ["mail jane.doe@corp.com"] * 3 + ["call me", "call me", "ok"],
+                          "kind": ["a", "a", "b", "b", "b", "c"]}, dtype="string")
+    p = profile_frame(frame, contract, "raw")
+    note = p.column("note")
+    assert note.top_values is None and note.distinct == 3
+    assert note.note == "top values withheld: they look like PII (email); declare the column's pii"
+    assert p.column("kind").top_values == [["b", 3], ["a", 2], ["c", 1]]
+    assert "jane.doe" not in json.dumps({k: getattr(v, "value", v) for k, v in profile_metadata(p).items()})
