@@ -146,6 +146,8 @@ class Outliers(_Strict):
     def _defaults(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("method") in _OUTLIER_DEFAULTS:
             defaults = _OUTLIER_DEFAULTS[data["method"]]
+            # a null parameter is an absent one (a dumped contract reads back the same)
+            data = {k: v for k, v in data.items() if not (v is None and k in ("k", "threshold", "min_cluster_share"))}
             for param in ("k", "threshold", "min_cluster_share"):
                 if param in data and param not in defaults:
                     raise ValueError(f"'{param}' does not apply to method '{data['method']}' "

@@ -227,3 +227,10 @@ def test_statistics_must_fit_the_column_type():
     categorical = GOOD.replace("  - name: total", "  - name: status\n    type: string\n    statistics: {drift: {psi: 0.1}}\n"
                                                   "  - name: total", 1)
     assert parse_contract(categorical).column("status").statistics.drift.psi == 0.1
+
+
+def test_a_contract_with_statistics_reads_back_from_its_own_dump():
+    import json
+
+    for contract in load_contracts():
+        assert parse_contract(json.dumps(json.loads(contract.model_dump_json()))) == contract
