@@ -218,3 +218,30 @@ columns:
     assert note.note == "top values withheld: they look like PII (email); declare the column's pii"
     assert p.column("kind").top_values == [["b", 3], ["a", 2], ["c", 1]]
     assert "jane.doe" not in json.dumps({k: getattr(v, "value", v) for k, v in profile_metadata(p).items()})
+
+
+@pytest.mark.parametrize("kind", ["date", "timestamp"])
+def test_date_share_parses_exactly_what_the_cleaner_parses(kind):
+    """The profile parses canonical ISO values with Arrow (checked against the text) and the rest
+    with the cleaner's parser: every value gets the cleaner's answer."""
+    import pyarrow as pa
+
+    from dq_platform.cleaning import parse_dates
+    from dq_platform.contract import parse_contract
+    from dq_platform.formats import DEFAULT_DATE_FORMATS
+
+    col = parse_contract(f"""
+name: t
+description: t
+owner: team:t
+source: {{pattern: "t/*.csv"}}
+columns: [{{name: x, type: {kind}}}]
+""").column("x")
+    values = ["2024-11-14T09:14:00", "2024-11-14 09:14:00", "2023-02-30T10:00:00", "2024-01-01T24:00:00",
+              "2024-01-01T23:59:60", "2024-01-01", "2024-01-01T10:00:00Z", "2024-01-01T10:00:00+02:00",
+              "03/04/2021 10:00", "03/04/2021", "garbage", "2024-13-01T00:00:00", "2024-01-01T10:61:00",
+              "1999-12-31T23:59:59", "2023-02-29", "2024-02-29", "20240229", "4 Mar 2021", "3283-05-01"]
+    ours = profiling._parse_temporal(pa.array(values), col)
+    cleaner = parse_dates(pd.Series(values, dtype="string"), DEFAULT_DATE_FORMATS, keep_time=True)
+    assert [str(v) for v in ours] == [str(v) for v in cleaner.to_numpy(dtype="datetime64[ns]")]
+    assert int((~np.isnat(ours)).sum()) == 10
