@@ -99,7 +99,7 @@ def one(rows: int, executor: str = "in_process") -> dict:
                     peaks[asset] = float(value.value)
                 if key.startswith("seconds/"):
                     stage = key.split("/", 1)[1]
-                    name = f"write {asset}" if stage == "write" else stage
+                    name = f"{stage} {asset}" if stage in ("write", "profile") else stage
                     stages[name] = stages.get(name, 0.0) + float(value.value)
         run = instance.get_run_stats(outcome.run_id)
         run_seconds = run.end_time - run.start_time

@@ -22,7 +22,7 @@ import warnings
 import dagster as dg
 import pandas as pd
 
-from . import landing, rules
+from . import landing, rules, statistical_checks
 from .contract import ColumnType, Contract
 from .gold import aggregate
 from .dimensional import joined_types, model_catalog
@@ -31,6 +31,7 @@ from .model_assets import aggregation_deps, modeling_assets, read_join_models
 from .human_review import (HELD, REJECTED, REVIEW_CHECK, REVIEW_META, approval_for, auto_approval, needs_review,
                            publish_job_name, review_check)
 from .history_checks import build_history_checks
+from .profiling import profile_frame, profile_metadata
 from .storage import Warehouse
 
 SOURCE_URI_TAG = "dq/source_uri"
@@ -130,6 +131,7 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definit
         # the archive is content-addressed: its folder name is the file's sha256
         frame = landing.read_source(uri, contract, display_name=file_name, checksum=uri.rsplit("/", 2)[-2])
         read_s = time.perf_counter() - t0
+        profile = profile_frame(frame, contract, "raw")
         parse_errors = int(frame[rules.PARSE_ERROR].notna().sum())
         missing = [c.name for c in contract.columns if c.name not in frame.columns]
         extra = [c for c in frame.columns if not c.startswith("_") and c not in {x.name for x in contract.columns}]
@@ -142,7 +144,7 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definit
             "sha256": frame[rules.CHECKSUM].iloc[0] if len(frame) else "",
             "rows_in": len(frame), "parse_errors": parse_errors,
             "missing_columns": ", ".join(missing) or "-", "extra_columns": ", ".join(extra) or "-",
-            "seconds/read": round(read_s, 4),
+            "seconds/read": round(read_s, 4), **profile_metadata(profile),
             # the file's own columns travel in the Delta commit: the table's merged schema has them all
             "dq/commit/dq_columns": json.dumps([c for c in frame.columns if not c.startswith("_")]),
         })
@@ -159,6 +161,7 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definit
         dg.AssetCheckSpec("raw_rows_reconcile_with_cleaned_and_quarantine", asset=cleaned_key, blocking=True,
                           additional_deps=[raw_key, quarantine_key],
                           description="Stored rows: raw = cleaned + quarantine for the partition (nothing lost or duplicated)."),
+        *statistical_checks.check_specs(contract, cleaned_key),
     ]
     if contract.failure_rate.review is not None:
         clean_checks.append(dg.AssetCheckSpec(
@@ -196,14 +199,16 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definit
         quarantine[rules.RUN_ID] = context.run_id
         rate = result.failure_rate
         level = contract.failure_rate
+        stats = statistical_checks.evaluate(contract, result.cleaned, warehouse, cleaned_key, partition)  # + _outliers
+        profile = profile_frame(result.cleaned, contract, "cleaned")
         t0 = time.perf_counter()
         pandera_gate = run_pandera(contract, result.cleaned)
         t1 = time.perf_counter()
         gx_gate = run_gx(contract, result.cleaned)
         t2 = time.perf_counter()
         seconds = {"seconds/cleaning": result.seconds["cleaning"], "seconds/rules": result.seconds["rules"],
-                   "seconds/check_pandera": t1 - t0, "seconds/check_gx": t2 - t1}
-        gates_passed = rate <= level.error and pandera_gate.passed and gx_gate.passed
+                   "seconds/check_pandera": t1 - t0, "seconds/check_gx": t2 - t1, "seconds/statistics": stats.seconds}
+        gates_passed = rate <= level.error and pandera_gate.passed and gx_gate.passed and stats.gates_passed
         # Above failure_rate.review (and within error) the file waits for a human decision.
         held, review_result = (None, None) if level.review is None else review_check(
             contract, partition=partition, rate=rate, rows_in=result.rows_in, rows_failed=len(quarantine),
@@ -220,7 +225,7 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definit
             "failure_rate": round(rate, 6), "failing_rules": dg.MetadataValue.md(rule_table),
             GATES_KEY: held or ("passed" if gates_passed else "failed"),
             "dq/commit/dq_failure_rate": round(rate, 6), "dq/commit/dq_rows_in": result.rows_in,
-            **{k: round(v, 4) for k, v in seconds.items()},
+            **{k: round(v, 4) for k, v in seconds.items()}, **stats.metadata, **profile_metadata(profile),
         })
         yield dg.Output(quarantine, output_name=quarantine_key.path[-1], metadata={
             "rows_quarantined": len(quarantine),
@@ -256,6 +261,7 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definit
                         + ("" if n_raw == n_clean + n_quar else f" (difference {n_raw - n_clean - n_quar})"),
             metadata={"raw_rows": n_raw, "cleaned_rows": n_clean, "quarantined_rows": n_quar,
                       "rows_read_by_run": result.rows_in})
+        yield from stats.check_results
 
     # -- silver, GDPR-safe ---------------------------------------------------------------
     masked_checks = [

@@ -121,7 +121,9 @@ def parse_dates(s: pd.Series, formats: list[str], keep_time: bool) -> pd.Series:
             parsed = parsed.dt.tz_convert(None)
         else:
             parsed = pd.to_datetime(part, format=fmt, errors="coerce")
-        parsed = parsed.astype("datetime64[ns]")
+        # pandas 3 parses years past 2262 at a coarser unit; the cleaned dtype (ns) cannot hold them:
+        # they are no usable date here (NaT, reported as unparseable) instead of an OutOfBoundsDatetime
+        parsed = parsed.where((parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max)).astype("datetime64[ns]")
         hit = parsed.notna()
         if hit.any():
             out.loc[hit[hit].index] = parsed[hit]

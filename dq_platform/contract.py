@@ -121,6 +121,83 @@ class Pii(_Strict):
         return v
 
 
+class OutlierMethod(str, Enum):
+    iqr = "iqr"  # outside [Q1 - k*IQR, Q3 + k*IQR]
+    zscore = "zscore"  # |x - mean| / std > threshold
+    mad = "mad"  # modified z-score 0.6745 * |x - median| / MAD > threshold (robust to the outliers)
+    kmeans = "kmeans"  # 1-D k-means; rows in clusters holding < min_cluster_share of the rows
+
+
+# Defaults per method; a parameter of another method is an error (a typo would otherwise be ignored).
+_OUTLIER_DEFAULTS = {"iqr": {"k": 1.5}, "zscore": {"threshold": 3.0}, "mad": {"threshold": 3.5},
+                     "kmeans": {"k": 3, "min_cluster_share": 0.01}}
+
+
+class Outliers(_Strict):
+    """One outlier method on a numeric column; its rate of flagged values is checked, rows are kept."""
+
+    method: OutlierMethod
+    max_rate: float = Field(ge=0, le=1)  # share of present values the method may flag
+    k: float | None = Field(default=None, gt=0)  # iqr: fence multiplier; kmeans: number of clusters
+    threshold: float | None = Field(default=None, gt=0)  # zscore / mad
+    min_cluster_share: float | None = Field(default=None, gt=0, lt=1)  # kmeans
+    log: bool = False  # judge sign(x)*log1p(|x|) instead of x (right-skewed amounts, incomes)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("method") in _OUTLIER_DEFAULTS:
+            defaults = _OUTLIER_DEFAULTS[data["method"]]
+            # a null parameter is an absent one (a dumped contract reads back the same)
+            data = {k: v for k, v in data.items() if not (v is None and k in ("k", "threshold", "min_cluster_share"))}
+            for param in ("k", "threshold", "min_cluster_share"):
+                if param in data and param not in defaults:
+                    raise ValueError(f"'{param}' does not apply to method '{data['method']}' "
+                                     f"(it takes {', '.join(defaults)})")
+            data = {**defaults, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _kmeans_k(self) -> "Outliers":
+        if self.method == OutlierMethod.kmeans and (self.k != int(self.k) or not 2 <= self.k <= 20):
+            raise ValueError("kmeans needs an integer k between 2 and 20 (clusters)")
+        return self
+
+    @property
+    def id(self) -> str:
+        return self.method.value
+
+
+class Drift(_Strict):
+    """Distribution drift against the previous good partition: PSI (all), KS statistic (numeric)."""
+
+    psi: float = Field(default=0.2, gt=0)  # 0.1: some shift, 0.25: a large one (industry rule of thumb)
+    ks_statistic: float | None = Field(default=None, gt=0, le=1)  # numeric columns only; default 0.1
+    bins: int = Field(default=10, ge=2, le=100)  # numeric PSI: bins at the reference's quantiles
+
+
+class Statistics(_Strict):
+    """Declared statistical checks of one column (statistics.py computes, statistical_checks.py judges)."""
+
+    outliers: list[Outliers] = Field(default_factory=list)
+    drift: Drift | None = None
+    severity: Literal["warn", "error"] = "warn"  # error: a blocking gate that holds publication
+    # Below this many present values (either side, for drift) a check passes saying so; outliers are
+    # still flagged. On a few dozen rows one flagged value is already > 1%, and PSI/KS measure
+    # sampling noise (PSI's noise floor is ~bins/rows), not a change in the data.
+    min_rows: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _something(self) -> "Statistics":
+        methods = [o.method.value for o in self.outliers]
+        twice = sorted({m for m in methods if methods.count(m) > 1})
+        if twice:
+            raise ValueError(f"outlier method(s) listed twice: {', '.join(twice)}")
+        if not self.outliers and self.drift is None:
+            raise ValueError("declare outliers and/or drift (or remove the statistics section)")
+        return self
+
+
 class Column(_Strict):
     name: str = Field(pattern=NAME_RE)
     type: ColumnType
@@ -139,6 +216,7 @@ class Column(_Strict):
     cleaning: Cleaning = Field(default_factory=Cleaning)
     missing: Missing = Field(default_factory=Missing)
     pii: Pii | None = None
+    statistics: Statistics | None = None
 
     @field_validator("pattern")
     @classmethod
@@ -186,6 +264,20 @@ class Column(_Strict):
                 raise ValueError(f"masking '{m.value}' needs a string column")
         if self.missing.policy == MissingPolicy.keep and self.required:
             raise ValueError("a required column cannot keep missing values (policy 'keep')")
+        return self
+
+    @model_validator(mode="after")
+    def _statistics_fit_type(self) -> "Column":
+        s = self.statistics
+        numeric = self.type in (ColumnType.integer, ColumnType.float)
+        if s is not None and s.outliers and not numeric:
+            raise ValueError(f"statistics.outliers apply to integer/float columns, not {self.type.value}")
+        if s is not None and s.drift is not None:
+            if self.type in (ColumnType.date, ColumnType.timestamp):
+                raise ValueError(f"statistics.drift applies to numeric and categorical (string/boolean) "
+                                 f"columns, not {self.type.value}")
+            if s.drift.ks_statistic is not None and not numeric:
+                raise ValueError("statistics.drift.ks_statistic applies to numeric columns only (PSI judges categories)")
         return self
 
     @property

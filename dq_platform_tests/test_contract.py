@@ -191,3 +191,85 @@ history:
 ])
 def test_bad_history_section_names_file_line_and_reason(section, line, message):
     assert error_of(GOOD + section) == f"orders.yaml:{line}: {message}"
+
+
+# -- statistics section (issue #7) -----------------------------------------------------------
+
+STATS = """\
+    statistics:
+      outliers:
+        - {method: iqr, k: 1.5, max_rate: 0.03}
+        - {method: zscore, threshold: 3.0, max_rate: 0.01}
+        - {method: mad, max_rate: 0.03}
+        - {method: kmeans, k: 3, min_cluster_share: 0.01, max_rate: 0.01, log: true}
+      drift: {psi: 0.2, ks_statistic: 0.1, bins: 10}
+      severity: error
+"""
+
+
+def with_stats(stats: str = STATS, column: str = "    min: 0\n") -> str:
+    return GOOD.replace(column, column + stats, 1)
+
+
+def test_statistics_section_parses_with_method_defaults():
+    s = parse_contract(with_stats()).column("total").statistics
+    assert [o.method.value for o in s.outliers] == ["iqr", "zscore", "mad", "kmeans"]
+    assert s.outliers[2].threshold == 3.5  # mad's default
+    assert s.outliers[3].k == 3 and s.outliers[3].log is True
+    assert s.drift.psi == 0.2 and s.min_rows == 100 and s.severity == "error"
+    assert parse_contract(GOOD).column("total").statistics is None  # optional
+
+
+@pytest.mark.parametrize("stats, message", [
+    (STATS.replace("method: iqr", "method: dbscan"),
+     "orders.yaml:15: columns[1] (total).statistics.outliers[0].method: Input should be 'iqr', 'zscore', 'mad' or 'kmeans'"),
+    (STATS.replace("threshold: 3.0", "threshold: -3"),
+     "orders.yaml:16: columns[1] (total).statistics.outliers[1].threshold: Input should be greater than 0"),
+    (STATS.replace("max_rate: 0.03}", "max_rate: 1.5}", 1),
+     "orders.yaml:15: columns[1] (total).statistics.outliers[0].max_rate: Input should be less than or equal to 1"),
+    (STATS.replace("{method: iqr, k: 1.5, max_rate: 0.03}", "{method: iqr, k: 1.5}"),
+     "orders.yaml:15: columns[1] (total).statistics.outliers[0].max_rate: required field is missing"),
+    (STATS.replace("{method: iqr, k: 1.5,", "{method: iqr, threshold: 2,"),
+     "orders.yaml:15: columns[1] (total).statistics.outliers[0]: 'threshold' does not apply to method 'iqr' (it takes k)"),
+    (STATS.replace("k: 3,", "k: 2.5,"),
+     "orders.yaml:18: columns[1] (total).statistics.outliers[3]: kmeans needs an integer k between 2 and 20 (clusters)"),
+    (STATS.replace("{method: mad,", "{method: iqr,"),
+     "orders.yaml:13: columns[1] (total).statistics: outlier method(s) listed twice: iqr"),
+    (STATS.replace("bins: 10", "bins: 1"),
+     "orders.yaml:19: columns[1] (total).statistics.drift.bins: Input should be greater than or equal to 2"),
+    (STATS.replace("psi: 0.2", "psi: -0.2"),
+     "orders.yaml:19: columns[1] (total).statistics.drift.psi: Input should be greater than 0"),
+    (STATS.replace("severity: error", "severity: fatal"),
+     "orders.yaml:20: columns[1] (total).statistics.severity: Input should be 'warn' or 'error'"),
+    ("    statistics: {severity: error}\n",
+     "orders.yaml:13: columns[1] (total).statistics: declare outliers and/or drift (or remove the statistics section)"),
+    (STATS.replace("drift:", "drifts:"),
+     "orders.yaml:19: columns[1] (total).statistics.drifts: unknown field (typo?)"),
+])
+def test_bad_statistics_name_file_line_and_reason(stats, message):
+    assert error_of(with_stats(stats)) == message
+
+
+def test_statistics_must_fit_the_column_type():
+    text = GOOD.replace("  - name: total", "  - name: status\n    type: string\n    statistics:\n"
+                                            "      outliers: [{method: zscore, max_rate: 0.01}]\n  - name: total", 1)
+    assert error_of(text) == ("orders.yaml:10: columns[1] (status): statistics.outliers apply to integer/float "
+                              "columns, not string")
+    text = GOOD.replace("  - name: total", "  - name: day\n    type: date\n    statistics: {drift: {psi: 0.1}}\n"
+                                            "  - name: total", 1)
+    assert error_of(text) == ("orders.yaml:10: columns[1] (day): statistics.drift applies to numeric and categorical "
+                              "(string/boolean) columns, not date")
+    text = GOOD.replace("  - name: total", "  - name: status\n    type: string\n    statistics: {drift: {ks_statistic: 0.1}}\n"
+                                            "  - name: total", 1)
+    assert error_of(text) == ("orders.yaml:10: columns[1] (status): statistics.drift.ks_statistic applies to numeric "
+                              "columns only (PSI judges categories)")
+    categorical = GOOD.replace("  - name: total", "  - name: status\n    type: string\n    statistics: {drift: {psi: 0.1}}\n"
+                                                  "  - name: total", 1)
+    assert parse_contract(categorical).column("status").statistics.drift.psi == 0.1
+
+
+def test_a_contract_with_statistics_reads_back_from_its_own_dump():
+    import json
+
+    for contract in load_contracts():
+        assert parse_contract(json.dumps(json.loads(contract.model_dump_json()))) == contract

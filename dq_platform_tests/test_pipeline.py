@@ -30,7 +30,7 @@ def customer_frame(n: int, start: int = 1, bad: int = 0) -> pd.DataFrame:
         "phone": [f"(555) 234-{k % 10000:04d}" for k in i],
         "date_of_birth": "1980-01-15",
         "address": [f"{k} Main St, Springfield, IL 62704" for k in i],
-        "income": (i * 1000).astype(str),
+        "income": (40_000 + (i % 20) * 1000).astype(str),  # a plausible spread: no statistical outliers
         "account_status": np.array(["active", "inactive", "suspended"])[i % 3],
         "created_date": "2020-03-01",
     })

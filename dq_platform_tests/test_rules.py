@@ -142,6 +142,19 @@ def test_date_parser_accepts_common_formats_and_rejects_impossible_dates():
     assert out.iloc[9:].isna().all()
 
 
+def test_dates_beyond_the_cleaned_dtype_are_reported_not_a_crash(customers):
+    """pandas 3 parses year 3283 at a coarser unit; datetime64[ns] ends in 2262: such a value is
+    unparseable (quarantined with its rule), never an OutOfBoundsDatetime that fails the run."""
+    s = pd.Series(["3283-05-01", "01/01/3000", "2262-04-11", "2300-01-01T10:00:00Z"], dtype="string")
+    assert parse_dates(s, DEFAULT_DATE_FORMATS, keep_time=True).isna().tolist() == [True, True, False, True]
+    from dq_platform_tests.test_pipeline import customer_frame
+
+    raw = customer_frame(3).astype("string").assign(_source_line=[2, 3, 4])
+    raw.loc[1, "created_date"] = "3283-05-01"
+    result = rules.evaluate(raw, customers)
+    assert len(result.cleaned) == 2 and result.quarantine["_failed_rules"].tolist() == ["created_date:type"]
+
+
 def test_timestamps_keep_time_and_normalize_to_utc():
     s = pd.Series(["2024-05-01T10:30:00+02:00", "2024-05-01 08:30:00"], dtype="string")
     out = parse_dates(s, DEFAULT_DATE_FORMATS, keep_time=True)
