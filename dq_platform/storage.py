@@ -148,19 +148,38 @@ class Warehouse(dg.ConfigurableResource):
         dt = self.table(table)
         return WriteInfo(uri=uri, version=dt.version(), rows=len(df))
 
+    def replace_where(self, table: str, df: pd.DataFrame, predicate: str | None, *, run_id: str,
+                      date_columns: list[str] = (), extra_metadata: dict[str, str] | None = None) -> WriteInfo:
+        """Replace the rows matching a SQL predicate with `df` in one commit (the whole table when None).
+
+        For unpartitioned tables updated piecewise, e.g. the anomalies of one time range. No retry:
+        a concurrent commit raises CommitFailedError, and the caller recomputes from fresh reads.
+        """
+        meta = {"dagster_run_id": run_id, "dagster_partition": "", **(extra_metadata or {})}
+        uri = self.table_uri(table)
+        kwargs = dict(mode="overwrite", commit_properties=CommitProperties(custom_metadata=meta),
+                      storage_options=self.storage_options())
+        if predicate is not None and self.table(table) is not None:
+            kwargs.update(predicate=predicate, schema_mode="merge")
+        else:
+            kwargs.update(schema_mode="overwrite")
+        write_deltalake(uri, to_arrow(df, date_columns), **kwargs)
+        return WriteInfo(uri=uri, version=self.table(table).version(), rows=len(df))
+
     # -- reading -------------------------------------------------------------------------
     def read(self, table: str, partition: str | list[str] | None = None, version: int | None = None,
-             columns: list[str] | None = None) -> pd.DataFrame:
-        """The table, or one partition, or several partitions in one scan."""
+             columns: list[str] | None = None, filters: list[tuple] | None = None) -> pd.DataFrame:
+        """The table, or one partition, or several partitions in one scan; `filters`: more
+        (column, op, value) conditions, e.g. a time range (Delta skips files by their statistics)."""
         dt = self.table(table, version)
         if dt is None:
             raise FileNotFoundError(f"table '{table}' does not exist yet under {self.root}")
         if partition is None:
-            filters = None
+            filters = list(filters) if filters else None
         elif isinstance(partition, str):
-            filters = [(PARTITION, "=", partition)]
+            filters = [(PARTITION, "=", partition), *(filters or [])]
         else:
-            filters = [(PARTITION, "in", list(partition))]
+            filters = [(PARTITION, "in", list(partition)), *(filters or [])]
         table = dt.to_pyarrow_table(filters=filters, columns=columns)
         del dt
         return from_arrow(table)
