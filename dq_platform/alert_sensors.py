@@ -195,6 +195,8 @@ def dataset_index(contracts: list[Contract]) -> dict[str, Contract]:
             out[prefix + c.name] = c
         for agg in c.aggregations:
             out[f"{c.name}_{agg.name}"] = c
+        for suffix in ("_anomalies", "_postgres"):  # anomaly_assets.py, postgres_publish.py
+            out[c.name + suffix] = c
     return out
 
 

@@ -30,9 +30,12 @@ SEVERITY_BY_OUTCOME: dict[str, Severity] = {
     "pii_leak": CRITICAL,  # masked/gold output looked like raw PII: never published, but someone must look
     "run_failure": CRITICAL,  # a run crashed (an exception, not a gate): nothing of it was published
     "review_required": MEDIUM,  # a partition waits for a human decision (issue #7)
+    "anomaly_warn": MEDIUM,  # an anomaly rule (severity warn) flagged the file's events: published, worth a look
+    "anomaly_error": HIGH,  # an anomaly rule (severity error) flagged the file's events
 }
 PII_LEAK_CHECKS = {"masked_has_no_pii", "gold_has_no_pii"}
 FRESHNESS_CHECK_PREFIX = "freshness_check"  # the name Dagster's freshness-check builders give
+ANOMALY_CHECK_PREFIX = "anomaly_"  # one check per anomaly rule of a contract (anomaly_assets.py)
 
 # Minimum severity each channel receives by default (seed 001: Slack all, email HIGH+, PagerDuty CRITICAL).
 DEFAULT_MIN_SEVERITY: dict[str, Severity] = {
@@ -46,6 +49,8 @@ def outcome_for_check(check_name: str, severity: str) -> str:
         return "pii_leak"
     if check_name.startswith(FRESHNESS_CHECK_PREFIX):
         return "freshness"
+    if check_name.startswith(ANOMALY_CHECK_PREFIX):
+        return "anomaly_error" if severity == "ERROR" else "anomaly_warn"
     return "check_error" if severity == "ERROR" else "check_warn"
 
 
@@ -158,7 +163,8 @@ def check_alert(contract: Contract | None, *, dataset: str, asset: str, check: s
     md = getattr(metadata.get("top_failing_rules"), "value", None) or getattr(
         metadata.get("failures_markdown"), "value", None)
     what = {"freshness": "missed its freshness SLA", "pii_leak": "PII leak gate failed",
-            "check_error": "blocking gate failed", "check_warn": "check warned"}[outcome]
+            "check_error": "blocking gate failed", "check_warn": "check warned",
+            "anomaly_error": "anomaly detected", "anomaly_warn": "anomaly detected"}[outcome]
     title = f"[{sev.value}] {dataset}: {what}: {asset}.{check}"
     return Alert(kind=kind, severity=sev, dataset=dataset, title=title,
                  incident_key=incident_key(dataset, asset, check), asset=asset, check=check,
