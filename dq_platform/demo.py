@@ -2,8 +2,10 @@
 
 Each dataset gets two ordinary files (a few percent bad rows of every kind) and one bad batch
 whose failure rate breaks the contract's error threshold, so the summary shows gates passing
-and a gate stopping publication. Sample data is seeded: a second demo run produces the same
-files, the same partitions, and replaces (never duplicates) their outputs.
+and a gate stopping publication. Event streams (contracts matching `produce-events` output) get that
+command's files instead: two per stream, an ERROR burst spanning both. Sample data is seeded: a
+second demo run produces the same files, the same partitions, and replaces (never duplicates) their
+outputs.
 """
 
 from __future__ import annotations
@@ -53,8 +55,11 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
     started = time.time()
     with dg.DagsterInstance.get() as instance:
         check_keys, cursors = _alert_cursors(instance, contracts, warehouse)
+        from .event_producer import demo_files
+
+        events = demo_files(landing_dir, contracts)  # event streams: `produce-events` output, not CSV samples
         for i, contract in enumerate(contracts):
-            for path in _write_demo_files(contract, landing_dir, rows, seed=100 * (i + 1)):
+            for path in events.get(contract.name) or _write_demo_files(contract, landing_dir, rows, seed=100 * (i + 1)):
                 source = register(instance, contract, path, warehouse)
                 outcome = run_file(instance, contract, source, contracts_dir=contracts_dir,
                                    warehouse_root=warehouse, extra_tags={"dq/trigger": "demo"})
@@ -62,6 +67,9 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
                 mark = "ok" if outcome.success else "held by a gate" if outcome.failed_gates else "FAILED"
                 print(f"  {contract.name:<22} {source.partition_key:<48} {mark}", file=out, flush=True)
         print_summary(outcomes, contracts, warehouse, home, time.time() - started, out)
+        from .anomaly_assets import show_anomalies
+
+        show_anomalies(warehouse, contracts, out)
         _show_alerts(instance, contracts, check_keys, cursors, out)
         if contracts:
             show_versions_and_rollback(instance, contracts[0], warehouse, contracts_dir, out)
