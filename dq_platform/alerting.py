@@ -33,7 +33,7 @@ SEVERITY_BY_OUTCOME: dict[str, Severity] = {
     "anomaly_warn": MEDIUM,  # an anomaly rule (severity warn) flagged the file's events: published, worth a look
     "anomaly_error": HIGH,  # an anomaly rule (severity error) flagged the file's events
 }
-PII_LEAK_CHECKS = {"masked_has_no_pii", "gold_has_no_pii"}
+PII_LEAK_CHECKS = {"masked_has_no_pii", "gold_has_no_pii", "anomalies_have_no_pii"}
 FRESHNESS_CHECK_PREFIX = "freshness_check"  # the name Dagster's freshness-check builders give
 ANOMALY_CHECK_PREFIX = "anomaly_"  # one check per anomaly rule of a contract (anomaly_assets.py)
 

@@ -221,7 +221,7 @@ def _text(values: pd.Series, limit: int = 40) -> pd.Series:
 def window_rows(found: pd.DataFrame, rule: Anomaly, contract: Contract, detected_at: dt.datetime,
                 run_id: str) -> pd.DataFrame:
     """Bursts -> anomalies rows, with a description such as
-    'auth-service: 25 ERROR logs in 42 s (2025-01-01 10:20:01–10:20:43); peak 25 within 1m, threshold 20'."""
+    'auth-service: 25 ERROR logs in 42 s (2025-01-01 10:20:01 to 10:20:43); peak 25 within 1m, threshold 20'."""
     w = rule.window
     n = len(found)
     out = empty(contract).reindex(range(n))
@@ -245,7 +245,7 @@ def window_rows(found: pd.DataFrame, rule: Anomaly, contract: Contract, detected
     events = pd.Series(found["events"].to_numpy(), dtype="Int64")
     peak = pd.Series(found["peak_count"].to_numpy(), dtype="Int64")
     out["description"] = (who + ": " + events.astype("string") + f" {rule.label} in " + _duration(seconds)
-                          + " (" + _when(start) + "–" + end_text + "); peak " + peak.astype("string")
+                          + " (" + _when(start) + " to " + end_text + "); peak " + peak.astype("string")
                           + f" within {w.size}, threshold {w.count_above}")
     out["group_values"] = pairs
     out["window_start"], out["window_end"] = start.to_numpy(), end.to_numpy()

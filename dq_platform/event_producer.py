@@ -64,8 +64,9 @@ class Produced:
     messy: list[str] = field(default_factory=list)
 
 
-def _iso(times: np.ndarray) -> pd.Series:
-    return pd.Series(pd.to_datetime(times)).dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str.slice(0, 23) + "Z"
+def _iso(times: np.ndarray) -> np.ndarray:
+    """ISO 8601 UTC with milliseconds, e.g. 2025-01-01T10:20:30.123Z (numpy's C formatter)."""
+    return np.char.add(np.datetime_as_string(np.asarray(times, dtype="datetime64[ms]"), unit="ms"), "Z")
 
 
 def _emails(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -599,9 +599,13 @@ def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
     if not len(ends) or ends[-1] != len(buf) - 1:
         ends = np.append(ends, len(buf))  # a last line without a line break
     starts = np.concatenate(([0], ends[:-1] + 1))
-    # a line is blank when it holds nothing but whitespace: count its other bytes from a running sum
-    ink = np.concatenate(([0], np.cumsum(~np.isin(buf, np.frombuffer(b" \t\r\f\v", dtype=np.uint8)))))
-    filled = np.flatnonzero(ink[ends] - ink[starts] > 0)  # 0-based numbers of the non-blank lines
+    # blank: empty, or whitespace only (only lines starting with whitespace are looked at, a loop over those)
+    width = ends - starts
+    first = buf[np.minimum(starts, max(len(buf) - 1, 0))] if len(buf) else np.zeros(len(starts), np.uint8)
+    maybe = np.flatnonzero((width > 0) & np.isin(first, np.frombuffer(b" \t\r\f\v", dtype=np.uint8)))
+    blank = width == 0
+    blank[maybe] = [not data[starts[i]:ends[i]].strip() for i in maybe.tolist()]
+    filled = np.flatnonzero(~blank)  # 0-based numbers of the non-blank lines
     if not len(filled):
         return _empty_frame([])
     block = max(1 << 20, int((ends - starts).max()) + 2)
