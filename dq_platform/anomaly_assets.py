@@ -11,8 +11,9 @@ they arrive in:
   in that range (a Delta scan filtered on the time column); replaces the rule's anomalies inside it.
 
 All of a run's replacements are one Delta commit (a predicate overwrite), whose metadata records them
-(`dq_scopes`), so the PostgreSQL publisher mirrors exactly the same change. A concurrent commit makes
-the write fail; it is then recomputed from fresh reads (a run that read stale data never wins).
+(`dq_scopes`), so the PostgreSQL publisher mirrors exactly the same change. The commit is made against
+the table version taken before anything was read: if another run changed the same rows meanwhile,
+Delta refuses it and everything is recomputed from fresh reads (a run that read stale data never wins).
 Materialized alone (no file in the run, e.g. from the UI after a rule changed), it recomputes the whole
 table from every published file.
 
@@ -98,6 +99,7 @@ def build_anomaly_asset(contract: Contract, masked_key: dg.AssetKey, common: dic
                 "dagster/row_count": result.rows_total, "delta_version": result.version,
                 "source_file": partition or "- (full recomputation)",
                 "recomputed": dg.MetadataValue.md(result.scope_markdown()), "seconds/detect": seconds,
+                "commit_retries": result.retries,
                 "dq/commit/dq_gates": "passed"})
         for rule in contract.anomalies:
             yield result.check(rule, partition)
@@ -124,6 +126,7 @@ class Refresh:
         self.rows_total = 0
         self.version = -1
         self.full = False
+        self.retries = 0  # recomputations after a concurrent commit to the same rows
 
     def scope_markdown(self) -> str:
         if not self.scopes:
@@ -170,37 +173,49 @@ def _ts(value) -> str:
 
 def refresh(warehouse: Warehouse, contract: Contract, partition: str | None, run_id: str,
             now: dt.datetime | None = None) -> Refresh:
-    """Recompute what `partition` (None: everything) can change, scan it, and replace it in one commit."""
+    """Recompute what `partition` (None: everything) can change, scan it, and replace it in one commit.
+
+    The anomalies table's version is taken before anything is read, and the commit is made against
+    it: if another run committed a change to the same rows meanwhile, the commit fails and everything
+    is read and recomputed again. So of two runs racing over adjacent files, the one that read the other's
+    events too is the one that wins (a result computed from stale reads never overwrites a fresh one).
+    """
+    name = table_name(contract)
     for attempt in range(COMMIT_RETRIES + 1):
-        result = _recompute(warehouse, contract, partition, run_id, now)
+        snapshot = warehouse.table(name)
+        if snapshot is None:
+            warehouse.create_empty(name, anomalies.empty(contract), run_id=run_id)
+            snapshot = warehouse.table(name)
+        result = _recompute(warehouse, snapshot, contract, partition, run_id, now)
         if result.leaks or (not result.scopes and not result.full):
-            return result
+            break
         frames = [f for f in result.rows.values() if len(f)]
         data = pd.concat(frames, ignore_index=True) if frames else anomalies.empty(contract)
         predicate = None if result.full else " OR ".join(f"({s['predicate']})" for s in result.scopes)
         scopes = [{k: v for k, v in s.items() if k != "predicate"} for s in result.scopes]
         try:
             info = warehouse.replace_where(
-                table_name(contract), data.astype(anomalies.output_dtypes(contract)), predicate, run_id=run_id,
+                name, data.astype(anomalies.output_dtypes(contract)), predicate, run_id=run_id, snapshot=snapshot,
                 extra_metadata={"dq_gates": "passed", "dq_scopes": json.dumps(scopes),
                                 "dq_source_partition": partition or ""})
         except CommitFailedError:
             if attempt == COMMIT_RETRIES:
                 raise
-            time.sleep(0.2 * 2 ** attempt)
-            continue  # another run changed the table meanwhile: recompute from what is there now
-        result.scopes = scopes
-        result.written, result.version = info.rows, info.version
-        result.rows_total = sum(warehouse.row_counts(table_name(contract)).values())
-        return result
-    raise AssertionError("unreachable")
+            time.sleep(0.1 * 2 ** attempt)
+            continue  # another run changed the same rows meanwhile: read and recompute
+        result.scopes, result.written = scopes, info.rows
+        break
+    result.retries = attempt
+    result.version = warehouse.table(name).version()
+    result.rows_total = sum(warehouse.row_counts(name).values())
+    return result
 
 
 def table_name(contract: Contract) -> str:
     return anomalies_key(contract).path[-1]
 
 
-def _recompute(warehouse: Warehouse, contract: Contract, partition: str | None, run_id: str,
+def _recompute(warehouse: Warehouse, snapshot, contract: Contract, partition: str | None, run_id: str,
                now: dt.datetime | None) -> Refresh:
     from .pii import scan_frame
 
@@ -217,8 +232,8 @@ def _recompute(warehouse: Warehouse, contract: Contract, partition: str | None, 
     else:
         if warehouse.table(masked) is None:
             return out
+        stored = _stored(snapshot)  # as of the version the write will be checked against
         mine = warehouse.read(masked, partition=partition, columns=columns)
-        stored = _stored(warehouse, contract)
         for rule in contract.anomalies:
             hit = anomalies.matches(mine, rule)
             if rule.window is not None:
@@ -264,13 +279,12 @@ def _detect(events: pd.DataFrame | None, rule: Anomaly, contract: Contract, now,
     return anomalies.window_rows(anomalies.bursts(events, rule), rule, contract, now, run_id)
 
 
-def _stored(warehouse: Warehouse, contract: Contract) -> pd.DataFrame:
-    table = table_name(contract)
-    if warehouse.table(table) is None:
-        return pd.DataFrame({"rule_id": pd.Series(dtype="string"), "window_start": pd.Series(dtype="datetime64[ns]"),
-                             "window_end": pd.Series(dtype="datetime64[ns]")})
-    return warehouse.read(table, columns=["rule_id", "window_start", "window_end"],
-                          filters=[("kind", "=", "window")])
+def _stored(snapshot) -> pd.DataFrame:
+    """The window anomalies stored in that table version: rule and extent only."""
+    from .storage import from_arrow
+
+    return from_arrow(snapshot.to_pyarrow_table(columns=["rule_id", "window_start", "window_end"],
+                                                filters=[("kind", "=", "window")]))
 
 
 def _window(warehouse: Warehouse, contract: Contract, rule: Anomaly, first, last, stored: pd.DataFrame,

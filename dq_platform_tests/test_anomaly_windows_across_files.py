@@ -103,3 +103,39 @@ def test_a_storm_over_three_files_arriving_out_of_order_merges_into_one_anomaly(
     scopes = json.loads(project.wh().last_commit("events_logs_anomalies")["dq_scopes"])
     assert scopes == [{"rule_id": "error_burst", "kind": "window", "start": "2025-01-01T10:10:00",
                        "end": "2025-01-01T10:24:58", "anomalies": 1}]
+
+
+def test_of_two_runs_racing_over_adjacent_files_the_one_that_read_stale_events_recomputes(tmp_path, monkeypatch):
+    """Run a reads its events; meanwhile run b publishes the rest of the burst and commits it; run a's
+    commit (which never saw b's events) is refused and a recomputes, so the burst survives."""
+    from dq_platform import anomaly_assets
+    from dq_platform.contract import load_contract
+    from dq_platform.storage import Warehouse
+
+    contract = load_contract(CONTRACTS_DIR / "events_logs.yaml")
+    wh = Warehouse(root=str(tmp_path / "warehouse"))
+
+    def publish(partition: str, start_s: float, count: int) -> None:
+        t = pd.Timestamp("2025-01-01 10:00:00") + pd.to_timedelta([start_s + 2 * i for i in range(count)], unit="s")
+        wh.write("masked_events_logs", pd.DataFrame({
+            "timestamp": pd.Series(t, dtype="datetime64[ns]"), "service": pd.Series(["auth-service"] * count, dtype="string"),
+            "level": pd.Series(["ERROR"] * count, dtype="string"), "message": pd.Series(["x"] * count, dtype="string"),
+            "user_id": pd.Series(["tk_1"] * count, dtype="string"), "_source_line": range(1, count + 1)}),
+            partition=partition, run_id=f"run-{partition}")
+
+    real, calls = anomaly_assets._recompute, []
+
+    def racing(warehouse, snapshot, contract, partition, run_id, now):
+        result = real(warehouse, snapshot, contract, partition, run_id, now)
+        calls.append(partition)
+        if calls == ["a"]:  # a has read (its 12 errors alone: no burst); now b runs start to end
+            publish("b", 30, 9)
+            anomaly_assets.refresh(warehouse, contract, "b", "run-b")
+        return result
+
+    publish("a", 0, 12)
+    monkeypatch.setattr(anomaly_assets, "_recompute", racing)
+    out = anomaly_assets.refresh(wh, contract, "a", "run-a")
+    assert calls == ["a", "b", "a"] and out.retries == 1
+    [row] = wh.read("events_logs_anomalies").to_dict("records")
+    assert (row["events"], row["partitions"], row["run_id"]) == (21, "a,b", "run-a")
