@@ -222,3 +222,35 @@ def test_a_file_over_the_failure_threshold_holds_masked_anomalies_and_publicatio
     # the 40 published-looking errors were never published, so they are no anomaly: the table did not move
     assert project.wh().table("events_logs_anomalies").version() == version
     assert not [c for c in held.checks if c[0] == "events_logs_anomalies"]
+
+
+def test_the_anomalies_pii_gate_holds_anomalies_that_look_like_pii(make_project, instance, monkeypatch):
+    """Defence in depth: a defect that copied an email into an anomaly's description is caught by the
+    blocking `anomalies_have_no_pii` gate (the defect is injected into our own code): nothing is written
+    or published, and the check's metadata names the column and kind, never the value."""
+    from dq_platform import anomalies
+
+    real = anomalies.window_rows
+
+    def leaky(*args, **kwargs):
+        rows = real(*args, **kwargs)
+        rows["description"] = rows["description"] + " (ask jane.doe@mail.com)"
+        return rows
+
+    monkeypatch.setattr(anomalies, "window_rows", leaky)
+    monkeypatch.setenv("DQ_EVENTS_PG_URL", "postgresql://nobody@127.0.0.1:1/never")  # must never be reached
+    project = events_project(make_project, "events_logs")
+    first = project.ingest(instance, "events_logs", deliver(project, "logs", 0, files=2)[0])
+    held = project.ingest(instance, "events_logs", deliver(project, "logs", 1, files=2)[0])
+    assert first.success is False and held.success is False  # postgres never ran: its URL is unreachable
+    assert checks(first)["events_logs_anomalies.anomalies_have_no_pii"] == (True, "ERROR")
+    assert checks(held)["events_logs_anomalies.anomalies_have_no_pii"] == (False, "ERROR")
+    assert held.failed_gates[0].startswith("events_logs_anomalies.anomalies_have_no_pii: ")
+    assert checks(held)["events_logs_anomalies.anomaly_error_burst"] == (False, "ERROR")
+    assert "jane.doe" not in "\n".join(held.failed_gates)  # the rule's check withholds the descriptions
+    assert len(project.wh().read("events_logs_anomalies")) == 0
+    key = dg.AssetCheckKey(dg.AssetKey("events_logs_anomalies"), "anomalies_have_no_pii")
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    text = str(record.event.dagster_event.event_specific_data)
+    assert "description/email" in text and "jane.doe" not in text
+    assert instance.get_latest_materialization_event(dg.AssetKey("events_logs_postgres")) is None
