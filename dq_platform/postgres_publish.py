@@ -46,19 +46,24 @@ def table_names(contract: Contract) -> tuple[str, str]:
 
 
 def safe_url(url: str) -> str:
+    """The URL with its password hidden; a URL that does not parse is not shown at all."""
     import sqlalchemy as sa
 
-    return sa.engine.make_url(url).render_as_string(hide_password=True)
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - SQLAlchemy's message would quote the whole URL
+        return "(a URL that does not parse as postgresql://user:password@host:port/database)"
 
 
-def _scrub(text: str, url: str) -> str:
+def _scrub(text, url: str) -> str:
     import sqlalchemy as sa
 
-    password = sa.engine.make_url(url).password
-    text = str(text)
-    if password:
-        text = text.replace(str(password), "***")
-    return text.replace(url, safe_url(url))
+    text = str(text).replace(url, safe_url(url))
+    try:
+        password = sa.engine.make_url(url).password
+    except Exception:  # noqa: BLE001
+        password = None
+    return text.replace(str(password), "***") if password else text
 
 
 def _engine(url: str):
@@ -138,8 +143,9 @@ def publish(url: str, contract: Contract, warehouse: Warehouse, partition: str, 
     schema = target.db_schema
     events_table, anomalies_table = table_names(contract)
     out = {"target": safe_url(url), "events_table": _dotted(schema, events_table)}
-    engine = _engine(url)
+    engine = None
     try:
+        engine = _engine(url)
         with engine.begin() as conn:
             marker = _qualified(conn, MARKER_TABLE, schema)
             conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {marker} (table_name TEXT PRIMARY KEY, "
@@ -164,7 +170,8 @@ def publish(url: str, contract: Contract, warehouse: Warehouse, partition: str, 
         raise PublishError(f"publishing {contract.name} to {safe_url(url)} failed: "
                            f"{type(e).__name__}: {_scrub(e, url)}") from None
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
     return out
 
 

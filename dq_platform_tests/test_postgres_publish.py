@@ -132,3 +132,16 @@ def test_a_failed_publication_names_no_password_and_the_next_run_catches_up(logs
     assert mat.metadata["anomalies_mode"].value == "whole table"
     assert len(sql(engine, "SELECT * FROM events_logs_anomalies")) == len(logs_project.wh().read("events_logs_anomalies"))
     assert sql(engine, "SELECT DISTINCT _partition FROM events_logs")["_partition"].tolist() == [ok.partition]
+
+
+@pytest.mark.parametrize("url", [f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432:5432/x",  # does not parse
+                                 f"postgresql+nodriver://postgres:{PASSWORD}@127.0.0.1/x",  # no such driver
+                                 f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/no_such_database_here"])
+def test_a_bad_url_fails_with_a_message_that_never_holds_the_password(tmp_path, url):
+    from dq_platform.contract import load_contract
+    from dq_platform.postgres_publish import PublishError, publish
+    from dq_platform.storage import Warehouse
+
+    with pytest.raises(PublishError) as e:
+        publish(url, load_contract(CONTRACTS_DIR / "events_logs.yaml"), Warehouse(root=str(tmp_path)), "f@0", "run")
+    assert str(e.value).startswith("publishing events_logs to ") and PASSWORD not in str(e.value)
