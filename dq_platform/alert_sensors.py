@@ -206,6 +206,8 @@ def dataset_index(contracts: list[Contract]) -> dict[str, Contract]:
             out[f"{c.name}_{agg.name}"] = c
         for table in modeling_tables(c):  # model and semantic-layer assets (dimensional.py)
             out[table] = c
+        for suffix in ("_anomalies", "_postgres"):  # anomaly_assets.py, postgres_publish.py
+            out[c.name + suffix] = c
     return out
 
 

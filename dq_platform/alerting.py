@@ -30,12 +30,15 @@ SEVERITY_BY_OUTCOME: dict[str, Severity] = {
     "pii_leak": CRITICAL,  # masked/gold output looked like raw PII: never published, but someone must look
     "run_failure": CRITICAL,  # a run crashed (an exception, not a gate): nothing of it was published
     "review_required": MEDIUM,  # a partition waits for a human decision (issue #7)
-    "anomaly_warn": MEDIUM,  # a value outside what history predicts (history_checks.py; never blocking)
-    "anomaly_error": HIGH,  # the same, for a contract whose history section says severity: error
+    "history_warn": MEDIUM,  # a value outside what history predicts (history_checks.py; never blocking)
+    "history_error": HIGH,  # the same, for a contract whose history section says severity: error
+    "anomaly_warn": MEDIUM,  # an anomaly rule (severity warn) flagged the file's events: published, worth a look
+    "anomaly_error": HIGH,  # an anomaly rule (severity error) flagged the file's events
 }
-PII_LEAK_CHECKS = {"masked_has_no_pii", "gold_has_no_pii"}
+PII_LEAK_CHECKS = {"masked_has_no_pii", "gold_has_no_pii", "anomalies_have_no_pii"}
 FRESHNESS_CHECK_PREFIX = "freshness_check"  # the name Dagster's freshness-check builders give
 HISTORY_CHECK_SUFFIXES = ("_matches_history", "_match_history")  # history_checks.py names its checks so
+ANOMALY_CHECK_PREFIX = "anomaly_"  # one check per anomaly rule of a contract (anomaly_assets.py)
 
 # Minimum severity each channel receives by default (seed 001: Slack all, email HIGH+, PagerDuty CRITICAL).
 DEFAULT_MIN_SEVERITY: dict[str, Severity] = {
@@ -50,6 +53,8 @@ def outcome_for_check(check_name: str, severity: str) -> str:
     if check_name.startswith(FRESHNESS_CHECK_PREFIX):
         return "freshness"
     if check_name.endswith(HISTORY_CHECK_SUFFIXES):  # an ERROR one is still not a gate: nothing was held
+        return "history_error" if severity == "ERROR" else "history_warn"
+    if check_name.startswith(ANOMALY_CHECK_PREFIX):
         return "anomaly_error" if severity == "ERROR" else "anomaly_warn"
     return "check_error" if severity == "ERROR" else "check_warn"
 
@@ -167,7 +172,8 @@ def check_alert(contract: Contract | None, *, dataset: str, asset: str, check: s
         metadata.get("failures_markdown"), "value", None)
     what = {"freshness": "missed its freshness SLA", "pii_leak": "PII leak gate failed",
             "check_error": "blocking gate failed", "check_warn": "check warned",
-            "anomaly_warn": "anomaly against history", "anomaly_error": "anomaly against history"}[outcome]
+            "history_warn": "anomaly against history", "history_error": "anomaly against history",
+            "anomaly_error": "anomaly detected", "anomaly_warn": "anomaly detected"}[outcome]
     title = f"[{sev.value}] {dataset}: {what}: {asset}.{check}"
     return Alert(kind=kind, severity=sev, dataset=dataset, title=title,
                  incident_key=incident_key(dataset, asset, check), asset=asset, check=check,

@@ -362,6 +362,14 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definit
         gold_assets.append(_gold_asset(contract, agg, masked_key, common, catalog))
     # dimension/fact table and semantic layer, when the contract declares them (model_assets.py)
     gold_assets += modeling_assets(contract, masked_key, common, catalog)
+    if contract.anomalies:  # <name>_anomalies: rule-based anomalies over the published events
+        from .anomaly_assets import build_anomaly_asset
+
+        gold_assets.append(build_anomaly_asset(contract, masked_key, common))
+    if contract.publish and contract.publish.postgres:  # <name>_postgres: masked rows (+ anomalies) to PostgreSQL
+        from .postgres_publish import build_postgres_asset
+
+        gold_assets.append(build_postgres_asset(contract, masked_key, common))
 
     assets = [raw, clean, masked, *gold_assets]
     with warnings.catch_warnings():  # both builders are Dagster "beta"; chosen on purpose (DESIGN.md)

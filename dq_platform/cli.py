@@ -23,7 +23,8 @@ def _contracts_validate(args) -> int:
         modeling = (f"; {c.model.kind} {c.model.name}" if c.model else "") + \
             (f"; {len(c.semantic.metrics)} semantic metrics" if c.semantic else "")
         print(f"ok  {c.name:<24} {len(c.columns)} columns, {len(c.rules)} expression rules, "
-              f"{len(c.aggregations)} aggregations; PII {pii}{modeling}")
+              f"{len(c.aggregations)} aggregations" + (f", {len(c.anomalies)} anomaly rules" if c.anomalies else "")
+              + f"; PII {pii}{modeling}")
     return 0
 
 
@@ -109,6 +110,16 @@ def _extract(args) -> int:
         return _ingest(argparse.Namespace(paths=[url2pathname(out.uri.removeprefix("file://"))],
                                           dataset=contract.name, force=False))
     return 0
+
+
+def _produce_events(args) -> int:
+    from .event_producer import main as produce_events
+
+    try:
+        return produce_events(args)
+    except ValueError as e:
+        print(f"dq-platform produce-events: {e}", file=sys.stderr)
+        return 2
 
 
 def _ui(args) -> int:
@@ -408,6 +419,19 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--full-refresh", action="store_true", help="incremental SQL: ignore the watermark, read every row")
     x.add_argument("--ingest", action="store_true", help="process the delivered file now instead of waiting for the sensor")
     x.set_defaults(func=_extract)
+
+
+    pe = sub.add_parser("produce-events", help="write realistic log/metric/transaction JSON-lines files into the landing zone")
+    pe.add_argument("--files", type=int, default=3, help="files per stream, consecutive in time (default 3)")
+    pe.add_argument("--events-per-file", type=int, default=1000, help="events per file (default 1000)")
+    pe.add_argument("--seed", type=int, default=7, help="same seed, same bytes (default 7)")
+    pe.add_argument("--start", default="2025-01-01T10:00:00Z", help="time of the first event (ISO 8601, UTC)")
+    pe.add_argument("--rate", type=float, default=4.0, help="events per second; a file spans events/rate seconds")
+    pe.add_argument("--streams", default="logs,metrics,transactions", help="comma-separated subset of the streams")
+    pe.add_argument("--no-incidents", action="store_true", help="no error burst, CPU spike or large transaction")
+    pe.add_argument("--clean", action="store_true", help="no malformed, incomplete or duplicated lines")
+    pe.add_argument("--landing", help="landing zone folder or s3:// URI (default: DQ_LANDING_URI / ./landing)")
+    pe.set_defaults(func=_produce_events)
 
     u = sub.add_parser("ui", help="start the Dagster UI and daemon on the persistent instance")
     u.add_argument("--host", default="127.0.0.1")

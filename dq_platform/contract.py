@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from contextvars import ContextVar
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
@@ -81,6 +82,7 @@ class MaskingStrategy(str, Enum):
     city = "city"  # "street, city, ST 12345" -> city
     postcode_prefix = "postcode_prefix"  # "... 12345" -> "123**"
     redact = "redact"  # -> constant marker
+    scrub = "scrub"  # free text: emails, phones, SSNs, cards, IBANs, IPs inside it -> [email], [phone], ...
 
 
 class _Strict(BaseModel):
@@ -260,7 +262,7 @@ class Column(_Strict):
             if m in (MaskingStrategy.year, MaskingStrategy.age_band) and not temporal:
                 raise ValueError(f"masking '{m.value}' needs a date column")
             if m in (MaskingStrategy.email, MaskingStrategy.phone, MaskingStrategy.city,
-                     MaskingStrategy.postcode_prefix) and self.type != ColumnType.string:
+                     MaskingStrategy.postcode_prefix, MaskingStrategy.scrub) and self.type != ColumnType.string:
                 raise ValueError(f"masking '{m.value}' needs a string column")
         if self.missing.policy == MissingPolicy.keep and self.required:
             raise ValueError("a required column cannot keep missing values (policy 'keep')")
@@ -789,6 +791,132 @@ class History(_Strict):
         return v
 
 
+_WINDOW_RE = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+
+
+def parse_window(text: str) -> "datetime.timedelta":
+    """'30s', '1m', '2h', '1d' -> timedelta (anomaly windows may be shorter than a minute)."""
+    m = _WINDOW_RE.match(str(text))
+    if not m or int(m.group(1)) <= 0:
+        raise ValueError(f"'{text}' is not a window size like '30s', '1m', '2h' or '1d'")
+    return datetime.timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m.group(2)]: int(m.group(1))})
+
+
+# Columns of the contract being validated, set around its validation (Contract._with_columns) so an
+# anomaly rule can name the line of a wrong column reference instead of the contract's first line.
+_COLUMNS: ContextVar[dict[str, str] | None] = ContextVar("dq_contract_columns", default=None)
+
+
+def _raw_masked_types(columns: Any) -> dict[str, str]:
+    """{name: type in the masked layer} from the contract's raw (not yet validated) columns."""
+    out = {}
+    for c in columns if isinstance(columns, list) else []:
+        if isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("type"), str):
+            pii = c.get("pii")
+            masking = pii.get("masking", "token") if isinstance(pii, dict) else None
+            out[c["name"]] = c["type"] if pii is None else ("integer" if masking == "year" else "string")
+    return out
+
+
+def _check_columns(names: list[str], what: str) -> list[str]:
+    known = _COLUMNS.get()
+    unknown = [n for n in names if known is not None and n not in known]
+    if unknown:
+        raise ValueError(f"{what} names unknown column(s): {', '.join(unknown)}"
+                         + (f" (columns: {', '.join(known)})" if known else ""))
+    return names
+
+
+class AnomalyWindow(_Strict):
+    """More than `count_above` matching events of one group within any `size` interval (both ends inclusive)."""
+
+    time_column: str
+    size: str  # "30s", "1m", "1h", "1d"
+    group_by: list[str] = Field(default_factory=list)
+    count_above: int = Field(ge=0)
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, v: str) -> str:
+        parse_window(v)
+        return v
+
+    @field_validator("time_column")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        _check_columns([v], "time_column")
+        known = _COLUMNS.get()
+        if known is not None and known.get(v) not in ("timestamp", "date"):
+            raise ValueError(f"time_column '{v}' must be an unmasked timestamp or date column, not {known.get(v)}")
+        return v
+
+    @field_validator("group_by")
+    @classmethod
+    def _groups(cls, v: list[str]) -> list[str]:
+        return _check_columns(v, "group_by")
+
+    @property
+    def seconds(self) -> float:
+        return parse_window(self.size).total_seconds()
+
+
+class Anomaly(_Strict):
+    """A rule-based anomaly over the published (masked) events; see anomalies.py for the semantics.
+
+    Without `window` it is a row rule: every event matching `where` is an anomaly. With it, an anomaly
+    is a burst: more than `window.count_above` matching events of one group within `window.size`.
+    """
+
+    id: str = Field(pattern=NAME_RE)
+    description: str = ""
+    where: str | None = None  # pandas expression over the masked columns; None: every event
+    window: AnomalyWindow | None = None
+    severity: Literal["warn", "error"] = "warn"
+    label: str = "matching events"  # what one matching event is called in alerts, e.g. "ERROR logs"
+
+    @field_validator("where")
+    @classmethod
+    def _where(cls, v: str | None) -> str | None:
+        known = _COLUMNS.get()
+        if v is None or known is None:
+            return v
+        import pandas as pd
+
+        from .cleaning import CLEANED_DTYPES
+
+        # one typed row, so comparing a masked (text) column with a number fails here, not in a run
+        sample = {"integer": 0, "float": 0.0, "string": "x", "date": pd.Timestamp(0), "timestamp": pd.Timestamp(0),
+                  "boolean": False}
+        row = pd.DataFrame({n: pd.Series([sample[t]], dtype=CLEANED_DTYPES[ColumnType(t)])
+                            for n, t in known.items() if t in sample})
+        try:
+            result = row.eval(v, engine="python")
+        except Exception as e:  # noqa: BLE001 - the expression is the author's: say what is wrong with it
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ValueError(f"cannot be evaluated over the masked columns: {reason}") from None
+        if not isinstance(result, pd.Series) or not pd.api.types.is_bool_dtype(result.dtype):
+            raise ValueError("is not a condition (it must give true or false for each event)")
+        return v
+
+    @model_validator(mode="after")
+    def _needs_a_condition(self) -> "Anomaly":
+        if self.where is None and self.window is None:
+            raise ValueError("an anomaly needs a 'where' condition, a 'window', or both")
+        return self
+
+
+class PostgresTarget(_Strict):
+    """Publish masked rows (and anomalies) to PostgreSQL; the URL stays in the named variable."""
+
+    url_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")  # e.g. DQ_EVENTS_PG_URL; unset -> nothing published
+    table: str | None = Field(default=None, pattern=NAME_RE)  # default: the dataset name
+    db_schema: str | None = Field(default=None, alias="schema", pattern=NAME_RE)  # default: the URL's default
+
+
+class Publish(_Strict):
+    postgres: PostgresTarget | None = None
+
+
 class Contract(_Strict):
     name: str = Field(pattern=NAME_RE)
     description: str
@@ -809,6 +937,26 @@ class Contract(_Strict):
     model: Model | None = None  # dimension or fact table built from this dataset (silver)
     semantic: Semantic | None = None  # business metrics over this dataset (gold)
     history: History = Field(default_factory=History)
+    anomalies: list[Anomaly] = Field(default_factory=list)
+    publish: Publish | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_columns(cls, data: Any, handler):
+        token = _COLUMNS.set(_raw_masked_types(data.get("columns")) if isinstance(data, dict) else None)
+        try:
+            return handler(data)
+        finally:
+            _COLUMNS.reset(token)
+
+    @field_validator("anomalies")
+    @classmethod
+    def _unique_anomaly_ids(cls, v: list[Anomaly]) -> list[Anomaly]:
+        ids = [a.id for a in v]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"anomaly ids must be unique: {', '.join(dupes)}")
+        return v
 
     @field_validator("maintenance")
     @classmethod

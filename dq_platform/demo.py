@@ -5,8 +5,10 @@ Pull-source contracts (http, sql) are demoed through their extract job against l
 
 Each dataset gets two ordinary files (a few percent bad rows of every kind) and one bad batch
 whose failure rate breaks the contract's error threshold, so the summary shows gates passing
-and a gate stopping publication. Sample data is seeded: a second demo run produces the same
-files, the same partitions, and replaces (never duplicates) their outputs.
+and a gate stopping publication. Event streams (contracts matching `produce-events` output) get that
+command's files instead: two per stream, an ERROR burst spanning both. Sample data is seeded: a
+second demo run produces the same files, the same partitions, and replaces (never duplicates) their
+outputs.
 """
 
 from __future__ import annotations
@@ -66,12 +68,15 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
     with dg.DagsterInstance.get() as instance, \
             DemoPullSources(instance, str(landing_dir), settings.project_dir(), out) as pull:
         check_keys, cursors = _alert_cursors(instance, contracts, warehouse)
+        from .event_producer import demo_files
+
+        events = demo_files(landing_dir, contracts)  # event streams: `produce-events` output, not CSV samples
         # dimensions first: a fact's references and a gold join then find their rows on the first run
         order = sorted(enumerate(contracts), key=lambda ic: not (ic[1].model and ic[1].model.kind == "dimension"))
         for i, contract in order:
             # pull sources (http / sql) deliver through their extract job, against local stand-ins
             paths = pull.deliver(contract) if is_pull_source(contract) else \
-                _write_demo_files(contract, landing_dir, rows, seed=100 * (i + 1))
+                events.get(contract.name) or _write_demo_files(contract, landing_dir, rows, seed=100 * (i + 1))
             for path in paths:
                 source = register(instance, contract, path, warehouse,
                                   partition_source(instance, contract, path) if is_pull_source(contract) else None)
@@ -83,6 +88,9 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
                 print(f"  {contract.name:<22} {source.partition_key:<48} {mark}", file=out, flush=True)
         print_summary(outcomes, contracts, warehouse, home, time.time() - started, out)
         show_semantic_layer(contracts, warehouse, out)
+        from .anomaly_assets import show_anomalies
+
+        show_anomalies(warehouse, contracts, out)
         cursors = _show_alerts(instance, contracts, check_keys, cursors, out)
         if any(o.held for o in outcomes):
             _decide_reviews(instance, [o for o in outcomes if o.held], warehouse, contracts_dir, out)

@@ -22,7 +22,8 @@ ZORDERED_PREFIXES = ("cleaned_", "masked_")  # the tables that keep the contract
 def dataset_tables(contract: Contract) -> list[str]:
     n = contract.name
     return [f"raw_{n}", f"cleaned_{n}", f"quarantine_{n}", f"masked_{n}",
-            *(f"{n}_{a.name}" for a in contract.aggregations), *modeling_tables(contract)]
+            *(f"{n}_{a.name}" for a in contract.aggregations), *modeling_tables(contract),
+            *([f"{n}_anomalies"] if contract.anomalies else [])]  # one small commit per file: worth compacting
 
 
 def sizes(warehouse: Warehouse, table: str) -> dict[str, int]:

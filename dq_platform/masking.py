@@ -457,6 +457,10 @@ def mask_series(series: pd.Series, column: Column, key: MaskingKey, reference_da
         return _mask_postcode(series)
     if strategy == MaskingStrategy.redact:
         return _mask_redact(series)
+    if strategy == MaskingStrategy.scrub:  # free text: the PII gate's own patterns, replaced in place
+        from .pii import scrub_text
+
+        return scrub_text(series)
     raise ValueError(f"unknown masking strategy {strategy!r}")  # pragma: no cover - enum is closed
 
 

@@ -29,7 +29,8 @@ from dq_platform.cleaning import arrow_strings
 from dq_platform.contract import Contract
 from dq_platform.masking import canonical_strings
 
-__all__ = ["KINDS", "PiiScan", "iban_valid", "luhn_valid", "raw_value_echo", "scan_frame", "shape_of"]
+__all__ = ["KINDS", "PiiScan", "iban_valid", "luhn_valid", "raw_value_echo", "scan_frame", "scrub_text",
+           "shape_of"]
 
 KINDS = ("email", "phone", "ssn", "card", "iban", "ipv4", "ipv6")
 
@@ -219,6 +220,69 @@ def scan_frame(df: pd.DataFrame, columns: Iterable[str] | None = None) -> dict[s
     return out
 
 
+# -- scrubbing free text (the `scrub` masking strategy) ------------------------------------------
+
+_PHONE_CORE = (r"(?:\([2-9][0-9]{2}\)[-. ]?|(?:\+?1[-. ]?)?(?:\([2-9][0-9]{2}\)[-. ]?|[2-9][0-9]{2}[-. ]?))"
+               r"[2-9][0-9]{2}[-. ]?[0-9]{4}")
+_SSN_CORE = _SSN.removeprefix(_B).removesuffix(_E)
+# (boundary before)(value)(boundary after) -> \1[kind]\2: the boundaries the gate's patterns consume are kept
+_SCRUB = [
+    ("ipv6", r"(^|[^0-9A-Za-z_:.])(?:" + _IPV6_CORE + r")([^0-9A-Za-z_:]|$)"),
+    ("ipv4", r"(^|[^0-9A-Za-z_.])" + _IPV4_CORE + r"((?:[^0-9A-Za-z_.]|\.(?:[^0-9]|$)|$))"),
+    ("ssn", r"(^|[^0-9A-Za-z_])" + _SSN_CORE + r"([^0-9A-Za-z_]|$)"),
+    ("phone", r"(^|[^0-9A-Za-z_])" + _PHONE_CORE + r"([^0-9A-Za-z_]|$)"),
+]
+_SCRUB_CHECKSUMMED = [("iban", _IBAN, _iban_check), ("card", _CARD, _card_check)]
+_SCRUB_ROUNDS = 4
+
+
+def scrub_text(series: pd.Series) -> pd.Series:
+    """Free text with every value the PII gate would flag replaced by a marker: "[email]", "[phone]",
+    "[ssn]", "[card]", "[iban]", "[ipv4]", "[ipv6]"; the rest of the text is kept.
+
+    Same patterns as the gate (cards and IBANs only where their checksum holds), vectorized over the
+    rows holding a candidate. Matches that shared a boundary character with the previous one are
+    caught by another round; a value still flagged after that is replaced whole by "[REDACTED]",
+    so the gate passes on scrubbed text by construction. Names are not patterns: a free-text column
+    that can hold names needs `redact`.
+    """
+    if len(series) == 0:
+        return series.astype("string")
+    text = arrow_strings(series)
+    rows = np.flatnonzero(_bools(pc.match_substring_regex(text, _ANY)))
+    if len(rows) == 0:
+        return pd.Series(pd.arrays.ArrowStringArray(text), index=series.index, name=series.name)
+    sub = text.take(pa.array(rows))
+    sub = pc.replace_substring_regex(sub, _EMAIL, "[email]")
+    for _ in range(_SCRUB_ROUNDS):
+        for kind, pattern in _SCRUB:
+            sub = pc.replace_substring_regex(sub, pattern, "\\1[" + kind + "]\\2")
+        for kind, pattern, check in _SCRUB_CHECKSUMMED:
+            flagged = _checksum_hits(sub, pattern, check)
+            if flagged.any():  # in those rows every candidate goes, valid or not
+                core = pattern.replace("?P<c>", "").removeprefix(_B).removesuffix(_E)
+                fixed = pc.replace_substring_regex(sub.filter(pa.array(flagged)), f"({_B[3:-1]})?{core}({_E[3:-1]})?",
+                                                   "\\1[" + kind + "]\\3")  # group 2: the candidate
+                sub = _scatter(sub, flagged, fixed)
+        left = pd.Series(pd.arrays.ArrowStringArray(sub))
+        if not _hit_masks(left):
+            break
+    still = np.zeros(len(sub), dtype=bool)
+    for mask in _hit_masks(pd.Series(pd.arrays.ArrowStringArray(sub))).values():
+        still |= mask
+    if still.any():
+        sub = pc.if_else(pa.array(still), pa.scalar("[REDACTED]", sub.type), sub)
+    out = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    out[rows] = np.asarray(sub.to_numpy(zero_copy_only=False), dtype=object)
+    return pd.Series(out, index=series.index, name=series.name, dtype="string")
+
+
+def _scatter(base: pa.Array, mask: np.ndarray, values: pa.Array) -> pa.Array:
+    """base with the rows where mask is true replaced, in order, by values."""
+    rank = np.maximum(np.cumsum(mask) - 1, 0)
+    return pc.if_else(pa.array(mask), values.take(pa.array(rank)), base)
+
+
 def shape_of(values: pd.Series, max_len: int = 32) -> list[str]:
     """Shape of values without their content: digits -> "9", letters -> "x"/"X", punctuation
     kept, cut at ``max_len`` ("jane.doe@mail.com" -> "xxxx.xxx@xxxx.xxx")."""
@@ -294,13 +358,15 @@ def _echo_text(series: pd.Series) -> pa.Array:
 def raw_value_echo(masked: pd.DataFrame, cleaned: pd.DataFrame, contract: Contract) -> dict[str, int]:
     """{column: masked values equal to some raw value of the same column} — non-zero only.
 
-    Every masking strategy changes the value, so any echo means a masking bug or a leaking
+    Every masking strategy but `scrub` changes the value, so any echo means a masking bug or a leaking
     strategy. Values are compared as strings, non-strings in the canonical form masking hashes
     (42 == "42"), with Arrow's hash-based ``is_in`` (pandas' isin on Arrow strings is ~30x slower).
     """
     out = {}
     for column in contract.pii_columns:
         if column.name not in masked.columns or column.name not in cleaned.columns:
+            continue
+        if column.pii.masking.value == "scrub":  # text without PII in it stays as it was: the pattern scan judges it
             continue
         hit = pc.is_in(_echo_text(masked[column.name]), value_set=_echo_text(cleaned[column.name]), skip_nulls=True)
         n = int(_bools(hit).sum())

@@ -148,19 +148,58 @@ class Warehouse(dg.ConfigurableResource):
         dt = self.table(table)
         return WriteInfo(uri=uri, version=dt.version(), rows=len(df))
 
+    def replace_where(self, table: str, df: pd.DataFrame, predicate: str | None, *, run_id: str,
+                      snapshot: DeltaTable | None = None, date_columns: list[str] = (),
+                      extra_metadata: dict[str, str] | None = None) -> WriteInfo:
+        """Replace the rows matching a SQL predicate with `df` in one commit (the whole table when None).
+
+        For unpartitioned tables updated piecewise, e.g. the anomalies of one time range. `snapshot`:
+        the table version the caller read; the commit is checked against every commit since, and one
+        that added or removed rows the predicate covers raises CommitFailedError, so the caller
+        recomputes from fresh reads (no blind retry: a result computed from stale reads never wins).
+        """
+        meta = {"dagster_run_id": run_id, "dagster_partition": "", **(extra_metadata or {})}
+        kwargs = dict(mode="overwrite", commit_properties=CommitProperties(custom_metadata=meta))
+        if predicate is not None:
+            kwargs.update(predicate=predicate, schema_mode="merge")
+        else:
+            kwargs.update(schema_mode="overwrite")
+        if snapshot is None:
+            target = self.table_uri(table)
+            kwargs["storage_options"] = self.storage_options()
+            if self.table(table) is None:
+                kwargs.pop("predicate", None)
+                kwargs["schema_mode"] = "overwrite"
+        else:
+            target = snapshot
+        write_deltalake(target, to_arrow(df, date_columns), **kwargs)
+        return WriteInfo(uri=self.table_uri(table), version=self.table(table).version(), rows=len(df))
+
+    def create_empty(self, table: str, like: pd.DataFrame, *, run_id: str) -> None:
+        """Create a table with `like`'s columns and no row, unless it exists (of racing creators, one wins)."""
+        meta = {"dagster_run_id": run_id, "dagster_partition": ""}
+        try:
+            write_deltalake(self.table_uri(table), to_arrow(like.head(0)), mode="error",
+                            commit_properties=CommitProperties(custom_metadata=meta),
+                            storage_options=self.storage_options())
+        except Exception:  # noqa: BLE001 - "already exists", or another run created it first
+            if self.table(table) is None:
+                raise
+
     # -- reading -------------------------------------------------------------------------
     def read(self, table: str, partition: str | list[str] | None = None, version: int | None = None,
-             columns: list[str] | None = None) -> pd.DataFrame:
-        """The table, or one partition, or several partitions in one scan."""
+             columns: list[str] | None = None, filters: list[tuple] | None = None) -> pd.DataFrame:
+        """The table, or one partition, or several partitions in one scan; `filters`: more
+        (column, op, value) conditions, e.g. a time range (Delta skips files by their statistics)."""
         dt = self.table(table, version)
         if dt is None:
             raise FileNotFoundError(f"table '{table}' does not exist yet under {self.root}")
         if partition is None:
-            filters = None
+            filters = list(filters) if filters else None
         elif isinstance(partition, str):
-            filters = [(PARTITION, "=", partition)]
+            filters = [(PARTITION, "=", partition), *(filters or [])]
         else:
-            filters = [(PARTITION, "in", list(partition))]
+            filters = [(PARTITION, "in", list(partition)), *(filters or [])]
         table = dt.to_pyarrow_table(filters=filters, columns=columns)
         del dt
         return from_arrow(table)

@@ -136,3 +136,12 @@ def test_instance_config_is_one_variable_away_and_never_holds_a_secret(monkeypat
             monkeypatch.setenv(k, v)
         config, _ = dagster_instance_config(str(home))
         assert ("storage" in config) == bool(env)
+
+
+def test_every_publication_variable_of_the_shipped_contracts_reaches_the_dagster_services():
+    from dq_platform.contract import load_contracts
+
+    needed = {c.publish.postgres.url_env for c in load_contracts() if c.publish and c.publish.postgres}
+    assert needed == {"DQ_EVENTS_PG_URL"}
+    env = _raw()["services"]["daemon"]["environment"]
+    assert needed <= set(env) and env["DQ_EVENTS_PG_URL"] == "${DQ_EVENTS_PG_URL:-}"  # empty: not published
