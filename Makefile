@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/dq-platform demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 ui: $(STAMP)
 	$(BIN)/dq-platform ui --demo-key

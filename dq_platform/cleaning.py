@@ -17,6 +17,10 @@ import pyarrow.compute as pc
 from .contract import Case, Column, ColumnType, Format
 from .formats import DEFAULT_DATE_FORMATS
 
+# The defaults with ISO 8601 first: each value parses to the same date whichever order (tested),
+# and ISO timestamps then take one fast pass instead of failing eight formats first.
+ISO_FIRST_DATE_FORMATS = ["ISO8601", *(f for f in DEFAULT_DATE_FORMATS if f != "ISO8601")]
+
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 
@@ -177,7 +181,7 @@ def type_column(raw: pd.Series, column: Column, null_values: list[str]) -> Typed
     if t in (ColumnType.integer, ColumnType.float):
         values, bad = to_number(text, integer=t == ColumnType.integer)
     elif t in (ColumnType.date, ColumnType.timestamp):
-        formats = column.date_formats or DEFAULT_DATE_FORMATS
+        formats = column.date_formats or ISO_FIRST_DATE_FORMATS
         values = parse_dates(text, formats, keep_time=t == ColumnType.timestamp)
         bad = text.notna() & values.isna()
     elif t == ColumnType.boolean:

@@ -5,6 +5,7 @@ Adding a dataset is adding a YAML file to the contracts folder: nothing here nam
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import dagster as dg
@@ -76,9 +77,25 @@ def pipeline_job(job_name: str, contracts_dir: str | None = None, warehouse_root
     """Rebuild one job by name: the reconstructor `dg.execute_job` needs (CLI, demo, benchmark).
 
     Unlike `execute_in_process`, that path keeps no step outputs in memory, as in production.
+    Dagster reconstructs the job several times per run; the definitions are built once per process
+    and contracts folder state (a changed, added or removed contract file builds them anew).
     """
+    state = _folder_state(contracts_dir) if contracts_dir else None
+    return _cached_definitions(contracts_dir, state, warehouse_root).resolve_job_def(job_name)
+
+
+def _folder_state(folder: str) -> tuple:
+    from pathlib import Path
+
+    path = Path(folder)
+    files = [path] if path.is_file() else sorted(path.glob("*.y*ml"))
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_definitions(contracts_dir: str | None, state: tuple | None, warehouse_root: str | None) -> dg.Definitions:
     contracts = load_contracts(contracts_dir) if contracts_dir else None
-    return build_definitions(contracts, warehouse_root).resolve_job_def(job_name)
+    return build_definitions(contracts, warehouse_root)
 
 
 defs = build_definitions()

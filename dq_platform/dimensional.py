@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .contract import Column, Contract, Model, _describe, _line_index
+from .contract import YAML_LOADER, Column, Contract, Model, _describe, _line_index
 from .rules import PARTITION, SOURCE_LINE
 
 
@@ -158,10 +158,13 @@ def cross_contract_errors(loaded: list[tuple[Contract, Path]]) -> list[str]:
             owner_of[name] = c.name
 
     for c, path in loaded:
-        text = path.read_text(encoding="utf-8")
-        lines, data = _line_index(text), yaml.safe_load(text)
+        parsed: list = []  # line index and data, read only when there is an error to place
 
         def err(loc: tuple, reason: str) -> None:
+            if not parsed:
+                text = path.read_text(encoding="utf-8")
+                parsed.extend((_line_index(text), yaml.load(text, Loader=YAML_LOADER)))
+            lines, data = parsed
             found = loc
             while found not in lines and len(found) > 1:
                 found = found[:-1]

@@ -68,9 +68,14 @@ def read_as_of(warehouse: Warehouse, table: str, as_of: int | str | dt.datetime)
     when = as_of if isinstance(as_of, dt.datetime) else dt.datetime.fromisoformat(as_of)
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
-    table_ = _table(warehouse, table)
-    table_.load_as_version(when)
-    return from_arrow(table_.to_pyarrow_table())
+    # The newest version committed at or before `when`, by the commit times `versions` lists: delta-rs'
+    # own load_as_version(datetime) goes by the log files' modification times, which can lag them.
+    versions = list_versions(warehouse, table)
+    chosen = next((v for v in versions if v.timestamp <= when), None)
+    if chosen is None:
+        raise ValueError(f"{table} has no version at or before {when.isoformat()} "
+                         f"(the first was committed {versions[-1].timestamp.isoformat()})")
+    return from_arrow(_table(warehouse, table, chosen.version).to_pyarrow_table())
 
 
 def rollback(warehouse: Warehouse, table: str, to_version: int, *, reason: str, who: str,

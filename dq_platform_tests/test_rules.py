@@ -184,3 +184,20 @@ def test_an_unparseable_line_reports_the_parse_error_alone():
     r = rules.evaluate(raw, c)
     assert failed(r) == {3: rules.PARSE_RULE}
     assert r.failures == {rules.PARSE_RULE: 1}
+
+
+def test_iso_first_default_date_order_parses_every_value_as_the_declared_order_does():
+    """Trying ISO 8601 first (fast for timestamps) must not change any value's date."""
+    from dq_platform.cleaning import ISO_FIRST_DATE_FORMATS, parse_dates
+    from dq_platform.formats import DEFAULT_DATE_FORMATS
+
+    values = ["2024-03-01", "2024-3-1", "20240301", "2023-02-30", "2024-03-01 10:00", "2024-03-01T10:00:00Z",
+              "2024-03-01T10:00:00+02:00", "03/04/2021", "04.03.2021", "1 Mar 2021", "Mar 1, 2021",
+              "01-Mar-2021", "2024/03/01", "2024-13-01", "2024-03-01T25:00", "2024-03-01T10:00:00.123456",
+              "2024-W09", "2024", "2024-03", "12:00", "0001-01-01", "9999-12-31", None]
+    s = pd.Series(values, dtype="string")
+    for keep_time in (True, False):
+        declared = parse_dates(s, DEFAULT_DATE_FORMATS, keep_time)
+        iso_first = parse_dates(s, ISO_FIRST_DATE_FORMATS, keep_time)
+        assert declared.equals(iso_first), keep_time
+    assert parse_dates(s, ISO_FIRST_DATE_FORMATS, True)[6] == pd.Timestamp("2024-03-01 08:00:00")  # to UTC
