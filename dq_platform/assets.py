@@ -185,8 +185,9 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definit
         check_specs=clean_checks,
     )
     def clean(context: dg.AssetExecutionContext, warehouse: Warehouse):
-        from .validation import run_gx, run_pandera
+        from .validation import prewarm, run_gx, run_pandera
 
+        prewarm()  # GX's import overlaps the read and the rules
         partition = context.partition_key
         # Read here rather than as a Dagster input, so the raw frame is freed once the rules ran.
         raw = warehouse.read(raw_key.path[-1], partition=partition).drop(columns=[rules.PARTITION])

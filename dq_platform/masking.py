@@ -39,6 +39,7 @@ from pandas.util import hash_array
 
 from dq_platform.cleaning import arrow_strings
 from dq_platform.contract import Column, Contract, MaskingStrategy
+from dq_platform.parallel import map_columns
 
 __all__ = [
     "DEV_MASKING_KEY",
@@ -474,6 +475,8 @@ def mask_frame(df: pd.DataFrame, contract: Contract, key: MaskingKey, reference_
     if missing:
         raise KeyError(f"{contract.name}: PII column(s) missing from the frame to mask: {', '.join(missing)}")
     out = df.copy()
-    for column in contract.pii_columns:
-        out[column.name] = mask_series(df[column.name], column, key, reference_date)
+    masked = map_columns(lambda column: mask_series(df[column.name], column, key, reference_date),
+                         contract.pii_columns, rows=len(df))
+    for column, series in zip(contract.pii_columns, masked):
+        out[column.name] = series
     return out

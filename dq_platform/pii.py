@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from dq_platform.cleaning import arrow_strings
 from dq_platform.contract import Contract
 from dq_platform.masking import canonical_strings
+from dq_platform.parallel import map_columns
 
 __all__ = ["KINDS", "PiiScan", "iban_valid", "luhn_valid", "raw_value_echo", "scan_frame", "scrub_text",
            "shape_of"]
@@ -212,12 +213,10 @@ def _hit_masks(series: pd.Series) -> dict[str, np.ndarray]:
 def scan_frame(df: pd.DataFrame, columns: Iterable[str] | None = None) -> dict[str, dict[str, int]]:
     """{column: {kind: number of values containing that kind}} — only non-zero entries appear,
     so an empty dict means nothing was found. Scans string/object columns unless told which."""
-    out = {}
-    for col in _scannable(df, columns):
-        found = {kind: int(mask.sum()) for kind, mask in _hit_masks(df[col]).items()}
-        if found:
-            out[col] = found
-    return out
+    names = _scannable(df, columns)
+    counts = map_columns(lambda col: {kind: int(mask.sum()) for kind, mask in _hit_masks(df[col]).items()},
+                         names, rows=len(df))
+    return {col: found for col, found in zip(names, counts) if found}
 
 
 # -- scrubbing free text (the `scrub` masking strategy) ------------------------------------------
@@ -362,14 +361,13 @@ def raw_value_echo(masked: pd.DataFrame, cleaned: pd.DataFrame, contract: Contra
     strategy. Values are compared as strings, non-strings in the canonical form masking hashes
     (42 == "42"), with Arrow's hash-based ``is_in`` (pandas' isin on Arrow strings is ~30x slower).
     """
-    out = {}
-    for column in contract.pii_columns:
-        if column.name not in masked.columns or column.name not in cleaned.columns:
-            continue
-        if column.pii.masking.value == "scrub":  # text without PII in it stays as it was: the pattern scan judges it
-            continue
-        hit = pc.is_in(_echo_text(masked[column.name]), value_set=_echo_text(cleaned[column.name]), skip_nulls=True)
-        n = int(_bools(hit).sum())
-        if n:
-            out[column.name] = n
-    return out
+    # scrub: text without PII in it stays as it was; the pattern scan judges it
+    names = [c.name for c in contract.pii_columns if c.name in masked.columns and c.name in cleaned.columns
+             and c.pii.masking.value != "scrub"]
+
+    def echoes(name: str) -> int:
+        hit = pc.is_in(_echo_text(masked[name]), value_set=_echo_text(cleaned[name]), skip_nulls=True)
+        return int(_bools(hit).sum())
+
+    counts = map_columns(echoes, names, rows=len(masked))
+    return {name: n for name, n in zip(names, counts) if n}

@@ -19,9 +19,7 @@ INFER_SAMPLE_ROWS rows drawn with a fixed seed, and the profile says so.
 
 from __future__ import annotations
 
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -32,6 +30,7 @@ import pyarrow.compute as pc
 from .cleaning import arrow_strings, parse_dates
 from .contract import Case, Column, ColumnType, Contract, Format
 from .formats import DEFAULT_DATE_FORMATS, FORMAT_PATTERNS
+from .parallel import map_columns
 
 INFER_SAMPLE_ROWS = 100_000
 INFER_SEED = 0
@@ -114,12 +113,7 @@ def profile_frame(frame: pd.DataFrame, contract: Contract, layer: str, threads: 
     n = len(frame)
     nulls = pa.array(contract.source.null_values, type=pa.large_string())
     one = (lambda c: _raw_column(frame, c, nulls)) if layer == "raw" else (lambda c: _cleaned_column(frame, c))
-    threads = threads or min(4, os.cpu_count() or 1)
-    if threads > 1 and len(contract.columns) > 1 and n >= 50_000:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="profile") as pool:
-            columns = list(pool.map(one, contract.columns))
-    else:
-        columns = [one(c) for c in contract.columns]
+    columns = map_columns(one, contract.columns, rows=n, threads=threads)
     sampled = [c.name for c in columns if c.inference_sample]
     inference = "from the cleaned dtypes" if layer == "cleaned" else "inferred on every value" + (
         f" (columns with over {INFER_SAMPLE_ROWS:,} distinct values: on {INFER_SAMPLE_ROWS:,} rows drawn with "

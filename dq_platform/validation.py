@@ -399,6 +399,27 @@ def _gx():
     return great_expectations
 
 
+def prewarm() -> threading.Thread:
+    """Import pandera and GX and build the GX context in a background thread, now.
+
+    Importing GX costs ~3 s of a run (a run is a fresh process). Started when the clean step
+    begins, it overlaps the raw read and the row rules, which spend most of their time in
+    Arrow/NumPy kernels that release the GIL; `_gx_context` waits on the same lock if the
+    gate needs GX before the thread is done. Failures are left to the gate itself to raise.
+    """
+    def warm() -> None:
+        try:
+            import pandera.pandas  # noqa: F401
+
+            _gx_context()
+        except Exception:  # pragma: no cover - the gate reports the real error when it runs
+            pass
+
+    thread = threading.Thread(target=warm, name="dq-gx-prewarm", daemon=True)
+    thread.start()
+    return thread
+
+
 def _gx_context():
     """The process-wide ephemeral context, created once: it holds no data between runs
     (each run adds and removes its own datasource) and no suites (they are never saved)."""
