@@ -62,11 +62,11 @@ def evaluate(raw: pd.DataFrame, contract: Contract, today: pd.Timestamp | None =
     nulls = contract.source.null_values
     checks: list[tuple[str, str, np.ndarray]] = []  # (rule id, reason, failing mask)
 
-    def add(rule_id: str, reason: str, mask, into: list | None = None) -> None:
+    def add(rule_id: str, reason: str, mask, into: list = checks) -> None:
         # keep plain numpy bools: one byte per row and rule, no pandas overhead
         if isinstance(mask, pd.Series):
             mask = mask.fillna(False).to_numpy(dtype=bool)
-        (checks if into is None else into).append((rule_id, reason, np.asarray(mask, dtype=bool)))
+        into.append((rule_id, reason, np.asarray(mask, dtype=bool)))
 
     if PARSE_ERROR in raw.columns:
         add(PARSE_RULE, "the line could not be parsed into the file's columns", raw[PARSE_ERROR].notna())
@@ -127,7 +127,8 @@ def evaluate(raw: pd.DataFrame, contract: Contract, today: pd.Timestamp | None =
     for col, (values, own, _, _) in zip(contract.columns, per_column):
         typed[col.name] = values
         checks.extend(own)
-    # The stage clock (cleaning vs rules) splits this phase's wall time by the threads' CPU time.
+    # The stage clock (cleaning vs rules) splits this phase's wall time in the proportion the
+    # column threads spent typing and judging.
     wall = time.perf_counter() - started
     typing_s, rules_s = sum(r[2] for r in per_column), sum(r[3] for r in per_column)
     del per_column
