@@ -234,6 +234,26 @@ def _timed(fn, repeat: int = 5) -> tuple[float, float]:
     return times[0], statistics.median(times[1:])
 
 
+def _pg_database(prefix: str):
+    """A throw-away database on DQ_BENCH_PG_SERVER: (its URL, a function that drops it)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    server = os.environ.get("DQ_BENCH_PG_SERVER", "postgresql://postgres@127.0.0.1:5432")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        # seeding only: commits need not wait for the disk (reads, which are timed, are unaffected)
+        c.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+
+    def drop():
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return f"{server}/{name}", drop
+
+
 def audit_bench(n: int, backend: str, full: int) -> dict:
     import tempfile
 
@@ -246,23 +266,8 @@ def audit_bench(n: int, backend: str, full: int) -> dict:
     home = Path(tempfile.mkdtemp(prefix=f"audit_{backend}_", dir=WORK if WORK.exists() else None))
     env, drop = {}, None
     if backend == "postgres":
-        import uuid
-
-        import sqlalchemy as sa
-
-        server = os.environ.get("DQ_BENCH_PG_SERVER", "postgresql://postgres@127.0.0.1:5432")
-        name = f"dq_audit_bench_{uuid.uuid4().hex[:10]}"
-        admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-            # seeding only: commits need not wait for the disk (reads, which are timed, are unaffected)
-            c.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
-        env["DAGSTER_PG_URL"] = f"{server}/{name}"
+        env["DAGSTER_PG_URL"], drop = _pg_database("dq_audit_bench")
         os.environ.update(env)
-
-        def drop():
-            with admin.connect() as c:
-                c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     (home / "dagster.yaml").write_text(render_instance_config(ROOT / "dagster.yaml", env))
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -340,7 +345,6 @@ def seed_history(instance, n: int, every_s: float, now: float) -> None:
 def history_bench(n: int, every_hours: float, backend: str) -> dict:
     """Each history check's reading + judgement on an instance holding n files' materializations."""
     import tempfile
-    import uuid
 
     import dagster as dg
 
@@ -353,18 +357,8 @@ def history_bench(n: int, every_hours: float, backend: str) -> dict:
     raw, cleaned = dg.AssetKey("raw_customers"), dg.AssetKey("cleaned_customers")
     overrides, drop = None, None
     if backend == "postgres":
-        import sqlalchemy as sa
-
-        server = os.environ.get("DQ_BENCH_PG_SERVER", "postgresql://postgres@127.0.0.1:5432")
-        name = f"dq_history_bench_{uuid.uuid4().hex[:10]}"
-        admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        overrides = {"storage": {"postgres": {"postgres_url": f"{server.replace('postgresql://', 'postgresql+psycopg2://')}/{name}"}}}
-
-        def drop():
-            with admin.connect() as c:
-                c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        url, drop = _pg_database("dq_history_bench")
+        overrides = {"storage": {"postgres": {"postgres_url": url.replace("postgresql://", "postgresql+psycopg2://", 1)}}}
     try:
         with dg.instance_for_test(overrides=overrides, temp_dir=tempfile.mkdtemp(dir=WORK)) as instance:
             now = time.time()
