@@ -9,7 +9,9 @@ its audit-log run point at each other. Partitioned tables are physically partiti
 
 import os
 import sys
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,56 @@ _TO_PANDAS = {
 
 def _sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+class Handoff:
+    """The partitions this process wrote last, as Arrow tables, keyed by table URI, partition and
+    the Delta version the write created.
+
+    In a run executed in one process, the next step reads the partition the previous step
+    wrote (clean reads raw, masked reads cleaned): it gets the same rows from memory instead of
+    scanning the files again. The version is checked against the table's current one, so a
+    newer commit (another run) is always read from Delta. Small and bounded: a process keeps at
+    most `capacity` tables, the newest.
+    """
+
+    def __init__(self, capacity: int = 3):
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[str, str], tuple[int, pa.Table]] = OrderedDict()
+
+    def put(self, uri: str, partition: str, version: int, table: pa.Table) -> None:
+        with self._lock:
+            self._items.pop((uri, partition), None)
+            self._items[(uri, partition)] = (version, table)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def get(self, uri: str, partition: str, version: int) -> pa.Table | None:
+        with self._lock:
+            held = self._items.get((uri, partition))
+        return held[1] if held is not None and held[0] == version else None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+HANDOFF = Handoff()
+
+
+def _conform(table: pa.Table, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
+    """`table` shaped as a Delta scan of its partition returns it: the table's (merged) schema, in
+    its order, or `columns`; columns this partition lacks are nulls."""
+    fields = [schema.field(c) for c in (columns or schema.names)]
+    arrays = []
+    for f in fields:
+        if f.name in table.column_names:
+            col = table[f.name]
+            arrays.append(col if col.type == f.type else col.cast(f.type))
+        else:
+            arrays.append(pa.nulls(len(table), f.type))
+    return pa.table(arrays, schema=pa.schema(fields))
 
 
 @dataclass
@@ -125,8 +177,11 @@ class Warehouse(dg.ConfigurableResource):
 
     # -- writing -------------------------------------------------------------------------
     def write(self, table: str, df: pd.DataFrame, *, partition: str | None, run_id: str,
-              date_columns: list[str] = (), extra_metadata: dict[str, str] | None = None) -> WriteInfo:
-        """Replace the partition (or the whole table) atomically, retrying commit conflicts."""
+              date_columns: list[str] = (), extra_metadata: dict[str, str] | None = None,
+              hand_off: bool = False) -> WriteInfo:
+        """Replace the partition (or the whole table) atomically, retrying commit conflicts.
+
+        `hand_off`: keep the written partition in this process's `HANDOFF` for the next step."""
         if partition is not None:
             df = df.assign(**{PARTITION: partition})
         data = to_arrow(df, date_columns)
@@ -146,6 +201,8 @@ class Warehouse(dg.ConfigurableResource):
                     raise
                 time.sleep(0.2 * 2**attempt)
         dt = self.table(table)
+        if hand_off and partition is not None:
+            HANDOFF.put(uri, partition, dt.version(), data)
         return WriteInfo(uri=uri, version=dt.version(), rows=len(df))
 
     def replace_where(self, table: str, df: pd.DataFrame, predicate: str | None, *, run_id: str,
@@ -194,6 +251,12 @@ class Warehouse(dg.ConfigurableResource):
         dt = self.table(table, version)
         if dt is None:
             raise FileNotFoundError(f"table '{table}' does not exist yet under {self.root}")
+        if isinstance(partition, str) and not filters:
+            held = HANDOFF.get(self.table_uri(table), partition, dt.version())
+            if held is not None:  # this process wrote exactly this version of the partition
+                schema = pa.schema(dt.schema().to_arrow())
+                del dt
+                return from_arrow(_conform(held, schema, columns), self_destruct=False)
         if partition is None:
             filters = list(filters) if filters else None
         elif isinstance(partition, str):
@@ -260,10 +323,13 @@ def to_arrow(df: pd.DataFrame, date_columns=()) -> pa.Table:
                     schema=pa.schema(fields))
 
 
-def from_arrow(table: pa.Table) -> pd.DataFrame:
-    """Arrow -> pandas with nullable dtypes; dates and timestamps as datetime64[ns]."""
-    # self_destruct + split_blocks: Arrow buffers are released column by column as they convert
-    df = table.to_pandas(types_mapper=_TO_PANDAS.get, date_as_object=False, split_blocks=True, self_destruct=True)
+def from_arrow(table: pa.Table, self_destruct: bool = True) -> pd.DataFrame:
+    """Arrow -> pandas with nullable dtypes; dates and timestamps as datetime64[ns].
+
+    self_destruct + split_blocks: Arrow buffers are released column by column as they convert
+    (never for a table whose buffers another holder still reads, such as the handoff)."""
+    df = table.to_pandas(types_mapper=_TO_PANDAS.get, date_as_object=False, split_blocks=True,
+                         self_destruct=self_destruct)
     for name in df.columns:
         if pd.api.types.is_datetime64_any_dtype(df[name]):
             df[name] = df[name].astype("datetime64[ns]")
@@ -272,6 +338,17 @@ def from_arrow(table: pa.Table) -> pd.DataFrame:
 
 def column_schema(df: pd.DataFrame) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name=str(c), type=str(t)) for c, t in df.dtypes.items()])
+
+
+def _in_process(context: dg.OutputContext) -> bool:
+    """Whether the run executes every step in this process (the CLI's and demo's runs, whose run
+    config picks the in_process executor), so a later step can take the handoff. Runs of the
+    multiprocess executor (the daemon's default) write in a step process that then exits."""
+    try:
+        execution = (context.step_context.run_config or {}).get("execution") or {}
+    except Exception:  # noqa: BLE001 - no step context (direct IO manager use): nothing to hand off
+        return False
+    return "in_process" in (execution.get("config") or {})
 
 
 class DeltaIOManager(dg.ConfigurableIOManager):
@@ -292,7 +369,8 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                        for k, v in (context.output_metadata or {}).items() if k.startswith("dq/commit/")}
         started = time.perf_counter()
         info = self.warehouse.write(table, obj, partition=partition, run_id=context.run_id,
-                                    date_columns=list(date_columns), extra_metadata=commit_meta)
+                                    date_columns=list(date_columns), extra_metadata=commit_meta,
+                                    hand_off=_in_process(context))
         context.add_output_metadata({
             "seconds/write": round(time.perf_counter() - started, 4),
             "memory/process_peak_mb": process_peak_mb(),
