@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 
 import dagster as dg
 
-from .assets import partitions_def
+from .assets import execution_config, partitions_def
 from .contract import Contract
 from .filesystems import LandingFile, LandingFileChanged, LandingZone, is_temporary, landing_zone
 from .ingest import registered_content, source_tags
@@ -104,7 +104,7 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
             key = source.partition_key
             known[source.sha256[:16]] = key
             new_keys.append(key)
-            requests.append(dg.RunRequest(run_key=key, partition_key=key,
+            requests.append(dg.RunRequest(run_key=key, partition_key=key, run_config=execution_config(f.size),
                                           tags={**source_tags(source), "dq/trigger": "sensor"}))
         # files that disappeared are forgotten, so the cursor does not grow forever
         state = {"pending": {k: v for k, v in pending.items() if k in listed},

@@ -341,14 +341,15 @@ def column_schema(df: pd.DataFrame) -> dg.TableSchema:
 
 
 def _in_process(context: dg.OutputContext) -> bool:
-    """Whether the run executes every step in this process (the CLI's and demo's runs, whose run
-    config picks the in_process executor), so a later step can take the handoff. Runs of the
-    multiprocess executor (the daemon's default) write in a step process that then exits."""
+    """Whether the run executes every step in this process (assets.execution_config; the CLI and
+    demo), so a later step can take the handoff. A step of the multiprocess executor writes in a
+    process that then exits; other executors (docker, k8s) run steps apart too."""
     try:
-        execution = (context.step_context.run_config or {}).get("execution") or {}
+        execution = context.step_context.resolved_run_config.execution
     except Exception:  # noqa: BLE001 - no step context (direct IO manager use): nothing to hand off
         return False
-    return "in_process" in (execution.get("config") or {})
+    # execute_in_process leaves the executor unnamed: it always runs in this process
+    return execution.execution_engine_name is None or "in_process" in (execution.execution_engine_config or {})
 
 
 class DeltaIOManager(dg.ConfigurableIOManager):

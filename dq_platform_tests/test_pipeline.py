@@ -270,3 +270,25 @@ def test_a_column_missing_from_a_later_file_is_reported_as_missing_from_the_file
     q = project.wh().read("quarantine_customers", partition=later.partition)
     assert set(q[rules.FAILED_RULES]) == {"email:present; email:required"}
     assert (q[rules.REASON].str.startswith("email: column is missing from the file")).all()
+
+
+def test_one_process_and_a_process_per_step_store_the_same_tables(project, instance, tmp_path):
+    """The executors differ only in where steps run: in one process each step takes the frame the
+    previous one wrote from memory (storage.HANDOFF); in a process per step it scans Delta."""
+    from dq_platform.ingest import run_file
+    from dq_platform.storage import Warehouse
+
+    path = project.write_csv("customers/customers_a.csv", customer_frame(80, bad=4))
+    contract = project.contracts["customers"]
+    tables = {}
+    for executor in ("in_process", "multiprocess"):
+        root = str(tmp_path / f"warehouse_{executor}")
+        source = register(instance, contract, path, root)
+        out = run_file(instance, contract, source, contracts_dir=project.contracts_dir, warehouse_root=root,
+                       executor=executor)
+        assert out.success and out.rows == {"in": 80, "cleaned": 76, "quarantined": 4, "masked": 76}, out.error
+        wh = Warehouse(root=root)
+        tables[executor] = {t: wh.read(t, partition=out.partition).drop(columns=[rules.RUN_ID], errors="ignore")
+                            for t in ("raw_customers", "cleaned_customers", "quarantine_customers", "masked_customers")}
+    for table, frame in tables["in_process"].items():
+        pd.testing.assert_frame_equal(frame, tables["multiprocess"][table], obj=table)

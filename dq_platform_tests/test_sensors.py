@@ -159,3 +159,17 @@ def test_sensor_pages_through_more_than_1000_s3_objects(s3_bucket, instance):
     (req,) = ticker.tick().run_requests
     assert req.partition_key.startswith("zzz_last.csv@")
     assert req.tags["dq/source_uri"] == f"s3://{s3_bucket}/incoming/customers/zzz_last.csv"
+
+
+def test_small_files_run_in_one_process_and_big_ones_a_process_per_step(tmp_path, instance, monkeypatch):
+    """One process saves each step's interpreter start; above DQ_STEP_PROCESSES_ABOVE_MB each step
+    gets its own process, so its memory is returned when it ends."""
+    zone = Landing("local", tmp_path, None)
+    monkeypatch.setenv("DQ_STEP_PROCESSES_ABOVE_MB", str(100 / 2**20))  # 100 bytes
+    ticker = Ticker(CONTRACTS["customers"], instance, zone.uri)
+    zone.put("customers/small.csv", CSV)
+    zone.put("customers/big.csv", CSV + b"".join(b"%d,Name%d\n" % (i, i) for i in range(3, 30)))
+    ticker.tick()
+    requests = {r.partition_key.split("@")[0]: r for r in ticker.tick().run_requests}
+    assert requests["small.csv"].run_config == {"execution": {"config": {"in_process": {}}}}
+    assert requests["big.csv"].run_config == {"execution": {"config": {"multiprocess": {}}}}
