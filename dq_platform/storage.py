@@ -340,13 +340,13 @@ def column_schema(df: pd.DataFrame) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name=str(c), type=str(t)) for c, t in df.dtypes.items()])
 
 
-def _in_process(context: dg.OutputContext) -> bool:
+def steps_share_process(step_context) -> bool:
     """Whether the run executes every step in this process (assets.execution_config; the CLI and
-    demo), so a later step can take the handoff. A step of the multiprocess executor writes in a
+    demo), so a later step can take the handoff. A step of the multiprocess executor runs in a
     process that then exits; other executors (docker, k8s) run steps apart too."""
     try:
-        execution = context.step_context.resolved_run_config.execution
-    except Exception:  # noqa: BLE001 - no step context (direct IO manager use): nothing to hand off
+        execution = step_context.resolved_run_config.execution
+    except Exception:  # noqa: BLE001 - no step context (direct IO manager use)
         return False
     # execute_in_process leaves the executor unnamed: it always runs in this process
     return execution.execution_engine_name is None or "in_process" in (execution.execution_engine_config or {})
@@ -371,7 +371,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         started = time.perf_counter()
         info = self.warehouse.write(table, obj, partition=partition, run_id=context.run_id,
                                     date_columns=list(date_columns), extra_metadata=commit_meta,
-                                    hand_off=_in_process(context))
+                                    hand_off=steps_share_process(context.step_context))
         context.add_output_metadata({
             "seconds/write": round(time.perf_counter() - started, 4),
             "memory/process_peak_mb": process_peak_mb(),
