@@ -58,6 +58,12 @@ def generate_input(rows: int, path: Path) -> None:
             pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=i == 0))
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process, its threads and its finished child processes."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def one(rows: int, executor: str = "in_process") -> dict:
     import dagster as dg
     import pyarrow.csv as pacsv
@@ -80,10 +86,10 @@ def one(rows: int, executor: str = "in_process") -> dict:
     (base / "home").mkdir(parents=True, exist_ok=True)
     with dg.instance_for_test(temp_dir=str(base / "home")) as instance:
         source = register(instance, contracts[0], src, warehouse)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_seconds()
         outcome = run_file(instance, contracts[0], source, contracts_dir=CONTRACTS_DIR, warehouse_root=warehouse,
                            executor=executor)
-        total = time.perf_counter() - t0
+        total, job_cpu = time.perf_counter() - t0, _cpu_seconds() - c0
         if not outcome.success:
             raise SystemExit(f"job failed: {outcome.error}")
         stages: dict[str, float] = {}
@@ -112,18 +118,24 @@ def one(rows: int, executor: str = "in_process") -> dict:
     layers = ("raw_customers", "cleaned_customers", "quarantine_customers", "masked_customers",
               "customers_by_status", "customers_by_age_band", "customers_by_city")
     floor = {}
+    floor_cpu = 0.0
+    c0 = _cpu_seconds()
     t0 = time.perf_counter()
     pacsv.read_csv(src)
     floor["read input"] = time.perf_counter() - t0
+    floor_cpu += _cpu_seconds() - c0
     floor_wh = Warehouse(root=str(base / "floor"))
     for name in layers:
         frame = wh.read(name).drop(columns=["_partition"], errors="ignore")
         t0 = time.perf_counter()
+        c1 = _cpu_seconds()
         floor_wh.write(name, frame, partition="p" if "by_" not in name else None, run_id="floor")
         floor[f"write {name}"] = time.perf_counter() - t0
+        floor_cpu += _cpu_seconds() - c1
         del frame
     return {"rows": rows, "executor": executor, "job_seconds": total, "run_seconds": run_seconds, "stages": stages,
             "floor": floor, "floor_seconds": sum(floor.values()), "peak_rss_gb": peak_gb, "peaks_mb": peaks,
+            "job_cpu_seconds": job_cpu, "floor_cpu_seconds": floor_cpu, "cores": os.cpu_count() or 1,
             "outcome_rows": outcome.rows}
 
 
@@ -143,6 +155,12 @@ def report(r: dict) -> str:
     ratio = r["job_seconds"] / r["floor_seconds"]
     out.append(f"{'floor total':<34}{r['floor_seconds']:>9.2f}")
     out.append(f"job / floor: {ratio:.2f}x   peak RSS: {r['peak_rss_gb']:.2f} GB")
+    if "job_cpu_seconds" in r:
+        # however well the work were spread over the cores, the job cannot finish sooner than this
+        bound = r["job_cpu_seconds"] / r["cores"]
+        out.append(f"CPU seconds: job {r['job_cpu_seconds']:.1f}, floor {r['floor_cpu_seconds']:.1f}; "
+                   f"job CPU / {r['cores']} cores = {bound:.1f} s = {bound / r['floor_seconds']:.2f}x floor "
+                   f"(the ratio with every core busy all the time)")
     out.append("process peak RSS when each table was written (MB): " + ", ".join(
         f"{k} {v:,.0f}" for k, v in r.get("peaks_mb", {}).items()))
     return "\n".join(out)
