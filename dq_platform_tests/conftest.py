@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -36,6 +35,24 @@ def instance():
         yield inst
 
 
+def sensor_tick(sensor, instance, cursor=None):
+    """One tick of `sensor` on a real instance, as the daemon evaluates it; returns the new cursor."""
+    with dg.build_sensor_context(instance=instance, cursor=cursor) as ctx:
+        sensor.evaluate_tick(ctx)
+        return ctx.cursor
+
+
+class Ticker:
+    """Ticks a sensor again and again, carrying its cursor from tick to tick."""
+
+    def __init__(self, sensor, instance):
+        self.sensor, self.instance, self.cursor = sensor, instance, None
+
+    def __call__(self):
+        self.cursor = sensor_tick(self.sensor, self.instance, self.cursor)
+        return self.cursor
+
+
 class Project:
     """A warehouse + landing folder + definitions for a folder of contracts."""
 
@@ -66,7 +83,7 @@ class Project:
                               instance=instance, resources=self.defs.resources, raise_on_error=False)
 
     def ingest(self, instance, dataset: str, path: Path):
-        from dq_platform.ingest import register, run_file
+        from dq_platform.ingest import register
 
         contract = self.contracts[dataset]
         source = register(instance, contract, path, self.warehouse)

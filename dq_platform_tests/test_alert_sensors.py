@@ -15,6 +15,7 @@ import pytest
 from dq_platform.alert_sensors import (build_check_alert_sensor, build_run_failure_alert_sensor, list_deliveries)
 from dq_platform.contract import CONTRACTS_DIR
 from dq_platform.sample_data import generate
+from dq_platform_tests.conftest import sensor_tick as tick
 
 SLACK_SECRET = "T0ALERTS/B0SECRET/xoxSlackSecret123"
 HOOK_SECRET = "hookSecretToken456"
@@ -61,12 +62,6 @@ class Clock:
 
     def __call__(self):
         return self.now
-
-
-def tick(sensor, instance, cursor):
-    with dg.build_sensor_context(instance=instance, cursor=cursor) as ctx:
-        sensor.evaluate_tick(ctx)
-        return ctx.cursor
 
 
 def customer_file(project, contract, name, seed, bad_fraction, canary=False):

@@ -18,6 +18,7 @@ from dq_platform.alert_sensors import build_check_alert_sensor
 from dq_platform.contract import CONTRACTS_DIR
 from dq_platform.event_producer import BURST_EVENTS, BURST_SERVICE, build_file
 from dq_platform.filesystems import landing_zone
+from dq_platform_tests.conftest import Ticker
 
 pytestmark = pytest.mark.slow
 SLACK_SECRET = "T0EVENTS/B0SECRET/xoxEventsSecret"
@@ -80,13 +81,7 @@ def test_logs_burst_across_two_files_is_one_anomaly_alerted_then_resolved(make_p
     project = events_project(make_project, "events_logs")
     contracts = list(project.contracts.values())
     sensor = build_check_alert_sensor(contracts, project.defs.resolve_asset_graph().asset_check_keys)
-    cursor = None
-
-    def tick():
-        nonlocal cursor
-        with dg.build_sensor_context(instance=instance, cursor=cursor) as ctx:
-            sensor.evaluate_tick(ctx)
-            cursor = ctx.cursor
+    tick = Ticker(sensor, instance)
 
     def burst_slack():
         return [b for b in http_receiver.bodies("/slack/") if "anomaly_error_burst" in b["text"]]

@@ -16,6 +16,7 @@ from dq_platform.cli import main
 from dq_platform.contract import CONTRACTS_DIR
 from dq_platform.human_review import (AUTO_APPROVE_TAG, REJECTED_RULE, REVIEW_CHECK, ReviewConfig, decide,
                                       held_partitions)
+from dq_platform_tests.conftest import Ticker
 from dq_platform_tests.test_pipeline import customer_frame
 
 pytestmark = pytest.mark.slow
@@ -211,13 +212,7 @@ def test_one_review_alert_per_held_file_and_the_decision_resolves_it(project, in
     contracts = list(project.contracts.values())
     sensor = build_check_alert_sensor(contracts, project.defs.resolve_asset_graph().asset_check_keys,
                                       warehouse=project.wh())
-    cursor = None
-
-    def tick():
-        nonlocal cursor
-        with dg.build_sensor_context(instance=instance, cursor=cursor) as ctx:
-            sensor.evaluate_tick(ctx)
-            cursor = ctx.cursor
+    tick = Ticker(sensor, instance)
 
     tick()
     held = held_file(project, instance)
