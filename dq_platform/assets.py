@@ -42,6 +42,18 @@ GATES_KEY = "dq/commit/dq_gates"
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
 
+# One process for the whole run, or one per step (Dagster's multiprocess executor), chosen per run
+# by `execution: config: process_per_step` (default false); the UI's launchpad shows the switch.
+FILE_EXECUTOR = dg.multi_or_in_process_executor.configured(
+    lambda cfg: {"multiprocess": {}} if cfg["process_per_step"] else {"in_process": {}},
+    name="dq_file_executor",
+    config_schema={"process_per_step": dg.Field(
+        bool, default_value=False, is_required=False,
+        description="Run each step in its own process (returns each step's memory when it ends; for big "
+                    "files). Default: every step in the run's process, handing frames over in memory.")},
+    description="A dataset file's run: in one process by default, a process per step on request.")
+
+
 def execution_config(size: int | None = None) -> dict:
     """Run config choosing the executor for a file of `size` bytes.
 
@@ -49,11 +61,10 @@ def execution_config(size: int | None = None) -> dict:
     one process: no per-step interpreter start (~3 s each; a 5,000-row file took 32 s with a process
     per step and 9 s in one) and each step takes the frame the previous one wrote from memory
     (storage.HANDOFF). Above it, a process per step returns each step's memory when it ends, which
-    keeps a 5M-row file under 6 GB. The pipeline jobs default to one process (the UI's Materialize).
+    keeps a 5M-row file under 6 GB.
     """
     limit = float(os.environ.get("DQ_STEP_PROCESSES_ABOVE_MB", "256")) * 2**20
-    kind = "multiprocess" if size is not None and size > limit else "in_process"
-    return {"execution": {"config": {kind: {}}}}
+    return {"execution": {"config": {"process_per_step": size is not None and size > limit}}}
 
 
 def partitions_def(contract: Contract) -> dg.DynamicPartitionsDefinition:
@@ -400,14 +411,14 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definit
     checks += history.checks
     job = dg.define_asset_job(
         f"{name}_pipeline", selection=dg.AssetSelection.assets(*assets) | dg.AssetSelection.checks(*history.checks),
-        partitions_def=parts, tags={"dq/dataset": name}, config=execution_config(),
+        partitions_def=parts, tags={"dq/dataset": name}, executor_def=FILE_EXECUTOR,
         description=f"raw -> cleaned + quarantine -> masked -> gold for one {name} source file (partition).")
     jobs = [job]
     if contract.failure_rate.review is not None:  # what an approval runs: masked and what depends on it
         jobs.append(dg.define_asset_job(
             publish_job_name(name), partitions_def=parts, tags={"dq/dataset": name, "dq/kind": "publish"},
             selection=dg.AssetSelection.assets(masked_key).downstream() & dg.AssetSelection.assets(*assets),
-            config=execution_config(),
+            executor_def=FILE_EXECUTOR,
             description=f"Publish one reviewed {name} file: masked + gold for a partition a reviewer approved."))
     return dg.Definitions(assets=assets, asset_checks=checks, jobs=[*jobs, *history.jobs], schedules=history.schedules)
 

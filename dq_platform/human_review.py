@@ -358,7 +358,9 @@ def decide(instance: dg.DagsterInstance, config: ReviewConfig, *, contracts_dir:
     outcome = ReviewOutcome(run_id=result.run_id, success=result.success, error=error)
     if result.success and config.decision == "approve":
         run = instance.get_run_by_id(result.run_id)
-        published = dg.execute_job(job(publish_job_name(config.dataset)), instance, run_config=base,
+        # the publish job runs on the dataset jobs' executor (assets.FILE_EXECUTOR): one process
+        publish_config = {**base, "execution": {"config": {"process_per_step": False}}}
+        published = dg.execute_job(job(publish_job_name(config.dataset)), instance, run_config=publish_config,
                                    tags={**publish_tags(result.run_id, run.tags), "dq/trigger": trigger,
                                          "dagster/partition": config.partition}, raise_on_error=False)
         outcome.publish_run_id, outcome.published = published.run_id, published.success

@@ -92,9 +92,11 @@ def run_file(instance: dg.DagsterInstance, contract: Contract, source: landing.S
         reconstructable_args=(f"{contract.name}_pipeline", str(contracts_dir), warehouse_root))
     # The console shows warnings and errors only; every event still goes to the instance (the audit log).
     level = os.environ.get("DQ_LOG_LEVEL", "WARNING").upper()
-    # in_process: one process, quick to start (CLI, demo). multiprocess: a process per step, as
-    # runs launched by the daemon execute by default.
-    run_config = {"execution": {"config": {executor: {}}},
+    # in_process: every step in this process (CLI, demo; the daemon's runs of files up to
+    # DQ_STEP_PROCESSES_ABOVE_MB). multiprocess: a process per step (bigger files).
+    if executor not in ("in_process", "multiprocess"):
+        raise ValueError(f"executor must be 'in_process' or 'multiprocess', not {executor!r}")
+    run_config = {"execution": {"config": {"process_per_step": executor == "multiprocess"}},
                   "loggers": {"console": {"config": {"log_level": level}}}}
     tags = {**source_tags(source), **(extra_tags or {}), "dagster/partition": source.partition_key}
     result = dg.execute_job(job, instance, run_config=run_config, tags=tags, raise_on_error=False)

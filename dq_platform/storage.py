@@ -348,8 +348,12 @@ def steps_share_process(step_context) -> bool:
         execution = step_context.resolved_run_config.execution
     except Exception:  # noqa: BLE001 - no step context (direct IO manager use)
         return False
-    # execute_in_process leaves the executor unnamed: it always runs in this process
-    return execution.execution_engine_name is None or "in_process" in (execution.execution_engine_config or {})
+    config = execution.execution_engine_config or {}
+    if execution.execution_engine_name is None:  # execute_in_process: always this process
+        return True
+    if "process_per_step" in config:  # the dataset jobs' executor (assets.FILE_EXECUTOR)
+        return not config["process_per_step"]
+    return "in_process" in config  # Dagster's multi_or_in_process_executor
 
 
 class DeltaIOManager(dg.ConfigurableIOManager):

@@ -171,5 +171,5 @@ def test_small_files_run_in_one_process_and_big_ones_a_process_per_step(tmp_path
     zone.put("customers/big.csv", CSV + b"".join(b"%d,Name%d\n" % (i, i) for i in range(3, 30)))
     ticker.tick()
     requests = {r.partition_key.split("@")[0]: r for r in ticker.tick().run_requests}
-    assert requests["small.csv"].run_config == {"execution": {"config": {"in_process": {}}}}
-    assert requests["big.csv"].run_config == {"execution": {"config": {"multiprocess": {}}}}
+    assert requests["small.csv"].run_config == {"execution": {"config": {"process_per_step": False}}}
+    assert requests["big.csv"].run_config == {"execution": {"config": {"process_per_step": True}}}
