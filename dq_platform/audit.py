@@ -213,16 +213,39 @@ def _plain(v):
     return str(v)
 
 
+# Scheduled runs that only judge checks or compute KPIs and write no table: the hourly history
+# checks of every dataset (24 a day each) and the platform health. They would fill the default page.
+MONITORING_KINDS = frozenset({"history_checks", "health"})
+HEALTH_JOB = "platform_health_job"
+
+
+def is_monitoring(run: dg.DagsterRun) -> bool:
+    return run.tags.get("dq/kind") in MONITORING_KINDS or run.job_name == HEALTH_JOB
+
+
 def list_runs(instance: dg.DagsterInstance, *, dataset: str | None = None, statuses=None,
-              since: dt.datetime | None = None, limit: int = 50) -> list[AuditRow]:
-    """The newest runs first, with rows per layer and check counts."""
+              since: dt.datetime | None = None, limit: int = 50, include_monitoring: bool = False) -> list[AuditRow]:
+    """The newest runs first, with rows per layer and check counts.
+
+    Monitoring runs (`is_monitoring`) are left out unless `include_monitoring`: run storage cannot
+    filter a tag out, so records are read in pages until `limit` runs are found."""
     tags = {DATASET_TAG: dataset} if dataset else None
     filters = dg.RunsFilter(tags=tags, statuses=statuses, created_after=since)
-    rows = []
-    for record in instance.get_run_records(filters=filters, limit=limit):
-        row = _row(record)
-        _apply_events(row, instance.get_records_for_run(record.dagster_run.run_id, of_type=_ROW_EVENTS).records)
-        rows.append(row)
+    rows: list[AuditRow] = []
+    page, cursor = max(limit, 100), None
+    while len(rows) < limit:
+        records = instance.get_run_records(filters=filters, limit=page, cursor=cursor)
+        for record in records:
+            if not include_monitoring and is_monitoring(record.dagster_run):
+                continue
+            row = _row(record)
+            _apply_events(row, instance.get_records_for_run(record.dagster_run.run_id, of_type=_ROW_EVENTS).records)
+            rows.append(row)
+            if len(rows) == limit:
+                break
+        if len(records) < page:
+            break
+        cursor = records[-1].dagster_run.run_id
     return rows
 
 

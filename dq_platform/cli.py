@@ -155,7 +155,8 @@ def _audit_list(args) -> int:
         print(f"audit: {e}", file=sys.stderr)
         return 2
     with dg.DagsterInstance.get() as instance:
-        rows = list_runs(instance, dataset=args.dataset, statuses=statuses, since=since, limit=args.limit)
+        rows = list_runs(instance, dataset=args.dataset, statuses=statuses, since=since, limit=args.limit,
+                         include_monitoring=args.include_monitoring)
     print(format_rows(rows, args.format))
     return 0
 
@@ -200,6 +201,8 @@ def _add_audit(sub) -> None:
                          help="only runs with this status (success, failure, canceled, started, queued...); repeatable")
     filters.add_argument("--since", help="only runs created since: 7d, 12h, 30m or an ISO date (UTC)")
     filters.add_argument("--limit", type=int, default=50, help="newest N runs (default 50)")
+    filters.add_argument("--include-monitoring", action="store_true",
+                         help="also the scheduled runs that write no table: hourly history checks, platform health")
     filters.add_argument("--format", choices=["table", "json", "csv"], default="table")
     a = sub.add_parser("audit", parents=[filters], help="the audit log: runs, rows per layer, checks, errors")
     a.set_defaults(func=_audit_list)

@@ -242,3 +242,29 @@ def test_partial_postgres_settings_stop_the_command_naming_what_is_missing(tmp_p
     assert main(["audit"]) == 2
     err = capsys.readouterr().err
     assert "DAGSTER_PG_USER, DAGSTER_PG_DB not set" in err and "hunter2" not in err
+
+
+def test_monitoring_runs_stay_out_of_the_default_page_unless_asked_for(tmp_path):
+    """Hourly history checks (24 a day per dataset) and health runs write no table: the default page
+    pages past them to the file runs; --include-monitoring lists them too."""
+    import uuid
+
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    from dq_platform.audit import list_runs
+
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        def add(job, tags):
+            return instance.add_run(DagsterRun(job_name=job, run_id=str(uuid.uuid4()), tags=tags,
+                                               status=dg.DagsterRunStatus.SUCCESS)).run_id
+
+        file_run = add("customers_pipeline", {"dq/dataset": "customers", "dagster/partition": "a.csv@0123"})
+        monitoring = [add("customers_history_checks", {"dq/dataset": "customers", "dq/kind": "history_checks"})
+                      for _ in range(130)]
+        monitoring.append(add("platform_health_job", {}))  # a health run stored before it had its tag
+        review = add("dq_review", {"dq/kind": "review"})
+        assert [r.run_id for r in list_runs(instance)] == [review, file_run]
+        assert [r.run_id for r in list_runs(instance, limit=1)] == [review]
+        assert [r.run_id for r in list_runs(instance, dataset="customers")] == [file_run]
+        everything = [r.run_id for r in list_runs(instance, include_monitoring=True, limit=500)]
+        assert everything == [review, *reversed(monitoring), file_run]
