@@ -39,8 +39,9 @@ def _sql_literal(value: str) -> str:
 
 
 class Handoff:
-    """The partitions this process wrote last, as Arrow tables, keyed by table URI, partition and
-    the Delta version the write created.
+    """The partitions this process wrote last, as Arrow tables, keyed by table URI and partition,
+    with the Delta version the write created (`version`: the table's id and version number, so a
+    table deleted and created again never matches).
 
     In a run executed in one process, the next step reads the partition the previous step
     wrote (clean reads raw, masked reads cleaned): it gets the same rows from memory instead of
@@ -52,16 +53,16 @@ class Handoff:
     def __init__(self, capacity: int = 3):
         self.capacity = capacity
         self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[str, str], tuple[int, pa.Table]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str], tuple[object, pa.Table]] = OrderedDict()
 
-    def put(self, uri: str, partition: str, version: int, table: pa.Table) -> None:
+    def put(self, uri: str, partition: str, version, table: pa.Table) -> None:
         with self._lock:
             self._items.pop((uri, partition), None)
             self._items[(uri, partition)] = (version, table)
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
 
-    def get(self, uri: str, partition: str, version: int) -> pa.Table | None:
+    def get(self, uri: str, partition: str, version) -> pa.Table | None:
         with self._lock:
             held = self._items.get((uri, partition))
         return held[1] if held is not None and held[0] == version else None
@@ -72,6 +73,10 @@ class Handoff:
 
 
 HANDOFF = Handoff()
+
+
+def _identity(dt: DeltaTable) -> tuple[str, int]:
+    return dt.metadata().id, dt.version()
 
 
 def _conform(table: pa.Table, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
@@ -202,7 +207,7 @@ class Warehouse(dg.ConfigurableResource):
                 time.sleep(0.2 * 2**attempt)
         dt = self.table(table)
         if hand_off and partition is not None:
-            HANDOFF.put(uri, partition, dt.version(), data)
+            HANDOFF.put(uri, partition, _identity(dt), data)
         return WriteInfo(uri=uri, version=dt.version(), rows=len(df))
 
     def replace_where(self, table: str, df: pd.DataFrame, predicate: str | None, *, run_id: str,
@@ -252,7 +257,7 @@ class Warehouse(dg.ConfigurableResource):
         if dt is None:
             raise FileNotFoundError(f"table '{table}' does not exist yet under {self.root}")
         if isinstance(partition, str) and not filters:
-            held = HANDOFF.get(self.table_uri(table), partition, dt.version())
+            held = HANDOFF.get(self.table_uri(table), partition, _identity(dt))
             if held is not None:  # this process wrote exactly this version of the partition
                 schema = pa.schema(dt.schema().to_arrow())
                 del dt

@@ -44,7 +44,12 @@ def test_a_handed_off_partition_reads_exactly_as_its_delta_scan(tmp_path):
     HANDOFF.clear()
     w.write("t", typed_frame(), partition="p", run_id="r1", date_columns=["born"], hand_off=True)
     uri = w.table_uri("t")
-    assert HANDOFF.get(uri, "p", w.table("t").version()) is not None
+
+    def version():
+        dt = w.table("t")
+        return dt.metadata().id, dt.version()
+
+    assert HANDOFF.get(uri, "p", version()) is not None
     for columns in (None, ["income", "name", "extra"]):
         from_memory = w.read("t", partition="p", columns=columns)
         HANDOFF.clear()
@@ -52,11 +57,19 @@ def test_a_handed_off_partition_reads_exactly_as_its_delta_scan(tmp_path):
         pd.testing.assert_frame_equal(from_memory, from_delta)
         w.write("t", typed_frame(), partition="p", run_id="r1", date_columns=["born"], hand_off=True)
     # a later commit by anyone else (here: another partition) makes the held version stale
-    held_version = w.table("t").version()
+    held_version = version()
     w.write("t", frame(1).rename(columns={"x": "n"}), partition="q", run_id="r2")
-    assert HANDOFF.get(uri, "p", w.table("t").version()) is None
+    assert HANDOFF.get(uri, "p", version()) is None
     assert HANDOFF.get(uri, "p", held_version) is not None
     assert len(w.read("t", partition="p")) == 3
+    # the same path and version number in a table created anew: another table, not served
+    import shutil
+
+    shutil.rmtree(uri)
+    for key in ("p", "x", "y", "z"):  # versions 0..3 again
+        w.write("t", typed_frame().head(1), partition=key, run_id="r3", date_columns=["born"])
+    assert version()[1] == held_version[1] and version() != held_version
+    assert len(w.read("t", partition="p")) == 1
 
 
 def test_the_handoff_keeps_only_the_newest_tables():
