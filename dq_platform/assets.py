@@ -63,7 +63,11 @@ def execution_config(size: int | None = None) -> dict:
     (storage.HANDOFF). Above it, a process per step returns each step's memory when it ends, which
     keeps a 5M-row file under 6 GB.
     """
-    limit = float(os.environ.get("DQ_STEP_PROCESSES_ABOVE_MB", "256")) * 2**20
+    configured = os.environ.get("DQ_STEP_PROCESSES_ABOVE_MB", "").strip() or "256"
+    try:
+        limit = float(configured) * 2**20
+    except ValueError:
+        raise ValueError(f"DQ_STEP_PROCESSES_ABOVE_MB must be a number of megabytes, not {configured!r}") from None
     return {"execution": {"config": {"process_per_step": size is not None and size > limit}}}
 
 
