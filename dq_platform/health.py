@@ -10,7 +10,7 @@ import time
 
 import dagster as dg
 
-from .audit import DATASET_TAG, PARTITION_TAG
+from .audit import DATASET_TAG, PARTITION_TAG, is_monitoring
 
 HEALTH_GROUP = "dq_platform"
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
@@ -73,14 +73,20 @@ def compute_health(instance: dg.DagsterInstance, checks_by_dataset: dict[str, li
         # In-body check evaluations carry no partition: the run's partition tag says which file.
         partition_of = {r.dagster_run.run_id: r.dagster_run.tags.get(PARTITION_TAG) for r in records}
         missing = list({rec.run_id for recs in history.values() for rec in recs} - set(partition_of))
+        # The hourly history-check runs judge the same checks 24 times a day: their evaluations can
+        # open (and close) a failure but do not count in the pass rate, which is per file.
+        monitoring = set()
         for i in range(0, len(missing), _PAGE):
             for r in instance.get_run_records(filters=dg.RunsFilter(run_ids=missing[i:i + _PAGE])):
                 partition_of[r.dagster_run.run_id] = r.dagster_run.tags.get(PARTITION_TAG)
+                if is_monitoring(r.dagster_run):
+                    monitoring.add(r.dagster_run.run_id)
         for key, recs in history.items():
             latest_by_partition = {}
             for rec in recs:
                 ok = rec.status.value == "SUCCEEDED"
-                passed, failed = passed + ok, failed + (not ok)
+                if rec.run_id not in monitoring:
+                    passed, failed = passed + ok, failed + (not ok)
                 partition = rec.partition or partition_of.get(rec.run_id)
                 latest_by_partition.setdefault(partition, ok)  # newest first
             open_failures += [f"{key.asset_key.to_user_string()}.{key.name}" + (f" [{p}]" if p else "")

@@ -55,3 +55,20 @@ def test_health_is_refreshed_by_a_running_schedule_and_is_in_no_dataset_job(proj
     for job in ("customers_pipeline", "sales_transactions_pipeline"):
         keys = project.defs.resolve_job_def(job).asset_layer.asset_graph.executable_asset_keys
         assert dg.AssetKey("platform_health") not in keys
+
+
+def test_hourly_history_check_runs_do_not_dilute_the_check_pass_rate(project, instance):
+    """24 monitoring runs a day judge the history checks again; the pass rate stays per file."""
+    held = project.ingest(instance, "customers",
+                          project.write_csv("customers/held.csv", customer_frame(60, start=100, bad=30)))
+    assert not held.success
+    health = project.defs.resolve_job_def("platform_health_job")
+    before = _metadata(health.execute_in_process(instance=instance))
+    monitoring = project.defs.resolve_job_def("customers_history_checks")
+    for _ in range(3):
+        run = monitoring.execute_in_process(instance=instance, raise_on_error=False)
+        assert any(e.event_type_value == "ASSET_CHECK_EVALUATION" for e in run.all_events)
+    after = _metadata(health.execute_in_process(instance=instance))
+    assert after["check_pass_rate"] == before["check_pass_rate"] < 1
+    assert after["customers/check_pass_rate"] == before["customers/check_pass_rate"]
+    assert after["runs"] == before["runs"] == 1
