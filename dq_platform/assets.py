@@ -26,6 +26,7 @@ from . import landing, rules, statistical_checks
 from .contract import ColumnType, Contract
 from .gold import aggregate
 from .dimensional import joined_types, model_catalog
+from .execution import FILE_EXECUTOR
 from .gold import read_columns, source_table
 from .model_assets import aggregation_deps, modeling_assets, read_join_models
 from .human_review import (HELD, REJECTED, REVIEW_CHECK, REVIEW_META, approval_for, auto_approval, needs_review,
@@ -40,35 +41,6 @@ SIZE_TAG = "dq/size"
 GATES_KEY = "dq/commit/dq_gates"
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
-
-
-# One process for the whole run, or one per step (Dagster's multiprocess executor), chosen per run
-# by `execution: config: process_per_step` (default false); the UI's launchpad shows the switch.
-FILE_EXECUTOR = dg.multi_or_in_process_executor.configured(
-    lambda cfg: {"multiprocess": {}} if cfg["process_per_step"] else {"in_process": {}},
-    name="dq_file_executor",
-    config_schema={"process_per_step": dg.Field(
-        bool, default_value=False, is_required=False,
-        description="Run each step in its own process (returns each step's memory when it ends; for big "
-                    "files). Default: every step in the run's process, handing frames over in memory.")},
-    description="A dataset file's run: in one process by default, a process per step on request.")
-
-
-def execution_config(size: int | None = None) -> dict:
-    """Run config choosing the executor for a file of `size` bytes.
-
-    Up to DQ_STEP_PROCESSES_ABOVE_MB (default 256, ~1.7M customer rows) the whole run executes in
-    one process: no per-step interpreter start (~3 s each; a 5,000-row file took 32 s with a process
-    per step and 9 s in one) and each step takes the frame the previous one wrote from memory
-    (storage.HANDOFF). Above it, a process per step returns each step's memory when it ends, which
-    keeps a 5M-row file under 6 GB.
-    """
-    configured = os.environ.get("DQ_STEP_PROCESSES_ABOVE_MB", "").strip() or "256"
-    try:
-        limit = float(configured) * 2**20
-    except ValueError:
-        raise ValueError(f"DQ_STEP_PROCESSES_ABOVE_MB must be a number of megabytes, not {configured!r}") from None
-    return {"execution": {"config": {"process_per_step": size is not None and size > limit}}}
 
 
 def partitions_def(contract: Contract) -> dg.DynamicPartitionsDefinition:

@@ -232,7 +232,8 @@ def list_runs(instance: dg.DagsterInstance, *, dataset: str | None = None, statu
     tags = {DATASET_TAG: dataset} if dataset else None
     filters = dg.RunsFilter(tags=tags, statuses=statuses, created_after=since)
     rows: list[AuditRow] = []
-    page, cursor = max(limit, 100), None
+    # nothing to skip: one read of `limit` records; else read ahead past the monitoring runs
+    page, cursor = (limit if include_monitoring else max(limit, 100)), None
     while len(rows) < limit:
         records = instance.get_run_records(filters=filters, limit=page, cursor=cursor)
         for record in records:

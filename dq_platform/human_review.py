@@ -30,6 +30,7 @@ from pydantic import Field
 
 from . import rules
 from .contract import Contract, Level
+from .execution import run_config
 from .storage import Warehouse
 
 REVIEW_CHECK = "human_review_not_pending"
@@ -358,8 +359,7 @@ def decide(instance: dg.DagsterInstance, config: ReviewConfig, *, contracts_dir:
     outcome = ReviewOutcome(run_id=result.run_id, success=result.success, error=error)
     if result.success and config.decision == "approve":
         run = instance.get_run_by_id(result.run_id)
-        # the publish job runs on the dataset jobs' executor (assets.FILE_EXECUTOR): one process
-        publish_config = {**base, "execution": {"config": {"process_per_step": False}}}
+        publish_config = {**base, **run_config(process_per_step=False)}  # the dataset jobs' executor
         published = dg.execute_job(job(publish_job_name(config.dataset)), instance, run_config=publish_config,
                                    tags={**publish_tags(result.run_id, run.tags), "dq/trigger": trigger,
                                          "dagster/partition": config.partition}, raise_on_error=False)

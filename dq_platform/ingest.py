@@ -18,6 +18,7 @@ import dagster as dg
 from . import landing
 from .assets import CHECKSUM_TAG, SIZE_TAG, SOURCE_URI_TAG, partitions_def
 from .contract import Contract
+from .execution import run_config
 from .human_review import REVIEW_CHECK
 
 
@@ -96,10 +97,10 @@ def run_file(instance: dg.DagsterInstance, contract: Contract, source: landing.S
     # DQ_STEP_PROCESSES_ABOVE_MB). multiprocess: a process per step (bigger files).
     if executor not in ("in_process", "multiprocess"):
         raise ValueError(f"executor must be 'in_process' or 'multiprocess', not {executor!r}")
-    run_config = {"execution": {"config": {"process_per_step": executor == "multiprocess"}},
-                  "loggers": {"console": {"config": {"log_level": level}}}}
+    config = {**run_config(process_per_step=executor == "multiprocess"),
+              "loggers": {"console": {"config": {"log_level": level}}}}
     tags = {**source_tags(source), **(extra_tags or {}), "dagster/partition": source.partition_key}
-    result = dg.execute_job(job, instance, run_config=run_config, tags=tags, raise_on_error=False)
+    result = dg.execute_job(job, instance, run_config=config, tags=tags, raise_on_error=False)
     outcome = summarize(result, contract, source.partition_key)
     from .reports import write_reports
     from .storage import Warehouse

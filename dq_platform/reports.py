@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from .storage import Warehouse, upload
 
@@ -149,9 +151,6 @@ def to_markdown(s: dict) -> str:
 
 def _csv(frame) -> bytes:
     """CSV bytes through Arrow's writer (~10x pandas' to_csv; a report is on the run's clock)."""
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
     buf = io.BytesIO()
     try:
         pa_csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buf)

@@ -16,8 +16,9 @@ from pathlib import PurePosixPath
 
 import dagster as dg
 
-from .assets import execution_config, partitions_def
+from .assets import partitions_def
 from .contract import Contract
+from .execution import execution_config
 from .filesystems import LandingFile, LandingFileChanged, LandingZone, is_temporary, landing_zone
 from .ingest import registered_content, source_tags
 from .landing import SourceFile

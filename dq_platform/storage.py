@@ -21,6 +21,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
+from .execution import steps_share_process
 from .rules import PARTITION
 
 _TO_PANDAS = {
@@ -343,22 +344,6 @@ def from_arrow(table: pa.Table, self_destruct: bool = True) -> pd.DataFrame:
 
 def column_schema(df: pd.DataFrame) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name=str(c), type=str(t)) for c, t in df.dtypes.items()])
-
-
-def steps_share_process(step_context) -> bool:
-    """Whether the run executes every step in this process (assets.execution_config; the CLI and
-    demo), so a later step can take the handoff. A step of the multiprocess executor runs in a
-    process that then exits; other executors (docker, k8s) run steps apart too."""
-    try:
-        execution = step_context.resolved_run_config.execution
-    except Exception:  # noqa: BLE001 - no step context (direct IO manager use)
-        return False
-    config = execution.execution_engine_config or {}
-    if execution.execution_engine_name is None:  # execute_in_process: always this process
-        return True
-    if "process_per_step" in config:  # the dataset jobs' executor (assets.FILE_EXECUTOR)
-        return not config["process_per_step"]
-    return "in_process" in config  # Dagster's multi_or_in_process_executor
 
 
 class DeltaIOManager(dg.ConfigurableIOManager):
