@@ -21,7 +21,7 @@ for the platform, or the run tag `dq/review/auto_approve=true` (`dq-platform ing
 
 import datetime as dt
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import dagster as dg
@@ -39,6 +39,8 @@ REVIEW_JOB = "dq_review"
 REVIEW_OP = "record_review_decision"
 TAG = "dq/review/"
 AUTO_APPROVE_TAG = f"{TAG}auto_approve"
+REVIEW_RUN_TAG = f"{TAG}run_id"  # on a publish run: the review run whose approval it carries out
+PUBLISH_SUFFIX = "_publish"
 REJECTED_RULE = "_review:rejected"
 # gate states stamped into the cleaned commit (dq_gates): passed | failed | review | rejected
 HELD, REJECTED = "review", "rejected"
@@ -300,7 +302,7 @@ def build_review_job(contracts: list[Contract]) -> dg.JobDefinition:
 
 
 def publish_job_name(dataset: str) -> str:
-    return f"{dataset}_publish"
+    return f"{dataset}{PUBLISH_SUFFIX}"
 
 
 def build_publisher_sensor(contracts: list[Contract], publish_jobs: list) -> dg.SensorDefinition:
@@ -323,12 +325,12 @@ def build_publisher_sensor(contracts: list[Contract], publish_jobs: list) -> dg.
 
 
 def publish_tags(review_run_id: str, review_run_tags: dict) -> dict[str, str]:
-    return {f"{TAG}run_id": review_run_id, "dq/dataset": review_run_tags.get(f"{TAG}dataset", ""),
+    return {REVIEW_RUN_TAG: review_run_id, "dq/dataset": review_run_tags.get(f"{TAG}dataset", ""),
             f"{TAG}reviewer": review_run_tags.get(f"{TAG}reviewer", "")}
 
 
 def published_by(instance: dg.DagsterInstance, review_run_id: str) -> bool:
-    return bool(instance.get_run_records(filters=dg.RunsFilter(tags={f"{TAG}run_id": review_run_id}), limit=1))
+    return bool(instance.get_run_records(filters=dg.RunsFilter(tags={REVIEW_RUN_TAG: review_run_id}), limit=1))
 
 
 # -- the CLI's path: the same jobs, in this process, on the persistent instance ------------------
@@ -340,6 +342,7 @@ class ReviewOutcome:
     error: str | None
     publish_run_id: str | None = None
     published: bool | None = None
+    reports: dict[str, str] = field(default_factory=dict)  # the publish run's reports (reports.py)
 
 
 def decide(instance: dg.DagsterInstance, config: ReviewConfig, *, contracts_dir: str, warehouse_root: str,
@@ -364,6 +367,9 @@ def decide(instance: dg.DagsterInstance, config: ReviewConfig, *, contracts_dir:
                                    tags={**publish_tags(result.run_id, run.tags), "dq/trigger": trigger,
                                          "dagster/partition": config.partition}, raise_on_error=False)
         outcome.publish_run_id, outcome.published = published.run_id, published.success
+        from .reports import write_reports  # reports reads this module's tags: imported late
+
+        outcome.reports = write_reports(instance, published.run_id, Warehouse(root=warehouse_root))
         if not published.success:
             outcome.error = next((root_cause(ev.event_specific_data.error) for ev in published.all_events
                                   if ev.is_step_failure), "publish run failed")

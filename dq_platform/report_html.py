@@ -96,6 +96,11 @@ def rows_chart(points: list[dict]) -> str:
     return _svg(fig)
 
 
+def _href(uri: str) -> str:
+    """A local report's path as a file:// link; an s3:// URI stays as it is."""
+    return uri if "://" in uri else "file://" + uri
+
+
 def _table(header: list[str] | None, rows: list[list], numeric: set[int] = frozenset()) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header or [])
     body = "".join("<tr>" + "".join(f"<td class='n'>{_e(c)}</td>" if i in numeric else f"<td>{c}</td>"
@@ -121,6 +126,17 @@ def render(summary: dict) -> str:
                  ["rows", " &middot; ".join(f"{_e(k)} <b>{_e(v)}</b>" for k, v in rows.items()) or "-"],
                  ["failure rate", "-" if s.get("failure_rate") is None else f"{s['failure_rate']:.2%}"],
              ])]
+    p = s.get("publication")
+    if p:
+        held = f"<code>{_e(p['held_run_id'] or '-')}</code>"
+        if p.get("held_run_report"):
+            held += f" &middot; <a href='{_e(_href(p['held_run_report']))}'>its execution report</a>"
+        parts.append("<h2>Publication of a held file</h2>" + _table(None, [
+            ["decision", f"<b>{_e(p['decision'])}</b> by {_e(p['reviewer'])} at {_e(p['decided'])}"],
+            ["comment", _e(p["comment"] or "-")],
+            ["review run", f"<code>{_e(p['review_run_id'])}</code> (on cleaned version {_e(p['cleaned_version'])})"],
+            ["held by run", held],
+        ]))
     if s.get("failures"):
         parts.append("<h2>Failures</h2><ul>" + "".join(
             f"<li><b>{_e(f['step'])}</b>: {_e(f['error'])}</li>" for f in s["failures"]) + "</ul>")

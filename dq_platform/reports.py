@@ -1,5 +1,8 @@
 """Per-run reports: the execution report (HTML with charts, JSON, markdown), check results, quarantine extract.
 
+Dataset runs get them: a file's pipeline run, and the publish run of an approved held file (whose
+report carries the decision and the held run's counts).
+
 Built from Dagster's run storage after a dataset run, written under the warehouse with
 timestamped names (`reports/<dataset>/<name>_<YYYYMMDD_HHMMSS>.<ext>`, `quarantine/<dataset>/...`),
 encrypted with the platform's SSE settings on S3. Their URIs go into the run's tags (`dq/report/*`),
@@ -16,6 +19,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from .human_review import PUBLISH_SUFFIX, REVIEW_CHECK, REVIEW_RUN_TAG, TAG as REVIEW_TAG
 from .storage import Warehouse, upload
 
 REPORT_TAG = "dq/report/"
@@ -42,10 +46,8 @@ def _plain(value):
     return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
 
 
-def run_summary(instance: dg.DagsterInstance, run_id: str) -> dict:
-    """Status, timing, source, materializations (metadata) and check results of one run."""
-    run = instance.get_run_by_id(run_id)
-    stats = instance.get_run_stats(run_id)
+def _run_events(instance: dg.DagsterInstance, run_id: str) -> tuple[list, list, list]:
+    """Materializations (metadata), check evaluations and step failures of one run."""
     materializations, checks, failures = [], [], []
     for entry in instance.all_logs(run_id):
         ev = entry.dagster_event
@@ -63,16 +65,69 @@ def run_summary(instance: dg.DagsterInstance, run_id: str) -> dict:
                            "metadata": {k: _plain(v) for k, v in c.metadata.items()}})
         elif ev.event_type_value == "STEP_FAILURE":
             failures.append({"step": ev.step_key, "error": ev.event_specific_data.error.message.strip().splitlines()[0]})
+    return materializations, checks, failures
+
+
+def is_dataset_run(run: dg.DagsterRun) -> bool:
+    """A run that gets reports: a file's pipeline run, or the publication of an approved held file."""
+    return run.job_name.endswith(("_pipeline", PUBLISH_SUFFIX))
+
+
+def run_summary(instance: dg.DagsterInstance, run_id: str) -> dict:
+    """Status, timing, source, materializations (metadata) and check results of one run."""
+    run = instance.get_run_by_id(run_id)
+    stats = instance.get_run_stats(run_id)
+    materializations, checks, failures = _run_events(instance, run_id)
     iso = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat() if t else None  # noqa: E731
     dataset = run.tags.get("dq/dataset")
     summary = {"run_id": run_id, "job": run.job_name, "status": run.status.value,
                "partition": run.tags.get("dagster/partition"), "dataset": dataset,
-               "source": {k.removeprefix("dq/"): v for k, v in run.tags.items() if k in ("dq/source_uri", "dq/checksum", "dq/size")},
+               "source": _source(run.tags),
                "started": iso(stats.start_time), "ended": iso(stats.end_time),
                "materializations": materializations, "checks": checks, "failures": failures}
     summary.update(_essentials(summary))
-    summary["history"] = dataset_history(instance, dataset, run_id, stats.end_time) if dataset else []
+    if run.job_name.endswith(PUBLISH_SUFFIX):
+        summary.update(_publication(instance, run, summary["rows"]))
+    # a publication's file is the held run's: that run is the one marked in the history
+    marked = (summary.get("publication") or {}).get("held_run_id") or run_id
+    summary["history"] = dataset_history(instance, dataset, marked, stats.end_time) if dataset else []
     return summary
+
+
+def _publication(instance: dg.DagsterInstance, run: dg.DagsterRun, published: dict) -> dict:
+    """What a publish run published on whose decision: the review run, and the held run's counts and source.
+
+    A publish run writes masked and gold only; the file's rows, rules and source are the held
+    pipeline run's, and the reason it may publish is the reviewer's approval: the report shows all three.
+    """
+    review_id = run.tags.get(REVIEW_RUN_TAG)
+    review_run = instance.get_run_by_id(review_id) if review_id else None
+    if review_run is None:
+        return {"publication": None}
+    t = review_run.tags
+    _, review_checks, _ = _run_events(instance, review_run.run_id)
+    decided = next((c["metadata"] for c in review_checks if c["check"] == REVIEW_CHECK), {})
+    held_id = str(decided.get("held_by_run") or "-")
+    held_run = instance.get_run_by_id(held_id) if held_id != "-" else None
+    stats = instance.get_run_stats(review_run.run_id)
+    publication = {
+        "review_run_id": review_run.run_id, "decision": t.get(f"{REVIEW_TAG}decision"),
+        "reviewer": t.get(f"{REVIEW_TAG}reviewer"), "comment": t.get(f"{REVIEW_TAG}comment", ""),
+        "decided": dt.datetime.fromtimestamp(stats.end_time, dt.timezone.utc).isoformat() if stats.end_time else None,
+        "cleaned_version": t.get(f"{REVIEW_TAG}cleaned_version"), "held_run_id": held_run.run_id if held_run else None,
+        "held_run_report": held_run.tags.get(f"{REPORT_TAG}html") if held_run else None}
+    out: dict = {"publication": publication, "review": f"approved by {publication['reviewer']}"}
+    if held_run is not None:
+        mats, checks, _ = _run_events(instance, held_run.run_id)
+        held = _essentials({"materializations": mats, "checks": checks})
+        out.update(rows={**held["rows"], **published}, failure_rate=held["failure_rate"], rules=held["rules"],
+                   levels=held["levels"], source=_source(held_run.tags))
+        publication["held_quarantine"] = held_run.tags.get(f"{REPORT_TAG}quarantine")
+    return out
+
+
+def _source(tags) -> dict:
+    return {k.removeprefix("dq/"): v for k, v in tags.items() if k in ("dq/source_uri", "dq/checksum", "dq/size")}
 
 
 def _essentials(s: dict) -> dict:
@@ -126,6 +181,14 @@ def to_markdown(s: dict) -> str:
              f"- started: {s['started']}  ended: {s['ended']}",
              "- rows: " + (", ".join(f"{k} {v}" for k, v in rows.items()) or "-")
              + ("" if s.get("failure_rate") is None else f"; failure rate {s['failure_rate']:.2%}")]
+    p = s.get("publication")
+    if p:
+        lines += ["", "## Publication of a held file", "",
+                  f"- decision: **{p['decision']}** by {p['reviewer']} at {p['decided']} "
+                  f"(review run {p['review_run_id']}, on cleaned version {p['cleaned_version']})",
+                  f"- comment: {p['comment'] or '-'}",
+                  f"- held by run {p['held_run_id'] or '-'}" + (f"; its report: {p['held_run_report']}"
+                                                              if p.get("held_run_report") else "")]
     if s.get("rules"):
         lines += ["", "## Quarantined rows per rule", "", "| rule | rows |", "|---|---|"]
         lines += [f"| {r} | {n} |" for r, n in s["rules"][:15]]
@@ -177,7 +240,10 @@ def write_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehous
     _put(uris["markdown"], markdown.encode())
     _put(uris["checks"], json.dumps(s["checks"], indent=2, default=str).encode())
     table = f"quarantine_{dataset}"
-    if s["partition"] and warehouse.table(table) is not None:
+    if s.get("publication") is not None:  # a publication quarantines nothing: the held run's extract stands
+        if s["publication"].get("held_quarantine"):
+            uris["quarantine"] = s["publication"]["held_quarantine"]
+    elif s["partition"] and warehouse.table(table) is not None:
         held = warehouse.read(table, s["partition"])
         if len(held):
             uris["quarantine"] = _put(f"{root}/quarantine/{dataset}/quarantine_{stamp}.csv", _csv(held))
@@ -193,7 +259,7 @@ def write_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehous
 def ensure_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehouse) -> dict[str, str]:
     """The run's report URIs, writing the reports first if nobody has (e.g. before an alert links them)."""
     run = instance.get_run_by_id(run_id)
-    if run is None or not run.is_finished or not run.job_name.endswith("_pipeline"):
+    if run is None or not run.is_finished or not is_dataset_run(run):
         return {}
     existing = {k.removeprefix(REPORT_TAG): v for k, v in run.tags.items() if k.startswith(REPORT_TAG)}
     return existing if "html" in existing else write_reports(instance, run_id, warehouse)
@@ -201,7 +267,7 @@ def ensure_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehou
 
 def _report_if_missing(context: dg.RunStatusSensorContext, warehouse: Warehouse) -> None:
     run = context.dagster_run
-    if not run.job_name.endswith("_pipeline") or f"{REPORT_TAG}html" in run.tags:
+    if not is_dataset_run(run) or f"{REPORT_TAG}html" in run.tags:
         return  # not a dataset run, or its launcher (CLI, demo) or an alert already wrote the reports
     uris = write_reports(context.instance, run.run_id, warehouse)
     context.log.info(f"reports for run {run.run_id}: {', '.join(uris)}")

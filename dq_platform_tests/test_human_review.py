@@ -14,6 +14,7 @@ from dq_platform import rules
 from dq_platform.alert_sensors import build_check_alert_sensor, build_run_failure_alert_sensor
 from dq_platform.cli import main
 from dq_platform.contract import CONTRACTS_DIR
+from dq_platform.reports import reports_after_success
 from dq_platform.human_review import (AUTO_APPROVE_TAG, REJECTED_RULE, REVIEW_CHECK, ReviewConfig, decide,
                                       held_partitions)
 from dq_platform_tests.conftest import Ticker
@@ -87,6 +88,8 @@ def test_a_file_above_the_review_level_is_held_then_approved_and_published(proje
     assert project.wh().last_commit("masked_customers", held.partition)["dagster_run_id"] == outcome.publish_run_id
     decided = evaluations(instance, outcome.run_id)[f"cleaned_customers.{REVIEW_CHECK}"]
     assert decided.passed and meta(decided) == "approved" and decided.partition == held.partition
+    assert_publication_report(instance, outcome.publish_run_id, outcome.reports, held, outcome.run_id,
+                              "ann@example.com", "checked with the supplier")
     assert held_partitions(instance, project.wh(), list(project.contracts.values())) == []
 
     # a re-run of the file is new cleaned data: held again, the approved masked version stays in place
@@ -96,6 +99,40 @@ def test_a_file_above_the_review_level_is_held_then_approved_and_published(proje
     assert h2.cleaned_version > h.cleaned_version and h2.pending
     assert counts(project, held.partition)["masked"] == 85
     assert project.wh().last_commit("masked_customers", held.partition)["dagster_run_id"] == outcome.publish_run_id
+
+
+def assert_publication_report(instance, publish_run_id, reports, held, review_run_id, reviewer, comment):
+    """The publish run's own report: the decision, the held run's counts and source, what it published."""
+    import html
+    import re
+    from pathlib import Path
+
+    held_tags = instance.get_run_by_id(held.run_id).tags
+    assert instance.get_run_by_id(publish_run_id).tags["dq/report/html"] == reports["html"]
+    report = json.loads(Path(reports["json"]).read_text())
+    assert (report["run_id"], report["job"], report["status"]) == (publish_run_id, "customers_publish", "SUCCESS")
+    assert report["publication"] | {"decided": None} == {
+        "review_run_id": review_run_id, "decision": "approve", "reviewer": reviewer, "comment": comment,
+        "decided": None, "cleaned_version": report["publication"]["cleaned_version"], "held_run_id": held.run_id,
+        "held_run_report": held_tags["dq/report/html"], "held_quarantine": held_tags["dq/report/quarantine"]}
+    assert report["publication"]["decided"] and report["review"] == f"approved by {reviewer}"
+    assert report["rows"] == {"in": 100, "cleaned": 85, "quarantined": 15, "published": 85}
+    assert report["failure_rate"] == 0.15 and report["rules"] == [["email:format", 15]]
+    assert report["source"]["checksum"] == held_tags["dq/checksum"]
+    # no second quarantine extract: the publication links the held run's
+    assert reports["quarantine"] == held_tags["dq/report/quarantine"]
+    assert [p["run_id"] for p in report["history"] if p["this_run"]] == [held.run_id]  # the file's run, marked
+    assert {m["asset"] for m in report["materializations"]} >= {"masked_customers", "customers_by_status"}
+    page = Path(reports["html"]).read_text()
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+    assert f"Publication of a held file decision approve by {reviewer}" in text
+    assert f"comment {comment or '-'}" in text and held.run_id in text
+    assert f"href='file://{held_tags['dq/report/html']}'" in page
+    assert "rows in 100 · cleaned 85 · quarantined 15 · published 85 failure rate 15.00%" in text
+    md = Path(reports["markdown"]).read_text()
+    assert "## Publication of a held file" in md and f"**approve** by {reviewer}" in md
+    for uri in ("html", "json", "markdown", "checks"):
+        assert "not-an-email" not in Path(reports[uri]).read_text()  # quarantined values stay in quarantine
 
 
 def held_source(project, outcome):
@@ -201,6 +238,16 @@ def test_the_ui_path_review_job_then_the_publisher_sensor(project, instance):
         partition_key=held.partition, instance=instance, tags=request.tags)
     assert publish.success
     assert counts(project, held.partition)["masked"] == 85
+    # launched by the daemon, the publish run gets its report from the run status sensor
+    done = instance.get_records_for_run(publish.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS) \
+        .records[0].event_log_entry.dagster_event
+    with dg.build_run_status_sensor_context(
+            sensor_name="dq_reports_after_success", dagster_instance=instance, dagster_event=done,
+            dagster_run=instance.get_run_by_id(publish.run_id), resources={"warehouse": project.wh()}) as ctx:
+        reports_after_success(ctx)
+    reports = {k.removeprefix("dq/report/"): v for k, v in instance.get_run_by_id(publish.run_id).tags.items()
+               if k.startswith("dq/report/")}
+    assert_publication_report(instance, publish.run_id, reports, held, result.run_id, "bo", "")
     # once published, the sensor does not publish the same approval again
     with dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_instance=instance, dagster_run=run,
                                            dagster_event=success) as ctx:
@@ -258,8 +305,10 @@ def test_cli_review_list_approve_and_reject(tmp_path, monkeypatch, capsys):
     assert main(["audit", "--dataset", "customers", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 5  # two pipeline runs, two review decisions, one publication
-    pipeline = [r for r in rows if r["report"]]
-    assert len(pipeline) == 2 and all(r["report"].endswith(".html") for r in pipeline)
+    reported = [r for r in rows if r["report"]]  # the two pipeline runs and the publication
+    assert len(reported) == 3 and all(r["report"].endswith(".html") for r in reported)
+    pipeline = [r for r in reported if r["rows_in"]]
+    assert len(pipeline) == 2
     assert main(["audit", "show", pipeline[0]["run_id"]]) == 0
     assert f"report     {pipeline[0]['report']}" in capsys.readouterr().out
     decision = next(r for r in rows if r["partition"] == "-" and r["status"] == "SUCCESS" and not r["rows_in"])
