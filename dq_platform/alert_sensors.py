@@ -20,7 +20,6 @@ other channels nor the tick.
 
 import datetime as dt
 import os
-import warnings
 from typing import Callable
 
 import dagster as dg

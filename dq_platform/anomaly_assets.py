@@ -36,7 +36,6 @@ from deltalake.exceptions import CommitFailedError
 
 from . import anomalies
 from .contract import Anomaly, Contract
-from .rules import PARTITION
 from .storage import Warehouse, _sql_literal
 
 PARTITION_TAG = "dagster/partition"

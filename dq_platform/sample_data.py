@@ -1370,7 +1370,7 @@ class _Builder:
         last, li = source("last", LAST_NAMES)
         # one table: first names, initials, last names, "" (index -1)
         table = _table(first + [w[0] for w in first] + last + [""])
-        F, L = len(first), len(last)
+        F = len(first)
         variant = _weighted(rng, n, [40, 18, 12, 10, 8, 6, 6])
         #          first.last  flast  firstlast42  first_last  first42  last.first  first.last87
         p1 = np.where(variant == 1, F + fi, np.where(variant == 5, 2 * F + li, fi))

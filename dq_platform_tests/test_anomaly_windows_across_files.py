@@ -7,6 +7,7 @@ hand-made log files whose errors only form a burst together.
 
 import json
 import shutil
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -29,7 +30,7 @@ def logs_contracts(tmp_path):
     return folder
 
 
-def errors(project: Project, name: str, start: str, count: int, every_s: float) -> "Path":  # noqa: F821
+def errors(project: Project, name: str, start: str, count: int, every_s: float) -> Path:
     """`count` ERROR logs of auth-service, one every `every_s` seconds from `start`, and INFO noise."""
     t0 = pd.Timestamp(start)
     lines = [json.dumps({"timestamp": (t0 + pd.Timedelta(seconds=i * every_s)).isoformat() + "Z",

@@ -6,7 +6,7 @@ import pytest
 from deltalake import write_deltalake
 
 from dq_platform.contract import CONTRACTS_DIR, ContractError, Maintenance, parse_contract
-from dq_platform.maintenance import maintain, optimize, sizes, vacuum
+from dq_platform.maintenance import maintain, sizes, vacuum
 from dq_platform.storage import Warehouse
 from dq_platform.versions import list_versions, read_as_of
 

@@ -190,8 +190,6 @@ def test_same_file_under_two_names_is_one_content_two_partitions_keyed_by_hash(p
 
 
 def test_partition_reruns_from_archive_after_landing_file_is_gone(project, instance):
-    import dagster as dg
-
     path = project.write_csv("customers/g.csv", customer_frame(12))
     out = project.ingest(instance, "customers", path)
     path.unlink()

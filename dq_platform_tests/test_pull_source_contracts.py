@@ -8,7 +8,6 @@ import dagster as dg
 import pytest
 
 from dq_platform.contract import ContractError, load_contracts, parse_contract
-from dq_platform.definitions import build_definitions
 from dq_platform.extract import run_extract
 from dq_platform.replay_server import ReplayServer
 

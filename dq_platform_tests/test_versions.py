@@ -1,6 +1,5 @@
 """Versions, time travel and rollback (local Delta tables); S3 with SSE-KMS on a loopback server."""
 
-import datetime as dt
 import threading
 
 import dagster as dg
