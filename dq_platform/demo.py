@@ -165,6 +165,8 @@ def _decide_reviews(instance, held: list[RunOutcome], warehouse: str, contracts_
             else "whole file moved to quarantine, nothing published"
         print(f"   {'approved' if decision == 'approve' else 'rejected'} {o.dataset} {o.partition}: {state if r.success else 'FAILED: ' + str(r.error)} "
               f"(review run {r.run_id[:8]})", file=out)
+        if r.reports.get("html"):
+            print(f"   publication report: {r.reports['html']}", file=out)
 
 
 def _print_versions(versions, out, limit: int = 6) -> None:

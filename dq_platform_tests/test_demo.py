@@ -5,6 +5,7 @@ Runs the real demo (small files) in a throw-away project folder with its own per
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +30,8 @@ def test_the_demo_runs_every_dataset_and_shows_gates_reviews_alerts_and_versions
     # a bad batch held by a gate, a doubtful one held for review, then decided
     assert "held by a gate" in text and "held for review" in text
     assert re.search(r"approved customers customers_review_batch\.csv@\w+: published", text)
+    publication = re.search(r"publication report: (\S+\.html)", text)  # the publish run's own report
+    assert publication and "Publication of a held file" in Path(publication.group(1)).read_text()
     assert re.search(r"rejected sales_transactions sales_transactions_review_batch\.csv@\w+: whole file moved", text)
     assert "[MEDIUM] customers: review required for customers_review_batch.csv@" in text
     assert "[RESOLVED] customers: review decided for customers_review_batch.csv@" in text
