@@ -35,9 +35,7 @@ from .history_checks import build_history_checks
 from .profiling import profile_frame, profile_metadata
 from .storage import Warehouse
 
-SOURCE_URI_TAG = "dq/source_uri"
-CHECKSUM_TAG = "dq/checksum"
-SIZE_TAG = "dq/size"
+SOURCE_URI_TAG, CHECKSUM_TAG, SIZE_TAG = landing.SOURCE_URI_TAG, landing.CHECKSUM_TAG, landing.SIZE_TAG
 GATES_KEY = "dq/commit/dq_gates"
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN

@@ -30,6 +30,7 @@ from pydantic import Field
 
 from . import rules
 from .contract import Contract, Level
+from .landing import SOURCE_TAGS
 from .execution import run_config
 from .storage import Warehouse
 
@@ -40,6 +41,7 @@ REVIEW_OP = "record_review_decision"
 TAG = "dq/review/"
 AUTO_APPROVE_TAG = f"{TAG}auto_approve"
 REVIEW_RUN_TAG = f"{TAG}run_id"  # on a publish run: the review run whose approval it carries out
+HELD_RUN_TAG = f"{TAG}held_run"  # on a review run: the pipeline run that held the file
 PUBLISH_SUFFIX = "_publish"
 REJECTED_RULE = "_review:rejected"
 # gate states stamped into the cleaned commit (dq_gates): passed | failed | review | rejected
@@ -200,12 +202,14 @@ class ReviewRefused(ValueError):
     """A decision the platform will not record; the message says why."""
 
 
-def review_tags(config: ReviewConfig, cleaned_version: int | None = None) -> dict[str, str]:
+def review_tags(config: ReviewConfig, cleaned_version: int | None = None, held_run: str | None = None) -> dict[str, str]:
     tags = {"dq/dataset": config.dataset, f"{TAG}dataset": config.dataset, f"{TAG}partition": config.partition,
             f"{TAG}decision": config.decision, f"{TAG}reviewer": config.reviewer,
             f"{TAG}comment": config.comment[:200]}
     if cleaned_version is not None:
         tags[f"{TAG}cleaned_version"] = str(cleaned_version)
+    if held_run:
+        tags[HELD_RUN_TAG] = held_run
     return tags
 
 
@@ -271,10 +275,11 @@ def build_review_job(contracts: list[Contract]) -> dg.JobDefinition:
             raise dg.Failure(description=f"review refused: {e}", allow_retries=False) from None
         version = int(commit["version"])
         # Launched from the UI the run has no tags yet: they are what makes every decision findable.
-        context.instance.add_run_tags(context.run_id, review_tags(config, version))
+        held_run = str(commit.get("dagster_run_id") or "") or None
+        context.instance.add_run_tags(context.run_id, review_tags(config, version, held_run))
         meta = {REVIEW_META: "approved" if config.decision == "approve" else "rejected",
                 "reviewer": config.reviewer, "comment": config.comment, "cleaned_version": version,
-                "held_by_run": str(commit.get("dagster_run_id", "-"))}
+                "held_by_run": held_run or "-"}
         if config.decision == "approve":
             text = (f"approved by {config.reviewer}: {config.comment or 'no comment'}; "
                     f"{config.dataset}_publish publishes the partition")
@@ -319,13 +324,18 @@ def build_publisher_sensor(contracts: list[Contract], publish_jobs: list) -> dg.
         if published_by(context.instance, run.run_id):
             return dg.SkipReason(f"approval {run.run_id} already published (by the CLI)")
         return dg.RunRequest(run_key=run.run_id, job_name=publish_job_name(run.tags[f"{TAG}dataset"]),
-                             partition_key=run.tags[f"{TAG}partition"], tags=publish_tags(run.run_id, run.tags))
+                             partition_key=run.tags[f"{TAG}partition"],
+                             tags=publish_tags(context.instance, run.run_id, run.tags))
 
     return review_publisher
 
 
-def publish_tags(review_run_id: str, review_run_tags: dict) -> dict[str, str]:
-    return {REVIEW_RUN_TAG: review_run_id, "dq/dataset": review_run_tags.get(f"{TAG}dataset", ""),
+def publish_tags(instance: dg.DagsterInstance, review_run_id: str, review_run_tags: dict) -> dict[str, str]:
+    """The approval it carries out, and the file it publishes (the held run's source tags, for the audit log)."""
+    held = review_run_tags.get(HELD_RUN_TAG)
+    held_run = instance.get_run_by_id(held) if held else None
+    source = {k: v for k, v in held_run.tags.items() if k in SOURCE_TAGS} if held_run else {}
+    return {**source, REVIEW_RUN_TAG: review_run_id, "dq/dataset": review_run_tags.get(f"{TAG}dataset", ""),
             f"{TAG}reviewer": review_run_tags.get(f"{TAG}reviewer", "")}
 
 
@@ -364,7 +374,7 @@ def decide(instance: dg.DagsterInstance, config: ReviewConfig, *, contracts_dir:
         run = instance.get_run_by_id(result.run_id)
         publish_config = {**base, **run_config(process_per_step=False)}  # the dataset jobs' executor
         published = dg.execute_job(job(publish_job_name(config.dataset)), instance, run_config=publish_config,
-                                   tags={**publish_tags(result.run_id, run.tags), "dq/trigger": trigger,
+                                   tags={**publish_tags(instance, result.run_id, run.tags), "dq/trigger": trigger,
                                          "dagster/partition": config.partition}, raise_on_error=False)
         outcome.publish_run_id, outcome.published = published.run_id, published.success
         from .reports import write_reports  # reports reads this module's tags: imported late

@@ -30,6 +30,10 @@ import pyarrow.parquet as pq
 from .contract import Contract
 from .rules import CHECKSUM, PARSE_ERROR, RAW_RECORD, SOURCE_FILE, SOURCE_LINE
 
+# run tags naming the file a run processes (ingest.source_tags); a publish run copies them
+SOURCE_URI_TAG, CHECKSUM_TAG, SIZE_TAG = "dq/source_uri", "dq/checksum", "dq/size"
+SOURCE_TAGS = (SOURCE_URI_TAG, CHECKSUM_TAG, SIZE_TAG)
+
 KEY_SEP = "@"
 
 

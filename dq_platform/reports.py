@@ -19,7 +19,8 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from .human_review import PUBLISH_SUFFIX, REVIEW_CHECK, REVIEW_RUN_TAG, TAG as REVIEW_TAG
+from .human_review import HELD_RUN_TAG, PUBLISH_SUFFIX, REVIEW_CHECK, REVIEW_RUN_TAG, TAG as REVIEW_TAG
+from .landing import SOURCE_TAGS
 from .storage import Warehouse, upload
 
 REPORT_TAG = "dq/report/"
@@ -107,7 +108,7 @@ def _publication(instance: dg.DagsterInstance, run: dg.DagsterRun, published: di
     t = review_run.tags
     _, review_checks, _ = _run_events(instance, review_run.run_id)
     decided = next((c["metadata"] for c in review_checks if c["check"] == REVIEW_CHECK), {})
-    held_id = str(decided.get("held_by_run") or "-")
+    held_id = t.get(HELD_RUN_TAG) or str(decided.get("held_by_run") or "-")  # metadata: decisions before the tag
     held_run = instance.get_run_by_id(held_id) if held_id != "-" else None
     stats = instance.get_run_stats(review_run.run_id)
     publication = {
@@ -127,7 +128,7 @@ def _publication(instance: dg.DagsterInstance, run: dg.DagsterRun, published: di
 
 
 def _source(tags) -> dict:
-    return {k.removeprefix("dq/"): v for k, v in tags.items() if k in ("dq/source_uri", "dq/checksum", "dq/size")}
+    return {k.removeprefix("dq/"): v for k, v in tags.items() if k in SOURCE_TAGS}
 
 
 def _essentials(s: dict) -> dict:

@@ -108,7 +108,12 @@ def assert_publication_report(instance, publish_run_id, reports, held, review_ru
     from pathlib import Path
 
     held_tags = instance.get_run_by_id(held.run_id).tags
-    assert instance.get_run_by_id(publish_run_id).tags["dq/report/html"] == reports["html"]
+    publish_tags = instance.get_run_by_id(publish_run_id).tags
+    assert publish_tags["dq/report/html"] == reports["html"]
+    # the audit log says which file was published, on whose decision, held by which run
+    assert {k: publish_tags[k] for k in ("dq/source_uri", "dq/checksum", "dq/size")} == {
+        k: held_tags[k] for k in ("dq/source_uri", "dq/checksum", "dq/size")}
+    assert instance.get_run_by_id(review_run_id).tags["dq/review/held_run"] == held.run_id
     report = json.loads(Path(reports["json"]).read_text())
     assert (report["run_id"], report["job"], report["status"]) == (publish_run_id, "customers_publish", "SUCCESS")
     assert report["publication"] | {"decided": None} == {
@@ -309,6 +314,8 @@ def test_cli_review_list_approve_and_reject(tmp_path, monkeypatch, capsys):
     assert len(reported) == 3 and all(r["report"].endswith(".html") for r in reported)
     pipeline = [r for r in reported if r["rows_in"]]
     assert len(pipeline) == 2
+    (publication,) = [r for r in reported if r["rows_published"] and not r["rows_in"]]
+    assert publication["source"].endswith("/first.csv") and publication["rows_published"] == 85
     assert main(["audit", "show", pipeline[0]["run_id"]]) == 0
     assert f"report     {pipeline[0]['report']}" in capsys.readouterr().out
     decision = next(r for r in rows if r["partition"] == "-" and r["status"] == "SUCCESS" and not r["rows_in"])
