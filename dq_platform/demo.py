@@ -6,7 +6,9 @@ Pull-source contracts (http, sql) are demoed through their extract job against l
 Each dataset gets two ordinary files (a few percent bad rows of every kind) and one bad batch
 whose failure rate breaks the contract's error threshold, so the summary shows gates passing
 and a gate stopping publication. Event streams (contracts matching `produce-events` output) get that
-command's files instead: two per stream, an ERROR burst spanning both. Sample data is seeded: a
+command's files instead: two per stream, an ERROR burst spanning both. The first file-fed dataset
+then gets seven ordinary files and one ten times their size, which its history checks flag (and
+nothing else). Sample data is seeded: a
 second demo run produces the same files, the same partitions, and replaces (never duplicates) their
 outputs.
 """
@@ -27,6 +29,15 @@ from .contract import load_contracts
 from .demo_sources import DemoPullSources, partition_source
 from .extract import is_pull_source
 from .ingest import RunOutcome, register, run_file
+from .history_checks import ARRIVAL, COLUMN_METRICS, FAILURE_RATE, ROW_COUNT
+
+HISTORY_CHECKS = {ROW_COUNT, ARRIVAL, FAILURE_RATE, COLUMN_METRICS}
+
+
+def _demo_path(contract, folder: Path, label: str) -> Path:
+    """A file name the contract's source pattern matches, e.g. customers_late_batch.csv."""
+    tail = contract.source.pattern.rsplit("/", 1)[-1]
+    return folder / tail.replace("*", f"{contract.name}_{label}" if tail.startswith("*") else label, 1)
 
 
 def _write_demo_files(contract, landing_dir: Path, rows: int, seed: int) -> list[Path]:
@@ -35,18 +46,37 @@ def _write_demo_files(contract, landing_dir: Path, rows: int, seed: int) -> list
     files = write_files(contract, landing_dir, files=2, rows_per_file=rows, seed=seed)
     folder = files[0].parent
     bad = generate(contract, rows=max(rows // 4, 50), seed=seed + 999, bad_fraction=0.45, id_offset=10 * rows)
-    tail = contract.source.pattern.rsplit("/", 1)[-1]
-    stem = tail.replace("*", f"{contract.name}_late_batch" if tail.startswith("*") else "late_batch", 1)
-    path = folder / stem
+    path = _demo_path(contract, folder, "late_batch")
     bad.frame.to_csv(path, index=False)
     if contract.failure_rate.review is None:
         return files + [path]
     # between the review and the error level: held until someone decides (see _decide_reviews)
     doubtful = generate(contract, rows=max(rows // 4, 50), seed=seed + 555, id_offset=20 * rows,
                         bad_fraction=(contract.failure_rate.review + contract.failure_rate.error) / 2)
-    review_path = folder / stem.replace("late_batch", "review_batch")
+    review_path = _demo_path(contract, folder, "review_batch")
     doubtful.frame.to_csv(review_path, index=False)
     return files + [path, review_path]
+
+
+def _write_history_feed(contract, folder: Path, rows: int, seed: int) -> list[Path]:
+    """The feed as it usually is, file after file (rows within 3% of usual), then a file ten times that.
+
+    Enough ordinary files for the contract's `history.min_history`, so the last file is judged:
+    `raw_<name>.row_count_matches_history` flags it (a warning, never blocking) with the range the
+    other files predict, and the alert says so.
+    """
+    import numpy as np
+
+    from .sample_data import generate
+
+    sizes = np.random.default_rng(seed).uniform(0.97, 1.03, contract.history.min_history) * rows
+    paths = []
+    for k, size in enumerate([*sizes.astype(int), 10 * rows]):
+        label = "feed_spike" if k == len(sizes) else f"feed_{k + 1:02d}"
+        path = _demo_path(contract, folder, label)
+        generate(contract, rows=int(size), seed=seed + k, id_offset=(30 + k) * rows).frame.to_csv(path, index=False)
+        paths.append(path)
+    return paths
 
 
 def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
@@ -71,12 +101,16 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
         from .event_producer import demo_files
 
         events = demo_files(landing_dir, contracts)  # event streams: `produce-events` output, not CSV samples
+        # one file-fed dataset also gets a run of ordinary files and a spike: the history checks judge it
+        feed = next((c for c in contracts if not is_pull_source(c) and c.name not in events and c.history.enabled), None)
         # dimensions first: a fact's references and a gold join then find their rows on the first run
         order = sorted(enumerate(contracts), key=lambda ic: not (ic[1].model and ic[1].model.kind == "dimension"))
         for i, contract in order:
             # pull sources (http / sql) deliver through their extract job, against local stand-ins
             paths = pull.deliver(contract) if is_pull_source(contract) else \
                 events.get(contract.name) or _write_demo_files(contract, landing_dir, rows, seed=100 * (i + 1))
+            if contract is feed:
+                paths = paths + _write_history_feed(contract, paths[0].parent, rows, seed=100 * (i + 1) + 7000)
             for path in paths:
                 source = register(instance, contract, path, warehouse,
                                   partition_source(instance, contract, path) if is_pull_source(contract) else None)
@@ -85,6 +119,9 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
                 outcomes.append(outcome)
                 mark = "held for review" if outcome.held else "ok" if outcome.success \
                     else "held by a gate" if outcome.failed_gates else "FAILED"
+                anomalies = [f"{a}.{c}" for a, c, passed, _ in outcome.checks if not passed and c in HISTORY_CHECKS]
+                if anomalies:
+                    mark += f"; history anomaly: {', '.join(anomalies)}"
                 print(f"  {contract.name:<22} {source.partition_key:<48} {mark}", file=out, flush=True)
         print_summary(outcomes, contracts, warehouse, home, time.time() - started, out)
         show_semantic_layer(contracts, warehouse, out)

@@ -296,7 +296,8 @@ def verdict_metadata(v: Verdict, kind: Kind) -> dict:
     if v.weekday:
         meta["weekday"] = v.weekday
     for name, x in (("value", v.value), ("expected_low", v.expected_low), ("expected_high", v.expected_high),
-                    ("median", v.median), ("mad", v.mad), ("robust_scale", v.scale), ("robust_z", v.robust_z)):
+                    ("median", v.median), ("mad", v.mad), ("robust_scale", v.scale), ("robust_z", v.robust_z),
+                    ("small_sample_factor", v.small_sample_factor)):
         if x is not None and math.isfinite(x):
             meta[name] = round(float(x), 6)
     if v.scale_basis:

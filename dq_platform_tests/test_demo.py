@@ -30,6 +30,10 @@ def test_the_demo_runs_every_dataset_and_shows_gates_reviews_alerts_and_versions
     # a bad batch held by a gate, a doubtful one held for review, then decided
     assert "held by a gate" in text and "held for review" in text
     assert re.search(r"approved customers customers_review_batch\.csv@\w+: published", text)
+    # history: a run of ordinary files, then one ten times their size is flagged, and only that one
+    flagged = re.findall(r"(\S+)@\w+ +ok; history anomaly: (\S+)", text)
+    assert flagged == [("customers_feed_spike.csv", "raw_customers.row_count_matches_history")], flagged
+    assert "[MEDIUM] customers: anomaly against history: raw_customers.row_count_matches_history" in text
     publication = re.search(r"publication report: (\S+\.html)", text)  # the publish run's own report
     assert publication and "Publication of a held file" in Path(publication.group(1)).read_text()
     assert re.search(r"rejected sales_transactions sales_transactions_review_batch\.csv@\w+: whole file moved", text)

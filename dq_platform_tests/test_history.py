@@ -1,7 +1,9 @@
 """history.judge and friends on constructed data whose answers are worked out by hand here.
 
-Robust scale = 1.4826 * MAD, expected range = median +- 3.5 * scale (the defaults); every
-expected number below is written out from that arithmetic, not recomputed with the code under test.
+Robust scale = 1.4826 * MAD * K(n), expected range = median +- 3.5 * scale (the defaults), where
+K(n) is the small-sample factor for n history points; its values at threshold 3.5 are written out
+below (K14, K10...) and checked against a simulation in `test_the_small_sample_factor_keeps_...`.
+Every expected number is written out from that arithmetic, not recomputed with the code under test.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import math
 
 import pytest
 
+import numpy as np
+
 from dq_platform.history import (COUNT, DAY, LATENESS, LEVEL, RATE, Settings, arrival_gaps, judge,
-                                 one_per_partition, weekday_of)
+                                 one_per_partition, small_sample_factor, weekday_of)
 
 HOUR = 3600.0
 
@@ -23,43 +27,73 @@ def ts(y, m, d, h=6) -> float:
 
 NOW = ts(2026, 3, 2)
 DAILY = [NOW - (14 - i) * DAY for i in range(14)]  # 14 files, one a day, the last one yesterday
-ALTERNATING = [980.0, 1020.0] * 7  # median 1000; every |deviation| is 20 -> MAD 20 -> scale 29.652
+ALTERNATING = [980.0, 1020.0] * 7  # median 1000; every |deviation| is 20 -> MAD 20 -> 1.4826 MAD 29.652
+# small-sample factors at threshold 3.5: Student t quantile (1 - 2.326e-4) with 0.43 (n - 1) df (a
+# table below 10 points) times sqrt(1 + pi / 2n), over 3.5
+K4, K10, K12, K14 = 22.344, 3.3759, 2.6072, 2.1986
+S14 = 29.652 * K14  # 65.193: the scale of ALTERNATING
 
+
+def test_small_sample_factors_written_out():
+    for n, k in ((4, K4), (10, K10), (12, K12), (14, K14)):
+        assert small_sample_factor(n, 3.5) == pytest.approx(k, rel=1e-4), n
+    assert small_sample_factor(10_000, 3.5) == pytest.approx(1.0, abs=1e-3)  # a long history: the plain MAD
+
+
+@pytest.mark.parametrize("n", [5, 7, 9, 14, 28])
+def test_the_small_sample_factor_keeps_the_thresholds_false_alarm_rate(n):
+    """Ordinary values of normal data fall outside the range no more often than the threshold means.
+
+    Without the factor, 7 history points put an ordinary value beyond 3 robust z on one side in ~4.7%
+    of files instead of 0.135% (simulated here too). With it the rate stays within 0.3x-1.5x of that.
+    """
+    rng = np.random.default_rng(n)
+    trials, t = 400_000, 3.0
+    history, value = rng.normal(size=(trials, n)), rng.normal(size=trials)
+    median = np.median(history, axis=1)
+    scale = 1.4826 * np.median(np.abs(history - median[:, None]), axis=1)
+    z = (value - median) / scale
+    nominal = 0.5 * math.erfc(t / math.sqrt(2))  # 1 - Phi(3) = 0.00135 per side
+    rate = (z > t * small_sample_factor(n, t)).mean()
+    assert 0.3 * nominal <= rate <= 1.5 * nominal, (n, rate, nominal)
+    if n <= 9:
+        assert (z > t).mean() > 10 * nominal  # what the plain MAD would do
 
 def test_a_10x_volume_spike_is_flagged_with_the_exact_expected_range():
     v = judge(DAILY, ALTERNATING, NOW, 10_000, Settings(), COUNT)
     assert v.judged and not v.passed and v.anomalous
     assert (v.median, v.mad, v.points, v.needed) == (1000.0, 20.0, 14, 7)
-    assert v.scale == pytest.approx(29.652) and v.scale_basis == "mad"
-    assert v.expected_low == pytest.approx(1000 - 3.5 * 29.652)  # 896.218
-    assert v.expected_high == pytest.approx(1103.782)
-    assert v.robust_z == pytest.approx(9000 / 29.652)  # 303.5
+    assert v.scale == pytest.approx(S14, rel=1e-4) and v.scale_basis == "mad"
+    assert v.small_sample_factor == pytest.approx(K14, rel=1e-4)
+    assert v.expected_low == pytest.approx(1000 - 3.5 * S14, rel=1e-4)  # 771.82
+    assert v.expected_high == pytest.approx(1228.18, rel=1e-4)
+    assert v.robust_z == pytest.approx(9000 / S14, rel=1e-4)  # 138.1
     assert v.reason == "above the range history predicts"
     assert v.window_start == NOW - 28 * DAY and v.window_end == NOW and v.window_days == 28
     # a collapse is flagged too (two-sided), and its range is the same
     drop = judge(DAILY, ALTERNATING, NOW, 100, Settings(), COUNT)
     assert not drop.passed and drop.reason == "below the range history predicts"
-    assert drop.robust_z == pytest.approx(-900 / 29.652)
+    assert drop.robust_z == pytest.approx(-900 / S14, rel=1e-4)
 
 
 def test_a_normal_value_is_inside_the_range_and_passes():
     v = judge(DAILY, ALTERNATING, NOW, 1050, Settings(), COUNT)
     assert v.judged and v.passed and not v.anomalous
-    assert v.robust_z == pytest.approx(50 / 29.652)  # 1.69
-    edge = judge(DAILY, ALTERNATING, NOW, 1103, Settings(), COUNT)  # just inside 1103.782
+    assert v.robust_z == pytest.approx(50 / S14, rel=1e-4)  # 0.77
+    edge = judge(DAILY, ALTERNATING, NOW, 1228, Settings(), COUNT)  # just inside 1228.18
     assert edge.passed
-    assert not judge(DAILY, ALTERNATING, NOW, 1104, Settings(), COUNT).passed
+    assert not judge(DAILY, ALTERNATING, NOW, 1229, Settings(), COUNT).passed
 
 
 # A weekday feed: ~1,000 rows Monday-Friday, ~200 at weekends. The current file is Saturday 2026-01-31.
 SATURDAY = ts(2026, 1, 31)
 
 
-def weekly_history():
-    """28 daily files, 2026-01-03 (a Saturday) .. 2026-01-30 (a Friday), 06:00 UTC."""
+def weekly_history(weeks: int = 4):
+    """Daily files for `weeks` weeks up to Friday 2026-01-30 (4 weeks: from Saturday 2026-01-03), 06:00 UTC."""
     stamps, values = [], []
-    for i in range(28):
-        t = ts(2026, 1, 3) + i * DAY
+    for i in range(7 * weeks):
+        t = ts(2026, 1, 3) + (i - 7 * (weeks - 4)) * DAY
         day = dt.datetime.fromtimestamp(t, dt.timezone.utc)
         parity = ((day.day - 3) // 7) % 2  # alternates week by week
         if day.weekday() >= 5:
@@ -79,20 +113,27 @@ def test_weekly_pattern_flags_a_saturday_without_seasonality_but_not_with_it():
     plain = judge(stamps, values, SATURDAY, 200, Settings(), COUNT)
     assert plain.judged and not plain.passed
     assert (plain.points, plain.median, plain.mad) == (28, 990.0, 20.0)
-    assert plain.expected_low == pytest.approx(990 - 103.782)
+    assert plain.expected_low == pytest.approx(990 - 3.5 * 29.652 * small_sample_factor(28, 3.5))  # 843.3
     assert plain.seasonality == "none" and plain.weekday is None
 
-    # weekly: only the four Saturdays (190, 210, 190, 210): median 200, MAD 10, scale 14.826
+    # weekly: only the four Saturdays (190, 210, 190, 210): median 200, MAD 10, scale 14.826 * K4
     weekly = judge(stamps, values, SATURDAY, 200, Settings(seasonality="weekly"), COUNT)
     assert weekly.judged and weekly.passed
     assert (weekly.points, weekly.needed, weekly.median, weekly.mad) == (4, 3, 200.0, 10.0)
     assert weekly.weekday == "Saturday" and weekly.seasonality == "weekly"
-    assert (weekly.expected_low, weekly.expected_high) == (pytest.approx(200 - 51.891), pytest.approx(251.891))
-    # ...and a Saturday file as large as a weekday one is what is anomalous then
-    assert not judge(stamps, values, SATURDAY, 1000, Settings(seasonality="weekly"), COUNT).passed
-    # a Monday of 1,000 rows compares with the four Mondays (990/1010)
-    monday = judge(stamps, values, ts(2026, 2, 2), 1000, Settings(seasonality="weekly"), COUNT)
-    assert monday.passed and monday.weekday == "Monday" and monday.points == 4
+    assert weekly.expected_low == 0.0 and weekly.expected_high == pytest.approx(200 + 3.5 * 14.826 * K4, rel=1e-4)
+    # four points judge only gross changes (1,359 rows): a Saturday as large as a weekday one needs
+    # a longer history. Twelve weeks (window 84 days): 12 Saturdays, factor K12
+    stamps, values = weekly_history(weeks=12)
+    twelve = Settings(seasonality="weekly", window_s=84 * DAY)
+    quiet = judge(stamps, values, SATURDAY, 200, twelve, COUNT)
+    assert quiet.passed and (quiet.points, quiet.median, quiet.mad) == (12, 200.0, 10.0)
+    assert quiet.expected_high == pytest.approx(200 + 3.5 * 14.826 * K12, rel=1e-4)  # 335.3
+    assert not judge(stamps, values, SATURDAY, 1000, twelve, COUNT).passed
+    assert not judge(stamps, values, SATURDAY, 200, Settings(window_s=84 * DAY), COUNT).passed  # 84 points, plain
+    # a Monday of 1,000 rows compares with the twelve Mondays (990/1010)
+    monday = judge(stamps, values, ts(2026, 2, 2), 1000, twelve, COUNT)
+    assert monday.passed and monday.weekday == "Monday" and monday.points == 12
 
 
 def test_below_the_minimum_history_nothing_is_judged_and_everything_passes():
@@ -131,14 +172,14 @@ def test_mad_zero_falls_back_to_a_floor_relative_to_the_median():
 
 
 def test_expected_range_is_clipped_where_negative_or_above_one_makes_no_sense():
-    counts = [6.0, 14.0] * 5  # median 10, MAD 4, scale 5.9304: 10 - 20.76 < 0
+    counts = [6.0, 14.0] * 5  # median 10, MAD 4, scale 5.9304 * K10: 10 - 70.07 < 0
     v = judge(DAILY[-10:], counts, NOW, 0, Settings(), COUNT)
-    assert v.expected_low == 0.0 and v.expected_high == pytest.approx(10 + 3.5 * 5.9304) and v.passed
-    rates = [0.9, 0.98] * 5  # median 0.94, MAD 0.04: 0.94 + 0.2076 > 1
+    assert v.expected_low == 0.0 and v.expected_high == pytest.approx(10 + 3.5 * 5.9304 * K10, rel=1e-4) and v.passed
+    rates = [0.9, 0.98] * 5  # median 0.94, MAD 0.04: 0.94 + 0.7007 > 1
     r = judge(DAILY[-10:], rates, NOW, 0.95, Settings(), RATE)
-    assert r.expected_high == 1.0 and r.expected_low == pytest.approx(0.94 - 3.5 * 1.4826 * 0.04)
+    assert r.expected_high == 1.0 and r.expected_low == pytest.approx(0.94 - 3.5 * 1.4826 * 0.04 * K10, rel=1e-4)
     unclipped = judge(DAILY[-10:], [-6.0, 6.0] * 5, NOW, 0, Settings(), LEVEL)  # a mean may be negative
-    assert unclipped.expected_low == pytest.approx(-3.5 * 1.4826 * 6)
+    assert unclipped.expected_low == pytest.approx(-3.5 * 1.4826 * 6 * K10, rel=1e-4)
 
 
 def test_the_trailing_window_excludes_older_and_later_points():

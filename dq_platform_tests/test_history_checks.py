@@ -27,6 +27,7 @@ from dq_platform.history import COUNT, Settings
 from dq_platform.history_checks import (ARRIVAL, COLUMN_METRICS, FAILURE_RATE, ROW_COUNT, build_history_checks,
                                         horizon_for, judge_arrival, judge_value, read_history)
 from dq_platform_tests.test_pipeline import customer_frame
+from dq_platform_tests.test_history import K14
 
 DAY, HOUR = 86400.0, 3600.0
 RAW, CLEANED = dg.AssetKey("raw_customers"), dg.AssetKey("cleaned_customers")
@@ -131,16 +132,18 @@ def test_an_injected_10x_volume_spike_is_flagged_with_its_expected_range_and_ale
     m = meta(spike)
     assert (m["judged"], m["value"], m["median"], m["mad"], m["history_points"], m["window_days"]) == \
         (True, 400, 40, 2, 14, 28)
-    assert m["expected_low"] == pytest.approx(29.6218) and m["expected_high"] == pytest.approx(50.3782)
-    assert m["robust_z"] == pytest.approx(360 / 2.9652, rel=1e-5)
+    # scale 1.4826 * 2 * K14 (14 points: the small-sample factor 2.1986) = 6.5193; 40 +- 3.5 * 6.5193
+    assert m["small_sample_factor"] == pytest.approx(K14, rel=1e-4)
+    assert m["expected_low"] == pytest.approx(17.1824, rel=1e-4) and m["expected_high"] == pytest.approx(62.8176, rel=1e-4)
+    assert m["robust_z"] == pytest.approx(360 / 6.5193, rel=1e-4)
     assert m["seasonality"] == "none" and m["partition"] == out.partition
-    assert spike.description == "400 rows; history predicts 30–50 (median 40 over 14 files in the last 28 days)"
+    assert spike.description == "400 rows; history predicts 17–63 (median 40 over 14 files in the last 28 days)"
 
-    # the other checks of the same run: a file a day as usual, and no failed rows (inside 0..10.19%)
+    # the other checks of the same run: a file a day as usual, and no failed rows (inside 0..16.41%)
     assert ev[ARRIVAL].passed and meta(ev[ARRIVAL])["judged"] and meta(ev[ARRIVAL])["history_points"] == 13
     rate = meta(ev[FAILURE_RATE])
     assert ev[FAILURE_RATE].passed and rate["value"] == 0 and rate["median"] == pytest.approx(0.05)
-    assert rate["expected_low"] == 0 and rate["expected_high"] == pytest.approx(0.101891)
+    assert rate["expected_low"] == 0 and rate["expected_high"] == pytest.approx(0.05 + 3.5 * 0.014826 * K14, rel=1e-4)
     assert ev[COLUMN_METRICS].passed and not meta(ev[COLUMN_METRICS])["judged"]  # no profile metadata yet
 
     # the anomaly reaches people once, MEDIUM, in plain words with its numbers
@@ -149,8 +152,9 @@ def test_an_injected_10x_volume_spike_is_flagged_with_its_expected_range_and_ale
     assert text.count("anomaly against history") == 1 and "[HIGH]" not in text, text
     assert "[MEDIUM] customers: anomaly against history: raw_customers.row_count_matches_history" in text
     assert f"partition: {out.partition}" in text
-    assert "400 rows; history predicts 30–50 (median 40 over 14 files in the last 28 days)" in text
-    assert "expected_high=50.3782" in text and "expected_low=29.6218" in text and "history_points=14" in text
+    assert "400 rows; history predicts 17–63 (median 40 over 14 files in the last 28 days)" in text
+    assert "expected_high=62.81" in text and "expected_low=17.18" in text and "history_points=14" in text
+    assert "small_sample_factor=2.1986" in text
 
 
 @pytest.mark.slow
@@ -239,19 +243,20 @@ def test_column_metrics_judge_each_profile_key_found_and_skip_means_of_pii_colum
     cols = ev[COLUMN_METRICS]
     m = meta(cols)
     assert not cols.passed and cols.severity == dg.AssetCheckSeverity.WARN
-    # phone null rate: median 0.11, MAD 0.01 -> scale 0.014826 -> 0.058109..0.161891; 0.5 is z = 26.3
+    # phone null rate: median 0.11, MAD 0.01 -> scale 0.014826 * K14 = 0.032597 -> 0 (clipped)..0.224089;
+    # 0.5 is z = 12.0
     assert (m["metric"], m["value"], m["median"]) == ("phone null rate", 0.5, pytest.approx(0.11))
-    assert m["expected_low"] == pytest.approx(0.058109) and m["expected_high"] == pytest.approx(0.161891)
-    assert m["robust_z"] == pytest.approx(0.39 / 0.014826, rel=1e-5)
+    assert m["expected_low"] == 0 and m["expected_high"] == pytest.approx(0.224089, rel=1e-4)
+    assert m["robust_z"] == pytest.approx(0.39 / 0.032597, rel=1e-4)
     assert (m["metrics_judged"], m["metrics_anomalous"], m["metrics_learning"]) == (3, 1, 0)
     assert m["judged_keys"] == "profile/email/null_rate, profile/phone/null_rate, profile/income/mean"
     table = m["metrics"]
-    assert "| phone null rate | 50.00% | 5.81%–16.19% | +26.3 | **anomaly** |" in table
-    assert "| income mean | 50,500 | 44,811–55,189 | +0.3 | ok |" in table  # median 50,000, scale 1,482.6
+    assert "| phone null rate | 50.00% | 0.00%–22.41% | +12.0 | **anomaly** |" in table
+    assert "| income mean | 50,500 | 38,591–61,409 | +0.2 | ok |" in table  # median 50,000, scale 1,482.6 * K14
     assert "| email null rate | 0.00% | 0.00%–1.75% | +0.0 | ok |" in table  # always 0: the 0.5 pp floor
     assert "customer_id" not in table  # PII column: its mean is never judged nor shown
     assert cols.description == ("1 of 3 column metrics outside history; worst: phone null rate 50.00%, history "
-                                "predicts 5.81%–16.19% (median 11.00% over 14 files in the last 28 days)")
+                                "predicts 0.00%–22.41% (median 11.00% over 14 files in the last 28 days)")
 
 
 def test_history_is_read_back_only_as_far_as_the_window_and_an_old_file_rerun_keeps_its_arrival(any_instance):
@@ -311,12 +316,15 @@ def test_severity_error_alerts_high_yet_never_blocks(make_project, instance):
 
 
 def test_weekly_seasonality_from_the_contract_accepts_a_small_saturday(project, make_project, instance):
-    """Weekdays ~1,000 rows, weekends ~200: a Saturday of 200 is an anomaly only without seasonality."""
+    """Weekdays ~1,000 rows, weekends ~200: a Saturday of 200 is an anomaly only without seasonality.
+
+    Twelve weeks of files and a window of 84 days: 12 Saturdays to compare with (4 judge only gross
+    changes, see history.py)."""
     today = dt.datetime.now(dt.timezone.utc).replace(hour=6, minute=0, second=0, microsecond=0)
     saturday = today - dt.timedelta(days=(today.weekday() - 5) % 7 + 7)  # a past Saturday, 06:00 UTC
     history = History(instance)
-    for i in range(28):  # the 28 days before it, starting on a Saturday
-        day = saturday - dt.timedelta(days=28 - i)
+    for i in range(84):  # the 84 days before it, starting on a Saturday
+        day = saturday - dt.timedelta(days=84 - i)
         weekend = day.weekday() >= 5
         history.materialize(RAW, f"d{i:02d}.csv@{i:016x}", day.timestamp(),
                             rows_in=([190, 210] if weekend else [990, 1010])[(i // 7) % 2])
@@ -326,13 +334,14 @@ def test_weekly_seasonality_from_the_contract_accepts_a_small_saturday(project, 
     plain = run_checks(project, instance, [key])[ROW_COUNT]  # the shipped contract: no seasonality
     assert not plain.passed and meta(plain)["median"] == 990 and meta(plain)["history_points"] == 28
 
-    weekly = make_project(customers_with("\nhistory: {seasonality: weekly, metrics: [row_count]}\n"))
+    weekly = make_project(customers_with("\nhistory: {seasonality: weekly, window: 84d, metrics: [row_count]}\n"))
     ev = run_checks(weekly, instance, [key])[ROW_COUNT]
     m = meta(ev)
     assert ev.passed and (m["seasonality"], m["weekday"], m["history_points"], m["median"]) == \
-        ("weekly (Saturday)", "Saturday", 4, 200)
-    assert ev.description == ("200 rows; history predicts 148–252 (median 200 over 4 Saturday files in the last "
-                              "28 days)")
+        ("weekly (Saturday)", "Saturday", 12, 200)
+    # 200 +- 3.5 * 14.826 * K12 (2.6072) = 65..335
+    assert ev.description == ("200 rows; history predicts 65–335 (median 200 over 12 Saturday files in the last "
+                              "84 days)")
 
 
 def test_checks_are_separate_definitions_in_the_pipeline_job_and_can_be_switched_off(project):
