@@ -118,7 +118,8 @@ def assert_publication_report(instance, publish_run_id, reports, held, review_ru
     assert (report["run_id"], report["job"], report["status"]) == (publish_run_id, "customers_publish", "SUCCESS")
     assert report["publication"] | {"decided": None} == {
         "review_run_id": review_run_id, "decision": "approve", "reviewer": reviewer, "comment": comment,
-        "decided": None, "cleaned_version": report["publication"]["cleaned_version"], "held_run_id": held.run_id,
+        "decided": None, "cleaned_version": instance.get_run_by_id(review_run_id).tags["dq/review/cleaned_version"],
+        "held_run_id": held.run_id,
         "held_run_report": held_tags["dq/report/html"], "held_quarantine": held_tags["dq/report/quarantine"]}
     assert report["publication"]["decided"] and report["review"] == f"approved by {reviewer}"
     assert report["rows"] == {"in": 100, "cleaned": 85, "quarantined": 15, "published": 85}
