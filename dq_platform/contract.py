@@ -764,13 +764,16 @@ HistoryMetric = Literal["row_count", "arrival", "failure_rate", "column_metrics"
 HISTORY_METRICS = ("row_count", "arrival", "failure_rate", "column_metrics")
 
 
+MIN_WEEKLY_WEEKS = 8  # same-weekday files a weekly-seasonal window must hold (small-sample factor ~4.2 at 8)
+
+
 class History(_Strict):
     """Anomaly detection from past files (history.py, history_checks.py): non-blocking checks."""
 
     enabled: bool = True
     window: str = "28d"  # trailing window of past files compared with ("90m", "26h", "28d")
     min_history: int = Field(default=7, ge=2)  # files needed before judging
-    # with weekly seasonality only same-weekday files count: a 28d window holds 4 of them
+    # with weekly seasonality only same-weekday files count: the window must hold 8 weeks (56d)
     min_weekday_history: int = Field(default=3, ge=2)
     threshold: float = Field(default=3.5, gt=0)  # robust z beyond which a value is anomalous
     seasonality: Literal["none", "weekly"] = "none"
@@ -789,6 +792,19 @@ class History(_Strict):
         if len(set(v)) != len(v):
             raise ValueError("metrics must not repeat")
         return v
+
+    @model_validator(mode="after")
+    def _weekly_needs_weeks(self):
+        """Weekly seasonality compares same-weekday files only: a short window holds too few of them
+        to judge anything but gross changes (history.small_sample_factor is ~22 at 4 points)."""
+        if self.enabled and self.seasonality == "weekly":
+            weeks = parse_duration(self.window).days // 7
+            if weeks < MIN_WEEKLY_WEEKS:
+                raise ValueError(
+                    f"weekly seasonality compares each file with past files of its weekday only; a window of "
+                    f"{self.window} holds {weeks} of them, too few to judge more than gross changes: use a window of "
+                    f"{7 * MIN_WEEKLY_WEEKS}d or more (e.g. 84d)")
+        return self
 
 
 _WINDOW_RE = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")

@@ -187,6 +187,9 @@ history:
     ("history:\n  min_history: 1\n", 18, "history.min_history: Input should be greater than or equal to 2"),
     ("history:\n  threshold: 0\n", 18, "history.threshold: Input should be greater than 0"),
     ("history:\n  severity: critical\n", 18, "history.severity: Input should be 'warn' or 'error'"),
+    ("history:\n  seasonality: weekly\n", 17,
+     "history: weekly seasonality compares each file with past files of its weekday only; a window of 28d holds 4 "
+     "of them, too few to judge more than gross changes: use a window of 56d or more (e.g. 84d)"),
     ("history:\n  windw: 7d\n", 18, "history.windw: unknown field (typo?)"),
 ])
 def test_bad_history_section_names_file_line_and_reason(section, line, message):
