@@ -65,7 +65,7 @@ def _table_schema(contract: Contract, masked: bool = False, raw: bool = False) -
                 f", masked: {c.pii.masking.value}]" if masked else "]")
         cols.append(dg.TableColumn(
             name=c.name, type="string" if raw else types[c.name], description=desc or None,
-            constraints=dg.TableColumnConstraints(nullable=not c.required, unique=c.unique and not raw,
+            constraints=dg.TableColumnConstraints(nullable=not c.required, unique=bool(c.unique) and not raw,
                                                   other=constraints)))
     return dg.TableSchema(columns=cols)
 
@@ -102,6 +102,21 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definit
         """Rows of the partition as stored (Delta log statistics): raw, cleaned, quarantine."""
         return tuple(warehouse.row_counts(k.path[-1]).get(partition, 0)
                      for k in (raw_key, cleaned_key, quarantine_key))
+
+    dataset_unique = [c.name for c in contract.columns if c.unique == rules.DATASET]
+
+    def published_values(warehouse: Warehouse, partition: str) -> dict[str, pd.Series]:
+        """For `unique: dataset` columns: their values in every other file published so far.
+
+        Published = has a masked partition (its gates passed, or a reviewer approved it); the values
+        are read from cleaned (masked may hold tokens), one column-pruned scan of those partitions."""
+        if not dataset_unique:
+            return {}
+        others = [p for p, n in warehouse.row_counts(masked_key.path[-1]).items() if n and p != partition]
+        if not others:
+            return {}
+        frame = warehouse.read(cleaned_key.path[-1], partition=others, columns=dataset_unique)
+        return {c: frame[c].dropna() for c in dataset_unique}
 
     # -- bronze --------------------------------------------------------------------------
     @dg.asset(
@@ -193,7 +208,7 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definit
         received = (warehouse.last_commit(raw_key.path[-1], partition) or {}).get("dq_columns")
         if received:  # columns another file added to raw's schema were not in this file
             raw = raw.drop(columns=[c for c in raw.columns if not c.startswith("_") and c not in json.loads(received)])
-        result = rules.evaluate(raw, contract)
+        result = rules.evaluate(raw, contract, published=published_values(warehouse, partition))
         del raw
         quarantine = result.quarantine
         quarantine[rules.RUN_ID] = context.run_id

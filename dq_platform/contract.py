@@ -205,7 +205,8 @@ class Column(_Strict):
     type: ColumnType
     description: str = ""
     required: bool = False
-    unique: bool = False
+    # true: no value twice in a file; "dataset": nor a value another published file of the dataset has
+    unique: bool | Literal["dataset"] = False
     min: float | str | None = None  # numbers, or ISO dates for date/timestamp columns
     max: float | str | None = None
     min_length: int | None = Field(default=None, ge=0)
@@ -219,6 +220,14 @@ class Column(_Strict):
     missing: Missing = Field(default_factory=Missing)
     pii: Pii | None = None
     statistics: Statistics | None = None
+
+    @field_validator("unique", mode="before")
+    @classmethod
+    def _unique_scope(cls, v):
+        if v is True or v is False or v == "dataset":
+            return v
+        raise ValueError(f"unique must be true (within each file), dataset (across the dataset's published "
+                         f"files too) or false, not {v!r}")
 
     @field_validator("pattern")
     @classmethod

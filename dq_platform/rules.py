@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,8 @@ RAW_RECORD = "_raw_record"  # the whole text of such a row, kept so nothing is l
 FAILED_RULES, REASON, RUN_ID = "_failed_rules", "_reason", "_run_id"
 LINEAGE = [PARTITION, SOURCE_FILE, SOURCE_LINE, CHECKSUM]
 PARSE_RULE = "_file:parse"
+DATASET = "dataset"  # `unique: dataset`: unique across the dataset's published files too
+UNIQUE_IN_DATASET = "unique_in_dataset"  # its rule: <column>:unique_in_dataset
 
 
 @dataclass
@@ -54,8 +57,11 @@ def _bound(column, value):
     return value
 
 
-def evaluate(raw: pd.DataFrame, contract: Contract, today: pd.Timestamp | None = None) -> RuleResult:
-    """Apply every contract rule to `raw` (text columns + lineage) and split the rows."""
+def evaluate(raw: pd.DataFrame, contract: Contract, today: pd.Timestamp | None = None,
+             published: Mapping[str, pd.Series] | None = None) -> RuleResult:
+    """Apply every contract rule to `raw` (text columns + lineage) and split the rows.
+
+    `published`: for `unique: dataset` columns, the values the dataset's other published files hold."""
     today = (today or pd.Timestamp.now()).normalize()
     raw = raw.reset_index(drop=True)
     n = len(raw)
@@ -147,6 +153,9 @@ def evaluate(raw: pd.DataFrame, contract: Contract, today: pd.Timestamp | None =
             sel = valid_so_far & v.notna().to_numpy()
             dup[sel] = v[sel].duplicated(keep="first")
             add(f"{col.name}:unique", f"{col.name}: duplicate of an earlier row", dup)
+            if col.unique == DATASET and published and col.name in published:
+                add(f"{col.name}:{UNIQUE_IN_DATASET}", f"{col.name}: already published by another file of {contract.name}",
+                    sel & v.isin(published[col.name]).to_numpy(dtype=bool))
 
     for rule in contract.rules:
         used = [c.name for c in contract.columns if re.search(rf"\b{re.escape(c.name)}\b", rule.expression)]

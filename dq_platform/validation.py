@@ -300,7 +300,7 @@ def pandera_schema(contract: Contract, *, now: pd.Timestamp | None = None) -> "p
             checks.append(pa.Check.isin(col.allowed_values, name="allowed_values",
                                         error=f"in {col.allowed_values}"))
         columns[col.name] = pa.Column(
-            None, checks=checks, nullable=not col.required, unique=col.unique,
+            None, checks=checks, nullable=not col.required, unique=bool(col.unique),
             report_duplicates="all", required=True, coerce=False, description=col.description or None)
     columns[f"^{LINEAGE_PREFIX}"] = pa.Column(None, regex=True, required=False, nullable=True)
     return pa.DataFrameSchema(columns, strict=True, name=f"{contract.name}_cleaned",

@@ -124,6 +124,15 @@ alerts:
     assert parse_contract(GOOD).alerts.channels is None  # defaults when the section is absent
 
 
+def test_unique_scope_file_or_dataset():
+    one = lambda v: GOOD.replace("    required: true\n", f"    required: true\n    unique: {v}\n", 1)  # noqa: E731
+    assert parse_contract(one("dataset")).columns[0].unique == "dataset"
+    assert parse_contract(one("true")).columns[0].unique is True
+    assert error_of(one("everywhere")) == ("orders.yaml:10: columns[0] (order_id).unique: unique must be true (within "
+                                          "each file), dataset (across the dataset's published files too) or false, "
+                                          "not 'everywhere'")
+
+
 @pytest.mark.parametrize("section, line, message", [
     ("freshness: {max_lag: soon}\n", 17, "freshness.max_lag: 'soon' is not a duration like '90m', '26h' or '2d'"),
     ("freshness: {max_lag: 1h, deadline_cron: 'every day'}\n", 17, "freshness.deadline_cron: 'every day' is not a valid cron string"),

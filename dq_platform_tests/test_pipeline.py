@@ -223,8 +223,8 @@ def test_schema_gates_catch_a_defect_in_the_rule_engine(project, instance, monke
     reconciliation still stop publication (the defect is injected into our own rule engine)."""
     real = rules.evaluate
 
-    def defective(raw, contract, today=None):
-        result = real(raw, contract, today)
+    def defective(raw, contract, today=None, published=None):
+        result = real(raw, contract, today, published)
         leaked = result.cleaned.iloc[[0]].copy()
         leaked["income"] = -5.0  # below min, and a duplicate customer_id
         result.cleaned = pd.concat([result.cleaned, leaked], ignore_index=True)

@@ -75,6 +75,21 @@ def test_unique_is_judged_among_valid_rows_only():
     assert r.cleaned["id"].tolist() == [1]
 
 
+def test_unique_dataset_also_rejects_values_other_published_files_hold():
+    raw = pd.DataFrame({"id": pd.Series(["1", "2", "3", "3", None], dtype="string")})
+    raw[rules.SOURCE_LINE] = range(2, 7)
+    published = {"id": pd.Series([2, 3, 99])}  # what the dataset's other published files hold
+    across = contract_with("  - {name: id, type: integer, unique: dataset}")
+    r = rules.evaluate(raw, across, today=pd.Timestamp("2025-06-01"), published=published)
+    assert failed(r) == {3: "id:unique_in_dataset", 4: "id:unique_in_dataset", 5: "id:unique; id:unique_in_dataset"}
+    assert r.cleaned["id"].tolist()[:1] == [1] and len(r.cleaned) == 2  # 1 and the null (not required)
+    assert set(r.quarantine[rules.REASON]) >= {"id: already published by another file of t"}
+    assert r.failures == {"id:unique": 1, "id:unique_in_dataset": 3}
+    # `unique: true` is about the file alone: the same published values change nothing
+    within = contract_with("  - {name: id, type: integer, unique: true}")
+    assert failed(rules.evaluate(raw, within, today=pd.Timestamp("2025-06-01"), published=published)) == {5: "id:unique"}
+
+
 def test_quarantine_keeps_original_text_every_rule_and_a_reason():
     c = contract_with("  - {name: id, type: integer, min: 1}\n  - {name: mail, type: string, format: email, cleaning: {case: lower}}")
     r = run(c, id=["-3"], mail=["  Not An Email "])
