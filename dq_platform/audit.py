@@ -20,6 +20,7 @@ import dagster as dg
 from dagster import DagsterEventType
 
 from .assets import CHECKSUM_TAG, SOURCE_URI_TAG
+from .history_checks import KIND as HISTORY_CHECKS_KIND
 from .ingest import root_cause
 
 DATASET_TAG = "dq/dataset"
@@ -215,8 +216,8 @@ def _plain(v):
 
 # Scheduled runs that only judge checks or compute KPIs and write no table: the hourly history
 # checks of every dataset (24 a day each) and the platform health. They would fill the default page.
-MONITORING_KINDS = frozenset({"history_checks", "health"})
-HEALTH_JOB = "platform_health_job"
+HEALTH_JOB, HEALTH_KIND = "platform_health_job", "health"
+MONITORING_KINDS = frozenset({HISTORY_CHECKS_KIND, HEALTH_KIND})
 
 
 def is_monitoring(run: dg.DagsterRun) -> bool:

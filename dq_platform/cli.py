@@ -368,14 +368,15 @@ def _review_decide(args) -> int:
         print(f"{args.dataset} {partition}: review run {outcome.run_id} FAILURE: {outcome.error}", file=sys.stderr)
         return 1
     if args.decision == "approve":
+        report = f"\nreport: {outcome.reports['html']}" if outcome.reports.get("html") else ""
         if not outcome.published:
             print(f"{args.dataset} {partition}: approved (review run {outcome.run_id}), but the publish run "
                   f"{outcome.publish_run_id} FAILED: {outcome.error}\nThe approval stands: fix the cause, then run this "
-                  f"command again or materialize masked_{args.dataset} for the partition from the UI."
-                  + (f"\nreport: {outcome.reports['html']}" if outcome.reports.get("html") else ""), file=sys.stderr)
+                  f"command again or materialize masked_{args.dataset} for the partition from the UI.{report}",
+                  file=sys.stderr)
             return 1
         print(f"{args.dataset} {partition}: approved (review run {outcome.run_id}); published by run "
-              f"{outcome.publish_run_id}" + (f"\nreport: {outcome.reports['html']}" if outcome.reports.get("html") else ""))
+              f"{outcome.publish_run_id}{report}")
         return 0
     print(f"{args.dataset} {partition}: rejected (review run {outcome.run_id}); the whole file is in "
           f"quarantine_{args.dataset}, nothing published")

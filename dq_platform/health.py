@@ -10,7 +10,7 @@ import time
 
 import dagster as dg
 
-from .audit import DATASET_TAG, HEALTH_JOB, PARTITION_TAG, is_monitoring
+from .audit import DATASET_TAG, HEALTH_JOB, HEALTH_KIND, PARTITION_TAG, is_monitoring
 
 HEALTH_GROUP = "dq_platform"
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
@@ -162,7 +162,7 @@ def build_health(checks_by_dataset: dict[str, list[dg.AssetCheckKey]],
         health = compute_health(context.instance, checks_by_dataset, config.window_days)
         return dg.MaterializeResult(metadata=health_metadata(health))
 
-    job = dg.define_asset_job(HEALTH_JOB, selection=[platform_health], tags={"dq/kind": "health"},
+    job = dg.define_asset_job(HEALTH_JOB, selection=[platform_health], tags={"dq/kind": HEALTH_KIND},
                               description="Refresh platform_health from the run storage.")
     schedule = dg.ScheduleDefinition(name="platform_health_schedule", job=job, cron_schedule=cron,
                                      default_status=dg.DefaultScheduleStatus.RUNNING)

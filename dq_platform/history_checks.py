@@ -44,6 +44,7 @@ PARTITION_TAG = "dagster/partition"  # Dagster's tag: which file a run processes
 PAGE = 500  # most materialization records per storage query
 FIRST_PAGE = 32  # pages double from here: a window of daily files needs only a few dozen records
 HOURLY = "0 * * * *"
+KIND = "history_checks"  # `dq/kind` of the hourly history-check runs (audit leaves them out by default)
 
 Horizon = Callable[[dict[str, float], "str | None"], float]
 
@@ -376,7 +377,7 @@ def build_history_checks(contract: Contract, raw_key: dg.AssetKey, cleaned_key: 
         if ARRIVAL in {s.name for s in raw_specs}:
             job = dg.define_asset_job(
                 f"{name}_history_checks", selection=dg.AssetSelection.checks(dg.AssetCheckKey(raw_key, ARRIVAL)),
-                tags={"dq/dataset": name, "dq/kind": "history_checks"},
+                tags={"dq/dataset": name, "dq/kind": KIND},
                 description=f"Outside any file's run: has a {name} file arrived as often as history predicts?")
             out.jobs.append(job)
             out.schedules.append(dg.ScheduleDefinition(

@@ -106,9 +106,11 @@ def _publication(instance: dg.DagsterInstance, run: dg.DagsterRun, published: di
     if review_run is None:
         return {"publication": None}
     t = review_run.tags
-    _, review_checks, _ = _run_events(instance, review_run.run_id)
-    decided = next((c["metadata"] for c in review_checks if c["check"] == REVIEW_CHECK), {})
-    held_id = t.get(HELD_RUN_TAG) or str(decided.get("held_by_run") or "-")  # metadata: decisions before the tag
+    held_id = t.get(HELD_RUN_TAG)
+    if not held_id:  # a decision recorded before the tag existed: its review check's metadata names the run
+        _, review_checks, _ = _run_events(instance, review_run.run_id)
+        decided = next((c["metadata"] for c in review_checks if c["check"] == REVIEW_CHECK), {})
+        held_id = str(decided.get("held_by_run") or "-")
     held_run = instance.get_run_by_id(held_id) if held_id != "-" else None
     stats = instance.get_run_stats(review_run.run_id)
     publication = {
