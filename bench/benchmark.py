@@ -44,7 +44,7 @@ WORK = ROOT / ".bench"
 def generate_input(rows: int, path: Path) -> None:
     """Write the input CSV in chunks (keeps the generator's memory out of the job's)."""
     from dq_platform.contract import load_contracts
-    from dq_platform.sample_data import generate
+    from dq_platform.demo.sample_data import generate
 
     import pyarrow.csv as pacsv
 
@@ -69,8 +69,8 @@ def one(rows: int, executor: str = "in_process") -> dict:
     import pyarrow.csv as pacsv
 
     from dq_platform.contract import load_contracts
-    from dq_platform.ingest import register, run_file
-    from dq_platform.storage import Warehouse
+    from dq_platform.ops.ingest import register, run_file
+    from dq_platform.io.warehouse import Warehouse
 
     os.environ.setdefault("DQ_MASKING_KEY", "benchmark-only-key-0123456789abcdef")
     base = WORK / f"run_{rows}"
@@ -277,8 +277,8 @@ def audit_bench(n: int, backend: str, full: int) -> dict:
 
     import dagster as dg
 
-    from dq_platform.audit import format_rows, list_runs, run_detail
-    from dq_platform.health import compute_health
+    from dq_platform.ops.audit import format_rows, list_runs, run_detail
+    from dq_platform.defs.health import compute_health
     from dq_platform.settings import render_instance_config
 
     home = Path(tempfile.mkdtemp(prefix=f"audit_{backend}_", dir=WORK if WORK.exists() else None))
@@ -337,7 +337,7 @@ def seed_history(instance, n: int, every_s: float, now: float) -> None:
     from dagster._core.storage.dagster_run import DagsterRun
 
     from dq_platform.contract import load_contract
-    from dq_platform.history_checks import column_metrics
+    from dq_platform.defs.history_checks import column_metrics
 
     run_id = str(uuid.uuid4())
     instance.add_run(DagsterRun(job_name="customers_pipeline", run_id=run_id, status=dg.DagsterRunStatus.SUCCESS))
@@ -370,8 +370,8 @@ def history_bench(n: int, every_hours: float, backend: str) -> dict:
     import dagster as dg
 
     from dq_platform.contract import load_contract
-    from dq_platform.history import COUNT, RATE
-    from dq_platform.history_checks import (horizon_for, judge_arrival, judge_value, read_history, settings_of)
+    from dq_platform.engine.history import COUNT, RATE
+    from dq_platform.defs.history_checks import horizon_for, judge_arrival, judge_value, read_history, settings_of
 
     contract = load_contract(ROOT / "dq_platform/contracts/customers.yaml")
     settings = settings_of(contract.history)
@@ -401,7 +401,7 @@ def history_bench(n: int, every_hours: float, backend: str) -> dict:
                 queries["hourly overdue watch (arrival)"] = (read.queries, len(read.materializations))
 
             def cleaned_file():
-                from dq_platform.history_checks import _column_metrics_result, column_metrics
+                from dq_platform.defs.history_checks import _column_metrics_result, column_metrics
 
                 read = read_history(instance, cleaned, before=None, horizon=horizon_for(settings, newest, True, False))
                 judge_value(read, "failure_rate", newest, settings, RATE)

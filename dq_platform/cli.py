@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from . import settings
-from .contract import ContractError, load_contracts
+from dq_platform import settings
+from dq_platform.contract import ContractError, load_contracts
 
 
 def _contracts_validate(args) -> int:
@@ -29,7 +29,7 @@ def _contracts_validate(args) -> int:
 
 
 def _demo(args) -> int:
-    from .demo import run_demo
+    from dq_platform.demo.run import run_demo
 
     try:
         run_demo(rows=args.rows)
@@ -42,9 +42,9 @@ def _demo(args) -> int:
 def _ingest(args) -> int:
     import dagster as dg
 
-    from . import landing
-    from .human_review import AUTO_APPROVE_TAG
-    from .ingest import match_contract, register, registered_content, run_file
+    from dq_platform.io import landing
+    from dq_platform.defs.review import AUTO_APPROVE_TAG
+    from dq_platform.ops.ingest import match_contract, register, registered_content, run_file
 
     settings.ensure_dagster_home()
     contracts_dir = settings.contracts_dir()
@@ -82,7 +82,7 @@ def _ingest(args) -> int:
 def _extract(args) -> int:
     import dagster as dg
 
-    from .extract import WATERMARK_FROM_TAG, WATERMARK_TO_TAG, is_pull_source, run_extract
+    from dq_platform.defs.extract import WATERMARK_FROM_TAG, WATERMARK_TO_TAG, is_pull_source, run_extract
 
     settings.ensure_dagster_home()
     pulls = {c.name: c for c in load_contracts(settings.contracts_dir()) if is_pull_source(c)}
@@ -113,7 +113,7 @@ def _extract(args) -> int:
 
 
 def _produce_events(args) -> int:
-    from .event_producer import main as produce_events
+    from dq_platform.demo.event_producer import main as produce_events
 
     try:
         return produce_events(args)
@@ -146,7 +146,7 @@ def _ui(args) -> int:
 def _audit_list(args) -> int:
     import dagster as dg
 
-    from .audit import AuditError, format_rows, list_runs, parse_since, parse_statuses
+    from dq_platform.ops.audit import AuditError, format_rows, list_runs, parse_since, parse_statuses
 
     settings.ensure_dagster_home()
     try:
@@ -164,7 +164,7 @@ def _audit_list(args) -> int:
 def _audit_show(args) -> int:
     import dagster as dg
 
-    from .audit import AuditError, format_detail, run_detail
+    from dq_platform.ops.audit import AuditError, format_detail, run_detail
 
     settings.ensure_dagster_home()
     with dg.DagsterInstance.get() as instance:
@@ -180,7 +180,7 @@ def _audit_show(args) -> int:
 def _audit_prune(args) -> int:
     import dagster as dg
 
-    from .retention import format_plan, plan_prune, prune
+    from dq_platform.ops.retention import format_plan, plan_prune, prune
 
     settings.ensure_dagster_home()
     with dg.DagsterInstance.get() as instance:
@@ -228,7 +228,7 @@ def _alerts_list(args) -> int:
 
     import dagster as dg
 
-    from .alert_sensors import list_deliveries
+    from dq_platform.alerts.sensors import list_deliveries
 
     settings.ensure_dagster_home()
     with dg.DagsterInstance.get() as instance:
@@ -247,9 +247,9 @@ def _alerts_test(args) -> int:
     """Send a sample alert through every channel routed for the severity; report each delivery."""
     import dagster as dg
 
-    from .alert_sensors import deliver
-    from .alerting import Alert
-    from .contract import Severity
+    from dq_platform.alerts.sensors import deliver
+    from dq_platform.alerts.policy import Alert
+    from dq_platform.contract import Severity
 
     settings.ensure_dagster_home()
     severity = Severity(args.severity)
@@ -263,8 +263,8 @@ def _alerts_test(args) -> int:
 
 
 def _versions(args) -> int:
-    from .storage import Warehouse
-    from .versions import list_versions, read_as_of
+    from dq_platform.io.warehouse import Warehouse
+    from dq_platform.defs.versions import list_versions, read_as_of
 
     warehouse = Warehouse(root=settings.warehouse_uri())
     try:
@@ -291,7 +291,7 @@ def _rollback(args) -> int:
 
     import dagster as dg
 
-    from .versions import RollbackConfig, launch_rollback
+    from dq_platform.defs.versions import RollbackConfig, launch_rollback
 
     settings.ensure_dagster_home()
     config = RollbackConfig(table=args.asset, to_version=args.to, reason=args.reason,
@@ -311,8 +311,8 @@ def _review_list(args) -> int:
 
     import dagster as dg
 
-    from .human_review import held_partitions
-    from .storage import Warehouse
+    from dq_platform.defs.review import held_partitions
+    from dq_platform.io.warehouse import Warehouse
 
     settings.ensure_dagster_home()
     contracts = [c for c in load_contracts(settings.contracts_dir()) if not args.dataset or c.name == args.dataset]
@@ -341,8 +341,8 @@ def _review_decide(args) -> int:
 
     import dagster as dg
 
-    from .human_review import ReviewConfig, decide, held_partitions
-    from .storage import Warehouse
+    from dq_platform.defs.review import ReviewConfig, decide, held_partitions
+    from dq_platform.io.warehouse import Warehouse
 
     settings.ensure_dagster_home()
     contracts = {c.name: c for c in load_contracts(settings.contracts_dir())}

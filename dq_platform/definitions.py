@@ -10,19 +10,19 @@ import warnings
 
 import dagster as dg
 
-from .alert_sensors import build_alert_sensors, deliveries_spec
-from .assets import build_dataset
-from .contract import load_contracts
-from .dimensional import model_catalog
-from .extract import build_extract, is_pull_source
-from .health import build_health
-from .human_review import build_publisher_sensor, build_review_job
-from .maintenance import build_maintenance
-from .reports import reports_after_failure, reports_after_success, reports_spec
-from .sensors import LandingZoneResource, build_file_sensor
-from .settings import contracts_dir, landing_uri, warehouse_uri
-from .storage import DeltaIOManager, Warehouse
-from .versions import rollback_job
+from dq_platform.alerts.sensors import build_alert_sensors, deliveries_spec
+from dq_platform.defs.dataset import build_dataset
+from dq_platform.contract import load_contracts
+from dq_platform.engine.modeling import model_catalog
+from dq_platform.defs.extract import build_extract, is_pull_source
+from dq_platform.defs.health import build_health
+from dq_platform.defs.review import build_publisher_sensor, build_review_job
+from dq_platform.defs.maintenance import build_maintenance
+from dq_platform.reports.run_report import reports_after_failure, reports_after_success, reports_spec
+from dq_platform.defs.sensors import LandingZoneResource, build_file_sensor
+from dq_platform.settings import contracts_dir, landing_uri, warehouse_uri
+from dq_platform.io.warehouse import DeltaIOManager, Warehouse
+from dq_platform.defs.versions import rollback_job
 
 
 def build_definitions(contracts=None, warehouse_root: str | None = None, landing: str | None = None) -> dg.Definitions:

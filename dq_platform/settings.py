@@ -28,7 +28,7 @@ def landing_uri() -> str:
 
 
 def contracts_dir() -> Path:
-    from .contract import CONTRACTS_DIR
+    from dq_platform.contract import CONTRACTS_DIR
 
     return Path(os.environ.get("DQ_CONTRACTS_DIR") or CONTRACTS_DIR)
 

@@ -67,7 +67,7 @@ class Project:
         self.defs = build_definitions(contracts, self.warehouse)
 
     def wh(self):
-        from dq_platform.storage import Warehouse
+        from dq_platform.io.warehouse import Warehouse
 
         return Warehouse(root=self.warehouse)
 
@@ -83,14 +83,14 @@ class Project:
                               instance=instance, resources=self.defs.resources, raise_on_error=False)
 
     def ingest(self, instance, dataset: str, path: Path):
-        from dq_platform.ingest import register
+        from dq_platform.ops.ingest import register
 
         contract = self.contracts[dataset]
         source = register(instance, contract, path, self.warehouse)
         return self.run(instance, dataset, source)
 
     def run(self, instance, dataset: str, source):
-        from dq_platform.ingest import run_file
+        from dq_platform.ops.ingest import run_file
 
         return run_file(instance, self.contracts[dataset], source, contracts_dir=self.contracts_dir,
                         warehouse_root=self.warehouse)

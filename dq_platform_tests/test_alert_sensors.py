@@ -12,9 +12,9 @@ import logging
 import dagster as dg
 import pytest
 
-from dq_platform.alert_sensors import (build_check_alert_sensor, build_run_failure_alert_sensor, list_deliveries)
+from dq_platform.alerts.sensors import build_check_alert_sensor, build_run_failure_alert_sensor, list_deliveries
 from dq_platform.contract import CONTRACTS_DIR
-from dq_platform.sample_data import generate
+from dq_platform.demo.sample_data import generate
 from dq_platform_tests.conftest import sensor_tick as tick
 
 SLACK_SECRET = "T0ALERTS/B0SECRET/xoxSlackSecret123"
@@ -175,7 +175,7 @@ def test_run_failure_pages_critical_then_resolves(make_project, instance, alert_
     contract = project.contracts["customers"]
     contracts = list(project.contracts.values())
     runs = build_run_failure_alert_sensor(contracts, now=Clock())
-    from dq_platform.ingest import register
+    from dq_platform.ops.ingest import register
 
     # the file changes after it was registered: raw refuses it with an exception, the run fails
     path = customer_file(project, contract, "changing", 1, 0.0)

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dq_platform import anomalies
+from dq_platform.engine import anomalies
 from dq_platform.contract import CONTRACTS_DIR, load_contract, parse_contract
-from dq_platform.rules import PARTITION, SOURCE_LINE
+from dq_platform.engine.rules import PARTITION, SOURCE_LINE
 
 T0 = pd.Timestamp("2025-01-01 10:00:00")
 LOGS = load_contract(CONTRACTS_DIR / "events_logs.yaml")

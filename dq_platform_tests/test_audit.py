@@ -21,7 +21,7 @@ import pytest
 
 from dq_platform.cli import main
 from dq_platform.contract import CONTRACTS_DIR
-from dq_platform.ingest import register, run_file
+from dq_platform.ops.ingest import register, run_file
 from dq_platform_tests.conftest import PG_TEST_PASSWORD, REPO, Project, instance_env, open_instance
 from dq_platform_tests.test_pipeline import customer_frame
 
@@ -99,7 +99,7 @@ def test_json_and_csv_give_every_field_of_the_same_runs(audited, capsys):
     assert ok["source"].endswith("/customers/good.csv") and ok["duration_s"] > 0
     assert held["checks_failed"] == 1 and held["rows_published"] is None
     assert held["error"].startswith("clean_customers: held by cleaned_customers.failure_rate_within_threshold: 20 of 40")
-    assert broken["error"] == ("raw_customers: dq_platform.landing.SourceFileError: corrupt.csv:1: "
+    assert broken["error"] == ("raw_customers: dq_platform.io.landing.SourceFileError: corrupt.csv:1: "
                                "gzip-compressed data, not a CSV text file: decompress it first")
 
     code, out, _ = audited.cli("audit", "list", "--format", "csv", capsys=capsys)
@@ -137,10 +137,10 @@ def test_show_a_failed_run_prints_its_error_and_traceback(audited, capsys):
     code, out, _ = audited.cli("audit", "show", run.run_id[:8], capsys=capsys)
     assert code == 0
     assert f"run        {run.run_id}" in out and "status     FAILURE" in out
-    assert "error      raw_customers: dq_platform.landing.SourceFileError: corrupt.csv:1: gzip-compressed" in out
+    assert "error      raw_customers: dq_platform.io.landing.SourceFileError: corrupt.csv:1: gzip-compressed" in out
     assert "source     file://" in out and out.count("checksum   ") == 1
     tb = out.split("failures:", 1)[1]
-    assert "Stack Trace:" in tb and 'dq_platform/landing.py", line' in tb and "raise SourceFileError" in tb
+    assert "Stack Trace:" in tb and 'dq_platform/io/landing.py", line' in tb and "raise SourceFileError" in tb
 
 
 def test_show_a_check_failed_run_prints_failed_checks_with_their_metadata(audited, capsys):
@@ -226,7 +226,7 @@ def test_two_concurrent_ingests_on_postgres_are_both_recorded(tmp_path, pg_datab
     ({}, "ui"),
 ])
 def test_trigger_is_read_from_the_tags_dagster_and_dq_platform_set(tags, trigger):
-    from dq_platform.audit import trigger_of
+    from dq_platform.ops.audit import trigger_of
 
     assert trigger_of(tags) == trigger
 
@@ -251,7 +251,7 @@ def test_monitoring_runs_stay_out_of_the_default_page_unless_asked_for(tmp_path)
 
     from dagster._core.storage.dagster_run import DagsterRun
 
-    from dq_platform.audit import list_runs
+    from dq_platform.ops.audit import list_runs
 
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         def add(job, tags):

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dq_platform import landing, rules
-from dq_platform.assets import CHECKSUM_TAG, SOURCE_URI_TAG
+from dq_platform.io import landing
+from dq_platform.engine import rules
+from dq_platform.defs.dataset import CHECKSUM_TAG, SOURCE_URI_TAG
 from dq_platform_tests.test_pipeline import check_results, customer_frame
 
 GOOD = customer_frame(10)  # customer_id 1..10, lines 2..11
@@ -72,7 +73,7 @@ def stored(project, table: str, partition: str) -> pd.DataFrame:
 def assert_failed_before_raw(project, out, error: str) -> None:
     """A clearly failed run: the raw step stopped with `error` (file:line: why), nothing written."""
     assert not out.success
-    assert out.error == f"raw_customers: dq_platform.landing.SourceFileError: {error}"
+    assert out.error == f"raw_customers: dq_platform.io.landing.SourceFileError: {error}"
     assert out.rows == {}
     for table in ("raw_customers", "cleaned_customers", "quarantine_customers", "masked_customers"):
         assert out.partition not in project.wh().row_counts(table)

@@ -8,9 +8,9 @@ import logging
 
 import pytest
 
-from dq_platform.alert_sensors import deliver, list_deliveries
-from dq_platform.alerting import CRITICAL, HIGH, LOW, MEDIUM, Alert, Incidents, check_alert, routes
-from dq_platform.channels import redact, secret_values
+from dq_platform.alerts.sensors import deliver, list_deliveries
+from dq_platform.alerts.policy import CRITICAL, HIGH, LOW, MEDIUM, Alert, Incidents, check_alert, routes
+from dq_platform.alerts.channels import redact, secret_values
 from dq_platform.contract import CONTRACTS_DIR, parse_contract
 
 SECRET_PATH = "services/T0001/B0002/verySecretWebhookToken"
@@ -183,7 +183,7 @@ def test_cli_alerts_test_then_list(monkeypatch, tmp_path, http_receiver, dead_ur
 
 
 def test_review_required_alert_for_issue_7(monkeypatch, http_receiver, fast_retries):
-    from dq_platform.alerting import review_required_alert
+    from dq_platform.alerts.policy import review_required_alert
 
     monkeypatch.setenv("DQ_ALERT_WEBHOOK_URL", f"{http_receiver.url}/hook")
     contract = parse_contract((CONTRACTS_DIR / "customers.yaml").read_text())
@@ -206,7 +206,7 @@ def test_definitions_carry_alert_sensors_and_delivery_asset(tmp_path):
 
 
 def test_error_messages_from_other_libraries_lose_their_data_values():
-    from dq_platform.alerting import scrub_error
+    from dq_platform.alerts.policy import scrub_error
 
     msg = "could not convert string to float: 'Jane Doe' (row jane.doe@mail.com, phone 555-123-4567)"
     clean = scrub_error("ValueError", msg)

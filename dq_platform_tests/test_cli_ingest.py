@@ -7,7 +7,7 @@ import pytest
 
 from dq_platform.cli import main
 from dq_platform.contract import load_contracts
-from dq_platform.sample_data import write_files
+from dq_platform.demo.sample_data import write_files
 
 pytestmark = pytest.mark.slow
 

@@ -14,9 +14,9 @@ import dagster as dg
 import pytest
 
 from dq_platform.contract import CONTRACTS_DIR, load_contracts
-from dq_platform.sample_data import generate
+from dq_platform.demo.sample_data import generate
 from dq_platform.settings import render_instance_config
-from dq_platform.storage import Warehouse
+from dq_platform.io.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +70,7 @@ def test_dropped_files_flow_to_masked_through_the_daemon(tmp_path):
             sources = sorted(Path(r.tags["dq/source_uri"]).name for r in done)
             assert sources == ["drop_1.csv", "drop_2.csv"]
             # the audit log names who launched them, with the rows each layer received
-            from dq_platform.audit import list_runs
+            from dq_platform.ops.audit import list_runs
 
             audited = list_runs(instance, dataset="customers")
             assert {r.trigger for r in audited} == {"sensor:customers_landing_sensor"}

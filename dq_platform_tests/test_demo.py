@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_the_demo_runs_every_dataset_and_shows_gates_reviews_alerts_and_versions(tmp_path, monkeypatch):
-    from dq_platform.demo import run_demo
+    from dq_platform.demo.run import run_demo
 
     monkeypatch.setenv("DQ_PROJECT_DIR", str(tmp_path))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from dq_platform.contract import ContractError, Model, load_contracts
-from dq_platform.dimensional import build_model, orphans
+from dq_platform.engine.modeling import build_model, orphans
 
 DIM = Model(kind="dimension", name="dim_customer", key=["customer_id"], latest_by="updated_at",
             columns=["city", "segment"])

@@ -13,11 +13,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from dq_platform import rules
-from dq_platform.alert_sensors import build_check_alert_sensor
+from dq_platform.engine import rules
+from dq_platform.alerts.sensors import build_check_alert_sensor
 from dq_platform.contract import CONTRACTS_DIR
-from dq_platform.event_producer import BURST_EVENTS, BURST_SERVICE, build_file
-from dq_platform.filesystems import landing_zone
+from dq_platform.demo.event_producer import BURST_EVENTS, BURST_SERVICE, build_file
+from dq_platform.io.landing_zones import landing_zone
 from dq_platform_tests.conftest import Ticker
 
 pytestmark = pytest.mark.slow
@@ -223,7 +223,7 @@ def test_the_anomalies_pii_gate_holds_anomalies_that_look_like_pii(make_project,
     """Defence in depth: a defect that copied an email into an anomaly's description is caught by the
     blocking `anomalies_have_no_pii` gate (the defect is injected into our own code): nothing is written
     or published, and the check's metadata names the column and kind, never the value."""
-    from dq_platform import anomalies
+    from dq_platform.engine import anomalies
 
     real = anomalies.window_rows
 

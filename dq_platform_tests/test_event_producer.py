@@ -6,7 +6,7 @@ import boto3
 import pandas as pd
 
 from dq_platform.cli import main
-from dq_platform.event_producer import BURST_SERVICE, produce
+from dq_platform.demo.event_producer import BURST_SERVICE, produce
 
 
 def read_lines(path) -> list[dict | None]:

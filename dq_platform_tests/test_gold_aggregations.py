@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from dq_platform.contract import Aggregation
-from dq_platform.gold import aggregate, period_start
+from dq_platform.engine.aggregation import aggregate, period_start
 
 
 def orders() -> pd.DataFrame:

@@ -15,8 +15,7 @@ import pytest
 
 import numpy as np
 
-from dq_platform.history import (COUNT, DAY, LATENESS, LEVEL, RATE, Settings, arrival_gaps, judge,
-                                 one_per_partition, small_sample_factor, weekday_of)
+from dq_platform.engine.history import COUNT, DAY, LATENESS, LEVEL, RATE, Settings, arrival_gaps, judge, one_per_partition, small_sample_factor, weekday_of
 
 HOUR = 3600.0
 

@@ -21,11 +21,10 @@ from dagster import DagsterEvent, DagsterEventType
 from dagster._core.events import StepMaterializationData
 from dagster._core.storage.dagster_run import DagsterRun
 
-from dq_platform.alert_sensors import build_check_alert_sensor
+from dq_platform.alerts.sensors import build_check_alert_sensor
 from dq_platform.contract import CONTRACTS_DIR, parse_contract
-from dq_platform.history import COUNT, Settings
-from dq_platform.history_checks import (ARRIVAL, COLUMN_METRICS, FAILURE_RATE, ROW_COUNT, build_history_checks,
-                                        horizon_for, judge_arrival, judge_value, read_history)
+from dq_platform.engine.history import COUNT, Settings
+from dq_platform.defs.history_checks import ARRIVAL, COLUMN_METRICS, FAILURE_RATE, ROW_COUNT, build_history_checks, horizon_for, judge_arrival, judge_value, read_history
 from dq_platform_tests.test_pipeline import customer_frame
 from dq_platform_tests.test_history import K14
 

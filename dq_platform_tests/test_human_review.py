@@ -10,13 +10,12 @@ import json
 import dagster as dg
 import pytest
 
-from dq_platform import rules
-from dq_platform.alert_sensors import build_check_alert_sensor, build_run_failure_alert_sensor
+from dq_platform.engine import rules
+from dq_platform.alerts.sensors import build_check_alert_sensor, build_run_failure_alert_sensor
 from dq_platform.cli import main
 from dq_platform.contract import CONTRACTS_DIR
-from dq_platform.reports import reports_after_success
-from dq_platform.human_review import (AUTO_APPROVE_TAG, REJECTED_RULE, REVIEW_CHECK, ReviewConfig, decide,
-                                      held_partitions)
+from dq_platform.reports.run_report import reports_after_success
+from dq_platform.defs.review import AUTO_APPROVE_TAG, REJECTED_RULE, REVIEW_CHECK, ReviewConfig, decide, held_partitions
 from dq_platform_tests.conftest import Ticker
 from dq_platform_tests.test_pipeline import customer_frame
 
@@ -142,7 +141,7 @@ def assert_publication_report(instance, publish_run_id, reports, held, review_ru
 
 
 def held_source(project, outcome):
-    from dq_platform import landing
+    from dq_platform.io import landing
 
     path = project.landing / "customers" / outcome.partition.split("@")[0]
     return landing.describe("customers", path)
@@ -204,7 +203,7 @@ def test_auto_approve_publishes_without_waiting_and_says_why(how, make_project, 
     project = make_project(text + ("review: {auto_approve: true}\n" if how == "contract" else ""))
     if how == "environment":
         monkeypatch.setenv("DQ_REVIEW_AUTO_APPROVE", "1")
-    from dq_platform.ingest import register, run_file
+    from dq_platform.ops.ingest import register, run_file
 
     source = register(instance, project.contracts["customers"],
                       project.write_csv("customers/auto.csv", customer_frame(100, bad=15)), project.warehouse)

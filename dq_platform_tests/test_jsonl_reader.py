@@ -8,9 +8,9 @@ import json
 
 import pandas as pd
 
-from dq_platform import rules
+from dq_platform.engine import rules
 from dq_platform.contract import CONTRACTS_DIR, load_contract
-from dq_platform.landing import read_source
+from dq_platform.io.landing import read_source
 
 LOGS = load_contract(CONTRACTS_DIR / "events_logs.yaml")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dq_platform import landing, rules
+from dq_platform.io import landing
+from dq_platform.engine import rules
 from dq_platform.contract import parse_contract
 
 

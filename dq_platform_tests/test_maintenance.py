@@ -6,9 +6,9 @@ import pytest
 from deltalake import write_deltalake
 
 from dq_platform.contract import CONTRACTS_DIR, ContractError, Maintenance, parse_contract
-from dq_platform.maintenance import maintain, sizes, vacuum
-from dq_platform.storage import Warehouse
-from dq_platform.versions import list_versions, read_as_of
+from dq_platform.defs.maintenance import maintain, sizes, vacuum
+from dq_platform.io.warehouse import Warehouse
+from dq_platform.defs.versions import list_versions, read_as_of
 
 
 def frame(values) -> pd.DataFrame:

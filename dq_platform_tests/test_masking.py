@@ -15,19 +15,8 @@ import pyarrow as pa
 import pytest
 
 from dq_platform.contract import Column, Contract
-from dq_platform.masking import (
-    DEV_MASKING_KEY,
-    REDACTED,
-    UNKNOWN,
-    MaskingKey,
-    MaskingKeyError,
-    age_band_labels,
-    canonical_strings,
-    mask_frame,
-    mask_series,
-    resolve_masking_key,
-)
-from dq_platform.pii import luhn_valid, raw_value_echo, scan_frame
+from dq_platform.engine.masking import DEV_MASKING_KEY, REDACTED, UNKNOWN, MaskingKey, MaskingKeyError, age_band_labels, canonical_strings, mask_frame, mask_series, resolve_masking_key
+from dq_platform.engine.pii import luhn_valid, raw_value_echo, scan_frame
 
 SECRET = "unit-test-secret-0123456789abcdef"
 OTHER_SECRET = "another-secret-fedcba9876543210"
@@ -87,11 +76,11 @@ def test_key_from_environment(key):
 def test_dev_key_only_when_allowed_and_loudly(caplog):
     with pytest.raises(MaskingKeyError):
         resolve_masking_key(allow_dev_key=False, environ={})
-    with caplog.at_level(logging.WARNING, logger="dq_platform.masking"):
+    with caplog.at_level(logging.WARNING, logger="dq_platform.engine.masking"):
         with pytest.warns(UserWarning, match="NOT protected"):
             dev = resolve_masking_key(allow_dev_key=True, environ={})
     assert dev.is_dev
-    assert any("NOT protected" in r.getMessage() and r.name == "dq_platform.masking" for r in caplog.records)
+    assert any("NOT protected" in r.getMessage() and r.name == "dq_platform.engine.masking" for r in caplog.records)
     # the dev key masks differently from a real key: demo output never joins real output
     s, c = strings("jane@example.com"), col("email", "string", "email")
     assert not mask_series(s, c, dev, REF).equals(mask_series(s, c, MaskingKey(SECRET), REF))

@@ -98,7 +98,7 @@ def tokens(contract, ids: list[int]) -> dict[int, str]:
     """The masked token of each customer id (the test masking key, as the pipeline uses it)."""
     import datetime as dt
 
-    from dq_platform.masking import mask_series, resolve_masking_key
+    from dq_platform.engine.masking import mask_series, resolve_masking_key
 
     masked = mask_series(pd.Series(ids, dtype="Int64"), contract.column("customer_id"), resolve_masking_key(),
                          dt.date(2024, 1, 1))

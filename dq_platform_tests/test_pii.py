@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from dq_platform.contract import Contract
-from dq_platform.pii import KINDS, PiiScan, iban_valid, luhn_valid, raw_value_echo, scan_frame, shape_of
+from dq_platform.engine.pii import KINDS, PiiScan, iban_valid, luhn_valid, raw_value_echo, scan_frame, shape_of
 
 
 def kinds_in(value: str) -> set[str]:

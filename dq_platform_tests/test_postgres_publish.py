@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from dq_platform import rules
+from dq_platform.engine import rules
 from dq_platform.contract import CONTRACTS_DIR
-from dq_platform.event_producer import build_file
-from dq_platform.filesystems import landing_zone
+from dq_platform.demo.event_producer import build_file
+from dq_platform.io.landing_zones import landing_zone
 
 pytestmark = pytest.mark.slow
 PASSWORD = "pg-events-pw-never-printed-51c"
@@ -139,8 +139,8 @@ def test_a_failed_publication_names_no_password_and_the_next_run_catches_up(logs
                                  f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/no_such_database_here"])
 def test_a_bad_url_fails_with_a_message_that_never_holds_the_password(tmp_path, url):
     from dq_platform.contract import load_contract
-    from dq_platform.postgres_publish import PublishError, publish
-    from dq_platform.storage import Warehouse
+    from dq_platform.defs.postgres import PublishError, publish
+    from dq_platform.io.warehouse import Warehouse
 
     with pytest.raises(PublishError) as e:
         publish(url, load_contract(CONTRACTS_DIR / "events_logs.yaml"), Warehouse(root=str(tmp_path)), "f@0", "run")

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dq_platform import profiling
-from dq_platform.cleaning import normalize_phone
-from dq_platform.profiling import profile_frame, profile_metadata
+from dq_platform.engine import profiling
+from dq_platform.engine.cleaning import normalize_phone
+from dq_platform.engine.profiling import profile_frame, profile_metadata
 
 CANARIES = ["canary.person@example.org", "Zebulonqx", "1911-11-11", "987654321", "2125550199", "555-0199",
             "Canaryvej 42"]
@@ -109,7 +109,7 @@ def test_cleaned_profile_numbers_by_hand(customers):
 def test_pii_columns_hold_counts_and_shares_only_and_no_pii_value_reaches_metadata(customers, layer):
     frame = raw_frame()
     if layer == "cleaned":
-        from dq_platform import rules
+        from dq_platform.engine import rules
 
         frame = rules.evaluate(frame.assign(_source_line=np.arange(2, 10)), customers,
                                today=pd.Timestamp("2025-01-01")).cleaned
@@ -226,9 +226,9 @@ def test_date_share_parses_exactly_what_the_cleaner_parses(kind):
     with the cleaner's parser: every value gets the cleaner's answer."""
     import pyarrow as pa
 
-    from dq_platform.cleaning import parse_dates
+    from dq_platform.engine.cleaning import parse_dates
     from dq_platform.contract import parse_contract
-    from dq_platform.formats import DEFAULT_DATE_FORMATS
+    from dq_platform.engine.formats import DEFAULT_DATE_FORMATS
 
     col = parse_contract(f"""
 name: t

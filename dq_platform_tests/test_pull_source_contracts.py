@@ -8,8 +8,8 @@ import dagster as dg
 import pytest
 
 from dq_platform.contract import ContractError, load_contracts, parse_contract
-from dq_platform.extract import run_extract
-from dq_platform.replay_server import ReplayServer
+from dq_platform.defs.extract import run_extract
+from dq_platform.demo.replay_server import ReplayServer
 
 HTTP = """\
 name: fx_rates
@@ -148,8 +148,8 @@ def test_a_new_api_dataset_needs_only_a_yaml_contract(make_project, instance, mo
 
 
 def test_the_extract_schedule_skips_a_tick_while_an_extract_is_running(instance, tmp_path):
-    from dq_platform.extract import build_extract
-    from dq_platform.sensors import LandingZoneResource
+    from dq_platform.defs.extract import build_extract
+    from dq_platform.defs.sensors import LandingZoneResource
 
     contract = {c.name: c for c in load_contracts()}["crypto_markets"]
     defs = dg.Definitions.merge(build_extract(contract),
@@ -165,9 +165,9 @@ def test_the_extract_schedule_skips_a_tick_while_an_extract_is_running(instance,
 
 
 def test_an_sql_extract_schedule_waits_for_its_database_url(instance, tmp_path, monkeypatch):
-    from dq_platform.extract import build_extract
+    from dq_platform.defs.extract import build_extract
 
-    from dq_platform.sensors import LandingZoneResource
+    from dq_platform.defs.sensors import LandingZoneResource
 
     contract = {c.name: c for c in load_contracts()}["erp_orders"]
     defs = dg.Definitions.merge(build_extract(contract),
@@ -183,8 +183,8 @@ def test_an_sql_extract_schedule_waits_for_its_database_url(instance, tmp_path, 
 def test_a_delivery_is_named_by_its_utc_time_and_never_replaces_one_not_yet_picked_up(tmp_path):
     import datetime as dt
 
-    from dq_platform.extract import delivery_relpath
-    from dq_platform.filesystems import landing_zone
+    from dq_platform.defs.extract import delivery_relpath
+    from dq_platform.io.landing_zones import landing_zone
 
     contract = {c.name: c for c in load_contracts()}["crypto_markets"]
     zone = landing_zone(tmp_path)
@@ -199,7 +199,7 @@ def test_the_demo_pulls_a_new_contract_from_stand_ins_built_from_the_contract(in
     """demo_sources: an API or table the built-in demo data does not know gets the contract's sample data."""
     import io
 
-    from dq_platform.demo_sources import DemoPullSources
+    from dq_platform.demo.pull_sources import DemoPullSources
 
     monkeypatch.delenv("DQ_TEST_FX_URL", raising=False)
     monkeypatch.delenv("DQ_WMS_DB_URL", raising=False)

@@ -45,7 +45,7 @@ def test_the_html_report_is_self_contained_with_rules_history_and_row_charts(pro
 
     import dagster as dg
 
-    from dq_platform.reports import REPORTS_KEY
+    from dq_platform.reports.run_report import REPORTS_KEY
 
     first = project.ingest(instance, "customers", project.write_csv("customers/a.csv", customer_frame(40, bad=2)))
     frame = customer_frame(50, start=100, bad=4)
@@ -104,8 +104,8 @@ def test_daemon_launched_run_gets_its_reports_from_the_run_status_sensor(project
     """A run not started through run_file (as the landing sensor's runs): the sensor writes its reports."""
     import dagster as dg
 
-    from dq_platform.ingest import register, source_tags
-    from dq_platform.reports import reports_after_success
+    from dq_platform.ops.ingest import register, source_tags
+    from dq_platform.reports.run_report import reports_after_success
 
     source = register(instance, project.contracts["customers"],
                       project.write_csv("customers/s.csv", customer_frame(12, bad=1)), project.warehouse)

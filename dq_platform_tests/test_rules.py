@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dq_platform import rules
-from dq_platform.cleaning import normalize_phone, parse_dates
+from dq_platform.engine import rules
+from dq_platform.engine.cleaning import normalize_phone, parse_dates
 from dq_platform.contract import parse_contract
-from dq_platform.formats import DEFAULT_DATE_FORMATS
+from dq_platform.engine.formats import DEFAULT_DATE_FORMATS
 
 
 def contract_with(columns_yaml: str, extra: str = ""):
@@ -177,7 +177,7 @@ def test_timestamps_keep_time_and_normalize_to_utc():
 
 
 def test_every_row_lands_in_exactly_one_output(customers):
-    from dq_platform.sample_data import generate
+    from dq_platform.demo.sample_data import generate
 
     sample = generate(customers, rows=3000, seed=7, bad_fraction=0.1)
     raw = sample.frame.copy()
@@ -203,8 +203,8 @@ def test_an_unparseable_line_reports_the_parse_error_alone():
 
 def test_iso_first_default_date_order_parses_every_value_as_the_declared_order_does():
     """Trying ISO 8601 first (fast for timestamps) must not change any value's date."""
-    from dq_platform.cleaning import ISO_FIRST_DATE_FORMATS, parse_dates
-    from dq_platform.formats import DEFAULT_DATE_FORMATS
+    from dq_platform.engine.cleaning import ISO_FIRST_DATE_FORMATS, parse_dates
+    from dq_platform.engine.formats import DEFAULT_DATE_FORMATS
 
     values = ["2024-03-01", "2024-3-1", "20240301", "2023-02-30", "2024-03-01 10:00", "2024-03-01T10:00:00Z",
               "2024-03-01T10:00:00+02:00", "03/04/2021", "04.03.2021", "1 Mar 2021", "Mar 1, 2021",

@@ -16,10 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dq_platform.contract import CONTRACTS_DIR, Case, ColumnType, Contract, Format, MissingPolicy, Source, \
-    load_contract, parse_contract
-from dq_platform.sample_data import DEFAULT_DATE_FORMATS, DEFAULT_TIMESTAMP_FORMATS, file_samples, generate, \
-    write_files
+from dq_platform.contract import CONTRACTS_DIR, Case, ColumnType, Contract, Format, MissingPolicy, Source, load_contract, parse_contract
+from dq_platform.demo.sample_data import DEFAULT_DATE_FORMATS, DEFAULT_TIMESTAMP_FORMATS, file_samples, generate, write_files
 
 CUSTOMERS = load_contract(CONTRACTS_DIR / "customers.yaml")
 SALES = load_contract(CONTRACTS_DIR / "sales_transactions.yaml")
@@ -383,7 +381,7 @@ def test_edge_sizes():
 
 
 def test_large_chunked_generation_keeps_global_ids():
-    from dq_platform import sample_data
+    from dq_platform.demo import sample_data
 
     old = sample_data.CHUNK_ROWS
     sample_data.CHUNK_ROWS = 1000

@@ -5,8 +5,8 @@ import datetime as dt
 import pandas as pd
 
 from dq_platform.contract import CONTRACTS_DIR, load_contract
-from dq_platform.masking import MaskingKey, mask_frame
-from dq_platform.pii import raw_value_echo, scan_frame, scrub_text
+from dq_platform.engine.masking import MaskingKey, mask_frame
+from dq_platform.engine.pii import raw_value_echo, scan_frame, scrub_text
 
 CASES = {
     "password reset link sent to jane.doe42@mail.com": "password reset link sent to [email]",

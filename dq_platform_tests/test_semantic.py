@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from dq_platform.contract import parse_contract
-from dq_platform.semantic import compute_metrics, definitions, definitions_markdown, long_columns, read_columns
+from dq_platform.engine.semantic import compute_metrics, definitions, definitions_markdown, long_columns, read_columns
 
 CONTRACT = parse_contract("""\
 name: shop_sales

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from dq_platform.sample_data import write_files
+from dq_platform.demo.sample_data import write_files
 
 pytestmark = pytest.mark.slow
 
@@ -141,7 +141,7 @@ def test_definitions_table_and_documentation_in_the_ui(sales):
 def test_demo_shows_where_bi_tools_read_the_metrics(sales):
     import io
 
-    from dq_platform.demo import show_semantic_layer
+    from dq_platform.demo.run import show_semantic_layer
 
     project, _, _ = sales
     out = io.StringIO()

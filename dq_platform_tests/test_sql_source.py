@@ -15,10 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from dq_platform.contract import parse_contract
-from dq_platform.extract import (EXTRACT_ROWS_TAG, EXTRACT_URI_TAG, WATERMARK_FROM_TAG, WATERMARK_TO_TAG,
-                                 previous_watermark, run_extract)
-from dq_platform.filesystems import landing_zone
-from dq_platform.sql_source import SqlSourceError
+from dq_platform.defs.extract import EXTRACT_ROWS_TAG, EXTRACT_URI_TAG, WATERMARK_FROM_TAG, WATERMARK_TO_TAG, previous_watermark, run_extract
+from dq_platform.io.landing_zones import landing_zone
+from dq_platform.io.sql_source import SqlSourceError
 
 from .conftest import PG_SERVER, PG_TEST_PASSWORD
 
@@ -190,7 +189,7 @@ def test_a_query_source_is_filtered_and_ordered_by_its_watermark(tmp_path, insta
 
 
 def test_sql_errors_name_the_table_and_hide_the_password(tmp_path, monkeypatch):
-    from dq_platform.sql_source import extract
+    from dq_platform.io.sql_source import extract
 
     monkeypatch.setenv(URL_ENV, f"postgresql://postgres:{PG_TEST_PASSWORD}@127.0.0.1:1/none")
     contract = parse_contract(CONTRACT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
-from dq_platform.storage import HANDOFF, Handoff, Warehouse
+from dq_platform.io.warehouse import HANDOFF, Handoff, Warehouse
 
 
 def frame(n: int) -> pd.DataFrame:

@@ -11,16 +11,7 @@ import pandas as pd
 import pytest
 
 from dq_platform.contract import Format, load_contracts, parse_contract
-from dq_platform.validation import (
-    CLEANED_DTYPES,
-    FORMAT_PATTERNS,
-    GateResult,
-    _gx_context,
-    gx_suite,
-    pandera_schema,
-    run_gx,
-    run_pandera,
-)
+from dq_platform.engine.validation import CLEANED_DTYPES, FORMAT_PATTERNS, GateResult, _gx_context, gx_suite, pandera_schema, run_gx, run_pandera
 
 GATES = {"pandera": run_pandera, "gx": run_gx}
 
@@ -373,7 +364,7 @@ FORMAT_CASES = {
 
 
 def test_format_patterns_are_the_row_rules_patterns():
-    from dq_platform import formats
+    from dq_platform.engine import formats
 
     assert FORMAT_PATTERNS is formats.FORMAT_PATTERNS
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from dq_platform.cli import main
-from dq_platform.storage import Warehouse
-from dq_platform.versions import RollbackRefused, list_versions, read_as_of, rollback
+from dq_platform.io.warehouse import Warehouse
+from dq_platform.defs.versions import RollbackRefused, list_versions, read_as_of, rollback
 
 
 def frame(values) -> pd.DataFrame:
@@ -85,7 +85,7 @@ def test_cli_versions_read_and_rollback(tmp_path, monkeypatch, capsys):
 def test_rollback_job_from_the_ui_records_tags_and_run_id(tmp_path, instance):
     """The job as the UI launches it: config only, no tags given; the op tags the run itself."""
     from dq_platform.definitions import build_definitions
-    from dq_platform.versions import ROLLBACK_JOB, ROLLBACK_OP
+    from dq_platform.defs.versions import ROLLBACK_JOB, ROLLBACK_OP
 
     root = str(tmp_path / "wh")
     three_versions(Warehouse(root=root), "gold_t")
@@ -101,7 +101,7 @@ def test_rollback_job_from_the_ui_records_tags_and_run_id(tmp_path, instance):
     assert "rollback refused: gold_t version 1 did not pass its gates" in failure.event_specific_data.error.message
     assert Warehouse(root=root).table("gold_t").version() == 2  # untouched
     # a refused rollback is the platform declining an unsafe request: no CRITICAL run-failure page
-    from dq_platform.alert_sensors import build_run_failure_alert_sensor, list_deliveries
+    from dq_platform.alerts.sensors import build_run_failure_alert_sensor, list_deliveries
 
     with dg.build_sensor_context(instance=instance) as ctx:
         build_run_failure_alert_sensor([]).evaluate_tick(ctx)
@@ -194,7 +194,7 @@ def test_s3_concurrent_writers_lose_no_commit(s3_server, s3_bucket):
 
 
 def test_sse_settings_are_checked(monkeypatch):
-    from dq_platform.storage import sse_options
+    from dq_platform.io.warehouse import sse_options
 
     monkeypatch.setenv("DQ_S3_SSE", "aws:kms")
     monkeypatch.delenv("DQ_S3_KMS_KEY_ID", raising=False)
@@ -234,7 +234,7 @@ def test_pipeline_on_s3_warehouse_encrypts_every_object(project, instance, s3_se
 def test_demo_shows_versions_growing_and_one_audited_rollback(project, instance):
     import io
 
-    from dq_platform.demo import show_versions_and_rollback
+    from dq_platform.demo.run import show_versions_and_rollback
 
     from .test_pipeline import customer_frame
 

@@ -1,0 +1,501 @@
+"""Asset checks that judge each file against the history Dagster already stores (issue #7).
+
+Open-source Dagster has no anomaly detection. Every materialization it stores carries our
+metadata (rows received, failure rate, column profile), so history is already there: these
+checks read it back (metadata only, never table data) and judge the new file with
+`history.judge` (median / MAD over a trailing window, optional weekly seasonality).
+
+| check | value judged |
+|---|---|
+| `raw_<name>.row_count_matches_history` | the raw materialization's `rows_in` |
+| `raw_<name>.arrival_matches_history` | hours since the previous file arrived (one-sided: late only) |
+| `cleaned_<name>.failure_rate_matches_history` | the cleaned materialization's `failure_rate` |
+| `cleaned_<name>.column_metrics_match_history` | `profile/<column>/null_rate` and `.../mean` (non-PII numeric) |
+
+They are separate check definitions (one per asset, `can_subset`), in the dataset's pipeline
+job after their asset, and never blocking: history can be wrong, so an anomaly warns (or, with
+`severity: error`, alerts HIGH) but never holds a file back.
+
+A file is the run's `dagster/partition` tag (asset checks on partitioned assets carry no
+partition in Dagster 1.13). History is one point per other file: its latest materialization,
+dated by its arrival (first materialization). Outside a file's run (the `<name>_history_checks`
+job on its hourly schedule, or a check executed alone from the UI) the arrival check measures
+the hours since the last file arrived until now, so a file that never came is caught too; the
+other checks judge the newest file.
+"""
+
+
+import datetime as dt
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import dagster as dg
+
+from dq_platform.contract import ColumnType, Contract, History, parse_duration
+from dq_platform.engine.history import COUNT, LATENESS, LEVEL, RATE, Kind, Settings, Verdict, arrival_gaps, iso, judge, one_per_partition
+
+ROW_COUNT = "row_count_matches_history"
+ARRIVAL = "arrival_matches_history"
+FAILURE_RATE = "failure_rate_matches_history"
+COLUMN_METRICS = "column_metrics_match_history"
+PARTITION_TAG = "dagster/partition"  # Dagster's tag: which file a run processes
+PAGE = 500  # most materialization records per storage query
+FIRST_PAGE = 32  # pages double from here: a window of daily files needs only a few dozen records
+HOURLY = "0 * * * *"
+KIND = "history_checks"  # `dq/kind` of the hourly history-check runs (audit leaves them out by default)
+
+Horizon = Callable[[dict[str, float], "str | None"], float]
+
+
+class HistoryCheckConfig(dg.Config):
+    """`as_of`: judge as of this UTC time (ISO-8601) instead of now, outside a file's run.
+
+    What "now" is for the overdue-file watch; also lets a past moment be re-checked.
+    """
+
+    as_of: str | None = None
+
+
+def settings_of(history: History) -> Settings:
+    return Settings(window_s=parse_duration(history.window).total_seconds(), min_history=history.min_history,
+                    min_weekday_history=history.min_weekday_history, threshold=history.threshold,
+                    seasonality=history.seasonality)
+
+
+def _as_of(config: HistoryCheckConfig) -> float:
+    if not config.as_of:
+        return time.time()
+    try:
+        when = dt.datetime.fromisoformat(config.as_of)
+    except ValueError:
+        raise ValueError(f"as_of '{config.as_of}' is not an ISO-8601 time, e.g. 2026-11-23T09:00:00+00:00") from None
+    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
+# -- reading history from Dagster's event storage ---------------------------------------------
+
+@dataclass(frozen=True)
+class Materialization:
+    partition: str
+    timestamp: float
+    storage_id: int
+    run_id: str
+    metadata: dict
+
+
+@dataclass
+class HistoryRead:
+    materializations: list[Materialization] = field(default_factory=list)  # newest first
+    queries: int = 0
+    _points: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def newest_partition(self) -> str | None:
+        return self.materializations[0].partition if self.materializations else None
+
+    def points(self, keys: list[str]):
+        """One point per file (history.one_per_partition), one column per metadata key; computed once."""
+        missing = [k for k in keys if k not in self._points]
+        if missing or not self._points:
+            mats = self.materializations
+            frame = one_per_partition([m.partition for m in mats], [m.timestamp for m in mats],
+                                      {k: [m.metadata.get(k) for m in mats] for k in missing})
+            self._points["_arrivals"] = frame[["partition", "arrived"]]
+            for k in missing:
+                self._points[k] = frame[["partition", "arrived", k]].rename(columns={k: "value"})
+        return self._points
+
+
+def read_history(instance: dg.DagsterInstance, key: dg.AssetKey, *, before: float | None,
+                 horizon: Horizon, page_size: int | None = None) -> HistoryRead:
+    """The materializations of `key` a judgement needs, newest first, read in pages.
+
+    `horizon(first, newest)` says how far back to read, given the earliest materialization seen
+    so far of each partition and the newest partition. Reading stops once the pages are older
+    than the horizon. A file first seen inside the span read may be a re-run of an older file:
+    one more query (those partitions, before the span) finds their true first materialization,
+    which can move the horizon back and continue the reading. Records come in storage order,
+    which is time order for events Dagster stores as they happen. Each record costs about a
+    millisecond to deserialize, so pages start small and double (`page_size` fixes their size).
+    """
+    out = HistoryRead()
+    seen: set[int] = set()
+    first: dict[str, float] = {}
+    checked: set[str] = set()
+    cursor, more, oldest_ts, oldest_id = None, True, math.inf, None
+    size = page_size or FIRST_PAGE
+
+    def add(record) -> None:
+        mat = record.asset_materialization
+        if mat is None or mat.partition is None or record.storage_id in seen:
+            return
+        seen.add(record.storage_id)
+        out.materializations.append(Materialization(
+            mat.partition, record.timestamp, record.storage_id, record.run_id,
+            {k: getattr(v, "value", v) for k, v in mat.metadata.items()}))
+        first[mat.partition] = min(first.get(mat.partition, math.inf), record.timestamp)
+
+    while True:
+        while more and oldest_ts >= horizon(first, out.newest_partition):
+            page = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, before_timestamp=before), limit=size, cursor=cursor)
+            out.queries += 1
+            size = page_size or min(2 * size, PAGE)
+            for record in page.records:
+                add(record)
+                oldest_ts = min(oldest_ts, record.timestamp)
+                oldest_id = record.storage_id if oldest_id is None else min(oldest_id, record.storage_id)
+            cursor, more = page.cursor, page.has_more
+        if not more:
+            break  # everything stored was read: first materializations are exact
+        edge = horizon(first, out.newest_partition)
+        suspects = sorted(p for p, t in first.items() if t >= edge and p not in checked)
+        if not suspects:
+            break
+        checked.update(suspects)
+        older = None
+        while True:
+            page = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=suspects, before_storage_id=oldest_id),
+                limit=page_size or PAGE, cursor=older)
+            out.queries += 1
+            for record in page.records:
+                add(record)
+            if not page.has_more:
+                break
+            older = page.cursor
+    out.materializations.sort(key=lambda m: -m.storage_id)
+    return out
+
+
+def horizon_for(settings: Settings, partition: str | None, values: bool, arrival: bool) -> Horizon:
+    """How far back `read_history` must read for a file's judgement.
+
+    values: the window before the file's arrival (outside a file's run: the newest file's).
+    arrival: the window before the previous arrival (outside a file's run: the last arrival).
+    Until the anchor has been seen the horizon is -inf: keep reading.
+    """
+    def horizon(first: dict[str, float], newest: str | None) -> float:
+        bounds = []
+        current = partition or newest
+        if values:
+            bounds.append(first[current] - settings.window_s if current in first else -math.inf)
+        if arrival:
+            if partition is None:
+                anchor = max(first.values(), default=None)
+            else:
+                mine = first.get(partition)
+                anchor = max((t for p, t in first.items() if p != partition and mine is not None and t < mine),
+                             default=None)
+            bounds.append(anchor - settings.window_s if anchor is not None else -math.inf)
+        return min(bounds) if bounds else math.inf
+    return horizon
+
+
+def points(read: HistoryRead, metadata_key: str | None):
+    """One point per file for one metadata key (None: arrivals only)."""
+    return read.points([metadata_key] if metadata_key else [])[metadata_key or "_arrivals"]
+
+
+# -- judging -----------------------------------------------------------------------------------
+
+def judge_value(read: HistoryRead, metadata_key: str, partition: str | None, settings: Settings,
+                kind: Kind) -> tuple[Verdict | None, str | None]:
+    """The file's value against the other files' (None: the file has no materialization)."""
+    current = partition or read.newest_partition
+    pts = points(read, metadata_key)
+    mine = pts[pts["partition"] == current]
+    if mine.empty:
+        return None, current
+    others = pts[pts["partition"] != current]
+    value = float(mine["value"].iloc[0])
+    return judge(others["arrived"].to_numpy(), others["value"].to_numpy(), float(mine["arrived"].iloc[0]),
+                 None if math.isnan(value) else value, settings, kind), current
+
+
+def judge_arrival(read: HistoryRead, partition: str | None, now: float,
+                  settings: Settings) -> tuple[Verdict | None, dict]:
+    """Hours from the previous arrival to this file's (in a file's run) or to now (outside one)."""
+    pts = points(read, None)
+    if partition is not None:
+        mine = pts[pts["partition"] == partition]
+        if mine.empty:
+            return None, {}
+        arrived = float(mine["arrived"].iloc[0])
+        before = pts.loc[(pts["partition"] != partition) & (pts["arrived"] < arrived), "arrived"].to_numpy()
+        info = {"arrival": iso(arrived)}
+        if before.size == 0:
+            return None, info
+        prev = float(before.max())
+        starts, gaps = arrival_gaps(before)
+        info["previous_arrival"] = iso(prev)
+        return judge(starts, gaps, prev, (arrived - prev) / 3600.0, settings, LATENESS), info
+    arrivals = pts["arrived"].to_numpy()
+    if arrivals.size == 0:
+        return None, {}
+    last = float(arrivals.max())
+    starts, gaps = arrival_gaps(arrivals)
+    info = {"last_arrival": iso(last), "as_of": iso(now)}
+    return judge(starts, gaps, last, max(now - last, 0.0) / 3600.0, settings, LATENESS), info
+
+
+# -- words and metadata ------------------------------------------------------------------------
+
+def _num(x: float) -> str:
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.4g}"
+
+
+def fmt(kind: Kind, x: float | None) -> str:
+    if x is None:
+        return "-"
+    if kind is COUNT:
+        return f"{x:,.0f}"
+    if kind is RATE:
+        return f"{x:.2%}"
+    if kind is LATENESS:
+        return f"{x:,.1f} h"
+    return _num(x)
+
+
+def span(seconds: float) -> str:
+    """28 days, 36 hours, 90 minutes."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            n = int(seconds // size)
+            return f"{n} {unit}" + ("s" if n != 1 else "")
+    return f"{seconds / 3600:.1f} hours"
+
+
+def expected(v: Verdict, kind: Kind) -> str:
+    if kind.one_sided:
+        return f"at most {fmt(kind, v.expected_high)}"
+    return f"{fmt(kind, v.expected_low)}–{fmt(kind, v.expected_high)}"
+
+
+def basis(v: Verdict, kind: Kind, noun: str) -> str:
+    """'median 1,000 over 14 files in the last 28 days' (weekday-seasonal: '14 Saturday files')."""
+    day = f"{v.weekday} " if v.weekday else ""
+    return f"median {fmt(kind, v.median)} over {v.points} {day}{noun} in the last {span(v.window_end - v.window_start)}"
+
+
+def learning(v: Verdict, noun: str) -> str:
+    day = f"{v.weekday} " if v.weekday else ""
+    return (f"learning: {v.points} of {v.needed} {day}{noun} in the last {span(v.window_end - v.window_start)}; "
+            f"judged from {v.needed} on")
+
+
+def verdict_metadata(v: Verdict, kind: Kind) -> dict:
+    """Flat, numeric where it can be: Dagster plots numbers, alerts quote them as counts."""
+    meta = {"judged": v.judged, "reason": v.reason, "window_days": round(v.window_days, 4),
+            "window_start": iso(v.window_start), "window_end": iso(v.window_end),
+            "history_points": v.points, "min_history": v.needed, "threshold": v.threshold,
+            "seasonality": v.seasonality + (f" ({v.weekday})" if v.weekday else "")}
+    if v.weekday:
+        meta["weekday"] = v.weekday
+    for name, x in (("value", v.value), ("expected_low", v.expected_low), ("expected_high", v.expected_high),
+                    ("median", v.median), ("mad", v.mad), ("robust_scale", v.scale), ("robust_z", v.robust_z),
+                    ("small_sample_factor", v.small_sample_factor)):
+        if x is not None and math.isfinite(x):
+            meta[name] = round(float(x), 6)
+    if v.scale_basis:
+        meta["scale_basis"] = v.scale_basis
+    return meta
+
+
+# -- the checks --------------------------------------------------------------------------------
+
+@dataclass
+class HistoryChecks:
+    checks: list = field(default_factory=list)
+    jobs: list = field(default_factory=list)
+    schedules: list = field(default_factory=list)
+
+
+def column_metrics(contract: Contract) -> list[tuple[str, str, Kind]]:
+    """(label, metadata key, kind) per contract column: null rate of each, mean of numeric non-PII ones."""
+    out = []
+    for c in contract.columns:
+        out.append((f"{c.name} null rate", f"profile/{c.name}/null_rate", RATE))
+        if c.type in (ColumnType.integer, ColumnType.float) and c.pii is None:
+            out.append((f"{c.name} mean", f"profile/{c.name}/mean", LEVEL))
+    return out
+
+
+def build_history_checks(contract: Contract, raw_key: dg.AssetKey, cleaned_key: dg.AssetKey) -> HistoryChecks:
+    """The dataset's history checks, and the check-only job + hourly schedule watching for overdue files."""
+    h = contract.history
+    if not h.enabled:
+        return HistoryChecks()
+    name = contract.name
+    settings = settings_of(h)
+    severity = dg.AssetCheckSeverity.ERROR if h.severity == "error" else dg.AssetCheckSeverity.WARN
+    window = span(settings.window_s)
+    seasonal = " (same weekday only)" if settings.seasonality == "weekly" else ""
+    raw_specs, cleaned_specs = [], []
+    if "row_count" in h.metrics:
+        raw_specs.append(dg.AssetCheckSpec(
+            ROW_COUNT, asset=raw_key, description=f"Rows received are within what the files of the last {window}"
+                                                  f"{seasonal} predict (median ± {h.threshold:g} robust σ)."))
+    if "arrival" in h.metrics:
+        raw_specs.append(dg.AssetCheckSpec(
+            ARRIVAL, asset=raw_key, description=f"Files arrive no later than the gaps between files of the last "
+                                                f"{window}{seasonal} predict; checked hourly for a file that never came."))
+    if "failure_rate" in h.metrics:
+        cleaned_specs.append(dg.AssetCheckSpec(
+            FAILURE_RATE, asset=cleaned_key, description=f"The share of rows failing row rules is within what the "
+                                                         f"files of the last {window}{seasonal} predict."))
+    if "column_metrics" in h.metrics:
+        cleaned_specs.append(dg.AssetCheckSpec(
+            COLUMN_METRICS, asset=cleaned_key, description=f"Each column's null rate (and mean, numeric non-PII "
+                                                           f"columns) is within what the files of the last {window}"
+                                                           f"{seasonal} predict."))
+    out = HistoryChecks()
+
+    if raw_specs:
+        @dg.multi_asset_check(name=f"raw_{name}_history_checks", specs=raw_specs, can_subset=True,
+                              description=f"Row count and arrival of each {name} file against history.")
+        def raw_history(context: dg.AssetCheckExecutionContext, config: HistoryCheckConfig):
+            selected = {k.name for k in context.selected_asset_check_keys}
+            partition = context.run.tags.get(PARTITION_TAG)
+            now = _as_of(config)
+            t0 = time.perf_counter()
+            read = read_history(context.instance, raw_key, before=None if partition else now,
+                                horizon=horizon_for(settings, partition, ROW_COUNT in selected, ARRIVAL in selected))
+            context.log.info(f"history of {raw_key.to_user_string()}: {len(read.materializations)} materializations "
+                             f"in {read.queries} storage queries, {time.perf_counter() - t0:.3f}s")
+            if ROW_COUNT in selected:
+                verdict, current = judge_value(read, "rows_in", partition, settings, COUNT)
+                yield _value_result(raw_key, ROW_COUNT, verdict, current, severity, COUNT, "rows", "files")
+            if ARRIVAL in selected:
+                yield _arrival_result(raw_key, read, partition, now, settings, severity)
+
+        out.checks.append(raw_history)
+        if ARRIVAL in {s.name for s in raw_specs}:
+            job = dg.define_asset_job(
+                f"{name}_history_checks", selection=dg.AssetSelection.checks(dg.AssetCheckKey(raw_key, ARRIVAL)),
+                tags={"dq/dataset": name, "dq/kind": KIND},
+                description=f"Outside any file's run: has a {name} file arrived as often as history predicts?")
+            out.jobs.append(job)
+            out.schedules.append(dg.ScheduleDefinition(
+                name=f"{name}_history_schedule", job=job, cron_schedule=HOURLY,
+                default_status=dg.DefaultScheduleStatus.RUNNING,
+                description=f"Hourly: flags a {name} file that is later than the gaps between past files predict."))
+
+    if cleaned_specs:
+        metrics = column_metrics(contract)
+
+        @dg.multi_asset_check(name=f"cleaned_{name}_history_checks", specs=cleaned_specs, can_subset=True,
+                              description=f"Failure rate and column profile of each {name} file against history.")
+        def cleaned_history(context: dg.AssetCheckExecutionContext, config: HistoryCheckConfig):
+            selected = {k.name for k in context.selected_asset_check_keys}
+            partition = context.run.tags.get(PARTITION_TAG)
+            now = _as_of(config)
+            read = read_history(context.instance, cleaned_key, before=None if partition else now,
+                                horizon=horizon_for(settings, partition, True, False))
+            context.log.info(f"history of {cleaned_key.to_user_string()}: {len(read.materializations)} "
+                             f"materializations in {read.queries} storage queries")
+            if FAILURE_RATE in selected:
+                verdict, current = judge_value(read, "failure_rate", partition, settings, RATE)
+                yield _value_result(cleaned_key, FAILURE_RATE, verdict, current, severity, RATE,
+                                    "of rows failed row rules", "files")
+            if COLUMN_METRICS in selected:
+                yield _column_metrics_result(cleaned_key, read, partition, settings, severity, metrics)
+
+        out.checks.append(cleaned_history)
+    return out
+
+
+def _not_judged(key, check, severity, description, **meta) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(asset_key=key, check_name=check, passed=True, severity=severity,
+                               description=description, metadata={"judged": False, "reason": description, **meta})
+
+
+def _value_result(key, check, verdict: Verdict | None, current: str | None, severity, kind: Kind, unit: str,
+                  noun: str) -> dg.AssetCheckResult:
+    if verdict is None:
+        return _not_judged(key, check, severity, f"no materialization of {current or 'any file'} to judge")
+    value = f"{fmt(kind, verdict.value)} {unit}"
+    if verdict.value is None:
+        text = "not judged: the file's materialization has no value for this metric"
+    elif not verdict.judged:
+        text = f"{value}; {learning(verdict, noun)}"
+    else:
+        text = f"{value}; history predicts {expected(verdict, kind)} ({basis(verdict, kind, noun)})"
+    return dg.AssetCheckResult(asset_key=key, check_name=check, passed=verdict.passed, severity=severity,
+                               description=text, metadata={**verdict_metadata(verdict, kind), "partition": current or "-"})
+
+
+def _arrival_result(key, read: HistoryRead, partition: str | None, now: float, settings: Settings,
+                    severity) -> dg.AssetCheckResult:
+    verdict, info = judge_arrival(read, partition, now, settings)
+    mode = "file" if partition else "overdue watch"
+    if verdict is None:
+        text = ("no file has arrived yet" if not info else
+                "the first file of the dataset: no previous arrival to compare with" if partition else
+                "nothing to judge")
+        return _not_judged(key, ARRIVAL, severity, text, mode=mode, **info)
+    if partition:
+        value = f"arrived {fmt(LATENESS, verdict.value)} after the previous file"
+    else:
+        value = f"no new file for {fmt(LATENESS, verdict.value)} (last arrived {info['last_arrival']})"
+    if not verdict.judged:
+        text = f"{value}; {learning(verdict, 'gaps between files')}"
+    else:
+        text = f"{value}; history predicts {expected(verdict, LATENESS)} ({basis(verdict, LATENESS, 'gaps between files')})"
+    return dg.AssetCheckResult(asset_key=key, check_name=ARRIVAL, passed=verdict.passed, severity=severity,
+                               description=text, metadata={**verdict_metadata(verdict, LATENESS), "mode": mode, **info,
+                                                           "partition": partition or "-"})
+
+
+def _column_metrics_result(key, read: HistoryRead, partition: str | None, settings: Settings, severity,
+                           metrics: list[tuple[str, str, Kind]]) -> dg.AssetCheckResult:
+    current = partition or read.newest_partition
+    mine = [m for m in read.materializations if m.partition == current]
+    if not mine:
+        return _not_judged(key, COLUMN_METRICS, severity, f"no materialization of {current or 'any file'} to judge")
+    recorded = [(label, mkey, kind) for label, mkey, kind in metrics if mine[0].metadata.get(mkey) is not None]
+    if not recorded:
+        return _not_judged(key, COLUMN_METRICS, severity,
+                           "no column profile on this materialization (profile/<column>/null_rate, "
+                           "profile/<column>/mean): nothing to judge", partition=current)
+    results: list[tuple[str, str, Kind, Verdict]] = []
+    read.points([mkey for _, mkey, _ in recorded])  # one pass over the materializations for every metric
+    for label, mkey, kind in recorded:
+        verdict, _ = judge_value(read, mkey, current, settings, kind)
+        results.append((label, mkey, kind, verdict))
+    judged = [r for r in results if r[3].judged]
+    bad = [r for r in judged if not r[3].passed]
+    rows = ["| metric | value | expected range | robust z | verdict |", "|---|---|---|---|---|"]
+    for label, _, kind, v in results:
+        if v.judged:
+            z = f"{v.robust_z:+.1f}" if math.isfinite(v.robust_z) else ("+inf" if v.robust_z > 0 else "-inf")
+            rows.append(f"| {label} | {fmt(kind, v.value)} | {expected(v, kind)} | {z} | "
+                        f"{'ok' if v.passed else '**anomaly**'} |")
+        else:
+            rows.append(f"| {label} | {fmt(kind, v.value)} | - | - | learning {v.points}/{v.needed} |")
+    meta = {"metrics": dg.MetadataValue.md("\n".join(rows)), "metrics_judged": len(judged),
+            "metrics_anomalous": len(bad), "metrics_learning": len(results) - len(judged),
+            "judged_keys": ", ".join(k for _, k, _, v in results if v.judged) or "-", "partition": current}
+    if not judged:
+        v = results[0][3]
+        text = f"{len(results)} column metrics recorded; {learning(v, 'files')}"
+        return dg.AssetCheckResult(asset_key=key, check_name=COLUMN_METRICS, passed=True, severity=severity,
+                                   description=text, metadata={**verdict_metadata(v, results[0][2]), **meta,
+                                                               "metric": results[0][0]})
+    label, _, kind, worst = max(judged, key=lambda r: abs(r[3].robust_z))
+    if bad:
+        text = (f"{len(bad)} of {len(judged)} column metrics outside history; worst: {label} "
+                f"{fmt(kind, worst.value)}, history predicts {expected(worst, kind)} ({basis(worst, kind, 'files')})")
+    else:
+        text = (f"{len(judged)} column metrics within history; largest deviation: {label} {fmt(kind, worst.value)}, "
+                f"history predicts {expected(worst, kind)} ({basis(worst, kind, 'files')})")
+    return dg.AssetCheckResult(asset_key=key, check_name=COLUMN_METRICS, passed=not bad, severity=severity,
+                               description=text, metadata={**verdict_metadata(worst, kind), **meta, "metric": label})
+
+
+__all__ = ["build_history_checks", "read_history", "horizon_for", "judge_value", "judge_arrival", "HistoryCheckConfig",
+           "ROW_COUNT", "ARRIVAL", "FAILURE_RATE", "COLUMN_METRICS"]

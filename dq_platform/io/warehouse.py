@@ -1,0 +1,382 @@
+"""The warehouse: every layer is a Delta Lake table under one root (local folder or s3://).
+
+Delta gives versions, time travel, atomic partition replacement and commit metadata without
+home-made code. Each commit carries the Dagster run id and partition, so a table version and
+its audit-log run point at each other. Partitioned tables are physically partitioned by
+`_partition` (one source file each) and a run replaces exactly its own partition.
+"""
+
+
+import os
+import sys
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from dq_platform.defs.execution import steps_share_process
+from dq_platform.engine.rules import PARTITION
+
+_TO_PANDAS = {
+    pa.int64(): pd.Int64Dtype(),
+    pa.int32(): pd.Int64Dtype(),
+    pa.float64(): pd.Float64Dtype(),
+    pa.string(): pd.StringDtype(),
+    pa.large_string(): pd.StringDtype(),
+    pa.string_view(): pd.StringDtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Handoff:
+    """The partitions this process wrote last, as Arrow tables, keyed by table URI and partition,
+    with the Delta version the write created (`version`: the table's id and version number, so a
+    table deleted and created again never matches).
+
+    In a run executed in one process, the next step reads the partition the previous step
+    wrote (clean reads raw, masked reads cleaned): it gets the same rows from memory instead of
+    scanning the files again. The version is checked against the table's current one, so a
+    newer commit (another run) is always read from Delta. Small and bounded: a process keeps at
+    most `capacity` tables, the newest.
+    """
+
+    def __init__(self, capacity: int = 3):
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[str, str], tuple[object, pa.Table]] = OrderedDict()
+
+    def put(self, uri: str, partition: str, version, table: pa.Table) -> None:
+        with self._lock:
+            self._items.pop((uri, partition), None)
+            self._items[(uri, partition)] = (version, table)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def get(self, uri: str, partition: str, version) -> pa.Table | None:
+        with self._lock:
+            held = self._items.get((uri, partition))
+        return held[1] if held is not None and held[0] == version else None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+HANDOFF = Handoff()
+
+
+def _identity(dt: DeltaTable) -> tuple[str, int]:
+    return dt.metadata().id, dt.version()
+
+
+def _conform(table: pa.Table, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
+    """`table` shaped as a Delta scan of its partition returns it: the table's (merged) schema, in
+    its order, or `columns`; columns this partition lacks are nulls."""
+    fields = [schema.field(c) for c in (columns or schema.names)]
+    arrays = []
+    for f in fields:
+        if f.name in table.column_names:
+            col = table[f.name]
+            arrays.append(col if col.type == f.type else col.cast(f.type))
+        else:
+            arrays.append(pa.nulls(len(table), f.type))
+    return pa.table(arrays, schema=pa.schema(fields))
+
+
+@dataclass
+class WriteInfo:
+    uri: str
+    version: int
+    rows: int
+
+
+def sse_options() -> dict[str, str]:
+    """object_store options for server-side encryption from DQ_S3_SSE / DQ_S3_KMS_KEY_ID.
+
+    Every object deltalake writes (data files and _delta_log entries) then carries SSE-KMS.
+    """
+    sse = os.environ.get("DQ_S3_SSE")
+    if not sse:
+        return {}
+    if sse not in ("aws:kms", "AES256"):
+        raise ValueError(f"DQ_S3_SSE must be 'aws:kms' or 'AES256', got '{sse}'")
+    opts = {"aws_server_side_encryption": sse}
+    if sse == "aws:kms":
+        key = os.environ.get("DQ_S3_KMS_KEY_ID")
+        if not key:
+            raise ValueError("DQ_S3_SSE=aws:kms needs DQ_S3_KMS_KEY_ID (the KMS key id or ARN)")
+        opts["aws_sse_kms_key_id"] = key
+    return opts
+
+
+def sse_extra_args() -> dict[str, str]:
+    """The same encryption as boto3 upload arguments, for objects written outside deltalake."""
+    opts = sse_options()
+    args = {}
+    if opts:
+        args["ServerSideEncryption"] = opts["aws_server_side_encryption"]
+    if "aws_sse_kms_key_id" in opts:
+        args["SSEKMSKeyId"] = opts["aws_sse_kms_key_id"]
+    return args
+
+
+def upload(fileobj, uri: str) -> None:
+    """Write a stream to s3://bucket/key with the platform's SSE settings.
+
+    boto3, not Arrow's S3 filesystem: Arrow cannot ask for SSE-KMS. The object appears only when
+    the (multipart) upload completes, so readers never see a partial file.
+    """
+    from dq_platform.io.landing_zones import _s3_client
+
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    _s3_client().upload_fileobj(fileobj, bucket, key, ExtraArgs=sse_extra_args() or None)
+
+
+class Warehouse(dg.ConfigurableResource):
+    """Where tables live. `root` is a folder or an s3://bucket/prefix URI."""
+
+    root: str
+
+    # -- locations -----------------------------------------------------------------------
+    def table_uri(self, table: str) -> str:
+        if self.is_remote:
+            return f"{self.root.rstrip('/')}/{table}"
+        return str(Path(self.root).resolve() / table)
+
+    @property
+    def is_remote(self) -> bool:
+        return "://" in self.root
+
+    def storage_options(self) -> dict[str, str] | None:
+        """Standard AWS variables for s3:// roots (endpoint for S3-compatible stores)."""
+        if not self.is_remote:
+            return None
+        opts = {}
+        for env, key in [("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"), ("AWS_REGION", "AWS_REGION"),
+                         ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"), ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+                         ("AWS_SESSION_TOKEN", "AWS_SESSION_TOKEN"), ("AWS_ALLOW_HTTP", "AWS_ALLOW_HTTP"),
+                         ("AWS_CONDITIONAL_PUT", "AWS_CONDITIONAL_PUT")]:
+            if os.environ.get(env):
+                opts[key] = os.environ[env]
+        # Safe concurrent commits: the _delta_log entry is written with If-None-Match (S3
+        # conditional writes), so two writers never both create version N.
+        opts.setdefault("AWS_CONDITIONAL_PUT", "etag")
+        opts.update(sse_options())
+        return opts
+
+    def table(self, table: str, version: int | None = None) -> DeltaTable | None:
+        try:
+            return DeltaTable(self.table_uri(table), version=version, storage_options=self.storage_options())
+        except TableNotFoundError:
+            return None
+
+    # -- writing -------------------------------------------------------------------------
+    def write(self, table: str, df: pd.DataFrame, *, partition: str | None, run_id: str,
+              date_columns: list[str] = (), extra_metadata: dict[str, str] | None = None,
+              hand_off: bool = False) -> WriteInfo:
+        """Replace the partition (or the whole table) atomically, retrying commit conflicts.
+
+        `hand_off`: keep the written partition in this process's `HANDOFF` for the next step."""
+        if partition is not None:
+            df = df.assign(**{PARTITION: partition})
+        data = to_arrow(df, date_columns)
+        meta = {"dagster_run_id": run_id, "dagster_partition": partition or "", **(extra_metadata or {})}
+        kwargs = dict(mode="overwrite", schema_mode="merge" if partition is not None else "overwrite",
+                      commit_properties=CommitProperties(custom_metadata=meta),
+                      storage_options=self.storage_options())
+        if partition is not None:
+            kwargs.update(partition_by=[PARTITION], predicate=f"{PARTITION} = {_sql_literal(partition)}")
+        uri = self.table_uri(table)
+        for attempt in range(6):
+            try:
+                write_deltalake(uri, data, **kwargs)
+                break
+            except CommitFailedError:
+                if attempt == 5:
+                    raise
+                time.sleep(0.2 * 2**attempt)
+        dt = self.table(table)
+        if hand_off and partition is not None:
+            HANDOFF.put(uri, partition, _identity(dt), data)
+        return WriteInfo(uri=uri, version=dt.version(), rows=len(df))
+
+    def replace_where(self, table: str, df: pd.DataFrame, predicate: str | None, *, run_id: str,
+                      snapshot: DeltaTable | None = None, date_columns: list[str] = (),
+                      extra_metadata: dict[str, str] | None = None) -> WriteInfo:
+        """Replace the rows matching a SQL predicate with `df` in one commit (the whole table when None).
+
+        For unpartitioned tables updated piecewise, e.g. the anomalies of one time range. `snapshot`:
+        the table version the caller read; the commit is checked against every commit since, and one
+        that added or removed rows the predicate covers raises CommitFailedError, so the caller
+        recomputes from fresh reads (no blind retry: a result computed from stale reads never wins).
+        """
+        meta = {"dagster_run_id": run_id, "dagster_partition": "", **(extra_metadata or {})}
+        kwargs = dict(mode="overwrite", commit_properties=CommitProperties(custom_metadata=meta))
+        if predicate is not None:
+            kwargs.update(predicate=predicate, schema_mode="merge")
+        else:
+            kwargs.update(schema_mode="overwrite")
+        if snapshot is None:
+            target = self.table_uri(table)
+            kwargs["storage_options"] = self.storage_options()
+            if self.table(table) is None:
+                kwargs.pop("predicate", None)
+                kwargs["schema_mode"] = "overwrite"
+        else:
+            target = snapshot
+        write_deltalake(target, to_arrow(df, date_columns), **kwargs)
+        return WriteInfo(uri=self.table_uri(table), version=self.table(table).version(), rows=len(df))
+
+    def create_empty(self, table: str, like: pd.DataFrame, *, run_id: str) -> None:
+        """Create a table with `like`'s columns and no row, unless it exists (of racing creators, one wins)."""
+        meta = {"dagster_run_id": run_id, "dagster_partition": ""}
+        try:
+            write_deltalake(self.table_uri(table), to_arrow(like.head(0)), mode="error",
+                            commit_properties=CommitProperties(custom_metadata=meta),
+                            storage_options=self.storage_options())
+        except Exception:  # noqa: BLE001 - "already exists", or another run created it first
+            if self.table(table) is None:
+                raise
+
+    # -- reading -------------------------------------------------------------------------
+    def read(self, table: str, partition: str | list[str] | None = None, version: int | None = None,
+             columns: list[str] | None = None, filters: list[tuple] | None = None) -> pd.DataFrame:
+        """The table, or one partition, or several partitions in one scan; `filters`: more
+        (column, op, value) conditions, e.g. a time range (Delta skips files by their statistics)."""
+        dt = self.table(table, version)
+        if dt is None:
+            raise FileNotFoundError(f"table '{table}' does not exist yet under {self.root}")
+        if isinstance(partition, str) and not filters:
+            held = HANDOFF.get(self.table_uri(table), partition, _identity(dt))
+            if held is not None:  # this process wrote exactly this version of the partition
+                schema = pa.schema(dt.schema().to_arrow())
+                del dt
+                return from_arrow(_conform(held, schema, columns), self_destruct=False)
+        if partition is None:
+            filters = list(filters) if filters else None
+        elif isinstance(partition, str):
+            filters = [(PARTITION, "=", partition), *(filters or [])]
+        else:
+            filters = [(PARTITION, "in", list(partition)), *(filters or [])]
+        table = dt.to_pyarrow_table(filters=filters, columns=columns)
+        del dt
+        return from_arrow(table)
+
+    def row_counts(self, table: str) -> dict[str, int]:
+        """Rows per partition from the Delta log's file statistics: no data file is read."""
+        dt = self.table(table)
+        if dt is None:
+            return {}
+        actions = pa.table(dt.get_add_actions(flatten=True))
+        col = f"partition.{PARTITION}"
+        if col not in actions.column_names:
+            return {"": int(pa.compute.sum(actions["num_records"]).as_py() or 0)}
+        grouped = actions.group_by(col).aggregate([("num_records", "sum")])
+        return dict(zip(grouped[col].to_pylist(), grouped["num_records_sum"].to_pylist()))
+
+    def last_commit(self, table: str, partition: str | None = None) -> dict | None:
+        """Newest commit that wrote this partition (or the table), with its custom metadata."""
+        dt = self.table(table)
+        if dt is None:
+            return None
+        for entry in dt.history():
+            if entry.get("operation") not in ("WRITE", "CREATE TABLE", "RESTORE"):
+                continue
+            if partition is None or entry.get("dagster_partition") == partition:
+                return entry
+        return None
+
+
+def process_peak_mb() -> float:
+    """Peak resident memory of this process so far (a step's own peak when it runs alone)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return -1.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / 1024 / (1024 if sys.platform == "darwin" else 1), 1)
+
+
+def to_arrow(df: pd.DataFrame, date_columns=()) -> pa.Table:
+    """pandas -> Arrow with Delta-friendly types: dates as date32, timestamps in microseconds."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if all(f.name not in date_columns and not pa.types.is_timestamp(f.type) and not pa.types.is_string(f.type)
+           and not pa.types.is_string_view(f.type) and not pa.types.is_null(f.type) for f in table.schema):
+        return table.replace_schema_metadata(None)
+    fields = []
+    for f in table.schema:
+        t = f.type
+        if f.name in date_columns:
+            t = pa.date32()
+        elif pa.types.is_timestamp(t):
+            t = pa.timestamp("us")
+        elif pa.types.is_string(t) or pa.types.is_string_view(t) or pa.types.is_null(t):
+            t = pa.large_string()  # pandas' Arrow strings are large_string: keep them, no copy
+        fields.append(pa.field(f.name, t))
+    # per-column cast: columns whose type is already right are passed through untouched
+    return pa.table([col if col.type == fl.type else col.cast(fl.type) for col, fl in zip(table.columns, fields)],
+                    schema=pa.schema(fields))
+
+
+def from_arrow(table: pa.Table, self_destruct: bool = True) -> pd.DataFrame:
+    """Arrow -> pandas with nullable dtypes; dates and timestamps as datetime64[ns].
+
+    self_destruct + split_blocks: Arrow buffers are released column by column as they convert
+    (never for a table whose buffers another holder still reads, such as the handoff)."""
+    df = table.to_pandas(types_mapper=_TO_PANDAS.get, date_as_object=False, split_blocks=True,
+                         self_destruct=self_destruct)
+    for name in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[name]):
+            df[name] = df[name].astype("datetime64[ns]")
+    return df
+
+
+def column_schema(df: pd.DataFrame) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name=str(c), type=str(t)) for c, t in df.dtypes.items()])
+
+
+class DeltaIOManager(dg.ConfigurableIOManager):
+    """Stores each asset (partition) as a Delta table named after the asset."""
+
+    warehouse: Warehouse
+
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+        if obj is None:
+            return
+        table = context.asset_key.path[-1]
+        # The run's partition key is visible to unpartitioned assets too (gold in a file's run):
+        # only a partitioned asset writes a partition.
+        partition = context.asset_partition_key if context.has_asset_partitions else None
+        date_columns = (context.definition_metadata or {}).get("dq/date_columns", [])
+        # Output metadata under dq/commit/ travels into the Delta commit (e.g. gate status).
+        commit_meta = {k.removeprefix("dq/commit/"): str(getattr(v, "value", v))
+                       for k, v in (context.output_metadata or {}).items() if k.startswith("dq/commit/")}
+        started = time.perf_counter()
+        info = self.warehouse.write(table, obj, partition=partition, run_id=context.run_id,
+                                    date_columns=list(date_columns), extra_metadata=commit_meta,
+                                    hand_off=steps_share_process(context.step_context))
+        context.add_output_metadata({
+            "seconds/write": round(time.perf_counter() - started, 4),
+            "memory/process_peak_mb": process_peak_mb(),
+            "dagster/row_count": info.rows,
+            "dagster/column_schema": column_schema(obj),
+            "dagster/uri": info.uri,
+            "delta_version": info.version,
+        })
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        table = context.asset_key.path[-1]
+        if context.has_asset_partitions:
+            return self.warehouse.read(table, partition=list(context.asset_partition_keys))
+        return self.warehouse.read(table)
