@@ -1,6 +1,7 @@
 """The whole asset graph as text, compared with a committed snapshot.
 
-An accidental change of lineage, grouping, partitioning or checks fails here. After an
+An accidental change of lineage, grouping, partitioning, checks, jobs, sensors, schedules
+or resources fails here. After an
 intended change: UPDATE_SNAPSHOTS=1 make test, and commit the new snapshot.
 """
 
@@ -28,6 +29,13 @@ def describe_graph(defs) -> str:
             lines.append(f"    check {check.name}{blocking}")
     jobs = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
     lines.append(f"jobs: {', '.join(jobs)}")
+    sensors = sorted(f"{s.name} ({s.default_status.value.lower()})" for s in defs.sensors or [])
+    lines.append(f"sensors: {', '.join(sensors)}")
+    schedules = sorted(f"{s.name} -> {s.job_name} @ {s.cron_schedule} ({s.default_status.value.lower()})"
+                       for s in defs.schedules or [])
+    lines.append(f"schedules: {', '.join(schedules)}")
+    resources = sorted(defs.resources or {})
+    lines.append(f"resources: {', '.join(resources)}")
     return "\n".join(lines) + "\n"
 
 
