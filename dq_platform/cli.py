@@ -43,8 +43,9 @@ def _ingest(args) -> int:
     import dagster as dg
 
     from dq_platform.io import landing
-    from dq_platform.defs.review import AUTO_APPROVE_TAG
-    from dq_platform.ops.ingest import match_contract, register, registered_content, run_file
+    from dq_platform.names import AUTO_APPROVE_TAG
+    from dq_platform.defs.partitions import match_contract, register, registered_content
+    from dq_platform.ops.ingest import run_file
 
     settings.ensure_dagster_home()
     contracts_dir = settings.contracts_dir()

@@ -11,7 +11,8 @@ import warnings
 import dagster as dg
 
 from dq_platform.alerts.sensors import build_alert_sensors, deliveries_spec
-from dq_platform.defs.dataset import build_dataset
+from dq_platform import names
+from dq_platform.defs.dataset import DatasetDefs, build_dataset
 from dq_platform.contract import load_contracts
 from dq_platform.engine.modeling import model_catalog
 from dq_platform.defs.extract import build_extract, is_pull_source
@@ -29,7 +30,7 @@ def build_definitions(contracts=None, warehouse_root: str | None = None, landing
     contracts = load_contracts(contracts_dir()) if contracts is None else contracts
     warehouse = Warehouse(root=warehouse_root or warehouse_uri())
     catalog = model_catalog(contracts)  # models by name: joins and fact references cross contracts
-    per_dataset = [build_dataset(c, catalog) for c in contracts]
+    datasets = [build_dataset(c, catalog) for c in contracts]
     # Resources per environment, in one place: local folders by default, s3:// URIs in production.
     resources = {
         "warehouse": warehouse,
@@ -37,38 +38,36 @@ def build_definitions(contracts=None, warehouse_root: str | None = None, landing
         "landing": LandingZoneResource(uri=landing or landing_uri()),
     }
     # Platform health reads the run storage: its own asset, job and schedule, in no dataset's job.
-    checks = {c.name: sorted({k for a in [*d.assets, *d.asset_checks] for k in a.check_keys}, key=str)
-              for c, d in zip(contracts, per_dataset)}
+    checks = {d.contract.name: d.check_keys for d in datasets}
     return dg.Definitions.merge(
-        *per_dataset,
+        *(d.definitions() for d in datasets),
         build_health(checks),
         dg.Definitions(sensors=[build_file_sensor(c) for c in contracts], resources=resources),
-        _alerting(per_dataset, contracts, {k for keys in checks.values() for k in keys}, warehouse),
+        _alerting(datasets, contracts, {k for keys in checks.values() for k in keys}, warehouse),
         dg.Definitions(assets=[reports_spec], jobs=[rollback_job], sensors=[reports_after_success, reports_after_failure]),
-        _review(per_dataset, contracts),
+        _review(datasets, contracts),
         *(dg.Definitions(jobs=[job], schedules=[schedule]) for job, schedule in map(build_maintenance, contracts)),
         # pull sources (http / sql contracts): <name>_extract job + schedule, source asset upstream of raw
         *(build_extract(c) for c in contracts if is_pull_source(c)),
     )
 
 
-def _alerting(per_dataset: list[dg.Definitions], contracts, check_keys: set, warehouse: Warehouse) -> dg.Definitions:
+def _alerting(datasets: list[DatasetDefs], contracts, check_keys: set, warehouse: Warehouse) -> dg.Definitions:
     """Alert sensors, the delivery record asset, and the sensor that runs freshness checks when due."""
     sensors = build_alert_sensors(contracts, check_keys, warehouse)
-    freshness = [c for d in per_dataset for c in (d.asset_checks or [])
-                 if any(k.name.startswith("freshness_check") for k in c.check_keys)]
+    freshness = [c for d in datasets for c in d.freshness_checks]
     if freshness:
-        with warnings.catch_warnings():  # "superseded" by FreshnessPolicy; see assets.freshness_checks
+        with warnings.catch_warnings():  # "superseded" by FreshnessPolicy; see defs/checks.py
             warnings.simplefilter("ignore")
             sensors.append(dg.build_sensor_for_freshness_checks(
-                freshness_checks=freshness, name="dq_freshness_checks",
+                freshness_checks=freshness, name=names.FRESHNESS_SENSOR,
                 default_status=dg.DefaultSensorStatus.RUNNING))
     return dg.Definitions(assets=[deliveries_spec], sensors=sensors)
 
 
-def _review(per_dataset: list[dg.Definitions], contracts) -> dg.Definitions:
+def _review(datasets: list[DatasetDefs], contracts) -> dg.Definitions:
     """The review decision job, and the sensor that publishes what a reviewer approved."""
-    publish = [j for d in per_dataset for j in (d.jobs or []) if j.name.endswith("_publish")]
+    publish = [d.publish_job for d in datasets if d.publish_job is not None]
     sensors = [build_publisher_sensor(contracts, publish)] if publish else []
     return dg.Definitions(jobs=[build_review_job(contracts)], sensors=sensors)
 

@@ -149,6 +149,7 @@ PANDERA_CHECK = "cleaned_matches_pandera_schema"
 GX_CHECK = "cleaned_passes_gx_suite"
 RECONCILE_CHECK = "raw_rows_reconcile_with_cleaned_and_quarantine"
 REVIEW_CHECK = "human_review_not_pending"
+REVIEW_META = "dq/review"  # its metadata: required | approved | rejected | auto_approved | not_needed
 SOURCE_GATES_CHECK = "masked_source_passed_gates"
 MASKED_PII_CHECK = "masked_has_no_pii"
 GOLD_PII_CHECK = "gold_has_no_pii"

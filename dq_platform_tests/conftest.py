@@ -83,7 +83,7 @@ class Project:
                               instance=instance, resources=self.defs.resources, raise_on_error=False)
 
     def ingest(self, instance, dataset: str, path: Path):
-        from dq_platform.ops.ingest import register
+        from dq_platform.defs.partitions import register
 
         contract = self.contracts[dataset]
         source = register(instance, contract, path, self.warehouse)

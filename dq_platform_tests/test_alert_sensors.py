@@ -175,7 +175,7 @@ def test_run_failure_pages_critical_then_resolves(make_project, instance, alert_
     contract = project.contracts["customers"]
     contracts = list(project.contracts.values())
     runs = build_run_failure_alert_sensor(contracts, now=Clock())
-    from dq_platform.ops.ingest import register
+    from dq_platform.defs.partitions import register
 
     # the file changes after it was registered: raw refuses it with an exception, the run fails
     path = customer_file(project, contract, "changing", 1, 0.0)

@@ -15,7 +15,8 @@ from dq_platform.alerts.sensors import build_check_alert_sensor, build_run_failu
 from dq_platform.cli import main
 from dq_platform.contract import CONTRACTS_DIR
 from dq_platform.reports.run_report import reports_after_success
-from dq_platform.defs.review import AUTO_APPROVE_TAG, REJECTED_RULE, REVIEW_CHECK, ReviewConfig, decide, held_partitions
+from dq_platform.names import AUTO_APPROVE_TAG, REVIEW_CHECK
+from dq_platform.defs.review import REJECTED_RULE, ReviewConfig, decide, held_partitions
 from dq_platform_tests.conftest import Ticker
 from dq_platform_tests.test_pipeline import customer_frame
 
@@ -203,7 +204,8 @@ def test_auto_approve_publishes_without_waiting_and_says_why(how, make_project, 
     project = make_project(text + ("review: {auto_approve: true}\n" if how == "contract" else ""))
     if how == "environment":
         monkeypatch.setenv("DQ_REVIEW_AUTO_APPROVE", "1")
-    from dq_platform.ops.ingest import register, run_file
+    from dq_platform.defs.partitions import register
+    from dq_platform.ops.ingest import run_file
 
     source = register(instance, project.contracts["customers"],
                       project.write_csv("customers/auto.csv", customer_frame(100, bad=15)), project.warehouse)

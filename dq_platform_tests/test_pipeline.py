@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from dq_platform.engine import rules
-from dq_platform.ops.ingest import register
+from dq_platform.defs.partitions import register
 
 pytestmark = pytest.mark.slow
 

@@ -104,7 +104,7 @@ def test_daemon_launched_run_gets_its_reports_from_the_run_status_sensor(project
     """A run not started through run_file (as the landing sensor's runs): the sensor writes its reports."""
     import dagster as dg
 
-    from dq_platform.ops.ingest import register, source_tags
+    from dq_platform.defs.partitions import register, source_tags
     from dq_platform.reports.run_report import reports_after_success
 
     source = register(instance, project.contracts["customers"],

@@ -16,7 +16,7 @@ import pytest
 
 from dq_platform.cli import main
 from dq_platform.contract import CONTRACTS_DIR
-from dq_platform.ops.ingest import register
+from dq_platform.defs.partitions import register
 from dq_platform.ops.retention import plan_prune
 from dq_platform_tests.conftest import REPO, Project, instance_env, open_instance
 from dq_platform_tests.test_pipeline import customer_frame

@@ -28,7 +28,7 @@ from dq_platform.alerts.policy import Alert, Incidents, alert_from, check_alert,
 from dq_platform.alerts.channels import Delivery, DeliveryError, channels_for, redact
 from dq_platform.contract import Contract
 from dq_platform.engine.modeling import modeling_tables
-from dq_platform.defs.review import REVIEW_CHECK, REVIEW_META
+from dq_platform.names import REVIEW_CHECK, REVIEW_META
 from dq_platform.io.warehouse import Warehouse
 
 DELIVERIES_KEY = dg.AssetKey("dq_alert_deliveries")

@@ -213,7 +213,7 @@ class ExtractOutcome:
 def run_extract(instance: dg.DagsterInstance, contract: Contract, landing_uri: str, *, full_refresh: bool = False,
                 tags: dict[str, str] | None = None) -> ExtractOutcome:
     """Run `<name>_extract` now, in this process, recorded in the instance (CLI, demo)."""
-    from dq_platform.ops.ingest import root_cause
+    from dq_platform.reports.errors import root_cause
 
     defs = dg.Definitions.merge(build_extract(contract),
                                 dg.Definitions(resources={"landing": LandingZoneResource(uri=landing_uri)}))

@@ -239,7 +239,7 @@ def _scope(conn, s: dict) -> tuple[str, dict, list[tuple]]:
 
 def build_postgres_asset(contract: Contract, masked_key: dg.AssetKey, common: dict) -> dg.AssetsDefinition:
     from dq_platform.defs.anomalies import anomalies_key
-    from dq_platform.defs.dataset import partitions_def
+    from dq_platform.defs.layers import partitions_def
 
     target = contract.publish.postgres
     events_table, anomalies_table = table_names(contract)
@@ -247,7 +247,7 @@ def build_postgres_asset(contract: Contract, masked_key: dg.AssetKey, common: di
     tables = events_table + (f" and {anomalies_table}" if contract.anomalies else "")
 
     @dg.asset(
-        key=postgres_key(contract), partitions_def=partitions_def(contract), deps=deps, kinds={"postgres"},
+        key=postgres_key(contract), partitions_def=partitions_def(contract.name), deps=deps, kinds={"postgres"},
         output_required=False,
         description=f"PostgreSQL tables {tables} (when {target.url_env} is set): the file's masked rows "
                     f"replaced in one transaction" + (", and the anomalies its run recomputed" if contract.anomalies

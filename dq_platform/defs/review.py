@@ -28,24 +28,14 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from dq_platform import names
 from dq_platform.engine import rules
 from dq_platform.contract import Contract, Level
-from dq_platform.io.landing import SOURCE_TAGS
 from dq_platform.defs.execution import run_config
 from dq_platform.io.warehouse import Warehouse
 
-REVIEW_CHECK = "human_review_not_pending"
-REVIEW_META = "dq/review"  # on check metadata: required | approved | rejected | auto_approved | not_needed
-REVIEW_JOB = "dq_review"
 REVIEW_OP = "record_review_decision"
-TAG = "dq/review/"
-AUTO_APPROVE_TAG = f"{TAG}auto_approve"
-REVIEW_RUN_TAG = f"{TAG}run_id"  # on a publish run: the review run whose approval it carries out
-HELD_RUN_TAG = f"{TAG}held_run"  # on a review run: the pipeline run that held the file
-PUBLISH_SUFFIX = "_publish"
 REJECTED_RULE = "_review:rejected"
-# gate states stamped into the cleaned commit (dq_gates): passed | failed | review | rejected
-HELD, REJECTED = "review", "rejected"
 
 
 # -- the decision in the clean step ---------------------------------------------------------
@@ -57,7 +47,7 @@ def needs_review(rate: float, level: Level) -> bool:
 
 def auto_approval(contract: Contract, run_tags: dict) -> str | None:
     """Why this run publishes without waiting for a reviewer, or None."""
-    if run_tags.get(AUTO_APPROVE_TAG, "").lower() == "true":
+    if run_tags.get(names.AUTO_APPROVE_TAG, "").lower() == "true":
         return "the run was started with --no-review"
     if contract.review.auto_approve:
         return f"contract {contract.name} sets review.auto_approve"
@@ -70,7 +60,7 @@ def review_check(contract: Contract, *, partition: str, rate: float, rows_in: in
                  auto: str | None, gates_otherwise_passed: bool) -> tuple[str | None, dg.AssetCheckResult]:
     """(gate state to stamp instead of passed/failed, or None; the human_review check's result)."""
     level = contract.failure_rate
-    key = dg.AssetKey(f"cleaned_{contract.name}")
+    key = dg.AssetKey(names.cleaned(contract.name))
     facts = {"failure_rate": round(rate, 6), "rows_in": rows_in, "rows_failed": rows_failed,
              "review_level": level.review, "error_level": level.error}
     if not needs_review(rate, level):
@@ -78,29 +68,29 @@ def review_check(contract: Contract, *, partition: str, rate: float, rows_in: in
         text = (f"{rate:.2%} of rows failed: no review needed (review above {level.review:.0%})" if state == "not_needed"
                 else f"{rate:.2%} of rows failed: above the reject threshold {level.error:.0%}, "
                      f"held by failure_rate_within_threshold (no review possible)")
-        return None, dg.AssetCheckResult(asset_key=key, check_name=REVIEW_CHECK, passed=True,
-                                         description=text, metadata={REVIEW_META: state, **facts})
+        return None, dg.AssetCheckResult(asset_key=key, check_name=names.REVIEW_CHECK, passed=True,
+                                         description=text, metadata={names.REVIEW_META: state, **facts})
     if auto:
         return None, dg.AssetCheckResult(
-            asset_key=key, check_name=REVIEW_CHECK, passed=True,
+            asset_key=key, check_name=names.REVIEW_CHECK, passed=True,
             description=f"{rate:.2%} of rows failed (review above {level.review:.0%}): auto-approved, {auto}",
-            metadata={REVIEW_META: "auto_approved", "auto_approved_because": auto, **facts})
+            metadata={names.REVIEW_META: "auto_approved", "auto_approved_because": auto, **facts})
     if not gates_otherwise_passed:
         return None, dg.AssetCheckResult(
-            asset_key=key, check_name=REVIEW_CHECK, passed=True,
+            asset_key=key, check_name=names.REVIEW_CHECK, passed=True,
             description=f"{rate:.2%} of rows failed, but another blocking gate failed: no review possible",
-            metadata={REVIEW_META: "rejected_by_gate", **facts})
-    return HELD, dg.AssetCheckResult(
-        asset_key=key, check_name=REVIEW_CHECK, passed=False, severity=dg.AssetCheckSeverity.WARN,
+            metadata={names.REVIEW_META: "rejected_by_gate", **facts})
+    return names.HELD, dg.AssetCheckResult(
+        asset_key=key, check_name=names.REVIEW_CHECK, passed=False, severity=dg.AssetCheckSeverity.WARN,
         description=(f"{rows_failed} of {rows_in} rows failed row rules ({rate:.2%}; review above "
                      f"{level.review:.0%}, reject above {level.error:.0%}): held for a human decision. "
                      f"{how_to_decide(contract.name, partition)}"),
-        metadata={REVIEW_META: "required", **facts})
+        metadata={names.REVIEW_META: "required", **facts})
 
 
 def how_to_decide(dataset: str, partition: str) -> str:
     return (f"Decide with `dq-platform review approve|reject {dataset} '{partition}' --reviewer NAME "
-            f"--comment TEXT`, or launch the {REVIEW_JOB} job from the UI.")
+            f"--comment TEXT`, or launch the {names.REVIEW_JOB} job from the UI.")
 
 
 # -- finding held partitions and decisions ---------------------------------------------------
@@ -134,14 +124,14 @@ class Held:
 def latest_decision(instance: dg.DagsterInstance, dataset: str, partition: str) -> Decision | None:
     """The newest successful review decision for the partition (any cleaned version)."""
     records = instance.get_run_records(
-        filters=dg.RunsFilter(job_name=REVIEW_JOB, statuses=[dg.DagsterRunStatus.SUCCESS],
-                              tags={f"{TAG}dataset": dataset, f"{TAG}partition": partition}), limit=1)
+        filters=dg.RunsFilter(job_name=names.REVIEW_JOB, statuses=[dg.DagsterRunStatus.SUCCESS],
+                              tags={f"{names.REVIEW_TAG}dataset": dataset, f"{names.REVIEW_TAG}partition": partition}), limit=1)
     if not records:
         return None
     r = records[0]
     t = r.dagster_run.tags
-    return Decision(run_id=r.dagster_run.run_id, decision=t.get(f"{TAG}decision", ""), reviewer=t.get(f"{TAG}reviewer", ""),
-                    comment=t.get(f"{TAG}comment", ""), cleaned_version=int(t.get(f"{TAG}cleaned_version", "-1")),
+    return Decision(run_id=r.dagster_run.run_id, decision=t.get(f"{names.REVIEW_TAG}decision", ""), reviewer=t.get(f"{names.REVIEW_TAG}reviewer", ""),
+                    comment=t.get(f"{names.REVIEW_TAG}comment", ""), cleaned_version=int(t.get(f"{names.REVIEW_TAG}cleaned_version", "-1")),
                     at=r.create_timestamp.isoformat(timespec="seconds"))
 
 
@@ -160,7 +150,7 @@ def held_partitions(instance: dg.DagsterInstance, warehouse: Warehouse, contract
     for contract in contracts:
         if contract.failure_rate.review is None:
             continue
-        table = warehouse.table(f"cleaned_{contract.name}")
+        table = warehouse.table(names.cleaned(contract.name))
         if table is None:
             continue
         newest: dict[str, dict] = {}
@@ -168,7 +158,7 @@ def held_partitions(instance: dg.DagsterInstance, warehouse: Warehouse, contract
             if entry.get("operation") in ("WRITE", "CREATE TABLE") and entry.get("dagster_partition"):
                 newest.setdefault(entry["dagster_partition"], entry)
         for partition, entry in sorted(newest.items(), key=lambda kv: -kv[1]["timestamp"]):
-            if entry.get("dq_gates") != HELD:
+            if entry.get("dq_gates") != names.HELD:
                 continue
             version = int(entry["version"])
             decision = latest_decision(instance, contract.name, partition)
@@ -203,13 +193,13 @@ class ReviewRefused(ValueError):
 
 
 def review_tags(config: ReviewConfig, cleaned_version: int | None = None, held_run: str | None = None) -> dict[str, str]:
-    tags = {"dq/dataset": config.dataset, f"{TAG}dataset": config.dataset, f"{TAG}partition": config.partition,
-            f"{TAG}decision": config.decision, f"{TAG}reviewer": config.reviewer,
-            f"{TAG}comment": config.comment[:200]}
+    tags = {names.DATASET_TAG: config.dataset, f"{names.REVIEW_TAG}dataset": config.dataset, f"{names.REVIEW_TAG}partition": config.partition,
+            f"{names.REVIEW_TAG}decision": config.decision, f"{names.REVIEW_TAG}reviewer": config.reviewer,
+            f"{names.REVIEW_TAG}comment": config.comment[:200]}
     if cleaned_version is not None:
-        tags[f"{TAG}cleaned_version"] = str(cleaned_version)
+        tags[f"{names.REVIEW_TAG}cleaned_version"] = str(cleaned_version)
     if held_run:
-        tags[HELD_RUN_TAG] = held_run
+        tags[names.HELD_RUN_TAG] = held_run
     return tags
 
 
@@ -226,10 +216,10 @@ def validate(config: ReviewConfig, contract: Contract | None, warehouse: Warehou
         raise ReviewRefused(f"{config.reviewer} is not a reviewer of {config.dataset} (reviewers: {', '.join(allowed)})")
     if config.decision == "reject" and not config.comment.strip():
         raise ReviewRefused("a rejection needs a comment saying why")
-    commit = warehouse.last_commit(f"cleaned_{config.dataset}", config.partition)
+    commit = warehouse.last_commit(names.cleaned(config.dataset), config.partition)
     if commit is None:
         raise ReviewRefused(f"{config.dataset} has no cleaned partition '{config.partition}'")
-    if commit.get("dq_gates") != HELD:
+    if commit.get("dq_gates") != names.HELD:
         raise ReviewRefused(f"{config.dataset} partition '{config.partition}' is not awaiting review "
                             f"(gates: {commit.get('dq_gates', '-')})")
     return commit
@@ -243,8 +233,8 @@ def reject_partition(warehouse: Warehouse, contract: Contract, partition: str, *
     row still ends in exactly one of cleaned (now none) or quarantine.
     """
     name = contract.name
-    raw = warehouse.read(f"raw_{name}", partition=partition).drop(columns=[rules.PARTITION])
-    quarantine = warehouse.read(f"quarantine_{name}", partition=partition).drop(columns=[rules.PARTITION])
+    raw = warehouse.read(names.raw(name), partition=partition).drop(columns=[rules.PARTITION])
+    quarantine = warehouse.read(names.quarantine(name), partition=partition).drop(columns=[rules.PARTITION])
     moved = raw.loc[~raw[rules.SOURCE_LINE].isin(quarantine[rules.SOURCE_LINE])].copy()
     moved[rules.FAILED_RULES] = REJECTED_RULE
     moved[rules.REASON] = f"rejected in review by {reviewer}: the whole file is quarantined"
@@ -254,10 +244,10 @@ def reject_partition(warehouse: Warehouse, contract: Contract, partition: str, *
     for c in (rules.FAILED_RULES, rules.REASON, rules.RUN_ID):
         combined[c] = combined[c].astype("string")
     meta = {"dq_review": "rejected", "dq_review_run": run_id}
-    warehouse.write(f"quarantine_{name}", combined, partition=partition, run_id=run_id, extra_metadata=meta)
-    cleaned = warehouse.read(f"cleaned_{name}", partition=partition).drop(columns=[rules.PARTITION])
-    warehouse.write(f"cleaned_{name}", cleaned.iloc[0:0], partition=partition, run_id=run_id,
-                    date_columns=date_columns, extra_metadata={**meta, "dq_gates": REJECTED})
+    warehouse.write(names.quarantine(name), combined, partition=partition, run_id=run_id, extra_metadata=meta)
+    cleaned = warehouse.read(names.cleaned(name), partition=partition).drop(columns=[rules.PARTITION])
+    warehouse.write(names.cleaned(name), cleaned.iloc[0:0], partition=partition, run_id=run_id,
+                    date_columns=date_columns, extra_metadata={**meta, "dq_gates": names.REJECTED})
     return len(moved), len(combined)
 
 
@@ -277,27 +267,27 @@ def build_review_job(contracts: list[Contract]) -> dg.JobDefinition:
         # Launched from the UI the run has no tags yet: they are what makes every decision findable.
         held_run = str(commit.get("dagster_run_id") or "") or None
         context.instance.add_run_tags(context.run_id, review_tags(config, version, held_run))
-        meta = {REVIEW_META: "approved" if config.decision == "approve" else "rejected",
+        meta = {names.REVIEW_META: "approved" if config.decision == "approve" else "rejected",
                 "reviewer": config.reviewer, "comment": config.comment, "cleaned_version": version,
                 "held_by_run": held_run or "-"}
         if config.decision == "approve":
             text = (f"approved by {config.reviewer}: {config.comment or 'no comment'}; "
-                    f"{config.dataset}_publish publishes the partition")
+                    f"{names.publish_job(config.dataset)} publishes the partition")
         else:
-            from dq_platform.defs.dataset import date_columns
+            from dq_platform.defs.layers import date_columns
 
             moved, total = reject_partition(warehouse, contract, config.partition, run_id=context.run_id,
                                             reviewer=config.reviewer, date_columns=date_columns(contract))
             meta.update(rows_moved_to_quarantine=moved, rows_quarantined=total)
             text = (f"rejected by {config.reviewer}: {config.comment}; the whole file ({total} rows) is in "
-                    f"quarantine_{config.dataset}, nothing is published")
+                    f"{names.quarantine(config.dataset)}, nothing is published")
         # The decision closes the held partition's human_review check (the alert sensor resolves its alert).
         context.log_event(dg.AssetCheckEvaluation(
-            asset_key=dg.AssetKey(f"cleaned_{config.dataset}"), check_name=REVIEW_CHECK, passed=True,
+            asset_key=dg.AssetKey(names.cleaned(config.dataset)), check_name=names.REVIEW_CHECK, passed=True,
             metadata=meta, severity=dg.AssetCheckSeverity.WARN, description=text, partition=config.partition))
         context.log.info(f"{config.dataset} {config.partition}: {text}")
 
-    @dg.job(name=REVIEW_JOB, tags={"dq/kind": "review"},
+    @dg.job(name=names.REVIEW_JOB, tags={names.KIND_TAG: "review"},
             description="Decide on a file held for human review: approve (publish it) or reject (quarantine it). "
                         "The run is the audit record of the decision.")
     def review_job():
@@ -306,25 +296,21 @@ def build_review_job(contracts: list[Contract]) -> dg.JobDefinition:
     return review_job
 
 
-def publish_job_name(dataset: str) -> str:
-    return f"{dataset}{PUBLISH_SUFFIX}"
-
-
 def build_publisher_sensor(contracts: list[Contract], publish_jobs: list) -> dg.SensorDefinition:
     """After an approval, publish the partition: one run of the dataset's publish job per decision."""
 
-    @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, name="dq_review_publisher",
+    @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, name=names.REVIEW_PUBLISHER_SENSOR,
                           monitored_jobs=None, request_jobs=publish_jobs,
                           default_status=dg.DefaultSensorStatus.RUNNING,
                           description="Publishes a held partition (masked + gold) once a reviewer approved it.")
     def review_publisher(context: dg.RunStatusSensorContext):
         run = context.dagster_run
-        if run.job_name != REVIEW_JOB or run.tags.get(f"{TAG}decision") != "approve":
+        if run.job_name != names.REVIEW_JOB or run.tags.get(f"{names.REVIEW_TAG}decision") != "approve":
             return dg.SkipReason("not an approval")
         if published_by(context.instance, run.run_id):
             return dg.SkipReason(f"approval {run.run_id} already published (by the CLI)")
-        return dg.RunRequest(run_key=run.run_id, job_name=publish_job_name(run.tags[f"{TAG}dataset"]),
-                             partition_key=run.tags[f"{TAG}partition"],
+        return dg.RunRequest(run_key=run.run_id, job_name=names.publish_job(run.tags[f"{names.REVIEW_TAG}dataset"]),
+                             partition_key=run.tags[f"{names.REVIEW_TAG}partition"],
                              tags=publish_tags(context.instance, run.run_id, run.tags))
 
     return review_publisher
@@ -332,15 +318,15 @@ def build_publisher_sensor(contracts: list[Contract], publish_jobs: list) -> dg.
 
 def publish_tags(instance: dg.DagsterInstance, review_run_id: str, review_run_tags: dict) -> dict[str, str]:
     """The approval it carries out, and the file it publishes (the held run's source tags, for the audit log)."""
-    held = review_run_tags.get(HELD_RUN_TAG)
+    held = review_run_tags.get(names.HELD_RUN_TAG)
     held_run = instance.get_run_by_id(held) if held else None
-    source = {k: v for k, v in held_run.tags.items() if k in SOURCE_TAGS} if held_run else {}
-    return {**source, REVIEW_RUN_TAG: review_run_id, "dq/dataset": review_run_tags.get(f"{TAG}dataset", ""),
-            f"{TAG}reviewer": review_run_tags.get(f"{TAG}reviewer", "")}
+    source = {k: v for k, v in held_run.tags.items() if k in names.SOURCE_TAGS} if held_run else {}
+    return {**source, names.REVIEW_RUN_TAG: review_run_id, names.DATASET_TAG: review_run_tags.get(f"{names.REVIEW_TAG}dataset", ""),
+            f"{names.REVIEW_TAG}reviewer": review_run_tags.get(f"{names.REVIEW_TAG}reviewer", "")}
 
 
 def published_by(instance: dg.DagsterInstance, review_run_id: str) -> bool:
-    return bool(instance.get_run_records(filters=dg.RunsFilter(tags={REVIEW_RUN_TAG: review_run_id}), limit=1))
+    return bool(instance.get_run_records(filters=dg.RunsFilter(tags={names.REVIEW_RUN_TAG: review_run_id}), limit=1))
 
 
 # -- the CLI's path: the same jobs, in this process, on the persistent instance ------------------
@@ -358,7 +344,7 @@ class ReviewOutcome:
 def decide(instance: dg.DagsterInstance, config: ReviewConfig, *, contracts_dir: str, warehouse_root: str,
            trigger: str = "cli") -> ReviewOutcome:
     """Run the review job; after an approval run the dataset's publish job for the partition."""
-    from dq_platform.ops.ingest import root_cause
+    from dq_platform.reports.errors import root_cause
 
     def job(name: str):
         return dg.build_reconstructable_job("dq_platform.definitions", "pipeline_job",
@@ -366,16 +352,16 @@ def decide(instance: dg.DagsterInstance, config: ReviewConfig, *, contracts_dir:
 
     level = os.environ.get("DQ_LOG_LEVEL", "WARNING").upper()  # the console shows warnings and errors only
     base = {"execution": {"config": {"in_process": {}}}, "loggers": {"console": {"config": {"log_level": level}}}}
-    result = dg.execute_job(job(REVIEW_JOB), instance, run_config={**base, "ops": {REVIEW_OP: {"config": config.model_dump()}}},
-                            tags={**review_tags(config), "dq/trigger": trigger}, raise_on_error=False)
+    result = dg.execute_job(job(names.REVIEW_JOB), instance, run_config={**base, "ops": {REVIEW_OP: {"config": config.model_dump()}}},
+                            tags={**review_tags(config), names.TRIGGER_TAG: trigger}, raise_on_error=False)
     error = next((root_cause(ev.event_specific_data.error) for ev in result.all_events if ev.is_step_failure), None)
     outcome = ReviewOutcome(run_id=result.run_id, success=result.success, error=error)
     if result.success and config.decision == "approve":
         run = instance.get_run_by_id(result.run_id)
         publish_config = {**base, **run_config(process_per_step=False)}  # the dataset jobs' executor
-        published = dg.execute_job(job(publish_job_name(config.dataset)), instance, run_config=publish_config,
-                                   tags={**publish_tags(instance, result.run_id, run.tags), "dq/trigger": trigger,
-                                         "dagster/partition": config.partition}, raise_on_error=False)
+        published = dg.execute_job(job(names.publish_job(config.dataset)), instance, run_config=publish_config,
+                                   tags={**publish_tags(instance, result.run_id, run.tags), names.TRIGGER_TAG: trigger,
+                                         names.PARTITION_TAG: config.partition}, raise_on_error=False)
         outcome.publish_run_id, outcome.published = published.run_id, published.success
         from dq_platform.reports.run_report import write_reports  # reports reads this module's tags: imported late
 

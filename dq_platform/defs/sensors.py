@@ -16,11 +16,12 @@ from pathlib import PurePosixPath
 
 import dagster as dg
 
-from dq_platform.defs.dataset import partitions_def
+from dq_platform import names
+from dq_platform.defs.layers import partitions_def
 from dq_platform.contract import Contract
 from dq_platform.defs.execution import execution_config
 from dq_platform.io.landing_zones import LandingFile, LandingFileChanged, LandingZone, is_temporary, landing_zone
-from dq_platform.ops.ingest import registered_content, source_tags
+from dq_platform.defs.partitions import registered_content, source_tags
 from dq_platform.io.landing import SourceFile
 
 MAX_RUNS_PER_TICK = 25  # keeps a tick short when many files land at once; the rest follow next tick
@@ -49,12 +50,12 @@ def _ready(zone: LandingZone, f: LandingFile, marker: str | None) -> bool:
 
 
 def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
-    parts = partitions_def(contract)
+    parts = partitions_def(contract.name)
     marker = contract.source.ready_marker
 
     @dg.sensor(
-        name=f"{contract.name}_landing_sensor",
-        job_name=f"{contract.name}_pipeline",
+        name=names.landing_sensor(contract.name),
+        job_name=names.pipeline_job(contract.name),
         minimum_interval_seconds=sensor_interval_seconds(),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Starts {contract.name}_pipeline for each new file matching '{contract.source.pattern}' "
@@ -106,7 +107,7 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
             known[source.sha256[:16]] = key
             new_keys.append(key)
             requests.append(dg.RunRequest(run_key=key, partition_key=key, run_config=execution_config(f.size),
-                                          tags={**source_tags(source), "dq/trigger": "sensor"}))
+                                          tags={**source_tags(source), names.TRIGGER_TAG: "sensor"}))
         # files that disappeared are forgotten, so the cursor does not grow forever
         state = {"pending": {k: v for k, v in pending.items() if k in listed},
                  "handled": {k: v for k, v in handled.items() if k in listed}}

@@ -156,7 +156,7 @@ class RollbackOutcome:
 def launch_rollback(instance: dg.DagsterInstance, config: RollbackConfig, *, contracts_dir: str,
                     warehouse_root: str, trigger: str = "cli") -> RollbackOutcome:
     """Run the rollback job on `instance` (the CLI's path), so the rollback is an audited run as from the UI."""
-    from dq_platform.ops.ingest import root_cause
+    from dq_platform.reports.errors import root_cause
 
     job = dg.build_reconstructable_job("dq_platform.definitions", "pipeline_job",
                                        reconstructable_args=(ROLLBACK_JOB, str(contracts_dir), warehouse_root))

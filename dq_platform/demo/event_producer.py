@@ -239,7 +239,7 @@ def produce(zone: LandingZone | str, *, files: int = 3, events_per_file: int = 1
 
 def demo_files(landing_dir: str | Path, contracts) -> dict[str, list[Path]]:
     """The demo's event files (2 files per stream, a burst across them), by the contract that reads them."""
-    from dq_platform.ops.ingest import match_contract
+    from dq_platform.defs.partitions import match_contract
 
     produced = produce(str(landing_dir), files=2, events_per_file=600, seed=7)
     out: dict[str, list[Path]] = {}

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from dq_platform.io import landing
 from dq_platform.contract import Contract
 from dq_platform.defs.extract import ExtractOutcome, run_extract
-from dq_platform.ops.ingest import registered_content
+from dq_platform.defs.partitions import registered_content
 
 ERP_URL_ENV = "DQ_ERP_DB_URL"
 T0 = dt.datetime(2026, 11, 2, 8, 0)  # the ERP's first rows (fixed: same bytes every demo run)

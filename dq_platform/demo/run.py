@@ -28,7 +28,8 @@ from dq_platform import settings
 from dq_platform.contract import load_contracts
 from dq_platform.demo.pull_sources import DemoPullSources, partition_source
 from dq_platform.defs.extract import is_pull_source
-from dq_platform.ops.ingest import RunOutcome, register, run_file
+from dq_platform.ops.ingest import RunOutcome, run_file
+from dq_platform.defs.partitions import register
 from dq_platform.defs.history_checks import ARRIVAL, COLUMN_METRICS, FAILURE_RATE, ROW_COUNT
 
 HISTORY_CHECKS = {ROW_COUNT, ARRIVAL, FAILURE_RATE, COLUMN_METRICS}

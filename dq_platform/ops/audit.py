@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 import dagster as dg
 from dagster import DagsterEventType
 
-from dq_platform.defs.dataset import CHECKSUM_TAG, SOURCE_URI_TAG
+from dq_platform.names import CHECKSUM_TAG, SOURCE_URI_TAG
 from dq_platform.defs.history_checks import KIND as HISTORY_CHECKS_KIND
-from dq_platform.ops.ingest import root_cause
+from dq_platform.reports.errors import root_cause
 
 DATASET_TAG = "dq/dataset"
 TRIGGER_TAG = "dq/trigger"

@@ -1,25 +1,24 @@
-"""Turn source files into partitions and runs: the path shared by the CLI, the demo and tests.
+"""Run one registered file through its dataset's job now, in this process: `dq-platform ingest`.
 
-A file is matched to its contract by the contract's glob, registered as a dynamic partition
-named after its name and content hash, archived, and processed by the dataset's job. The run
-carries the source URI, checksum and size as tags, so run storage (the audit log) answers
-"which file produced this row?".
+The path shared by the CLI, the demo, the benchmark and tests (registering the file as a partition
+is defs/partitions.py). The run is recorded in the instance like a daemon-launched one, and its
+outcome (rows per layer, checks, the gate that held it, its reports) is summarized for the console.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
-from dq_platform.io import landing
-from dq_platform.defs.dataset import CHECKSUM_TAG, SIZE_TAG, SOURCE_URI_TAG, partitions_def
+from dq_platform import names
 from dq_platform.contract import Contract
 from dq_platform.defs.execution import run_config
-from dq_platform.defs.review import REVIEW_CHECK
+from dq_platform.defs.partitions import source_tags
+from dq_platform.io import landing
+from dq_platform.reports.errors import root_cause
 
 
 @dataclass
@@ -32,52 +31,8 @@ class RunOutcome:
     checks: list[tuple[str, str, bool, str]] = field(default_factory=list)  # asset, check, passed, severity
     error: str | None = None
     failed_gates: list[str] = field(default_factory=list)  # "asset.check: description" of failed ERROR checks
-    reports: dict[str, str] = field(default_factory=dict)  # kind -> URI of the run's reports (reports.py)
-    held: bool = False  # waiting for a human review decision (human_review.py)
-
-
-def match_contract(path: str | Path, contracts: list[Contract], landing_root: str | Path | None = None) -> Contract | None:
-    """The contract whose source glob matches the file (relative to the landing zone, or its name)."""
-    p = Path(path)
-    candidates = [p.name]
-    if landing_root is not None:
-        try:
-            candidates.insert(0, p.resolve().relative_to(Path(landing_root).resolve()).as_posix())
-        except ValueError:
-            pass
-    candidates.append(f"{p.parent.name}/{p.name}")
-    for c in contracts:
-        pattern = c.source.pattern
-        if any(fnmatch.fnmatch(cand, pattern) for cand in candidates):
-            return c
-        if fnmatch.fnmatch(p.name, pattern.rsplit("/", 1)[-1]) and "/" not in pattern:
-            return c
-    return None
-
-
-def registered_content(instance: dg.DagsterInstance, contract: Contract) -> dict[str, str]:
-    """sha256 prefix -> partition key of every file already registered for the dataset."""
-    keys = instance.get_dynamic_partitions(partitions_def(contract).name)
-    return {key.rsplit(landing.KEY_SEP, 1)[-1]: key for key in keys}
-
-
-def register(instance: dg.DagsterInstance, contract: Contract, path: str | Path, warehouse_root: str,
-             source: landing.SourceFile | None = None) -> landing.SourceFile:
-    """Archive the file and add its partition (idempotent: same bytes, same partition).
-
-    `source`: the file already described (hashed) by the caller, so it is not read twice.
-    """
-    source = source or landing.describe(contract.name, path)
-    landing.archive(source, warehouse_root)
-    name = partitions_def(contract).name
-    if not instance.has_dynamic_partition(name, source.partition_key):
-        instance.add_dynamic_partitions(name, [source.partition_key])
-    return source
-
-
-def source_tags(source: landing.SourceFile) -> dict[str, str]:
-    return {SOURCE_URI_TAG: source.uri, CHECKSUM_TAG: source.sha256, SIZE_TAG: str(source.size),
-            "dq/dataset": source.dataset}
+    reports: dict[str, str] = field(default_factory=dict)  # kind -> URI of the run's reports (reports/run_report.py)
+    held: bool = False  # waiting for a human review decision (defs/review.py)
 
 
 def run_file(instance: dg.DagsterInstance, contract: Contract, source: landing.SourceFile, *,
@@ -90,7 +45,7 @@ def run_file(instance: dg.DagsterInstance, contract: Contract, source: landing.S
     """
     job = dg.build_reconstructable_job(
         "dq_platform.definitions", "pipeline_job",
-        reconstructable_args=(f"{contract.name}_pipeline", str(contracts_dir), warehouse_root))
+        reconstructable_args=(names.pipeline_job(contract.name), str(contracts_dir), warehouse_root))
     # The console shows warnings and errors only; every event still goes to the instance (the audit log).
     level = os.environ.get("DQ_LOG_LEVEL", "WARNING").upper()
     # in_process: every step in this process (CLI, demo; the daemon's runs of files up to
@@ -99,7 +54,7 @@ def run_file(instance: dg.DagsterInstance, contract: Contract, source: landing.S
         raise ValueError(f"executor must be 'in_process' or 'multiprocess', not {executor!r}")
     config = {**run_config(process_per_step=executor == "multiprocess"),
               "loggers": {"console": {"config": {"log_level": level}}}}
-    tags = {**source_tags(source), **(extra_tags or {}), "dagster/partition": source.partition_key}
+    tags = {**source_tags(source), **(extra_tags or {}), names.PARTITION_TAG: source.partition_key}
     result = dg.execute_job(job, instance, run_config=config, tags=tags, raise_on_error=False)
     outcome = summarize(result, contract, source.partition_key)
     from dq_platform.reports.run_report import write_reports
@@ -109,33 +64,24 @@ def run_file(instance: dg.DagsterInstance, contract: Contract, source: landing.S
     return outcome
 
 
-def root_cause(err) -> str:
-    """The user-facing message under Dagster's wrappers (e.g. which file, which line, why)."""
-    if err is None:
-        return "failed"
-    while err.cause is not None and "DagsterExecutionStepExecutionError" in (err.cls_name or ""):
-        err = err.cause
-    return err.message.strip().splitlines()[0] if err.message else err.cls_name
-
-
 def summarize(result, contract: Contract, partition: str) -> RunOutcome:
     rows: dict[str, int] = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
         key = mat.asset_key.path[-1]
-        if key == f"raw_{contract.name}":
+        if key == names.raw(contract.name):
             rows["in"] = meta.get("rows_in", 0)
-        elif key == f"cleaned_{contract.name}":
+        elif key == names.cleaned(contract.name):
             rows["cleaned"] = meta.get("rows_cleaned", 0)
             rows["quarantined"] = meta.get("rows_quarantined", 0)
-        elif key == f"masked_{contract.name}":
+        elif key == names.masked(contract.name):
             rows["masked"] = meta.get("rows_masked", 0)
     checks, failed_gates = [], []
     held = False
     for ev in result.get_asset_check_evaluations():
         checks.append((ev.asset_key.path[-1], ev.check_name, ev.passed, ev.severity.value))
-        held |= ev.check_name == REVIEW_CHECK and not ev.passed
+        held |= ev.check_name == names.REVIEW_CHECK and not ev.passed
         if not ev.passed and ev.severity.value == "ERROR":
             failed_gates.append(f"{ev.asset_key.path[-1]}.{ev.check_name}: {ev.description or 'failed'}")
     error = None

@@ -19,7 +19,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from dq_platform.defs.review import HELD_RUN_TAG, PUBLISH_SUFFIX, REVIEW_CHECK, REVIEW_RUN_TAG, TAG as REVIEW_TAG
+from dq_platform.names import HELD_RUN_TAG, PUBLISH_SUFFIX, REVIEW_CHECK, REVIEW_RUN_TAG, REVIEW_TAG
 from dq_platform.io.landing import SOURCE_TAGS
 from dq_platform.io.warehouse import Warehouse, upload
 

@@ -1,0 +1,121 @@
+"""`masked_<name>`, silver and GDPR-safe: cleaned with PII masked per the contract.
+
+Write-audit-publish: the step reads cleaned only when its gates passed (or a reviewer approved
+the held file), masks, scans the result for PII, and yields its output only when the scan is
+clean, so a failure leaves the last good version in place.
+"""
+
+import datetime as dt
+import os
+import time
+
+import dagster as dg
+
+from dq_platform import names
+from dq_platform.defs.layers import ERROR, WARN, Layers, date_columns, table_schema
+from dq_platform.names import REVIEW_META
+from dq_platform.defs.review import approval_for
+from dq_platform.engine import rules
+from dq_platform.io.warehouse import Warehouse
+
+
+def check_specs(layers: Layers) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(names.SOURCE_GATES_CHECK, asset=layers.masked, blocking=True,
+                          additional_deps=[layers.cleaned],
+                          description="Masked data is only published from a cleaned partition whose blocking gates passed."),
+        dg.AssetCheckSpec(names.MASKED_PII_CHECK, asset=layers.masked, blocking=True,
+                          description="No string column of the masked output holds an email, phone, SSN, card (Luhn), "
+                                      "IBAN (mod-97) or IP address, and no masked value equals a raw PII value."),
+    ]
+
+
+def build_masked(layers: Layers) -> dg.AssetsDefinition:
+    contract, name = layers.contract, layers.name
+    masked_key, cleaned_key = layers.masked, layers.cleaned
+
+    @dg.asset(
+        key=masked_key, partitions_def=layers.partitions, deps=[cleaned_key], kinds={"delta", "pandas"},
+        output_required=False, check_specs=check_specs(layers),
+        description=f"Silver, GDPR-safe: cleaned {name} with PII masked per the contract "
+                    f"({', '.join(f'{c.name}: {c.pii.masking.value}' for c in contract.pii_columns) or 'no PII columns'}). "
+                    f"Written only when its gates pass, so the last good version stays in place.",
+        metadata={"dagster/column_schema": table_schema(contract, masked=True),
+                  "dq/date_columns": date_columns(contract, masked=True)},
+        **layers.common,
+    )
+    def masked(context: dg.AssetExecutionContext, warehouse: Warehouse):
+        from dq_platform.engine.masking import mask_frame, resolve_masking_key
+        from dq_platform.engine.pii import raw_value_echo, scan_frame
+
+        partition = context.partition_key
+        commit = warehouse.last_commit(cleaned_key.path[-1], partition) or {}
+        gate_status = commit.get("dq_gates", "missing")
+        counts = layers.stored_rows(warehouse, partition)
+        reconciled = counts[0] == counts[1] + counts[2]
+        approval = approval_for(context.instance, name, partition, int(commit["version"])) \
+            if gate_status == names.HELD else None
+        source_ok = (gate_status == names.PASSED or approval is not None) and reconciled
+        where = (f"cleaned partition {partition}: gates {gate_status} (version {commit.get('version', '-')}, "
+                 f"run {commit.get('dagster_run_id', '-')}); raw/cleaned/quarantine rows {'/'.join(map(str, counts))}")
+        meta = {"cleaned_version": commit.get("version", -1), "cleaned_gates": gate_status}
+        if approval is not None:
+            where += f"; approved by {approval.reviewer} (review run {approval.run_id})"
+            meta.update({REVIEW_META: "approved", "review_run_id": approval.run_id})
+        if gate_status in (names.HELD, names.REJECTED) and approval is None and reconciled:
+            # Waiting for (or refused by) a reviewer is not a failure of this run: nothing is published,
+            # the human_review_not_pending check carries the alert.
+            state = "required" if gate_status == names.HELD else "rejected"
+            yield dg.AssetCheckResult(
+                asset_key=masked_key, check_name=names.SOURCE_GATES_CHECK, passed=False, severity=WARN,
+                description=("held for human review: not published until a reviewer approves it; " if state == "required"
+                             else "rejected in review: never published; ") + where,
+                metadata={**meta, REVIEW_META: state})
+            yield dg.AssetCheckResult(asset_key=masked_key, check_name=names.MASKED_PII_CHECK, passed=True,
+                                      description="nothing published, so nothing to scan", metadata={REVIEW_META: state})
+            return
+        source_check = dg.AssetCheckResult(
+            asset_key=masked_key, check_name=names.SOURCE_GATES_CHECK, passed=source_ok, severity=ERROR,
+            description=where, metadata=meta)
+        if not source_ok:
+            yield source_check
+            yield dg.AssetCheckResult(asset_key=masked_key, check_name=names.MASKED_PII_CHECK, passed=False,
+                                      severity=ERROR, description="not evaluated: source partition did not pass its gates")
+            return
+        cleaned = warehouse.read(cleaned_key.path[-1], partition=partition).drop(columns=[rules.PARTITION])
+        key = resolve_masking_key(allow_dev_key=os.environ.get("DQ_ALLOW_DEV_MASKING_KEY") == "1")
+        if key.is_dev:
+            context.log.warning("DQ_MASKING_KEY is not set: this run masked with the PUBLIC development key; "
+                                "its masked output is not protected")
+        t0 = time.perf_counter()
+        # Age bands as of 1 January: re-running a partition later in the year gives the same output.
+        out = mask_frame(cleaned, contract, key, reference_date=dt.date(dt.date.today().year, 1, 1))
+        t1 = time.perf_counter()
+        out = out.drop(columns=[c for c in (rules.SOURCE_FILE, rules.CHECKSUM) if c in out.columns])
+        findings = scan_frame(out.drop(columns=[c for c in out.columns if c.startswith("_")]))
+        echoes = raw_value_echo(out, cleaned, contract)
+        del cleaned  # not needed for the write: free it first
+        hits = sum(sum(k.values()) for k in findings.values()) + sum(echoes.values())
+        t2 = time.perf_counter()
+        leak_meta = {"values_flagged": hits}
+        for col, kinds in findings.items():
+            for kind, n in kinds.items():
+                leak_meta[f"{col}/{kind}"] = n
+        for col, n in echoes.items():
+            if n:
+                leak_meta[f"{col}/raw_value_echo"] = n
+        if hits == 0:
+            yield dg.Output(out, metadata={"rows_masked": len(out), names.GATES_KEY: names.PASSED,
+                                           "pii_columns": ", ".join(c.name for c in contract.pii_columns),
+                                           "seconds/masking": round(t1 - t0, 4),
+                                           "seconds/check_pii_leak": round(t2 - t1, 4)})
+        else:
+            context.log.error(f"PII leak gate failed for {partition}: {hits} value(s) flagged; masked not published")
+        yield source_check
+        yield dg.AssetCheckResult(
+            asset_key=masked_key, check_name=names.MASKED_PII_CHECK, passed=hits == 0, severity=ERROR,
+            description="no PII pattern found in masked output" if hits == 0 else
+            f"{hits} masked value(s) look like PII (counts per column/kind in metadata); not published",
+            metadata=leak_meta)
+
+    return masked

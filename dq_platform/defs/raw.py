@@ -1,0 +1,68 @@
+"""`raw_<name>`, bronze: the rows of each source file exactly as received (text), one partition per file.
+
+The run's source tags name the landing file; it is archived (content-addressed) before it is read,
+so every partition can be re-run later from the archive, even after the landing file changed.
+"""
+
+import json
+import time
+
+import dagster as dg
+import pandas as pd
+
+from dq_platform import names
+from dq_platform.defs.layers import Layers, table_schema
+from dq_platform.engine import rules
+from dq_platform.engine.profiling import profile_frame, profile_metadata
+from dq_platform.io import landing
+from dq_platform.io.warehouse import Warehouse
+
+
+def build_raw(layers: Layers) -> dg.AssetsDefinition:
+    contract, name = layers.contract, layers.name
+
+    @dg.asset(
+        key=layers.raw, partitions_def=layers.partitions, kinds={"delta", "pandas", contract.source.format},
+        # a pull source's API/table is an external asset upstream of raw (extract.py), for lineage
+        deps=[dg.AssetKey(names.source(name))] if contract.source.kind != "file" else None,
+        description=f"Bronze: rows of each {name} source file exactly as received (text), with "
+                    f"source file, line and sha256. {contract.description}",
+        metadata={"dagster/column_schema": table_schema(contract, raw=True), "dq/contract": name},
+        **layers.common,
+    )
+    def raw(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Output[pd.DataFrame]:
+        key = context.partition_key
+        file_name, sha16 = landing.split_partition_key(key)
+        tagged = context.run.tags.get(names.SOURCE_URI_TAG)
+        if tagged:
+            source = landing.describe(name, tagged)
+            if source.sha256[:16] != sha16:
+                raise landing.SourceFileError(
+                    f"{tagged}: content changed since it was registered as partition '{key}' "
+                    f"(sha256 now starts {source.sha256[:16]}); register the new content as its own partition")
+            uri = landing.archive(source, warehouse.root)
+        else:
+            uri = landing.find_archived(warehouse.root, name, key)
+        t0 = time.perf_counter()
+        # the archive is content-addressed: its folder name is the file's sha256
+        frame = landing.read_source(uri, contract, display_name=file_name, checksum=uri.rsplit("/", 2)[-2])
+        read_s = time.perf_counter() - t0
+        profile = profile_frame(frame, contract, "raw")
+        parse_errors = int(frame[rules.PARSE_ERROR].notna().sum())
+        missing = [c.name for c in contract.columns if c.name not in frame.columns]
+        extra = [c for c in frame.columns if not c.startswith("_") and c not in {x.name for x in contract.columns}]
+        if parse_errors:
+            context.log.warning(f"{file_name}: {parse_errors} line(s) could not be parsed; they go to quarantine")
+        if missing or extra:
+            context.log.warning(f"{file_name}: missing columns {missing or '-'}; extra columns {extra or '-'}")
+        return dg.Output(frame, metadata={
+            "source_file": file_name, "source_uri": tagged or uri, "archived_uri": uri,
+            "sha256": frame[rules.CHECKSUM].iloc[0] if len(frame) else "",
+            "rows_in": len(frame), "parse_errors": parse_errors,
+            "missing_columns": ", ".join(missing) or "-", "extra_columns": ", ".join(extra) or "-",
+            "seconds/read": round(read_s, 4), **profile_metadata(profile),
+            # the file's own columns travel in the Delta commit: the table's merged schema has them all
+            f"{names.COMMIT_PREFIX}dq_columns": json.dumps([c for c in frame.columns if not c.startswith("_")]),
+        })
+
+    return raw
