@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dq_platform import settings
 from dq_platform.contract import ContractError, load_contracts
+from dq_platform import names
 
 
 def _contracts_validate(args) -> int:
@@ -43,7 +44,6 @@ def _ingest(args) -> int:
     import dagster as dg
 
     from dq_platform.io import landing
-    from dq_platform.names import AUTO_APPROVE_TAG
     from dq_platform.defs.partitions import match_contract, register, registered_content
     from dq_platform.ops.ingest import run_file
 
@@ -69,7 +69,7 @@ def _ingest(args) -> int:
                 print(f"skip {f}: same content as partition '{known[sha16]}' (already registered; --force reprocesses)")
                 continue
             source = register(instance, contract, f, warehouse, source=described)
-            tags = {"dq/trigger": "cli", **({AUTO_APPROVE_TAG: "true"} if getattr(args, "no_review", False) else {})}
+            tags = {names.TRIGGER_TAG: "cli", **({names.AUTO_APPROVE_TAG: "true"} if getattr(args, "no_review", False) else {})}
             outcome = run_file(instance, contract, source, contracts_dir=contracts_dir,
                                warehouse_root=warehouse, extra_tags=tags)
             state = "SUCCESS" if outcome.success else f"FAILURE ({outcome.error})"
@@ -83,7 +83,7 @@ def _ingest(args) -> int:
 def _extract(args) -> int:
     import dagster as dg
 
-    from dq_platform.defs.extract import WATERMARK_FROM_TAG, WATERMARK_TO_TAG, is_pull_source, run_extract
+    from dq_platform.defs.extract import is_pull_source, run_extract
 
     settings.ensure_dagster_home()
     pulls = {c.name: c for c in load_contracts(settings.contracts_dir()) if is_pull_source(c)}
@@ -94,12 +94,12 @@ def _extract(args) -> int:
         return 2
     with dg.DagsterInstance.get() as instance:
         out = run_extract(instance, contract, settings.landing_uri(), full_refresh=args.full_refresh,
-                          tags={"dq/trigger": "cli"})
+                          tags={names.TRIGGER_TAG: "cli"})
     if not out.success:
         print(f"{contract.name}: extract run {out.run_id} FAILURE: {out.error}", file=sys.stderr)
         return 1
-    window = f", watermark {out.tags.get(WATERMARK_FROM_TAG, 'start')} -> {out.tags[WATERMARK_TO_TAG]}" \
-        if WATERMARK_TO_TAG in out.tags else ""
+    window = f", watermark {out.tags.get(names.WATERMARK_FROM_TAG, 'start')} -> {out.tags[names.WATERMARK_TO_TAG]}" \
+        if names.WATERMARK_TO_TAG in out.tags else ""
     print(f"{contract.name}: extract run {out.run_id} SUCCESS: {out.rows} rows{window}; "
           + (f"delivered {out.uri}" if out.uri else "nothing new, no file"))
     if out.uri and args.ingest:
@@ -380,7 +380,7 @@ def _review_decide(args) -> int:
               f"{outcome.publish_run_id}{report}")
         return 0
     print(f"{args.dataset} {partition}: rejected (review run {outcome.run_id}); the whole file is in "
-          f"quarantine_{args.dataset}, nothing published")
+          f"{names.quarantine(args.dataset)}, nothing published")
     return 0
 
 

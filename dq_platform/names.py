@@ -124,6 +124,15 @@ def history_checks(table: str) -> str:
     return f"{table}_history_checks"
 
 
+def history_job(dataset: str) -> str:
+    """Outside any file's run: the hourly check that files keep arriving as history predicts."""
+    return f"{dataset}_history_checks"
+
+
+def history_schedule(dataset: str) -> str:
+    return f"{dataset}_history_schedule"
+
+
 def dataset_of_pipeline(job_name: str) -> str | None:
     """The dataset a `<dataset>_pipeline` job belongs to, or None for any other job."""
     return job_name.removesuffix(PIPELINE_SUFFIX) if job_name.endswith(PIPELINE_SUFFIX) else None
@@ -207,15 +216,18 @@ USER_TAG = "user"
 
 # dq/kind values
 PUBLISH_KIND = "publish"
+REVIEW_KIND = "review"
+ROLLBACK_KIND = "rollback"
+EXTRACT_KIND = "extract"
 MAINTENANCE_KIND = "maintenance"
 HEALTH_KIND = "health"
 HISTORY_CHECKS_KIND = "history_checks"
 MONITORING_KINDS = frozenset({HISTORY_CHECKS_KIND, HEALTH_KIND})  # runs the audit leaves out by default
 
 
-def is_monitoring(tags: dict) -> bool:
+def is_monitoring(tags: dict, job_name: str = "") -> bool:
     """An hourly history-check or health run: monitoring, not a file's processing."""
-    return tags.get(KIND_TAG) in MONITORING_KINDS
+    return tags.get(KIND_TAG) in MONITORING_KINDS or job_name == HEALTH_JOB
 
 
 # -- gate states stamped into cleaned's Delta commit -----------------------------------------

@@ -24,7 +24,9 @@ from dagster._core.storage.dagster_run import DagsterRun
 from dq_platform.alerts.sensors import build_check_alert_sensor
 from dq_platform.contract import CONTRACTS_DIR, parse_contract
 from dq_platform.engine.history import COUNT, Settings
-from dq_platform.defs.history_checks import ARRIVAL, COLUMN_METRICS, FAILURE_RATE, ROW_COUNT, build_history_checks, horizon_for, judge_arrival, judge_value, read_history
+from dq_platform.names import (ARRIVAL_HISTORY_CHECK as ARRIVAL, COLUMN_METRICS_HISTORY_CHECK as COLUMN_METRICS,
+                               FAILURE_RATE_HISTORY_CHECK as FAILURE_RATE, ROW_COUNT_HISTORY_CHECK as ROW_COUNT)
+from dq_platform.defs.history_checks import build_history_checks, horizon_for, judge_arrival, judge_value, read_history
 from dq_platform_tests.test_pipeline import customer_frame
 from dq_platform_tests.test_history import K14
 

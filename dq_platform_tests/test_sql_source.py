@@ -15,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from dq_platform.contract import parse_contract
-from dq_platform.defs.extract import EXTRACT_ROWS_TAG, EXTRACT_URI_TAG, WATERMARK_FROM_TAG, WATERMARK_TO_TAG, previous_watermark, run_extract
+from dq_platform.names import EXTRACT_ROWS_TAG, EXTRACT_URI_TAG, WATERMARK_FROM_TAG, WATERMARK_TO_TAG
+from dq_platform.defs.extract import previous_watermark, run_extract
 from dq_platform.io.landing_zones import landing_zone
 from dq_platform.io.sql_source import SqlSourceError
 

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import quote
 
 from dq_platform.contract import ALERT_CHANNELS, Contract, Severity, parse_duration
+from dq_platform import names
 
 LOW, MEDIUM, HIGH, CRITICAL = Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL
 
@@ -35,10 +36,6 @@ SEVERITY_BY_OUTCOME: dict[str, Severity] = {
     "anomaly_warn": MEDIUM,  # an anomaly rule (severity warn) flagged the file's events: published, worth a look
     "anomaly_error": HIGH,  # an anomaly rule (severity error) flagged the file's events
 }
-PII_LEAK_CHECKS = {"masked_has_no_pii", "gold_has_no_pii", "anomalies_have_no_pii"}
-FRESHNESS_CHECK_PREFIX = "freshness_check"  # the name Dagster's freshness-check builders give
-HISTORY_CHECK_SUFFIXES = ("_matches_history", "_match_history")  # history_checks.py names its checks so
-ANOMALY_CHECK_PREFIX = "anomaly_"  # one check per anomaly rule of a contract (anomaly_assets.py)
 
 # Minimum severity each channel receives by default (seed 001: Slack all, email HIGH+, PagerDuty CRITICAL).
 DEFAULT_MIN_SEVERITY: dict[str, Severity] = {
@@ -48,13 +45,13 @@ DEFAULT_REMINDER = "4h"
 
 
 def outcome_for_check(check_name: str, severity: str) -> str:
-    if check_name in PII_LEAK_CHECKS:
+    if check_name in names.PII_LEAK_CHECKS:
         return "pii_leak"
-    if check_name.startswith(FRESHNESS_CHECK_PREFIX):
+    if check_name.startswith(names.FRESHNESS_CHECK_PREFIX):
         return "freshness"
-    if check_name.endswith(HISTORY_CHECK_SUFFIXES):  # an ERROR one is still not a gate: nothing was held
+    if check_name.endswith(names.HISTORY_CHECK_SUFFIXES):  # an ERROR one is still not a gate: nothing was held
         return "history_error" if severity == "ERROR" else "history_warn"
-    if check_name.startswith(ANOMALY_CHECK_PREFIX):
+    if check_name.startswith(names.ANOMALY_CHECK_PREFIX):
         return "anomaly_error" if severity == "ERROR" else "anomaly_warn"
     return "check_error" if severity == "ERROR" else "check_warn"
 

@@ -28,12 +28,12 @@ from dq_platform.alerts.policy import Alert, Incidents, alert_from, check_alert,
 from dq_platform.alerts.channels import Delivery, DeliveryError, channels_for, redact
 from dq_platform.contract import Contract
 from dq_platform.engine.modeling import modeling_tables
-from dq_platform.names import REVIEW_CHECK, REVIEW_META
 from dq_platform.io.warehouse import Warehouse
+from dq_platform import names
 
-DELIVERIES_KEY = dg.AssetKey("dq_alert_deliveries")
-CHECK_SENSOR = "dq_check_alerts"
-RUN_SENSOR = "dq_run_failure_alerts"
+DELIVERIES_KEY = dg.AssetKey(names.ALERT_DELIVERIES)
+CHECK_SENSOR = names.CHECK_ALERT_SENSOR
+RUN_SENSOR = names.RUN_FAILURE_ALERT_SENSOR
 BATCH = 500  # events per tick; the rest follow on the next tick
 
 deliveries_spec = dg.AssetSpec(
@@ -303,10 +303,10 @@ def build_check_alert_sensor(contracts: list[Contract], check_keys, now: Clock =
             contract = index.get(asset)
             run_id = record.run_id or None
             run = runs.get(run_id) if run_id else None
-            partition = ev.partition or (run.tags.get("dagster/partition") if run else None)
+            partition = ev.partition or (run.tags.get(names.PARTITION_TAG) if run else None)
             metadata = dict(ev.metadata)
-            review = getattr(metadata.get(REVIEW_META), "value", None)
-            if ev.check_name == REVIEW_CHECK and contract is not None:
+            review = getattr(metadata.get(names.REVIEW_META), "value", None)
+            if ev.check_name == names.REVIEW_CHECK and contract is not None:
                 # one incident per held file: opened when it is held, resolved by the reviewer's decision
                 alert = review_required_alert(contract, partition=partition or "-", reason=ev.description,
                                               run_id=run_id, facts=metadata, asset=asset, check=ev.check_name)
@@ -320,7 +320,7 @@ def build_check_alert_sensor(contracts: list[Contract], check_keys, now: Clock =
             out = incidents.observe(alert, ev.passed, clock, reminder_period(contract))
             if out is None:
                 continue
-            if ev.check_name == REVIEW_CHECK and out.kind == "resolve":
+            if ev.check_name == names.REVIEW_CHECK and out.kind == "resolve":
                 out.title = f"[RESOLVED] {out.dataset}: review decided for {out.partition}"
                 out.summary = (ev.description or "")[:600]
             if warehouse is not None and out.run_id and out.kind != "resolve":
@@ -382,7 +382,7 @@ def build_run_failure_alert_sensor(contracts: list[Contract], now: Clock = _utcn
             run = context.instance.get_run_by_id(record.event_log_entry.run_id)
             if run is None:
                 continue
-            dataset = run.tags.get("dq/dataset") or run.job_name
+            dataset = run.tags.get(names.DATASET_TAG) or run.job_name
             contract = by_name.get(dataset)
             failed = record.event_log_entry.dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE
             if failed:
@@ -390,7 +390,7 @@ def build_run_failure_alert_sensor(contracts: list[Contract], now: Clock = _utcn
                 if gates_only:
                     context.log.info(f"run {run.run_id} failed on blocking gates only: reported by {CHECK_SENSOR}")
                     continue
-                kind = run.tags.get("dq/kind")
+                kind = run.tags.get(names.KIND_TAG)
                 if kind in ("rollback", "review") and f"{kind} refused" in error:
                     # the platform declined an unsafe request: the run says why; nothing is broken
                     context.log.info(f"run {run.run_id}: a refused {kind}, not an incident")
@@ -398,7 +398,7 @@ def build_run_failure_alert_sensor(contracts: list[Contract], now: Clock = _utcn
             else:
                 error = ""
             alert = run_failure_alert(contract, dataset=dataset, job=run.job_name, run_id=run.run_id,
-                                      partition=run.tags.get("dagster/partition"), error=error)
+                                      partition=run.tags.get(names.PARTITION_TAG), error=error)
             out = incidents.observe(alert, not failed, clock, reminder_period(contract))
             if out is not None:
                 if warehouse is not None and out.kind != "resolve":

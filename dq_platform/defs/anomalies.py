@@ -37,19 +37,18 @@ from deltalake.exceptions import CommitFailedError
 from dq_platform.engine import anomalies
 from dq_platform.contract import Anomaly, Contract
 from dq_platform.io.warehouse import Warehouse, _sql_literal
+from dq_platform import names
 
-PARTITION_TAG = "dagster/partition"
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
-PII_CHECK = "anomalies_have_no_pii"
 COMMIT_RETRIES = 5
 
 
 def anomalies_key(contract: Contract) -> dg.AssetKey:
-    return dg.AssetKey(f"{contract.name}_anomalies")
+    return dg.AssetKey(names.anomalies(contract.name))
 
 
 def check_name(rule: Anomaly) -> str:
-    return f"anomaly_{rule.id}"
+    return names.anomaly_check(rule.id)
 
 
 def _schema(contract: Contract) -> dg.TableSchema:
@@ -73,7 +72,7 @@ def build_anomaly_asset(contract: Contract, masked_key: dg.AssetKey, common: dic
                                description=(r.description or _rule_text(r)) + f" Severity {r.severity}: fails when an "
                                            f"anomaly of this rule involves the run's file.")
              for r in contract.anomalies]
-    specs.append(dg.AssetCheckSpec(PII_CHECK, asset=key, blocking=True,
+    specs.append(dg.AssetCheckSpec(names.ANOMALIES_PII_CHECK, asset=key, blocking=True,
                                    description="No PII pattern in any text column of the anomalies written."))
     rules_md = "; ".join(f"{r.id}: {_rule_text(r)}" for r in contract.anomalies)
 
@@ -85,7 +84,7 @@ def build_anomaly_asset(contract: Contract, masked_key: dg.AssetKey, common: dic
         **common,
     )
     def detect(context: dg.AssetExecutionContext, warehouse: Warehouse):
-        partition = context.run.tags.get(PARTITION_TAG)
+        partition = context.run.tags.get(names.PARTITION_TAG)
         started = time.perf_counter()
         result = refresh(warehouse, contract, partition, context.run_id)
         seconds = round(time.perf_counter() - started, 4)
@@ -99,10 +98,10 @@ def build_anomaly_asset(contract: Contract, masked_key: dg.AssetKey, common: dic
                 "source_file": partition or "- (full recomputation)",
                 "recomputed": dg.MetadataValue.md(result.scope_markdown()), "seconds/detect": seconds,
                 "commit_retries": result.retries,
-                "dq/commit/dq_gates": "passed"})
+                names.GATES_KEY: "passed"})
         # the gate first: a run it holds names it, not an anomaly rule, as the reason
         meta = {"values_flagged": sum(result.leaks.values()), **{k: v for k, v in result.leaks.items()}}
-        yield dg.AssetCheckResult(check_name=PII_CHECK, passed=not result.leaks, severity=ERROR, metadata=meta,
+        yield dg.AssetCheckResult(check_name=names.ANOMALIES_PII_CHECK, passed=not result.leaks, severity=ERROR, metadata=meta,
                                   description="no PII pattern in the anomalies" if not result.leaks else
                                   f"{sum(result.leaks.values())} value(s) look like PII (counts per column/kind); not written")
         for rule in contract.anomalies:
@@ -155,7 +154,7 @@ class Refresh:
             text = f"no anomaly of this rule ({_rule_text(rule)}) involves {partition}"
         elif self.leaks:  # never repeat what the PII gate flagged
             text = (f"{n} anomaly(ies) of this rule involve {partition}; descriptions withheld and nothing "
-                    f"written: {PII_CHECK} flagged values in them")
+                    f"written: {names.ANOMALIES_PII_CHECK} flagged values in them")
         else:
             shown = mine.sort_values("window_start")["description"].head(5).tolist()
             more = f"\n(+{n - len(shown)} more in {rule.id})" if n > len(shown) else ""
@@ -223,7 +222,7 @@ def _recompute(warehouse: Warehouse, snapshot, contract: Contract, partition: st
     from dq_platform.engine.pii import scan_frame
 
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    masked = f"masked_{contract.name}"
+    masked = names.masked(contract.name)
     columns = anomalies.needed_columns(contract)
     out = Refresh()
     if partition is None:
@@ -303,7 +302,7 @@ def _window(warehouse: Warehouse, contract: Contract, rule: Anomaly, first, last
     size = pd.Timedelta(seconds=rule.window.seconds)
     time_col = rule.window.time_column
     lo, hi = anomalies.affected_range(first, last, rule, stored)
-    masked = f"masked_{contract.name}"
+    masked = names.masked(contract.name)
     columns = anomalies.needed_columns(contract)
     events = warehouse.read(masked, columns=columns, filters=[(time_col, ">=", (lo - size).to_pydatetime()),
                                                               (time_col, "<=", (hi + size).to_pydatetime())])

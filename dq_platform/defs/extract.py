@@ -28,12 +28,8 @@ from pydantic import Field
 
 from dq_platform.contract import Contract
 from dq_platform.defs.sensors import LandingZoneResource
+from dq_platform import names
 
-EXTRACT_URI_TAG = "dq/extract/uri"
-EXTRACT_ROWS_TAG = "dq/extract/rows"
-WATERMARK_FROM_TAG = "dq/watermark/from"
-WATERMARK_TO_TAG = "dq/watermark/to"
-WATERMARK_COLUMN_TAG = "dq/watermark/column"
 DEFAULT_CRON = "0 * * * *"  # a schedule without `source.schedule` exists, stopped, at this cron
 IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
                dg.DagsterRunStatus.STARTED]
@@ -44,12 +40,12 @@ def is_pull_source(contract: Contract) -> bool:
 
 
 def extract_job_name(contract: Contract) -> str:
-    return f"{contract.name}_extract"
+    return names.extract_job(contract.name)
 
 
 def source_asset_key(contract: Contract) -> dg.AssetKey:
     """The external system a pull source reads (API endpoint or table): upstream of raw_<name>."""
-    return dg.AssetKey(f"source_{contract.name}")
+    return dg.AssetKey(names.source(contract.name))
 
 
 def delivery_relpath(contract: Contract, now: dt.datetime, zone=None) -> str:
@@ -79,8 +75,8 @@ def previous_watermark(instance: dg.DagsterInstance, contract: Contract) -> tupl
     runs = instance.get_runs(filters=dg.RunsFilter(job_name=extract_job_name(contract),
                                                    statuses=[dg.DagsterRunStatus.SUCCESS]), limit=100)
     for run in runs:  # newest first
-        if WATERMARK_TO_TAG in run.tags and run.tags.get(WATERMARK_COLUMN_TAG) == column:
-            return run.tags[WATERMARK_TO_TAG], run.run_id
+        if names.WATERMARK_TO_TAG in run.tags and run.tags.get(names.WATERMARK_COLUMN_TAG) == column:
+            return run.tags[names.WATERMARK_TO_TAG], run.run_id
     return None, None
 
 
@@ -116,11 +112,11 @@ def _pull_sql(contract: Contract, workdir: Path, instance: dg.DagsterInstance, f
     meta = {"source": result.source, "mode": options.mode + (" (full refresh)" if full_refresh else ""),
             "columns": len(result.columns)}
     if options.mode == "incremental":
-        tags[WATERMARK_COLUMN_TAG] = options.watermark
+        tags[names.WATERMARK_COLUMN_TAG] = options.watermark
         if result.watermark_from is not None:
-            tags[WATERMARK_FROM_TAG] = result.watermark_from
+            tags[names.WATERMARK_FROM_TAG] = result.watermark_from
         if result.watermark_to is not None:
-            tags[WATERMARK_TO_TAG] = result.watermark_to
+            tags[names.WATERMARK_TO_TAG] = result.watermark_to
         meta.update({"watermark_column": options.watermark, "watermark_from": result.watermark_from or "-",
                      "watermark_to": result.watermark_to or "-", "watermark_from_run": last_run or "-"})
     return (path if result.rows else None), result.rows, meta
@@ -130,7 +126,7 @@ def build_extract(contract: Contract) -> dg.Definitions:
     """The extract job, its schedule and the source's external asset, for one http/sql contract."""
     name, kind = contract.name, contract.source.kind
     job_name = extract_job_name(contract)
-    raw_key = dg.AssetKey(f"raw_{name}")
+    raw_key = dg.AssetKey(names.raw(name))
     what = "the API" if kind == "http" else "the table" if contract.source.sql.table else "the query"
 
     @dg.op(name=f"extract_{name}",
@@ -152,9 +148,9 @@ def build_extract(contract: Contract) -> dg.Definitions:
                 marker = _marker_relpath(contract, relpath)
                 if marker:
                     zone.put(marker, b"")
-                tags[EXTRACT_URI_TAG] = uri
+                tags[names.EXTRACT_URI_TAG] = uri
                 meta["bytes"] = path.stat().st_size
-        tags[EXTRACT_ROWS_TAG] = str(rows)
+        tags[names.EXTRACT_ROWS_TAG] = str(rows)
         context.instance.add_run_tags(context.run_id, tags)
         meta.update({"rows": rows, "delivered_uri": uri or "-", "seconds/extract": round(time.perf_counter() - started, 4)})
         context.log_event(dg.AssetObservation(asset_key=raw_key, metadata={f"dq/extract/{k}": v for k, v in meta.items()}))
@@ -165,7 +161,7 @@ def build_extract(contract: Contract) -> dg.Definitions:
         else:
             context.log.info(f"{name}: the source returned no rows: no file delivered")
 
-    @dg.job(name=job_name, tags={"dq/kind": "extract", "dq/dataset": name},
+    @dg.job(name=job_name, tags={names.KIND_TAG: names.EXTRACT_KIND, names.DATASET_TAG: name},
             description=f"Pull {what} of {name} into the landing zone; {name}_landing_sensor starts "
                         f"{name}_pipeline for the delivered file.")
     def extract_job():
@@ -229,5 +225,5 @@ def run_extract(instance: dg.DagsterInstance, contract: Contract, landing_uri: s
         failure = next((e for e in result.all_events if e.is_step_failure), None)
         error = root_cause(failure.event_specific_data.error) if failure else "failed"
     return ExtractOutcome(dataset=contract.name, run_id=result.run_id, success=result.success,
-                          rows=int(run_tags.get(EXTRACT_ROWS_TAG, 0)), uri=run_tags.get(EXTRACT_URI_TAG),
+                          rows=int(run_tags.get(names.EXTRACT_ROWS_TAG, 0)), uri=run_tags.get(names.EXTRACT_URI_TAG),
                           tags=run_tags, error=error)

@@ -9,8 +9,8 @@ import datetime as dt
 import time
 
 import dagster as dg
+from dq_platform import names
 
-from dq_platform.ops.audit import DATASET_TAG, HEALTH_JOB, HEALTH_KIND, PARTITION_TAG, is_monitoring
 
 HEALTH_GROUP = "dq_platform"
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
@@ -41,7 +41,7 @@ def _rows_in(instance: dg.DagsterInstance, dataset: str, since_ts: float) -> int
     total, cursor = 0, None
     while True:
         result = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(f"raw_{dataset}"), after_timestamp=since_ts),
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(names.raw(dataset)), after_timestamp=since_ts),
             limit=_PAGE, cursor=cursor)
         for rec in result.records:
             value = rec.asset_materialization.metadata.get("rows_in") if rec.asset_materialization else None
@@ -61,7 +61,7 @@ def compute_health(instance: dg.DagsterInstance, checks_by_dataset: dict[str, li
     for dataset, check_keys in sorted(checks_by_dataset.items()):
         # the dataset's pipeline runs only: its maintenance job carries the dataset tag too
         records = instance.get_run_records(filters=dg.RunsFilter(
-            job_name=f"{dataset}_pipeline", tags={DATASET_TAG: dataset}, created_after=since))
+            job_name=names.pipeline_job(dataset), tags={names.DATASET_TAG: dataset}, created_after=since))
         finished = [r for r in records if r.dagster_run.status in FINISHED]
         succeeded = sum(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in finished)
         durations = [r.end_time - r.start_time for r in finished if r.start_time and r.end_time]
@@ -71,15 +71,15 @@ def compute_health(instance: dg.DagsterInstance, checks_by_dataset: dict[str, li
         open_failures = []
         history = {key: _check_history(instance, key, since_ts) for key in check_keys}
         # In-body check evaluations carry no partition: the run's partition tag says which file.
-        partition_of = {r.dagster_run.run_id: r.dagster_run.tags.get(PARTITION_TAG) for r in records}
+        partition_of = {r.dagster_run.run_id: r.dagster_run.tags.get(names.PARTITION_TAG) for r in records}
         missing = list({rec.run_id for recs in history.values() for rec in recs} - set(partition_of))
         # The hourly history-check runs judge the same checks 24 times a day: their evaluations can
         # open (and close) a failure but do not count in the pass rate, which is per file.
         monitoring = set()
         for i in range(0, len(missing), _PAGE):
             for r in instance.get_run_records(filters=dg.RunsFilter(run_ids=missing[i:i + _PAGE])):
-                partition_of[r.dagster_run.run_id] = r.dagster_run.tags.get(PARTITION_TAG)
-                if is_monitoring(r.dagster_run):
+                partition_of[r.dagster_run.run_id] = r.dagster_run.tags.get(names.PARTITION_TAG)
+                if names.is_monitoring(r.dagster_run.tags, r.dagster_run.job_name):
                     monitoring.add(r.dagster_run.run_id)
         for key, recs in history.items():
             latest_by_partition = {}
@@ -162,7 +162,7 @@ def build_health(checks_by_dataset: dict[str, list[dg.AssetCheckKey]],
         health = compute_health(context.instance, checks_by_dataset, config.window_days)
         return dg.MaterializeResult(metadata=health_metadata(health))
 
-    job = dg.define_asset_job(HEALTH_JOB, selection=[platform_health], tags={"dq/kind": HEALTH_KIND},
+    job = dg.define_asset_job(names.HEALTH_JOB, selection=[platform_health], tags={names.KIND_TAG: names.HEALTH_KIND},
                               description="Refresh platform_health from the run storage.")
     schedule = dg.ScheduleDefinition(name="platform_health_schedule", job=job, cron_schedule=cron,
                                      default_status=dg.DefaultScheduleStatus.RUNNING)

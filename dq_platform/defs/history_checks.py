@@ -35,16 +35,11 @@ import dagster as dg
 
 from dq_platform.contract import ColumnType, Contract, History, parse_duration
 from dq_platform.engine.history import COUNT, LATENESS, LEVEL, RATE, Kind, Settings, Verdict, arrival_gaps, iso, judge, one_per_partition
+from dq_platform import names
 
-ROW_COUNT = "row_count_matches_history"
-ARRIVAL = "arrival_matches_history"
-FAILURE_RATE = "failure_rate_matches_history"
-COLUMN_METRICS = "column_metrics_match_history"
-PARTITION_TAG = "dagster/partition"  # Dagster's tag: which file a run processes
 PAGE = 500  # most materialization records per storage query
 FIRST_PAGE = 32  # pages double from here: a window of daily files needs only a few dozen records
 HOURLY = "0 * * * *"
-KIND = "history_checks"  # `dq/kind` of the hourly history-check runs (audit leaves them out by default)
 
 Horizon = Callable[[dict[str, float], "str | None"], float]
 
@@ -338,71 +333,71 @@ def build_history_checks(contract: Contract, raw_key: dg.AssetKey, cleaned_key: 
     raw_specs, cleaned_specs = [], []
     if "row_count" in h.metrics:
         raw_specs.append(dg.AssetCheckSpec(
-            ROW_COUNT, asset=raw_key, description=f"Rows received are within what the files of the last {window}"
+            names.ROW_COUNT_HISTORY_CHECK, asset=raw_key, description=f"Rows received are within what the files of the last {window}"
                                                   f"{seasonal} predict (median ± {h.threshold:g} robust σ)."))
     if "arrival" in h.metrics:
         raw_specs.append(dg.AssetCheckSpec(
-            ARRIVAL, asset=raw_key, description=f"Files arrive no later than the gaps between files of the last "
+            names.ARRIVAL_HISTORY_CHECK, asset=raw_key, description=f"Files arrive no later than the gaps between files of the last "
                                                 f"{window}{seasonal} predict; checked hourly for a file that never came."))
     if "failure_rate" in h.metrics:
         cleaned_specs.append(dg.AssetCheckSpec(
-            FAILURE_RATE, asset=cleaned_key, description=f"The share of rows failing row rules is within what the "
+            names.FAILURE_RATE_HISTORY_CHECK, asset=cleaned_key, description=f"The share of rows failing row rules is within what the "
                                                          f"files of the last {window}{seasonal} predict."))
     if "column_metrics" in h.metrics:
         cleaned_specs.append(dg.AssetCheckSpec(
-            COLUMN_METRICS, asset=cleaned_key, description=f"Each column's null rate (and mean, numeric non-PII "
+            names.COLUMN_METRICS_HISTORY_CHECK, asset=cleaned_key, description=f"Each column's null rate (and mean, numeric non-PII "
                                                            f"columns) is within what the files of the last {window}"
                                                            f"{seasonal} predict."))
     out = HistoryChecks()
 
     if raw_specs:
-        @dg.multi_asset_check(name=f"raw_{name}_history_checks", specs=raw_specs, can_subset=True,
+        @dg.multi_asset_check(name=names.history_checks(names.raw(name)), specs=raw_specs, can_subset=True,
                               description=f"Row count and arrival of each {name} file against history.")
         def raw_history(context: dg.AssetCheckExecutionContext, config: HistoryCheckConfig):
             selected = {k.name for k in context.selected_asset_check_keys}
-            partition = context.run.tags.get(PARTITION_TAG)
+            partition = context.run.tags.get(names.PARTITION_TAG)
             now = _as_of(config)
             t0 = time.perf_counter()
             read = read_history(context.instance, raw_key, before=None if partition else now,
-                                horizon=horizon_for(settings, partition, ROW_COUNT in selected, ARRIVAL in selected))
+                                horizon=horizon_for(settings, partition, names.ROW_COUNT_HISTORY_CHECK in selected, names.ARRIVAL_HISTORY_CHECK in selected))
             context.log.info(f"history of {raw_key.to_user_string()}: {len(read.materializations)} materializations "
                              f"in {read.queries} storage queries, {time.perf_counter() - t0:.3f}s")
-            if ROW_COUNT in selected:
+            if names.ROW_COUNT_HISTORY_CHECK in selected:
                 verdict, current = judge_value(read, "rows_in", partition, settings, COUNT)
-                yield _value_result(raw_key, ROW_COUNT, verdict, current, severity, COUNT, "rows", "files")
-            if ARRIVAL in selected:
+                yield _value_result(raw_key, names.ROW_COUNT_HISTORY_CHECK, verdict, current, severity, COUNT, "rows", "files")
+            if names.ARRIVAL_HISTORY_CHECK in selected:
                 yield _arrival_result(raw_key, read, partition, now, settings, severity)
 
         out.checks.append(raw_history)
-        if ARRIVAL in {s.name for s in raw_specs}:
+        if names.ARRIVAL_HISTORY_CHECK in {s.name for s in raw_specs}:
             job = dg.define_asset_job(
-                f"{name}_history_checks", selection=dg.AssetSelection.checks(dg.AssetCheckKey(raw_key, ARRIVAL)),
-                tags={"dq/dataset": name, "dq/kind": KIND},
+                names.history_job(name), selection=dg.AssetSelection.checks(dg.AssetCheckKey(raw_key, names.ARRIVAL_HISTORY_CHECK)),
+                tags={names.DATASET_TAG: name, names.KIND_TAG: names.HISTORY_CHECKS_KIND},
                 description=f"Outside any file's run: has a {name} file arrived as often as history predicts?")
             out.jobs.append(job)
             out.schedules.append(dg.ScheduleDefinition(
-                name=f"{name}_history_schedule", job=job, cron_schedule=HOURLY,
+                name=names.history_schedule(name), job=job, cron_schedule=HOURLY,
                 default_status=dg.DefaultScheduleStatus.RUNNING,
                 description=f"Hourly: flags a {name} file that is later than the gaps between past files predict."))
 
     if cleaned_specs:
         metrics = column_metrics(contract)
 
-        @dg.multi_asset_check(name=f"cleaned_{name}_history_checks", specs=cleaned_specs, can_subset=True,
+        @dg.multi_asset_check(name=names.history_checks(names.cleaned(name)), specs=cleaned_specs, can_subset=True,
                               description=f"Failure rate and column profile of each {name} file against history.")
         def cleaned_history(context: dg.AssetCheckExecutionContext, config: HistoryCheckConfig):
             selected = {k.name for k in context.selected_asset_check_keys}
-            partition = context.run.tags.get(PARTITION_TAG)
+            partition = context.run.tags.get(names.PARTITION_TAG)
             now = _as_of(config)
             read = read_history(context.instance, cleaned_key, before=None if partition else now,
                                 horizon=horizon_for(settings, partition, True, False))
             context.log.info(f"history of {cleaned_key.to_user_string()}: {len(read.materializations)} "
                              f"materializations in {read.queries} storage queries")
-            if FAILURE_RATE in selected:
+            if names.FAILURE_RATE_HISTORY_CHECK in selected:
                 verdict, current = judge_value(read, "failure_rate", partition, settings, RATE)
-                yield _value_result(cleaned_key, FAILURE_RATE, verdict, current, severity, RATE,
+                yield _value_result(cleaned_key, names.FAILURE_RATE_HISTORY_CHECK, verdict, current, severity, RATE,
                                     "of rows failed row rules", "files")
-            if COLUMN_METRICS in selected:
+            if names.COLUMN_METRICS_HISTORY_CHECK in selected:
                 yield _column_metrics_result(cleaned_key, read, partition, settings, severity, metrics)
 
         out.checks.append(cleaned_history)
@@ -437,7 +432,7 @@ def _arrival_result(key, read: HistoryRead, partition: str | None, now: float, s
         text = ("no file has arrived yet" if not info else
                 "the first file of the dataset: no previous arrival to compare with" if partition else
                 "nothing to judge")
-        return _not_judged(key, ARRIVAL, severity, text, mode=mode, **info)
+        return _not_judged(key, names.ARRIVAL_HISTORY_CHECK, severity, text, mode=mode, **info)
     if partition:
         value = f"arrived {fmt(LATENESS, verdict.value)} after the previous file"
     else:
@@ -446,7 +441,7 @@ def _arrival_result(key, read: HistoryRead, partition: str | None, now: float, s
         text = f"{value}; {learning(verdict, 'gaps between files')}"
     else:
         text = f"{value}; history predicts {expected(verdict, LATENESS)} ({basis(verdict, LATENESS, 'gaps between files')})"
-    return dg.AssetCheckResult(asset_key=key, check_name=ARRIVAL, passed=verdict.passed, severity=severity,
+    return dg.AssetCheckResult(asset_key=key, check_name=names.ARRIVAL_HISTORY_CHECK, passed=verdict.passed, severity=severity,
                                description=text, metadata={**verdict_metadata(verdict, LATENESS), "mode": mode, **info,
                                                            "partition": partition or "-"})
 
@@ -456,10 +451,10 @@ def _column_metrics_result(key, read: HistoryRead, partition: str | None, settin
     current = partition or read.newest_partition
     mine = [m for m in read.materializations if m.partition == current]
     if not mine:
-        return _not_judged(key, COLUMN_METRICS, severity, f"no materialization of {current or 'any file'} to judge")
+        return _not_judged(key, names.COLUMN_METRICS_HISTORY_CHECK, severity, f"no materialization of {current or 'any file'} to judge")
     recorded = [(label, mkey, kind) for label, mkey, kind in metrics if mine[0].metadata.get(mkey) is not None]
     if not recorded:
-        return _not_judged(key, COLUMN_METRICS, severity,
+        return _not_judged(key, names.COLUMN_METRICS_HISTORY_CHECK, severity,
                            "no column profile on this materialization (profile/<column>/null_rate, "
                            "profile/<column>/mean): nothing to judge", partition=current)
     results: list[tuple[str, str, Kind, Verdict]] = []
@@ -483,7 +478,7 @@ def _column_metrics_result(key, read: HistoryRead, partition: str | None, settin
     if not judged:
         v = results[0][3]
         text = f"{len(results)} column metrics recorded; {learning(v, 'files')}"
-        return dg.AssetCheckResult(asset_key=key, check_name=COLUMN_METRICS, passed=True, severity=severity,
+        return dg.AssetCheckResult(asset_key=key, check_name=names.COLUMN_METRICS_HISTORY_CHECK, passed=True, severity=severity,
                                    description=text, metadata={**verdict_metadata(v, results[0][2]), **meta,
                                                                "metric": results[0][0]})
     label, _, kind, worst = max(judged, key=lambda r: abs(r[3].robust_z))
@@ -493,9 +488,8 @@ def _column_metrics_result(key, read: HistoryRead, partition: str | None, settin
     else:
         text = (f"{len(judged)} column metrics within history; largest deviation: {label} {fmt(kind, worst.value)}, "
                 f"history predicts {expected(worst, kind)} ({basis(worst, kind, 'files')})")
-    return dg.AssetCheckResult(asset_key=key, check_name=COLUMN_METRICS, passed=not bad, severity=severity,
+    return dg.AssetCheckResult(asset_key=key, check_name=names.COLUMN_METRICS_HISTORY_CHECK, passed=not bad, severity=severity,
                                description=text, metadata={**verdict_metadata(worst, kind), **meta, "metric": label})
 
 
-__all__ = ["build_history_checks", "read_history", "horizon_for", "judge_value", "judge_arrival", "HistoryCheckConfig",
-           "ROW_COUNT", "ARRIVAL", "FAILURE_RATE", "COLUMN_METRICS"]
+__all__ = ["build_history_checks", "read_history", "horizon_for", "judge_value", "judge_arrival", "HistoryCheckConfig"]

@@ -15,15 +15,16 @@ from dq_platform.contract import Contract, Maintenance
 from dq_platform.engine.modeling import modeling_tables
 from dq_platform.io.landing import filesystem
 from dq_platform.io.warehouse import Warehouse
+from dq_platform import names
 
 ZORDERED_PREFIXES = ("cleaned_", "masked_")  # the tables that keep the contract's columns as declared
 
 
 def dataset_tables(contract: Contract) -> list[str]:
     n = contract.name
-    return [f"raw_{n}", f"cleaned_{n}", f"quarantine_{n}", f"masked_{n}",
+    return [names.raw(n), names.cleaned(n), names.quarantine(n), names.masked(n),
             *(f"{n}_{a.name}" for a in contract.aggregations), *modeling_tables(contract),
-            *([f"{n}_anomalies"] if contract.anomalies else [])]  # one small commit per file: worth compacting
+            *([names.anomalies(n)] if contract.anomalies else [])]  # one small commit per file: worth compacting
 
 
 def sizes(warehouse: Warehouse, table: str) -> dict[str, int]:
@@ -87,12 +88,12 @@ def build_maintenance(contract: Contract) -> tuple[dg.JobDefinition, dg.Schedule
                                                                              for k, v in meta.items()}))
             context.log.info(f"{table}: stored {meta['stored_bytes_before']} -> {meta['stored_bytes_after']} bytes")
 
-    @dg.job(name=f"{contract.name}_maintenance", tags={"dq/kind": "maintenance", "dq/dataset": contract.name},
+    @dg.job(name=names.maintenance_job(contract.name), tags={names.KIND_TAG: names.MAINTENANCE_KIND, names.DATASET_TAG: contract.name},
             description=f"Compact/Z-order and vacuum the {contract.name} tables")
     def maintenance_job():
         maintain_op()
 
     schedule = dg.ScheduleDefinition(
-        name=f"{contract.name}_maintenance_schedule", job=maintenance_job, cron_schedule=settings.schedule,
+        name=names.maintenance_schedule(contract.name), job=maintenance_job, cron_schedule=settings.schedule,
         default_status=dg.DefaultScheduleStatus.RUNNING if contract.maintenance else dg.DefaultScheduleStatus.STOPPED)
     return maintenance_job, schedule

@@ -16,13 +16,13 @@ import dagster as dg
 import pandas as pd
 
 from dq_platform.contract import Contract
-from dq_platform.engine.modeling import ModelEntry, build_model, metric_definitions_name, model_catalog, orphans, read_columns, semantic_metrics_name
+from dq_platform.engine.modeling import ModelEntry, build_model, model_catalog, orphans, read_columns
 from dq_platform.engine.aggregation import source_table
 from dq_platform.engine.rules import PARTITION, SOURCE_LINE
 from dq_platform.io.warehouse import Warehouse
+from dq_platform import names
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
-GATES_KEY = "dq/commit/dq_gates"
 
 
 def modeling_assets(contract: Contract, masked_key: dg.AssetKey, common: dict,
@@ -46,7 +46,7 @@ def _schema_column(contract: Contract, name: str, **extra) -> dg.TableColumn:
 
 
 def reference_check_name(column: str) -> str:
-    return f"{column}_references_resolve"
+    return names.reference_check(column)
 
 
 def model_asset(contract: Contract, masked_key: dg.AssetKey, common: dict,
@@ -106,7 +106,7 @@ def model_asset(contract: Contract, masked_key: dg.AssetKey, common: dict,
         if publish:
             yield dg.Output(result.frame, metadata={
                 "rows": len(result.frame), "rows_read": result.rows_in, "rows_superseded": result.superseded,
-                "partitions": partitions, GATES_KEY: "passed"})
+                "partitions": partitions, names.GATES_KEY: "passed"})
         else:
             context.log.error(f"{model.name} not published: its blocking checks failed; the last good version stays")
         yield dg.AssetCheckResult(
@@ -137,10 +137,10 @@ def _semantic_docs(contract: Contract) -> tuple[str, dg.TableSchema, dg.TableSch
                    f"and computed from {source}. "
                    f"{sem.description.strip()}\nLong format: metric, period (date), grain, "
                    f"{''.join(d + ', ' for d in dimensions(sem))}value (float64), unit. Metrics:\n" + "\n".join(lines))
-    names = [m.name for m in sem.metrics]
+    metric_names = [m.name for m in sem.metrics]
     types = contract.masked_types()
     cols = [dg.TableColumn("metric", "string", description="; ".join(lines),
-                           constraints=dg.TableColumnConstraints(nullable=False, other=["in {" + ", ".join(names) + "}"])),
+                           constraints=dg.TableColumnConstraints(nullable=False, other=["in {" + ", ".join(metric_names) + "}"])),
             dg.TableColumn("period", "date", description=f"start of the day/week (Monday)/month/year of {sem.time_column}"),
             dg.TableColumn("grain", "string", description="day, week, month or year: the period's length")]
     for d in dimensions(sem):
@@ -156,8 +156,8 @@ def _semantic_docs(contract: Contract) -> tuple[str, dg.TableSchema, dg.TableSch
 def semantic_assets(contract: Contract, masked_key: dg.AssetKey, common: dict) -> dg.AssetsDefinition:
     from dq_platform.engine import semantic
 
-    metrics_key = dg.AssetKey(semantic_metrics_name(contract))
-    defs_key = dg.AssetKey(metric_definitions_name(contract))
+    metrics_key = dg.AssetKey(names.semantic_metrics(contract.name))
+    defs_key = dg.AssetKey(names.metric_definitions(contract.name))
     description, schema, def_schema = _semantic_docs(contract)
     specs = [dg.AssetCheckSpec("gold_has_no_pii", asset=k, blocking=True,
                                description="No PII pattern in any string column of the table.")
@@ -188,7 +188,7 @@ def semantic_assets(contract: Contract, masked_key: dg.AssetKey, common: dict) -
         for key, frame, scanned in ((metrics_key, metrics, metrics), (defs_key, defs, defs.drop(columns=["owner"]))):
             hits = sum(sum(k.values()) for k in scan_frame(scanned).values())
             if hits == 0:
-                meta = {"rows": len(frame), GATES_KEY: "passed",
+                meta = {"rows": len(frame), names.GATES_KEY: "passed",
                         "definitions": dg.MetadataValue.md(semantic.definitions_markdown(contract))}
                 if key == metrics_key:
                     meta.update({"metrics": len(contract.semantic.metrics), "rows_read": len(masked),

@@ -287,7 +287,7 @@ def build_review_job(contracts: list[Contract]) -> dg.JobDefinition:
             metadata=meta, severity=dg.AssetCheckSeverity.WARN, description=text, partition=config.partition))
         context.log.info(f"{config.dataset} {config.partition}: {text}")
 
-    @dg.job(name=names.REVIEW_JOB, tags={names.KIND_TAG: "review"},
+    @dg.job(name=names.REVIEW_JOB, tags={names.KIND_TAG: names.REVIEW_KIND},
             description="Decide on a file held for human review: approve (publish it) or reject (quarantine it). "
                         "The run is the audit record of the decision.")
     def review_job():

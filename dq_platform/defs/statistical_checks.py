@@ -21,16 +21,17 @@ import pandas as pd
 from dq_platform.engine import statistics as st
 from dq_platform.contract import Column, Contract
 from dq_platform.io.warehouse import Warehouse
+from dq_platform import names
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
 
 def outlier_check_name(column: Column) -> str:
-    return f"{column.name}_outliers_within_limits"
+    return names.outlier_check(column.name)
 
 
 def drift_check_name(column: Column) -> str:
-    return f"{column.name}_distribution_stable"
+    return names.drift_check(column.name)
 
 
 def _declared(contract: Contract) -> list[Column]:

@@ -14,6 +14,7 @@ from deltalake import CommitProperties
 from pydantic import Field
 
 from dq_platform.io.warehouse import Warehouse, from_arrow
+from dq_platform import names
 
 # Layers that may hold data whose gates failed; every other table (masked, gold) is a
 # published layer whose rollback target must have passed its gates unless forced.
@@ -101,9 +102,7 @@ def rollback(warehouse: Warehouse, table: str, to_version: int, *, reason: str, 
 
 # -- rollback as an audited Dagster run ----------------------------------------------------------
 
-ROLLBACK_JOB = "dq_rollback"
 ROLLBACK_OP = "rollback_table"
-TAG_PREFIX = "dq/rollback/"
 
 
 class RollbackConfig(dg.Config):
@@ -117,9 +116,9 @@ class RollbackConfig(dg.Config):
 
 
 def rollback_tags(config: RollbackConfig) -> dict[str, str]:
-    return {f"{TAG_PREFIX}table": config.table, f"{TAG_PREFIX}to_version": str(config.to_version),
-            f"{TAG_PREFIX}who": config.who, f"{TAG_PREFIX}reason": config.reason[:200],
-            f"{TAG_PREFIX}force": str(config.force).lower()}
+    return {f"{names.ROLLBACK_TAG}table": config.table, f"{names.ROLLBACK_TAG}to_version": str(config.to_version),
+            f"{names.ROLLBACK_TAG}who": config.who, f"{names.ROLLBACK_TAG}reason": config.reason[:200],
+            f"{names.ROLLBACK_TAG}force": str(config.force).lower()}
 
 
 @dg.op(name=ROLLBACK_OP, out=dg.Out(dg.Nothing))
@@ -134,12 +133,12 @@ def rollback_op(context: dg.OpExecutionContext, config: RollbackConfig, warehous
         raise dg.Failure(description=f"rollback refused: {e}", allow_retries=False) from None
     # An observation, not a materialization: it shows on the asset's page without triggering downstream runs.
     context.log_event(dg.AssetObservation(asset_key=config.table, metadata={
-        "dq/rollback/new_version": new, "dq/rollback/to_version": config.to_version,
-        "dq/rollback/who": config.who, "dq/rollback/reason": config.reason, "dq/rollback/force": config.force}))
+        f"{names.ROLLBACK_TAG}new_version": new, f"{names.ROLLBACK_TAG}to_version": config.to_version,
+        f"{names.ROLLBACK_TAG}who": config.who, f"{names.ROLLBACK_TAG}reason": config.reason, f"{names.ROLLBACK_TAG}force": config.force}))
     context.log.info(f"{config.table}: restored version {config.to_version} as version {new}")
 
 
-@dg.job(name=ROLLBACK_JOB, tags={"dq/kind": "rollback"},
+@dg.job(name=names.ROLLBACK_JOB, tags={names.KIND_TAG: names.ROLLBACK_KIND},
         description="Roll a table back to an earlier version; the run is the audit record")
 def rollback_job():
     rollback_op()
@@ -159,16 +158,16 @@ def launch_rollback(instance: dg.DagsterInstance, config: RollbackConfig, *, con
     from dq_platform.reports.errors import root_cause
 
     job = dg.build_reconstructable_job("dq_platform.definitions", "pipeline_job",
-                                       reconstructable_args=(ROLLBACK_JOB, str(contracts_dir), warehouse_root))
+                                       reconstructable_args=(names.ROLLBACK_JOB, str(contracts_dir), warehouse_root))
     run_config = {"ops": {ROLLBACK_OP: {"config": config.model_dump()}},
                   "execution": {"config": {"in_process": {}}},
                   "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     result = dg.execute_job(job, instance, run_config=run_config,
-                            tags={**rollback_tags(config), "dq/trigger": trigger}, raise_on_error=False)
+                            tags={**rollback_tags(config), names.TRIGGER_TAG: trigger}, raise_on_error=False)
     new_version, error = None, None
     for ev in result.all_events:
         if ev.event_type_value == "ASSET_OBSERVATION":
-            new_version = ev.event_specific_data.asset_observation.metadata["dq/rollback/new_version"].value
+            new_version = ev.event_specific_data.asset_observation.metadata[f"{names.ROLLBACK_TAG}new_version"].value
         elif ev.is_step_failure and error is None:
             error = root_cause(ev.event_specific_data.error)
     return RollbackOutcome(run_id=result.run_id, success=result.success, new_version=new_version, error=error)

@@ -31,6 +31,7 @@ from dq_platform.io import landing
 from dq_platform.contract import Contract
 from dq_platform.defs.extract import ExtractOutcome, run_extract
 from dq_platform.defs.partitions import registered_content
+from dq_platform import names
 
 ERP_URL_ENV = "DQ_ERP_DB_URL"
 T0 = dt.datetime(2026, 11, 2, 8, 0)  # the ERP's first rows (fixed: same bytes every demo run)
@@ -181,11 +182,11 @@ class DemoPullSources:
         return [source_uri for source_uri in uris if source_uri]
 
     def _extract(self, contract: Contract, **kw) -> ExtractOutcome:
-        outcome = run_extract(self.instance, contract, self.landing_uri, tags={"dq/trigger": "demo"}, **kw)
+        outcome = run_extract(self.instance, contract, self.landing_uri, tags={names.TRIGGER_TAG: "demo"}, **kw)
         t = outcome.tags
         if outcome.success:
             window = (f", watermark {t.get('dq/watermark/from', 'start')} -> {t.get('dq/watermark/to')}"
-                      if "dq/watermark/column" in t else "")
+                      if names.WATERMARK_COLUMN_TAG in t else "")
             print(f"  {contract.name:<22} extract {outcome.run_id[:8]}: {outcome.rows} rows{window}"
                   + ("" if outcome.uri else " (nothing new: no file)"), file=self.out, flush=True)
         else:

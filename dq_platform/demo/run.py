@@ -30,9 +30,10 @@ from dq_platform.demo.pull_sources import DemoPullSources, partition_source
 from dq_platform.defs.extract import is_pull_source
 from dq_platform.ops.ingest import RunOutcome, run_file
 from dq_platform.defs.partitions import register
-from dq_platform.defs.history_checks import ARRIVAL, COLUMN_METRICS, FAILURE_RATE, ROW_COUNT
+from dq_platform import names
 
-HISTORY_CHECKS = {ROW_COUNT, ARRIVAL, FAILURE_RATE, COLUMN_METRICS}
+HISTORY_CHECKS = {names.ROW_COUNT_HISTORY_CHECK, names.ARRIVAL_HISTORY_CHECK, names.FAILURE_RATE_HISTORY_CHECK,
+                  names.COLUMN_METRICS_HISTORY_CHECK}
 
 
 def _demo_path(contract, folder: Path, label: str) -> Path:
@@ -116,7 +117,7 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
                 source = register(instance, contract, path, warehouse,
                                   partition_source(instance, contract, path) if is_pull_source(contract) else None)
                 outcome = run_file(instance, contract, source, contracts_dir=contracts_dir,
-                                   warehouse_root=warehouse, extra_tags={"dq/trigger": "demo"})
+                                   warehouse_root=warehouse, extra_tags={names.TRIGGER_TAG: "demo"})
                 outcomes.append(outcome)
                 mark = "held for review" if outcome.held else "ok" if outcome.success \
                     else "held by a gate" if outcome.failed_gates else "FAILED"
@@ -219,7 +220,7 @@ def show_versions_and_rollback(instance, contract, warehouse: str, contracts_dir
     from dq_platform.io.warehouse import Warehouse
     from dq_platform.defs.versions import RollbackConfig, launch_rollback, list_versions
 
-    table = f"masked_{contract.name}"
+    table = names.masked(contract.name)
     wh = Warehouse(root=warehouse)
     written = [v for v in list_versions(wh, table) if v.operation == "WRITE" and v.gates == "passed"]
     if len(written) < 2:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dq_platform import names
 from dq_platform.contract import Aggregation, Contract, expression_names
 from dq_platform.engine.rules import PARTITION, SOURCE_LINE
 
@@ -19,7 +20,7 @@ ADDITIVE = ("count", "nunique", "sum")  # zero, not null, for a group none of wh
 
 def source_table(contract: Contract, section) -> str:
     """The table an aggregation (or the semantic layer) reads: masked, or the contract's model."""
-    return contract.model.name if section.over == "model" else f"masked_{contract.name}"
+    return contract.model.name if section.over == "model" else names.masked(contract.name)
 
 
 def read_columns(contract: Contract, agg: Aggregation) -> list[str]:

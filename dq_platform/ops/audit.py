@@ -19,17 +19,9 @@ from dataclasses import asdict, dataclass, field
 import dagster as dg
 from dagster import DagsterEventType
 
-from dq_platform.names import CHECKSUM_TAG, SOURCE_URI_TAG
-from dq_platform.defs.history_checks import KIND as HISTORY_CHECKS_KIND
 from dq_platform.reports.errors import root_cause
+from dq_platform import names
 
-DATASET_TAG = "dq/dataset"
-TRIGGER_TAG = "dq/trigger"
-PARTITION_TAG = "dagster/partition"
-SENSOR_TAG = "dagster/sensor_name"
-SCHEDULE_TAG = "dagster/schedule_name"
-BACKFILL_TAG = "dagster/backfill"
-USER_TAG = "user"
 
 _ROW_EVENTS = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_CHECK_EVALUATION,
                DagsterEventType.STEP_FAILURE}
@@ -40,7 +32,6 @@ _ROW_METADATA = {("raw_", "rows_in"): "rows_in", ("cleaned_", "rows_cleaned"): "
 COLUMNS = ["run_id", "dataset", "partition", "source", "trigger", "status", "started", "duration_s",
            "rows_in", "rows_cleaned", "rows_quarantined", "rows_published", "checks_passed", "checks_failed", "error",
            "report"]
-REPORT_HTML_TAG = "dq/report/html"
 
 
 class AuditError(ValueError):
@@ -93,13 +84,13 @@ class RunDetail:
 def parse_statuses(values: list[str] | None) -> list[dg.DagsterRunStatus] | None:
     if not values:
         return None
-    names = {s.value.lower(): s for s in dg.DagsterRunStatus}
+    by_name = {s.value.lower(): s for s in dg.DagsterRunStatus}
     out = []
     for v in values:
         for part in v.split(","):
-            status = names.get(part.strip().lower())
+            status = by_name.get(part.strip().lower())
             if status is None:
-                raise AuditError(f"unknown status '{part}': one of {', '.join(sorted(names))}")
+                raise AuditError(f"unknown status '{part}': one of {', '.join(sorted(by_name))}")
             out.append(status)
     return out
 
@@ -124,16 +115,16 @@ def parse_since(value: str | None, now: dt.datetime | None = None) -> dt.datetim
 
 def trigger_of(tags: dict) -> str:
     """Who or what started the run, from the tags Dagster and dq_platform set."""
-    if tags.get(SENSOR_TAG):
-        return f"sensor:{tags[SENSOR_TAG]}"
-    if tags.get(SCHEDULE_TAG):
-        return f"schedule:{tags[SCHEDULE_TAG]}"
-    if tags.get(BACKFILL_TAG):
-        return f"backfill:{tags[BACKFILL_TAG]}"
-    if tags.get(TRIGGER_TAG):
-        return tags[TRIGGER_TAG]
-    if tags.get(USER_TAG):  # set by deployments that know the user (e.g. Dagster+)
-        return f"ui:{tags[USER_TAG]}"
+    if tags.get(names.SENSOR_TAG):
+        return f"sensor:{tags[names.SENSOR_TAG]}"
+    if tags.get(names.SCHEDULE_TAG):
+        return f"schedule:{tags[names.SCHEDULE_TAG]}"
+    if tags.get(names.BACKFILL_TAG):
+        return f"backfill:{tags[names.BACKFILL_TAG]}"
+    if tags.get(names.TRIGGER_TAG):
+        return tags[names.TRIGGER_TAG]
+    if tags.get(names.USER_TAG):  # set by deployments that know the user (e.g. Dagster+)
+        return f"ui:{tags[names.USER_TAG]}"
     # A launch from the UI (or the Python API) carries none of the tags above.
     return "ui"
 
@@ -152,12 +143,12 @@ def _row(record: dg.RunRecord) -> AuditRow:
     run = record.dagster_run
     tags = run.tags
     start, end = record.start_time, record.end_time
-    job_dataset = run.job_name.removesuffix("_pipeline") if run.job_name.endswith("_pipeline") else run.job_name
+    job_dataset = names.dataset_of_pipeline(run.job_name) or run.job_name
     return AuditRow(
-        run_id=run.run_id, dataset=tags.get(DATASET_TAG) or job_dataset,
-        partition=tags.get(PARTITION_TAG, "-"), source=tags.get(SOURCE_URI_TAG, "-"),
+        run_id=run.run_id, dataset=tags.get(names.DATASET_TAG) or job_dataset,
+        partition=tags.get(names.PARTITION_TAG, "-"), source=tags.get(names.SOURCE_URI_TAG, "-"),
         trigger=trigger_of(tags), status=run.status.value, started=_iso(start),
-        duration_s=round(end - start, 2) if start and end else None, report=tags.get(REPORT_HTML_TAG))
+        duration_s=round(end - start, 2) if start and end else None, report=tags.get(names.REPORT_HTML_TAG))
 
 
 def _apply_events(row: AuditRow, records, detail: RunDetail | None = None) -> None:
@@ -216,12 +207,10 @@ def _plain(v):
 
 # Scheduled runs that only judge checks or compute KPIs and write no table: the hourly history
 # checks of every dataset (24 a day each) and the platform health. They would fill the default page.
-HEALTH_JOB, HEALTH_KIND = "platform_health_job", "health"
-MONITORING_KINDS = frozenset({HISTORY_CHECKS_KIND, HEALTH_KIND})
 
 
 def is_monitoring(run: dg.DagsterRun) -> bool:
-    return run.tags.get("dq/kind") in MONITORING_KINDS or run.job_name == HEALTH_JOB
+    return names.is_monitoring(run.tags, run.job_name)
 
 
 def list_runs(instance: dg.DagsterInstance, *, dataset: str | None = None, statuses=None,
@@ -230,7 +219,7 @@ def list_runs(instance: dg.DagsterInstance, *, dataset: str | None = None, statu
 
     Monitoring runs (`is_monitoring`) are left out unless `include_monitoring`: run storage cannot
     filter a tag out, so records are read in pages until `limit` runs are found."""
-    tags = {DATASET_TAG: dataset} if dataset else None
+    tags = {names.DATASET_TAG: dataset} if dataset else None
     filters = dg.RunsFilter(tags=tags, statuses=statuses, created_after=since)
     rows: list[AuditRow] = []
     # nothing to skip: one read of `limit` records; else read ahead past the monitoring runs
@@ -269,7 +258,7 @@ def run_detail(instance: dg.DagsterInstance, run_id: str) -> RunDetail:
     record = instance.get_run_records(filters=dg.RunsFilter(run_ids=[run_id]), limit=1)[0]
     run = record.dagster_run
     row = _row(record)
-    detail = RunDetail(row=row, job=run.job_name, tags=dict(run.tags), checksum=run.tags.get(CHECKSUM_TAG))
+    detail = RunDetail(row=row, job=run.job_name, tags=dict(run.tags), checksum=run.tags.get(names.CHECKSUM_TAG))
     _apply_events(row, instance.get_records_for_run(run_id, of_type=_DETAIL_EVENTS).records, detail)
     return detail
 
@@ -331,7 +320,7 @@ def format_detail(d: RunDetail, fmt: str = "text") -> str:
         lines.append(f"error      {r.error}")
     if r.report:
         lines.append(f"report     {r.report}")
-    review = {k.removeprefix("dq/review/"): v for k, v in d.tags.items() if k.startswith("dq/review/")}
+    review = {k.removeprefix(names.REVIEW_TAG): v for k, v in d.tags.items() if k.startswith(names.REVIEW_TAG)}
     if review:
         lines.append("review     " + "  ".join(f"{k}={v}" for k, v in sorted(review.items())))
     if d.materializations:

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import dagster as dg
 from dagster import DagsterEventType
 
-from dq_platform.ops.audit import DATASET_TAG, PARTITION_TAG
 from dq_platform.engine.modeling import modeling_tables
 from dq_platform.io.warehouse import Warehouse
+from dq_platform import names
 
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
@@ -43,12 +43,12 @@ class PrunePlan:
 
 def table_names(contracts) -> list[str]:
     """Every Delta table the contracts' assets write."""
-    names = []
+    tables = []
     for c in contracts:
-        names += [f"raw_{c.name}", f"cleaned_{c.name}", f"quarantine_{c.name}", f"masked_{c.name}"]
-        names += [f"{c.name}_{a.name}" for a in c.aggregations]
-        names += modeling_tables(c)  # model and semantic-layer tables
-    return names
+        tables += names.file_layers(c.name)
+        tables += [names.gold(c.name, a.name) for a in c.aggregations]
+        tables += modeling_tables(c)  # model and semantic-layer tables
+    return tables
 
 
 def current_table_runs(warehouse: Warehouse, tables: list[str]) -> dict[str, str]:
@@ -105,12 +105,12 @@ def plan_prune(instance: dg.DagsterInstance, *, older_than_days: float, warehous
     newest: dict[tuple[str, str], str] = {}
     for record in [*instance.get_run_records(filters=dg.RunsFilter(created_after=plan.cutoff)), *old]:
         run = record.dagster_run
-        newest.setdefault((run.job_name, run.tags.get(PARTITION_TAG, "")), run.run_id)
+        newest.setdefault((run.job_name, run.tags.get(names.PARTITION_TAG, "")), run.run_id)
     for record in old:
         run = record.dagster_run
-        partition = run.tags.get(PARTITION_TAG, "")
+        partition = run.tags.get(names.PARTITION_TAG, "")
         group = (run.job_name, partition)
-        item = PruneCandidate(run_id=run.run_id, dataset=run.tags.get(DATASET_TAG, run.job_name),
+        item = PruneCandidate(run_id=run.run_id, dataset=run.tags.get(names.DATASET_TAG, run.job_name),
                               partition=partition or "-", status=run.status.value,
                               created=record.create_timestamp.isoformat(timespec="seconds"))
         if newest[group] == run.run_id:

@@ -19,12 +19,10 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from dq_platform.names import HELD_RUN_TAG, PUBLISH_SUFFIX, REVIEW_CHECK, REVIEW_RUN_TAG, REVIEW_TAG
-from dq_platform.io.landing import SOURCE_TAGS
 from dq_platform.io.warehouse import Warehouse, upload
+from dq_platform import names
 
-REPORT_TAG = "dq/report/"
-REPORTS_KEY = dg.AssetKey("dq_run_reports")
+REPORTS_KEY = dg.AssetKey(names.RUN_REPORTS)
 HISTORY_RUNS = 20  # runs shown in the history charts
 
 reports_spec = dg.AssetSpec(
@@ -71,7 +69,7 @@ def _run_events(instance: dg.DagsterInstance, run_id: str) -> tuple[list, list, 
 
 def is_dataset_run(run: dg.DagsterRun) -> bool:
     """A run that gets reports: a file's pipeline run, or the publication of an approved held file."""
-    return run.job_name.endswith(("_pipeline", PUBLISH_SUFFIX))
+    return names.is_dataset_job(run.job_name)
 
 
 def run_summary(instance: dg.DagsterInstance, run_id: str) -> dict:
@@ -80,14 +78,14 @@ def run_summary(instance: dg.DagsterInstance, run_id: str) -> dict:
     stats = instance.get_run_stats(run_id)
     materializations, checks, failures = _run_events(instance, run_id)
     iso = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat() if t else None  # noqa: E731
-    dataset = run.tags.get("dq/dataset")
+    dataset = run.tags.get(names.DATASET_TAG)
     summary = {"run_id": run_id, "job": run.job_name, "status": run.status.value,
-               "partition": run.tags.get("dagster/partition"), "dataset": dataset,
+               "partition": run.tags.get(names.PARTITION_TAG), "dataset": dataset,
                "source": _source(run.tags),
                "started": iso(stats.start_time), "ended": iso(stats.end_time),
                "materializations": materializations, "checks": checks, "failures": failures}
     summary.update(_essentials(summary))
-    if run.job_name.endswith(PUBLISH_SUFFIX):
+    if run.job_name.endswith(names.PUBLISH_SUFFIX):
         summary.update(_publication(instance, run, summary["rows"]))
     # a publication's file is the held run's: that run is the one marked in the history
     marked = (summary.get("publication") or {}).get("held_run_id") or run_id
@@ -101,36 +99,36 @@ def _publication(instance: dg.DagsterInstance, run: dg.DagsterRun, published: di
     A publish run writes masked and gold only; the file's rows, rules and source are the held
     pipeline run's, and the reason it may publish is the reviewer's approval: the report shows all three.
     """
-    review_id = run.tags.get(REVIEW_RUN_TAG)
+    review_id = run.tags.get(names.REVIEW_RUN_TAG)
     review_run = instance.get_run_by_id(review_id) if review_id else None
     if review_run is None:
         return {"publication": None}
     t = review_run.tags
-    held_id = t.get(HELD_RUN_TAG)
+    held_id = t.get(names.HELD_RUN_TAG)
     if not held_id:  # a decision recorded before the tag existed: its review check's metadata names the run
         _, review_checks, _ = _run_events(instance, review_run.run_id)
-        decided = next((c["metadata"] for c in review_checks if c["check"] == REVIEW_CHECK), {})
+        decided = next((c["metadata"] for c in review_checks if c["check"] == names.REVIEW_CHECK), {})
         held_id = str(decided.get("held_by_run") or "-")
     held_run = instance.get_run_by_id(held_id) if held_id != "-" else None
     stats = instance.get_run_stats(review_run.run_id)
     publication = {
-        "review_run_id": review_run.run_id, "decision": t.get(f"{REVIEW_TAG}decision"),
-        "reviewer": t.get(f"{REVIEW_TAG}reviewer"), "comment": t.get(f"{REVIEW_TAG}comment", ""),
+        "review_run_id": review_run.run_id, "decision": t.get(f"{names.REVIEW_TAG}decision"),
+        "reviewer": t.get(f"{names.REVIEW_TAG}reviewer"), "comment": t.get(f"{names.REVIEW_TAG}comment", ""),
         "decided": dt.datetime.fromtimestamp(stats.end_time, dt.timezone.utc).isoformat() if stats.end_time else None,
-        "cleaned_version": t.get(f"{REVIEW_TAG}cleaned_version"), "held_run_id": held_run.run_id if held_run else None,
-        "held_run_report": held_run.tags.get(f"{REPORT_TAG}html") if held_run else None}
+        "cleaned_version": t.get(f"{names.REVIEW_TAG}cleaned_version"), "held_run_id": held_run.run_id if held_run else None,
+        "held_run_report": held_run.tags.get(f"{names.REPORT_TAG}html") if held_run else None}
     out: dict = {"publication": publication, "review": f"approved by {publication['reviewer']}"}
     if held_run is not None:
         mats, checks, _ = _run_events(instance, held_run.run_id)
         held = _essentials({"materializations": mats, "checks": checks})
         out.update(rows={**held["rows"], **published}, failure_rate=held["failure_rate"], rules=held["rules"],
                    levels=held["levels"], source=_source(held_run.tags))
-        publication["held_quarantine"] = held_run.tags.get(f"{REPORT_TAG}quarantine")
+        publication["held_quarantine"] = held_run.tags.get(f"{names.REPORT_TAG}quarantine")
     return out
 
 
 def _source(tags) -> dict:
-    return {k.removeprefix("dq/"): v for k, v in tags.items() if k in SOURCE_TAGS}
+    return {k.removeprefix("dq/"): v for k, v in tags.items() if k in names.SOURCE_TAGS}
 
 
 def _essentials(s: dict) -> dict:
@@ -151,7 +149,7 @@ def _essentials(s: dict) -> dict:
     for c in s["checks"]:
         if c["check"] == "failure_rate_within_threshold":
             levels = {k: c["metadata"].get(f"{k}_level") for k in ("warn", "review", "error")}
-        state = c["metadata"].get("dq/review")
+        state = c["metadata"].get(names.REVIEW_META)
         if c["check"] == "human_review_not_pending" and state in ("required", "auto_approved"):
             review = "held for human review" if state == "required" else "auto-approved (no review)"
     return {"rows": {k: v for k, v in rows.items() if v is not None}, "failure_rate": rate, "rules": rules,
@@ -162,7 +160,7 @@ def dataset_history(instance: dg.DagsterInstance, dataset: str, run_id: str, unt
                     limit: int = HISTORY_RUNS) -> list[dict]:
     """The dataset's recent cleaned materializations (one per run), oldest first, up to this run."""
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(f"cleaned_{dataset}"),
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(names.cleaned(dataset)),
                               before_timestamp=(until + 1) if until else None),
         limit=limit, ascending=False).records
     out = []
@@ -242,7 +240,7 @@ def write_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehous
     _put(uris["json"], json.dumps(s, indent=2, default=str).encode())
     _put(uris["markdown"], markdown.encode())
     _put(uris["checks"], json.dumps(s["checks"], indent=2, default=str).encode())
-    table = f"quarantine_{dataset}"
+    table = names.quarantine(dataset)
     if s.get("publication") is not None:  # a publication quarantines nothing: the held run's extract stands
         if s["publication"].get("held_quarantine"):
             uris["quarantine"] = s["publication"]["held_quarantine"]
@@ -250,7 +248,7 @@ def write_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehous
         held = warehouse.read(table, s["partition"])
         if len(held):
             uris["quarantine"] = _put(f"{root}/quarantine/{dataset}/quarantine_{stamp}.csv", _csv(held))
-    instance.add_run_tags(run_id, {f"{REPORT_TAG}{k}": v for k, v in uris.items()})
+    instance.add_run_tags(run_id, {f"{names.REPORT_TAG}{k}": v for k, v in uris.items()})
     # the same essentials in the UI: an observation of dq_run_reports per run
     link = dg.MetadataValue.url(uris["html"]) if warehouse.is_remote else dg.MetadataValue.path(uris["html"])
     instance.report_runless_asset_event(dg.AssetObservation(asset_key=REPORTS_KEY, metadata={
@@ -264,13 +262,13 @@ def ensure_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehou
     run = instance.get_run_by_id(run_id)
     if run is None or not run.is_finished or not is_dataset_run(run):
         return {}
-    existing = {k.removeprefix(REPORT_TAG): v for k, v in run.tags.items() if k.startswith(REPORT_TAG)}
+    existing = {k.removeprefix(names.REPORT_TAG): v for k, v in run.tags.items() if k.startswith(names.REPORT_TAG)}
     return existing if "html" in existing else write_reports(instance, run_id, warehouse)
 
 
 def _report_if_missing(context: dg.RunStatusSensorContext, warehouse: Warehouse) -> None:
     run = context.dagster_run
-    if not is_dataset_run(run) or f"{REPORT_TAG}html" in run.tags:
+    if not is_dataset_run(run) or f"{names.REPORT_TAG}html" in run.tags:
         return  # not a dataset run, or its launcher (CLI, demo) or an alert already wrote the reports
     uris = write_reports(context.instance, run.run_id, warehouse)
     context.log.info(f"reports for run {run.run_id}: {', '.join(uris)}")
