@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from dq_platform.contract import YAML_LOADER, Column, Contract, Model, _describe, _line_index
+from dq_platform.contract import YAML_LOADER, Column, Contract, Model
+from dq_platform.contract.loader import _describe, _line_index
 from dq_platform.engine.rules import PARTITION, SOURCE_LINE
 
 
