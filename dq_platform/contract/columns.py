@@ -1,7 +1,9 @@
 """A contract's columns and row rules: types, formats, cleaning, missing values, PII and statistics.
 
 `Column` is the unit the engine works column by column from (typing, cleaning, rules, masking,
-profiling, statistical checks); `ExpressionRule` is a row rule across columns.
+profiling, statistical checks); `ExpressionRule` is a row rule across columns. `CLEANED_DTYPES`
+is the dtype each column type has in the cleaned layer, which the engine produces and the gates
+and anomaly rules rely on.
 """
 
 from __future__ import annotations
@@ -22,6 +24,17 @@ class ColumnType(str, Enum):
     date = "date"
     timestamp = "timestamp"
     boolean = "boolean"
+
+
+# Exact dtype of each logical type in the cleaned frame (the gates check str(series.dtype)).
+CLEANED_DTYPES: dict[ColumnType, str] = {
+    ColumnType.integer: "Int64",
+    ColumnType.float: "Float64",
+    ColumnType.string: "string",
+    ColumnType.date: "datetime64[ns]",
+    ColumnType.timestamp: "datetime64[ns]",
+    ColumnType.boolean: "boolean",
+}
 
 
 class Format(str, Enum):

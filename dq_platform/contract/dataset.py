@@ -137,7 +137,7 @@ class Contract(_Strict):
             if agg.time_column is not None and (
                     agg.time_column not in cols or masked_types[agg.time_column] not in ("date", "timestamp")):
                 raise ValueError(f"aggregation '{agg.name}' time_column '{agg.time_column}' must be an unmasked date/timestamp column")
-            joined = agg.joined_columns  # their types are checked across contracts (dimensional.py)
+            joined = agg.joined_columns  # their types are checked across contracts (cross_checks.py)
             for g in agg.group_by:
                 if g not in cols and g not in joined:
                     raise ValueError(f"aggregation '{agg.name}' groups by unknown column '{g}'")

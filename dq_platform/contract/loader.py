@@ -6,63 +6,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from dq_platform.contract.base import ContractError
+from dq_platform.contract.cross_checks import cross_contract_errors
 from dq_platform.contract.dataset import Contract
+from dq_platform.contract.yaml_text import YAML_LOADER, describe, line_index
 
 CONTRACTS_DIR = Path(__file__).parent.parent / "contracts"
-
-
-# -- loading -----------------------------------------------------------------------------
-
-# libyaml's C parser when PyYAML was built with it (it is, from PyPI): contracts load at every
-# run's start (its job is rebuilt from them), and the pure-Python parser costs ~0.1 s per file.
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _line_index(text: str) -> dict[tuple, int]:
-    """Map each YAML node path (keys and list indexes) to its 1-based line number."""
-    index: dict[tuple, int] = {}
-
-    def walk(node: yaml.Node, path: tuple) -> None:
-        index[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                key = k.value
-                index[path + (key,)] = k.start_mark.line + 1
-                walk(v, path + (key,))
-                index[path + (key,)] = k.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, path + (i,))
-
-    root = yaml.compose(text, Loader=YAML_LOADER)
-    if root is not None:
-        walk(root, ())
-    return index
-
-
-def _describe(loc: tuple, data: Any) -> str:
-    """columns[3].type -> 'columns[3] (email).type' when the item has a name."""
-    parts, cur = [], data
-    for p in loc:
-        if isinstance(p, int):
-            label = f"[{p}]"
-            try:
-                cur = cur[p]
-                if isinstance(cur, dict) and "name" in cur:
-                    label += f" ({cur['name']})"
-            except (IndexError, KeyError, TypeError):
-                cur = None
-            parts.append(label)
-        else:
-            parts.append(("." if parts else "") + str(p))
-            cur = cur.get(p) if isinstance(cur, dict) else None
-    return "".join(parts) or "(top level)"
 
 
 def parse_contract(text: str, path: str | Path = "<string>") -> Contract:
@@ -78,7 +31,7 @@ def parse_contract(text: str, path: str | Path = "<string>") -> Contract:
     try:
         return Contract.model_validate(data)
     except ValidationError as e:
-        lines = _line_index(text)
+        lines = line_index(text)
         msgs = []
         for err in e.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
@@ -91,7 +44,7 @@ def parse_contract(text: str, path: str | Path = "<string>") -> Contract:
                 reason = "unknown field (typo?)"
             elif err["type"] == "missing":
                 reason = "required field is missing"
-            msgs.append(f"{path}:{line}: {_describe(err['loc'], data)}: {reason}")
+            msgs.append(f"{path}:{line}: {describe(err['loc'], data)}: {reason}")
         raise ContractError("\n".join(msgs)) from None
 
 
@@ -121,9 +74,7 @@ def load_contracts(directory: str | Path | None = None) -> list[Contract]:
             paths.append(p)
         except ContractError as e:
             errors.append(str(e))
-    if not errors:  # models, references and joins between contracts (dimensional.py)
-        from dq_platform.engine.modeling import cross_contract_errors
-
+    if not errors:  # models, references and joins between contracts (cross_checks.py)
         errors = cross_contract_errors(list(zip(contracts, paths)))
     if errors:
         raise ContractError("\n".join(errors))

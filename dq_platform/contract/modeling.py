@@ -2,7 +2,7 @@
 
 Each section is checked here on its own (shapes, required parts, filter syntax); how it fits the
 contract's columns is checked by the Contract (dataset.py), and how it fits other contracts once
-all of them are loaded.
+all of them are loaded (cross_checks.py).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from dq_platform.contract.base import NAME_RE, _Strict
-from dq_platform.contract.columns import ColumnType
+from dq_platform.contract.columns import CLEANED_DTYPES, ColumnType
 
 
 class Severity(str, Enum):
@@ -255,8 +255,6 @@ class Anomaly(_Strict):
         if v is None or known is None:
             return v
         import pandas as pd
-
-        from dq_platform.engine.cleaning import CLEANED_DTYPES
 
         # one typed row, so comparing a masked (text) column with a number fails here, not in a run
         sample = {"integer": 0, "float": 0.0, "string": "x", "date": pd.Timestamp(0), "timestamp": pd.Timestamp(0),

@@ -25,9 +25,8 @@ import pandas as pd
 from dq_platform.io import landing
 from dq_platform.engine import rules
 from dq_platform.defs import statistical_checks
-from dq_platform.contract import ColumnType, Contract
+from dq_platform.contract import ColumnType, Contract, joined_types, model_catalog
 from dq_platform.engine.aggregation import aggregate
-from dq_platform.engine.modeling import joined_types, model_catalog
 from dq_platform.defs.execution import FILE_EXECUTOR
 from dq_platform.engine.aggregation import read_columns, source_table
 from dq_platform.defs.models import aggregation_deps, modeling_assets, read_join_models

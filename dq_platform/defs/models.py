@@ -15,8 +15,8 @@ when its blocking checks pass, so a failure leaves the last good version in plac
 import dagster as dg
 import pandas as pd
 
-from dq_platform.contract import Contract
-from dq_platform.engine.modeling import ModelEntry, build_model, metric_definitions_name, model_catalog, orphans, read_columns, semantic_metrics_name
+from dq_platform.contract import Contract, ModelEntry, metric_definitions_name, model_catalog, semantic_metrics_name
+from dq_platform.engine.modeling import build_model, orphans, read_columns
 from dq_platform.engine.aggregation import source_table
 from dq_platform.engine.rules import PARTITION, SOURCE_LINE
 from dq_platform.io.warehouse import Warehouse

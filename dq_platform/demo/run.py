@@ -142,7 +142,7 @@ def show_semantic_layer(contracts, warehouse: str, out=sys.stdout) -> None:
     """The semantic metrics as a BI tool sees them: a plain Delta table read with deltalake + pyarrow."""
     import pyarrow.compute as pc
 
-    from dq_platform.engine.modeling import metric_definitions_name, semantic_metrics_name
+    from dq_platform.contract import metric_definitions_name, semantic_metrics_name
     from dq_platform.io.warehouse import Warehouse
 
     wh = Warehouse(root=warehouse)

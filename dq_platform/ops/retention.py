@@ -18,7 +18,7 @@ import dagster as dg
 from dagster import DagsterEventType
 
 from dq_platform.ops.audit import DATASET_TAG, PARTITION_TAG
-from dq_platform.engine.modeling import modeling_tables
+from dq_platform.contract import modeling_tables
 from dq_platform.io.warehouse import Warehouse
 
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
