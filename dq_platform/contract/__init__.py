@@ -22,12 +22,10 @@ The model is split by topic; import from here, not from the modules:
 from __future__ import annotations
 
 from dq_platform.contract.base import NAME_RE, ContractError
-from dq_platform.contract.catalog import (
-    ModelEntry, dataset_asset_names, joined_types, metric_definitions_name, model_catalog, modeling_tables,
-    semantic_metrics_name)
+from dq_platform.contract.catalog import ModelEntry, dataset_asset_names, joined_types, model_catalog, modeling_tables
 from dq_platform.contract.columns import (
-    CLEANED_DTYPES, Case, Cleaning, Column, ColumnType, Drift, ExpressionRule, Format, MaskingStrategy, Missing, MissingPolicy,
-    OutlierMethod, Outliers, Pii, PiiCategory, Statistics)
+    CLEANED_DTYPES, Case, Cleaning, Column, ColumnType, Drift, ExpressionRule, Format, MaskingStrategy, Missing,
+    MissingPolicy, OutlierMethod, Outliers, Pii, PiiCategory, Statistics)
 from dq_platform.contract.dataset import SEMANTIC_COLUMNS, Contract, Level, PostgresTarget, Publish, Review, RowCount
 from dq_platform.contract.loader import CONTRACTS_DIR, load_contract, load_contracts, parse_contract
 from dq_platform.contract.modeling import (
@@ -57,7 +55,6 @@ __all__ = [
     "Level", "Review", "RowCount", "PostgresTarget", "Publish", "Contract", "SEMANTIC_COLUMNS",
     # catalog
     "ModelEntry", "model_catalog", "joined_types", "dataset_asset_names", "modeling_tables",
-    "semantic_metrics_name", "metric_definitions_name",
     # yaml_text
     "YAML_LOADER",
     # loader

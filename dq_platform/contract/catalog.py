@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dq_platform import names
 from dq_platform.contract.columns import Column
 from dq_platform.contract.dataset import Contract
 from dq_platform.contract.modeling import Model
@@ -48,29 +49,20 @@ def model_catalog(contracts) -> dict[str, ModelEntry]:
 
 def dataset_asset_names(c: Contract) -> set[str]:
     """Every asset key the asset factory creates for a contract, its model's included."""
-    names = {f"raw_{c.name}", f"cleaned_{c.name}", f"quarantine_{c.name}", f"masked_{c.name}",
-             *(f"{c.name}_{a.name}" for a in c.aggregations)}
+    out = {*names.file_layers(c.name), *(names.gold(c.name, a.name) for a in c.aggregations)}
     if c.semantic is not None:
-        names |= {semantic_metrics_name(c), metric_definitions_name(c)}
+        out |= {names.semantic_metrics(c.name), names.metric_definitions(c.name)}
     if c.model is not None:
-        names.add(c.model.name)
-    return names
+        out.add(c.model.name)
+    return out
 
 
 def modeling_tables(c: Contract) -> list[str]:
     """The tables of a contract's model and semantic layer (maintenance, retention, alert routing)."""
     out = [c.model.name] if c.model is not None else []
     if c.semantic is not None:
-        out += [semantic_metrics_name(c), metric_definitions_name(c)]
+        out += [names.semantic_metrics(c.name), names.metric_definitions(c.name)]
     return out
-
-
-def semantic_metrics_name(c: Contract) -> str:
-    return f"{c.name}_semantic_metrics"
-
-
-def metric_definitions_name(c: Contract) -> str:
-    return f"{c.name}_metric_definitions"
 
 
 def joined_types(agg, catalog: dict[str, ModelEntry]) -> dict[str, str]:

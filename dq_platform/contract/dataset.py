@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dq_platform import names
 from dq_platform.contract.base import NAME_RE, _Strict
 from dq_platform.contract.columns import Column, ExpressionRule, MaskingStrategy
 from dq_platform.contract.modeling import VALUE_AGGS, Aggregation, Model, Semantic, expression_names
@@ -243,8 +244,7 @@ def _modeling_errors(c: Contract) -> list[tuple[tuple, str]]:
         for fk in m.references:
             if fk not in cols:
                 errors.append((("model", "references", fk), f"unknown column '{fk}'"))
-        own = {f"raw_{c.name}", f"cleaned_{c.name}", f"quarantine_{c.name}", f"masked_{c.name}",
-               *(f"{c.name}_{a.name}" for a in c.aggregations)}
+        own = {*names.file_layers(c.name), *(names.gold(c.name, a.name) for a in c.aggregations)}
         if m.name in own:
             errors.append((("model", "name"), f"'{m.name}' is already the name of one of this dataset's assets"))
 
@@ -282,7 +282,8 @@ def _modeling_errors(c: Contract) -> list[tuple[tuple, str]]:
                 unknown_names(metric.filter, known, (*loc, "metrics", mi, "filter"))
             if metric.agg in ("first", "last") and agg.time_column is None:
                 errors.append(((*loc, "metrics", mi, "agg"), f"{metric.agg} is ordered by the aggregation's time_column; declare one"))
-        if c.semantic is not None and agg.name in ("semantic_metrics", "metric_definitions"):
+        if c.semantic is not None and names.gold(c.name, agg.name) in (names.semantic_metrics(c.name),
+                                                                        names.metric_definitions(c.name)):
             errors.append(((*loc, "name"), f"'{agg.name}' is the name of a semantic-layer asset of this dataset"))
 
     sem = c.semantic
@@ -294,12 +295,12 @@ def _modeling_errors(c: Contract) -> list[tuple[tuple, str]]:
             for part in [x, *([x.numerator, x.denominator] if x.agg == "ratio" else [])]:
                 used |= ({part.column} if part.column else set()) | (expression_names(part.filter) if part.filter else set())
         over_model(sem, used & set(cols), ("semantic",))
-        names: set[str] = set()
+        metric_names: set[str] = set()
         for mi, metric in enumerate(sem.metrics):
             loc = ("semantic", "metrics", mi)
-            if metric.name in names:
+            if metric.name in metric_names:
                 errors.append(((*loc, "name"), f"duplicate metric name '{metric.name}'"))
-            names.add(metric.name)
+            metric_names.add(metric.name)
             if metric.column is not None:
                 numeric(metric.column, metric.agg, (*loc, "column"))
             if metric.filter:

@@ -15,7 +15,8 @@ when its blocking checks pass, so a failure leaves the last good version in plac
 import dagster as dg
 import pandas as pd
 
-from dq_platform.contract import Contract, ModelEntry, metric_definitions_name, model_catalog, semantic_metrics_name
+from dq_platform import names
+from dq_platform.contract import Contract, ModelEntry, model_catalog
 from dq_platform.engine.modeling import build_model, orphans, read_columns
 from dq_platform.engine.aggregation import source_table
 from dq_platform.engine.rules import PARTITION, SOURCE_LINE
@@ -156,8 +157,8 @@ def _semantic_docs(contract: Contract) -> tuple[str, dg.TableSchema, dg.TableSch
 def semantic_assets(contract: Contract, masked_key: dg.AssetKey, common: dict) -> dg.AssetsDefinition:
     from dq_platform.engine import semantic
 
-    metrics_key = dg.AssetKey(semantic_metrics_name(contract))
-    defs_key = dg.AssetKey(metric_definitions_name(contract))
+    metrics_key = dg.AssetKey(names.semantic_metrics(contract.name))
+    defs_key = dg.AssetKey(names.metric_definitions(contract.name))
     description, schema, def_schema = _semantic_docs(contract)
     specs = [dg.AssetCheckSpec("gold_has_no_pii", asset=k, blocking=True,
                                description="No PII pattern in any string column of the table.")
