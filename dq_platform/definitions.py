@@ -13,8 +13,7 @@ import dagster as dg
 from dq_platform.alerts.sensors import build_alert_sensors, deliveries_spec
 from dq_platform import names
 from dq_platform.defs.dataset import DatasetDefs, build_dataset
-from dq_platform.contract import load_contracts
-from dq_platform.engine.modeling import model_catalog
+from dq_platform.contract import load_contracts, model_catalog
 from dq_platform.defs.extract import build_extract, is_pull_source
 from dq_platform.defs.health import build_health
 from dq_platform.defs.review import build_publisher_sensor, build_review_job

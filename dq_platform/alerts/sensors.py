@@ -26,8 +26,7 @@ import dagster as dg
 
 from dq_platform.alerts.policy import Alert, Incidents, alert_from, check_alert, dumps_state, incident_key, loads_state, redelivery_window, reminder_period, review_required_alert, routes, run_failure_alert, scrub_error
 from dq_platform.alerts.channels import Delivery, DeliveryError, channels_for, redact
-from dq_platform.contract import Contract
-from dq_platform.engine.modeling import modeling_tables
+from dq_platform.contract import Contract, modeling_tables
 from dq_platform.io.warehouse import Warehouse
 from dq_platform import names
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from dq_platform import names
-from dq_platform.contract import Contract
+from dq_platform.contract import Contract, model_catalog
 from dq_platform.defs.checks import freshness_checks, stored_checks
 from dq_platform.defs.clean import build_clean
 from dq_platform.defs.execution import FILE_EXECUTOR
@@ -29,7 +29,6 @@ from dq_platform.defs.layers import Layers
 from dq_platform.defs.masked import build_masked
 from dq_platform.defs.models import modeling_assets
 from dq_platform.defs.raw import build_raw
-from dq_platform.engine.modeling import model_catalog
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dq_platform.defs.layers import ERROR, Layers
 from dq_platform.defs.models import aggregation_deps, read_join_models
 from dq_platform.engine import rules
 from dq_platform.engine.aggregation import aggregate, read_columns, source_table
-from dq_platform.engine.modeling import joined_types
+from dq_platform.contract import joined_types
 from dq_platform.io.warehouse import Warehouse
 
 

@@ -15,12 +15,12 @@ when its blocking checks pass, so a failure leaves the last good version in plac
 import dagster as dg
 import pandas as pd
 
-from dq_platform.contract import Contract
-from dq_platform.engine.modeling import ModelEntry, build_model, model_catalog, orphans, read_columns
+from dq_platform import names
+from dq_platform.contract import Contract, ModelEntry, model_catalog
+from dq_platform.engine.modeling import build_model, orphans, read_columns
 from dq_platform.engine.aggregation import source_table
 from dq_platform.engine.rules import PARTITION, SOURCE_LINE
 from dq_platform.io.warehouse import Warehouse
-from dq_platform import names
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 

@@ -144,15 +144,15 @@ def show_semantic_layer(contracts, warehouse: str, out=sys.stdout) -> None:
     """The semantic metrics as a BI tool sees them: a plain Delta table read with deltalake + pyarrow."""
     import pyarrow.compute as pc
 
-    from dq_platform.engine.modeling import metric_definitions_name, semantic_metrics_name
+    from dq_platform import names
     from dq_platform.io.warehouse import Warehouse
 
     wh = Warehouse(root=warehouse)
-    for c in (c for c in contracts if c.semantic is not None and wh.table(semantic_metrics_name(c)) is not None):
-        t = wh.table(semantic_metrics_name(c)).to_pyarrow_table()
+    for c in (c for c in contracts if c.semantic is not None and wh.table(names.semantic_metrics(c.name)) is not None):
+        t = wh.table(names.semantic_metrics(c.name)).to_pyarrow_table()
         print(f"\n== semantic layer of {c.name}: {len(c.semantic.metrics)} metrics, {t.num_rows} rows; BI tools and "
-              f"AI assistants read the Delta tables\n   {wh.table_uri(semantic_metrics_name(c))}  "
-              f"({', '.join(t.column_names)})\n   {wh.table_uri(metric_definitions_name(c))}  "
+              f"AI assistants read the Delta tables\n   {wh.table_uri(names.semantic_metrics(c.name))}  "
+              f"({', '.join(t.column_names)})\n   {wh.table_uri(names.metric_definitions(c.name))}  "
               f"(label, description, owner, formula per metric)", file=out)
         for m in c.semantic.metrics:  # its latest period, a few dimension values
             rows = t.filter(pc.equal(t["metric"], m.name))

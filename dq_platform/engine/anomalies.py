@@ -25,8 +25,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from dq_platform.engine.cleaning import CLEANED_DTYPES
-from dq_platform.contract import Anomaly, Contract
+from dq_platform.contract import CLEANED_DTYPES, Anomaly, Contract
 from dq_platform.engine.rules import PARTITION, SOURCE_LINE
 
 VALUE_PREFIX = "event_"  # event values copied into an anomaly row: event_service, event_cpu, ...

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dq_platform.contract import Case, Column, ColumnType, Format
+from dq_platform.contract import CLEANED_DTYPES, Case, Column, ColumnType, Format
 from dq_platform.engine.formats import DEFAULT_DATE_FORMATS
 
 # The defaults with ISO 8601 first: each value parses to the same date whichever order (tested),
@@ -191,17 +191,6 @@ def type_column(raw: pd.Series, column: Column, null_values: list[str]) -> Typed
         if column.format == Format.phone:
             values, bad = normalize_phone(text)
     return Typed(values=values, missing=missing.astype(bool), unparseable=bad.astype(bool))
-
-
-# Exact dtype of each logical type in the cleaned frame (the gates check str(series.dtype)).
-CLEANED_DTYPES: dict[ColumnType, str] = {
-    ColumnType.integer: "Int64",
-    ColumnType.float: "Float64",
-    ColumnType.string: "string",
-    ColumnType.date: "datetime64[ns]",
-    ColumnType.timestamp: "datetime64[ns]",
-    ColumnType.boolean: "boolean",
-}
 
 
 def cleaned_dtype(column: Column) -> str:

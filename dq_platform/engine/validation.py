@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import pandas as pd
 
-from dq_platform.engine.cleaning import CLEANED_DTYPES as _CLEANED_DTYPES
+from dq_platform.contract import CLEANED_DTYPES as _CLEANED_DTYPES
 from dq_platform.contract import Column, ColumnType, Contract, Format
 from dq_platform.engine.formats import FORMAT_PATTERNS
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 from dagster import DagsterEventType
 
-from dq_platform.engine.modeling import modeling_tables
+from dq_platform.contract import modeling_tables
 from dq_platform.io.warehouse import Warehouse
 from dq_platform import names
 

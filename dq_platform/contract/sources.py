@@ -1,0 +1,154 @@
+"""Where a dataset's rows come from: files in the landing zone, or a pulled HTTP API or SQL table.
+
+Pull sources name environment variables for their URLs and keys, never the values: the checks
+here refuse anything that does not look like a variable's name.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from dq_platform.contract.base import _Strict
+
+
+ENV_NAME_RE = r"^[A-Z_][A-Z0-9_]*$"
+
+
+def _check_cron(v: str | None) -> str | None:
+    from dagster._utils.schedules import is_valid_cron_string
+
+    if v is not None and not is_valid_cron_string(v):
+        raise ValueError(f"'{v}' is not a cron expression (5 fields, e.g. '*/10 * * * *')")
+    return v
+
+
+def _check_env_name(v: str | None) -> str | None:
+    if v is not None and not re.fullmatch(ENV_NAME_RE, v):
+        # the value is not repeated: it may be the secret itself (a URL with its password, a key)
+        raise ValueError("must name an environment variable (upper case, digits, '_'; e.g. DQ_ERP_DB_URL): "
+                         "the value itself (a URL, a key) belongs in the environment, not in the contract")
+    return v
+
+
+class HttpPagination(_Strict):
+    """Page-numbered pagination: pages are requested until a short or empty page, or max_pages."""
+
+    page_param: str = "page"
+    per_page_param: str = "per_page"
+    per_page: int = Field(default=100, ge=1, le=10_000)
+    first_page: int = Field(default=1, ge=0)
+    max_pages: int = Field(default=100, ge=1)
+
+
+class HttpSource(_Strict):
+    """A JSON API pulled with GET (http_source.py): each response is a JSON list of records."""
+
+    base_url: str | None = None  # the default endpoint, e.g. https://api.coingecko.com/api/v3
+    base_url_env: str | None = None  # an environment variable's name; wins over base_url when set
+    path: str = ""  # appended to the base URL, e.g. /coins/markets
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)  # query parameters (never secrets)
+    headers: dict[str, str] = Field(default_factory=dict)  # plain headers (e.g. Accept)
+    # header -> environment variable holding its value (API keys); the value is never logged
+    headers_env: dict[str, str] = Field(default_factory=dict)
+    records_key: str | None = None  # the list is under this key of a JSON object body (default: the body is the list)
+    pagination: HttpPagination | None = None  # None: one request
+    timeout_seconds: float = Field(default=30, gt=0)
+    retries: int = Field(default=5, ge=0, le=20)
+    backoff_seconds: float = Field(default=1.0, ge=0)
+    # a Retry-After longer than this fails the run instead of blocking it (the next schedule tick retries)
+    max_retry_after_seconds: float = Field(default=120, ge=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"'{v}' is not an http(s):// URL")
+        return v
+
+    @field_validator("base_url_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        return _check_env_name(v)
+
+    @field_validator("headers_env")
+    @classmethod
+    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v.values():
+            _check_env_name(name)
+        return v
+
+    @model_validator(mode="after")
+    def _has_endpoint(self) -> "HttpSource":
+        if self.base_url is None and self.base_url_env is None:
+            raise ValueError("needs base_url or base_url_env (or both: the variable wins when set)")
+        return self
+
+
+class SqlSource(_Strict):
+    """A table or query read through SQLAlchemy (sql_source.py), fully or by a watermark column."""
+
+    url_env: str  # the variable holding the SQLAlchemy URL (it has a password: never in the contract)
+    table: str | None = None  # "orders" or "schema.orders"
+    query: str | None = None  # a SELECT; incremental mode filters and orders it by the watermark
+    mode: Literal["full", "incremental"] = "full"
+    watermark: str | None = None  # incremental: rows with watermark > the last extract's maximum
+    chunk_rows: int = Field(default=50_000, ge=1)
+
+    @field_validator("url_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        return _check_env_name(v)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "SqlSource":
+        if (self.table is None) == (self.query is None):
+            raise ValueError("needs exactly one of 'table' or 'query'")
+        if self.mode == "incremental" and not self.watermark:
+            raise ValueError("mode 'incremental' needs a 'watermark' column")
+        if self.mode == "full" and self.watermark:
+            raise ValueError("a 'watermark' needs mode: incremental (mode 'full' reads every row each time)")
+        return self
+
+
+class Source(_Strict):
+    # file: files delivered into the landing zone; http / sql: pulled by the dataset's extract job
+    # (extract.py), which delivers them into the landing zone under `pattern` like any producer.
+    kind: Literal["file", "http", "sql"] = "file"
+    http: HttpSource | None = None
+    sql: SqlSource | None = None
+    schedule: str | None = None  # cron of the extract schedule (pull sources; on when set)
+    format: Literal["csv", "jsonl", "parquet"] = "csv"
+    pattern: str = Field(description="glob, relative to the landing zone, of this dataset's files")
+    # A file is ready when "<file>.done" exists (".done"), or "_SUCCESS" in its folder ("_SUCCESS").
+    # Without a marker, a file is ready once its size and mtime are unchanged across two sensor ticks.
+    ready_marker: Literal[".done", "_SUCCESS"] | None = None
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+    null_values: list[str] = Field(default_factory=lambda: ["", "NULL", "null", "None", "N/A", "n/a", "NA", "NaN", "nan", "-"])
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        return _check_cron(v)
+
+    @model_validator(mode="after")
+    def _pull_options(self) -> "Source":
+        for kind in ("http", "sql"):
+            if self.kind == kind and getattr(self, kind) is None:
+                raise ValueError(f"kind '{kind}' needs a '{kind}:' section with its options")
+            if self.kind != kind and getattr(self, kind) is not None:
+                raise ValueError(f"a '{kind}:' section needs kind: {kind} (kind is '{self.kind}')")
+        if self.kind == "file":
+            if self.schedule is not None:
+                raise ValueError("schedule applies to pull sources (kind http or sql): files arrive on their own")
+            return self
+        wanted = {"http": "jsonl", "sql": "parquet"}[self.kind]
+        if self.format != wanted:
+            raise ValueError(f"kind '{self.kind}' delivers {wanted} files: set format: {wanted}")
+        if self.pattern.count("*") != 1 or re.search(r"[?\[]", self.pattern):
+            raise ValueError(f"pattern '{self.pattern}' needs exactly one '*' (and no other wildcard): "
+                             f"the extract replaces it with its UTC timestamp, e.g. 'crypto/markets_*.jsonl'")
+        return self
