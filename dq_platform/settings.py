@@ -1,4 +1,13 @@
-"""Where things live, from environment variables, in one visible place.
+"""Every environment variable the platform reads, with its default, in one visible place.
+
+`VARIABLES` is the list: name, default, what it does, whether it is a secret. Modules read a
+setting with `get()` (or `flag()` / `number()`), never `os.environ`, so a variable that is not
+listed here cannot be read at all, and `dq-platform settings` can show what is configured (names and
+whether set; a secret's value is never printed). Variables a contract names itself (e.g.
+`source.sql.url_env`, `publish.postgres.url_env`) are read where the contract says.
+
+Dagster resources built from these (defs/resources.py) put the same settings on the UI's
+resources page, secrets as environment-variable references only.
 
 Embedded default: everything under the project folder (the current directory), SQLite
 Dagster storage in a persistent `.dagster_home` — never the temporary instance `dagster dev`
@@ -8,29 +17,144 @@ makes, which would delete the audit log on exit.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+
+CONTRACTS_DIR = Path(__file__).parent / "contracts"  # the shipped contracts
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str | None
+    help: str
+    group: str
+    secret: bool = False
+
+
+VARIABLES: dict[str, Variable] = {v.name: v for v in [
+    # where things live
+    Variable("DQ_PROJECT_DIR", None, "project folder (default: the current directory)", "locations"),
+    Variable("DAGSTER_HOME", None, "Dagster instance folder (default: <project>/.dagster_home)", "locations"),
+    Variable("DQ_WAREHOUSE_URI", None, "Delta tables: a folder or s3://bucket/prefix (default: <project>/warehouse)",
+             "locations"),
+    Variable("DQ_LANDING_URI", None, "landing zone: a folder or s3://bucket/prefix (default: <project>/landing)",
+             "locations"),
+    Variable("DQ_LANDING_DIR", None, "landing zone folder (older name of DQ_LANDING_URI)", "locations"),
+    Variable("DQ_CONTRACTS_DIR", None, "folder of contract YAML files (default: the shipped contracts)", "locations"),
+    # Dagster's storage
+    Variable("DAGSTER_PG_URL", None, "PostgreSQL URL of Dagster's storage (production mode)", "instance", secret=True),
+    Variable("DAGSTER_PG_HOST", None, "PostgreSQL host (production mode, with _USER, _PASSWORD, _DB)", "instance"),
+    Variable("DAGSTER_PG_USER", None, "PostgreSQL user", "instance"),
+    Variable("DAGSTER_PG_PASSWORD", None, "PostgreSQL password", "instance", secret=True),
+    Variable("DAGSTER_PG_DB", None, "PostgreSQL database", "instance"),
+    # masking
+    Variable("DQ_MASKING_KEY", None, "secret key of the deterministic masking (>= 16 characters)", "masking",
+             secret=True),
+    Variable("DQ_ALLOW_DEV_MASKING_KEY", "0", "1: mask with the public development key when DQ_MASKING_KEY is unset "
+             "(demo and `dq-platform ui --demo-key` only)", "masking"),
+    # S3 (standard AWS variables; credentials are read by boto3 and Arrow themselves)
+    Variable("AWS_ENDPOINT_URL", None, "S3-compatible endpoint (MinIO, a loopback test server)", "s3"),
+    Variable("AWS_REGION", None, "AWS region", "s3"),
+    Variable("AWS_DEFAULT_REGION", None, "AWS region (when AWS_REGION is unset)", "s3"),
+    Variable("AWS_ACCESS_KEY_ID", None, "AWS access key id", "s3"),
+    Variable("AWS_SECRET_ACCESS_KEY", None, "AWS secret access key", "s3", secret=True),
+    Variable("AWS_SESSION_TOKEN", None, "AWS session token", "s3", secret=True),
+    Variable("AWS_PROFILE", None, "AWS profile", "s3"),
+    Variable("AWS_ALLOW_HTTP", None, "true: allow http:// endpoints (local S3 servers)", "s3"),
+    Variable("AWS_CONDITIONAL_PUT", "etag", "how Delta commits avoid two writers creating one version", "s3"),
+    Variable("DQ_S3_SSE", None, "server-side encryption of every object written: aws:kms or AES256", "s3"),
+    Variable("DQ_S3_KMS_KEY_ID", None, "KMS key id or ARN for DQ_S3_SSE=aws:kms", "s3"),
+    # alerts
+    Variable("DQ_ALERT_CONSOLE", "on", "off: no console channel", "alerts"),
+    Variable("DQ_ALERT_FILE", None, "append console alerts to this file instead of stdout", "alerts"),
+    Variable("DQ_SLACK_WEBHOOK_URL", None, "Slack incoming webhook (the URL is the secret)", "alerts", secret=True),
+    Variable("DQ_ALERT_WEBHOOK_URL", None, "generic JSON webhook", "alerts", secret=True),
+    Variable("DQ_PAGERDUTY_ROUTING_KEY", None, "PagerDuty Events v2 routing key", "alerts", secret=True),
+    Variable("DQ_PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue", "PagerDuty Events API URL "
+             "(a proxy's may carry a token)", "alerts", secret=True),
+    Variable("DQ_SMTP_HOST", None, "SMTP server for email alerts", "alerts"),
+    Variable("DQ_SMTP_PORT", "587", "SMTP port", "alerts"),
+    Variable("DQ_SMTP_USER", None, "SMTP user", "alerts"),
+    Variable("DQ_SMTP_PASSWORD", None, "SMTP password", "alerts", secret=True),
+    Variable("DQ_SMTP_STARTTLS", "0", "1: STARTTLS before logging in", "alerts"),
+    Variable("DQ_ALERT_EMAIL_TO", None, "comma-separated recipients of email alerts", "alerts"),
+    Variable("DQ_ALERT_EMAIL_FROM", "dq-platform@localhost", "sender of email alerts", "alerts"),
+    Variable("DQ_ALERT_RETRIES", "3", "delivery attempts after the first", "alerts"),
+    Variable("DQ_ALERT_RETRY_BACKOFF", "0.5", "seconds, doubled per retry", "alerts"),
+    Variable("DQ_ALERT_TIMEOUT_SECONDS", "10", "timeout of one delivery", "alerts"),
+    Variable("DQ_ALERT_REMINDER_AFTER", "4h", "remind of an open incident after this long (contract may override)",
+             "alerts"),
+    Variable("DQ_ALERT_REDELIVER_WITHIN", "24h", "retry failed deliveries for this long", "alerts"),
+    Variable("DQ_ALERT_SENSOR_INTERVAL_SECONDS", "30", "how often the alert sensors tick", "alerts"),
+    Variable("DQ_WEBSERVER_URL", "http://127.0.0.1:3000", "the Dagster UI's address, for links in alerts", "alerts"),
+    # review
+    Variable("DQ_REVIEW_AUTO_APPROVE", "0", "1: publish files above the review threshold without a reviewer",
+             "review"),
+    # running
+    Variable("DQ_LOG_LEVEL", "WARNING", "console log level of CLI and demo runs (the instance gets every event)",
+             "runtime"),
+    Variable("DQ_THREADS", None, "threads for per-column work (default: the machine's cores)", "runtime"),
+    Variable("DQ_STEP_PROCESSES_ABOVE_MB", "256", "files above this size run a process per step", "runtime"),
+    Variable("DQ_MAX_SOURCE_BYTES", None, "largest file read in one piece (default: a quarter of memory)", "runtime"),
+    Variable("DQ_SENSOR_INTERVAL_SECONDS", "30", "how often the landing sensors tick", "runtime"),
+]}
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def get(name: str, default: str | None = None) -> str | None:
+    """The variable's value (stripped), else `default`, else its listed default. Unlisted names raise."""
+    var = VARIABLES[name]
+    value = os.environ.get(name, "").strip()
+    return value or (default if default is not None else var.default)
+
+
+def flag(name: str) -> bool:
+    return (get(name) or "").lower() in _TRUE
+
+
+def number(name: str, kind=float):
+    """A numeric setting; a malformed value is a clear error naming the variable (never a traceback)."""
+    text = get(name)
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name} must be a number, not {text!r}") from None
+
+
+def is_set(name: str) -> bool:
+    return bool(os.environ.get(VARIABLES[name].name, "").strip())
+
+
+def describe() -> list[dict]:
+    """Every variable with its default and whether it is set; a secret's value is never included."""
+    out = []
+    for v in VARIABLES.values():
+        value = None if v.secret else (os.environ.get(v.name, "").strip() or None)
+        out.append({"name": v.name, "group": v.group, "set": is_set(v.name), "value": value,
+                    "default": v.default, "secret": v.secret, "help": v.help})
+    return out
 
 
 def project_dir() -> Path:
-    return Path(os.environ.get("DQ_PROJECT_DIR") or Path.cwd()).resolve()
+    return Path(get("DQ_PROJECT_DIR") or Path.cwd()).resolve()
 
 
 def dagster_home() -> Path:
-    return Path(os.environ.get("DAGSTER_HOME") or project_dir() / ".dagster_home").resolve()
+    return Path(get("DAGSTER_HOME") or project_dir() / ".dagster_home").resolve()
 
 
 def warehouse_uri() -> str:
-    return os.environ.get("DQ_WAREHOUSE_URI") or str(project_dir() / "warehouse")
+    return get("DQ_WAREHOUSE_URI") or str(project_dir() / "warehouse")
 
 
 def landing_uri() -> str:
-    return os.environ.get("DQ_LANDING_URI") or os.environ.get("DQ_LANDING_DIR") or str(project_dir() / "landing")
+    return get("DQ_LANDING_URI") or get("DQ_LANDING_DIR") or str(project_dir() / "landing")
 
 
 def contracts_dir() -> Path:
-    from dq_platform.contract import CONTRACTS_DIR
-
-    return Path(os.environ.get("DQ_CONTRACTS_DIR") or CONTRACTS_DIR)
+    return Path(get("DQ_CONTRACTS_DIR") or CONTRACTS_DIR)
 
 
 class SettingsError(ValueError):

@@ -14,7 +14,6 @@ HTTP retries are urllib3's `Retry` on a requests Session (connect errors, read t
 
 import html
 import logging
-import os
 import smtplib
 import sys
 import time
@@ -27,22 +26,21 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from dq_platform.alerts.policy import Alert
+from dq_platform import settings
 
-PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
-SECRET_VARIABLES = ("DQ_SLACK_WEBHOOK_URL", "DQ_ALERT_WEBHOOK_URL", "DQ_PAGERDUTY_ROUTING_KEY",
-                    "DQ_SMTP_PASSWORD", "DQ_PAGERDUTY_EVENTS_URL")
 REDACTED = "***"
 
 
 # -- secrets -----------------------------------------------------------------------------
 
 def secret_values() -> list[str]:
-    """Every secret currently configured, with the forms they take inside error messages."""
+    """Every secret currently configured (settings.VARIABLES marks them), with the forms they take inside
+    error messages."""
     out: set[str] = set()
-    for name in SECRET_VARIABLES:
-        value = os.environ.get(name, "").strip()
-        if not value:
+    for var in settings.VARIABLES.values():
+        if not var.secret or not settings.is_set(var.name):
             continue
+        value = settings.get(var.name)
         out |= {value, quote(value, safe="")}
         parts = urlsplit(value)
         if parts.scheme and parts.netloc:  # urllib3 errors quote the path alone: "url: /services/T/B/X"
@@ -99,12 +97,12 @@ class DeliveryError(Exception):
 
 
 def _env_float(name: str, default: float) -> float:
-    return float(os.environ.get(name) or default)
+    return float(settings.get(name) or default)
 
 
 def http_session() -> requests.Session:
     retry = Retry(
-        total=int(os.environ.get("DQ_ALERT_RETRIES") or 3), backoff_factor=_env_float("DQ_ALERT_RETRY_BACKOFF", 0.5),
+        total=settings.number("DQ_ALERT_RETRIES", int), backoff_factor=_env_float("DQ_ALERT_RETRY_BACKOFF", 0.5),
         status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"POST"}),
         respect_retry_after_header=True, raise_on_status=False)
     session = requests.Session()
@@ -120,7 +118,7 @@ def post_json(url: str, payload: dict) -> int:
         try:
             response = session.post(url, json=payload, timeout=timeout)
         except requests.RequestException as e:
-            retries = int(os.environ.get("DQ_ALERT_RETRIES") or 3)
+            retries = settings.number("DQ_ALERT_RETRIES", int)
             raise DeliveryError(f"{type(e).__name__}: {redact(e)}", attempts=retries + 1) from None
         history = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
         attempts = len(history) + 1
@@ -151,11 +149,11 @@ class ConsoleChannel(Channel):
         self.stream = stream
 
     def configured(self) -> bool:
-        return (os.environ.get("DQ_ALERT_CONSOLE") or "on").lower() not in ("off", "0", "false", "no")
+        return (settings.get("DQ_ALERT_CONSOLE") or "on").lower() not in ("off", "0", "false", "no")
 
     def send(self, alert: Alert) -> int:
         text = f"--- dq_platform alert ({alert.kind}) ---\n{alert.text()}\n"
-        path = os.environ.get("DQ_ALERT_FILE")
+        path = settings.get("DQ_ALERT_FILE")
         if path:
             with open(path, "a", encoding="utf-8") as f:
                 f.write(text + "\n")
@@ -195,20 +193,20 @@ class SlackChannel(Channel):
     name = "slack"
 
     def configured(self) -> bool:
-        return bool(os.environ.get("DQ_SLACK_WEBHOOK_URL"))
+        return settings.is_set("DQ_SLACK_WEBHOOK_URL")
 
     def send(self, alert: Alert) -> int:
-        return post_json(os.environ["DQ_SLACK_WEBHOOK_URL"], slack_blocks(alert))
+        return post_json(settings.get("DQ_SLACK_WEBHOOK_URL"), slack_blocks(alert))
 
 
 class WebhookChannel(Channel):
     name = "webhook"
 
     def configured(self) -> bool:
-        return bool(os.environ.get("DQ_ALERT_WEBHOOK_URL"))
+        return settings.is_set("DQ_ALERT_WEBHOOK_URL")
 
     def send(self, alert: Alert) -> int:
-        return post_json(os.environ["DQ_ALERT_WEBHOOK_URL"], {"source": "dq_platform", **alert.to_dict()})
+        return post_json(settings.get("DQ_ALERT_WEBHOOK_URL"), {"source": "dq_platform", **alert.to_dict()})
 
 
 PAGERDUTY_SEVERITY = {"CRITICAL": "critical", "HIGH": "error", "MEDIUM": "warning", "LOW": "info"}
@@ -234,11 +232,11 @@ class PagerDutyChannel(Channel):
     name = "pagerduty"
 
     def configured(self) -> bool:
-        return bool(os.environ.get("DQ_PAGERDUTY_ROUTING_KEY"))
+        return settings.is_set("DQ_PAGERDUTY_ROUTING_KEY")
 
     def send(self, alert: Alert) -> int:
-        url = os.environ.get("DQ_PAGERDUTY_EVENTS_URL") or PAGERDUTY_EVENTS_URL
-        return post_json(url, pagerduty_event(alert, os.environ["DQ_PAGERDUTY_ROUTING_KEY"]))
+        url = settings.get("DQ_PAGERDUTY_EVENTS_URL")
+        return post_json(url, pagerduty_event(alert, settings.get("DQ_PAGERDUTY_ROUTING_KEY")))
 
 
 def _href(location: str | None) -> str | None:
@@ -274,20 +272,20 @@ class EmailChannel(Channel):
         self.extra = extra_recipients or []
 
     def configured(self) -> bool:
-        return bool(os.environ.get("DQ_SMTP_HOST") and (os.environ.get("DQ_ALERT_EMAIL_TO") or self.extra))
+        return bool(settings.is_set("DQ_SMTP_HOST") and (settings.get("DQ_ALERT_EMAIL_TO") or self.extra))
 
     def send(self, alert: Alert) -> int:
-        host, port = os.environ["DQ_SMTP_HOST"], int(os.environ.get("DQ_SMTP_PORT") or 587)
-        to = [x.strip() for x in (os.environ.get("DQ_ALERT_EMAIL_TO") or "").split(",") if x.strip()] + self.extra
-        msg = email_message(alert, os.environ.get("DQ_ALERT_EMAIL_FROM") or "dq-platform@localhost", to)
-        retries, backoff = int(os.environ.get("DQ_ALERT_RETRIES") or 3), _env_float("DQ_ALERT_RETRY_BACKOFF", 0.5)
+        host, port = settings.get("DQ_SMTP_HOST"), settings.number("DQ_SMTP_PORT", int)
+        to = [x.strip() for x in (settings.get("DQ_ALERT_EMAIL_TO") or "").split(",") if x.strip()] + self.extra
+        msg = email_message(alert, settings.get("DQ_ALERT_EMAIL_FROM"), to)
+        retries, backoff = settings.number("DQ_ALERT_RETRIES", int), _env_float("DQ_ALERT_RETRY_BACKOFF", 0.5)
         for attempt in range(1, retries + 2):
             try:
                 with smtplib.SMTP(host, port, timeout=_env_float("DQ_ALERT_TIMEOUT_SECONDS", 10)) as smtp:
-                    if (os.environ.get("DQ_SMTP_STARTTLS") or "").lower() in ("1", "true", "yes", "on"):
+                    if settings.flag("DQ_SMTP_STARTTLS"):
                         smtp.starttls()
-                    if os.environ.get("DQ_SMTP_USER"):
-                        smtp.login(os.environ["DQ_SMTP_USER"], os.environ.get("DQ_SMTP_PASSWORD", ""))
+                    if settings.is_set("DQ_SMTP_USER"):
+                        smtp.login(settings.get("DQ_SMTP_USER"), settings.get("DQ_SMTP_PASSWORD") or "")
                     smtp.send_message(msg)
                 return attempt
             except (smtplib.SMTPAuthenticationError, smtplib.SMTPRecipientsRefused) as e:  # retrying cannot help

@@ -12,7 +12,6 @@
 
 import datetime as dt
 import json
-import os
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -20,6 +19,7 @@ from urllib.parse import quote
 
 from dq_platform.contract import ALERT_CHANNELS, Contract, Severity, parse_duration
 from dq_platform import names
+from dq_platform import settings
 
 LOW, MEDIUM, HIGH, CRITICAL = Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL
 
@@ -57,7 +57,7 @@ def outcome_for_check(check_name: str, severity: str) -> str:
 
 
 def webserver_url() -> str:
-    return (os.environ.get("DQ_WEBSERVER_URL") or "http://127.0.0.1:3000").rstrip("/")
+    return settings.get("DQ_WEBSERVER_URL").rstrip("/")
 
 
 def run_link(run_id: str | None) -> str | None:
@@ -262,7 +262,7 @@ def routes(severity: Severity, contract: Contract | None, configured: set[str]) 
 
 def reminder_period(contract: Contract | None) -> dt.timedelta:
     text = (contract.alerts.reminder_after if contract is not None else None) \
-        or os.environ.get("DQ_ALERT_REMINDER_AFTER") or DEFAULT_REMINDER
+        or settings.get("DQ_ALERT_REMINDER_AFTER") or DEFAULT_REMINDER
     return parse_duration(text)
 
 
@@ -350,4 +350,4 @@ def loads_state(cursor: str | None, default=None):
 
 def redelivery_window() -> dt.timedelta:
     """How long a delivery that failed keeps being retried on later ticks (DQ_ALERT_REDELIVER_WITHIN, 24h)."""
-    return parse_duration(os.environ.get("DQ_ALERT_REDELIVER_WITHIN") or "24h")
+    return parse_duration(settings.get("DQ_ALERT_REDELIVER_WITHIN"))

@@ -19,7 +19,6 @@ other channels nor the tick.
 """
 
 import datetime as dt
-import os
 from typing import Callable
 
 import dagster as dg
@@ -29,6 +28,7 @@ from dq_platform.alerts.channels import Delivery, DeliveryError, channels_for, r
 from dq_platform.contract import Contract, modeling_tables
 from dq_platform.io.warehouse import Warehouse
 from dq_platform import names
+from dq_platform import settings
 
 DELIVERIES_KEY = dg.AssetKey(names.ALERT_DELIVERIES)
 CHECK_SENSOR = names.CHECK_ALERT_SENSOR
@@ -42,7 +42,7 @@ deliveries_spec = dg.AssetSpec(
 
 
 def sensor_interval_seconds() -> int:
-    return int(os.environ.get("DQ_ALERT_SENSOR_INTERVAL_SECONDS", "30"))
+    return settings.number("DQ_ALERT_SENSOR_INTERVAL_SECONDS", int)
 
 
 # -- delivery ----------------------------------------------------------------------------

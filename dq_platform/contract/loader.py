@@ -14,8 +14,8 @@ from dq_platform.contract.base import ContractError
 from dq_platform.contract.cross_checks import cross_contract_errors
 from dq_platform.contract.dataset import Contract
 from dq_platform.contract.yaml_text import YAML_LOADER, describe, line_index
+from dq_platform.settings import CONTRACTS_DIR
 
-CONTRACTS_DIR = Path(__file__).parent.parent / "contracts"
 
 
 def parse_contract(text: str, path: str | Path = "<string>") -> Contract:

@@ -6,9 +6,9 @@ running step tells which mode it is in (the storage handoff asks).
 
 from __future__ import annotations
 
-import os
 
 import dagster as dg
+from dq_platform import settings
 
 PROCESS_PER_STEP = "process_per_step"
 
@@ -38,7 +38,7 @@ def execution_config(size: int | None = None) -> dict:
     (storage.HANDOFF). Above it, a process per step returns each step's memory when it ends, which
     keeps a 5M-row file under 6 GB.
     """
-    configured = os.environ.get("DQ_STEP_PROCESSES_ABOVE_MB", "").strip() or "256"
+    configured = settings.get("DQ_STEP_PROCESSES_ABOVE_MB")
     try:
         limit = float(configured) * 2**20
     except ValueError:

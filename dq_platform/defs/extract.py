@@ -29,6 +29,7 @@ from pydantic import Field
 from dq_platform.contract import Contract
 from dq_platform.defs.sensors import LandingZoneResource
 from dq_platform import names
+from dq_platform import settings
 
 DEFAULT_CRON = "0 * * * *"  # a schedule without `source.schedule` exists, stopped, at this cron
 IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -214,7 +215,7 @@ def run_extract(instance: dg.DagsterInstance, contract: Contract, landing_uri: s
     defs = dg.Definitions.merge(build_extract(contract),
                                 dg.Definitions(resources={"landing": LandingZoneResource(uri=landing_uri)}))
     job = defs.resolve_job_def(extract_job_name(contract))
-    level = os.environ.get("DQ_LOG_LEVEL", "WARNING").upper()  # the console; the instance gets every event
+    level = settings.get("DQ_LOG_LEVEL").upper()  # the console; the instance gets every event
     result = job.execute_in_process(
         instance=instance, tags=tags, raise_on_error=False,
         run_config={"ops": {f"extract_{contract.name}": {"config": {"full_refresh": full_refresh}}},

@@ -20,7 +20,6 @@ for the platform, or the run tag `dq/review/auto_approve=true` (`dq-platform ing
 """
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -33,6 +32,7 @@ from dq_platform.engine import rules
 from dq_platform.contract import Contract, Level
 from dq_platform.defs.execution import run_config
 from dq_platform.io.warehouse import Warehouse
+from dq_platform import settings
 
 REVIEW_OP = "record_review_decision"
 REJECTED_RULE = "_review:rejected"
@@ -51,7 +51,7 @@ def auto_approval(contract: Contract, run_tags: dict) -> str | None:
         return "the run was started with --no-review"
     if contract.review.auto_approve:
         return f"contract {contract.name} sets review.auto_approve"
-    if os.environ.get("DQ_REVIEW_AUTO_APPROVE", "").lower() in ("1", "true", "yes"):
+    if settings.flag("DQ_REVIEW_AUTO_APPROVE"):
         return "DQ_REVIEW_AUTO_APPROVE is set for the platform"
     return None
 
@@ -350,7 +350,7 @@ def decide(instance: dg.DagsterInstance, config: ReviewConfig, *, contracts_dir:
         return dg.build_reconstructable_job("dq_platform.definitions", "pipeline_job",
                                             reconstructable_args=(name, str(contracts_dir), warehouse_root))
 
-    level = os.environ.get("DQ_LOG_LEVEL", "WARNING").upper()  # the console shows warnings and errors only
+    level = settings.get("DQ_LOG_LEVEL").upper()  # the console shows warnings and errors only
     base = {"execution": {"config": {"in_process": {}}}, "loggers": {"console": {"config": {"log_level": level}}}}
     result = dg.execute_job(job(names.REVIEW_JOB), instance, run_config={**base, "ops": {REVIEW_OP: {"config": config.model_dump()}}},
                             tags={**review_tags(config), names.TRIGGER_TAG: trigger}, raise_on_error=False)

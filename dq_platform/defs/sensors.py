@@ -11,7 +11,6 @@ stable, and the size/mtime of files already handled). The landing zone is never 
 """
 
 import json
-import os
 from pathlib import PurePosixPath
 
 import dagster as dg
@@ -23,6 +22,7 @@ from dq_platform.defs.execution import execution_config
 from dq_platform.io.landing_zones import LandingFile, LandingFileChanged, LandingZone, is_temporary, landing_zone
 from dq_platform.defs.partitions import registered_content, source_tags
 from dq_platform.io.landing import SourceFile
+from dq_platform import settings
 
 MAX_RUNS_PER_TICK = 25  # keeps a tick short when many files land at once; the rest follow next tick
 
@@ -37,7 +37,7 @@ class LandingZoneResource(dg.ConfigurableResource):
 
 
 def sensor_interval_seconds() -> int:
-    return int(os.environ.get("DQ_SENSOR_INTERVAL_SECONDS", "30"))
+    return settings.number("DQ_SENSOR_INTERVAL_SECONDS", int)
 
 
 def _ready(zone: LandingZone, f: LandingFile, marker: str | None) -> bool:

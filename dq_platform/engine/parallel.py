@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+from dq_platform import settings
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -21,7 +22,7 @@ MIN_ROWS = 50_000  # below this, per-column work is milliseconds: no pool
 
 def width() -> int:
     """Threads per step: DQ_THREADS, else the machine's cores (at most 4)."""
-    configured = os.environ.get("DQ_THREADS", "").strip()
+    configured = settings.get("DQ_THREADS") or ""
     if configured:
         try:
             return max(1, int(configured))

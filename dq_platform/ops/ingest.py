@@ -7,7 +7,6 @@ outcome (rows per layer, checks, the gate that held it, its reports) is summariz
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from dq_platform.defs.execution import run_config
 from dq_platform.defs.partitions import source_tags
 from dq_platform.io import landing
 from dq_platform.reports.errors import root_cause
+from dq_platform import settings
 
 
 @dataclass
@@ -47,7 +47,7 @@ def run_file(instance: dg.DagsterInstance, contract: Contract, source: landing.S
         "dq_platform.definitions", "pipeline_job",
         reconstructable_args=(names.pipeline_job(contract.name), str(contracts_dir), warehouse_root))
     # The console shows warnings and errors only; every event still goes to the instance (the audit log).
-    level = os.environ.get("DQ_LOG_LEVEL", "WARNING").upper()
+    level = settings.get("DQ_LOG_LEVEL").upper()
     # in_process: every step in this process (CLI, demo; the daemon's runs of files up to
     # DQ_STEP_PROCESSES_ABOVE_MB). multiprocess: a process per step (bigger files).
     if executor not in ("in_process", "multiprocess"):
