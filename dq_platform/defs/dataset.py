@@ -22,7 +22,7 @@ import warnings
 import dagster as dg
 import pandas as pd
 
-from dq_platform.io import landing
+from dq_platform.io import landing, readers
 from dq_platform.engine import rules
 from dq_platform.defs import statistical_checks
 from dq_platform.contract import ColumnType, Contract
@@ -144,7 +144,7 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> dg.Definit
             uri = landing.find_archived(warehouse.root, name, key)
         t0 = time.perf_counter()
         # the archive is content-addressed: its folder name is the file's sha256
-        frame = landing.read_source(uri, contract, display_name=file_name, checksum=uri.rsplit("/", 2)[-2])
+        frame = readers.read_source(uri, contract, display_name=file_name, checksum=uri.rsplit("/", 2)[-2])
         read_s = time.perf_counter() - t0
         profile = profile_frame(frame, contract, "raw")
         parse_errors = int(frame[rules.PARSE_ERROR].notna().sum())
