@@ -8,7 +8,6 @@ its audit-log run point at each other. Partitioned tables are physically partiti
 
 
 import os
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -21,7 +20,6 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from dq_platform.defs.execution import steps_share_process
 from dq_platform.engine.rules import PARTITION
 
 _TO_PANDAS = {
@@ -298,16 +296,6 @@ class Warehouse(dg.ConfigurableResource):
         return None
 
 
-def process_peak_mb() -> float:
-    """Peak resident memory of this process so far (a step's own peak when it runs alone)."""
-    try:
-        import resource
-    except ImportError:  # not on Windows
-        return -1.0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / 1024 / (1024 if sys.platform == "darwin" else 1), 1)
-
-
 def to_arrow(df: pd.DataFrame, date_columns=()) -> pa.Table:
     """pandas -> Arrow with Delta-friendly types: dates as date32, timestamps in microseconds."""
     table = pa.Table.from_pandas(df, preserve_index=False)
@@ -340,43 +328,3 @@ def from_arrow(table: pa.Table, self_destruct: bool = True) -> pd.DataFrame:
         if pd.api.types.is_datetime64_any_dtype(df[name]):
             df[name] = df[name].astype("datetime64[ns]")
     return df
-
-
-def column_schema(df: pd.DataFrame) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name=str(c), type=str(t)) for c, t in df.dtypes.items()])
-
-
-class DeltaIOManager(dg.ConfigurableIOManager):
-    """Stores each asset (partition) as a Delta table named after the asset."""
-
-    warehouse: Warehouse
-
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
-        if obj is None:
-            return
-        table = context.asset_key.path[-1]
-        # The run's partition key is visible to unpartitioned assets too (gold in a file's run):
-        # only a partitioned asset writes a partition.
-        partition = context.asset_partition_key if context.has_asset_partitions else None
-        date_columns = (context.definition_metadata or {}).get("dq/date_columns", [])
-        # Output metadata under dq/commit/ travels into the Delta commit (e.g. gate status).
-        commit_meta = {k.removeprefix("dq/commit/"): str(getattr(v, "value", v))
-                       for k, v in (context.output_metadata or {}).items() if k.startswith("dq/commit/")}
-        started = time.perf_counter()
-        info = self.warehouse.write(table, obj, partition=partition, run_id=context.run_id,
-                                    date_columns=list(date_columns), extra_metadata=commit_meta,
-                                    hand_off=steps_share_process(context.step_context))
-        context.add_output_metadata({
-            "seconds/write": round(time.perf_counter() - started, 4),
-            "memory/process_peak_mb": process_peak_mb(),
-            "dagster/row_count": info.rows,
-            "dagster/column_schema": column_schema(obj),
-            "dagster/uri": info.uri,
-            "delta_version": info.version,
-        })
-
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        table = context.asset_key.path[-1]
-        if context.has_asset_partitions:
-            return self.warehouse.read(table, partition=list(context.asset_partition_keys))
-        return self.warehouse.read(table)
