@@ -13,7 +13,7 @@ from deltalake import CommitProperties
 
 from dq_platform.contract import Contract, Maintenance
 from dq_platform.engine.modeling import modeling_tables
-from dq_platform.io.landing import filesystem
+from dq_platform.io.files import filesystem
 from dq_platform.io.warehouse import Warehouse
 
 ZORDERED_PREFIXES = ("cleaned_", "masked_")  # the tables that keep the contract's columns as declared

@@ -11,12 +11,13 @@ Parsing a source file into raw rows is `readers.read_source`.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from urllib.parse import unquote
 from pathlib import Path
 
 import pyarrow.fs as pafs
+
+from dq_platform.io.files import _uri, filesystem
 
 # run tags naming the file a run processes (ingest.source_tags); a publish run copies them
 SOURCE_URI_TAG, CHECKSUM_TAG, SIZE_TAG = "dq/source_uri", "dq/checksum", "dq/size"
@@ -50,30 +51,6 @@ def sha256_of(uri: str) -> tuple[str, int]:
             h.update(chunk)
             size += len(chunk)
     return h.hexdigest(), size
-
-
-def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """The Arrow filesystem and path for a file:// or s3:// URI.
-
-    S3 takes its credentials and region from the standard AWS variables, and its endpoint from
-    AWS_ENDPOINT_URL (S3-compatible stores, a loopback test server), http when AWS_ALLOW_HTTP.
-    """
-    if uri.startswith("s3://"):
-        endpoint = os.environ.get("AWS_ENDPOINT_URL")
-        kwargs = {}
-        if endpoint:
-            scheme, _, host = endpoint.partition("://")
-            kwargs.update(endpoint_override=host or scheme, scheme=scheme if host else "https")
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        if region:
-            kwargs["region"] = region
-        return pafs.S3FileSystem(**kwargs), uri.removeprefix("s3://")
-    return pafs.FileSystem.from_uri(uri)
-
-
-def _uri(path_or_uri: str | Path) -> str:
-    s = str(path_or_uri)
-    return s if "://" in s else Path(s).resolve().as_uri()
 
 
 def describe(dataset: str, path_or_uri: str | Path) -> SourceFile:

@@ -238,7 +238,7 @@ class S3LandingZone(LandingZone):
 
     Sensors only read (ListObjectsV2, HeadObject, GetObject); producers deliver with PutObject. The endpoint comes from
     AWS_ENDPOINT_URL (S3-compatible stores, a loopback test server; path-style addressing then,
-    as pyarrow's S3FileSystem in landing.filesystem uses), credentials and region from the
+    as pyarrow's S3FileSystem in files.filesystem uses), credentials and region from the
     standard AWS variables/config. Keys ending in "/" (console "folders") and Hadoop
     "_$folder$" markers are not files and are never listed. `page_size` is the ListObjectsV2
     page size (S3 caps it at 1000); listing follows every page.

@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 
 from dq_platform.contract import Contract
 from dq_platform.engine.rules import CHECKSUM, PARSE_ERROR, RAW_RECORD, SOURCE_FILE, SOURCE_LINE
-from dq_platform.io.landing import SourceFileError, _uri, filesystem
+from dq_platform.io.files import _uri, filesystem
+from dq_platform.io.landing import SourceFileError
 
 MAX_SOURCE_BYTES_ENV = "DQ_MAX_SOURCE_BYTES"
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
