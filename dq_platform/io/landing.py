@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from dq_platform.io.files import _uri, filesystem
+from dq_platform.io.s3 import upload
 
 # run tags naming the file a run processes (ingest.source_tags); a publish run copies them
 SOURCE_URI_TAG, CHECKSUM_TAG, SIZE_TAG = "dq/source_uri", "dq/checksum", "dq/size"
@@ -80,8 +81,6 @@ def archive(source: SourceFile, warehouse_root: str) -> str:
     if dest_fs.get_file_info(dest_path).type == pafs.FileType.NotFound:
         src_fs, src_path = filesystem(source.uri)
         if dest.startswith("s3://"):  # encrypted like every object the platform writes (DQ_S3_SSE)
-            from dq_platform.io.warehouse import upload
-
             with src_fs.open_input_stream(src_path) as fin:
                 upload(fin, dest)
             return dest

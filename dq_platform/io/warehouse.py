@@ -21,6 +21,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from dq_platform.engine.rules import PARTITION
+from dq_platform.io.s3 import sse_options
 
 _TO_PANDAS = {
     pa.int64(): pd.Int64Dtype(),
@@ -97,48 +98,6 @@ class WriteInfo:
     uri: str
     version: int
     rows: int
-
-
-def sse_options() -> dict[str, str]:
-    """object_store options for server-side encryption from DQ_S3_SSE / DQ_S3_KMS_KEY_ID.
-
-    Every object deltalake writes (data files and _delta_log entries) then carries SSE-KMS.
-    """
-    sse = os.environ.get("DQ_S3_SSE")
-    if not sse:
-        return {}
-    if sse not in ("aws:kms", "AES256"):
-        raise ValueError(f"DQ_S3_SSE must be 'aws:kms' or 'AES256', got '{sse}'")
-    opts = {"aws_server_side_encryption": sse}
-    if sse == "aws:kms":
-        key = os.environ.get("DQ_S3_KMS_KEY_ID")
-        if not key:
-            raise ValueError("DQ_S3_SSE=aws:kms needs DQ_S3_KMS_KEY_ID (the KMS key id or ARN)")
-        opts["aws_sse_kms_key_id"] = key
-    return opts
-
-
-def sse_extra_args() -> dict[str, str]:
-    """The same encryption as boto3 upload arguments, for objects written outside deltalake."""
-    opts = sse_options()
-    args = {}
-    if opts:
-        args["ServerSideEncryption"] = opts["aws_server_side_encryption"]
-    if "aws_sse_kms_key_id" in opts:
-        args["SSEKMSKeyId"] = opts["aws_sse_kms_key_id"]
-    return args
-
-
-def upload(fileobj, uri: str) -> None:
-    """Write a stream to s3://bucket/key with the platform's SSE settings.
-
-    boto3, not Arrow's S3 filesystem: Arrow cannot ask for SSE-KMS. The object appears only when
-    the (multipart) upload completes, so readers never see a partial file.
-    """
-    from dq_platform.io.landing_zones import _s3_client
-
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    _s3_client().upload_fileobj(fileobj, bucket, key, ExtraArgs=sse_extra_args() or None)
 
 
 class Warehouse(dg.ConfigurableResource):
