@@ -22,7 +22,7 @@ import pytest
 
 from dq_platform.io import landing, readers
 from dq_platform.engine import rules
-from dq_platform.defs.dataset import CHECKSUM_TAG, SOURCE_URI_TAG
+from dq_platform.names import CHECKSUM_TAG, SOURCE_URI_TAG
 from dq_platform_tests.test_pipeline import check_results, customer_frame
 
 GOOD = customer_frame(10)  # customer_id 1..10, lines 2..11

@@ -35,8 +35,8 @@ from dq_platform.defs.review import HELD, REJECTED, REVIEW_CHECK, REVIEW_META, a
 from dq_platform.defs.history_checks import build_history_checks
 from dq_platform.engine.profiling import profile_frame, profile_metadata
 from dq_platform.io.warehouse import Warehouse
+from dq_platform.names import SOURCE_URI_TAG
 
-SOURCE_URI_TAG, CHECKSUM_TAG, SIZE_TAG = landing.SOURCE_URI_TAG, landing.CHECKSUM_TAG, landing.SIZE_TAG
 GATES_KEY = "dq/commit/dq_gates"
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN

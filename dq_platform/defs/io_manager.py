@@ -12,6 +12,7 @@ import time
 import dagster as dg
 import pandas as pd
 
+from dq_platform import names
 from dq_platform.defs.execution import steps_share_process
 from dq_platform.io.warehouse import Warehouse
 
@@ -44,8 +45,8 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         partition = context.asset_partition_key if context.has_asset_partitions else None
         date_columns = (context.definition_metadata or {}).get("dq/date_columns", [])
         # Output metadata under dq/commit/ travels into the Delta commit (e.g. gate status).
-        commit_meta = {k.removeprefix("dq/commit/"): str(getattr(v, "value", v))
-                       for k, v in (context.output_metadata or {}).items() if k.startswith("dq/commit/")}
+        commit_meta = {k.removeprefix(names.COMMIT_PREFIX): str(getattr(v, "value", v))
+                       for k, v in (context.output_metadata or {}).items() if k.startswith(names.COMMIT_PREFIX)}
         started = time.perf_counter()
         info = self.warehouse.write(table, obj, partition=partition, run_id=context.run_id,
                                     date_columns=list(date_columns), extra_metadata=commit_meta,

@@ -12,13 +12,14 @@ import os
 
 import dagster as dg
 
+from dq_platform import names
 from dq_platform.contract import Contract
 from dq_platform.io.postgres import publish, table_names
 from dq_platform.io.warehouse import Warehouse
 
 
 def postgres_key(contract: Contract) -> dg.AssetKey:
-    return dg.AssetKey(f"{contract.name}_postgres")
+    return dg.AssetKey(names.postgres(contract.name))
 
 
 def build_postgres_asset(contract: Contract, masked_key: dg.AssetKey, common: dict) -> dg.AssetsDefinition:

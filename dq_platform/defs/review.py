@@ -30,7 +30,7 @@ from pydantic import Field
 
 from dq_platform.engine import rules
 from dq_platform.contract import Contract, Level
-from dq_platform.io.landing import SOURCE_TAGS
+from dq_platform.names import SOURCE_TAGS
 from dq_platform.defs.execution import run_config
 from dq_platform.io.warehouse import Warehouse
 

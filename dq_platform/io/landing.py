@@ -20,11 +20,7 @@ import pyarrow.fs as pafs
 from dq_platform.io.files import _uri, filesystem
 from dq_platform.io.s3 import upload
 
-# run tags naming the file a run processes (ingest.source_tags); a publish run copies them
-SOURCE_URI_TAG, CHECKSUM_TAG, SIZE_TAG = "dq/source_uri", "dq/checksum", "dq/size"
-SOURCE_TAGS = (SOURCE_URI_TAG, CHECKSUM_TAG, SIZE_TAG)
-
-KEY_SEP = "@"
+KEY_SEP = "@"  # the partition key's separator: <file name>@<16 hex of sha256>
 
 
 class SourceFileError(ValueError):

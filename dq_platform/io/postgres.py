@@ -23,11 +23,13 @@ import json
 
 import pandas as pd
 
+from dq_platform import names
 from dq_platform.contract import Contract
 from dq_platform.engine.rules import PARTITION
 from dq_platform.io.warehouse import Warehouse
 
 MARKER_TABLE = "dq_published"
+_GATES = names.GATES_KEY.removeprefix(names.COMMIT_PREFIX)  # the gate state's key in a Delta commit
 
 
 class PublishError(RuntimeError):
@@ -36,7 +38,7 @@ class PublishError(RuntimeError):
 
 def table_names(contract: Contract) -> tuple[str, str]:
     base = contract.publish.postgres.table or contract.name
-    return base, f"{base}_anomalies"
+    return base, names.anomalies(base)
 
 
 def safe_url(url: str) -> str:
@@ -145,9 +147,9 @@ def publish(url: str, contract: Contract, warehouse: Warehouse, partition: str, 
             conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {marker} (table_name TEXT PRIMARY KEY, "
                                  f"delta_version BIGINT, run_id TEXT, published_at TIMESTAMPTZ DEFAULT now())"))
             # the partition's rows: only what passed masked's gates (a held partition has no commit there)
-            masked = f"masked_{contract.name}"
+            masked = names.masked(contract.name)
             commit = warehouse.last_commit(masked, partition)
-            if commit is not None and commit.get("dq_gates") == "passed":
+            if commit is not None and commit.get(_GATES) == names.PASSED:
                 rows = warehouse.read(masked, partition=partition)
                 _ensure_table(conn, events_table, schema, rows, [PARTITION])
                 name = _qualified(conn, events_table, schema)
@@ -177,9 +179,7 @@ def _mirror_anomalies(conn, contract: Contract, warehouse: Warehouse, schema: st
                       marker: str, run_id: str) -> dict:
     import sqlalchemy as sa
 
-    from dq_platform.defs.anomalies import table_name
-
-    delta_table = table_name(contract)
+    delta_table = names.anomalies(contract.name)
     conn.execute(sa.text(f"INSERT INTO {marker} (table_name) VALUES (:t) ON CONFLICT DO NOTHING"), {"t": table})
     held = conn.execute(sa.text(f"SELECT delta_version FROM {marker} WHERE table_name = :t FOR UPDATE"),
                         {"t": table}).scalar()

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 import dagster as dg
 from dagster import DagsterEventType
 
-from dq_platform.defs.dataset import CHECKSUM_TAG, SOURCE_URI_TAG
+from dq_platform.names import CHECKSUM_TAG, SOURCE_URI_TAG
 from dq_platform.defs.history_checks import KIND as HISTORY_CHECKS_KIND
 from dq_platform.ops.ingest import root_cause
 

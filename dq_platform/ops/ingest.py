@@ -16,7 +16,8 @@ from pathlib import Path
 import dagster as dg
 
 from dq_platform.io import landing
-from dq_platform.defs.dataset import CHECKSUM_TAG, SIZE_TAG, SOURCE_URI_TAG, partitions_def
+from dq_platform.defs.dataset import partitions_def
+from dq_platform.names import CHECKSUM_TAG, SIZE_TAG, SOURCE_URI_TAG
 from dq_platform.contract import Contract
 from dq_platform.defs.execution import run_config
 from dq_platform.defs.review import REVIEW_CHECK

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from dq_platform.defs.review import HELD_RUN_TAG, PUBLISH_SUFFIX, REVIEW_CHECK, REVIEW_RUN_TAG, TAG as REVIEW_TAG
-from dq_platform.io.landing import SOURCE_TAGS
+from dq_platform.names import SOURCE_TAGS
 from dq_platform.io.s3 import upload
 from dq_platform.io.warehouse import Warehouse
 
