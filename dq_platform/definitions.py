@@ -21,7 +21,8 @@ from dq_platform.defs.maintenance import build_maintenance
 from dq_platform.reports.run_report import reports_after_failure, reports_after_success, reports_spec
 from dq_platform.defs.sensors import LandingZoneResource, build_file_sensor
 from dq_platform.settings import contracts_dir, landing_uri, warehouse_uri
-from dq_platform.io.warehouse import DeltaIOManager, Warehouse
+from dq_platform.defs.io_manager import DeltaIOManager
+from dq_platform.io.warehouse import Warehouse
 from dq_platform.defs.versions import rollback_job
 
 

@@ -61,6 +61,8 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in [
     Variable("AWS_SECRET_ACCESS_KEY", None, "AWS secret access key", "s3", secret=True),
     Variable("AWS_SESSION_TOKEN", None, "AWS session token", "s3", secret=True),
     Variable("AWS_PROFILE", None, "AWS profile", "s3"),
+    Variable("AWS_CONFIG_FILE", None, "AWS config file", "s3"),
+    Variable("AWS_SHARED_CREDENTIALS_FILE", None, "AWS shared credentials file", "s3"),
     Variable("AWS_ALLOW_HTTP", None, "true: allow http:// endpoints (local S3 servers)", "s3"),
     Variable("AWS_CONDITIONAL_PUT", "etag", "how Delta commits avoid two writers creating one version", "s3"),
     Variable("DQ_S3_SSE", None, "server-side encryption of every object written: aws:kms or AES256", "s3"),

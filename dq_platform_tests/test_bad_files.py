@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dq_platform.io import landing
+from dq_platform.io import landing, readers
 from dq_platform.engine import rules
 from dq_platform.names import CHECKSUM_TAG, SOURCE_URI_TAG
 from dq_platform_tests.test_pipeline import check_results, customer_frame
@@ -279,7 +279,7 @@ def test_file_above_the_one_piece_limit_is_a_clear_failure_and_reruns_once_allow
 def test_size_is_checked_before_any_byte_is_read(tmp_path, customers, monkeypatch):
     path = tmp_path / "big.csv"
     path.write_bytes(csv_bytes())
-    real = landing.filesystem
+    real = readers.filesystem
 
     class NoReads:
         def __init__(self, fs):
@@ -291,21 +291,21 @@ def test_size_is_checked_before_any_byte_is_read(tmp_path, customers, monkeypatc
         def open_input_stream(self, p):
             raise AssertionError("the file was opened")
 
-    monkeypatch.setattr(landing, "filesystem", lambda uri: (NoReads(real(uri)[0]), real(uri)[1]))
+    monkeypatch.setattr(readers, "filesystem", lambda uri: (NoReads(real(uri)[0]), real(uri)[1]))
     monkeypatch.setenv("DQ_MAX_SOURCE_BYTES", "100")
     with pytest.raises(landing.SourceFileError, match=r"^big.csv: 1\.\d KiB is above the 100 bytes one-piece limit"):
-        landing.read_source(str(path), customers)
+        readers.read_source(str(path), customers)
 
 
 def test_one_piece_limit_defaults_to_a_quarter_of_physical_memory(monkeypatch):
     monkeypatch.delenv("DQ_MAX_SOURCE_BYTES", raising=False)
-    assert landing.max_source_bytes() == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    assert readers.max_source_bytes() == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
     for value, expected in [("1000", 1000), ("512M", 512 << 20), ("2G", 2 << 30), ("1.5GiB", 3 << 29)]:
         monkeypatch.setenv("DQ_MAX_SOURCE_BYTES", value)
-        assert landing.max_source_bytes() == expected
+        assert readers.max_source_bytes() == expected
     monkeypatch.setenv("DQ_MAX_SOURCE_BYTES", "lots")
     with pytest.raises(ValueError, match="DQ_MAX_SOURCE_BYTES='lots'"):
-        landing.max_source_bytes()
+        readers.max_source_bytes()
 
 
 # -- other files keep flowing --------------------------------------------------------------
@@ -333,7 +333,7 @@ def read(tmp_path, data: bytes, contract=None) -> pd.DataFrame:
                                           'columns: [{name: a, type: string}, {name: b, type: string}]}')
     path = tmp_path / "f.csv"
     path.write_bytes(data)
-    return landing.read_source(str(path), contract)
+    return readers.read_source(str(path), contract)
 
 
 @pytest.mark.parametrize("data", [HEADER + b"\r\n\r\n", b"\xef\xbb\xbf" + HEADER + b"\n", b"\xef\xbb\xbf",

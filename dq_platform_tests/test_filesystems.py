@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from dq_platform.io import landing
+from dq_platform.io import landing, readers
 from dq_platform.engine import rules
 from dq_platform.contract import parse_contract
 from dq_platform.io.landing_zones import LandingFile, LandingFileChanged, LocalLandingZone, S3LandingZone, is_temporary, landing_zone
@@ -377,7 +377,7 @@ def test_landing_describe_archive_and_read_source_on_s3(s3_server, s3_bucket, tm
     assert landing.archive(src, warehouse_root=str(tmp_path)) == archived  # idempotent
     assert landing.find_archived(str(tmp_path), "t", src.partition_key) == archived
 
-    df = landing.read_source(uri, t_contract())
+    df = readers.read_source(uri, t_contract())
     assert df["a"].tolist()[:2] == ["1", "2"]
     assert df[rules.RAW_RECORD].tolist()[2] == "3"  # the short row is kept whole, not lost
     assert df[rules.SOURCE_LINE].tolist() == [2, 3, 4]
@@ -398,4 +398,4 @@ def test_landing_archive_into_an_s3_warehouse(s3_server, s3_bucket, tmp_path):
     body = s3_client(s3_server).get_object(Bucket=s3_bucket, Key=f"warehouse/_sources/t/{sha}/file.csv")["Body"]
     assert body.read() == CSV
     assert landing.find_archived(wh, "t", src.partition_key) == archived
-    assert landing.read_source(archived, t_contract())["a"].tolist()[:2] == ["1", "2"]
+    assert readers.read_source(archived, t_contract())["a"].tolist()[:2] == ["1", "2"]

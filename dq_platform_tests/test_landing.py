@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dq_platform.io import landing
+from dq_platform.io import landing, readers
 from dq_platform.engine import rules
 from dq_platform.contract import parse_contract
 
@@ -23,7 +23,7 @@ columns: [{{name: a, type: string}}, {{name: b, type: string}}]
 def read(tmp_path, data: bytes, fmt="csv", **kw):
     p = tmp_path / f"f.{fmt}"
     p.write_bytes(data)
-    return landing.read_source(str(p), contract(fmt, **kw))
+    return readers.read_source(str(p), contract(fmt, **kw))
 
 
 def test_values_are_kept_as_text_exactly(tmp_path):
@@ -79,7 +79,7 @@ def test_jsonl_with_a_broken_line(tmp_path):
 def test_parquet(tmp_path):
     p = tmp_path / "f.parquet"
     pd.DataFrame({"a": [1, 2], "b": ["x", None]}).to_parquet(p)
-    df = landing.read_source(str(p), contract("parquet"))
+    df = readers.read_source(str(p), contract("parquet"))
     assert df["a"].tolist() == ["1", "2"] and df[rules.SOURCE_LINE].tolist() == [1, 2]
 
 
@@ -94,7 +94,7 @@ def test_partition_key_and_archive_roundtrip(tmp_path):
     src.unlink()
     found = landing.find_archived(str(tmp_path / "wh"), "t", s.partition_key)
     assert found == uri
-    assert landing.read_source(found, contract())["a"].tolist() == ["1"]
+    assert readers.read_source(found, contract())["a"].tolist() == ["1"]
 
 
 def test_bad_rows_in_a_file_without_multiline_records_keep_their_lines(tmp_path):

@@ -15,7 +15,8 @@ import pyarrow as pa
 import pytest
 
 from dq_platform.contract import Column, Contract
-from dq_platform.engine.masking import DEV_MASKING_KEY, REDACTED, UNKNOWN, MaskingKey, MaskingKeyError, age_band_labels, canonical_strings, mask_frame, mask_series, resolve_masking_key
+from dq_platform.engine.masking import DEV_MASKING_KEY, REDACTED, UNKNOWN, MaskingKey, MaskingKeyError, age_band_labels, mask_frame, mask_series, resolve_masking_key
+from dq_platform.engine.strings import canonical_strings
 from dq_platform.engine.pii import luhn_valid, raw_value_echo, scan_frame
 
 SECRET = "unit-test-secret-0123456789abcdef"

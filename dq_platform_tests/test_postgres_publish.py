@@ -139,7 +139,7 @@ def test_a_failed_publication_names_no_password_and_the_next_run_catches_up(logs
                                  f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/no_such_database_here"])
 def test_a_bad_url_fails_with_a_message_that_never_holds_the_password(tmp_path, url):
     from dq_platform.contract import load_contract
-    from dq_platform.defs.postgres import PublishError, publish
+    from dq_platform.io.postgres import PublishError, publish
     from dq_platform.io.warehouse import Warehouse
 
     with pytest.raises(PublishError) as e:

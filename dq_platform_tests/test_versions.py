@@ -195,7 +195,7 @@ def test_s3_concurrent_writers_lose_no_commit(s3_server, s3_bucket):
 
 
 def test_sse_settings_are_checked(monkeypatch):
-    from dq_platform.io.warehouse import sse_options
+    from dq_platform.io.s3 import sse_options
 
     monkeypatch.setenv("DQ_S3_SSE", "aws:kms")
     monkeypatch.delenv("DQ_S3_KMS_KEY_ID", raising=False)

@@ -12,7 +12,7 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties
 
 from dq_platform.contract import Contract, Maintenance, modeling_tables
-from dq_platform.io.landing import filesystem
+from dq_platform.io.files import filesystem
 from dq_platform.io.warehouse import Warehouse
 from dq_platform import names
 

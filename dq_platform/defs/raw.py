@@ -14,7 +14,7 @@ from dq_platform import names
 from dq_platform.defs.layers import Layers, table_schema
 from dq_platform.engine import rules
 from dq_platform.engine.profiling import profile_frame, profile_metadata
-from dq_platform.io import landing
+from dq_platform.io import landing, readers
 from dq_platform.io.warehouse import Warehouse
 
 
@@ -45,7 +45,7 @@ def build_raw(layers: Layers) -> dg.AssetsDefinition:
             uri = landing.find_archived(warehouse.root, name, key)
         t0 = time.perf_counter()
         # the archive is content-addressed: its folder name is the file's sha256
-        frame = landing.read_source(uri, contract, display_name=file_name, checksum=uri.rsplit("/", 2)[-2])
+        frame = readers.read_source(uri, contract, display_name=file_name, checksum=uri.rsplit("/", 2)[-2])
         read_s = time.perf_counter() - t0
         profile = profile_frame(frame, contract, "raw")
         parse_errors = int(frame[rules.PARSE_ERROR].notna().sum())

@@ -14,8 +14,9 @@ How, and why this way:
   twice (one per derived key) for up to 128 bits. HMAC per value in a Python loop costs ~4 s per
   million values; this path costs a fraction of a second.
 - Hashing runs on the unique values only (``pd.factorize``) and is mapped back with the codes.
-- Values are hashed in a canonical string form, so integer 42, float 42.0 and the string "42"
-  give the same token (a join key typed differently in two datasets still joins); nulls stay null.
+- Values are hashed in a canonical string form (engine/strings.py), so integer 42, float 42.0 and
+  the string "42" give the same token (a join key typed differently in two datasets still joins);
+  nulls stay null.
 
 The development key (:data:`DEV_MASKING_KEY`) is public, written here on purpose: masked output
 produced with it is NOT protected and is only meant for the local demo.
@@ -40,6 +41,8 @@ from pandas.util import hash_array
 from dq_platform.engine.cleaning import arrow_strings
 from dq_platform.contract import Column, Contract, MaskingStrategy
 from dq_platform.engine.parallel import map_columns
+from dq_platform.engine.pii import scrub_text
+from dq_platform.engine.strings import canonical_codes
 
 __all__ = [
     "DEV_MASKING_KEY",
@@ -51,7 +54,6 @@ __all__ = [
     "REDACTED",
     "UNKNOWN",
     "age_band_labels",
-    "canonical_strings",
     "mask_frame",
     "mask_series",
     "resolve_masking_key",
@@ -144,71 +146,6 @@ def resolve_masking_key(allow_dev_key: bool = False, environ: Mapping[str, str] 
         f"your secret store; changing it changes every token).")
 
 
-# -- canonical string form ---------------------------------------------------------------
-
-def _strings_from_arrow(arr: pa.Array) -> np.ndarray:
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
-
-
-def _canonical_uniques(values) -> np.ndarray:
-    """Canonical strings (object ndarray of str) of already-unique, non-null values."""
-    dtype = getattr(values, "dtype", None)
-    if isinstance(values, pd.Categorical) or isinstance(dtype, pd.CategoricalDtype):
-        return _canonical_uniques(np.asarray(values, dtype=object))
-    if dtype is not None and (pd.api.types.is_string_dtype(dtype) and dtype != object):
-        return np.asarray(pd.array(values).to_numpy(dtype=object), dtype=object)
-    if dtype is not None and pd.api.types.is_bool_dtype(dtype):
-        return np.where(np.asarray(values, dtype=bool), "true", "false").astype(object)
-    if dtype is not None and pd.api.types.is_integer_dtype(dtype):
-        return _strings_from_arrow(pc.cast(pa.array(np.asarray(values)), pa.string()))
-    if dtype is not None and pd.api.types.is_float_dtype(dtype):
-        v = np.asarray(values, dtype=np.float64)
-        integral = np.isfinite(v) & (np.floor(v) == v) & (np.abs(v) < 2.0 ** 63)
-        out = _strings_from_arrow(pc.cast(pa.array(v), pa.string()))
-        if integral.any():
-            out[integral] = _strings_from_arrow(pc.cast(pa.array(v[integral].astype(np.int64)), pa.string()))
-        return out
-    if dtype is not None and (pd.api.types.is_datetime64_any_dtype(dtype)):
-        idx = pd.DatetimeIndex(values)
-        if idx.tz is not None:
-            idx = idx.tz_convert("UTC").tz_localize(None)
-        v = idx.to_numpy()
-        midnight = v.astype("datetime64[D]") == v
-        whole_s = v.astype("datetime64[s]") == v
-        return np.where(midnight, np.datetime_as_string(v, unit="D"),
-                        np.where(whole_s, np.datetime_as_string(v, unit="s"),
-                                 np.datetime_as_string(v, unit="auto"))).astype(object)
-    # object (or anything else): infer what the values are, then use the typed path
-    obj = np.asarray(values, dtype=object)
-    kind = pd.api.types.infer_dtype(obj, skipna=True)
-    if kind == "string":
-        return obj
-    typed = {"integer": "Int64", "floating": "Float64", "mixed-integer-float": "Float64",
-             "boolean": "boolean"}.get(kind)
-    if typed is not None:
-        return _canonical_uniques(pd.array(obj, dtype=typed))
-    if kind in ("datetime", "datetime64", "date"):
-        return _canonical_uniques(pd.to_datetime(obj))
-    return pd.Series(obj, dtype=object).astype(str).to_numpy(dtype=object)
-
-
-def _factorize(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, canonical strings of the uniques); code -1 marks a null."""
-    values = series.array
-    if pd.api.types.is_string_dtype(series.dtype):
-        # factorizing the plain object array is faster than the Arrow-backed one
-        values = series.to_numpy(dtype=object, na_value=None)
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    return np.asarray(codes, dtype=np.intp), _canonical_uniques(uniques)
-
-
-def canonical_strings(series: pd.Series) -> pd.Series:
-    """The canonical string form masking hashes (42, 42.0 and "42" -> "42"; dates -> ISO)."""
-    codes, canon = _factorize(series)
-    arr = pd.array(canon, dtype="string") if len(canon) else pd.array([], dtype="string")
-    return pd.Series(arr.take(codes, allow_fill=True), index=series.index, name=series.name)
-
-
 # -- vectorized output builders ------------------------------------------------------------
 
 # 256 byte values -> their two lower-case hex characters, as one little-endian uint16 each
@@ -253,7 +190,7 @@ def _to_series(arr, codes: np.ndarray, like: pd.Series) -> pd.Series:
 
 
 def _mask_token(series: pd.Series, column: Column, key: MaskingKey) -> pd.Series:
-    codes, canon = _factorize(series)
+    codes, canon = canonical_codes(series)
     h1, h2 = _hashes(canon, key, _domain(column))
     n = len(canon)
     out = _fixed_width([_const("tk_", n), _hex(h1), _hex(h2)[:, :8]])
@@ -261,14 +198,14 @@ def _mask_token(series: pd.Series, column: Column, key: MaskingKey) -> pd.Series
 
 
 def _mask_email(series: pd.Series, column: Column, key: MaskingKey) -> pd.Series:
-    codes, canon = _factorize(series)
+    codes, canon = canonical_codes(series)
     (h1,) = _hashes(canon, key, _domain(column), halves=1)
     out = _fixed_width([_hex(h1), _const("@" + MASKED_EMAIL_DOMAIN, len(canon))])
     return _to_series(out, codes, series)
 
 
 def _mask_phone(series: pd.Series, column: Column, key: MaskingKey) -> pd.Series:
-    codes, canon = _factorize(series)
+    codes, canon = canonical_codes(series)
     n = len(canon)
     (h1,) = _hashes(canon, key, _domain(column), halves=1)
     digits = _token_digits(h1, 9)
@@ -459,8 +396,6 @@ def mask_series(series: pd.Series, column: Column, key: MaskingKey, reference_da
     if strategy == MaskingStrategy.redact:
         return _mask_redact(series)
     if strategy == MaskingStrategy.scrub:  # free text: the PII gate's own patterns, replaced in place
-        from dq_platform.engine.pii import scrub_text
-
         return scrub_text(series)
     raise ValueError(f"unknown masking strategy {strategy!r}")  # pragma: no cover - enum is closed
 

@@ -27,8 +27,8 @@ import pyarrow.compute as pc
 
 from dq_platform.engine.cleaning import arrow_strings
 from dq_platform.contract import Contract
-from dq_platform.engine.masking import canonical_strings
 from dq_platform.engine.parallel import map_columns
+from dq_platform.engine.strings import canonical_strings
 
 __all__ = ["KINDS", "PiiScan", "iban_valid", "luhn_valid", "raw_value_echo", "scan_frame", "scrub_text",
            "shape_of"]

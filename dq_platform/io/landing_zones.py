@@ -32,6 +32,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from dq_platform.io.s3 import s3_client, sse_extra_args
+
 CHUNK = 8 << 20  # 8 MiB: hashing reads this much at a time, whatever the file's size
 
 TEMPORARY_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".filepart", "~", ".done")
@@ -238,7 +240,7 @@ class S3LandingZone(LandingZone):
 
     Sensors only read (ListObjectsV2, HeadObject, GetObject); producers deliver with PutObject. The endpoint comes from
     AWS_ENDPOINT_URL (S3-compatible stores, a loopback test server; path-style addressing then,
-    as pyarrow's S3FileSystem in landing.filesystem uses), credentials and region from the
+    as pyarrow's S3FileSystem in files.filesystem uses), credentials and region from the
     standard AWS variables/config. Keys ending in "/" (console "folders") and Hadoop
     "_$folder$" markers are not files and are never listed. `page_size` is the ListObjectsV2
     page size (S3 caps it at 1000); listing follows every page.
@@ -263,22 +265,18 @@ class S3LandingZone(LandingZone):
     def client(self):
         """The boto3 S3 client (created on first use from the environment at that time)."""
         if self._client is None:
-            self._client = _s3_client()
+            self._client = s3_client()
         return self._client
 
     def uri(self, relpath: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{_check_relpath(relpath)}"
 
     def put(self, relpath: str, data: bytes) -> str:
-        from dq_platform.io.warehouse import sse_extra_args
-
         key = self.prefix + _check_relpath(relpath)
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **sse_extra_args())
         return f"s3://{self.bucket}/{key}"
 
     def put_file(self, relpath: str, local_path: str | os.PathLike) -> str:
-        from dq_platform.io.warehouse import sse_extra_args
-
         key = self.prefix + _check_relpath(relpath)
         # boto3's managed transfer: multipart for large files; the object appears when it completes
         self.client.upload_file(os.fspath(local_path), self.bucket, key, ExtraArgs=sse_extra_args() or None)
@@ -343,34 +341,6 @@ class S3LandingZone(LandingZone):
         if size != f.size:
             raise LandingFileChanged(f"{f.uri} changed since it was listed ({f.size} -> {size} bytes)")
         return h.hexdigest()
-
-
-_SESSIONS: dict[tuple, object] = {}
-_SESSIONS_LOCK = threading.Lock()
-_SESSION_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
-
-
-def _s3_client():
-    """An S3 client for the current AWS_* environment.
-
-    boto3 sessions are reused per credential environment (creating one loads the service
-    models, ~0.25 s: too slow for every sensor tick); boto3's default session is not used, and
-    clients are created under a lock because a session is not thread-safe.
-    """
-    import boto3
-    from botocore.config import Config
-
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
-    # S3-compatible stores (MinIO, a loopback server) need path-style addressing
-    config = Config(s3={"addressing_style": "path"}) if endpoint else None
-    key = tuple(os.environ.get(name) for name in _SESSION_ENV)
-    with _SESSIONS_LOCK:
-        session = _SESSIONS.get(key)
-        if session is None:
-            session = _SESSIONS[key] = boto3.session.Session()
-        return session.client("s3", endpoint_url=endpoint, region_name=region, config=config)
 
 
 def _error_code(e) -> str:

@@ -7,8 +7,6 @@ its audit-log run point at each other. Partitioned tables are physically partiti
 """
 
 
-import os
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -21,8 +19,9 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from dq_platform.defs.execution import steps_share_process
 from dq_platform.engine.rules import PARTITION
+from dq_platform.io.s3 import sse_options
+from dq_platform import settings
 
 _TO_PANDAS = {
     pa.int64(): pd.Int64Dtype(),
@@ -101,48 +100,6 @@ class WriteInfo:
     rows: int
 
 
-def sse_options() -> dict[str, str]:
-    """object_store options for server-side encryption from DQ_S3_SSE / DQ_S3_KMS_KEY_ID.
-
-    Every object deltalake writes (data files and _delta_log entries) then carries SSE-KMS.
-    """
-    sse = os.environ.get("DQ_S3_SSE")
-    if not sse:
-        return {}
-    if sse not in ("aws:kms", "AES256"):
-        raise ValueError(f"DQ_S3_SSE must be 'aws:kms' or 'AES256', got '{sse}'")
-    opts = {"aws_server_side_encryption": sse}
-    if sse == "aws:kms":
-        key = os.environ.get("DQ_S3_KMS_KEY_ID")
-        if not key:
-            raise ValueError("DQ_S3_SSE=aws:kms needs DQ_S3_KMS_KEY_ID (the KMS key id or ARN)")
-        opts["aws_sse_kms_key_id"] = key
-    return opts
-
-
-def sse_extra_args() -> dict[str, str]:
-    """The same encryption as boto3 upload arguments, for objects written outside deltalake."""
-    opts = sse_options()
-    args = {}
-    if opts:
-        args["ServerSideEncryption"] = opts["aws_server_side_encryption"]
-    if "aws_sse_kms_key_id" in opts:
-        args["SSEKMSKeyId"] = opts["aws_sse_kms_key_id"]
-    return args
-
-
-def upload(fileobj, uri: str) -> None:
-    """Write a stream to s3://bucket/key with the platform's SSE settings.
-
-    boto3, not Arrow's S3 filesystem: Arrow cannot ask for SSE-KMS. The object appears only when
-    the (multipart) upload completes, so readers never see a partial file.
-    """
-    from dq_platform.io.landing_zones import _s3_client
-
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    _s3_client().upload_fileobj(fileobj, bucket, key, ExtraArgs=sse_extra_args() or None)
-
-
 class Warehouse(dg.ConfigurableResource):
     """Where tables live. `root` is a folder or an s3://bucket/prefix URI."""
 
@@ -167,8 +124,8 @@ class Warehouse(dg.ConfigurableResource):
                          ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"), ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
                          ("AWS_SESSION_TOKEN", "AWS_SESSION_TOKEN"), ("AWS_ALLOW_HTTP", "AWS_ALLOW_HTTP"),
                          ("AWS_CONDITIONAL_PUT", "AWS_CONDITIONAL_PUT")]:
-            if os.environ.get(env):
-                opts[key] = os.environ[env]
+            if settings.is_set(env):
+                opts[key] = settings.get(env)
         # Safe concurrent commits: the _delta_log entry is written with If-None-Match (S3
         # conditional writes), so two writers never both create version N.
         opts.setdefault("AWS_CONDITIONAL_PUT", "etag")
@@ -298,16 +255,6 @@ class Warehouse(dg.ConfigurableResource):
         return None
 
 
-def process_peak_mb() -> float:
-    """Peak resident memory of this process so far (a step's own peak when it runs alone)."""
-    try:
-        import resource
-    except ImportError:  # not on Windows
-        return -1.0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / 1024 / (1024 if sys.platform == "darwin" else 1), 1)
-
-
 def to_arrow(df: pd.DataFrame, date_columns=()) -> pa.Table:
     """pandas -> Arrow with Delta-friendly types: dates as date32, timestamps in microseconds."""
     table = pa.Table.from_pandas(df, preserve_index=False)
@@ -340,43 +287,3 @@ def from_arrow(table: pa.Table, self_destruct: bool = True) -> pd.DataFrame:
         if pd.api.types.is_datetime64_any_dtype(df[name]):
             df[name] = df[name].astype("datetime64[ns]")
     return df
-
-
-def column_schema(df: pd.DataFrame) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name=str(c), type=str(t)) for c, t in df.dtypes.items()])
-
-
-class DeltaIOManager(dg.ConfigurableIOManager):
-    """Stores each asset (partition) as a Delta table named after the asset."""
-
-    warehouse: Warehouse
-
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
-        if obj is None:
-            return
-        table = context.asset_key.path[-1]
-        # The run's partition key is visible to unpartitioned assets too (gold in a file's run):
-        # only a partitioned asset writes a partition.
-        partition = context.asset_partition_key if context.has_asset_partitions else None
-        date_columns = (context.definition_metadata or {}).get("dq/date_columns", [])
-        # Output metadata under dq/commit/ travels into the Delta commit (e.g. gate status).
-        commit_meta = {k.removeprefix("dq/commit/"): str(getattr(v, "value", v))
-                       for k, v in (context.output_metadata or {}).items() if k.startswith("dq/commit/")}
-        started = time.perf_counter()
-        info = self.warehouse.write(table, obj, partition=partition, run_id=context.run_id,
-                                    date_columns=list(date_columns), extra_metadata=commit_meta,
-                                    hand_off=steps_share_process(context.step_context))
-        context.add_output_metadata({
-            "seconds/write": round(time.perf_counter() - started, 4),
-            "memory/process_peak_mb": process_peak_mb(),
-            "dagster/row_count": info.rows,
-            "dagster/column_schema": column_schema(obj),
-            "dagster/uri": info.uri,
-            "delta_version": info.version,
-        })
-
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        table = context.asset_key.path[-1]
-        if context.has_asset_partitions:
-            return self.warehouse.read(table, partition=list(context.asset_partition_keys))
-        return self.warehouse.read(table)

@@ -19,7 +19,8 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from dq_platform.io.warehouse import Warehouse, upload
+from dq_platform.io.s3 import upload
+from dq_platform.io.warehouse import Warehouse
 from dq_platform import names
 
 REPORTS_KEY = dg.AssetKey(names.RUN_REPORTS)
