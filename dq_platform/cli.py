@@ -402,6 +402,24 @@ def _add_review(sub) -> None:
         p.set_defaults(func=_review_decide, decision=decision)
 
 
+def _settings(args) -> int:
+    """Every environment variable the platform reads: set or not, its default; a secret's value never."""
+    rows = settings.describe()
+    if args.set_only:
+        rows = [r for r in rows if r["set"]]
+    group = None
+    for r in rows:
+        if r["group"] != group:
+            group = r["group"]
+            print(f"\n[{group}]")
+        if r["set"]:
+            state = "set (secret, not shown)" if r["secret"] else f"= {r['value']}"
+        else:
+            state = f"unset (default {r['default']})" if r["default"] is not None else "unset"
+        print(f"  {r['name']:34s} {state}\n      {r['help']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dq-platform", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -411,6 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     v = csub.add_parser("validate", help="check contracts without running anything")
     v.add_argument("path", nargs="?", help="a contract file or folder (default: the shipped contracts)")
     v.set_defaults(func=_contracts_validate)
+
+    st = sub.add_parser("settings", help="every environment variable the platform reads: set or not, defaults")
+    st.add_argument("--set-only", action="store_true", help="only the variables that are set")
+    st.set_defaults(func=_settings)
 
     d = sub.add_parser("demo", help="generate messy sample data and materialize every dataset")
     d.add_argument("--rows", type=int, default=2000, help="rows per sample file (default 2000)")

@@ -19,24 +19,19 @@ from dq_platform.defs.health import build_health
 from dq_platform.defs.review import build_publisher_sensor, build_review_job
 from dq_platform.defs.maintenance import build_maintenance
 from dq_platform.reports.run_report import reports_after_failure, reports_after_success, reports_spec
-from dq_platform.defs.sensors import LandingZoneResource, build_file_sensor
-from dq_platform.settings import contracts_dir, landing_uri, warehouse_uri
-from dq_platform.defs.io_manager import DeltaIOManager
+from dq_platform.defs.resources import platform_resources
+from dq_platform.defs.sensors import build_file_sensor
+from dq_platform.settings import contracts_dir
 from dq_platform.io.warehouse import Warehouse
 from dq_platform.defs.versions import rollback_job
 
 
 def build_definitions(contracts=None, warehouse_root: str | None = None, landing: str | None = None) -> dg.Definitions:
     contracts = load_contracts(contracts_dir()) if contracts is None else contracts
-    warehouse = Warehouse(root=warehouse_root or warehouse_uri())
+    resources = platform_resources(warehouse_root, landing)
+    warehouse = resources["warehouse"]
     catalog = model_catalog(contracts)  # models by name: joins and fact references cross contracts
     datasets = [build_dataset(c, catalog) for c in contracts]
-    # Resources per environment, in one place: local folders by default, s3:// URIs in production.
-    resources = {
-        "warehouse": warehouse,
-        "io_manager": DeltaIOManager(warehouse=warehouse),
-        "landing": LandingZoneResource(uri=landing or landing_uri()),
-    }
     # Platform health reads the run storage: its own asset, job and schedule, in no dataset's job.
     checks = {d.contract.name: d.check_keys for d in datasets}
     return dg.Definitions.merge(

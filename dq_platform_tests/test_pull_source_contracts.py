@@ -149,7 +149,7 @@ def test_a_new_api_dataset_needs_only_a_yaml_contract(make_project, instance, mo
 
 def test_the_extract_schedule_skips_a_tick_while_an_extract_is_running(instance, tmp_path):
     from dq_platform.defs.extract import build_extract
-    from dq_platform.defs.sensors import LandingZoneResource
+    from dq_platform.defs.resources import LandingZoneResource
 
     contract = {c.name: c for c in load_contracts()}["crypto_markets"]
     defs = dg.Definitions.merge(build_extract(contract),
@@ -167,7 +167,7 @@ def test_the_extract_schedule_skips_a_tick_while_an_extract_is_running(instance,
 def test_an_sql_extract_schedule_waits_for_its_database_url(instance, tmp_path, monkeypatch):
     from dq_platform.defs.extract import build_extract
 
-    from dq_platform.defs.sensors import LandingZoneResource
+    from dq_platform.defs.resources import LandingZoneResource
 
     contract = {c.name: c for c in load_contracts()}["erp_orders"]
     defs = dg.Definitions.merge(build_extract(contract),

@@ -12,7 +12,8 @@ import dagster as dg
 import pytest
 
 from dq_platform.contract import load_contracts, parse_contract
-from dq_platform.defs.sensors import LandingZoneResource, build_file_sensor
+from dq_platform.defs.resources import LandingZoneResource
+from dq_platform.defs.sensors import build_file_sensor
 
 CONTRACTS = {c.name: c for c in load_contracts()}
 CSV = b"customer_id,first_name\n1,Ann\n2,Bob\n"

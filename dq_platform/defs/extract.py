@@ -27,7 +27,7 @@ import dagster as dg
 from pydantic import Field
 
 from dq_platform.contract import Contract
-from dq_platform.defs.sensors import LandingZoneResource
+from dq_platform.defs.resources import LandingZoneResource
 from dq_platform import names
 from dq_platform import settings
 

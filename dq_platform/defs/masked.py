@@ -6,12 +6,12 @@ clean, so a failure leaves the last good version in place.
 """
 
 import datetime as dt
-import os
 import time
 
 import dagster as dg
 
 from dq_platform import names
+from dq_platform.defs.resources import MaskingKeyResource
 from dq_platform.defs.layers import ERROR, WARN, Layers, date_columns, table_schema
 from dq_platform.names import REVIEW_META
 from dq_platform.defs.review import approval_for
@@ -44,8 +44,8 @@ def build_masked(layers: Layers) -> dg.AssetsDefinition:
                   "dq/date_columns": date_columns(contract, masked=True)},
         **layers.common,
     )
-    def masked(context: dg.AssetExecutionContext, warehouse: Warehouse):
-        from dq_platform.engine.masking import mask_frame, resolve_masking_key
+    def masked(context: dg.AssetExecutionContext, warehouse: Warehouse, masking: MaskingKeyResource):
+        from dq_platform.engine.masking import mask_frame
         from dq_platform.engine.pii import raw_value_echo, scan_frame
 
         partition = context.partition_key
@@ -83,7 +83,7 @@ def build_masked(layers: Layers) -> dg.AssetsDefinition:
                                       severity=ERROR, description="not evaluated: source partition did not pass its gates")
             return
         cleaned = warehouse.read(cleaned_key.path[-1], partition=partition).drop(columns=[rules.PARTITION])
-        key = resolve_masking_key(allow_dev_key=os.environ.get("DQ_ALLOW_DEV_MASKING_KEY") == "1")
+        key = masking.resolve()
         if key.is_dev:
             context.log.warning("DQ_MASKING_KEY is not set: this run masked with the PUBLIC development key; "
                                 "its masked output is not protected")

@@ -19,21 +19,13 @@ from dq_platform import names
 from dq_platform.defs.layers import partitions_def
 from dq_platform.contract import Contract
 from dq_platform.defs.execution import execution_config
-from dq_platform.io.landing_zones import LandingFile, LandingFileChanged, LandingZone, is_temporary, landing_zone
+from dq_platform.defs.resources import LandingZoneResource
+from dq_platform.io.landing_zones import LandingFile, LandingFileChanged, LandingZone, is_temporary
 from dq_platform.defs.partitions import registered_content, source_tags
 from dq_platform.io.landing import SourceFile
 from dq_platform import settings
 
 MAX_RUNS_PER_TICK = 25  # keeps a tick short when many files land at once; the rest follow next tick
-
-
-class LandingZoneResource(dg.ConfigurableResource):
-    """Where files land: a folder or an s3://bucket/prefix (DQ_LANDING_DIR / DQ_LANDING_URI)."""
-
-    uri: str
-
-    def zone(self) -> LandingZone:
-        return landing_zone(self.uri)
 
 
 def sensor_interval_seconds() -> int:

@@ -85,7 +85,7 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
     home = settings.ensure_dagster_home()
     # The bad batch is meant to fail its gate: the summary explains it, the event log keeps it all.
     os.environ.setdefault("DQ_LOG_LEVEL", "CRITICAL")
-    if not os.environ.get("DQ_MASKING_KEY"):
+    if not settings.is_set("DQ_MASKING_KEY"):
         os.environ["DQ_ALLOW_DEV_MASKING_KEY"] = "1"
         print("WARNING: DQ_MASKING_KEY is not set; the demo masks with the PUBLIC development key "
               "(fine for sample data, never for real data).", file=out)

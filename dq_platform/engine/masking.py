@@ -28,7 +28,6 @@ import datetime as _dt
 import hashlib
 import hmac
 import logging
-import os
 import warnings
 from collections.abc import Mapping
 
@@ -43,6 +42,7 @@ from dq_platform.contract import Column, Contract, MaskingStrategy
 from dq_platform.engine.parallel import map_columns
 from dq_platform.engine.pii import scrub_text
 from dq_platform.engine.strings import canonical_codes
+from dq_platform import settings
 
 __all__ = [
     "DEV_MASKING_KEY",
@@ -124,9 +124,9 @@ class MaskingKey:
         return self
 
 
-def resolve_masking_key(allow_dev_key: bool = False, environ: Mapping[str, str] = os.environ) -> MaskingKey:
-    """The key from ``DQ_MASKING_KEY``; the public dev key only when explicitly allowed (demo)."""
-    value = environ.get(ENV_VAR)
+def resolve_masking_key(allow_dev_key: bool = False, environ: Mapping[str, str] | None = None) -> MaskingKey:
+    """The key from ``DQ_MASKING_KEY`` (or `environ`); the public dev key only when explicitly allowed (demo)."""
+    value = settings.get(ENV_VAR) if environ is None else environ.get(ENV_VAR)
     if value:
         if len(value) < MIN_KEY_LENGTH:
             raise MaskingKeyError(
