@@ -43,10 +43,10 @@ WORK = ROOT / ".bench"
 
 def generate_input(rows: int, path: Path) -> None:
     """Write the input CSV in chunks (keeps the generator's memory out of the job's)."""
+    import pyarrow.csv as pacsv
+
     from dq_platform.contract import load_contracts
     from dq_platform.demo.sample_data import generate
-
-    import pyarrow.csv as pacsv
 
     contract = {c.name: c for c in load_contracts()}["customers"]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,8 +70,8 @@ def one(rows: int, executor: str = "in_process") -> dict:
 
     from dq_platform.contract import load_contracts
     from dq_platform.defs.partitions import register
-    from dq_platform.ops.ingest import run_file
     from dq_platform.io.warehouse import Warehouse
+    from dq_platform.ops.ingest import run_file
 
     os.environ.setdefault("DQ_MASKING_KEY", "benchmark-only-key-0123456789abcdef")
     base = WORK / f"run_{rows}"
@@ -278,8 +278,8 @@ def audit_bench(n: int, backend: str, full: int) -> dict:
 
     import dagster as dg
 
-    from dq_platform.ops.audit import format_rows, list_runs, run_detail
     from dq_platform.defs.health import compute_health
+    from dq_platform.ops.audit import format_rows, list_runs, run_detail
     from dq_platform.settings import render_instance_config
 
     home = Path(tempfile.mkdtemp(prefix=f"audit_{backend}_", dir=WORK if WORK.exists() else None))
@@ -371,8 +371,8 @@ def history_bench(n: int, every_hours: float, backend: str) -> dict:
     import dagster as dg
 
     from dq_platform.contract import load_contract
-    from dq_platform.engine.history import COUNT, RATE
     from dq_platform.defs.history_checks import horizon_for, judge_arrival, judge_value, read_history, settings_of
+    from dq_platform.engine.history import COUNT, RATE
 
     contract = load_contract(ROOT / "dq_platform/contracts/customers.yaml")
     settings = settings_of(contract.history)

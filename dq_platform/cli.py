@@ -7,9 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from dq_platform import settings
+from dq_platform import names, settings
 from dq_platform.contract import ContractError, load_contracts
-from dq_platform import names
 
 
 def _contracts_validate(args) -> int:
@@ -43,8 +42,8 @@ def _demo(args) -> int:
 def _ingest(args) -> int:
     import dagster as dg
 
-    from dq_platform.io import landing
     from dq_platform.defs.partitions import match_contract, register, registered_content
+    from dq_platform.io import landing
     from dq_platform.ops.ingest import run_file
 
     settings.ensure_dagster_home()
@@ -235,7 +234,7 @@ def _alerts_list(args) -> int:
     with dg.DagsterInstance.get() as instance:
         rows = list_deliveries(instance, status=args.status, limit=args.limit)
     for r in rows:
-        when = dt.datetime.fromtimestamp(r["timestamp"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        when = dt.datetime.fromtimestamp(r["timestamp"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
         print(f"{when}  {r.get('status', '?'):<9} {r.get('channel', '?'):<9} {r.get('severity', '?'):<8} "
               f"{r.get('kind', '?'):<15} {r.get('dataset', '?')}  {r.get('asset', '-')}.{r.get('check', '-')}  "
               f"attempts {r.get('attempts', '?')}" + (f"  error: {r['error']}" if r.get("error", "-") != "-" else ""))
@@ -248,8 +247,8 @@ def _alerts_test(args) -> int:
     """Send a sample alert through every channel routed for the severity; report each delivery."""
     import dagster as dg
 
-    from dq_platform.alerts.sensors import deliver
     from dq_platform.alerts.policy import Alert
+    from dq_platform.alerts.sensors import deliver
     from dq_platform.contract import Severity
 
     settings.ensure_dagster_home()
@@ -264,8 +263,8 @@ def _alerts_test(args) -> int:
 
 
 def _versions(args) -> int:
-    from dq_platform.io.warehouse import Warehouse
     from dq_platform.defs.versions import list_versions, read_as_of
+    from dq_platform.io.warehouse import Warehouse
 
     warehouse = Warehouse(root=settings.warehouse_uri())
     try:

@@ -10,20 +10,20 @@ import warnings
 
 import dagster as dg
 
-from dq_platform.alerts.sensors import build_alert_sensors, deliveries_spec
 from dq_platform import names
-from dq_platform.defs.dataset import DatasetDefs, build_dataset
+from dq_platform.alerts.sensors import build_alert_sensors, deliveries_spec
 from dq_platform.contract import load_contracts, model_catalog
+from dq_platform.defs.dataset import DatasetDefs, build_dataset
 from dq_platform.defs.extract import build_extract, is_pull_source
 from dq_platform.defs.health import build_health
-from dq_platform.defs.review import build_publisher_sensor, build_review_job
 from dq_platform.defs.maintenance import build_maintenance
-from dq_platform.reports.run_report import reports_after_failure, reports_after_success, reports_spec
 from dq_platform.defs.resources import platform_resources
+from dq_platform.defs.review import build_publisher_sensor, build_review_job
 from dq_platform.defs.sensors import build_file_sensor
-from dq_platform.settings import contracts_dir
-from dq_platform.io.warehouse import Warehouse
 from dq_platform.defs.versions import rollback_job
+from dq_platform.io.warehouse import Warehouse
+from dq_platform.reports.run_report import reports_after_failure, reports_after_success, reports_spec
+from dq_platform.settings import contracts_dir
 
 
 def build_definitions(contracts=None, warehouse_root: str | None = None, landing: str | None = None) -> dg.Definitions:

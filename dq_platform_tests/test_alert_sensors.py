@@ -58,7 +58,7 @@ def alert_env(monkeypatch, http_receiver, smtp_receiver, tmp_path):
 
 class Clock:
     def __init__(self):
-        self.now = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.timezone.utc)
+        self.now = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 
     def __call__(self):
         return self.now

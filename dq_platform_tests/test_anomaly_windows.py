@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dq_platform.engine import anomalies
 from dq_platform.contract import CONTRACTS_DIR, load_contract, parse_contract
+from dq_platform.engine import anomalies
 from dq_platform.engine.rules import PARTITION, SOURCE_LINE
 
 T0 = pd.Timestamp("2025-01-01 10:00:00")

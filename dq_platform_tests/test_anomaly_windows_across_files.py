@@ -109,8 +109,8 @@ def test_a_storm_over_three_files_arriving_out_of_order_merges_into_one_anomaly(
 def test_of_two_runs_racing_over_adjacent_files_the_one_that_read_stale_events_recomputes(tmp_path, monkeypatch):
     """Run a reads its events; meanwhile run b publishes the rest of the burst and commits it; run a's
     commit (which never saw b's events) is refused and a recomputes, so the burst survives."""
-    from dq_platform.defs import anomalies as anomaly_assets
     from dq_platform.contract import load_contract
+    from dq_platform.defs import anomalies as anomaly_assets
     from dq_platform.io.warehouse import Warehouse
 
     contract = load_contract(CONTRACTS_DIR / "events_logs.yaml")

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dq_platform.io import landing, readers
 from dq_platform.engine import rules
+from dq_platform.io import landing, readers
 from dq_platform.names import CHECKSUM_TAG, SOURCE_URI_TAG
 from dq_platform_tests.test_pipeline import check_results, customer_frame
 

@@ -8,9 +8,9 @@ import logging
 
 import pytest
 
-from dq_platform.alerts.sensors import deliver, list_deliveries
-from dq_platform.alerts.policy import CRITICAL, HIGH, LOW, MEDIUM, Alert, Incidents, check_alert, routes
 from dq_platform.alerts.channels import redact, secret_values
+from dq_platform.alerts.policy import CRITICAL, HIGH, LOW, MEDIUM, Alert, Incidents, check_alert, routes
+from dq_platform.alerts.sensors import deliver, list_deliveries
 from dq_platform.contract import CONTRACTS_DIR, parse_contract
 
 SECRET_PATH = "services/T0001/B0002/verySecretWebhookToken"
@@ -145,7 +145,7 @@ def test_alert_carries_numbers_only_from_check_metadata():
 
 
 def test_incidents_dedup_remind_escalate_resolve():
-    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     inc = Incidents()
     period = dt.timedelta(hours=1)
     assert inc.observe(_alert(MEDIUM), False, t0, period).kind == "trigger"

@@ -15,8 +15,8 @@ import pytest
 
 from dq_platform.contract import CONTRACTS_DIR, load_contracts
 from dq_platform.demo.sample_data import generate
-from dq_platform.settings import render_instance_config
 from dq_platform.io.warehouse import Warehouse
+from dq_platform.settings import render_instance_config
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

@@ -13,10 +13,10 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from dq_platform.engine import rules
 from dq_platform.alerts.sensors import build_check_alert_sensor
 from dq_platform.contract import CONTRACTS_DIR
 from dq_platform.demo.event_producer import BURST_EVENTS, BURST_SERVICE, build_file
+from dq_platform.engine import rules
 from dq_platform.io.landing_zones import landing_zone
 from dq_platform_tests.conftest import Ticker
 

@@ -13,10 +13,17 @@ from pathlib import Path
 import boto3
 import pytest
 
-from dq_platform.io import landing, readers
-from dq_platform.engine import rules
 from dq_platform.contract import parse_contract
-from dq_platform.io.landing_zones import LandingFile, LandingFileChanged, LocalLandingZone, S3LandingZone, is_temporary, landing_zone
+from dq_platform.engine import rules
+from dq_platform.io import landing, readers
+from dq_platform.io.landing_zones import (
+    LandingFile,
+    LandingFileChanged,
+    LocalLandingZone,
+    S3LandingZone,
+    is_temporary,
+    landing_zone,
+)
 
 S3_PREFIX = "in/coming"
 

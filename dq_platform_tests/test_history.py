@@ -11,17 +11,28 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import numpy as np
 import pytest
 
-import numpy as np
-
-from dq_platform.engine.history import COUNT, DAY, LATENESS, LEVEL, RATE, Settings, arrival_gaps, judge, one_per_partition, small_sample_factor, weekday_of
+from dq_platform.engine.history import (
+    COUNT,
+    DAY,
+    LATENESS,
+    LEVEL,
+    RATE,
+    Settings,
+    arrival_gaps,
+    judge,
+    one_per_partition,
+    small_sample_factor,
+    weekday_of,
+)
 
 HOUR = 3600.0
 
 
 def ts(y, m, d, h=6) -> float:
-    return dt.datetime(y, m, d, h, tzinfo=dt.timezone.utc).timestamp()
+    return dt.datetime(y, m, d, h, tzinfo=dt.UTC).timestamp()
 
 
 NOW = ts(2026, 3, 2)
@@ -93,7 +104,7 @@ def weekly_history(weeks: int = 4):
     stamps, values = [], []
     for i in range(7 * weeks):
         t = ts(2026, 1, 3) + (i - 7 * (weeks - 4)) * DAY
-        day = dt.datetime.fromtimestamp(t, dt.timezone.utc)
+        day = dt.datetime.fromtimestamp(t, dt.UTC)
         parity = ((day.day - 3) // 7) % 2  # alternates week by week
         if day.weekday() >= 5:
             values.append([190.0, 210.0][parity])

@@ -23,19 +23,21 @@ from dagster._core.storage.dagster_run import DagsterRun
 
 from dq_platform.alerts.sensors import build_check_alert_sensor
 from dq_platform.contract import CONTRACTS_DIR, parse_contract
-from dq_platform.engine.history import COUNT, Settings
-from dq_platform.names import (ARRIVAL_HISTORY_CHECK as ARRIVAL, COLUMN_METRICS_HISTORY_CHECK as COLUMN_METRICS,
-                               FAILURE_RATE_HISTORY_CHECK as FAILURE_RATE, ROW_COUNT_HISTORY_CHECK as ROW_COUNT)
 from dq_platform.defs.history_checks import build_history_checks, horizon_for, judge_arrival, judge_value, read_history
-from dq_platform_tests.test_pipeline import customer_frame
+from dq_platform.engine.history import COUNT, Settings
+from dq_platform.names import ARRIVAL_HISTORY_CHECK as ARRIVAL
+from dq_platform.names import COLUMN_METRICS_HISTORY_CHECK as COLUMN_METRICS
+from dq_platform.names import FAILURE_RATE_HISTORY_CHECK as FAILURE_RATE
+from dq_platform.names import ROW_COUNT_HISTORY_CHECK as ROW_COUNT
 from dq_platform_tests.test_history import K14
+from dq_platform_tests.test_pipeline import customer_frame
 
 DAY, HOUR = 86400.0, 3600.0
 RAW, CLEANED = dg.AssetKey("raw_customers"), dg.AssetKey("cleaned_customers")
 
 
 def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
 class History:
@@ -321,7 +323,7 @@ def test_weekly_seasonality_from_the_contract_accepts_a_small_saturday(project, 
 
     Twelve weeks of files and a window of 84 days: 12 Saturdays to compare with (4 judge only gross
     changes, see history.py)."""
-    today = dt.datetime.now(dt.timezone.utc).replace(hour=6, minute=0, second=0, microsecond=0)
+    today = dt.datetime.now(dt.UTC).replace(hour=6, minute=0, second=0, microsecond=0)
     saturday = today - dt.timedelta(days=(today.weekday() - 5) % 7 + 7)  # a past Saturday, 06:00 UTC
     history = History(instance)
     for i in range(84):  # the 84 days before it, starting on a Saturday

@@ -11,8 +11,8 @@ import json
 import pytest
 
 from dq_platform.contract import HttpSource
+from dq_platform.demo.replay_server import MARKETS_PATH, ReplayServer, Reply, recorded_markets
 from dq_platform.io.http_source import HttpSourceError, display_url, fetch, to_jsonl
-from dq_platform.demo.replay_server import MARKETS_PATH, Reply, ReplayServer, recorded_markets
 
 ENV = "DQ_TEST_API_BASE_URL"
 

@@ -10,13 +10,13 @@ import json
 import dagster as dg
 import pytest
 
-from dq_platform.engine import rules
 from dq_platform.alerts.sensors import build_check_alert_sensor, build_run_failure_alert_sensor
 from dq_platform.cli import main
 from dq_platform.contract import CONTRACTS_DIR
-from dq_platform.reports.run_report import reports_after_success
-from dq_platform.names import AUTO_APPROVE_TAG, REVIEW_CHECK
 from dq_platform.defs.review import REJECTED_RULE, ReviewConfig, decide, held_partitions
+from dq_platform.engine import rules
+from dq_platform.names import AUTO_APPROVE_TAG, REVIEW_CHECK
+from dq_platform.reports.run_report import reports_after_success
 from dq_platform_tests.conftest import Ticker
 from dq_platform_tests.test_pipeline import customer_frame
 

@@ -8,8 +8,8 @@ import json
 
 import pandas as pd
 
-from dq_platform.engine import rules
 from dq_platform.contract import CONTRACTS_DIR, load_contract
+from dq_platform.engine import rules
 from dq_platform.io.readers import read_source
 
 LOGS = load_contract(CONTRACTS_DIR / "events_logs.yaml")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dq_platform.io import landing, readers
-from dq_platform.engine import rules
 from dq_platform.contract import parse_contract
+from dq_platform.engine import rules
+from dq_platform.io import landing, readers
 
 
 def contract(fmt="csv", delimiter=","):

@@ -15,9 +15,19 @@ import pyarrow as pa
 import pytest
 
 from dq_platform.contract import Column, Contract
-from dq_platform.engine.masking import DEV_MASKING_KEY, REDACTED, UNKNOWN, MaskingKey, MaskingKeyError, age_band_labels, mask_frame, mask_series, resolve_masking_key
-from dq_platform.engine.strings import canonical_strings
+from dq_platform.engine.masking import (
+    DEV_MASKING_KEY,
+    REDACTED,
+    UNKNOWN,
+    MaskingKey,
+    MaskingKeyError,
+    age_band_labels,
+    mask_frame,
+    mask_series,
+    resolve_masking_key,
+)
 from dq_platform.engine.pii import luhn_valid, raw_value_echo, scan_frame
+from dq_platform.engine.strings import canonical_strings
 
 SECRET = "unit-test-secret-0123456789abcdef"
 OTHER_SECRET = "another-secret-fedcba9876543210"

@@ -12,13 +12,12 @@ import threading
 import pandas as pd
 import pytest
 
-from dq_platform.engine import parallel
-from dq_platform.engine import rules
 from dq_platform.contract import load_contracts
+from dq_platform.demo.sample_data import generate
+from dq_platform.engine import parallel, rules
 from dq_platform.engine.masking import MaskingKey, mask_frame
 from dq_platform.engine.pii import raw_value_echo, scan_frame
 from dq_platform.engine.profiling import profile_frame
-from dq_platform.demo.sample_data import generate
 
 ROWS = parallel.MIN_ROWS + 10_000
 

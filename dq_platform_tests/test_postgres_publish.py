@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from dq_platform.engine import rules
 from dq_platform.contract import CONTRACTS_DIR
 from dq_platform.demo.event_producer import build_file
+from dq_platform.engine import rules
 from dq_platform.io.landing_zones import landing_zone
 
 pytestmark = pytest.mark.slow

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dq_platform.defs.layers import profile_metadata
 from dq_platform.engine import profiling
 from dq_platform.engine.cleaning import normalize_phone
-from dq_platform.engine.profiling import profile_frame, profile_metadata
+from dq_platform.engine.profiling import profile_frame
 
 CANARIES = ["canary.person@example.org", "Zebulonqx", "1911-11-11", "987654321", "2125550199", "555-0199",
             "Canaryvej 42"]
@@ -226,8 +227,8 @@ def test_date_share_parses_exactly_what_the_cleaner_parses(kind):
     with the cleaner's parser: every value gets the cleaner's answer."""
     import pyarrow as pa
 
-    from dq_platform.engine.cleaning import parse_dates
     from dq_platform.contract import parse_contract
+    from dq_platform.engine.cleaning import parse_dates
     from dq_platform.engine.formats import DEFAULT_DATE_FORMATS
 
     col = parse_contract(f"""

@@ -13,13 +13,13 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from dq_platform.io import landing
-from dq_platform.engine import rules
-from dq_platform.demo.pull_sources import ERP_URL_ENV, apply_changes, erp_changes, erp_tables, write_table
 from dq_platform.defs.extract import run_extract
-from dq_platform.demo.replay_server import MARKETS_PATH, Reply, ReplayServer, recorded_markets
 from dq_platform.defs.resources import LandingZoneResource
 from dq_platform.defs.sensors import build_file_sensor
+from dq_platform.demo.pull_sources import ERP_URL_ENV, apply_changes, erp_changes, erp_tables, write_table
+from dq_platform.demo.replay_server import MARKETS_PATH, ReplayServer, Reply, recorded_markets
+from dq_platform.engine import rules
+from dq_platform.io import landing
 
 from .conftest import PG_SERVER
 

@@ -166,7 +166,6 @@ def test_the_extract_schedule_skips_a_tick_while_an_extract_is_running(instance,
 
 def test_an_sql_extract_schedule_waits_for_its_database_url(instance, tmp_path, monkeypatch):
     from dq_platform.defs.extract import build_extract
-
     from dq_platform.defs.resources import LandingZoneResource
 
     contract = {c.name: c for c in load_contracts()}["erp_orders"]

@@ -40,7 +40,7 @@ def test_prune_dry_run_changes_nothing_and_prune_deletes_only_superseded_runs(ki
     corrupt.write_bytes(gzip.compress(b"x"))
     c1 = project.ingest(instance, "customers", corrupt)
     time.sleep(0.05)
-    cutoff = dt.datetime.now(dt.timezone.utc)
+    cutoff = dt.datetime.now(dt.UTC)
     time.sleep(0.05)
     project.write_csv("customers/a.csv", customer_frame(21))  # replaced after registration
     a3 = project.run(instance, "customers", source_a)

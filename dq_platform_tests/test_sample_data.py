@@ -16,8 +16,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dq_platform.contract import CONTRACTS_DIR, Case, ColumnType, Contract, Format, MissingPolicy, Source, load_contract, parse_contract
-from dq_platform.demo.sample_data import DEFAULT_DATE_FORMATS, DEFAULT_TIMESTAMP_FORMATS, file_samples, generate, write_files
+from dq_platform.contract import (
+    CONTRACTS_DIR,
+    Case,
+    ColumnType,
+    Contract,
+    Format,
+    MissingPolicy,
+    Source,
+    load_contract,
+    parse_contract,
+)
+from dq_platform.demo.sample_data import (
+    DEFAULT_DATE_FORMATS,
+    DEFAULT_TIMESTAMP_FORMATS,
+    file_samples,
+    generate,
+    write_files,
+)
 
 CUSTOMERS = load_contract(CONTRACTS_DIR / "customers.yaml")
 SALES = load_contract(CONTRACTS_DIR / "sales_transactions.yaml")
@@ -410,7 +426,7 @@ def test_write_files_csv(tmp_path):
         "customers/customers_0001.csv", "customers/customers_0002.csv", "customers/customers_0003.csv"]
     samples = list(file_samples(CUSTOMERS, 3, 400, seed=5))
     ids = []
-    for path, (rel, data) in zip(paths, samples):
+    for path, (_rel, data) in zip(paths, samples):
         assert fnmatch.fnmatch(path.relative_to(tmp_path).as_posix(), CUSTOMERS.source.pattern)
         assert path.read_bytes().startswith(b'"customer_id","first_name"')
         back = _read_back(CUSTOMERS, path)

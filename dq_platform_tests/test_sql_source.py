@@ -15,10 +15,10 @@ import pytest
 import sqlalchemy as sa
 
 from dq_platform.contract import parse_contract
-from dq_platform.names import EXTRACT_ROWS_TAG, EXTRACT_URI_TAG, WATERMARK_FROM_TAG, WATERMARK_TO_TAG
 from dq_platform.defs.extract import previous_watermark, run_extract
 from dq_platform.io.landing_zones import landing_zone
 from dq_platform.io.sql_source import SqlSourceError
+from dq_platform.names import EXTRACT_ROWS_TAG, EXTRACT_URI_TAG, WATERMARK_FROM_TAG, WATERMARK_TO_TAG
 
 from .conftest import PG_SERVER, PG_TEST_PASSWORD
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from scipy.stats import ks_2samp
 
-from dq_platform.engine import statistics as st
 from dq_platform.contract import parse_contract
+from dq_platform.engine import statistics as st
 
 BASE = [8, 9, 10, 11, 12] * 4  # 20 ordinary values: median 10, MAD 1
 

@@ -7,8 +7,8 @@ the published values are read back from cleaned for the partitions masked holds.
 import pandas as pd
 import pytest
 
-from dq_platform.engine import rules
 from dq_platform.demo.sample_data import generate
+from dq_platform.engine import rules
 
 pytestmark = pytest.mark.slow
 DS = "sales_transactions"

@@ -11,7 +11,16 @@ import pandas as pd
 import pytest
 
 from dq_platform.contract import Format, load_contracts, parse_contract
-from dq_platform.engine.validation import CLEANED_DTYPES, FORMAT_PATTERNS, GateResult, _gx_context, gx_suite, pandera_schema, run_gx, run_pandera
+from dq_platform.engine.validation import (
+    CLEANED_DTYPES,
+    FORMAT_PATTERNS,
+    GateResult,
+    _gx_context,
+    gx_suite,
+    pandera_schema,
+    run_gx,
+    run_pandera,
+)
 
 GATES = {"pandera": run_pandera, "gx": run_gx}
 

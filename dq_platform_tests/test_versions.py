@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from dq_platform.cli import main
-from dq_platform.io.warehouse import Warehouse
 from dq_platform.defs.versions import RollbackRefused, list_versions, read_as_of, rollback
+from dq_platform.io.warehouse import Warehouse
 
 
 def frame(values) -> pd.DataFrame:
@@ -85,8 +85,8 @@ def test_cli_versions_read_and_rollback(tmp_path, monkeypatch, capsys):
 def test_rollback_job_from_the_ui_records_tags_and_run_id(tmp_path, instance):
     """The job as the UI launches it: config only, no tags given; the op tags the run itself."""
     from dq_platform.definitions import build_definitions
-    from dq_platform.names import ROLLBACK_JOB
     from dq_platform.defs.versions import ROLLBACK_OP
+    from dq_platform.names import ROLLBACK_JOB
 
     root = str(tmp_path / "wh")
     three_versions(Warehouse(root=root), "gold_t")

@@ -25,8 +25,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from dq_platform.alerts.policy import Alert
 from dq_platform import settings
+from dq_platform.alerts.policy import Alert
 
 REDACTED = "***"
 

@@ -17,9 +17,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from urllib.parse import quote
 
+from dq_platform import names, settings
 from dq_platform.contract import ALERT_CHANNELS, Contract, Severity, parse_duration
-from dq_platform import names
-from dq_platform import settings
 
 LOW, MEDIUM, HIGH, CRITICAL = Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL
 

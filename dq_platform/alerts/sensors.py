@@ -19,16 +19,29 @@ other channels nor the tick.
 """
 
 import datetime as dt
-from typing import Callable
+from collections.abc import Callable
 
 import dagster as dg
 
-from dq_platform.alerts.policy import Alert, Incidents, alert_from, check_alert, dumps_state, incident_key, loads_state, redelivery_window, reminder_period, review_required_alert, routes, run_failure_alert, scrub_error
+from dq_platform import names, settings
 from dq_platform.alerts.channels import Delivery, DeliveryError, channels_for, redact
+from dq_platform.alerts.policy import (
+    Alert,
+    Incidents,
+    alert_from,
+    check_alert,
+    dumps_state,
+    incident_key,
+    loads_state,
+    redelivery_window,
+    reminder_period,
+    review_required_alert,
+    routes,
+    run_failure_alert,
+    scrub_error,
+)
 from dq_platform.contract import Contract, modeling_tables
 from dq_platform.io.warehouse import Warehouse
-from dq_platform import names
-from dq_platform import settings
 
 DELIVERIES_KEY = dg.AssetKey(names.ALERT_DELIVERIES)
 CHECK_SENSOR = names.CHECK_ALERT_SENSOR
@@ -211,7 +224,7 @@ Clock = Callable[[], dt.datetime]
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _state_key(sensor_name: str) -> str:

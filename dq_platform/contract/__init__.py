@@ -24,16 +24,53 @@ from __future__ import annotations
 from dq_platform.contract.base import NAME_RE, ContractError
 from dq_platform.contract.catalog import ModelEntry, dataset_asset_names, joined_types, model_catalog, modeling_tables
 from dq_platform.contract.columns import (
-    CLEANED_DTYPES, Case, Cleaning, Column, ColumnType, Drift, ExpressionRule, Format, MaskingStrategy, Missing,
-    MissingPolicy, OutlierMethod, Outliers, Pii, PiiCategory, Statistics)
+    CLEANED_DTYPES,
+    Case,
+    Cleaning,
+    Column,
+    ColumnType,
+    Drift,
+    ExpressionRule,
+    Format,
+    MaskingStrategy,
+    Missing,
+    MissingPolicy,
+    OutlierMethod,
+    Outliers,
+    Pii,
+    PiiCategory,
+    Statistics,
+)
 from dq_platform.contract.dataset import SEMANTIC_COLUMNS, Contract, Level, PostgresTarget, Publish, Review, RowCount
 from dq_platform.contract.loader import CONTRACTS_DIR, load_contract, load_contracts, parse_contract
 from dq_platform.contract.modeling import (
-    VALUE_AGGS, Aggregation, FilterExpression, Join, Metric, MetricPart, Model, Semantic, SemanticMetric,
-    expression_names)
+    VALUE_AGGS,
+    Aggregation,
+    FilterExpression,
+    Join,
+    Metric,
+    MetricPart,
+    Model,
+    Semantic,
+    SemanticMetric,
+    expression_names,
+)
 from dq_platform.contract.monitoring import (
-    ALERT_CHANNELS, HISTORY_METRICS, MIN_WEEKLY_WEEKS, AlertChannel, Alerts, Anomaly, AnomalyWindow, Freshness,
-    History, HistoryMetric, Maintenance, Severity, parse_duration, parse_window)
+    ALERT_CHANNELS,
+    HISTORY_METRICS,
+    MIN_WEEKLY_WEEKS,
+    AlertChannel,
+    Alerts,
+    Anomaly,
+    AnomalyWindow,
+    Freshness,
+    History,
+    HistoryMetric,
+    Maintenance,
+    Severity,
+    parse_duration,
+    parse_window,
+)
 from dq_platform.contract.sources import ENV_NAME_RE, HttpPagination, HttpSource, Source, SqlSource
 from dq_platform.contract.yaml_text import YAML_LOADER
 

@@ -96,7 +96,7 @@ class Missing(_Strict):
     default: Any = None
 
     @model_validator(mode="after")
-    def _default_needs_value(self) -> "Missing":
+    def _default_needs_value(self) -> Missing:
         if self.policy == MissingPolicy.default and self.default is None:
             raise ValueError("policy 'default' needs a 'default' value")
         return self
@@ -156,7 +156,7 @@ class Outliers(_Strict):
         return data
 
     @model_validator(mode="after")
-    def _kmeans_k(self) -> "Outliers":
+    def _kmeans_k(self) -> Outliers:
         if self.method == OutlierMethod.kmeans and (self.k != int(self.k) or not 2 <= self.k <= 20):
             raise ValueError("kmeans needs an integer k between 2 and 20 (clusters)")
         return self
@@ -186,7 +186,7 @@ class Statistics(_Strict):
     min_rows: int = Field(default=100, ge=1)
 
     @model_validator(mode="after")
-    def _something(self) -> "Statistics":
+    def _something(self) -> Statistics:
         methods = [o.method.value for o in self.outliers]
         twice = sorted({m for m in methods if methods.count(m) > 1})
         if twice:
@@ -236,7 +236,7 @@ class Column(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _coherent(self) -> "Column":
+    def _coherent(self) -> Column:
         numeric = self.type in (ColumnType.integer, ColumnType.float)
         temporal = self.type in (ColumnType.date, ColumnType.timestamp)
         for bound in ("min", "max"):
@@ -274,7 +274,7 @@ class Column(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _statistics_fit_type(self) -> "Column":
+    def _statistics_fit_type(self) -> Column:
         s = self.statistics
         numeric = self.type in (ColumnType.integer, ColumnType.float)
         if s is not None and s.outliers and not numeric:

@@ -17,7 +17,6 @@ from dq_platform.contract.columns import Column
 from dq_platform.contract.dataset import Contract
 from dq_platform.contract.yaml_text import YAML_LOADER, describe, line_index
 
-
 # -- checks across contracts (file:line) -------------------------------------------------------
 
 def _masking_of(col: Column) -> tuple:

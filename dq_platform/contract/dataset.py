@@ -18,7 +18,14 @@ from dq_platform.contract.base import NAME_RE, _Strict
 from dq_platform.contract.columns import Column, ExpressionRule, MaskingStrategy
 from dq_platform.contract.modeling import VALUE_AGGS, Aggregation, Model, Semantic, expression_names
 from dq_platform.contract.monitoring import (
-    _COLUMNS, Alerts, Anomaly, Freshness, History, Maintenance, _raw_masked_types)
+    _COLUMNS,
+    Alerts,
+    Anomaly,
+    Freshness,
+    History,
+    Maintenance,
+    _raw_masked_types,
+)
 from dq_platform.contract.sources import Source
 
 
@@ -31,7 +38,7 @@ class Level(_Strict):
     error: float = Field(ge=0, le=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Level":
+    def _ordered(self) -> Level:
         if self.warn > self.error:
             raise ValueError("warn must not exceed error")
         if self.review is not None and not self.warn <= self.review < self.error:
@@ -127,7 +134,7 @@ class Contract(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _references(self) -> "Contract":
+    def _references(self) -> Contract:
         names = [c.name for c in self.columns]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -158,7 +165,7 @@ class Contract(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _modeling_sections(self) -> "Contract":
+    def _modeling_sections(self) -> Contract:
         """model:, joins, filters and semantic: against this contract's columns, each error at its own line."""
         errors = _modeling_errors(self)
         if errors:
@@ -170,7 +177,7 @@ class Contract(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _watermark_column(self) -> "Contract":
+    def _watermark_column(self) -> Contract:
         sql = self.source.sql
         if sql is not None and sql.watermark is not None:
             types = {c.name: c.type.value for c in self.columns}

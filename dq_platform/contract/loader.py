@@ -17,7 +17,6 @@ from dq_platform.contract.yaml_text import YAML_LOADER, describe, line_index
 from dq_platform.settings import CONTRACTS_DIR
 
 
-
 def parse_contract(text: str, path: str | Path = "<string>") -> Contract:
     path = str(path)
     try:

@@ -44,7 +44,7 @@ class Metric(_Strict):
     filter: FilterExpression | None = None  # a pandas expression: only rows where it holds count for this metric
 
     @model_validator(mode="after")
-    def _column_needed(self) -> "Metric":
+    def _column_needed(self) -> Metric:
         if self.agg != "count" and self.column is None:
             raise ValueError(f"agg '{self.agg}' needs a column")
         return self
@@ -113,7 +113,7 @@ class Model(_Strict):
     orphans: Literal["warn", "error"] = "warn"
 
     @model_validator(mode="after")
-    def _facts_reference(self) -> "Model":
+    def _facts_reference(self) -> Model:
         if self.references and self.kind != "fact":
             raise ValueError("references are declared on facts only (a dimension is referenced, it does not reference)")
         bad = [m for m in self.references.values() if not re.fullmatch(NAME_RE, m)]
@@ -146,7 +146,7 @@ class MetricPart(_Strict):
     filter: FilterExpression | None = None
 
     @model_validator(mode="after")
-    def _column_needed(self) -> "MetricPart":
+    def _column_needed(self) -> MetricPart:
         _part_errors(self.agg, self.column)
         return self
 
@@ -175,7 +175,7 @@ class SemanticMetric(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _parts(self) -> "SemanticMetric":
+    def _parts(self) -> SemanticMetric:
         if self.agg == "ratio":
             if self.numerator is None or self.denominator is None:
                 raise ValueError("a ratio needs both a numerator and a denominator ({agg, column, filter})")

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from dq_platform.contract.base import NAME_RE, _Strict
+from dq_platform.contract.base import NAME_RE, _Strict, check_cron
 from dq_platform.contract.columns import CLEANED_DTYPES, ColumnType
 
 
@@ -37,7 +37,7 @@ AlertChannel = Literal["console", "slack", "email", "pagerduty", "webhook"]
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*(m|h|d)\s*$")
 
 
-def parse_duration(text: str) -> "datetime.timedelta":
+def parse_duration(text: str) -> datetime.timedelta:
     """'90m', '26h', '2d' -> timedelta."""
     m = _DURATION_RE.match(str(text))
     if not m:
@@ -64,12 +64,7 @@ class Freshness(_Strict):
     @field_validator("deadline_cron")
     @classmethod
     def _cron(cls, v: str | None) -> str | None:
-        if v is not None:
-            from dagster._utils.schedules import is_valid_cron_string
-
-            if not is_valid_cron_string(v):
-                raise ValueError(f"'{v}' is not a valid cron string")
-        return v
+        return check_cron(v, "'{value}' is not a valid cron string")
 
 
 class Alerts(_Strict):
@@ -111,11 +106,7 @@ class Maintenance(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, v: str) -> str:
-        from dagster._utils.schedules import is_valid_cron_string
-
-        if not is_valid_cron_string(v):
-            raise ValueError(f"'{v}' is not a cron expression (5 fields, e.g. '0 3 * * 0')")
-        return v
+        return check_cron(v, "'{value}' is not a cron expression (5 fields, e.g. '0 3 * * 0')")
 
 
 HistoryMetric = Literal["row_count", "arrival", "failure_rate", "column_metrics"]
@@ -168,7 +159,7 @@ class History(_Strict):
 _WINDOW_RE = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 
 
-def parse_window(text: str) -> "datetime.timedelta":
+def parse_window(text: str) -> datetime.timedelta:
     """'30s', '1m', '2h', '1d' -> timedelta (anomaly windows may be shorter than a minute)."""
     m = _WINDOW_RE.match(str(text))
     if not m or int(m.group(1)) <= 0:
@@ -271,7 +262,7 @@ class Anomaly(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _needs_a_condition(self) -> "Anomaly":
+    def _needs_a_condition(self) -> Anomaly:
         if self.where is None and self.window is None:
             raise ValueError("an anomaly needs a 'where' condition, a 'window', or both")
         return self

@@ -11,18 +11,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from dq_platform.contract.base import _Strict
-
+from dq_platform.contract.base import _Strict, check_cron
 
 ENV_NAME_RE = r"^[A-Z_][A-Z0-9_]*$"
 
 
 def _check_cron(v: str | None) -> str | None:
-    from dagster._utils.schedules import is_valid_cron_string
-
-    if v is not None and not is_valid_cron_string(v):
-        raise ValueError(f"'{v}' is not a cron expression (5 fields, e.g. '*/10 * * * *')")
-    return v
+    return check_cron(v, "'{value}' is not a cron expression (5 fields, e.g. '*/10 * * * *')")
 
 
 def _check_env_name(v: str | None) -> str | None:
@@ -81,7 +76,7 @@ class HttpSource(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _has_endpoint(self) -> "HttpSource":
+    def _has_endpoint(self) -> HttpSource:
         if self.base_url is None and self.base_url_env is None:
             raise ValueError("needs base_url or base_url_env (or both: the variable wins when set)")
         return self
@@ -103,7 +98,7 @@ class SqlSource(_Strict):
         return _check_env_name(v)
 
     @model_validator(mode="after")
-    def _coherent(self) -> "SqlSource":
+    def _coherent(self) -> SqlSource:
         if (self.table is None) == (self.query is None):
             raise ValueError("needs exactly one of 'table' or 'query'")
         if self.mode == "incremental" and not self.watermark:
@@ -135,7 +130,7 @@ class Source(_Strict):
         return _check_cron(v)
 
     @model_validator(mode="after")
-    def _pull_options(self) -> "Source":
+    def _pull_options(self) -> Source:
         for kind in ("http", "sql"):
             if self.kind == kind and getattr(self, kind) is None:
                 raise ValueError(f"kind '{kind}' needs a '{kind}:' section with its options")

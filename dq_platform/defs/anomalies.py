@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 from deltalake.exceptions import CommitFailedError
 
-from dq_platform.engine import anomalies
-from dq_platform.contract import Anomaly, Contract
-from dq_platform.io.warehouse import Warehouse, _sql_literal
 from dq_platform import names
+from dq_platform.contract import Anomaly, Contract
+from dq_platform.engine import anomalies
+from dq_platform.io.warehouse import Warehouse, _sql_literal
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 COMMIT_RETRIES = 5
@@ -221,7 +221,7 @@ def _recompute(warehouse: Warehouse, snapshot, contract: Contract, partition: st
                now: dt.datetime | None) -> Refresh:
     from dq_platform.engine.pii import scan_frame
 
-    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     masked = names.masked(contract.name)
     columns = anomalies.needed_columns(contract)
     out = Refresh()

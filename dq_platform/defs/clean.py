@@ -14,12 +14,12 @@ import pandas as pd
 
 from dq_platform import names
 from dq_platform.defs import statistical_checks
-from dq_platform.defs.layers import ERROR, WARN, Layers, date_columns, md_table, table_schema
-from dq_platform.names import REVIEW_META
+from dq_platform.defs.layers import ERROR, WARN, Layers, date_columns, md_table, profile_metadata, table_schema
 from dq_platform.defs.review import auto_approval, needs_review, review_check
 from dq_platform.engine import rules
-from dq_platform.engine.profiling import profile_frame, profile_metadata
+from dq_platform.engine.profiling import profile_frame
 from dq_platform.io.warehouse import Warehouse
+from dq_platform.names import REVIEW_META
 
 
 def check_specs(layers: Layers) -> list[dg.AssetCheckSpec]:

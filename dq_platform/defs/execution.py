@@ -6,8 +6,8 @@ running step tells which mode it is in (the storage handoff asks).
 
 from __future__ import annotations
 
-
 import dagster as dg
+
 from dq_platform import settings
 
 PROCESS_PER_STEP = "process_per_step"

@@ -26,10 +26,9 @@ from pathlib import Path, PurePosixPath
 import dagster as dg
 from pydantic import Field
 
+from dq_platform import names, settings
 from dq_platform.contract import Contract
 from dq_platform.defs.resources import LandingZoneResource
-from dq_platform import names
-from dq_platform import settings
 
 DEFAULT_CRON = "0 * * * *"  # a schedule without `source.schedule` exists, stopped, at this cron
 IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -52,7 +51,7 @@ def source_asset_key(contract: Contract) -> dg.AssetKey:
 def delivery_relpath(contract: Contract, now: dt.datetime, zone=None) -> str:
     """Where an extract lands: the pattern with its one `*` replaced by the UTC time, e.g.
     crypto/markets_20261201T084512Z.jsonl (`_2`, `_3`... after the time if that name is taken)."""
-    stamp = now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     relpath, n = contract.source.pattern.replace("*", stamp, 1), 1
     while zone is not None and zone.exists(relpath):  # never replace a delivery not yet picked up
         n += 1
@@ -144,7 +143,7 @@ def build_extract(contract: Contract) -> dg.Definitions:
             uri = None
             if path is not None:
                 zone = landing.zone()
-                relpath = delivery_relpath(contract, dt.datetime.now(dt.timezone.utc), zone)
+                relpath = delivery_relpath(contract, dt.datetime.now(dt.UTC), zone)
                 uri = zone.put_file(relpath, path)
                 marker = _marker_relpath(contract, relpath)
                 if marker:

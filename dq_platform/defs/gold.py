@@ -8,12 +8,11 @@ when no value in it looks like PII.
 import dagster as dg
 
 from dq_platform import names
-from dq_platform.contract import Aggregation, Contract, ContractError
+from dq_platform.contract import Aggregation, Contract, ContractError, joined_types
 from dq_platform.defs.layers import ERROR, Layers
 from dq_platform.defs.models import aggregation_deps, read_join_models
 from dq_platform.engine import rules
 from dq_platform.engine.aggregation import aggregate, read_columns, source_table
-from dq_platform.contract import joined_types
 from dq_platform.io.warehouse import Warehouse
 
 

@@ -9,8 +9,8 @@ import datetime as dt
 import time
 
 import dagster as dg
-from dq_platform import names
 
+from dq_platform import names
 
 HEALTH_GROUP = "dq_platform"
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
@@ -56,7 +56,7 @@ def compute_health(instance: dg.DagsterInstance, checks_by_dataset: dict[str, li
     """KPIs per dataset and overall over the last `window_days` (plain numbers, for tests and metadata)."""
     now = now or time.time()
     since_ts = now - window_days * 86400
-    since = dt.datetime.fromtimestamp(since_ts, dt.timezone.utc)
+    since = dt.datetime.fromtimestamp(since_ts, dt.UTC)
     per: dict[str, dict] = {}
     for dataset, check_keys in sorted(checks_by_dataset.items()):
         # the dataset's pipeline runs only: its maintenance job carries the dataset tag too

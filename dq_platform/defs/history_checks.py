@@ -28,14 +28,26 @@ other checks judge the newest file.
 import datetime as dt
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import dagster as dg
 
-from dq_platform.contract import ColumnType, Contract, History, parse_duration
-from dq_platform.engine.history import COUNT, LATENESS, LEVEL, RATE, Kind, Settings, Verdict, arrival_gaps, iso, judge, one_per_partition
 from dq_platform import names
+from dq_platform.contract import ColumnType, Contract, History, parse_duration
+from dq_platform.engine.history import (
+    COUNT,
+    LATENESS,
+    LEVEL,
+    RATE,
+    Kind,
+    Settings,
+    Verdict,
+    arrival_gaps,
+    iso,
+    judge,
+    one_per_partition,
+)
 
 PAGE = 500  # most materialization records per storage query
 FIRST_PAGE = 32  # pages double from here: a window of daily files needs only a few dozen records
@@ -66,7 +78,7 @@ def _as_of(config: HistoryCheckConfig) -> float:
         when = dt.datetime.fromisoformat(config.as_of)
     except ValueError:
         raise ValueError(f"as_of '{config.as_of}' is not an ISO-8601 time, e.g. 2026-11-23T09:00:00+00:00") from None
-    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
 
 
 # -- reading history from Dagster's event storage ---------------------------------------------

@@ -13,6 +13,7 @@ import dagster as dg
 
 from dq_platform import names
 from dq_platform.contract import ColumnType, Contract
+from dq_platform.engine.profiling import Profile, profile_table, round_stat
 from dq_platform.io.warehouse import Warehouse
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
@@ -100,3 +101,19 @@ def md_table(rows: list[tuple], header: tuple) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def profile_metadata(profile: Profile) -> dict:
+    """The profile as materialization metadata: a table people read, the full JSON, and plain
+    numbers Dagster plots per run (`profile/<column>/null_rate|distinct|mean`; a key is absent
+    when the number is undefined, e.g. no rows, or for PII columns' means)."""
+    meta = {"profile": dg.MetadataValue.md(profile_table(profile)),
+            "profile/json": dg.MetadataValue.json(profile.to_dict())}
+    for c in profile.columns:
+        if c.null_rate is not None:
+            meta[f"profile/{c.name}/null_rate"] = float(round_stat(c.null_rate))
+        meta[f"profile/{c.name}/distinct"] = int(c.distinct)
+        if c.stats and isinstance(c.stats.get("mean"), float):
+            meta[f"profile/{c.name}/mean"] = float(c.stats["mean"])
+    meta["seconds/profile"] = round(profile.seconds, 4)
+    return meta

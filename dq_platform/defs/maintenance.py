@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 from deltalake import CommitProperties
 
+from dq_platform import names
 from dq_platform.contract import Contract, Maintenance, modeling_tables
 from dq_platform.io.files import filesystem
 from dq_platform.io.warehouse import Warehouse
-from dq_platform import names
 
 ZORDERED_PREFIXES = ("cleaned_", "masked_")  # the tables that keep the contract's columns as declared
 

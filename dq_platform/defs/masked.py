@@ -11,12 +11,12 @@ import time
 import dagster as dg
 
 from dq_platform import names
-from dq_platform.defs.resources import MaskingKeyResource
 from dq_platform.defs.layers import ERROR, WARN, Layers, date_columns, table_schema
-from dq_platform.names import REVIEW_META
+from dq_platform.defs.resources import MaskingKeyResource
 from dq_platform.defs.review import approval_for
 from dq_platform.engine import rules
 from dq_platform.io.warehouse import Warehouse
+from dq_platform.names import REVIEW_META
 
 
 def check_specs(layers: Layers) -> list[dg.AssetCheckSpec]:

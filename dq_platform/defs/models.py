@@ -17,8 +17,8 @@ import pandas as pd
 
 from dq_platform import names
 from dq_platform.contract import Contract, ModelEntry, model_catalog
-from dq_platform.engine.modeling import build_model, orphans, read_columns
 from dq_platform.engine.aggregation import source_table
+from dq_platform.engine.modeling import build_model, orphans, read_columns
 from dq_platform.engine.rules import PARTITION, SOURCE_LINE
 from dq_platform.io.warehouse import Warehouse
 

@@ -11,9 +11,9 @@ import dagster as dg
 import pandas as pd
 
 from dq_platform import names
-from dq_platform.defs.layers import Layers, table_schema
+from dq_platform.defs.layers import Layers, profile_metadata, table_schema
 from dq_platform.engine import rules
-from dq_platform.engine.profiling import profile_frame, profile_metadata
+from dq_platform.engine.profiling import profile_frame
 from dq_platform.io import landing, readers
 from dq_platform.io.warehouse import Warehouse
 

@@ -27,12 +27,11 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from dq_platform import names
-from dq_platform.engine import rules
+from dq_platform import names, settings
 from dq_platform.contract import Contract, Level
 from dq_platform.defs.execution import run_config
+from dq_platform.engine import rules
 from dq_platform.io.warehouse import Warehouse
-from dq_platform import settings
 
 REVIEW_OP = "record_review_decision"
 REJECTED_RULE = "_review:rejected"
@@ -169,7 +168,7 @@ def held_partitions(instance: dg.DagsterInstance, warehouse: Warehouse, contract
             rate = entry.get("dq_failure_rate")
             out.append(Held(
                 dataset=contract.name, partition=partition, cleaned_version=version,
-                held_since=dt.datetime.fromtimestamp(entry["timestamp"] / 1000, dt.timezone.utc).isoformat(timespec="seconds"),
+                held_since=dt.datetime.fromtimestamp(entry["timestamp"] / 1000, dt.UTC).isoformat(timespec="seconds"),
                 run_id=str(entry.get("dagster_run_id", "-")), failure_rate=float(rate) if rate else None,
                 rows_in=int(entry["dq_rows_in"]) if entry.get("dq_rows_in") else None, decision=decision))
     return out

@@ -15,15 +15,14 @@ from pathlib import PurePosixPath
 
 import dagster as dg
 
-from dq_platform import names
-from dq_platform.defs.layers import partitions_def
+from dq_platform import names, settings
 from dq_platform.contract import Contract
 from dq_platform.defs.execution import execution_config
-from dq_platform.defs.resources import LandingZoneResource
-from dq_platform.io.landing_zones import LandingFile, LandingFileChanged, LandingZone, is_temporary
+from dq_platform.defs.layers import partitions_def
 from dq_platform.defs.partitions import registered_content, source_tags
+from dq_platform.defs.resources import LandingZoneResource
 from dq_platform.io.landing import SourceFile
-from dq_platform import settings
+from dq_platform.io.landing_zones import LandingFile, LandingFileChanged, LandingZone, is_temporary
 
 MAX_RUNS_PER_TICK = 25  # keeps a tick short when many files land at once; the rest follow next tick
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import dagster as dg
 import pandas as pd
 
-from dq_platform.engine import statistics as st
-from dq_platform.contract import Column, Contract
-from dq_platform.io.warehouse import Warehouse
 from dq_platform import names
+from dq_platform.contract import Column, Contract
+from dq_platform.engine import statistics as st
+from dq_platform.io.warehouse import Warehouse
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 

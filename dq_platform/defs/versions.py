@@ -13,8 +13,8 @@ import pandas as pd
 from deltalake import CommitProperties
 from pydantic import Field
 
-from dq_platform.io.warehouse import Warehouse, from_arrow
 from dq_platform import names
+from dq_platform.io.warehouse import Warehouse, from_arrow
 
 # Layers that may hold data whose gates failed; every other table (masked, gold) is a
 # published layer whose rollback target must have passed its gates unless forced.
@@ -51,7 +51,7 @@ def list_versions(warehouse: Warehouse, table: str) -> list[Version]:
         rows = metrics.get("num_added_rows", metrics.get("numOutputRows"))
         out.append(Version(
             version=int(entry["version"]),
-            timestamp=dt.datetime.fromtimestamp(entry["timestamp"] / 1000, tz=dt.timezone.utc),
+            timestamp=dt.datetime.fromtimestamp(entry["timestamp"] / 1000, tz=dt.UTC),
             operation=str(entry.get("operation", "")),
             run_id=str(entry.get("dagster_run_id", "-")),
             partition=str(entry.get("dagster_partition") or "-"),
@@ -68,7 +68,7 @@ def read_as_of(warehouse: Warehouse, table: str, as_of: int | str | dt.datetime)
         return from_arrow(_table(warehouse, table, as_of).to_pyarrow_table())
     when = as_of if isinstance(as_of, dt.datetime) else dt.datetime.fromisoformat(as_of)
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
+        when = when.replace(tzinfo=dt.UTC)
     # The newest version committed at or before `when`, by the commit times `versions` lists: delta-rs'
     # own load_as_version(datetime) goes by the log files' modification times, which can lag them.
     versions = list_versions(warehouse, table)

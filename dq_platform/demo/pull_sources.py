@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from dq_platform.io import landing
+from dq_platform import names
 from dq_platform.contract import Contract
 from dq_platform.defs.extract import ExtractOutcome, run_extract
 from dq_platform.defs.partitions import registered_content
-from dq_platform import names
+from dq_platform.io import landing
 
 ERP_URL_ENV = "DQ_ERP_DB_URL"
 T0 = dt.datetime(2026, 11, 2, 8, 0)  # the ERP's first rows (fixed: same bytes every demo run)
@@ -162,7 +162,7 @@ class DemoPullSources:
         self._erp: dict[str, pd.DataFrame] | None = None
         self._env: dict[str, str | None] = {}
 
-    def __enter__(self) -> "DemoPullSources":
+    def __enter__(self) -> DemoPullSources:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -195,7 +195,7 @@ class DemoPullSources:
 
     # http: the replay server stands in for the API
     def _http(self, contract: Contract) -> list[str | None]:
-        from dq_platform.demo.replay_server import Reply, ReplayServer, recorded_markets
+        from dq_platform.demo.replay_server import ReplayServer, Reply, recorded_markets
 
         options = contract.source.http
         if not options.base_url_env:

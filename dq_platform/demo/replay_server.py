@@ -115,7 +115,7 @@ class ReplayServer:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "ReplayServer":
+    def __enter__(self) -> ReplayServer:
         return self
 
     def __exit__(self, *exc) -> None:

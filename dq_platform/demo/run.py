@@ -18,19 +18,18 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import warnings
 import time
+import warnings
 from pathlib import Path
 
 import dagster as dg
 
-from dq_platform import settings
+from dq_platform import names, settings
 from dq_platform.contract import load_contracts
-from dq_platform.demo.pull_sources import DemoPullSources, partition_source
 from dq_platform.defs.extract import is_pull_source
-from dq_platform.ops.ingest import RunOutcome, run_file
 from dq_platform.defs.partitions import register
-from dq_platform import names
+from dq_platform.demo.pull_sources import DemoPullSources, partition_source
+from dq_platform.ops.ingest import RunOutcome, run_file
 
 HISTORY_CHECKS = {names.ROW_COUNT_HISTORY_CHECK, names.ARRIVAL_HISTORY_CHECK, names.FAILURE_RATE_HISTORY_CHECK,
                   names.COLUMN_METRICS_HISTORY_CHECK}
@@ -217,8 +216,8 @@ def _print_versions(versions, out, limit: int = 6) -> None:
 
 def show_versions_and_rollback(instance, contract, warehouse: str, contracts_dir, out=sys.stdout):
     """Versions grew with each run; undo the latest one with the audited rollback job (as the CLI does)."""
-    from dq_platform.io.warehouse import Warehouse
     from dq_platform.defs.versions import RollbackConfig, launch_rollback, list_versions
+    from dq_platform.io.warehouse import Warehouse
 
     table = names.masked(contract.name)
     wh = Warehouse(root=warehouse)

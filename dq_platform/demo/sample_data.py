@@ -33,9 +33,9 @@ import math
 import re
 import warnings
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -1338,7 +1338,7 @@ class _Builder:
                     mat[:, start + width - d + j] = 48 + (v // 10 ** (d - 1 - j)) % 10
             else:
                 text = _codes_to_strings(mat)
-                for r in range(20):
+                for _attempt in range(20):
                     dup = np.asarray(pd.Series(np.asarray(text, dtype=object)).duplicated())
                     if not dup.any():
                         return text

@@ -37,12 +37,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.util import hash_array
 
-from dq_platform.engine.cleaning import arrow_strings
+from dq_platform import settings
 from dq_platform.contract import Column, Contract, MaskingStrategy
+from dq_platform.engine.cleaning import arrow_strings
 from dq_platform.engine.parallel import map_columns
 from dq_platform.engine.pii import scrub_text
 from dq_platform.engine.strings import canonical_codes
-from dq_platform import settings
 
 __all__ = [
     "DEV_MASKING_KEY",
@@ -117,10 +117,10 @@ class MaskingKey:
         # Pickling would copy the secret into run storage / IO managers: refuse.
         raise TypeError("MaskingKey cannot be pickled; resolve it where it is used")
 
-    def __copy__(self) -> "MaskingKey":
+    def __copy__(self) -> MaskingKey:
         return self  # immutable; copying must not go through (refused) pickling
 
-    def __deepcopy__(self, memo) -> "MaskingKey":
+    def __deepcopy__(self, memo) -> MaskingKey:
         return self
 
 

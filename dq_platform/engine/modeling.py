@@ -20,7 +20,6 @@ import pandas as pd
 from dq_platform.contract import Model
 from dq_platform.engine.rules import PARTITION, SOURCE_LINE
 
-
 # -- building the tables (vectorized) ---------------------------------------------------------
 
 @dataclass

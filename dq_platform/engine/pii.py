@@ -17,16 +17,16 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dq_platform.engine.cleaning import arrow_strings
 from dq_platform.contract import Contract
+from dq_platform.engine.cleaning import arrow_strings
 from dq_platform.engine.parallel import map_columns
 from dq_platform.engine.strings import canonical_strings
 
@@ -314,7 +314,7 @@ class PiiScan:
     shapes: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, df: pd.DataFrame, columns: Iterable[str] | None = None, max_positions: int = 5) -> "PiiScan":
+    def of(cls, df: pd.DataFrame, columns: Iterable[str] | None = None, max_positions: int = 5) -> PiiScan:
         cols = _scannable(df, columns)
         counts, first_rows, shapes = {}, {}, {}
         for col in cols:

@@ -27,8 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dq_platform.engine.cleaning import arrow_strings, parse_dates
 from dq_platform.contract import Case, Column, ColumnType, Contract, Format
+from dq_platform.engine.cleaning import arrow_strings, parse_dates
 from dq_platform.engine.formats import DEFAULT_DATE_FORMATS, FORMAT_PATTERNS
 from dq_platform.engine.parallel import map_columns
 
@@ -85,7 +85,7 @@ class ColumnProfile:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["completeness"], d["null_rate"] = _round(self.completeness), _round(self.null_rate)
+        d["completeness"], d["null_rate"] = round_stat(self.completeness), round_stat(self.null_rate)
         return {k: v for k, v in d.items() if v not in (None, "")}
 
 
@@ -370,7 +370,7 @@ def _numeric_stats(x: np.ndarray) -> dict[str, float] | None:
     out = {"min": float(x.min()), "max": float(x.max()), "mean": float(x.mean()),
            "std": float(x.std(ddof=1)) if len(x) > 1 else 0.0}
     out.update({f"p{q:02d}": float(v) for q, v in zip(PERCENTILES, qs)})
-    return {k: _round(v) for k, v in out.items()}
+    return {k: round_stat(v) for k, v in out.items()}
 
 
 def _temporal_stats(x: np.ndarray, kind: ColumnType) -> dict[str, str | float]:
@@ -382,7 +382,7 @@ def _temporal_stats(x: np.ndarray, kind: ColumnType) -> dict[str, str | float]:
 
     qs = np.quantile(ns, [q / 100 for q in PERCENTILES])
     out: dict[str, str | float] = {"min": iso(ns.min()), "max": iso(ns.max()), "mean": iso(ns.mean()),
-                                   "std_days": _round(float(ns.std(ddof=1)) / 86_400e9) if len(ns) > 1 else 0.0}
+                                   "std_days": round_stat(float(ns.std(ddof=1)) / 86_400e9) if len(ns) > 1 else 0.0}
     out.update({f"p{q:02d}": iso(v) for q, v in zip(PERCENTILES, qs)})
     return out
 
@@ -391,7 +391,7 @@ def _share(k: int, n: int) -> float | None:
     return round(k / n, 6) if n else None
 
 
-def _round(v: float | None, digits: int = 10) -> float | None:
+def round_stat(v: float | None, digits: int = 10) -> float | None:
     if v is None or not np.isfinite(v):
         return None
     return float(f"{v:.{digits}g}") if abs(v) >= 1 else round(v, digits)
@@ -399,31 +399,13 @@ def _round(v: float | None, digits: int = 10) -> float | None:
 
 def _jsonable(v):
     if isinstance(v, float):
-        return _round(v)
+        return round_stat(v)
     if hasattr(v, "isoformat"):
         return v.isoformat()
     return v
 
 
 # -- metadata -------------------------------------------------------------------------------------
-
-def profile_metadata(profile: Profile) -> dict:
-    """The profile as materialization metadata: a table people read, the full JSON, and plain
-    numbers Dagster plots per run (`profile/<column>/null_rate|distinct|mean`; a key is absent
-    when the number is undefined, e.g. no rows, or for PII columns' means)."""
-    import dagster as dg
-
-    meta = {"profile": dg.MetadataValue.md(profile_table(profile)),
-            "profile/json": dg.MetadataValue.json(profile.to_dict())}
-    for c in profile.columns:
-        if c.null_rate is not None:
-            meta[f"profile/{c.name}/null_rate"] = float(_round(c.null_rate))
-        meta[f"profile/{c.name}/distinct"] = int(c.distinct)
-        if c.stats and isinstance(c.stats.get("mean"), float):
-            meta[f"profile/{c.name}/mean"] = float(c.stats["mean"])
-    meta["seconds/profile"] = round(profile.seconds, 4)
-    return meta
-
 
 def _cell(v) -> str:
     if v is None or v == "":

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from dq_platform.engine.cleaning import cleaned_dtype, fill_default, type_column
 from dq_platform.contract import ColumnType, Contract, MissingPolicy
+from dq_platform.engine.cleaning import cleaned_dtype, fill_default, type_column
 from dq_platform.engine.formats import FORMAT_PATTERNS, FORMAT_REASONS
 from dq_platform.engine.parallel import map_columns
 

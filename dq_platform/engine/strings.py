@@ -26,7 +26,7 @@ def _canonical_uniques(values) -> np.ndarray:
     dtype = getattr(values, "dtype", None)
     if isinstance(values, pd.Categorical) or isinstance(dtype, pd.CategoricalDtype):
         return _canonical_uniques(np.asarray(values, dtype=object))
-    if dtype is not None and (pd.api.types.is_string_dtype(dtype) and dtype != object):
+    if dtype is not None and (pd.api.types.is_string_dtype(dtype) and dtype != object):  # noqa: E721 - numpy dtype equality, not identity
         return np.asarray(pd.array(values).to_numpy(dtype=object), dtype=object)
     if dtype is not None and pd.api.types.is_bool_dtype(dtype):
         return np.where(np.asarray(values, dtype=bool), "true", "false").astype(object)

@@ -24,10 +24,11 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -271,7 +272,7 @@ def _dtype_is(expected: str):
     return check
 
 
-def pandera_schema(contract: Contract, *, now: pd.Timestamp | None = None) -> "pa.DataFrameSchema":
+def pandera_schema(contract: Contract, *, now: pd.Timestamp | None = None) -> pa.DataFrameSchema:
     """The pandera schema of the cleaned frame of `contract`.
 
     Dtypes are checked with an exact custom check rather than pandera's own dtype: pandera
@@ -307,11 +308,11 @@ def pandera_schema(contract: Contract, *, now: pd.Timestamp | None = None) -> "p
                               description=f"Cleaned layer of {contract.name}")
 
 
-def _pandera_evaluated(schema: "pa.DataFrameSchema") -> int:
+def _pandera_evaluated(schema: pa.DataFrameSchema) -> int:
     """Checks the schema runs: per contract column presence, its checks, nullability and
     uniqueness; plus one for "no unexpected columns"."""
     n = 1
-    for name, c in schema.columns.items():
+    for _name, c in schema.columns.items():
         if c.regex:
             continue
         n += 1 + len(c.checks) + (0 if c.nullable else 1) + (1 if c.unique else 0)
@@ -440,7 +441,7 @@ def _gx_context():
         return _GX_CONTEXT
 
 
-def gx_suite(contract: Contract, *, now: pd.Timestamp | None = None) -> "gx.ExpectationSuite":
+def gx_suite(contract: Contract, *, now: pd.Timestamp | None = None) -> gx.ExpectationSuite:
     """A GX 1.x suite for the cleaned frame of `contract` (lineage columns dropped first).
 
     Each expectation's meta carries the contract rule it enforces, so results are reported

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.fs as pafs
+
 from dq_platform import settings
 
 

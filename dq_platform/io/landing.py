@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from urllib.parse import unquote
 from pathlib import Path
+from urllib.parse import unquote
 
 import pyarrow.fs as pafs
 

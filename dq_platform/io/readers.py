@@ -22,11 +22,11 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from dq_platform import settings
 from dq_platform.contract import Contract
 from dq_platform.engine.rules import CHECKSUM, PARSE_ERROR, RAW_RECORD, SOURCE_FILE, SOURCE_LINE
 from dq_platform.io.files import _uri, filesystem
 from dq_platform.io.landing import SourceFileError
-from dq_platform import settings
 
 MAX_SOURCE_BYTES_ENV = "DQ_MAX_SOURCE_BYTES"
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}

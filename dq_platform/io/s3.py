@@ -11,6 +11,7 @@ io/landing_zones.py build on this module, which imports neither.
 from __future__ import annotations
 
 import threading
+
 from dq_platform import settings
 
 _SESSIONS: dict[tuple, object] = {}

@@ -19,9 +19,9 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
+from dq_platform import settings
 from dq_platform.engine.rules import PARTITION
 from dq_platform.io.s3 import sse_options
-from dq_platform import settings
 
 _TO_PANDAS = {
     pa.int64(): pd.Int64Dtype(),

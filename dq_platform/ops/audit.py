@@ -19,9 +19,8 @@ from dataclasses import asdict, dataclass, field
 import dagster as dg
 from dagster import DagsterEventType
 
-from dq_platform.reports.errors import root_cause
 from dq_platform import names
-
+from dq_platform.reports.errors import root_cause
 
 _ROW_EVENTS = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_CHECK_EVALUATION,
                DagsterEventType.STEP_FAILURE}
@@ -99,7 +98,7 @@ def parse_since(value: str | None, now: dt.datetime | None = None) -> dt.datetim
     """'7d', '12h', '30m' ago, or an ISO date/time (UTC when no zone is given)."""
     if not value:
         return None
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     m = re.fullmatch(r"\s*(\d+)\s*([dhm])\s*", value)
     if m:
         unit = {"d": "days", "h": "hours", "m": "minutes"}[m.group(2)]
@@ -108,7 +107,7 @@ def parse_since(value: str | None, now: dt.datetime | None = None) -> dt.datetim
         when = dt.datetime.fromisoformat(value)
     except ValueError:
         raise AuditError(f"--since '{value}': expected e.g. 7d, 12h, 30m or an ISO date such as 2026-11-01") from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -132,7 +131,7 @@ def trigger_of(tags: dict) -> str:
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
 def _value(v):

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from dq_platform import names
+from dq_platform import names, settings
 from dq_platform.contract import Contract
 from dq_platform.defs.execution import run_config
 from dq_platform.defs.partitions import source_tags
 from dq_platform.io import landing
 from dq_platform.reports.errors import root_cause
-from dq_platform import settings
 
 
 @dataclass
@@ -57,8 +56,8 @@ def run_file(instance: dg.DagsterInstance, contract: Contract, source: landing.S
     tags = {**source_tags(source), **(extra_tags or {}), names.PARTITION_TAG: source.partition_key}
     result = dg.execute_job(job, instance, run_config=config, tags=tags, raise_on_error=False)
     outcome = summarize(result, contract, source.partition_key)
-    from dq_platform.reports.run_report import write_reports
     from dq_platform.io.warehouse import Warehouse
+    from dq_platform.reports.run_report import write_reports
 
     outcome.reports = write_reports(instance, result.run_id, Warehouse(root=warehouse_root))
     return outcome

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import dagster as dg
 from dagster import DagsterEventType
 
+from dq_platform import names
 from dq_platform.contract import modeling_tables
 from dq_platform.io.warehouse import Warehouse
-from dq_platform import names
 
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
@@ -93,7 +93,7 @@ def latest_materializing_runs(instance: dg.DagsterInstance) -> dict[str, str]:
 def plan_prune(instance: dg.DagsterInstance, *, older_than_days: float, warehouse_root: str,
                contracts, now: dt.datetime | None = None) -> PrunePlan:
     """What a prune would delete and what it keeps, with the reason. Changes nothing."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     plan = PrunePlan(cutoff=now - dt.timedelta(days=older_than_days))
     old = instance.get_run_records(filters=dg.RunsFilter(created_before=plan.cutoff, statuses=FINISHED))
     if not old:

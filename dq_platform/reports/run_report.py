@@ -19,9 +19,9 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from dq_platform import names
 from dq_platform.io.s3 import upload
 from dq_platform.io.warehouse import Warehouse
-from dq_platform import names
 
 REPORTS_KEY = dg.AssetKey(names.RUN_REPORTS)
 HISTORY_RUNS = 20  # runs shown in the history charts
@@ -78,7 +78,7 @@ def run_summary(instance: dg.DagsterInstance, run_id: str) -> dict:
     run = instance.get_run_by_id(run_id)
     stats = instance.get_run_stats(run_id)
     materializations, checks, failures = _run_events(instance, run_id)
-    iso = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat() if t else None  # noqa: E731
+    iso = lambda t: dt.datetime.fromtimestamp(t, dt.UTC).isoformat() if t else None  # noqa: E731
     dataset = run.tags.get(names.DATASET_TAG)
     summary = {"run_id": run_id, "job": run.job_name, "status": run.status.value,
                "partition": run.tags.get(names.PARTITION_TAG), "dataset": dataset,
@@ -115,7 +115,7 @@ def _publication(instance: dg.DagsterInstance, run: dg.DagsterRun, published: di
     publication = {
         "review_run_id": review_run.run_id, "decision": t.get(f"{names.REVIEW_TAG}decision"),
         "reviewer": t.get(f"{names.REVIEW_TAG}reviewer"), "comment": t.get(f"{names.REVIEW_TAG}comment", ""),
-        "decided": dt.datetime.fromtimestamp(stats.end_time, dt.timezone.utc).isoformat() if stats.end_time else None,
+        "decided": dt.datetime.fromtimestamp(stats.end_time, dt.UTC).isoformat() if stats.end_time else None,
         "cleaned_version": t.get(f"{names.REVIEW_TAG}cleaned_version"), "held_run_id": held_run.run_id if held_run else None,
         "held_run_report": held_run.tags.get(f"{names.REPORT_TAG}html") if held_run else None}
     out: dict = {"publication": publication, "review": f"approved by {publication['reviewer']}"}
@@ -167,7 +167,7 @@ def dataset_history(instance: dg.DagsterInstance, dataset: str, run_id: str, unt
     out = []
     for r in reversed(records):
         meta = {k: _plain(v) for k, v in r.asset_materialization.metadata.items()}
-        out.append({"when": dt.datetime.fromtimestamp(r.timestamp, dt.timezone.utc).isoformat(timespec="seconds"),
+        out.append({"when": dt.datetime.fromtimestamp(r.timestamp, dt.UTC).isoformat(timespec="seconds"),
                     "run_id": r.run_id, "this_run": r.run_id == run_id, "partition": r.asset_materialization.partition,
                     "rows_in": meta.get("rows_in"), "rows_cleaned": meta.get("rows_cleaned"),
                     "rows_quarantined": meta.get("rows_quarantined"), "failure_rate": meta.get("failure_rate")})
@@ -228,7 +228,7 @@ def write_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehous
     """Write the run's reports (and quarantine extract) and tag the run with their URIs."""
     s = run_summary(instance, run_id)
     dataset = s["dataset"] or s["job"]
-    ended = dt.datetime.fromisoformat(s["ended"]) if s["ended"] else dt.datetime.now(dt.timezone.utc)
+    ended = dt.datetime.fromisoformat(s["ended"]) if s["ended"] else dt.datetime.now(dt.UTC)
     stamp = f"{run_id[:8]}_{ended:%Y%m%d_%H%M%S}"
     root = warehouse.root.rstrip("/") if warehouse.is_remote else str(Path(warehouse.root).resolve())
     base = f"{root}/reports/{dataset}"
