@@ -88,8 +88,9 @@ def one(rows: int, executor: str = "in_process") -> dict:
     with dg.instance_for_test(temp_dir=str(base / "home")) as instance:
         source = register(instance, contracts[0], src, warehouse)
         t0, c0 = time.perf_counter(), _cpu_seconds()
-        outcome = run_file(instance, contracts[0], source, contracts_dir=CONTRACTS_DIR, warehouse_root=warehouse,
-                           executor=executor)
+        outcome = run_file(
+            instance, contracts[0], source, contracts_dir=CONTRACTS_DIR, warehouse_root=warehouse, executor=executor
+        )
         total, job_cpu = time.perf_counter() - t0, _cpu_seconds() - c0
         if not outcome.success:
             raise SystemExit(f"job failed: {outcome.error}")
@@ -112,12 +113,22 @@ def one(rows: int, executor: str = "in_process") -> dict:
         run_seconds = run.end_time - run.start_time
 
     # the job's peak: this process (in_process executor), or its largest step process (multiprocess)
-    peak_gb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024 / 1024
+    peak_gb = (
+        max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        / 1024
+        / 1024
+    )
     # The floor: read the input once, write each persisted layer once, nothing else.
     wh = Warehouse(root=warehouse)
-    layers = ("raw_customers", "cleaned_customers", "quarantine_customers", "masked_customers",
-              "customers_by_status", "customers_by_age_band", "customers_by_city")
+    layers = (
+        "raw_customers",
+        "cleaned_customers",
+        "quarantine_customers",
+        "masked_customers",
+        "customers_by_status",
+        "customers_by_age_band",
+        "customers_by_city",
+    )
     floor = {}
     floor_cpu = 0.0
     c0 = _cpu_seconds()
@@ -134,17 +145,30 @@ def one(rows: int, executor: str = "in_process") -> dict:
         floor[f"write {name}"] = time.perf_counter() - t0
         floor_cpu += _cpu_seconds() - c1
         del frame
-    return {"rows": rows, "executor": executor, "job_seconds": total, "run_seconds": run_seconds, "stages": stages,
-            "floor": floor, "floor_seconds": sum(floor.values()), "peak_rss_gb": peak_gb, "peaks_mb": peaks,
-            "job_cpu_seconds": job_cpu, "floor_cpu_seconds": floor_cpu, "cores": os.cpu_count() or 1,
-            "outcome_rows": outcome.rows}
+    return {
+        "rows": rows,
+        "executor": executor,
+        "job_seconds": total,
+        "run_seconds": run_seconds,
+        "stages": stages,
+        "floor": floor,
+        "floor_seconds": sum(floor.values()),
+        "peak_rss_gb": peak_gb,
+        "peaks_mb": peaks,
+        "job_cpu_seconds": job_cpu,
+        "floor_cpu_seconds": floor_cpu,
+        "cores": os.cpu_count() or 1,
+        "outcome_rows": outcome.rows,
+    }
 
 
 def report(r: dict) -> str:
     rows = r["rows"]
-    out = [f"\n== {rows:,} customer rows, {r['executor']} executor  (in {r['outcome_rows'].get('in'):,} / cleaned "
-           f"{r['outcome_rows'].get('cleaned'):,} / quarantined {r['outcome_rows'].get('quarantined'):,})",
-           f"{'stage':<34}{'seconds':>9}{'rows/s':>14}"]
+    out = [
+        f"\n== {rows:,} customer rows, {r['executor']} executor  (in {r['outcome_rows'].get('in'):,} / cleaned "
+        f"{r['outcome_rows'].get('cleaned'):,} / quarantined {r['outcome_rows'].get('quarantined'):,})",
+        f"{'stage':<34}{'seconds':>9}{'rows/s':>14}",
+    ]
     for name, s in sorted(r["stages"].items(), key=lambda kv: -kv[1]):
         out.append(f"  {name:<32}{s:>9.2f}{rows / s if s else 0:>14,.0f}")
     accounted = sum(r["stages"].values())
@@ -159,11 +183,15 @@ def report(r: dict) -> str:
     if "job_cpu_seconds" in r:
         # however well the work were spread over the cores, the job cannot finish sooner than this
         bound = r["job_cpu_seconds"] / r["cores"]
-        out.append(f"CPU seconds: job {r['job_cpu_seconds']:.1f}, floor {r['floor_cpu_seconds']:.1f}; "
-                   f"job CPU / {r['cores']} cores = {bound:.1f} s = {bound / r['floor_seconds']:.2f}x floor "
-                   f"(the ratio with every core busy all the time)")
-    out.append("process peak RSS when each table was written (MB): " + ", ".join(
-        f"{k} {v:,.0f}" for k, v in r.get("peaks_mb", {}).items()))
+        out.append(
+            f"CPU seconds: job {r['job_cpu_seconds']:.1f}, floor {r['floor_cpu_seconds']:.1f}; "
+            f"job CPU / {r['cores']} cores = {bound:.1f} s = {bound / r['floor_seconds']:.2f}x floor "
+            f"(the ratio with every core busy all the time)"
+        )
+    out.append(
+        "process peak RSS when each table was written (MB): "
+        + ", ".join(f"{k} {v:,.0f}" for k, v in r.get("peaks_mb", {}).items())
+    )
     return "\n".join(out)
 
 
@@ -185,9 +213,16 @@ def seed_audit_runs(instance, n: int, full: int) -> None:
     from dagster._utils.error import SerializableErrorInfo
 
     datasets = ["customers", "sales_transactions"]
-    checks = ["dagster_row_count_bounds_check", "column_schema_change", "failure_rate_within_threshold",
-              "cleaned_matches_pandera_schema", "cleaned_passes_gx_suite",
-              "raw_rows_reconcile_with_cleaned_and_quarantine", "masked_source_passed_gates", "masked_has_no_pii"]
+    checks = [
+        "dagster_row_count_bounds_check",
+        "column_schema_change",
+        "failure_rate_within_threshold",
+        "cleaned_matches_pandera_schema",
+        "cleaned_passes_gx_suite",
+        "raw_rows_reconcile_with_cleaned_and_quarantine",
+        "masked_source_passed_gates",
+        "masked_has_no_pii",
+    ]
     from dagster._core.storage.dagster_run import DagsterRun
 
     start = time.time() - 30 * 86400
@@ -196,34 +231,67 @@ def seed_audit_runs(instance, n: int, full: int) -> None:
         job = f"{ds}_pipeline"
         partition = f"{ds}_{i:05d}.csv@{uuid.uuid4().hex[:16]}"
         outcome = "ok" if i % 10 else ("held" if i % 20 else "error")
-        tags = {"dq/dataset": ds, "dagster/partition": partition, "dq/source_uri": f"s3://landing/{partition}",
-                "dq/checksum": uuid.uuid4().hex * 2, "dq/trigger": ["sensor", "cli", "demo"][i % 3]}
+        tags = {
+            "dq/dataset": ds,
+            "dagster/partition": partition,
+            "dq/source_uri": f"s3://landing/{partition}",
+            "dq/checksum": uuid.uuid4().hex * 2,
+            "dq/trigger": ["sensor", "cli", "demo"][i % 3],
+        }
         if i < n - full:
             status = dg.DagsterRunStatus.SUCCESS if outcome == "ok" else dg.DagsterRunStatus.FAILURE
             instance.add_run(DagsterRun(job_name=job, run_id=str(uuid.uuid4()), tags=tags, status=status))
             continue
-        run = instance.add_run(DagsterRun(job_name=job, run_id=str(uuid.uuid4()), tags=tags,
-                                          status=dg.DagsterRunStatus.NOT_STARTED))
+        run = instance.add_run(
+            DagsterRun(job_name=job, run_id=str(uuid.uuid4()), tags=tags, status=dg.DagsterRunStatus.NOT_STARTED)
+        )
         ts = start + i * (30 * 86400 / n)
 
         def report(event_type, step=None, data=None, at=0.0, message=None):
             instance.report_dagster_event(
-                DagsterEvent(event_type_value=event_type.value, job_name=job, step_key=step,
-                             event_specific_data=data, message=message), run.run_id, timestamp=ts + at)
+                DagsterEvent(
+                    event_type_value=event_type.value,
+                    job_name=job,
+                    step_key=step,
+                    event_specific_data=data,
+                    message=message,
+                ),
+                run.run_id,
+                timestamp=ts + at,
+            )
 
         def materialize(name, **meta):
-            report(DagsterEventType.ASSET_MATERIALIZATION, f"{name}", StepMaterializationData(
-                dg.AssetMaterialization(asset_key=name, partition=partition, metadata={**meta, "dagster/row_count": 1})),
-                at=1.0)
+            report(
+                DagsterEventType.ASSET_MATERIALIZATION,
+                f"{name}",
+                StepMaterializationData(
+                    dg.AssetMaterialization(
+                        asset_key=name, partition=partition, metadata={**meta, "dagster/row_count": 1}
+                    )
+                ),
+                at=1.0,
+            )
 
         def evaluate(asset, check, passed):
-            report(DagsterEventType.ASSET_CHECK_EVALUATION, asset, dg.AssetCheckEvaluation(
-                asset_key=dg.AssetKey(asset), check_name=check, passed=passed, metadata={"rows_in": 1000},
-                severity=dg.AssetCheckSeverity.ERROR, description="seeded"), at=1.5)
+            report(
+                DagsterEventType.ASSET_CHECK_EVALUATION,
+                asset,
+                dg.AssetCheckEvaluation(
+                    asset_key=dg.AssetKey(asset),
+                    check_name=check,
+                    passed=passed,
+                    metadata={"rows_in": 1000},
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    description="seeded",
+                ),
+                at=1.5,
+            )
 
         report(DagsterEventType.RUN_START)
         if outcome == "error":
-            err = SerializableErrorInfo("SourceFileError: bad.csv:1: binary content", ["  File x, line 1\n"], "SourceFileError")
+            err = SerializableErrorInfo(
+                "SourceFileError: bad.csv:1: binary content", ["  File x, line 1\n"], "SourceFileError"
+            )
             report(DagsterEventType.STEP_FAILURE, f"raw_{ds}", StepFailureData(err, None), at=1.0, message="failed")
             report(DagsterEventType.RUN_FAILURE, at=2.0, message="run failed")
             continue
@@ -270,6 +338,7 @@ def _pg_database(prefix: str):
     def drop():
         with admin.connect() as c:
             c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
     return f"{server}/{name}", drop
 
 
@@ -294,19 +363,24 @@ def audit_bench(n: int, backend: str, full: int) -> dict:
             seed_audit_runs(instance, n, min(full, n))
             seed_s = time.perf_counter() - t0
             newest = list_runs(instance, limit=1)[0].run_id
-            checks = {ds: [dg.AssetCheckKey(dg.AssetKey(f"cleaned_{ds}"), "failure_rate_within_threshold")]
-                      for ds in ("customers", "sales_transactions")}
+            checks = {
+                ds: [dg.AssetCheckKey(dg.AssetKey(f"cleaned_{ds}"), "failure_rate_within_threshold")]
+                for ds in ("customers", "sales_transactions")
+            }
             timings = {
                 "audit (default page: newest 50, table)": _timed(lambda: format_rows(list_runs(instance))),
-                "audit --dataset customers --status failure": _timed(lambda: list_runs(
-                    instance, dataset="customers", statuses=[dg.DagsterRunStatus.FAILURE])),
-                "audit --limit 500 --format json": _timed(lambda: format_rows(list_runs(instance, limit=500), "json"), 3),
+                "audit --dataset customers --status failure": _timed(
+                    lambda: list_runs(instance, dataset="customers", statuses=[dg.DagsterRunStatus.FAILURE])
+                ),
+                "audit --limit 500 --format json": _timed(
+                    lambda: format_rows(list_runs(instance, limit=500), "json"), 3
+                ),
                 "audit show <newest run>": _timed(lambda: run_detail(instance, newest)),
                 "platform_health (30 days, 1 check/dataset)": _timed(lambda: compute_health(instance, checks, 30), 3),
             }
             page = list_runs(instance)
             # the page holds the newest 50; only the newest `full` runs were seeded with their events
-            with_events = page[:min(full, n)]
+            with_events = page[: min(full, n)]
             assert len(page) == min(50, n) and page[0].run_id == newest
             assert all(r.rows_in is not None or r.error for r in with_events), "a run with events shows no rows"
             runs = instance.get_runs_count()
@@ -318,9 +392,11 @@ def audit_bench(n: int, backend: str, full: int) -> dict:
 
 
 def report_audit(r: dict) -> str:
-    out = [f"\n== audit log on {r['backend']}: {r['runs']:,} runs, the newest {r['full_runs']:,} with full event sets "
-           f"(seeded in {r['seed_seconds']:.0f}s)",
-           f"{'query':<48}{'first s':>9}{'median s':>10}"]
+    out = [
+        f"\n== audit log on {r['backend']}: {r['runs']:,} runs, the newest {r['full_runs']:,} with full event sets "
+        f"(seeded in {r['seed_seconds']:.0f}s)",
+        f"{'query':<48}{'first s':>9}{'median s':>10}",
+    ]
     for name, (first, median) in r["timings"].items():
         out.append(f"  {name:<46}{first:>9.3f}{median:>10.3f}")
     page = r["timings"]["audit (default page: newest 50, table)"]
@@ -345,10 +421,18 @@ def seed_history(instance, n: int, every_s: float, now: float) -> None:
     profile = [key for _, key, _ in column_metrics(load_contract(ROOT / "dq_platform/contracts/customers.yaml"))]
 
     def materialize(asset, partition, ts, **meta):
-        instance.report_dagster_event(DagsterEvent(
-            event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value, job_name="customers_pipeline",
-            step_key=asset, event_specific_data=StepMaterializationData(
-                dg.AssetMaterialization(asset_key=asset, partition=partition, metadata=meta))), run_id, timestamp=ts)
+        instance.report_dagster_event(
+            DagsterEvent(
+                event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
+                job_name="customers_pipeline",
+                step_key=asset,
+                event_specific_data=StepMaterializationData(
+                    dg.AssetMaterialization(asset_key=asset, partition=partition, metadata=meta)
+                ),
+            ),
+            run_id,
+            timestamp=ts,
+        )
 
     events = []
     for i in range(n):
@@ -359,9 +443,16 @@ def seed_history(instance, n: int, every_s: float, now: float) -> None:
     for ts, i in sorted(events):
         part = f"customers_{i:05d}.csv@{i:016x}"
         materialize("raw_customers", part, ts, rows_in=1000 + i % 7, parse_errors=0, **{"dagster/row_count": 1000})
-        materialize("cleaned_customers", part, ts + 1, rows_in=1000, rows_cleaned=970, rows_quarantined=30,
-                    failure_rate=0.03 + (i % 5) / 1000, **{k: 0.01 * (i % 3) + 0.5 * k.endswith("mean")
-                                                           for k in profile})
+        materialize(
+            "cleaned_customers",
+            part,
+            ts + 1,
+            rows_in=1000,
+            rows_cleaned=970,
+            rows_quarantined=30,
+            failure_rate=0.03 + (i % 5) / 1000,
+            **{k: 0.01 * (i % 3) + 0.5 * k.endswith("mean") for k in profile},
+        )
 
 
 def history_bench(n: int, every_hours: float, backend: str) -> dict:
@@ -380,7 +471,9 @@ def history_bench(n: int, every_hours: float, backend: str) -> dict:
     overrides, drop = None, None
     if backend == "postgres":
         url, drop = _pg_database("dq_history_bench")
-        overrides = {"storage": {"postgres": {"postgres_url": url.replace("postgresql://", "postgresql+psycopg2://", 1)}}}
+        overrides = {
+            "storage": {"postgres": {"postgres_url": url.replace("postgresql://", "postgresql+psycopg2://", 1)}}
+        }
     try:
         with dg.instance_for_test(overrides=overrides, temp_dir=tempfile.mkdtemp(dir=WORK)) as instance:
             now = time.time()
@@ -406,30 +499,43 @@ def history_bench(n: int, every_hours: float, backend: str) -> dict:
 
                 read = read_history(instance, cleaned, before=None, horizon=horizon_for(settings, newest, True, False))
                 judge_value(read, "failure_rate", newest, settings, RATE)
-                _column_metrics_result(cleaned, read, newest, settings, dg.AssetCheckSeverity.WARN,
-                                       column_metrics(contract))
-                queries["cleaned checks in a file's run (failure rate + 12 column metrics)"] = \
-                    (read.queries, len(read.materializations))
+                _column_metrics_result(
+                    cleaned, read, newest, settings, dg.AssetCheckSeverity.WARN, column_metrics(contract)
+                )
+                queries["cleaned checks in a file's run (failure rate + 12 column metrics)"] = (
+                    read.queries,
+                    len(read.materializations),
+                )
 
             def everything():
                 read = read_history(instance, raw, before=None, horizon=lambda first, newest: -float("inf"))
                 queries["(for comparison) every raw materialization"] = (read.queries, len(read.materializations))
 
-            timings = {"raw checks in a file's run (row count + arrival)": _timed(raw_file),
-                       "hourly overdue watch (arrival)": _timed(overdue),
-                       "cleaned checks in a file's run (failure rate + 12 column metrics)": _timed(cleaned_file),
-                       "(for comparison) every raw materialization": _timed(everything)}
+            timings = {
+                "raw checks in a file's run (row count + arrival)": _timed(raw_file),
+                "hourly overdue watch (arrival)": _timed(overdue),
+                "cleaned checks in a file's run (failure rate + 12 column metrics)": _timed(cleaned_file),
+                "(for comparison) every raw materialization": _timed(everything),
+            }
     finally:
         if drop:
             drop()
-    return {"backend": backend, "files": n, "every_hours": every_hours, "seed_seconds": seed_s,
-            "timings": timings, "queries": queries}
+    return {
+        "backend": backend,
+        "files": n,
+        "every_hours": every_hours,
+        "seed_seconds": seed_s,
+        "timings": timings,
+        "queries": queries,
+    }
 
 
 def report_history(r: dict) -> str:
-    out = [f"\n== history checks on {r['backend']}: {r['files']} files, one every {r['every_hours']:g} h, every 10th "
-           f"re-run (seeded in {r['seed_seconds']:.0f}s)",
-           f"{'check':<70}{'queries':>8}{'records':>9}{'first s':>9}{'median s':>10}"]
+    out = [
+        f"\n== history checks on {r['backend']}: {r['files']} files, one every {r['every_hours']:g} h, every 10th "
+        f"re-run (seeded in {r['seed_seconds']:.0f}s)",
+        f"{'check':<70}{'queries':>8}{'records':>9}{'first s':>9}{'median s':>10}",
+    ]
     for name, (first, median) in r["timings"].items():
         q, n = r["queries"][name]
         out.append(f"  {name:<68}{q:>8}{n:>9}{first:>9.3f}{median:>10.3f}")
@@ -439,27 +545,35 @@ def report_history(r: dict) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
-    p.add_argument("--executor", choices=["in_process", "multiprocess"], default="in_process",
-                   help="in_process: the whole run in one process (pessimistic for memory); "
-                        "multiprocess: a process per step, as daemon-launched runs execute")
+    p.add_argument(
+        "--executor",
+        choices=["in_process", "multiprocess"],
+        default="in_process",
+        help="in_process: the whole run in one process (pessimistic for memory); "
+        "multiprocess: a process per step, as daemon-launched runs execute",
+    )
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)
     p.add_argument("--generate", nargs=2, help=argparse.SUPPRESS)
     p.add_argument("--keep", action="store_true", help="keep .bench/ (inputs are reused across runs)")
     p.add_argument("--audit-runs", type=int, help="audit mode: seed this many runs and time the audit page")
     p.add_argument("--audit-backend", choices=["sqlite", "postgres", "both"], default="both")
-    p.add_argument("--audit-full-runs", type=int, default=1000,
-                   help="how many of the newest seeded runs carry full event sets (default 1000)")
+    p.add_argument(
+        "--audit-full-runs",
+        type=int,
+        default=1000,
+        help="how many of the newest seeded runs carry full event sets (default 1000)",
+    )
     p.add_argument("--history-files", type=int, help="history mode: seed this many files and time the history checks")
     p.add_argument("--history-every-hours", type=float, default=24.0)
     args = p.parse_args()
     if args.history_files:
         WORK.mkdir(exist_ok=True)
-        for backend in (["sqlite", "postgres"] if args.audit_backend == "both" else [args.audit_backend]):
+        for backend in ["sqlite", "postgres"] if args.audit_backend == "both" else [args.audit_backend]:
             print(report_history(history_bench(args.history_files, args.history_every_hours, backend)), flush=True)
         return
     if args.audit_runs:
         WORK.mkdir(exist_ok=True)
-        for backend in (["sqlite", "postgres"] if args.audit_backend == "both" else [args.audit_backend]):
+        for backend in ["sqlite", "postgres"] if args.audit_backend == "both" else [args.audit_backend]:
             result = audit_bench(args.audit_runs, backend, args.audit_full_runs)
             print(report_audit(result), flush=True)
             (WORK / f"audit_{backend}.json").write_text(json.dumps(result, indent=2))
@@ -472,8 +586,9 @@ def main() -> None:
         return
     results = []
     for rows in args.rows:
-        proc = subprocess.run([sys.executable, __file__, "--one", str(rows), "--executor", args.executor],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--one", str(rows), "--executor", args.executor], capture_output=True, text=True
+        )
         if proc.returncode != 0:
             print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"benchmark at {rows} rows failed")

@@ -20,11 +20,15 @@ def _contracts_validate(args) -> int:
         return 1
     for c in contracts:
         pii = ", ".join(f"{x.name}:{x.pii.masking.value}" for x in c.pii_columns) or "-"
-        modeling = (f"; {c.model.kind} {c.model.name}" if c.model else "") + \
-            (f"; {len(c.semantic.metrics)} semantic metrics" if c.semantic else "")
-        print(f"ok  {c.name:<24} {len(c.columns)} columns, {len(c.rules)} expression rules, "
-              f"{len(c.aggregations)} aggregations" + (f", {len(c.anomalies)} anomaly rules" if c.anomalies else "")
-              + f"; PII {pii}{modeling}")
+        modeling = (f"; {c.model.kind} {c.model.name}" if c.model else "") + (
+            f"; {len(c.semantic.metrics)} semantic metrics" if c.semantic else ""
+        )
+        print(
+            f"ok  {c.name:<24} {len(c.columns)} columns, {len(c.rules)} expression rules, "
+            f"{len(c.aggregations)} aggregations"
+            + (f", {len(c.anomalies)} anomaly rules" if c.anomalies else "")
+            + f"; PII {pii}{modeling}"
+        )
     return 0
 
 
@@ -57,7 +61,9 @@ def _ingest(args) -> int:
     failures = 0
     with dg.DagsterInstance.get() as instance:
         for f in files:
-            contract = by_name.get(args.dataset) if args.dataset else match_contract(f, contracts, settings.landing_uri())
+            contract = (
+                by_name.get(args.dataset) if args.dataset else match_contract(f, contracts, settings.landing_uri())
+            )
             if contract is None:
                 print(f"skip {f}: no contract's source pattern matches it (use --dataset)")
                 continue
@@ -68,9 +74,13 @@ def _ingest(args) -> int:
                 print(f"skip {f}: same content as partition '{known[sha16]}' (already registered; --force reprocesses)")
                 continue
             source = register(instance, contract, f, warehouse, source=described)
-            tags = {names.TRIGGER_TAG: "cli", **({names.AUTO_APPROVE_TAG: "true"} if getattr(args, "no_review", False) else {})}
-            outcome = run_file(instance, contract, source, contracts_dir=contracts_dir,
-                               warehouse_root=warehouse, extra_tags=tags)
+            tags = {
+                names.TRIGGER_TAG: "cli",
+                **({names.AUTO_APPROVE_TAG: "true"} if getattr(args, "no_review", False) else {}),
+            }
+            outcome = run_file(
+                instance, contract, source, contracts_dir=contracts_dir, warehouse_root=warehouse, extra_tags=tags
+            )
             state = "SUCCESS" if outcome.success else f"FAILURE ({outcome.error})"
             if outcome.held:
                 state += " - HELD for human review: dq-platform review list"
@@ -88,27 +98,39 @@ def _extract(args) -> int:
     pulls = {c.name: c for c in load_contracts(settings.contracts_dir()) if is_pull_source(c)}
     contract = pulls.get(args.dataset)
     if contract is None:
-        print(f"dq-platform: '{args.dataset}' is not a pull-source (http/sql) contract; those are: "
-              f"{', '.join(sorted(pulls)) or 'none'}", file=sys.stderr)
+        print(
+            f"dq-platform: '{args.dataset}' is not a pull-source (http/sql) contract; those are: "
+            f"{', '.join(sorted(pulls)) or 'none'}",
+            file=sys.stderr,
+        )
         return 2
     with dg.DagsterInstance.get() as instance:
-        out = run_extract(instance, contract, settings.landing_uri(), full_refresh=args.full_refresh,
-                          tags={names.TRIGGER_TAG: "cli"})
+        out = run_extract(
+            instance, contract, settings.landing_uri(), full_refresh=args.full_refresh, tags={names.TRIGGER_TAG: "cli"}
+        )
     if not out.success:
         print(f"{contract.name}: extract run {out.run_id} FAILURE: {out.error}", file=sys.stderr)
         return 1
-    window = f", watermark {out.tags.get(names.WATERMARK_FROM_TAG, 'start')} -> {out.tags[names.WATERMARK_TO_TAG]}" \
-        if names.WATERMARK_TO_TAG in out.tags else ""
-    print(f"{contract.name}: extract run {out.run_id} SUCCESS: {out.rows} rows{window}; "
-          + (f"delivered {out.uri}" if out.uri else "nothing new, no file"))
+    window = (
+        f", watermark {out.tags.get(names.WATERMARK_FROM_TAG, 'start')} -> {out.tags[names.WATERMARK_TO_TAG]}"
+        if names.WATERMARK_TO_TAG in out.tags
+        else ""
+    )
+    print(
+        f"{contract.name}: extract run {out.run_id} SUCCESS: {out.rows} rows{window}; "
+        + (f"delivered {out.uri}" if out.uri else "nothing new, no file")
+    )
     if out.uri and args.ingest:
         if not out.uri.startswith("file://"):
             print(f"--ingest needs a local landing zone; {contract.name}_landing_sensor picks up {out.uri}")
             return 0
         from urllib.request import url2pathname
 
-        return _ingest(argparse.Namespace(paths=[url2pathname(out.uri.removeprefix("file://"))],
-                                          dataset=contract.name, force=False))
+        return _ingest(
+            argparse.Namespace(
+                paths=[url2pathname(out.uri.removeprefix("file://"))], dataset=contract.name, force=False
+            )
+        )
     return 0
 
 
@@ -127,12 +149,18 @@ def _ui(args) -> int:
     env = dict(os.environ)
     if not env.get("DQ_MASKING_KEY"):
         if args.demo_key:
-            print("WARNING: DQ_MASKING_KEY is not set: masking uses the fixed, PUBLIC demo key "
-                  "(fine for the demo's sample data, never for real data).", file=sys.stderr)
+            print(
+                "WARNING: DQ_MASKING_KEY is not set: masking uses the fixed, PUBLIC demo key "
+                "(fine for the demo's sample data, never for real data).",
+                file=sys.stderr,
+            )
             env["DQ_ALLOW_DEV_MASKING_KEY"] = "1"
         else:
-            print("NOTE: DQ_MASKING_KEY is not set: masked_* assets will refuse to run until it is "
-                  "(or start with --demo-key for the demo's sample data).", file=sys.stderr)
+            print(
+                "NOTE: DQ_MASKING_KEY is not set: masked_* assets will refuse to run until it is "
+                "(or start with --demo-key for the demo's sample data).",
+                file=sys.stderr,
+            )
     workspace = settings.project_dir() / "workspace.yaml"
     cmd = ["dagster", "dev", "-h", args.host, "-p", str(args.port)]
     cmd += ["-w", str(workspace)] if workspace.exists() else ["-m", "dq_platform.definitions"]
@@ -155,8 +183,14 @@ def _audit_list(args) -> int:
         print(f"audit: {e}", file=sys.stderr)
         return 2
     with dg.DagsterInstance.get() as instance:
-        rows = list_runs(instance, dataset=args.dataset, statuses=statuses, since=since, limit=args.limit,
-                         include_monitoring=args.include_monitoring)
+        rows = list_runs(
+            instance,
+            dataset=args.dataset,
+            statuses=statuses,
+            since=since,
+            limit=args.limit,
+            include_monitoring=args.include_monitoring,
+        )
     print(format_rows(rows, args.format))
     return 0
 
@@ -184,8 +218,12 @@ def _audit_prune(args) -> int:
 
     settings.ensure_dagster_home()
     with dg.DagsterInstance.get() as instance:
-        plan = plan_prune(instance, older_than_days=args.older_than, warehouse_root=settings.warehouse_uri(),
-                          contracts=load_contracts(settings.contracts_dir()))
+        plan = plan_prune(
+            instance,
+            older_than_days=args.older_than,
+            warehouse_root=settings.warehouse_uri(),
+            contracts=load_contracts(settings.contracts_dir()),
+        )
         print(format_plan(plan, dry_run=not args.yes))
         if args.yes and plan.delete:
             deleted = prune(instance, plan)
@@ -197,12 +235,18 @@ def _add_audit(sub) -> None:
     """`dq-platform audit [list|show|prune]`: a group, so more audit views can be appended."""
     filters = argparse.ArgumentParser(add_help=False)
     filters.add_argument("--dataset", help="only runs of this dataset (contract name)")
-    filters.add_argument("--status", action="append",
-                         help="only runs with this status (success, failure, canceled, started, queued...); repeatable")
+    filters.add_argument(
+        "--status",
+        action="append",
+        help="only runs with this status (success, failure, canceled, started, queued...); repeatable",
+    )
     filters.add_argument("--since", help="only runs created since: 7d, 12h, 30m or an ISO date (UTC)")
     filters.add_argument("--limit", type=int, default=50, help="newest N runs (default 50)")
-    filters.add_argument("--include-monitoring", action="store_true",
-                         help="also the scheduled runs that write no table: hourly history checks, platform health")
+    filters.add_argument(
+        "--include-monitoring",
+        action="store_true",
+        help="also the scheduled runs that write no table: hourly history checks, platform health",
+    )
     filters.add_argument("--format", choices=["table", "json", "csv"], default="table")
     a = sub.add_parser("audit", parents=[filters], help="the audit log: runs, rows per layer, checks, errors")
     a.set_defaults(func=_audit_list)
@@ -214,14 +258,16 @@ def _add_audit(sub) -> None:
     show.add_argument("--format", choices=["text", "json"], default="text")
     show.set_defaults(func=_audit_show)
     prune = asub.add_parser("prune", help="delete old runs and their events (dry run unless --yes)")
-    prune.add_argument("--older-than", type=float, required=True, metavar="DAYS",
-                       help="runs created more than DAYS days ago")
+    prune.add_argument(
+        "--older-than", type=float, required=True, metavar="DAYS", help="runs created more than DAYS days ago"
+    )
     prune.add_argument("--yes", action="store_true", help="really delete (default: only print what would go)")
     prune.set_defaults(func=_audit_prune)
     alerts = asub.add_parser("alerts", help="alert deliveries on record (delivered and failed), newest first")
     alerts.add_argument("--status", choices=["delivered", "failed"])
     alerts.add_argument("--limit", type=int, default=50)
     alerts.set_defaults(func=_alerts_list)
+
 
 def _alerts_list(args) -> int:
     import datetime as dt
@@ -235,9 +281,11 @@ def _alerts_list(args) -> int:
         rows = list_deliveries(instance, status=args.status, limit=args.limit)
     for r in rows:
         when = dt.datetime.fromtimestamp(r["timestamp"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{when}  {r.get('status', '?'):<9} {r.get('channel', '?'):<9} {r.get('severity', '?'):<8} "
-              f"{r.get('kind', '?'):<15} {r.get('dataset', '?')}  {r.get('asset', '-')}.{r.get('check', '-')}  "
-              f"attempts {r.get('attempts', '?')}" + (f"  error: {r['error']}" if r.get("error", "-") != "-" else ""))
+        print(
+            f"{when}  {r.get('status', '?'):<9} {r.get('channel', '?'):<9} {r.get('severity', '?'):<8} "
+            f"{r.get('kind', '?'):<15} {r.get('dataset', '?')}  {r.get('asset', '-')}.{r.get('check', '-')}  "
+            f"attempts {r.get('attempts', '?')}" + (f"  error: {r['error']}" if r.get("error", "-") != "-" else "")
+        )
     if not rows:
         print("no alert deliveries recorded")
     return 0
@@ -253,8 +301,14 @@ def _alerts_test(args) -> int:
 
     settings.ensure_dagster_home()
     severity = Severity(args.severity)
-    alert = Alert(kind="test", severity=severity, dataset="dq_platform", title=f"[{severity.value}] dq_platform: test alert",
-                  incident_key="dq/dq_platform/test", summary="A test from `dq-platform alerts test`: delivery works.")
+    alert = Alert(
+        kind="test",
+        severity=severity,
+        dataset="dq_platform",
+        title=f"[{severity.value}] dq_platform: test alert",
+        incident_key="dq/dq_platform/test",
+        summary="A test from `dq-platform alerts test`: delivery works.",
+    )
     with dg.DagsterInstance.get() as instance:
         results = deliver(alert, None, instance)
     for d in results:
@@ -278,10 +332,14 @@ def _versions(args) -> int:
     except (FileNotFoundError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"{'version':>7}  {'timestamp (UTC)':<19}  {'operation':<13} {'rows':>8}  {'gates':<6}  {'run id':<36}  partition")
+    print(
+        f"{'version':>7}  {'timestamp (UTC)':<19}  {'operation':<13} {'rows':>8}  {'gates':<6}  {'run id':<36}  partition"
+    )
     for v in versions:
-        print(f"{v.version:>7}  {v.timestamp:%Y-%m-%d %H:%M:%S}  {v.operation:<13} "
-              f"{'-' if v.rows is None else v.rows:>8}  {v.gates:<6}  {v.run_id:<36}  {v.partition}")
+        print(
+            f"{v.version:>7}  {v.timestamp:%Y-%m-%d %H:%M:%S}  {v.operation:<13} "
+            f"{'-' if v.rows is None else v.rows:>8}  {v.gates:<6}  {v.run_id:<36}  {v.partition}"
+        )
     return 0
 
 
@@ -294,11 +352,13 @@ def _rollback(args) -> int:
     from dq_platform.defs.versions import RollbackConfig, launch_rollback
 
     settings.ensure_dagster_home()
-    config = RollbackConfig(table=args.asset, to_version=args.to, reason=args.reason,
-                            who=args.who or getpass.getuser(), force=args.force)
+    config = RollbackConfig(
+        table=args.asset, to_version=args.to, reason=args.reason, who=args.who or getpass.getuser(), force=args.force
+    )
     with dg.DagsterInstance.get() as instance:
-        outcome = launch_rollback(instance, config, contracts_dir=str(settings.contracts_dir()),
-                                  warehouse_root=settings.warehouse_uri())
+        outcome = launch_rollback(
+            instance, config, contracts_dir=str(settings.contracts_dir()), warehouse_root=settings.warehouse_uri()
+        )
     if not outcome.success:
         print(f"{args.asset}: run {outcome.run_id} FAILURE: {outcome.error}", file=sys.stderr)
         return 1
@@ -329,9 +389,13 @@ def _review_list(args) -> int:
     print(f"{'DATASET':<20} {'PARTITION':<48} {'FAILED':>7} {'ROWS':>7}  {'HELD SINCE (UTC)':<20} {'RUN':<8}  DECISION")
     for h in held:
         rate = "-" if h.failure_rate is None else f"{h.failure_rate:.1%}"
-        decision = "pending" if h.pending else f"{h.decision.decision}d by {h.decision.reviewer} ({h.decision.run_id[:8]})"
-        print(f"{h.dataset:<20} {h.partition:<48} {rate:>7} {h.rows_in if h.rows_in is not None else '-':>7}  "
-              f"{h.held_since.replace('T', ' ')[:19]:<20} {h.run_id[:8]:<8}  {decision}")
+        decision = (
+            "pending" if h.pending else f"{h.decision.decision}d by {h.decision.reviewer} ({h.decision.run_id[:8]})"
+        )
+        print(
+            f"{h.dataset:<20} {h.partition:<48} {rate:>7} {h.rows_in if h.rows_in is not None else '-':>7}  "
+            f"{h.held_since.replace('T', ' ')[:19]:<20} {h.run_id[:8]:<8}  {decision}"
+        )
     return 0
 
 
@@ -351,35 +415,52 @@ def _review_decide(args) -> int:
         return 2
     with dg.DagsterInstance.get() as instance:
         partition = args.partition
-        held = [h.partition for h in held_partitions(instance, Warehouse(root=settings.warehouse_uri()),
-                                                     [contracts[args.dataset]])]
+        held = [
+            h.partition
+            for h in held_partitions(instance, Warehouse(root=settings.warehouse_uri()), [contracts[args.dataset]])
+        ]
         if partition not in held:  # a unique prefix (e.g. the file name) is enough
             matches = [p for p in held if p.startswith(partition)]
             if len(matches) == 1:
                 partition = matches[0]
             elif len(matches) > 1:
-                print(f"review: '{args.partition}' matches {len(matches)} held files: {', '.join(matches)}", file=sys.stderr)
+                print(
+                    f"review: '{args.partition}' matches {len(matches)} held files: {', '.join(matches)}",
+                    file=sys.stderr,
+                )
                 return 2
-        config = ReviewConfig(dataset=args.dataset, partition=partition, decision=args.decision,
-                              reviewer=args.reviewer or getpass.getuser(), comment=args.comment or "")
-        outcome = decide(instance, config, contracts_dir=str(settings.contracts_dir()),
-                         warehouse_root=settings.warehouse_uri())
+        config = ReviewConfig(
+            dataset=args.dataset,
+            partition=partition,
+            decision=args.decision,
+            reviewer=args.reviewer or getpass.getuser(),
+            comment=args.comment or "",
+        )
+        outcome = decide(
+            instance, config, contracts_dir=str(settings.contracts_dir()), warehouse_root=settings.warehouse_uri()
+        )
     if not outcome.success:
         print(f"{args.dataset} {partition}: review run {outcome.run_id} FAILURE: {outcome.error}", file=sys.stderr)
         return 1
     if args.decision == "approve":
         report = f"\nreport: {outcome.reports['html']}" if outcome.reports.get("html") else ""
         if not outcome.published:
-            print(f"{args.dataset} {partition}: approved (review run {outcome.run_id}), but the publish run "
-                  f"{outcome.publish_run_id} FAILED: {outcome.error}\nThe approval stands: fix the cause, then run this "
-                  f"command again or materialize masked_{args.dataset} for the partition from the UI.{report}",
-                  file=sys.stderr)
+            print(
+                f"{args.dataset} {partition}: approved (review run {outcome.run_id}), but the publish run "
+                f"{outcome.publish_run_id} FAILED: {outcome.error}\nThe approval stands: fix the cause, then run this "
+                f"command again or materialize masked_{args.dataset} for the partition from the UI.{report}",
+                file=sys.stderr,
+            )
             return 1
-        print(f"{args.dataset} {partition}: approved (review run {outcome.run_id}); published by run "
-              f"{outcome.publish_run_id}{report}")
+        print(
+            f"{args.dataset} {partition}: approved (review run {outcome.run_id}); published by run "
+            f"{outcome.publish_run_id}{report}"
+        )
         return 0
-    print(f"{args.dataset} {partition}: rejected (review run {outcome.run_id}); the whole file is in "
-          f"{names.quarantine(args.dataset)}, nothing published")
+    print(
+        f"{args.dataset} {partition}: rejected (review run {outcome.run_id}); the whole file is in "
+        f"{names.quarantine(args.dataset)}, nothing published"
+    )
     return 0
 
 
@@ -391,13 +472,17 @@ def _add_review(sub) -> None:
     ls.add_argument("--all", action="store_true", help="also files already decided (for their current version)")
     ls.add_argument("--format", choices=["table", "json"], default="table")
     ls.set_defaults(func=_review_list)
-    for decision, helptext in (("approve", "publish a held file (masked + gold), recorded as an audited run"),
-                               ("reject", "quarantine the whole held file; nothing is published")):
+    for decision, helptext in (
+        ("approve", "publish a held file (masked + gold), recorded as an audited run"),
+        ("reject", "quarantine the whole held file; nothing is published"),
+    ):
         p = rsub.add_parser(decision, help=helptext)
         p.add_argument("dataset")
         p.add_argument("partition", help="the held file's partition, or a unique prefix of it (e.g. its file name)")
         p.add_argument("--reviewer", help="who decides (default: the current user)")
-        p.add_argument("--comment", required=decision == "reject", help="why" + (" (required)" if decision == "reject" else ""))
+        p.add_argument(
+            "--comment", required=decision == "reject", help="why" + (" (required)" if decision == "reject" else "")
+        )
         p.set_defaults(func=_review_decide, decision=decision)
 
 
@@ -441,18 +526,24 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("paths", nargs="+")
     i.add_argument("--dataset", help="contract name, when the file name does not match its pattern")
     i.add_argument("--force", action="store_true", help="process files whose content is already registered")
-    i.add_argument("--no-review", action="store_true",
-                   help="publish files above the review threshold without waiting for a reviewer (seed 001's --no-review)")
+    i.add_argument(
+        "--no-review",
+        action="store_true",
+        help="publish files above the review threshold without waiting for a reviewer (seed 001's --no-review)",
+    )
     i.set_defaults(func=_ingest)
 
     x = sub.add_parser("extract", help="run a pull source's extract job now (API/SQL -> landing zone)")
     x.add_argument("dataset", help="an http or sql contract, e.g. crypto_markets")
     x.add_argument("--full-refresh", action="store_true", help="incremental SQL: ignore the watermark, read every row")
-    x.add_argument("--ingest", action="store_true", help="process the delivered file now instead of waiting for the sensor")
+    x.add_argument(
+        "--ingest", action="store_true", help="process the delivered file now instead of waiting for the sensor"
+    )
     x.set_defaults(func=_extract)
 
-
-    pe = sub.add_parser("produce-events", help="write realistic log/metric/transaction JSON-lines files into the landing zone")
+    pe = sub.add_parser(
+        "produce-events", help="write realistic log/metric/transaction JSON-lines files into the landing zone"
+    )
     pe.add_argument("--files", type=int, default=3, help="files per stream, consecutive in time (default 3)")
     pe.add_argument("--events-per-file", type=int, default=1000, help="events per file (default 1000)")
     pe.add_argument("--seed", type=int, default=7, help="same seed, same bytes (default 7)")
@@ -467,8 +558,11 @@ def main(argv: list[str] | None = None) -> int:
     u = sub.add_parser("ui", help="start the Dagster UI and daemon on the persistent instance")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=3000)
-    u.add_argument("--demo-key", action="store_true",
-                   help="allow the public demo masking key when DQ_MASKING_KEY is unset (sample data only)")
+    u.add_argument(
+        "--demo-key",
+        action="store_true",
+        help="allow the public demo masking key when DQ_MASKING_KEY is unset (sample data only)",
+    )
     u.set_defaults(func=_ui)
 
     _add_audit(sub)

@@ -39,7 +39,9 @@ def build_definitions(contracts=None, warehouse_root: str | None = None, landing
         build_health(checks),
         dg.Definitions(sensors=[build_file_sensor(c) for c in contracts], resources=resources),
         _alerting(datasets, contracts, {k for keys in checks.values() for k in keys}, warehouse),
-        dg.Definitions(assets=[reports_spec], jobs=[rollback_job], sensors=[reports_after_success, reports_after_failure]),
+        dg.Definitions(
+            assets=[reports_spec], jobs=[rollback_job], sensors=[reports_after_success, reports_after_failure]
+        ),
         _review(datasets, contracts),
         *(dg.Definitions(jobs=[job], schedules=[schedule]) for job, schedule in map(build_maintenance, contracts)),
         # pull sources (http / sql contracts): <name>_extract job + schedule, source asset upstream of raw
@@ -54,9 +56,13 @@ def _alerting(datasets: list[DatasetDefs], contracts, check_keys: set, warehouse
     if freshness:
         with warnings.catch_warnings():  # "superseded" by FreshnessPolicy; see defs/checks.py
             warnings.simplefilter("ignore")
-            sensors.append(dg.build_sensor_for_freshness_checks(
-                freshness_checks=freshness, name=names.FRESHNESS_SENSOR,
-                default_status=dg.DefaultSensorStatus.RUNNING))
+            sensors.append(
+                dg.build_sensor_for_freshness_checks(
+                    freshness_checks=freshness,
+                    name=names.FRESHNESS_SENSOR,
+                    default_status=dg.DefaultSensorStatus.RUNNING,
+                )
+            )
     return dg.Definitions(assets=[deliveries_spec], sensors=sensors)
 
 

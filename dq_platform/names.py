@@ -206,7 +206,11 @@ REPORT_TAG = "dq/report/"  # dq/report/<kind>: where a run's reports were writte
 REPORT_HTML_TAG = f"{REPORT_TAG}html"
 ROLLBACK_TAG = "dq/rollback/"
 EXTRACT_URI_TAG, EXTRACT_ROWS_TAG = "dq/extract/uri", "dq/extract/rows"
-WATERMARK_FROM_TAG, WATERMARK_TO_TAG, WATERMARK_COLUMN_TAG = "dq/watermark/from", "dq/watermark/to", "dq/watermark/column"
+WATERMARK_FROM_TAG, WATERMARK_TO_TAG, WATERMARK_COLUMN_TAG = (
+    "dq/watermark/from",
+    "dq/watermark/to",
+    "dq/watermark/column",
+)
 # Dagster's own tags
 PARTITION_TAG = "dagster/partition"
 SENSOR_TAG = "dagster/sensor_name"

@@ -32,75 +32,114 @@ class Variable:
     secret: bool = False
 
 
-VARIABLES: dict[str, Variable] = {v.name: v for v in [
-    # where things live
-    Variable("DQ_PROJECT_DIR", None, "project folder (default: the current directory)", "locations"),
-    Variable("DAGSTER_HOME", None, "Dagster instance folder (default: <project>/.dagster_home)", "locations"),
-    Variable("DQ_WAREHOUSE_URI", None, "Delta tables: a folder or s3://bucket/prefix (default: <project>/warehouse)",
-             "locations"),
-    Variable("DQ_LANDING_URI", None, "landing zone: a folder or s3://bucket/prefix (default: <project>/landing)",
-             "locations"),
-    Variable("DQ_LANDING_DIR", None, "landing zone folder (older name of DQ_LANDING_URI)", "locations"),
-    Variable("DQ_CONTRACTS_DIR", None, "folder of contract YAML files (default: the shipped contracts)", "locations"),
-    # Dagster's storage
-    Variable("DAGSTER_PG_URL", None, "PostgreSQL URL of Dagster's storage (production mode)", "instance", secret=True),
-    Variable("DAGSTER_PG_HOST", None, "PostgreSQL host (production mode, with _USER, _PASSWORD, _DB)", "instance"),
-    Variable("DAGSTER_PG_USER", None, "PostgreSQL user", "instance"),
-    Variable("DAGSTER_PG_PASSWORD", None, "PostgreSQL password", "instance", secret=True),
-    Variable("DAGSTER_PG_DB", None, "PostgreSQL database", "instance"),
-    # masking
-    Variable("DQ_MASKING_KEY", None, "secret key of the deterministic masking (>= 16 characters)", "masking",
-             secret=True),
-    Variable("DQ_ALLOW_DEV_MASKING_KEY", "0", "1: mask with the public development key when DQ_MASKING_KEY is unset "
-             "(demo and `dq-platform ui --demo-key` only)", "masking"),
-    # S3 (standard AWS variables; credentials are read by boto3 and Arrow themselves)
-    Variable("AWS_ENDPOINT_URL", None, "S3-compatible endpoint (MinIO, a loopback test server)", "s3"),
-    Variable("AWS_REGION", None, "AWS region", "s3"),
-    Variable("AWS_DEFAULT_REGION", None, "AWS region (when AWS_REGION is unset)", "s3"),
-    Variable("AWS_ACCESS_KEY_ID", None, "AWS access key id", "s3"),
-    Variable("AWS_SECRET_ACCESS_KEY", None, "AWS secret access key", "s3", secret=True),
-    Variable("AWS_SESSION_TOKEN", None, "AWS session token", "s3", secret=True),
-    Variable("AWS_PROFILE", None, "AWS profile", "s3"),
-    Variable("AWS_CONFIG_FILE", None, "AWS config file", "s3"),
-    Variable("AWS_SHARED_CREDENTIALS_FILE", None, "AWS shared credentials file", "s3"),
-    Variable("AWS_ALLOW_HTTP", None, "true: allow http:// endpoints (local S3 servers)", "s3"),
-    Variable("AWS_CONDITIONAL_PUT", "etag", "how Delta commits avoid two writers creating one version", "s3"),
-    Variable("DQ_S3_SSE", None, "server-side encryption of every object written: aws:kms or AES256", "s3"),
-    Variable("DQ_S3_KMS_KEY_ID", None, "KMS key id or ARN for DQ_S3_SSE=aws:kms", "s3"),
-    # alerts
-    Variable("DQ_ALERT_CONSOLE", "on", "off: no console channel", "alerts"),
-    Variable("DQ_ALERT_FILE", None, "append console alerts to this file instead of stdout", "alerts"),
-    Variable("DQ_SLACK_WEBHOOK_URL", None, "Slack incoming webhook (the URL is the secret)", "alerts", secret=True),
-    Variable("DQ_ALERT_WEBHOOK_URL", None, "generic JSON webhook", "alerts", secret=True),
-    Variable("DQ_PAGERDUTY_ROUTING_KEY", None, "PagerDuty Events v2 routing key", "alerts", secret=True),
-    Variable("DQ_PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue", "PagerDuty Events API URL "
-             "(a proxy's may carry a token)", "alerts", secret=True),
-    Variable("DQ_SMTP_HOST", None, "SMTP server for email alerts", "alerts"),
-    Variable("DQ_SMTP_PORT", "587", "SMTP port", "alerts"),
-    Variable("DQ_SMTP_USER", None, "SMTP user", "alerts"),
-    Variable("DQ_SMTP_PASSWORD", None, "SMTP password", "alerts", secret=True),
-    Variable("DQ_SMTP_STARTTLS", "0", "1: STARTTLS before logging in", "alerts"),
-    Variable("DQ_ALERT_EMAIL_TO", None, "comma-separated recipients of email alerts", "alerts"),
-    Variable("DQ_ALERT_EMAIL_FROM", "dq-platform@localhost", "sender of email alerts", "alerts"),
-    Variable("DQ_ALERT_RETRIES", "3", "delivery attempts after the first", "alerts"),
-    Variable("DQ_ALERT_RETRY_BACKOFF", "0.5", "seconds, doubled per retry", "alerts"),
-    Variable("DQ_ALERT_TIMEOUT_SECONDS", "10", "timeout of one delivery", "alerts"),
-    Variable("DQ_ALERT_REMINDER_AFTER", "4h", "remind of an open incident after this long (contract may override)",
-             "alerts"),
-    Variable("DQ_ALERT_REDELIVER_WITHIN", "24h", "retry failed deliveries for this long", "alerts"),
-    Variable("DQ_ALERT_SENSOR_INTERVAL_SECONDS", "30", "how often the alert sensors tick", "alerts"),
-    Variable("DQ_WEBSERVER_URL", "http://127.0.0.1:3000", "the Dagster UI's address, for links in alerts", "alerts"),
-    # review
-    Variable("DQ_REVIEW_AUTO_APPROVE", "0", "1: publish files above the review threshold without a reviewer",
-             "review"),
-    # running
-    Variable("DQ_LOG_LEVEL", "WARNING", "console log level of CLI and demo runs (the instance gets every event)",
-             "runtime"),
-    Variable("DQ_THREADS", None, "threads for per-column work (default: the machine's cores)", "runtime"),
-    Variable("DQ_STEP_PROCESSES_ABOVE_MB", "256", "files above this size run a process per step", "runtime"),
-    Variable("DQ_MAX_SOURCE_BYTES", None, "largest file read in one piece (default: a quarter of memory)", "runtime"),
-    Variable("DQ_SENSOR_INTERVAL_SECONDS", "30", "how often the landing sensors tick", "runtime"),
-]}
+VARIABLES: dict[str, Variable] = {
+    v.name: v
+    for v in [
+        # where things live
+        Variable("DQ_PROJECT_DIR", None, "project folder (default: the current directory)", "locations"),
+        Variable("DAGSTER_HOME", None, "Dagster instance folder (default: <project>/.dagster_home)", "locations"),
+        Variable(
+            "DQ_WAREHOUSE_URI",
+            None,
+            "Delta tables: a folder or s3://bucket/prefix (default: <project>/warehouse)",
+            "locations",
+        ),
+        Variable(
+            "DQ_LANDING_URI",
+            None,
+            "landing zone: a folder or s3://bucket/prefix (default: <project>/landing)",
+            "locations",
+        ),
+        Variable("DQ_LANDING_DIR", None, "landing zone folder (older name of DQ_LANDING_URI)", "locations"),
+        Variable(
+            "DQ_CONTRACTS_DIR", None, "folder of contract YAML files (default: the shipped contracts)", "locations"
+        ),
+        # Dagster's storage
+        Variable(
+            "DAGSTER_PG_URL", None, "PostgreSQL URL of Dagster's storage (production mode)", "instance", secret=True
+        ),
+        Variable("DAGSTER_PG_HOST", None, "PostgreSQL host (production mode, with _USER, _PASSWORD, _DB)", "instance"),
+        Variable("DAGSTER_PG_USER", None, "PostgreSQL user", "instance"),
+        Variable("DAGSTER_PG_PASSWORD", None, "PostgreSQL password", "instance", secret=True),
+        Variable("DAGSTER_PG_DB", None, "PostgreSQL database", "instance"),
+        # masking
+        Variable(
+            "DQ_MASKING_KEY", None, "secret key of the deterministic masking (>= 16 characters)", "masking", secret=True
+        ),
+        Variable(
+            "DQ_ALLOW_DEV_MASKING_KEY",
+            "0",
+            "1: mask with the public development key when DQ_MASKING_KEY is unset "
+            "(demo and `dq-platform ui --demo-key` only)",
+            "masking",
+        ),
+        # S3 (standard AWS variables; credentials are read by boto3 and Arrow themselves)
+        Variable("AWS_ENDPOINT_URL", None, "S3-compatible endpoint (MinIO, a loopback test server)", "s3"),
+        Variable("AWS_REGION", None, "AWS region", "s3"),
+        Variable("AWS_DEFAULT_REGION", None, "AWS region (when AWS_REGION is unset)", "s3"),
+        Variable("AWS_ACCESS_KEY_ID", None, "AWS access key id", "s3"),
+        Variable("AWS_SECRET_ACCESS_KEY", None, "AWS secret access key", "s3", secret=True),
+        Variable("AWS_SESSION_TOKEN", None, "AWS session token", "s3", secret=True),
+        Variable("AWS_PROFILE", None, "AWS profile", "s3"),
+        Variable("AWS_CONFIG_FILE", None, "AWS config file", "s3"),
+        Variable("AWS_SHARED_CREDENTIALS_FILE", None, "AWS shared credentials file", "s3"),
+        Variable("AWS_ALLOW_HTTP", None, "true: allow http:// endpoints (local S3 servers)", "s3"),
+        Variable("AWS_CONDITIONAL_PUT", "etag", "how Delta commits avoid two writers creating one version", "s3"),
+        Variable("DQ_S3_SSE", None, "server-side encryption of every object written: aws:kms or AES256", "s3"),
+        Variable("DQ_S3_KMS_KEY_ID", None, "KMS key id or ARN for DQ_S3_SSE=aws:kms", "s3"),
+        # alerts
+        Variable("DQ_ALERT_CONSOLE", "on", "off: no console channel", "alerts"),
+        Variable("DQ_ALERT_FILE", None, "append console alerts to this file instead of stdout", "alerts"),
+        Variable("DQ_SLACK_WEBHOOK_URL", None, "Slack incoming webhook (the URL is the secret)", "alerts", secret=True),
+        Variable("DQ_ALERT_WEBHOOK_URL", None, "generic JSON webhook", "alerts", secret=True),
+        Variable("DQ_PAGERDUTY_ROUTING_KEY", None, "PagerDuty Events v2 routing key", "alerts", secret=True),
+        Variable(
+            "DQ_PAGERDUTY_EVENTS_URL",
+            "https://events.pagerduty.com/v2/enqueue",
+            "PagerDuty Events API URL (a proxy's may carry a token)",
+            "alerts",
+            secret=True,
+        ),
+        Variable("DQ_SMTP_HOST", None, "SMTP server for email alerts", "alerts"),
+        Variable("DQ_SMTP_PORT", "587", "SMTP port", "alerts"),
+        Variable("DQ_SMTP_USER", None, "SMTP user", "alerts"),
+        Variable("DQ_SMTP_PASSWORD", None, "SMTP password", "alerts", secret=True),
+        Variable("DQ_SMTP_STARTTLS", "0", "1: STARTTLS before logging in", "alerts"),
+        Variable("DQ_ALERT_EMAIL_TO", None, "comma-separated recipients of email alerts", "alerts"),
+        Variable("DQ_ALERT_EMAIL_FROM", "dq-platform@localhost", "sender of email alerts", "alerts"),
+        Variable("DQ_ALERT_RETRIES", "3", "delivery attempts after the first", "alerts"),
+        Variable("DQ_ALERT_RETRY_BACKOFF", "0.5", "seconds, doubled per retry", "alerts"),
+        Variable("DQ_ALERT_TIMEOUT_SECONDS", "10", "timeout of one delivery", "alerts"),
+        Variable(
+            "DQ_ALERT_REMINDER_AFTER",
+            "4h",
+            "remind of an open incident after this long (contract may override)",
+            "alerts",
+        ),
+        Variable("DQ_ALERT_REDELIVER_WITHIN", "24h", "retry failed deliveries for this long", "alerts"),
+        Variable("DQ_ALERT_SENSOR_INTERVAL_SECONDS", "30", "how often the alert sensors tick", "alerts"),
+        Variable(
+            "DQ_WEBSERVER_URL", "http://127.0.0.1:3000", "the Dagster UI's address, for links in alerts", "alerts"
+        ),
+        # review
+        Variable(
+            "DQ_REVIEW_AUTO_APPROVE", "0", "1: publish files above the review threshold without a reviewer", "review"
+        ),
+        # running
+        Variable(
+            "DQ_LOG_LEVEL",
+            "WARNING",
+            "console log level of CLI and demo runs (the instance gets every event)",
+            "runtime",
+        ),
+        Variable("DQ_THREADS", None, "threads for per-column work (default: the machine's cores)", "runtime"),
+        Variable("DQ_STEP_PROCESSES_ABOVE_MB", "256", "files above this size run a process per step", "runtime"),
+        Variable(
+            "DQ_MAX_SOURCE_BYTES", None, "largest file read in one piece (default: a quarter of memory)", "runtime"
+        ),
+        Variable("DQ_SENSOR_INTERVAL_SECONDS", "30", "how often the landing sensors tick", "runtime"),
+    ]
+}
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -134,8 +173,17 @@ def describe() -> list[dict]:
     out = []
     for v in VARIABLES.values():
         value = None if v.secret else (os.environ.get(v.name, "").strip() or None)
-        out.append({"name": v.name, "group": v.group, "set": is_set(v.name), "value": value,
-                    "default": v.default, "secret": v.secret, "help": v.help})
+        out.append(
+            {
+                "name": v.name,
+                "group": v.group,
+                "set": is_set(v.name),
+                "value": value,
+                "default": v.default,
+                "secret": v.secret,
+                "help": v.help,
+            }
+        )
     return out
 
 
@@ -174,8 +222,9 @@ def instance_mode(env=None) -> str:
     present = [v for v in PG_PART_VARS if env.get(v)]
     if present and len(present) < len(PG_PART_VARS):
         missing = ", ".join(v for v in PG_PART_VARS if not env.get(v))
-        raise SettingsError(f"PostgreSQL storage needs DAGSTER_PG_URL, or all of {', '.join(PG_PART_VARS)}: "
-                         f"{missing} not set")
+        raise SettingsError(
+            f"PostgreSQL storage needs DAGSTER_PG_URL, or all of {', '.join(PG_PART_VARS)}: {missing} not set"
+        )
     return "production" if present else "embedded"
 
 
@@ -193,8 +242,10 @@ def render_instance_config(template: Path, env=None) -> str:
     config = {**sections.get("common", {}), **sections.get(mode, {})}
     if mode == "production":
         config["storage"] = sections["postgres_storage"]["url" if env.get("DAGSTER_PG_URL") else "parts"]
-    header = (f"# Rendered by dq-platform from {template.name} for {mode} mode "
-              f"({'PostgreSQL' if mode == 'production' else 'SQLite'}): edit that file, not this one.\n")
+    header = (
+        f"# Rendered by dq-platform from {template.name} for {mode} mode "
+        f"({'PostgreSQL' if mode == 'production' else 'SQLite'}): edit that file, not this one.\n"
+    )
     return header + yaml.safe_dump(config, sort_keys=False)
 
 

@@ -79,8 +79,14 @@ class Project:
 
     def materialize(self, instance, selection: list[str], partition: str | None = None):
         """Materialize some assets alone, as an engineer would from the UI."""
-        return dg.materialize(list(self.defs.assets), selection=selection, partition_key=partition,
-                              instance=instance, resources=self.defs.resources, raise_on_error=False)
+        return dg.materialize(
+            list(self.defs.assets),
+            selection=selection,
+            partition_key=partition,
+            instance=instance,
+            resources=self.defs.resources,
+            raise_on_error=False,
+        )
 
     def ingest(self, instance, dataset: str, path: Path):
         from dq_platform.defs.partitions import register
@@ -92,8 +98,9 @@ class Project:
     def run(self, instance, dataset: str, source):
         from dq_platform.ops.ingest import run_file
 
-        return run_file(instance, self.contracts[dataset], source, contracts_dir=self.contracts_dir,
-                        warehouse_root=self.warehouse)
+        return run_file(
+            instance, self.contracts[dataset], source, contracts_dir=self.contracts_dir, warehouse_root=self.warehouse
+        )
 
 
 @pytest.fixture
@@ -141,8 +148,11 @@ def s3_server():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -241,6 +251,7 @@ def open_instance(home: Path, env: dict[str, str]) -> dg.DagsterInstance:
 REPO = Path(__file__).resolve().parents[1]
 
 # -- alert receivers: a real HTTP server and a real SMTP server on loopback ------------------
+
 
 class HttpReceiver:
     """Records every POST (path, JSON body); answers with the next programmed status (then 200)."""

@@ -45,8 +45,10 @@ def alert_env(monkeypatch, http_receiver, smtp_receiver, tmp_path):
         "DQ_ALERT_WEBHOOK_URL": f"{http_receiver.url}/hook?token={HOOK_SECRET}",
         "DQ_PAGERDUTY_ROUTING_KEY": PD_KEY,
         "DQ_PAGERDUTY_EVENTS_URL": f"{http_receiver.url}/pd/v2/enqueue",
-        "DQ_SMTP_HOST": host, "DQ_SMTP_PORT": str(port),
-        "DQ_ALERT_EMAIL_FROM": "dq@example.com", "DQ_ALERT_EMAIL_TO": "oncall@example.com",
+        "DQ_SMTP_HOST": host,
+        "DQ_SMTP_PORT": str(port),
+        "DQ_ALERT_EMAIL_FROM": "dq@example.com",
+        "DQ_ALERT_EMAIL_TO": "oncall@example.com",
         "DQ_ALERT_FILE": str(tmp_path / "alerts.log"),
         "DQ_WEBSERVER_URL": "http://dagster.example:3000",
         "DQ_ALERT_RETRY_BACKOFF": "0.01",
@@ -78,8 +80,9 @@ def any_instance(request):
 
 
 @pytest.mark.slow
-def test_gate_failure_alerts_once_reminds_and_resolves(make_project, any_instance, alert_env, http_receiver,
-                                                       smtp_receiver, caplog, capsys):
+def test_gate_failure_alerts_once_reminds_and_resolves(
+    make_project, any_instance, alert_env, http_receiver, smtp_receiver, caplog, capsys
+):
     instance = any_instance
     caplog.set_level(logging.DEBUG)
     project = make_project(customers_yaml(ALERTS))
@@ -91,8 +94,10 @@ def test_gate_failure_alerts_once_reminds_and_resolves(make_project, any_instanc
     check_cursor = run_cursor = None
 
     # three failing files in a row: the failure-rate gate fails (ERROR -> HIGH) each time
-    outcomes = [project.ingest(instance, "customers", customer_file(project, contract, f"bad{i}", i, 0.6, canary=True))
-                for i in range(3)]
+    outcomes = [
+        project.ingest(instance, "customers", customer_file(project, contract, f"bad{i}", i, 0.6, canary=True))
+        for i in range(3)
+    ]
     assert not any(o.success for o in outcomes)
     for _ in outcomes:
         check_cursor = tick(checks, instance, check_cursor)
@@ -122,8 +127,9 @@ def test_gate_failure_alerts_once_reminds_and_resolves(make_project, any_instanc
     mails = [email.message_from_bytes(m) for m in smtp_receiver[2]]
     gate_mail = [m for m in mails if "failure_rate_within_threshold" in m["Subject"]]
     assert len(gate_mail) == 1
-    parts = {p.get_content_type(): p.get_payload(decode=True).decode() for p in gate_mail[0].walk()
-             if not p.is_multipart()}
+    parts = {
+        p.get_content_type(): p.get_payload(decode=True).decode() for p in gate_mail[0].walk() if not p.is_multipart()
+    }
     assert set(parts) == {"text/plain", "text/html"}
     assert f"/runs/{first_run}" in parts["text/plain"] and "<table>" in parts["text/html"]
 
@@ -133,8 +139,11 @@ def test_gate_failure_alerts_once_reminds_and_resolves(make_project, any_instanc
     assert len([b for b in http_receiver.bodies("/slack/") if "failure_rate_within_threshold" in b["text"]]) == 1
     clock.now += dt.timedelta(minutes=45)
     check_cursor = tick(checks, instance, check_cursor)
-    reminders = [b for b in http_receiver.bodies("/slack/")
-                 if b["text"].startswith("[REMINDER]") and "failure_rate_within_threshold" in b["text"]]
+    reminders = [
+        b
+        for b in http_receiver.bodies("/slack/")
+        if b["text"].startswith("[REMINDER]") and "failure_rate_within_threshold" in b["text"]
+    ]
     assert len(reminders) == 1 and "Occurrences" in json.dumps(reminders[0])
 
     # a clean file: the gate passes again -> resolution everywhere, PagerDuty resolves the same dedup_key
@@ -142,8 +151,11 @@ def test_gate_failure_alerts_once_reminds_and_resolves(make_project, any_instanc
     assert good.success, good.error
     check_cursor = tick(checks, instance, check_cursor)
     run_cursor = tick(runs, instance, run_cursor)
-    resolved = [b for b in http_receiver.bodies("/slack/") if b["text"].startswith("[RESOLVED]")
-                and "failure_rate_within_threshold" in b["text"]]
+    resolved = [
+        b
+        for b in http_receiver.bodies("/slack/")
+        if b["text"].startswith("[RESOLVED]") and "failure_rate_within_threshold" in b["text"]
+    ]
     assert len(resolved) == 1
     pd = [b for b in http_receiver.bodies("/pd/") if b["dedup_key"].endswith("failure_rate_within_threshold")]
     assert [p["event_action"] for p in pd] == ["trigger", "trigger", "resolve"]  # trigger, reminder, resolve
@@ -162,8 +174,16 @@ def test_gate_failure_alerts_once_reminds_and_resolves(make_project, any_instanc
     # no raw PII value and no secret in anything delivered, recorded, printed or logged
     console = open(alert_env["DQ_ALERT_FILE"]).read()
     assert "failure_rate_within_threshold" in console
-    everything = "\n".join([*http_receiver.raw, *(m.decode() for m in smtp_receiver[2]), console,
-                            json.dumps(records), caplog.text, capsys.readouterr().out])
+    everything = "\n".join(
+        [
+            *http_receiver.raw,
+            *(m.decode() for m in smtp_receiver[2]),
+            console,
+            json.dumps(records),
+            caplog.text,
+            capsys.readouterr().out,
+        ]
+    )
     for forbidden in (CANARY_EMAIL, CANARY_NAME, SLACK_SECRET, HOOK_SECRET):
         assert forbidden not in everything, forbidden
     assert PD_KEY not in everything.replace(f'"routing_key": "{PD_KEY}"', "")  # only where PagerDuty needs it
@@ -200,8 +220,7 @@ def test_run_failure_pages_critical_then_resolves(make_project, instance, alert_
 
 
 @pytest.mark.slow
-def test_freshness_sla_miss_alerts_and_the_next_publication_resolves(make_project, instance, alert_env,
-                                                                      http_receiver):
+def test_freshness_sla_miss_alerts_and_the_next_publication_resolves(make_project, instance, alert_env, http_receiver):
     project = make_project(customers_yaml("\nfreshness: {max_lag: 90m}\n"))
     contract = project.contracts["customers"]
     check_keys = project.defs.resolve_asset_graph().asset_check_keys
@@ -211,8 +230,12 @@ def test_freshness_sla_miss_alerts_and_the_next_publication_resolves(make_projec
     checks = build_check_alert_sensor(list(project.contracts.values()), check_keys, now=Clock())
 
     # nothing was ever published: the freshness check (as its sensor would launch it) fails
-    result = dg.materialize([*project.defs.assets, *project.defs.asset_checks], instance=instance,
-                            selection=dg.AssetSelection.checks(*freshness), resources=project.defs.resources)
+    result = dg.materialize(
+        [*project.defs.assets, *project.defs.asset_checks],
+        instance=instance,
+        selection=dg.AssetSelection.checks(*freshness),
+        resources=project.defs.resources,
+    )
     assert [e.passed for e in result.get_asset_check_evaluations()] == [False]
     cursor = tick(checks, instance, None)
     [alert] = http_receiver.bodies("/hook")
@@ -237,9 +260,15 @@ def test_check_sensor_pages_through_many_evaluations_in_order(instance, monkeypa
     sensor = build_check_alert_sensor(load_contracts(), [key, other], now=Clock())
 
     def report(k, passed, n):
-        instance.report_runless_asset_event(dg.AssetCheckEvaluation(
-            asset_key=k.asset_key, check_name=k.name, passed=passed, severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"rows_failed": n}))
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=k.asset_key,
+                check_name=k.name,
+                passed=passed,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"rows_failed": n},
+            )
+        )
 
     for n in range(120):
         report(key, False, n)
@@ -247,10 +276,14 @@ def test_check_sensor_pages_through_many_evaluations_in_order(instance, monkeypa
     cursor = tick(sensor, instance, None)
     bodies = http_receiver.bodies("/hook")
     assert sorted((b["check"], b["severity"], b["kind"]) for b in bodies) == [
-        ("failure_rate_within_threshold", "HIGH", "trigger"), ("masked_has_no_pii", "CRITICAL", "trigger")]
+        ("failure_rate_within_threshold", "HIGH", "trigger"),
+        ("masked_has_no_pii", "CRITICAL", "trigger"),
+    ]
     assert [b["facts"]["rows_failed"] for b in bodies if b["check"] == "failure_rate_within_threshold"] == [0]
-    assert json.loads(cursor)["incidents"]["dq/customers/cleaned_customers/failure_rate_within_threshold"][
-        "occurrences"] == 120
+    assert (
+        json.loads(cursor)["incidents"]["dq/customers/cleaned_customers/failure_rate_within_threshold"]["occurrences"]
+        == 120
+    )
     for n in range(60):
         report(key, False, n)
     report(key, True, 0)
@@ -259,7 +292,8 @@ def test_check_sensor_pages_through_many_evaluations_in_order(instance, monkeypa
 
 
 def test_a_fresh_evaluation_continues_the_shared_state_and_does_not_repeat_an_alert(
-        make_project, instance, alert_env, http_receiver):
+    make_project, instance, alert_env, http_receiver
+):
     """The demo evaluates the sensors outside the daemon; the daemon's first tick (no cursor of its
     own) continues from the state kept in the instance, so an announced incident is not announced twice."""
     project = make_project(customers_yaml(ALERTS))
@@ -277,7 +311,8 @@ def test_a_fresh_evaluation_continues_the_shared_state_and_does_not_repeat_an_al
 
 
 def test_a_delivery_that_failed_is_retried_on_the_next_tick_until_it_lands(
-        make_project, instance, alert_env, http_receiver, monkeypatch):
+    make_project, instance, alert_env, http_receiver, monkeypatch
+):
     """Slack answers 500 on every attempt of the first tick: the alert stays in the sensor's outbox and
     the next tick delivers it to Slack only (the other channels already have it), exactly once."""
     monkeypatch.setenv("DQ_ALERT_RETRIES", "1")
@@ -304,7 +339,8 @@ def test_a_delivery_that_failed_is_retried_on_the_next_tick_until_it_lands(
 
 
 def test_an_undeliverable_alert_is_given_up_after_the_redelivery_window(
-        make_project, instance, alert_env, http_receiver, monkeypatch):
+    make_project, instance, alert_env, http_receiver, monkeypatch
+):
     monkeypatch.setenv("DQ_ALERT_RETRIES", "0")
     monkeypatch.setenv("DQ_ALERT_REDELIVER_WITHIN", "1h")
     project = make_project(customers_yaml(ALERTS.replace("reminder_after: 1h", "reminder_after: 1d")))

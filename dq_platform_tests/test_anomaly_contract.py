@@ -39,29 +39,60 @@ def test_good_section_parses():
     assert c.publish.postgres.url_env == "DQ_EVENTS_PG_URL" and c.publish.postgres.table is None
 
 
-@pytest.mark.parametrize("change,expected", [
-    (("where: \"level == 'DEBUG'\"", "where: \"levle == 'DEBUG'\""),
-     "ev.yaml:16: anomalies[1].where: cannot be evaluated over the masked columns: name 'levle' is not defined"),
-    (("group_by: [service]", "group_by: [svc]"),
-     "ev.yaml:13: anomalies[0].window.group_by: group_by names unknown column(s): svc"),
-    (("time_column: timestamp", "time_column: ts"), "ev.yaml:13: anomalies[0].window.time_column: time_column names "
-                                                    "unknown column(s): ts"),
-    (("time_column: timestamp", "time_column: level"),
-     "ev.yaml:13: anomalies[0].window.time_column: time_column 'level' must be an unmasked timestamp or date column"),
-    (("size: 1m", "size: 1 week"), "ev.yaml:13: anomalies[0].window.size: '1 week' is not a window size like '30s'"),
-    (("count_above: 20", "count_above: -1"), "ev.yaml:13: anomalies[0].window.count_above: Input should be greater"),
-    (("where: \"level == 'DEBUG'\"", "where: \"service\""),
-     "ev.yaml:16: anomalies[1].where: is not a condition (it must give true or false for each event)"),
-    (("where: \"level == 'DEBUG'\"", "where: \"user_id > 3\""),  # user_id is a text token once masked
-     "ev.yaml:16: anomalies[1].where: cannot be evaluated over the masked columns"),
-    (("  - id: debug_seen\n    where: \"level == 'DEBUG'\"\n", "  - id: debug_seen\n"),
-     "ev.yaml:15: anomalies[1]: an anomaly needs a 'where' condition, a 'window', or both"),
-    (("id: debug_seen", "id: error_burst"), "ev.yaml:10: anomalies: anomaly ids must be unique: error_burst"),
-    (("    severity: error", "    severity: critical"), "ev.yaml:14: anomalies[0].severity: Input should be 'warn' or 'error'"),
-    (("    severity: error", "    severity: error\n    treshold: 3"), "ev.yaml:15: anomalies[0].treshold: unknown field"),
-    (("url_env: DQ_EVENTS_PG_URL", "url_env: postgresql://u:p@h/db"), "ev.yaml:18: publish.postgres.url_env: String "
-                                                                     "should match pattern"),
-])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (
+            ("where: \"level == 'DEBUG'\"", "where: \"levle == 'DEBUG'\""),
+            "ev.yaml:16: anomalies[1].where: cannot be evaluated over the masked columns: name 'levle' is not defined",
+        ),
+        (
+            ("group_by: [service]", "group_by: [svc]"),
+            "ev.yaml:13: anomalies[0].window.group_by: group_by names unknown column(s): svc",
+        ),
+        (
+            ("time_column: timestamp", "time_column: ts"),
+            "ev.yaml:13: anomalies[0].window.time_column: time_column names unknown column(s): ts",
+        ),
+        (
+            ("time_column: timestamp", "time_column: level"),
+            "ev.yaml:13: anomalies[0].window.time_column: time_column 'level' must be an unmasked timestamp or date column",
+        ),
+        (
+            ("size: 1m", "size: 1 week"),
+            "ev.yaml:13: anomalies[0].window.size: '1 week' is not a window size like '30s'",
+        ),
+        (
+            ("count_above: 20", "count_above: -1"),
+            "ev.yaml:13: anomalies[0].window.count_above: Input should be greater",
+        ),
+        (
+            ("where: \"level == 'DEBUG'\"", 'where: "service"'),
+            "ev.yaml:16: anomalies[1].where: is not a condition (it must give true or false for each event)",
+        ),
+        (
+            ("where: \"level == 'DEBUG'\"", 'where: "user_id > 3"'),  # user_id is a text token once masked
+            "ev.yaml:16: anomalies[1].where: cannot be evaluated over the masked columns",
+        ),
+        (
+            ("  - id: debug_seen\n    where: \"level == 'DEBUG'\"\n", "  - id: debug_seen\n"),
+            "ev.yaml:15: anomalies[1]: an anomaly needs a 'where' condition, a 'window', or both",
+        ),
+        (("id: debug_seen", "id: error_burst"), "ev.yaml:10: anomalies: anomaly ids must be unique: error_burst"),
+        (
+            ("    severity: error", "    severity: critical"),
+            "ev.yaml:14: anomalies[0].severity: Input should be 'warn' or 'error'",
+        ),
+        (
+            ("    severity: error", "    severity: error\n    treshold: 3"),
+            "ev.yaml:15: anomalies[0].treshold: unknown field",
+        ),
+        (
+            ("url_env: DQ_EVENTS_PG_URL", "url_env: postgresql://u:p@h/db"),
+            "ev.yaml:18: publish.postgres.url_env: String should match pattern",
+        ),
+    ],
+)
 def test_errors_name_file_line_field_and_reason(change, expected):
     assert change[0] in EVENTS
     msg = error_of(EVENTS.replace(*change))

@@ -33,11 +33,30 @@ def logs_contracts(tmp_path):
 def errors(project: Project, name: str, start: str, count: int, every_s: float) -> Path:
     """`count` ERROR logs of auth-service, one every `every_s` seconds from `start`, and INFO noise."""
     t0 = pd.Timestamp(start)
-    lines = [json.dumps({"timestamp": (t0 + pd.Timedelta(seconds=i * every_s)).isoformat() + "Z",
-                         "service": "auth-service", "level": "ERROR", "message": "User login failed", "user_id": 42})
-             for i in range(count)]
-    lines += [json.dumps({"timestamp": (t0 + pd.Timedelta(seconds=i)).isoformat() + "Z", "service": "search-api",
-                          "level": "INFO", "message": "request completed", "user_id": None}) for i in range(5)]
+    lines = [
+        json.dumps(
+            {
+                "timestamp": (t0 + pd.Timedelta(seconds=i * every_s)).isoformat() + "Z",
+                "service": "auth-service",
+                "level": "ERROR",
+                "message": "User login failed",
+                "user_id": 42,
+            }
+        )
+        for i in range(count)
+    ]
+    lines += [
+        json.dumps(
+            {
+                "timestamp": (t0 + pd.Timedelta(seconds=i)).isoformat() + "Z",
+                "service": "search-api",
+                "level": "INFO",
+                "message": "request completed",
+                "user_id": None,
+            }
+        )
+        for i in range(5)
+    ]
     path = project.landing / "events" / "logs" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
@@ -60,8 +79,10 @@ def test_a_burst_split_over_two_files_is_flagged_once_in_either_order(tmp_path, 
     with dg.instance_for_test() as other:
         for order, inst in (("ab", instance), ("ba", other)):
             project = Project(tmp_path / order, logs_contracts)
-            files = {"a": errors(project, "logs_a.jsonl", "2025-01-01T10:00:00", 12, 2),
-                     "b": errors(project, "logs_b.jsonl", "2025-01-01T10:00:30", 9, 2)}
+            files = {
+                "a": errors(project, "logs_a.jsonl", "2025-01-01T10:00:00", 12, 2),
+                "b": errors(project, "logs_b.jsonl", "2025-01-01T10:00:30", 9, 2),
+            }
             first = run(project, inst, files[order[0]])
             second = run(project, inst, files[order[1]])
             assert first[1] is True and second[1] is False  # the file that completes the burst raises it
@@ -73,9 +94,13 @@ def test_a_burst_split_over_two_files_is_flagged_once_in_either_order(tmp_path, 
         pd.testing.assert_frame_equal(ab[KEY], ba[KEY])
         row = ab.iloc[0]
         assert (row["events"], row["peak_count"]) == (21, 21)
-        assert (row["window_start"], row["window_end"]) == (pd.Timestamp("2025-01-01 10:00:00"),
-                                                              pd.Timestamp("2025-01-01 10:00:46"))
-        assert row["partitions"].count("@") == 2 and row["description"].startswith("auth-service: 21 ERROR logs in 46 s")
+        assert (row["window_start"], row["window_end"]) == (
+            pd.Timestamp("2025-01-01 10:00:00"),
+            pd.Timestamp("2025-01-01 10:00:46"),
+        )
+        assert row["partitions"].count("@") == 2 and row["description"].startswith(
+            "auth-service: 21 ERROR logs in 46 s"
+        )
 
         # re-running a file replaces instead of duplicating, and gives the same check answer
         again = run(project, inst, files["a"])
@@ -97,13 +122,22 @@ def test_a_storm_over_three_files_arriving_out_of_order_merges_into_one_anomaly(
     out, failed = run(project, instance, d)  # the middle file joins them
     assert failed is False
     [row] = anomalies_of(project).to_dict("records")
-    assert (row["window_start"], row["window_end"]) == (pd.Timestamp("2025-01-01 10:10:00"),
-                                                          pd.Timestamp("2025-01-01 10:24:58"))
+    assert (row["window_start"], row["window_end"]) == (
+        pd.Timestamp("2025-01-01 10:10:00"),
+        pd.Timestamp("2025-01-01 10:24:58"),
+    )
     assert (row["events"], row["peak_count"]) == (450, 31)  # [t - 60 s, t] holds 31 errors 2 s apart
     assert len(row["partitions"].split(",")) == 3
     scopes = json.loads(project.wh().last_commit("events_logs_anomalies")["dq_scopes"])
-    assert scopes == [{"rule_id": "error_burst", "kind": "window", "start": "2025-01-01T10:10:00",
-                       "end": "2025-01-01T10:24:58", "anomalies": 1}]
+    assert scopes == [
+        {
+            "rule_id": "error_burst",
+            "kind": "window",
+            "start": "2025-01-01T10:10:00",
+            "end": "2025-01-01T10:24:58",
+            "anomalies": 1,
+        }
+    ]
 
 
 def test_of_two_runs_racing_over_adjacent_files_the_one_that_read_stale_events_recomputes(tmp_path, monkeypatch):
@@ -118,11 +152,21 @@ def test_of_two_runs_racing_over_adjacent_files_the_one_that_read_stale_events_r
 
     def publish(partition: str, start_s: float, count: int) -> None:
         t = pd.Timestamp("2025-01-01 10:00:00") + pd.to_timedelta([start_s + 2 * i for i in range(count)], unit="s")
-        wh.write("masked_events_logs", pd.DataFrame({
-            "timestamp": pd.Series(t, dtype="datetime64[ns]"), "service": pd.Series(["auth-service"] * count, dtype="string"),
-            "level": pd.Series(["ERROR"] * count, dtype="string"), "message": pd.Series(["x"] * count, dtype="string"),
-            "user_id": pd.Series(["tk_1"] * count, dtype="string"), "_source_line": range(1, count + 1)}),
-            partition=partition, run_id=f"run-{partition}")
+        wh.write(
+            "masked_events_logs",
+            pd.DataFrame(
+                {
+                    "timestamp": pd.Series(t, dtype="datetime64[ns]"),
+                    "service": pd.Series(["auth-service"] * count, dtype="string"),
+                    "level": pd.Series(["ERROR"] * count, dtype="string"),
+                    "message": pd.Series(["x"] * count, dtype="string"),
+                    "user_id": pd.Series(["tk_1"] * count, dtype="string"),
+                    "_source_line": range(1, count + 1),
+                }
+            ),
+            partition=partition,
+            run_id=f"run-{partition}",
+        )
 
     real, calls = anomaly_assets._recompute, []
 

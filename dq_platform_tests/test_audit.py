@@ -33,7 +33,14 @@ class Audited:
     """One backend's instance after three real runs, and how to call the CLI on it."""
 
     def __init__(self, kind, home, env, project, instance, runs):
-        self.kind, self.home, self.env, self.project, self.instance, self.runs = kind, home, env, project, instance, runs
+        self.kind, self.home, self.env, self.project, self.instance, self.runs = (
+            kind,
+            home,
+            env,
+            project,
+            instance,
+            runs,
+        )
 
     def cli(self, *args: str, capsys) -> tuple[int, str, str]:
         with pytest.MonkeyPatch.context() as mp:
@@ -61,10 +68,17 @@ def audited(request, tmp_path_factory, pg_databases):
         mp.setenv("DQ_MASKING_KEY", "audit-test-masking-key-0123456789")
         good = project.write_csv("customers/good.csv", customer_frame(40, bad=2))
         source = register(instance, contract, good, project.warehouse)
-        ok = run_file(instance, contract, source, contracts_dir=project.contracts_dir,
-                      warehouse_root=project.warehouse, extra_tags={"dq/trigger": "cli"})
-        held = project.ingest(instance, "customers", project.write_csv("customers/held.csv",
-                                                                       customer_frame(40, start=100, bad=20)))
+        ok = run_file(
+            instance,
+            contract,
+            source,
+            contracts_dir=project.contracts_dir,
+            warehouse_root=project.warehouse,
+            extra_tags={"dq/trigger": "cli"},
+        )
+        held = project.ingest(
+            instance, "customers", project.write_csv("customers/held.csv", customer_frame(40, start=100, bad=20))
+        )
         corrupt = project.landing / "customers" / "corrupt.csv"
         corrupt.write_bytes(gzip.compress(b"customer_id,email\n1,a@b.co\n"))
         broken = project.ingest(instance, "customers", corrupt)
@@ -99,9 +113,13 @@ def test_json_and_csv_give_every_field_of_the_same_runs(audited, capsys):
     assert ok["status"] == "SUCCESS" and ok["trigger"] == "cli" and ok["error"] is None
     assert ok["source"].endswith("/customers/good.csv") and ok["duration_s"] > 0
     assert held["checks_failed"] == 1 and held["rows_published"] is None
-    assert held["error"].startswith("clean_customers: held by cleaned_customers.failure_rate_within_threshold: 20 of 40")
-    assert broken["error"] == ("raw_customers: dq_platform.io.landing.SourceFileError: corrupt.csv:1: "
-                               "gzip-compressed data, not a CSV text file: decompress it first")
+    assert held["error"].startswith(
+        "clean_customers: held by cleaned_customers.failure_rate_within_threshold: 20 of 40"
+    )
+    assert broken["error"] == (
+        "raw_customers: dq_platform.io.landing.SourceFileError: corrupt.csv:1: "
+        "gzip-compressed data, not a CSV text file: decompress it first"
+    )
 
     code, out, _ = audited.cli("audit", "list", "--format", "csv", capsys=capsys)
     assert code == 0
@@ -153,8 +171,11 @@ def test_show_a_check_failed_run_prints_failed_checks_with_their_metadata(audite
     assert [(c["check"], c["severity"]) for c in failed] == [("failure_rate_within_threshold", "ERROR")]
     assert failed[0]["metadata"]["failure_rate"] == 0.5 and failed[0]["metadata"]["rows_failed"] == 20
     assert "email:format" in failed[0]["metadata"]["top_failing_rules"]
-    assert {m["asset"] for m in detail["materializations"]} == {"raw_customers", "cleaned_customers",
-                                                                "quarantine_customers"}
+    assert {m["asset"] for m in detail["materializations"]} == {
+        "raw_customers",
+        "cleaned_customers",
+        "quarantine_customers",
+    }
 
     code, text, _ = audited.cli("audit", "show", run.run_id, capsys=capsys)
     assert "[ERROR] cleaned_customers.failure_rate_within_threshold: 20 of 40 rows failed" in text
@@ -175,16 +196,22 @@ def test_unknown_run_is_a_clear_error_and_no_password_is_ever_printed(audited, c
 def test_the_instance_is_the_backend_the_environment_selects(audited):
     storage = type(audited.instance.run_storage).__name__
     assert storage == {"sqlite": "SqliteRunStorage", "postgres": "PostgresRunStorage"}[audited.kind]
-    assert type(audited.instance.event_log_storage).__name__.startswith(storage[:-len("RunStorage")])
+    assert type(audited.instance.event_log_storage).__name__.startswith(storage[: -len("RunStorage")])
 
 
 def test_two_concurrent_ingests_on_postgres_are_both_recorded(tmp_path, pg_databases, capsys):
     """Two `dq-platform ingest` processes at once on one PostgreSQL instance: both runs, both right."""
     env = instance_env("postgres", pg_databases, "conc")
     home = tmp_path / "home"
-    proc_env = {**os.environ, **env, "DAGSTER_HOME": str(home), "DQ_PROJECT_DIR": str(REPO),
-                "DQ_WAREHOUSE_URI": str(tmp_path / "warehouse"), "DQ_LANDING_DIR": str(tmp_path / "landing"),
-                "DQ_MASKING_KEY": "audit-test-masking-key-0123456789"}
+    proc_env = {
+        **os.environ,
+        **env,
+        "DAGSTER_HOME": str(home),
+        "DQ_PROJECT_DIR": str(REPO),
+        "DQ_WAREHOUSE_URI": str(tmp_path / "warehouse"),
+        "DQ_LANDING_DIR": str(tmp_path / "landing"),
+        "DQ_MASKING_KEY": "audit-test-masking-key-0123456789",
+    }
     files = []
     for i, (n, bad) in enumerate([(30, 1), (50, 4)]):
         path = tmp_path / "landing" / "customers" / f"part_{i}.csv"
@@ -194,8 +221,17 @@ def test_two_concurrent_ingests_on_postgres_are_both_recorded(tmp_path, pg_datab
     # the instance's schema is created once, as a deployment's first start does
     open_instance(home, env).dispose()
     exe = [sys.executable, "-c", "import sys; from dq_platform.cli import main; sys.exit(main(sys.argv[1:]))"]
-    procs = [subprocess.Popen([*exe, "ingest", str(f)], env=proc_env, cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for f in files]
+    procs = [
+        subprocess.Popen(
+            [*exe, "ingest", str(f)],
+            env=proc_env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for f in files
+    ]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
 
@@ -207,9 +243,10 @@ def test_two_concurrent_ingests_on_postgres_are_both_recorded(tmp_path, pg_datab
         rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 2
     by_file = {r["partition"].split("@")[0]: r for r in rows}
-    assert {k: (r["status"], r["trigger"], r["rows_in"], r["rows_quarantined"], r["rows_published"])
-            for k, r in by_file.items()} == {"part_0.csv": ("SUCCESS", "cli", 30, 1, 29),
-                                             "part_1.csv": ("SUCCESS", "cli", 50, 4, 46)}
+    assert {
+        k: (r["status"], r["trigger"], r["rows_in"], r["rows_quarantined"], r["rows_published"])
+        for k, r in by_file.items()
+    } == {"part_0.csv": ("SUCCESS", "cli", 30, 1, 29), "part_1.csv": ("SUCCESS", "cli", 50, 4, 46)}
     # the runs overlapped in time (both started before either ended)
     with open_instance(home, env) as instance:
         records = instance.get_run_records()
@@ -218,14 +255,17 @@ def test_two_concurrent_ingests_on_postgres_are_both_recorded(tmp_path, pg_datab
     assert max(starts) < min(ends), "the two runs did not overlap: the test did not exercise concurrency"
 
 
-@pytest.mark.parametrize("tags, trigger", [
-    ({"dagster/sensor_name": "customers_landing", "dq/trigger": "sensor"}, "sensor:customers_landing"),
-    ({"dagster/schedule_name": "platform_health_schedule"}, "schedule:platform_health_schedule"),
-    ({"dagster/backfill": "abcd"}, "backfill:abcd"),
-    ({"dq/trigger": "cli"}, "cli"),
-    ({"user": "ada@example.com"}, "ui:ada@example.com"),
-    ({}, "ui"),
-])
+@pytest.mark.parametrize(
+    "tags, trigger",
+    [
+        ({"dagster/sensor_name": "customers_landing", "dq/trigger": "sensor"}, "sensor:customers_landing"),
+        ({"dagster/schedule_name": "platform_health_schedule"}, "schedule:platform_health_schedule"),
+        ({"dagster/backfill": "abcd"}, "backfill:abcd"),
+        ({"dq/trigger": "cli"}, "cli"),
+        ({"user": "ada@example.com"}, "ui:ada@example.com"),
+        ({}, "ui"),
+    ],
+)
 def test_trigger_is_read_from_the_tags_dagster_and_dq_platform_set(tags, trigger):
     from dq_platform.ops.audit import trigger_of
 
@@ -255,13 +295,17 @@ def test_monitoring_runs_stay_out_of_the_default_page_unless_asked_for(tmp_path)
     from dq_platform.ops.audit import list_runs
 
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+
         def add(job, tags):
-            return instance.add_run(DagsterRun(job_name=job, run_id=str(uuid.uuid4()), tags=tags,
-                                               status=dg.DagsterRunStatus.SUCCESS)).run_id
+            return instance.add_run(
+                DagsterRun(job_name=job, run_id=str(uuid.uuid4()), tags=tags, status=dg.DagsterRunStatus.SUCCESS)
+            ).run_id
 
         file_run = add("customers_pipeline", {"dq/dataset": "customers", "dagster/partition": "a.csv@0123"})
-        monitoring = [add("customers_history_checks", {"dq/dataset": "customers", "dq/kind": "history_checks"})
-                      for _ in range(130)]
+        monitoring = [
+            add("customers_history_checks", {"dq/dataset": "customers", "dq/kind": "history_checks"})
+            for _ in range(130)
+        ]
         monitoring.append(add("platform_health_job", {}))  # a health run stored before it had its tag
         review = add("dq_review", {"dq/kind": "review"})
         assert [r.run_id for r in list_runs(instance)] == [review, file_run]

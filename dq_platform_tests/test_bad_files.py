@@ -28,8 +28,16 @@ from dq_platform_tests.test_pipeline import check_results, customer_frame
 GOOD = customer_frame(10)  # customer_id 1..10, lines 2..11
 COLUMNS = list(GOOD.columns)
 HEADER = ",".join(COLUMNS).encode()
-REQUIRED = ["customer_id", "first_name", "last_name", "email", "date_of_birth", "address",
-            "account_status", "created_date"]
+REQUIRED = [
+    "customer_id",
+    "first_name",
+    "last_name",
+    "email",
+    "date_of_birth",
+    "address",
+    "account_status",
+    "created_date",
+]
 ROWS_EMPTY = {"in": 0, "cleaned": 0, "quarantined": 0, "masked": 0}
 ROWS_CLEAN = {"in": 10, "cleaned": 10, "quarantined": 0, "masked": 10}
 
@@ -91,6 +99,7 @@ def assert_nothing_to_lose(project, out) -> None:
 
 # -- empty files ---------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("data", [HEADER + b"\n", HEADER], ids=["header-line", "header-without-line-break"])
 def test_header_only_file_is_a_successful_run_with_zero_rows(project, instance, data):
@@ -109,13 +118,16 @@ def test_whitespace_only_file_is_a_successful_run_with_zero_rows(project, instan
 
 # -- missing and extra columns -----------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_missing_required_column_quarantines_every_row_with_its_line(project, instance):
     out = ingest(project, instance, "no_email.csv", csv_bytes(GOOD.drop(columns=["email"])))
     assert not out.success  # 100% quarantined: the blocking failure-rate gate stops publication
     assert out.rows == {"in": 10, "cleaned": 0, "quarantined": 10}
-    assert out.failed_gates == ["cleaned_customers.failure_rate_within_threshold: 10 of 10 rows failed row "
-                                "rules (100.00%); warn above 5%, review above 10%, error above 25%."]
+    assert out.failed_gates == [
+        "cleaned_customers.failure_rate_within_threshold: 10 of 10 rows failed row "
+        "rules (100.00%); warn above 5%, review above 10%, error above 25%."
+    ]
     assert out.error == f"clean_customers: {out.partition} held by {out.failed_gates[0]}"
     q = stored(project, "quarantine_customers", out.partition)
     assert q[rules.SOURCE_LINE].tolist() == list(range(2, 12))
@@ -146,11 +158,15 @@ def test_extra_column_is_kept_in_raw_and_left_out_of_cleaned(project, instance):
 
 # -- delimiter and encoding --------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_wrong_delimiter_is_a_clear_failure(project, instance):
     out = ingest(project, instance, "semicolons.csv", csv_bytes(sep=";"))
-    assert_failed_before_raw(project, out, "semicolons.csv:1: header has one column but contains ';': "
-                             "wrong delimiter (the contract expects ',')")
+    assert_failed_before_raw(
+        project,
+        out,
+        "semicolons.csv:1: header has one column but contains ';': wrong delimiter (the contract expects ',')",
+    )
 
 
 @pytest.mark.slow
@@ -186,6 +202,7 @@ def test_latin1(project, instance, n):
 
 # -- broken records ----------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_truncated_last_line_is_quarantined_with_its_line(project, instance):
     data = csv_bytes() + b"11,alice,smith,alice.11@exa"  # cut off: no line break, 4 of 10 fields
@@ -207,16 +224,27 @@ def test_truncated_last_line_is_quarantined_with_its_line(project, instance):
 def test_file_cut_inside_a_quoted_value_is_quarantined_with_its_line(project, instance):
     # the last field is quoted and the file ends before its closing quote: the field count is
     # right, but the record is not complete
-    frame = GOOD[["customer_id", "first_name", "last_name", "email", "date_of_birth", "account_status",
-                  "created_date", "address"]]
+    frame = GOOD[
+        [
+            "customer_id",
+            "first_name",
+            "last_name",
+            "email",
+            "date_of_birth",
+            "account_status",
+            "created_date",
+            "address",
+        ]
+    ]
     data = csv_bytes(frame) + b'11,alice,smith,a11@example.com,1980-01-15,active,2020-03-01,"11 Main St,\nSpri'
     out = ingest(project, instance, "cut_in_quotes.csv", data)
     assert out.success, out.error
     assert out.rows == {"in": 11, "cleaned": 10, "quarantined": 1, "masked": 10}
     q = stored(project, "quarantine_customers", out.partition)
     assert q[rules.SOURCE_LINE].tolist() == [12]
-    assert q[rules.PARSE_ERROR].tolist() == ["the file ends inside a quoted value (a quote opened in this "
-                                             "record is never closed)"]
+    assert q[rules.PARSE_ERROR].tolist() == [
+        "the file ends inside a quoted value (a quote opened in this record is never closed)"
+    ]
     assert q[rules.RAW_RECORD].tolist() == [data.split(b"\n", 11)[-1].decode()]
     assert q[rules.FAILED_RULES].iloc[0].startswith(rules.PARSE_RULE)
 
@@ -242,11 +270,12 @@ def test_quoted_values_with_line_breaks_keep_exact_lines(project, instance):
 
 # -- not text at all -----------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_binary_file_is_a_clear_failure(project, instance):
     data = np.random.default_rng(7).integers(0, 256, 4096, dtype=np.uint8).tobytes()
     assert b"\x00" in data
-    line = data[:data.index(b"\x00")].count(b"\n") + 1
+    line = data[: data.index(b"\x00")].count(b"\n") + 1
     out = ingest(project, instance, "random.csv", data)
     assert_failed_before_raw(project, out, f"random.csv:{line}: binary content (NUL bytes), not a text file")
 
@@ -254,19 +283,25 @@ def test_binary_file_is_a_clear_failure(project, instance):
 @pytest.mark.slow
 def test_gzip_file_named_csv_is_a_clear_failure(project, instance):
     out = ingest(project, instance, "export.csv", gzip.compress(csv_bytes()))
-    assert_failed_before_raw(project, out, "export.csv:1: gzip-compressed data, not a CSV text file: "
-                             "decompress it first")
+    assert_failed_before_raw(
+        project, out, "export.csv:1: gzip-compressed data, not a CSV text file: decompress it first"
+    )
 
 
 # -- larger than memory allows in one piece ------------------------------------------------
+
 
 @pytest.mark.slow
 def test_file_above_the_one_piece_limit_is_a_clear_failure_and_reruns_once_allowed(project, instance, monkeypatch):
     data = csv_bytes(customer_frame(100))
     monkeypatch.setenv("DQ_MAX_SOURCE_BYTES", "4K")
     out = ingest(project, instance, "big.csv", data)
-    assert_failed_before_raw(project, out, f"big.csv: {len(data) / 1024:.1f} KiB is above the 4.0 KiB one-piece "
-                             f"limit (DQ_MAX_SOURCE_BYTES); split the file (each part becomes its own partition)")
+    assert_failed_before_raw(
+        project,
+        out,
+        f"big.csv: {len(data) / 1024:.1f} KiB is above the 4.0 KiB one-piece "
+        f"limit (DQ_MAX_SOURCE_BYTES); split the file (each part becomes its own partition)",
+    )
     # the original is retrievable: with a higher limit the partition re-runs from the archive
     # alone (landing file gone), as from the UI
     (project.landing / "customers" / "big.csv").unlink()
@@ -310,6 +345,7 @@ def test_one_piece_limit_defaults_to_a_quarter_of_physical_memory(monkeypatch):
 
 # -- other files keep flowing --------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_bad_files_do_not_stop_the_next_file(project, instance):
     binary = np.random.default_rng(3).integers(0, 256, 2048, dtype=np.uint8).tobytes() + b"\x00"
@@ -326,19 +362,24 @@ def test_bad_files_do_not_stop_the_next_file(project, instance):
 
 # -- the reader alone: more variants of the kinds above ----------------------------------
 
+
 def read(tmp_path, data: bytes, contract=None) -> pd.DataFrame:
     from dq_platform.contract import parse_contract
 
-    contract = contract or parse_contract('{name: t, description: t, owner: "team:t", source: {pattern: "*"}, '
-                                          'columns: [{name: a, type: string}, {name: b, type: string}]}')
+    contract = contract or parse_contract(
+        '{name: t, description: t, owner: "team:t", source: {pattern: "*"}, '
+        "columns: [{name: a, type: string}, {name: b, type: string}]}"
+    )
     path = tmp_path / "f.csv"
     path.write_bytes(data)
     return readers.read_source(str(path), contract)
 
 
-@pytest.mark.parametrize("data", [HEADER + b"\r\n\r\n", b"\xef\xbb\xbf" + HEADER + b"\n", b"\xef\xbb\xbf",
-                                  b"\xff\xfe", "\n \n".encode("utf-16")],
-                         ids=["header-and-blank-lines", "bom-and-header", "bom-only", "utf16-bom-only", "utf16-blank"])
+@pytest.mark.parametrize(
+    "data",
+    [HEADER + b"\r\n\r\n", b"\xef\xbb\xbf" + HEADER + b"\n", b"\xef\xbb\xbf", b"\xff\xfe", "\n \n".encode("utf-16")],
+    ids=["header-and-blank-lines", "bom-and-header", "bom-only", "utf16-bom-only", "utf16-blank"],
+)
 def test_more_files_with_nothing_to_read(tmp_path, customers, data):
     assert len(read(tmp_path, data, customers)) == 0
 
@@ -350,8 +391,11 @@ def test_trailing_delimiter_is_an_extra_unnamed_column(tmp_path, customers):
 
 def test_repeated_column_name_is_a_clear_error(tmp_path, customers):
     data = csv_bytes(GOOD.rename(columns={"phone": "email"}))  # which "email" is the email?
-    with pytest.raises(landing.SourceFileError, match=r"^f.csv:1: the header names a column more than once: "
-                                                      r"'email' \(columns 4, 5\)"):
+    with pytest.raises(
+        landing.SourceFileError,
+        match=r"^f.csv:1: the header names a column more than once: "
+        r"'email' \(columns 4, 5\)",
+    ):
         read(tmp_path, data, customers)
 
 
@@ -395,22 +439,28 @@ def test_utf16_without_bom_is_named_as_such(tmp_path, customers):
         read(tmp_path, csv_bytes(encoding="utf-16-le"), customers)
 
 
-@pytest.mark.parametrize("data, what", [
-    (b"PK\x03\x04" + bytes(100), "a ZIP archive (or an Excel .xlsx workbook)"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "an OLE2 document (e.g. an Excel .xls workbook)"),
-    (b"PAR1" + bytes(100), "a Parquet file"),
-])
+@pytest.mark.parametrize(
+    "data, what",
+    [
+        (b"PK\x03\x04" + bytes(100), "a ZIP archive (or an Excel .xlsx workbook)"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "an OLE2 document (e.g. an Excel .xls workbook)"),
+        (b"PAR1" + bytes(100), "a Parquet file"),
+    ],
+)
 def test_other_binary_formats_are_named(tmp_path, customers, data, what):
     with pytest.raises(landing.SourceFileError, match=f"^f.csv:1: {re.escape(what)}, not a CSV text file"):
         read(tmp_path, data, customers)
 
 
-@pytest.mark.parametrize("data, lines", [
-    (b'a,b\n1,O"Brien\n\n2,x\n3,y\n', [2, 4, 5]),  # a literal quote inside an unquoted value
-    (b'a,b\n1,O"Brien\n2,"x\ny"\n3,y\n', [2, 3, 5]),
-    (b'a,b\r1,x\r\r2,y\r', [2, 4]),  # classic Mac line ends
-    (b'a,b\r\n1,"x\r\n\r\ny"\r\n\r\n2,y\r\n', [2, 6]),  # a blank line inside a value and one between records
-])
+@pytest.mark.parametrize(
+    "data, lines",
+    [
+        (b'a,b\n1,O"Brien\n\n2,x\n3,y\n', [2, 4, 5]),  # a literal quote inside an unquoted value
+        (b'a,b\n1,O"Brien\n2,"x\ny"\n3,y\n', [2, 3, 5]),
+        (b"a,b\r1,x\r\r2,y\r", [2, 4]),  # classic Mac line ends
+        (b'a,b\r\n1,"x\r\n\r\ny"\r\n\r\n2,y\r\n', [2, 6]),  # a blank line inside a value and one between records
+    ],
+)
 def test_exact_lines_when_quotes_or_line_ends_are_irregular(tmp_path, data, lines):
     df = read(tmp_path, data)
     assert df[rules.SOURCE_LINE].tolist() == lines and df[rules.PARSE_ERROR].isna().all()
@@ -425,7 +475,10 @@ def test_quote_never_closed_swallows_nothing_silently(tmp_path):
 
 def test_quote_never_closed_in_a_large_file_names_its_line(tmp_path):
     body = b"".join(b"%d,value %d\n" % (i, i) for i in range(3, 150_000))
-    with pytest.raises(landing.SourceFileError, match=r"^f.csv:3: a record runs on for more than a megabyte, "
-                                                      r"from a quote \(\"\) opened on this line that is probably "
-                                                      r"never closed"):
+    with pytest.raises(
+        landing.SourceFileError,
+        match=r"^f.csv:3: a record runs on for more than a megabyte, "
+        r"from a quote \(\"\) opened on this line that is probably "
+        r"never closed",
+    ):
         read(tmp_path, b'a,b\n1,x\n2,"Brien\n' + body)

@@ -17,9 +17,18 @@ SECRET_PATH = "services/T0001/B0002/verySecretWebhookToken"
 
 
 def _alert(severity=CRITICAL, kind="trigger") -> Alert:
-    return Alert(kind=kind, severity=severity, dataset="customers", title=f"[{severity.value}] customers: test",
-                 incident_key="dq/customers/cleaned_customers/some_check", asset="cleaned_customers",
-                 check="some_check", partition="f.csv@abc", run_id="r1", facts={"rows_failed": 3})
+    return Alert(
+        kind=kind,
+        severity=severity,
+        dataset="customers",
+        title=f"[{severity.value}] customers: test",
+        incident_key="dq/customers/cleaned_customers/some_check",
+        asset="cleaned_customers",
+        check="some_check",
+        partition="f.csv@abc",
+        run_id="r1",
+        facts={"rows_failed": 3},
+    )
 
 
 @pytest.fixture
@@ -39,7 +48,8 @@ def test_retries_after_500_then_succeeds(monkeypatch, http_receiver, fast_retrie
 
 
 def test_dead_endpoint_does_not_stop_other_channels_and_is_recorded_redacted(
-        monkeypatch, http_receiver, dead_url, fast_retries, instance, caplog, capsys):
+    monkeypatch, http_receiver, dead_url, fast_retries, instance, caplog, capsys
+):
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("DQ_SLACK_WEBHOOK_URL", f"{dead_url}/{SECRET_PATH}")  # nobody listens
     monkeypatch.setenv("DQ_ALERT_WEBHOOK_URL", f"{http_receiver.url}/hook")
@@ -69,11 +79,16 @@ def test_dead_endpoint_does_not_stop_other_channels_and_is_recorded_redacted(
 
 def test_email_text_and_html_over_smtp(monkeypatch, smtp_receiver, fast_retries):
     host, port, messages = smtp_receiver
-    for k, v in {"DQ_SMTP_HOST": host, "DQ_SMTP_PORT": str(port), "DQ_ALERT_EMAIL_FROM": "dq@example.com",
-                 "DQ_ALERT_EMAIL_TO": "a@example.com, b@example.com"}.items():
+    for k, v in {
+        "DQ_SMTP_HOST": host,
+        "DQ_SMTP_PORT": str(port),
+        "DQ_ALERT_EMAIL_FROM": "dq@example.com",
+        "DQ_ALERT_EMAIL_TO": "a@example.com, b@example.com",
+    }.items():
         monkeypatch.setenv(k, v)
-    contract = parse_contract((CONTRACTS_DIR / "customers.yaml").read_text()
-                              + "\nalerts: {email_to: [owner@example.com]}\n")
+    contract = parse_contract(
+        (CONTRACTS_DIR / "customers.yaml").read_text() + "\nalerts: {email_to: [owner@example.com]}\n"
+    )
     [d] = deliver(_alert(HIGH), contract)
     assert d.status == "delivered"
     [raw] = messages
@@ -103,8 +118,10 @@ def test_redact_covers_urls_paths_and_keys(monkeypatch):
     monkeypatch.setenv("DQ_SLACK_WEBHOOK_URL", f"https://hooks.slack.com/{SECRET_PATH}")
     monkeypatch.setenv("DQ_SMTP_PASSWORD", "p@ss word!")
     monkeypatch.setenv("DQ_PAGERDUTY_ROUTING_KEY", "R0UTINGKEY")
-    err = (f"HTTPSConnectionPool(host='hooks.slack.com', port=443): Max retries exceeded with url: /{SECRET_PATH} "
-           f"(login p@ss word! / p%40ss%20word%21) key R0UTINGKEY; https://hooks.slack.com/{SECRET_PATH}")
+    err = (
+        f"HTTPSConnectionPool(host='hooks.slack.com', port=443): Max retries exceeded with url: /{SECRET_PATH} "
+        f"(login p@ss word! / p%40ss%20word%21) key R0UTINGKEY; https://hooks.slack.com/{SECRET_PATH}"
+    )
     clean = redact(err)
     for s in ("verySecretWebhookToken", "p@ss word!", "p%40ss%20word%21", "R0UTINGKEY"):
         assert s not in clean
@@ -119,16 +136,28 @@ def test_default_routing_follows_seed_001_and_contract_overrides():
     assert routes(HIGH, None, everything) == ["console", "slack", "email", "webhook"]
     assert routes(CRITICAL, None, everything) == ["console", "slack", "email", "pagerduty", "webhook"]
     assert routes(CRITICAL, None, {"console"}) == ["console"]  # unconfigured channels are skipped
-    contract = parse_contract((CONTRACTS_DIR / "customers.yaml").read_text()
-                              + "\nalerts: {channels: [slack, pagerduty], severities: {pagerduty: HIGH, slack: HIGH}}\n")
+    contract = parse_contract(
+        (CONTRACTS_DIR / "customers.yaml").read_text()
+        + "\nalerts: {channels: [slack, pagerduty], severities: {pagerduty: HIGH, slack: HIGH}}\n"
+    )
     assert routes(MEDIUM, contract, everything) == []
     assert routes(HIGH, contract, everything) == ["slack", "pagerduty"]
 
 
 def test_severity_map_for_check_outcomes():
     def sev(check, severity):
-        return check_alert(None, dataset="d", asset="a", check=check, severity=severity, passed=False,
-                           partition=None, run_id=None, description=None, metadata={}).severity
+        return check_alert(
+            None,
+            dataset="d",
+            asset="a",
+            check=check,
+            severity=severity,
+            passed=False,
+            partition=None,
+            run_id=None,
+            description=None,
+            metadata={},
+        ).severity
 
     assert sev("failure_rate_within_threshold", "WARN") == MEDIUM
     assert sev("failure_rate_within_threshold", "ERROR") == HIGH
@@ -137,10 +166,24 @@ def test_severity_map_for_check_outcomes():
 
 
 def test_alert_carries_numbers_only_from_check_metadata():
-    a = check_alert(None, dataset="d", asset="a", check="c", severity="ERROR", passed=False, partition="p",
-                    run_id="r", description="3 of 10 rows failed",
-                    metadata={"rows_failed": 3, "failure_rate": 0.3, "sample": "jane@example.com",
-                              "flag": True, "dagster/row_count": 10})
+    a = check_alert(
+        None,
+        dataset="d",
+        asset="a",
+        check="c",
+        severity="ERROR",
+        passed=False,
+        partition="p",
+        run_id="r",
+        description="3 of 10 rows failed",
+        metadata={
+            "rows_failed": 3,
+            "failure_rate": 0.3,
+            "sample": "jane@example.com",
+            "flag": True,
+            "dagster/row_count": 10,
+        },
+    )
     assert a.facts == {"rows_failed": 3, "failure_rate": 0.3}
 
 
@@ -187,8 +230,13 @@ def test_review_required_alert_for_issue_7(monkeypatch, http_receiver, fast_retr
 
     monkeypatch.setenv("DQ_ALERT_WEBHOOK_URL", f"{http_receiver.url}/hook")
     contract = parse_contract((CONTRACTS_DIR / "customers.yaml").read_text())
-    alert = review_required_alert(contract, partition="c.csv@1234", reason="failure rate 12% between warn and error",
-                                  run_id="r9", facts={"rows_failed": 12})
+    alert = review_required_alert(
+        contract,
+        partition="c.csv@1234",
+        reason="failure rate 12% between warn and error",
+        run_id="r9",
+        facts={"rows_failed": 12},
+    )
     [d] = deliver(alert, contract)
     assert d.status == "delivered"
     [body] = http_receiver.bodies("/hook")
@@ -217,8 +265,9 @@ def test_error_messages_from_other_libraries_lose_their_data_values():
     assert scrub_error("SourceFileError", own) == own
 
 
-def test_a_channel_that_failed_is_not_retried_for_the_rest_of_the_tick(monkeypatch, http_receiver, dead_url,
-                                                                       fast_retries):
+def test_a_channel_that_failed_is_not_retried_for_the_rest_of_the_tick(
+    monkeypatch, http_receiver, dead_url, fast_retries
+):
     monkeypatch.setenv("DQ_SLACK_WEBHOOK_URL", f"{dead_url}/x")
     monkeypatch.setenv("DQ_ALERT_WEBHOOK_URL", f"{http_receiver.url}/hook")
     down: set[str] = set()

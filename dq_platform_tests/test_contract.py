@@ -45,15 +45,27 @@ def test_good_contract_parses():
     assert c.column("total").min == 0 and c.failure_rate.error == 0.2
 
 
-@pytest.mark.parametrize("change,expected", [
-    (("type: float", "type: money"), "orders.yaml:11: columns[1] (total).type: Input should be"),
-    (("    min: 0", "    minimum: 0"), "orders.yaml:12: columns[1] (total).minimum: unknown field (typo?)"),
-    (("owner: team:shop", "owner: nobody"), "orders.yaml:3: owner: owner must be an email address or 'team:<name>'"),
-    (("column: total}", "column: price}"), "orders.yaml:1: (top level): aggregation 'totals' metric 'revenue' uses unknown column 'price'"),
-    (("description: Orders.\n", ""), "orders.yaml:1: description: required field is missing"),
-    (("    min: 0", "    min: 0\n    pattern: '[unclosed'"), "columns[1] (total).pattern: pattern does not compile"),
-    (("    min: 0", "    min_length: 3"), "columns[1] (total): min_length/max_length apply to string columns only"),
-])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (("type: float", "type: money"), "orders.yaml:11: columns[1] (total).type: Input should be"),
+        (("    min: 0", "    minimum: 0"), "orders.yaml:12: columns[1] (total).minimum: unknown field (typo?)"),
+        (
+            ("owner: team:shop", "owner: nobody"),
+            "orders.yaml:3: owner: owner must be an email address or 'team:<name>'",
+        ),
+        (
+            ("column: total}", "column: price}"),
+            "orders.yaml:1: (top level): aggregation 'totals' metric 'revenue' uses unknown column 'price'",
+        ),
+        (("description: Orders.\n", ""), "orders.yaml:1: description: required field is missing"),
+        (
+            ("    min: 0", "    min: 0\n    pattern: '[unclosed'"),
+            "columns[1] (total).pattern: pattern does not compile",
+        ),
+        (("    min: 0", "    min_length: 3"), "columns[1] (total): min_length/max_length apply to string columns only"),
+    ],
+)
 def test_errors_name_file_line_field_and_reason(change, expected):
     msg = error_of(GOOD.replace(*change))
     assert expected in msg
@@ -94,7 +106,9 @@ def test_definitions_fail_with_the_contract_message_not_a_dagster_trace(tmp_path
     monkeypatch.setenv("DQ_CONTRACTS_DIR", str(tmp_path))
     from dq_platform.definitions import build_definitions
 
-    with pytest.raises(ContractError, match=r"orders.yaml:16: aggregations\[0\] \(totals\).metrics\[0\] \(revenue\).agg"):
+    with pytest.raises(
+        ContractError, match=r"orders.yaml:16: aggregations\[0\] \(totals\).metrics\[0\] \(revenue\).agg"
+    ):
         build_definitions()
 
 
@@ -104,14 +118,20 @@ def test_contracts_dir_is_the_shipped_one():
 
 @pytest.mark.parametrize("bands", ["[]", "[30, 20]", "[0, 10]"])
 def test_age_bands_must_be_ascending_and_non_empty(bands):
-    text = GOOD.replace("  - name: total", f"  - name: dob\n    type: date\n    pii: {{category: date_of_birth, masking: age_band, age_bands: {bands}}}\n  - name: total")
+    text = GOOD.replace(
+        "  - name: total",
+        f"  - name: dob\n    type: date\n    pii: {{category: date_of_birth, masking: age_band, age_bands: {bands}}}\n  - name: total",
+    )
     assert "columns[1] (dob).pii.age_bands" in error_of(text)
 
 
 # -- alerts and freshness sections (issue #4) ----------------------------------------------
 
+
 def test_alerts_and_freshness_sections_parse():
-    c = parse_contract(GOOD + """\
+    c = parse_contract(
+        GOOD
+        + """\
 freshness: {max_lag: 26h, deadline_cron: "0 9 * * *"}
 alerts:
   owner: oncall@example.com
@@ -119,7 +139,8 @@ alerts:
   severities: {pagerduty: HIGH}
   email_to: [data@example.com]
   reminder_after: 2h
-""")
+"""
+    )
     assert c.freshness.max_lag == "26h" and c.alerts.severities["pagerduty"].value == "HIGH"
     assert parse_contract(GOOD).alerts.channels is None  # defaults when the section is absent
 
@@ -128,20 +149,37 @@ def test_unique_scope_file_or_dataset():
     one = lambda v: GOOD.replace("    required: true\n", f"    required: true\n    unique: {v}\n", 1)  # noqa: E731
     assert parse_contract(one("dataset")).columns[0].unique == "dataset"
     assert parse_contract(one("true")).columns[0].unique is True
-    assert error_of(one("everywhere")) == ("orders.yaml:10: columns[0] (order_id).unique: unique must be true (within "
-                                          "each file), dataset (across the dataset's published files too) or false, "
-                                          "not 'everywhere'")
+    assert error_of(one("everywhere")) == (
+        "orders.yaml:10: columns[0] (order_id).unique: unique must be true (within "
+        "each file), dataset (across the dataset's published files too) or false, "
+        "not 'everywhere'"
+    )
 
 
-@pytest.mark.parametrize("section, line, message", [
-    ("freshness: {max_lag: soon}\n", 17, "freshness.max_lag: 'soon' is not a duration like '90m', '26h' or '2d'"),
-    ("freshness: {max_lag: 1h, deadline_cron: 'every day'}\n", 17, "freshness.deadline_cron: 'every day' is not a valid cron string"),
-    ("alerts:\n  channels: [slack, teams]\n", 18, "alerts.channels[1]: Input should be 'console', 'slack', 'email', 'pagerduty' or 'webhook'"),
-    ("alerts:\n  severities: {email: URGENT}\n", 18, "alerts.severities.email: Input should be 'LOW', 'MEDIUM', 'HIGH' or 'CRITICAL'"),
-    ("alerts:\n  email_to: [not-an-address]\n", 18, "alerts.email_to: not an email address: not-an-address"),
-    ("alerts:\n  reminder_after: 0h\n", 18, "alerts.reminder_after: a duration must be positive"),
-    ("alerts:\n  pager: yes\n", 18, "alerts.pager: unknown field (typo?)"),
-])
+@pytest.mark.parametrize(
+    "section, line, message",
+    [
+        ("freshness: {max_lag: soon}\n", 17, "freshness.max_lag: 'soon' is not a duration like '90m', '26h' or '2d'"),
+        (
+            "freshness: {max_lag: 1h, deadline_cron: 'every day'}\n",
+            17,
+            "freshness.deadline_cron: 'every day' is not a valid cron string",
+        ),
+        (
+            "alerts:\n  channels: [slack, teams]\n",
+            18,
+            "alerts.channels[1]: Input should be 'console', 'slack', 'email', 'pagerduty' or 'webhook'",
+        ),
+        (
+            "alerts:\n  severities: {email: URGENT}\n",
+            18,
+            "alerts.severities.email: Input should be 'LOW', 'MEDIUM', 'HIGH' or 'CRITICAL'",
+        ),
+        ("alerts:\n  email_to: [not-an-address]\n", 18, "alerts.email_to: not an email address: not-an-address"),
+        ("alerts:\n  reminder_after: 0h\n", 18, "alerts.reminder_after: a duration must be positive"),
+        ("alerts:\n  pager: yes\n", 18, "alerts.pager: unknown field (typo?)"),
+    ],
+)
 def test_bad_alerts_and_freshness_name_file_line_and_reason(section, line, message):
     assert error_of(GOOD + section) == f"orders.yaml:{line}: {message}"
 
@@ -154,19 +192,28 @@ def test_contracts_of_one_domain_share_an_asset_group_but_keep_their_own_jobs(tm
     contracts = [parse_contract(GOOD + "group: shop\n"), parse_contract(other + "group: shop\n")]
     defs = build_definitions(contracts, str(tmp_path / "warehouse"), str(tmp_path / "landing"))
     graph = defs.resolve_asset_graph()
-    assert {graph.get(k).group_name for k in graph.get_all_asset_keys() if "orders" in k.path[-1]
-            or "returns" in k.path[-1]} == {"shop"}
+    assert {
+        graph.get(k).group_name for k in graph.get_all_asset_keys() if "orders" in k.path[-1] or "returns" in k.path[-1]
+    } == {"shop"}
     job = defs.resolve_job_def("orders_pipeline")
     assert {k.path[-1] for k in job.asset_layer.selected_asset_keys} == {
-        "raw_orders", "cleaned_orders", "quarantine_orders", "masked_orders", "orders_totals"}
+        "raw_orders",
+        "cleaned_orders",
+        "quarantine_orders",
+        "masked_orders",
+        "orders_totals",
+    }
     assert "group: 'bad group'" not in error_of(GOOD + "group: bad group\n")
     assert "group" in error_of(GOOD + "group: Bad-Group\n")
 
 
 # -- history section (issue #7: anomaly detection from history) ------------------------------
 
+
 def test_history_section_parses_and_defaults_apply_when_absent():
-    c = parse_contract(GOOD + """\
+    c = parse_contract(
+        GOOD
+        + """\
 history:
   window: 56d
   min_history: 10
@@ -175,32 +222,55 @@ history:
   seasonality: weekly
   severity: error
   metrics: [row_count, arrival]
-""")
+"""
+    )
     h = c.history
-    assert (h.window, h.min_history, h.min_weekday_history, h.threshold, h.seasonality, h.severity) == \
-        ("56d", 10, 4, 4.0, "weekly", "error")
+    assert (h.window, h.min_history, h.min_weekday_history, h.threshold, h.seasonality, h.severity) == (
+        "56d",
+        10,
+        4,
+        4.0,
+        "weekly",
+        "error",
+    )
     assert h.metrics == ["row_count", "arrival"] and h.enabled
     d = parse_contract(GOOD).history
-    assert (d.enabled, d.window, d.min_history, d.min_weekday_history, d.threshold, d.seasonality, d.severity) == \
-        (True, "28d", 7, 3, 3.5, "none", "warn")
+    assert (d.enabled, d.window, d.min_history, d.min_weekday_history, d.threshold, d.seasonality, d.severity) == (
+        True,
+        "28d",
+        7,
+        3,
+        3.5,
+        "none",
+        "warn",
+    )
     assert d.metrics == ["row_count", "arrival", "failure_rate", "column_metrics"]
     assert parse_contract(GOOD + "history: {enabled: false}\n").history.enabled is False
 
 
-@pytest.mark.parametrize("section, line, message", [
-    ("history: {window: a month}\n", 17, "history.window: 'a month' is not a duration like '90m', '26h' or '2d'"),
-    ("history:\n  seasonality: monthly\n", 18, "history.seasonality: Input should be 'none' or 'weekly'"),
-    ("history:\n  metrics: [row_count, volume]\n", 18,
-     "history.metrics[1]: Input should be 'row_count', 'arrival', 'failure_rate' or 'column_metrics'"),
-    ("history:\n  metrics: [arrival, arrival]\n", 18, "history.metrics: metrics must not repeat"),
-    ("history:\n  min_history: 1\n", 18, "history.min_history: Input should be greater than or equal to 2"),
-    ("history:\n  threshold: 0\n", 18, "history.threshold: Input should be greater than 0"),
-    ("history:\n  severity: critical\n", 18, "history.severity: Input should be 'warn' or 'error'"),
-    ("history:\n  seasonality: weekly\n", 17,
-     "history: weekly seasonality compares each file with past files of its weekday only; a window of 28d holds 4 "
-     "of them, too few to judge more than gross changes: use a window of 56d or more (e.g. 84d)"),
-    ("history:\n  windw: 7d\n", 18, "history.windw: unknown field (typo?)"),
-])
+@pytest.mark.parametrize(
+    "section, line, message",
+    [
+        ("history: {window: a month}\n", 17, "history.window: 'a month' is not a duration like '90m', '26h' or '2d'"),
+        ("history:\n  seasonality: monthly\n", 18, "history.seasonality: Input should be 'none' or 'weekly'"),
+        (
+            "history:\n  metrics: [row_count, volume]\n",
+            18,
+            "history.metrics[1]: Input should be 'row_count', 'arrival', 'failure_rate' or 'column_metrics'",
+        ),
+        ("history:\n  metrics: [arrival, arrival]\n", 18, "history.metrics: metrics must not repeat"),
+        ("history:\n  min_history: 1\n", 18, "history.min_history: Input should be greater than or equal to 2"),
+        ("history:\n  threshold: 0\n", 18, "history.threshold: Input should be greater than 0"),
+        ("history:\n  severity: critical\n", 18, "history.severity: Input should be 'warn' or 'error'"),
+        (
+            "history:\n  seasonality: weekly\n",
+            17,
+            "history: weekly seasonality compares each file with past files of its weekday only; a window of 28d holds 4 "
+            "of them, too few to judge more than gross changes: use a window of 56d or more (e.g. 84d)",
+        ),
+        ("history:\n  windw: 7d\n", 18, "history.windw: unknown field (typo?)"),
+    ],
+)
 def test_bad_history_section_names_file_line_and_reason(section, line, message):
     assert error_of(GOOD + section) == f"orders.yaml:{line}: {message}"
 
@@ -232,51 +302,92 @@ def test_statistics_section_parses_with_method_defaults():
     assert parse_contract(GOOD).column("total").statistics is None  # optional
 
 
-@pytest.mark.parametrize("stats, message", [
-    (STATS.replace("method: iqr", "method: dbscan"),
-     "orders.yaml:15: columns[1] (total).statistics.outliers[0].method: Input should be 'iqr', 'zscore', 'mad' or 'kmeans'"),
-    (STATS.replace("threshold: 3.0", "threshold: -3"),
-     "orders.yaml:16: columns[1] (total).statistics.outliers[1].threshold: Input should be greater than 0"),
-    (STATS.replace("max_rate: 0.03}", "max_rate: 1.5}", 1),
-     "orders.yaml:15: columns[1] (total).statistics.outliers[0].max_rate: Input should be less than or equal to 1"),
-    (STATS.replace("{method: iqr, k: 1.5, max_rate: 0.03}", "{method: iqr, k: 1.5}"),
-     "orders.yaml:15: columns[1] (total).statistics.outliers[0].max_rate: required field is missing"),
-    (STATS.replace("{method: iqr, k: 1.5,", "{method: iqr, threshold: 2,"),
-     "orders.yaml:15: columns[1] (total).statistics.outliers[0]: 'threshold' does not apply to method 'iqr' (it takes k)"),
-    (STATS.replace("k: 3,", "k: 2.5,"),
-     "orders.yaml:18: columns[1] (total).statistics.outliers[3]: kmeans needs an integer k between 2 and 20 (clusters)"),
-    (STATS.replace("{method: mad,", "{method: iqr,"),
-     "orders.yaml:13: columns[1] (total).statistics: outlier method(s) listed twice: iqr"),
-    (STATS.replace("bins: 10", "bins: 1"),
-     "orders.yaml:19: columns[1] (total).statistics.drift.bins: Input should be greater than or equal to 2"),
-    (STATS.replace("psi: 0.2", "psi: -0.2"),
-     "orders.yaml:19: columns[1] (total).statistics.drift.psi: Input should be greater than 0"),
-    (STATS.replace("severity: error", "severity: fatal"),
-     "orders.yaml:20: columns[1] (total).statistics.severity: Input should be 'warn' or 'error'"),
-    ("    statistics: {severity: error}\n",
-     "orders.yaml:13: columns[1] (total).statistics: declare outliers and/or drift (or remove the statistics section)"),
-    (STATS.replace("drift:", "drifts:"),
-     "orders.yaml:19: columns[1] (total).statistics.drifts: unknown field (typo?)"),
-])
+@pytest.mark.parametrize(
+    "stats, message",
+    [
+        (
+            STATS.replace("method: iqr", "method: dbscan"),
+            "orders.yaml:15: columns[1] (total).statistics.outliers[0].method: Input should be 'iqr', 'zscore', 'mad' or 'kmeans'",
+        ),
+        (
+            STATS.replace("threshold: 3.0", "threshold: -3"),
+            "orders.yaml:16: columns[1] (total).statistics.outliers[1].threshold: Input should be greater than 0",
+        ),
+        (
+            STATS.replace("max_rate: 0.03}", "max_rate: 1.5}", 1),
+            "orders.yaml:15: columns[1] (total).statistics.outliers[0].max_rate: Input should be less than or equal to 1",
+        ),
+        (
+            STATS.replace("{method: iqr, k: 1.5, max_rate: 0.03}", "{method: iqr, k: 1.5}"),
+            "orders.yaml:15: columns[1] (total).statistics.outliers[0].max_rate: required field is missing",
+        ),
+        (
+            STATS.replace("{method: iqr, k: 1.5,", "{method: iqr, threshold: 2,"),
+            "orders.yaml:15: columns[1] (total).statistics.outliers[0]: 'threshold' does not apply to method 'iqr' (it takes k)",
+        ),
+        (
+            STATS.replace("k: 3,", "k: 2.5,"),
+            "orders.yaml:18: columns[1] (total).statistics.outliers[3]: kmeans needs an integer k between 2 and 20 (clusters)",
+        ),
+        (
+            STATS.replace("{method: mad,", "{method: iqr,"),
+            "orders.yaml:13: columns[1] (total).statistics: outlier method(s) listed twice: iqr",
+        ),
+        (
+            STATS.replace("bins: 10", "bins: 1"),
+            "orders.yaml:19: columns[1] (total).statistics.drift.bins: Input should be greater than or equal to 2",
+        ),
+        (
+            STATS.replace("psi: 0.2", "psi: -0.2"),
+            "orders.yaml:19: columns[1] (total).statistics.drift.psi: Input should be greater than 0",
+        ),
+        (
+            STATS.replace("severity: error", "severity: fatal"),
+            "orders.yaml:20: columns[1] (total).statistics.severity: Input should be 'warn' or 'error'",
+        ),
+        (
+            "    statistics: {severity: error}\n",
+            "orders.yaml:13: columns[1] (total).statistics: declare outliers and/or drift (or remove the statistics section)",
+        ),
+        (
+            STATS.replace("drift:", "drifts:"),
+            "orders.yaml:19: columns[1] (total).statistics.drifts: unknown field (typo?)",
+        ),
+    ],
+)
 def test_bad_statistics_name_file_line_and_reason(stats, message):
     assert error_of(with_stats(stats)) == message
 
 
 def test_statistics_must_fit_the_column_type():
-    text = GOOD.replace("  - name: total", "  - name: status\n    type: string\n    statistics:\n"
-                                            "      outliers: [{method: zscore, max_rate: 0.01}]\n  - name: total", 1)
-    assert error_of(text) == ("orders.yaml:10: columns[1] (status): statistics.outliers apply to integer/float "
-                              "columns, not string")
-    text = GOOD.replace("  - name: total", "  - name: day\n    type: date\n    statistics: {drift: {psi: 0.1}}\n"
-                                            "  - name: total", 1)
-    assert error_of(text) == ("orders.yaml:10: columns[1] (day): statistics.drift applies to numeric and categorical "
-                              "(string/boolean) columns, not date")
-    text = GOOD.replace("  - name: total", "  - name: status\n    type: string\n    statistics: {drift: {ks_statistic: 0.1}}\n"
-                                            "  - name: total", 1)
-    assert error_of(text) == ("orders.yaml:10: columns[1] (status): statistics.drift.ks_statistic applies to numeric "
-                              "columns only (PSI judges categories)")
-    categorical = GOOD.replace("  - name: total", "  - name: status\n    type: string\n    statistics: {drift: {psi: 0.1}}\n"
-                                                  "  - name: total", 1)
+    text = GOOD.replace(
+        "  - name: total",
+        "  - name: status\n    type: string\n    statistics:\n"
+        "      outliers: [{method: zscore, max_rate: 0.01}]\n  - name: total",
+        1,
+    )
+    assert error_of(text) == (
+        "orders.yaml:10: columns[1] (status): statistics.outliers apply to integer/float columns, not string"
+    )
+    text = GOOD.replace(
+        "  - name: total", "  - name: day\n    type: date\n    statistics: {drift: {psi: 0.1}}\n  - name: total", 1
+    )
+    assert error_of(text) == (
+        "orders.yaml:10: columns[1] (day): statistics.drift applies to numeric and categorical "
+        "(string/boolean) columns, not date"
+    )
+    text = GOOD.replace(
+        "  - name: total",
+        "  - name: status\n    type: string\n    statistics: {drift: {ks_statistic: 0.1}}\n  - name: total",
+        1,
+    )
+    assert error_of(text) == (
+        "orders.yaml:10: columns[1] (status): statistics.drift.ks_statistic applies to numeric "
+        "columns only (PSI judges categories)"
+    )
+    categorical = GOOD.replace(
+        "  - name: total", "  - name: status\n    type: string\n    statistics: {drift: {psi: 0.1}}\n  - name: total", 1
+    )
     assert parse_contract(categorical).column("status").statistics.drift.psi == 0.1
 
 

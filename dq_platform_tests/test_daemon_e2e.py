@@ -34,14 +34,26 @@ def test_dropped_files_flow_to_masked_through_the_daemon(tmp_path):
     contracts = tmp_path / "contracts"
     contracts.mkdir()
     (contracts / "customers.yaml").write_text((CONTRACTS_DIR / "customers.yaml").read_text())
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DQ_LANDING_DIR": str(landing),
-           "DQ_WAREHOUSE_URI": str(warehouse), "DQ_SENSOR_INTERVAL_SECONDS": "2",
-           "DQ_MASKING_KEY": "e2e-test-masking-key-0123456789", "DQ_CONTRACTS_DIR": str(contracts)}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DQ_LANDING_DIR": str(landing),
+        "DQ_WAREHOUSE_URI": str(warehouse),
+        "DQ_SENSOR_INTERVAL_SECONDS": "2",
+        "DQ_MASKING_KEY": "e2e-test-masking-key-0123456789",
+        "DQ_CONTRACTS_DIR": str(contracts),
+    }
     env.pop("DQ_LANDING_URI", None)
     daemon_bin = Path(sys.executable).parent / "dagster-daemon"
     log = open(tmp_path / "daemon.log", "w")
-    daemon = subprocess.Popen([str(daemon_bin), "run", "-w", str(REPO / "workspace.yaml")], cwd=REPO, env=env,
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    daemon = subprocess.Popen(
+        [str(daemon_bin), "run", "-w", str(REPO / "workspace.yaml")],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         customers = {c.name: c for c in load_contracts()}["customers"]
         folder = landing / "customers"
@@ -64,8 +76,10 @@ def test_dropped_files_flow_to_masked_through_the_daemon(tmp_path):
                 assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
                 time.sleep(3)
             else:
-                pytest.fail(f"runs not done in {TIMEOUT_S}s: {[(r.run_id, r.status) for r in runs]}\n"
-                            + (tmp_path / "daemon.log").read_text()[-3000:])
+                pytest.fail(
+                    f"runs not done in {TIMEOUT_S}s: {[(r.run_id, r.status) for r in runs]}\n"
+                    + (tmp_path / "daemon.log").read_text()[-3000:]
+                )
             assert {r.tags["dq/trigger"] for r in done} == {"sensor"}
             sources = sorted(Path(r.tags["dq/source_uri"]).name for r in done)
             assert sources == ["drop_1.csv", "drop_2.csv"]

@@ -50,13 +50,23 @@ def test_compose_file_matches_the_compose_specification_schema():
 def test_docker_compose_config_accepts_the_stack_and_interpolates_one_set_of_credentials(tmp_path):
     exe = shutil.which("docker-compose")
     if exe is None:
-        pytest.skip("docker-compose is not installed (apt-get install docker-compose); "
-                    "the Compose schema test still validates the file")
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "DQ_MASKING_KEY": "compose-test-key",
-           "DAGSTER_PG_PASSWORD": "compose-test-pw"}
-    missing = subprocess.run([exe, "-f", str(COMPOSE), "config"], env={k: v for k, v in env.items()
-                                                                         if k != "DQ_MASKING_KEY"},
-                             capture_output=True, text=True, cwd=tmp_path)
+        pytest.skip(
+            "docker-compose is not installed (apt-get install docker-compose); "
+            "the Compose schema test still validates the file"
+        )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "DQ_MASKING_KEY": "compose-test-key",
+        "DAGSTER_PG_PASSWORD": "compose-test-pw",
+    }
+    missing = subprocess.run(
+        [exe, "-f", str(COMPOSE), "config"],
+        env={k: v for k, v in env.items() if k != "DQ_MASKING_KEY"},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert missing.returncode != 0 and "set DQ_MASKING_KEY" in missing.stderr  # required, no default
 
     done = subprocess.run([exe, "-f", str(COMPOSE), "config"], env=env, capture_output=True, text=True, cwd=tmp_path)
@@ -82,19 +92,26 @@ def test_every_service_is_wired_to_the_same_postgres_store_and_code_server():
     env, pg = envs[0], services["postgres"]["environment"]
     # PostgreSQL: the database the server creates is the one Dagster connects to, with the same user
     assert env["DAGSTER_PG_HOST"] == "postgres" and "postgres" in services
-    assert (env["DAGSTER_PG_USER"], env["DAGSTER_PG_PASSWORD"], env["DAGSTER_PG_DB"]) == \
-        (pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"], pg["POSTGRES_DB"])
+    assert (env["DAGSTER_PG_USER"], env["DAGSTER_PG_PASSWORD"], env["DAGSTER_PG_DB"]) == (
+        pg["POSTGRES_USER"],
+        pg["POSTGRES_PASSWORD"],
+        pg["POSTGRES_DB"],
+    )
     # the image's instance config reads exactly these variables, and is dagster.yaml rendered for production
     production = (REPO / "deploy" / "dagster.production.yaml").read_text()
-    assert production == render_instance_config(REPO / "dagster.yaml", {
-        "DAGSTER_PG_HOST": "h", "DAGSTER_PG_USER": "u", "DAGSTER_PG_PASSWORD": "p", "DAGSTER_PG_DB": "d"})
+    assert production == render_instance_config(
+        REPO / "dagster.yaml",
+        {"DAGSTER_PG_HOST": "h", "DAGSTER_PG_USER": "u", "DAGSTER_PG_PASSWORD": "p", "DAGSTER_PG_DB": "d"},
+    )
     assert _env_refs(production) <= set(env) and "QueuedRunCoordinator" in production
     assert "COPY deploy/dagster.production.yaml $DAGSTER_HOME/dagster.yaml" in (REPO / "Dockerfile").read_text()
     # S3: the endpoint is the object store, with its root credentials; the buckets job creates both buckets
     store = services["objectstore"]
     assert env["AWS_ENDPOINT_URL"] == "http://objectstore:9000" and "9000:9000" in store["ports"]
-    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == \
-        (store["environment"]["MINIO_ROOT_USER"], store["environment"]["MINIO_ROOT_PASSWORD"])
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == (
+        store["environment"]["MINIO_ROOT_USER"],
+        store["environment"]["MINIO_ROOT_PASSWORD"],
+    )
     buckets = " ".join(services["buckets"]["entrypoint"])
     for uri in (env["DQ_WAREHOUSE_URI"], env["DQ_LANDING_URI"]):
         assert f"store/{uri.removeprefix('s3://').split('/')[0]}" in buckets
@@ -119,10 +136,13 @@ def test_instance_config_is_one_variable_away_and_never_holds_a_secret(monkeypat
     url = yaml.safe_load(render_instance_config(template, {"DAGSTER_PG_URL": "postgresql://u:secret@h/db"}))
     assert url["storage"] == {"postgres": {"postgres_url": {"env": "DAGSTER_PG_URL"}}}
     assert url["run_coordinator"]["class"] == "QueuedRunCoordinator"
-    text = render_instance_config(template, {"DAGSTER_PG_HOST": "h", "DAGSTER_PG_USER": "u",
-                                             "DAGSTER_PG_PASSWORD": "secret", "DAGSTER_PG_DB": "d"})
-    assert "secret" not in text and yaml.safe_load(text)["storage"]["postgres"]["postgres_db"]["password"] == \
-        {"env": "DAGSTER_PG_PASSWORD"}
+    text = render_instance_config(
+        template,
+        {"DAGSTER_PG_HOST": "h", "DAGSTER_PG_USER": "u", "DAGSTER_PG_PASSWORD": "secret", "DAGSTER_PG_DB": "d"},
+    )
+    assert "secret" not in text and yaml.safe_load(text)["storage"]["postgres"]["postgres_db"]["password"] == {
+        "env": "DAGSTER_PG_PASSWORD"
+    }
     with pytest.raises(ValueError, match="DAGSTER_PG_PASSWORD, DAGSTER_PG_DB not set"):
         instance_mode({"DAGSTER_PG_HOST": "h", "DAGSTER_PG_USER": "u"})
     # each rendering loads as a Dagster instance config

@@ -55,13 +55,11 @@ def slug(heading: str) -> str:
     parts = CODE_SPAN.split(text)  # [prose, ticks, code, ticks, code, ..., prose]
     text = "".join(
         re.sub(r"<[^>]+>", "", part) if i % 3 == 0 else part  # HTML tags in prose; code is literal
-        for i, part in enumerate(parts) if i % 3 != 1
+        for i, part in enumerate(parts)
+        if i % 3 != 1
     )
     text = text.strip().lower()
-    kept = "".join(
-        ch for ch in text
-        if ch in "-_ " or unicodedata.category(ch)[0] in ("L", "N", "M")
-    )
+    kept = "".join(ch for ch in text if ch in "-_ " or unicodedata.category(ch)[0] in ("L", "N", "M"))
     return kept.replace(" ", "-")
 
 

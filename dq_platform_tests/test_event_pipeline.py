@@ -74,8 +74,9 @@ def parse(lines: list[str]) -> tuple[dict[int, dict], set[int]]:
     return good, broken
 
 
-def test_logs_burst_across_two_files_is_one_anomaly_alerted_then_resolved(make_project, instance, http_receiver,
-                                                                           monkeypatch, capsys):
+def test_logs_burst_across_two_files_is_one_anomaly_alerted_then_resolved(
+    make_project, instance, http_receiver, monkeypatch, capsys
+):
     monkeypatch.setenv("DQ_SLACK_WEBHOOK_URL", f"{http_receiver.url}/slack/services/{SLACK_SECRET}")
     monkeypatch.delenv("DQ_EVENTS_PG_URL", raising=False)
     project = events_project(make_project, "events_logs")
@@ -111,16 +112,23 @@ def test_logs_burst_across_two_files_is_one_anomaly_alerted_then_resolved(make_p
     table = project.wh().read("events_logs_anomalies")
     assert len(table) == 1
     row = table.iloc[0]
-    burst = [json.loads(t) for lines in produced for t in lines if '"User login failed"' in t
-             and f'"{BURST_SERVICE}"' in t and '"ERROR"' in t]
+    burst = [
+        json.loads(t)
+        for lines in produced
+        for t in lines
+        if '"User login failed"' in t and f'"{BURST_SERVICE}"' in t and '"ERROR"' in t
+    ]
     burst_times = sorted(pd.Timestamp(b["timestamp"]).tz_convert(None) for b in burst)
     assert len(burst_times) >= BURST_EVENTS
     assert row["rule_id"] == "error_burst" and row["event_service"] == BURST_SERVICE and row["kind"] == "window"
     assert row["window_start"] <= burst_times[0] and row["window_end"] >= burst_times[BURST_EVENTS - 1]
     assert row["events"] >= BURST_EVENTS and row["threshold"] == 20
     assert row["partitions"] == f"{first.partition},{second.partition}"
-    assert re.fullmatch(r"auth-service: \d+ ERROR logs in \d+ s \(2025-01-01 \d\d:\d\d:\d\d to \d\d:\d\d:\d\d\); "
-                        r"peak \d+ within 1m, threshold 20", row["description"])
+    assert re.fullmatch(
+        r"auth-service: \d+ ERROR logs in \d+ s \(2025-01-01 \d\d:\d\d:\d\d to \d\d:\d\d:\d\d\); "
+        r"peak \d+ within 1m, threshold 20",
+        row["description"],
+    )
     # the third file brings no burst: its check passes (the alert resolves)
     assert checks(third)["events_logs_anomalies.anomaly_error_burst"] == (True, "ERROR")
 
@@ -128,7 +136,8 @@ def test_logs_burst_across_two_files_is_one_anomaly_alerted_then_resolved(make_p
     sent = burst_slack()
     assert [b["text"].split("\n")[0] for b in sent] == [
         "[HIGH] events_logs: anomaly detected: events_logs_anomalies.anomaly_error_burst",
-        "[RESOLVED] events_logs: anomaly detected: events_logs_anomalies.anomaly_error_burst"]
+        "[RESOLVED] events_logs: anomaly detected: events_logs_anomalies.anomaly_error_burst",
+    ]
     body = json.dumps(sent[0], ensure_ascii=False)
     assert row["description"] in body and second.partition in body and "anomalies_involving_file" in body
 
@@ -157,9 +166,11 @@ def test_metrics_and_transactions_flag_exactly_the_injected_incidents(make_proje
     for k in range(2):
         out, lines, q = got[("metrics", k)]
         parsed, broken = parse(lines)
-        assert q == {**{i: "_file:parse" for i in broken},
-                     **{i: "cpu:type" for i, o in parsed.items() if o["cpu"] == "high"},
-                     **{i: "latency_ms:required" for i, o in parsed.items() if "latency_ms" not in o}}
+        assert q == {
+            **{i: "_file:parse" for i in broken},
+            **{i: "cpu:type" for i, o in parsed.items() if o["cpu"] == "high"},
+            **{i: "latency_ms:required" for i, o in parsed.items() if "latency_ms" not in o},
+        }
         assert len(q) == 3
         out, lines, q = got[("transactions", k)]
         parsed, broken = parse(lines)
@@ -168,16 +179,25 @@ def test_metrics_and_transactions_flag_exactly_the_injected_incidents(make_proje
             if o["transaction_id"] in seen:
                 dupes[i] = "transaction_id:unique"
             seen.add(o["transaction_id"])
-        assert q == {**{i: "_file:parse" for i in broken},
-                     **{i: "amount:min" for i, o in parsed.items() if o["amount"] < 0}, **dupes}
+        assert q == {
+            **{i: "_file:parse" for i in broken},
+            **{i: "amount:min" for i, o in parsed.items() if o["amount"] < 0},
+            **dupes,
+        }
         assert len(q) == 3
 
     # anomalies: exactly the produced events above the thresholds, each with its file and line
     def over(stream, test):
-        return sorted((got[(stream, k)][0].partition, i) for k in range(2)
-                      for i, o in parse(got[(stream, k)][1])[0].items() if test(o))
+        return sorted(
+            (got[(stream, k)][0].partition, i)
+            for k in range(2)
+            for i, o in parse(got[(stream, k)][1])[0].items()
+            if test(o)
+        )
 
-    hot = over("metrics", lambda o: isinstance(o["cpu"], (int, float)) and (o["cpu"] > 85 or o.get("latency_ms", 0) > 400))
+    hot = over(
+        "metrics", lambda o: isinstance(o["cpu"], (int, float)) and (o["cpu"] > 85 or o.get("latency_ms", 0) > 400)
+    )
     large = over("transactions", lambda o: o["amount"] > 10000)
     assert len(hot) == 4 and len(large) == 2  # 3 CPU spikes + 1 slow request; 2 large transactions
     m = project.wh().read("events_metrics_anomalies")
@@ -195,8 +215,7 @@ def test_metrics_and_transactions_flag_exactly_the_injected_incidents(make_proje
     assert instance.get_latest_materialization_event(dg.AssetKey("events_transactions_postgres")) is None
 
 
-def test_a_file_over_the_failure_threshold_holds_masked_anomalies_and_publication(make_project, instance,
-                                                                                     monkeypatch):
+def test_a_file_over_the_failure_threshold_holds_masked_anomalies_and_publication(make_project, instance, monkeypatch):
     monkeypatch.delenv("DQ_EVENTS_PG_URL", raising=False)
     project = events_project(make_project, "events_logs")
     path, _ = deliver(project, "logs", 0, files=2)
@@ -204,9 +223,18 @@ def test_a_file_over_the_failure_threshold_holds_masked_anomalies_and_publicatio
     assert ok.success
     version = project.wh().table("events_logs_anomalies").version()
 
-    lines = [json.dumps({"timestamp": f"2025-01-01T11:00:{i:02d}Z", "service": "auth-service",
-                         "level": "ERROR" if i % 3 else "PANIC", "message": "User login failed", "user_id": 7})
-             for i in range(60)]  # a third of the levels unknown: 33% > error threshold 20%, and 40 errors a minute
+    lines = [
+        json.dumps(
+            {
+                "timestamp": f"2025-01-01T11:00:{i:02d}Z",
+                "service": "auth-service",
+                "level": "ERROR" if i % 3 else "PANIC",
+                "message": "User login failed",
+                "user_id": 7,
+            }
+        )
+        for i in range(60)
+    ]  # a third of the levels unknown: 33% > error threshold 20%, and 40 errors a minute
     bad = project.landing / "events/logs/logs_bad.jsonl"
     bad.write_text("\n".join(lines) + "\n")
     held = project.ingest(instance, "events_logs", bad)

@@ -21,14 +21,34 @@ def read_lines(path) -> list[dict | None]:
 
 def test_cli_writes_consecutive_files_with_incidents_and_messy_lines(tmp_path, capsys):
     landing = tmp_path / "landing"
-    assert main(["produce-events", "--landing", str(landing), "--files", "2", "--events-per-file", "400",
-                 "--seed", "3", "--start", "2025-06-01T08:00:00Z"]) == 0
+    assert (
+        main(
+            [
+                "produce-events",
+                "--landing",
+                str(landing),
+                "--files",
+                "2",
+                "--events-per-file",
+                "400",
+                "--seed",
+                "3",
+                "--start",
+                "2025-06-01T08:00:00Z",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     names = sorted(p.relative_to(landing).as_posix() for p in landing.rglob("*.jsonl"))
-    assert names == ["events/logs/logs_20250601T080000.jsonl", "events/logs/logs_20250601T080140.jsonl",
-                     "events/metrics/metrics_20250601T080000.jsonl", "events/metrics/metrics_20250601T080140.jsonl",
-                     "events/transactions/transactions_20250601T080000.jsonl",
-                     "events/transactions/transactions_20250601T080140.jsonl"]
+    assert names == [
+        "events/logs/logs_20250601T080000.jsonl",
+        "events/logs/logs_20250601T080140.jsonl",
+        "events/metrics/metrics_20250601T080000.jsonl",
+        "events/metrics/metrics_20250601T080140.jsonl",
+        "events/transactions/transactions_20250601T080000.jsonl",
+        "events/transactions/transactions_20250601T080140.jsonl",
+    ]
     assert "a cut-off JSON line" in printed and "ERROR logs of auth-service" in printed
 
     logs = [read_lines(landing / n) for n in names[:2]]
@@ -41,8 +61,12 @@ def test_cli_writes_consecutive_files_with_incidents_and_messy_lines(tmp_path, c
     # file 2 starts where file 1 ends (400 events at 4/s = 100 s each)
     assert max(pd.Timestamp(x["timestamp"]) for x in logs[0] if x) < pd.Timestamp("2025-06-01T08:01:40Z")
     assert min(pd.Timestamp(x["timestamp"]) for x in logs[1] if x) >= pd.Timestamp("2025-06-01T08:01:40Z")
-    burst = [pd.Timestamp(x["timestamp"]) for lines in logs for x in lines
-             if x and x["message"] == "User login failed" and x.get("service") == BURST_SERVICE and x["level"] == "ERROR"]
+    burst = [
+        pd.Timestamp(x["timestamp"])
+        for lines in logs
+        for x in lines
+        if x and x["message"] == "User login failed" and x.get("service") == BURST_SERVICE and x["level"] == "ERROR"
+    ]
     in_first = sum(t < pd.Timestamp("2025-06-01T08:01:40Z") for t in burst)
     assert in_first >= 1 and len(burst) - in_first >= 1  # it spans both files
     assert any("@" in x["message"] for lines in logs for x in lines if x)  # messages quote emails, on purpose
@@ -59,10 +83,18 @@ def test_cli_writes_consecutive_files_with_incidents_and_messy_lines(tmp_path, c
 def test_same_seed_same_bytes_and_clean_streams_have_no_incident(tmp_path):
     a = produce(str(tmp_path / "a"), files=2, events_per_file=300, seed=5)
     b = produce(str(tmp_path / "b"), files=2, events_per_file=300, seed=5)
-    assert [(p.relpath, (tmp_path / "a" / p.relpath).read_bytes()) for p in a] == \
-        [(p.relpath, (tmp_path / "b" / p.relpath).read_bytes()) for p in b]
-    clean = produce(str(tmp_path / "c"), files=2, events_per_file=300, seed=5, incidents=False, messy=False,
-                    streams=("logs", "transactions"))
+    assert [(p.relpath, (tmp_path / "a" / p.relpath).read_bytes()) for p in a] == [
+        (p.relpath, (tmp_path / "b" / p.relpath).read_bytes()) for p in b
+    ]
+    clean = produce(
+        str(tmp_path / "c"),
+        files=2,
+        events_per_file=300,
+        seed=5,
+        incidents=False,
+        messy=False,
+        streams=("logs", "transactions"),
+    )
     assert [p.stream for p in clean] == ["logs", "logs", "transactions", "transactions"]
     for p in clean:
         lines = read_lines(tmp_path / "c" / p.relpath)
@@ -70,8 +102,18 @@ def test_same_seed_same_bytes_and_clean_streams_have_no_incident(tmp_path):
         if p.stream == "transactions":
             assert max(x["amount"] for x in lines) <= 5000
         else:
-            per_minute = pd.Series(1, index=[(x["service"], pd.Timestamp(x["timestamp"]).floor("min"))
-                                             for x in lines if x["level"] == "ERROR"]).groupby(level=0).sum()
+            per_minute = (
+                pd.Series(
+                    1,
+                    index=[
+                        (x["service"], pd.Timestamp(x["timestamp"]).floor("min"))
+                        for x in lines
+                        if x["level"] == "ERROR"
+                    ],
+                )
+                .groupby(level=0)
+                .sum()
+            )
             assert per_minute.max() < 20
 
 

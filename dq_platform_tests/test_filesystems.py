@@ -53,8 +53,10 @@ class Local:
         return (self.base.resolve() / relpath).as_uri()
 
     def snapshot(self) -> dict[str, bytes]:
-        return {str(p.relative_to(self.base)): (p.read_bytes() if p.is_file() else b"<dir>")
-                for p in sorted(self.base.rglob("*"))}
+        return {
+            str(p.relative_to(self.base)): (p.read_bytes() if p.is_file() else b"<dir>")
+            for p in sorted(self.base.rglob("*"))
+        }
 
 
 class S3:
@@ -143,8 +145,13 @@ def test_file_metadata(env):
     before = time.time()
     env.put("customers/a.csv", FILES["customers/a.csv"])
     (f,) = env.zone.list()
-    assert f == LandingFile(uri=env.uri("customers/a.csv"), relpath="customers/a.csv",
-                            size=len(FILES["customers/a.csv"]), mtime=f.mtime, etag=f.etag)
+    assert f == LandingFile(
+        uri=env.uri("customers/a.csv"),
+        relpath="customers/a.csv",
+        size=len(FILES["customers/a.csv"]),
+        mtime=f.mtime,
+        etag=f.etag,
+    )
     assert before - 2 <= f.mtime <= time.time() + 2  # S3's LastModified has 1 s resolution
     if env.kind == "local":
         assert f.etag is None
@@ -242,29 +249,32 @@ def test_producers_put_files_atomically_and_replace_them(env):
         z.put("../outside.jsonl", b"x")
 
 
-@pytest.mark.parametrize("relpath, temporary", [
-    ("customers/a.csv", False),
-    ("a.csv", False),
-    ("customers/2024/a.parquet", False),
-    ("customers/a.csv.tmp", True),
-    ("customers/a.csv.TMP", True),
-    ("customers/a.csv.part", True),
-    ("customers/a.csv.partial", True),
-    ("customers/a.csv.crdownload", True),
-    ("customers/a.csv.filepart", True),
-    ("customers/a.csv~", True),
-    ("customers/.a.csv", True),
-    ("customers/.a.csv.swp", True),
-    (".DS_Store", True),
-    ("customers/_SUCCESS", True),
-    ("customers/_a.csv", True),
-    ("customers/a.csv.done", True),
-    ("customers/_temporary/0/part-0000.csv", True),  # Spark/Hadoop staging folder
-    ("customers/.staging/a.csv", True),
-    ("customers/a_b.csv", False),
-    ("customers/a.done.csv", False),
-    ("customers/a.partition.csv", False),
-])
+@pytest.mark.parametrize(
+    "relpath, temporary",
+    [
+        ("customers/a.csv", False),
+        ("a.csv", False),
+        ("customers/2024/a.parquet", False),
+        ("customers/a.csv.tmp", True),
+        ("customers/a.csv.TMP", True),
+        ("customers/a.csv.part", True),
+        ("customers/a.csv.partial", True),
+        ("customers/a.csv.crdownload", True),
+        ("customers/a.csv.filepart", True),
+        ("customers/a.csv~", True),
+        ("customers/.a.csv", True),
+        ("customers/.a.csv.swp", True),
+        (".DS_Store", True),
+        ("customers/_SUCCESS", True),
+        ("customers/_a.csv", True),
+        ("customers/a.csv.done", True),
+        ("customers/_temporary/0/part-0000.csv", True),  # Spark/Hadoop staging folder
+        ("customers/.staging/a.csv", True),
+        ("customers/a_b.csv", False),
+        ("customers/a.done.csv", False),
+        ("customers/a.partition.csv", False),
+    ],
+)
 def test_is_temporary(relpath, temporary):
     assert is_temporary(relpath) is temporary
 
@@ -317,8 +327,9 @@ def many_objects(s3_server):
     c = s3_client(s3_server)
     bucket = f"dq-test-many-{uuid.uuid4().hex[:12]}"
     c.create_bucket(Bucket=bucket)
-    rel = [f"customers/part-{i:05d}.csv" for i in range(N_OBJECTS - 10)] + \
-          [f"sales/part-{i:05d}.csv" for i in range(10)]
+    rel = [f"customers/part-{i:05d}.csv" for i in range(N_OBJECTS - 10)] + [
+        f"sales/part-{i:05d}.csv" for i in range(10)
+    ]
     for r in rel:  # ~7 ms each on the loopback server (threads don't help: moto is GIL-bound)
         c.put_object(Bucket=bucket, Key=f"{S3_PREFIX}/{r}", Body=r.encode())
     c.put_object(Bucket=bucket, Key=f"{S3_PREFIX}soon/customers/outside.csv", Body=b"x")
@@ -354,6 +365,7 @@ def test_s3_pattern_narrows_the_listing_prefix(many_objects):
 
 
 # -- dq_platform.landing against the same S3 server -------------------------------------------
+
 
 def t_contract():
     return parse_contract("""

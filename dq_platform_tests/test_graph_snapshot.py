@@ -22,7 +22,9 @@ def describe_graph(defs) -> str:
         node = graph.get(key)
         parts = "partitioned" if node.partitions_def else "unpartitioned"
         deps = ", ".join(sorted(p.to_user_string() for p in node.parent_keys)) or "-"
-        lines.append(f"{key.to_user_string()}  [group {node.group_name}, {parts}, kinds {sorted(node.kinds)}]  <- {deps}")
+        lines.append(
+            f"{key.to_user_string()}  [group {node.group_name}, {parts}, kinds {sorted(node.kinds)}]  <- {deps}"
+        )
         for check in sorted(node.check_keys, key=lambda c: c.name):
             spec = graph.get_check_spec(check) if hasattr(graph, "get_check_spec") else None
             blocking = " (blocking)" if spec is not None and spec.blocking else ""
@@ -31,8 +33,9 @@ def describe_graph(defs) -> str:
     lines.append(f"jobs: {', '.join(jobs)}")
     sensors = sorted(f"{s.name} ({s.default_status.value.lower()})" for s in defs.sensors or [])
     lines.append(f"sensors: {', '.join(sensors)}")
-    schedules = sorted(f"{s.name} -> {s.job_name} @ {s.cron_schedule} ({s.default_status.value.lower()})"
-                       for s in defs.schedules or [])
+    schedules = sorted(
+        f"{s.name} -> {s.job_name} @ {s.cron_schedule} ({s.default_status.value.lower()})" for s in defs.schedules or []
+    )
     lines.append(f"schedules: {', '.join(schedules)}")
     resources = sorted(defs.resources or {})
     lines.append(f"resources: {', '.join(resources)}")

@@ -17,8 +17,9 @@ def _metadata(result) -> dict:
 
 def test_health_kpis_from_a_passing_and_a_held_run(project, instance):
     ok = project.ingest(instance, "customers", project.write_csv("customers/ok.csv", customer_frame(40, bad=2)))
-    held = project.ingest(instance, "customers",
-                          project.write_csv("customers/held.csv", customer_frame(60, start=100, bad=30)))
+    held = project.ingest(
+        instance, "customers", project.write_csv("customers/held.csv", customer_frame(60, start=100, bad=30))
+    )
     assert ok.success and not held.success
     job = project.defs.resolve_job_def("platform_health_job")
     result = job.execute_in_process(instance=instance)
@@ -32,8 +33,10 @@ def test_health_kpis_from_a_passing_and_a_held_run(project, instance):
     assert meta["customers/rows_per_day"] == 100.0  # 40 + 60 rows in, platform younger than a day
     assert meta["customers/mean_duration_s"] > 0
     assert meta["open_failures"] == 1 and meta["customers/open_failures"] == 1
-    assert meta["open_check_failures"] == \
-        f"- customers: cleaned_customers.failure_rate_within_threshold [{held.partition}]"
+    assert (
+        meta["open_check_failures"]
+        == f"- customers: cleaned_customers.failure_rate_within_threshold [{held.partition}]"
+    )
     assert "sales_transactions/success_rate" not in meta  # no run yet: no rate, not 0
     table = meta["kpis"]
     assert "| customers | 2 | 50.0% | FAILURE (" in table
@@ -59,8 +62,9 @@ def test_health_is_refreshed_by_a_running_schedule_and_is_in_no_dataset_job(proj
 
 def test_hourly_history_check_runs_do_not_dilute_the_check_pass_rate(project, instance):
     """24 monitoring runs a day judge the history checks again; the pass rate stays per file."""
-    held = project.ingest(instance, "customers",
-                          project.write_csv("customers/held.csv", customer_frame(60, start=100, bad=30)))
+    held = project.ingest(
+        instance, "customers", project.write_csv("customers/held.csv", customer_frame(60, start=100, bad=30))
+    )
     assert not held.success
     health = project.defs.resolve_job_def("platform_health_job")
     before = _metadata(health.execute_in_process(instance=instance))

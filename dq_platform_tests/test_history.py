@@ -69,6 +69,7 @@ def test_the_small_sample_factor_keeps_the_thresholds_false_alarm_rate(n):
     if n <= 9:
         assert (z > t).mean() > 10 * nominal  # what the plain MAD would do
 
+
 def test_a_10x_volume_spike_is_flagged_with_the_exact_expected_range():
     v = judge(DAILY, ALTERNATING, NOW, 10_000, Settings(), COUNT)
     assert v.judged and not v.passed and v.anomalous

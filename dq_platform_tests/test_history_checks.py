@@ -46,15 +46,28 @@ class History:
     def __init__(self, instance: dg.DagsterInstance):
         self.instance = instance
         self.run_id = str(uuid.uuid4())
-        instance.add_run(DagsterRun(job_name="customers_pipeline", run_id=self.run_id,
-                                    status=dg.DagsterRunStatus.SUCCESS, tags={"dq/trigger": "test-seed"}))
+        instance.add_run(
+            DagsterRun(
+                job_name="customers_pipeline",
+                run_id=self.run_id,
+                status=dg.DagsterRunStatus.SUCCESS,
+                tags={"dq/trigger": "test-seed"},
+            )
+        )
 
     def materialize(self, key: dg.AssetKey, partition: str, ts: float, **metadata) -> None:
         self.instance.report_dagster_event(
-            DagsterEvent(event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value, job_name="customers_pipeline",
-                         step_key=key.path[-1], event_specific_data=StepMaterializationData(
-                             dg.AssetMaterialization(asset_key=key, partition=partition, metadata=metadata))),
-            self.run_id, timestamp=ts)
+            DagsterEvent(
+                event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
+                job_name="customers_pipeline",
+                step_key=key.path[-1],
+                event_specific_data=StepMaterializationData(
+                    dg.AssetMaterialization(asset_key=key, partition=partition, metadata=metadata)
+                ),
+            ),
+            self.run_id,
+            timestamp=ts,
+        )
 
     def daily_files(self, n: int, last: float, rows=None, failure_rate=None, profile=None) -> list[str]:
         """n files one day apart, the last at `last`: raw (rows_in) and cleaned (failure_rate, profile)."""
@@ -74,8 +87,10 @@ class History:
 
 def evaluations(instance, run_id: str) -> dict[str, dg.AssetCheckEvaluation]:
     records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
-    return {r.event_log_entry.dagster_event.event_specific_data.check_name:
-            r.event_log_entry.dagster_event.event_specific_data for r in records}
+    return {
+        r.event_log_entry.dagster_event.event_specific_data.check_name: r.event_log_entry.dagster_event.event_specific_data
+        for r in records
+    }
 
 
 def meta(evaluation) -> dict:
@@ -86,8 +101,11 @@ def run_checks(project, instance, keys: list[dg.AssetCheckKey], as_of: str | Non
     """Execute checks alone, outside any file's run (as from the UI's "Execute" button)."""
     job = dg.define_asset_job("judge_checks_now", selection=dg.AssetSelection.checks(*keys))
     defs = dg.Definitions.merge(project.defs, dg.Definitions(jobs=[job]))
-    config = {"ops": {f"{k.asset_key.path[-1]}_history_checks": {"config": {"as_of": as_of}}
-                      for k in keys}} if as_of else None
+    config = (
+        {"ops": {f"{k.asset_key.path[-1]}_history_checks": {"config": {"as_of": as_of}} for k in keys}}
+        if as_of
+        else None
+    )
     result = defs.resolve_job_def("judge_checks_now").execute_in_process(instance=instance, run_config=config)
     assert result.success
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
@@ -96,8 +114,9 @@ def run_checks(project, instance, keys: list[dg.AssetCheckKey], as_of: str | Non
 def console_alerts(project, instance) -> str:
     """One tick of the real check alert sensor, delivered to the console channel."""
     stream = io.StringIO()
-    sensor = build_check_alert_sensor(list(project.contracts.values()),
-                                      project.defs.resolve_asset_graph().asset_check_keys, console_stream=stream)
+    sensor = build_check_alert_sensor(
+        list(project.contracts.values()), project.defs.resolve_asset_graph().asset_check_keys, console_stream=stream
+    )
     with dg.build_sensor_context(instance=instance) as ctx:
         sensor.evaluate_tick(ctx)
     return stream.getvalue()
@@ -105,8 +124,14 @@ def console_alerts(project, instance) -> str:
 
 @pytest.fixture(autouse=True)
 def _console_only(monkeypatch):
-    for name in ("DQ_SLACK_WEBHOOK_URL", "DQ_ALERT_WEBHOOK_URL", "DQ_PAGERDUTY_ROUTING_KEY", "DQ_SMTP_HOST",
-                 "DQ_ALERT_FILE", "DQ_ALERT_CONSOLE"):
+    for name in (
+        "DQ_SLACK_WEBHOOK_URL",
+        "DQ_ALERT_WEBHOOK_URL",
+        "DQ_PAGERDUTY_ROUTING_KEY",
+        "DQ_SMTP_HOST",
+        "DQ_ALERT_FILE",
+        "DQ_ALERT_CONSOLE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -133,11 +158,19 @@ def test_an_injected_10x_volume_spike_is_flagged_with_its_expected_range_and_ale
     spike = ev[ROW_COUNT]
     assert not spike.passed and spike.severity == dg.AssetCheckSeverity.WARN
     m = meta(spike)
-    assert (m["judged"], m["value"], m["median"], m["mad"], m["history_points"], m["window_days"]) == \
-        (True, 400, 40, 2, 14, 28)
+    assert (m["judged"], m["value"], m["median"], m["mad"], m["history_points"], m["window_days"]) == (
+        True,
+        400,
+        40,
+        2,
+        14,
+        28,
+    )
     # scale 1.4826 * 2 * K14 (14 points: the small-sample factor 2.1986) = 6.5193; 40 +- 3.5 * 6.5193
     assert m["small_sample_factor"] == pytest.approx(K14, rel=1e-4)
-    assert m["expected_low"] == pytest.approx(17.1824, rel=1e-4) and m["expected_high"] == pytest.approx(62.8176, rel=1e-4)
+    assert m["expected_low"] == pytest.approx(17.1824, rel=1e-4) and m["expected_high"] == pytest.approx(
+        62.8176, rel=1e-4
+    )
     assert m["robust_z"] == pytest.approx(360 / 6.5193, rel=1e-4)
     assert m["seasonality"] == "none" and m["partition"] == out.partition
     assert spike.description == "400 rows; history predicts 17–63 (median 40 over 14 files in the last 28 days)"
@@ -179,8 +212,10 @@ def test_a_late_file_is_flagged_and_its_rerun_is_judged_the_same_without_adding_
     assert (m["median"], m["mad"], m["history_points"], m["scale_basis"]) == (24, 0, 13, "absolute floor")
     assert m["expected_high"] == 24.875 and m["expected_low"] == 23.125
     assert m["previous_arrival"] == iso(last) and m["window_end"] == iso(last)
-    assert late.description.startswith("arrived 72.0 h after the previous file; history predicts at most 24.9 h "
-                                       "(median 24.0 h over 13 gaps between files in the last 28 days)")
+    assert late.description.startswith(
+        "arrived 72.0 h after the previous file; history predicts at most 24.9 h "
+        "(median 24.0 h over 13 gaps between files in the last 28 days)"
+    )
 
     again = project.ingest(instance, "customers", path)  # same bytes: same partition, run again
     assert again.partition == out.partition and again.run_id != out.run_id
@@ -207,8 +242,9 @@ def test_the_hourly_job_flags_a_file_that_never_came(project, instance):
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
 
     def as_of(ts: float) -> dg.AssetCheckEvaluation:
-        result = job.execute_in_process(instance=instance, run_config={
-            "ops": {"raw_customers_history_checks": {"config": {"as_of": iso(ts)}}}})
+        result = job.execute_in_process(
+            instance=instance, run_config={"ops": {"raw_customers_history_checks": {"config": {"as_of": iso(ts)}}}}
+        )
         assert result.success  # a failed WARN check leaves the run SUCCESS
         assert instance.get_run_by_id(result.run_id).tags["dq/kind"] == "history_checks"
         [evaluation] = result.get_asset_check_evaluations()  # the arrival check only
@@ -219,28 +255,47 @@ def test_the_hourly_job_flags_a_file_that_never_came(project, instance):
     m = meta(overdue)
     assert not overdue.passed and m["mode"] == "overdue watch" and m["value"] == 72.0
     assert m["expected_high"] == 24.875 and m["history_points"] == 13 and m["last_arrival"] == iso(last)
-    assert overdue.description == (f"no new file for 72.0 h (last arrived {iso(last)}); history predicts at most "
-                                   f"24.9 h (median 24.0 h over 13 gaps between files in the last 28 days)")
+    assert overdue.description == (
+        f"no new file for 72.0 h (last arrived {iso(last)}); history predicts at most "
+        f"24.9 h (median 24.0 h over 13 gaps between files in the last 28 days)"
+    )
     on_time = as_of(last + 20 * HOUR)
     assert on_time.passed and meta(on_time)["value"] == 20.0
     # as of half a day after the third file, only three files had come: two gaps, still learning
     third = last - 11 * DAY
     early = as_of(third + 12 * HOUR)
     assert early.passed and not meta(early)["judged"] and meta(early)["history_points"] == 2
-    assert early.description == (f"no new file for 12.0 h (last arrived {iso(third)}); learning: 2 of 7 gaps "
-                                 "between files in the last 28 days; judged from 7 on")
+    assert early.description == (
+        f"no new file for 12.0 h (last arrived {iso(third)}); learning: 2 of 7 gaps "
+        "between files in the last 28 days; judged from 7 on"
+    )
 
 
 def test_column_metrics_judge_each_profile_key_found_and_skip_means_of_pii_columns(project, instance):
     history = History(instance)
     now = time.time()
-    profile = {"profile/phone/null_rate": [0.10, 0.12] * 7, "profile/email/null_rate": [0.0] * 14,
-               "profile/income/mean": [49_000.0, 51_000.0] * 7, "profile/customer_id/mean": [500.0, 600.0] * 7}
+    profile = {
+        "profile/phone/null_rate": [0.10, 0.12] * 7,
+        "profile/email/null_rate": [0.0] * 14,
+        "profile/income/mean": [49_000.0, 51_000.0] * 7,
+        "profile/customer_id/mean": [500.0, 600.0] * 7,
+    }
     history.daily_files(14, last=now - 2 * DAY, failure_rate=RATES, profile=profile)
-    history.materialize(CLEANED, "today.csv@00000000000000aa", now - HOUR, failure_rate=0.05,
-                        **{"profile/phone/null_rate": 0.5, "profile/email/null_rate": 0.0,
-                           "profile/income/mean": 50_500.0, "profile/customer_id/mean": 100_000.0})
-    ev = run_checks(project, instance, [dg.AssetCheckKey(CLEANED, COLUMN_METRICS), dg.AssetCheckKey(CLEANED, FAILURE_RATE)])
+    history.materialize(
+        CLEANED,
+        "today.csv@00000000000000aa",
+        now - HOUR,
+        failure_rate=0.05,
+        **{
+            "profile/phone/null_rate": 0.5,
+            "profile/email/null_rate": 0.0,
+            "profile/income/mean": 50_500.0,
+            "profile/customer_id/mean": 100_000.0,
+        },
+    )
+    ev = run_checks(
+        project, instance, [dg.AssetCheckKey(CLEANED, COLUMN_METRICS), dg.AssetCheckKey(CLEANED, FAILURE_RATE)]
+    )
     assert ev[FAILURE_RATE].passed and meta(ev[FAILURE_RATE])["value"] == 0.05
 
     cols = ev[COLUMN_METRICS]
@@ -258,8 +313,10 @@ def test_column_metrics_judge_each_profile_key_found_and_skip_means_of_pii_colum
     assert "| income mean | 50,500 | 38,591–61,409 | +0.2 | ok |" in table  # median 50,000, scale 1,482.6 * K14
     assert "| email null rate | 0.00% | 0.00%–1.75% | +0.0 | ok |" in table  # always 0: the 0.5 pp floor
     assert "customer_id" not in table  # PII column: its mean is never judged nor shown
-    assert cols.description == ("1 of 3 column metrics outside history; worst: phone null rate 50.00%, history "
-                                "predicts 0.00%–22.41% (median 11.00% over 14 files in the last 28 days)")
+    assert cols.description == (
+        "1 of 3 column metrics outside history; worst: phone null rate 50.00%, history "
+        "predicts 0.00%–22.41% (median 11.00% over 14 files in the last 28 days)"
+    )
 
 
 def test_history_is_read_back_only_as_far_as_the_window_and_an_old_file_rerun_keeps_its_arrival(any_instance):
@@ -290,8 +347,7 @@ def test_history_is_read_back_only_as_far_as_the_window_and_an_old_file_rerun_ke
     # gaps dated by their start, in the 28 days before the previous arrival (f39): f11..f38
     assert arrival.value == 24.0 and info["previous_arrival"] == iso(now - DAY) and arrival.points == 28
     # outside a file's run: the newest file (f40) is judged, and the last arrival is f40's
-    read = read_history(instance, RAW, before=now + HOUR, horizon=horizon_for(settings, None, True, True),
-                        page_size=10)
+    read = read_history(instance, RAW, before=now + HOUR, horizon=horizon_for(settings, None, True, True), page_size=10)
     overdue, info = judge_arrival(read, None, now + HOUR, settings)
     assert info["last_arrival"] == iso(now) and overdue.value == 1.0 and overdue.points == 28
 
@@ -309,7 +365,9 @@ def test_severity_error_alerts_high_yet_never_blocks(make_project, instance):
     last = float(int(time.time() - 5 * DAY))
     History(instance).daily_files(10, last=last, rows=[40] * 10)
     result = project.defs.resolve_job_def("customers_history_checks").execute_in_process(
-        instance=instance, run_config={"ops": {"raw_customers_history_checks": {"config": {"as_of": iso(last + 2 * DAY)}}}})
+        instance=instance,
+        run_config={"ops": {"raw_customers_history_checks": {"config": {"as_of": iso(last + 2 * DAY)}}}},
+    )
     assert result.success
     [ev] = result.get_asset_check_evaluations()
     assert not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
@@ -329,8 +387,12 @@ def test_weekly_seasonality_from_the_contract_accepts_a_small_saturday(project, 
     for i in range(84):  # the 84 days before it, starting on a Saturday
         day = saturday - dt.timedelta(days=84 - i)
         weekend = day.weekday() >= 5
-        history.materialize(RAW, f"d{i:02d}.csv@{i:016x}", day.timestamp(),
-                            rows_in=([190, 210] if weekend else [990, 1010])[(i // 7) % 2])
+        history.materialize(
+            RAW,
+            f"d{i:02d}.csv@{i:016x}",
+            day.timestamp(),
+            rows_in=([190, 210] if weekend else [990, 1010])[(i // 7) % 2],
+        )
     history.materialize(RAW, "saturday.csv@00000000000000aa", saturday.timestamp(), rows_in=200)
     key = dg.AssetCheckKey(RAW, ROW_COUNT)
 
@@ -340,18 +402,27 @@ def test_weekly_seasonality_from_the_contract_accepts_a_small_saturday(project, 
     weekly = make_project(customers_with("\nhistory: {seasonality: weekly, window: 84d, metrics: [row_count]}\n"))
     ev = run_checks(weekly, instance, [key])[ROW_COUNT]
     m = meta(ev)
-    assert ev.passed and (m["seasonality"], m["weekday"], m["history_points"], m["median"]) == \
-        ("weekly (Saturday)", "Saturday", 12, 200)
+    assert ev.passed and (m["seasonality"], m["weekday"], m["history_points"], m["median"]) == (
+        "weekly (Saturday)",
+        "Saturday",
+        12,
+        200,
+    )
     # 200 +- 3.5 * 14.826 * K12 (2.6072) = 65..335
-    assert ev.description == ("200 rows; history predicts 65–335 (median 200 over 12 Saturday files in the last "
-                              "84 days)")
+    assert ev.description == (
+        "200 rows; history predicts 65–335 (median 200 over 12 Saturday files in the last 84 days)"
+    )
 
 
 def test_checks_are_separate_definitions_in_the_pipeline_job_and_can_be_switched_off(project):
     job = project.defs.resolve_job_def("customers_pipeline")
     keys = job.asset_layer.asset_graph.asset_check_keys
-    mine = {dg.AssetCheckKey(RAW, ROW_COUNT), dg.AssetCheckKey(RAW, ARRIVAL),
-            dg.AssetCheckKey(CLEANED, FAILURE_RATE), dg.AssetCheckKey(CLEANED, COLUMN_METRICS)}
+    mine = {
+        dg.AssetCheckKey(RAW, ROW_COUNT),
+        dg.AssetCheckKey(RAW, ARRIVAL),
+        dg.AssetCheckKey(CLEANED, FAILURE_RATE),
+        dg.AssetCheckKey(CLEANED, COLUMN_METRICS),
+    }
     assert mine <= set(keys)
     ops = {n.name for n in job.graph.node_defs}
     assert {"raw_customers_history_checks", "cleaned_customers_history_checks"} <= ops  # own steps, after the asset

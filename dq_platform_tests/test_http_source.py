@@ -18,10 +18,16 @@ ENV = "DQ_TEST_API_BASE_URL"
 
 
 def options(base_url: str | None = None, **overrides) -> HttpSource:
-    spec = {"base_url": base_url, "base_url_env": ENV, "path": "/coins/markets",
-            "params": {"vs_currency": "usd", "sparkline": False},
-            "pagination": {"per_page": 25, "max_pages": 5}, "retries": 3, "backoff_seconds": 0.05,
-            "timeout_seconds": 5}
+    spec = {
+        "base_url": base_url,
+        "base_url_env": ENV,
+        "path": "/coins/markets",
+        "params": {"vs_currency": "usd", "sparkline": False},
+        "pagination": {"per_page": 25, "max_pages": 5},
+        "retries": 3,
+        "backoff_seconds": 0.05,
+        "timeout_seconds": 5,
+    }
     spec.update(overrides)
     return HttpSource.model_validate(spec)
 
@@ -95,7 +101,9 @@ def test_a_timeout_is_retried_and_a_persistent_one_fails_clearly(api):
     got = fetch(options(timeout_seconds=0.5, retries=2))
     assert len(got.records) == 49 and got.retried == ["timeout"]
     server.script = [Reply(200, [], delay=2.0)]
-    with pytest.raises(HttpSourceError, match=r"coins/markets \(page 1\): no answer within timeout_seconds=0.5 after 0 retries; raise"):
+    with pytest.raises(
+        HttpSourceError, match=r"coins/markets \(page 1\): no answer within timeout_seconds=0.5 after 0 retries; raise"
+    ):
         fetch(options(timeout_seconds=0.5, retries=0))
 
 
@@ -110,12 +118,20 @@ def test_the_environment_variable_wins_over_the_contracts_base_url(api, dead_url
         fetch(options())
 
 
-@pytest.mark.parametrize("reply,expected", [
-    (Reply(200, b"<html>maintenance</html>", {"Content-Type": "text/html"}),
-     "coins/markets (page 1): the body is not JSON (text/html, 24 bytes)"),
-    (Reply(200, {"error": "plan limit"}), "the body is a JSON dict, not a list of records; if the records sit under a key"),
-    (Reply(200, [{"id": "a"}, 3]), "item 1 of the list is a JSON int, not an object"),
-])
+@pytest.mark.parametrize(
+    "reply,expected",
+    [
+        (
+            Reply(200, b"<html>maintenance</html>", {"Content-Type": "text/html"}),
+            "coins/markets (page 1): the body is not JSON (text/html, 24 bytes)",
+        ),
+        (
+            Reply(200, {"error": "plan limit"}),
+            "the body is a JSON dict, not a list of records; if the records sit under a key",
+        ),
+        (Reply(200, [{"id": "a"}, 3]), "item 1 of the list is a JSON int, not an object"),
+    ],
+)
 def test_a_body_that_is_not_a_json_list_of_objects_is_a_clear_error(api, reply, expected):
     api(script=[reply])
     with pytest.raises(HttpSourceError) as e:
@@ -156,10 +172,12 @@ def test_display_url_drops_credentials_and_query():
 
 
 def test_json_lines_keep_keys_and_values_nested_values_become_json_text():
-    data = to_jsonl([{"id": "btc", "price": 1.5, "roi": {"times": 2}, "tags": ["a"], "rank": None},
-                     {"id": "eth", "name": "Éther"}])
+    data = to_jsonl(
+        [{"id": "btc", "price": 1.5, "roi": {"times": 2}, "tags": ["a"], "rank": None}, {"id": "eth", "name": "Éther"}]
+    )
     lines = data.decode("utf-8").splitlines()
     assert [json.loads(x) for x in lines] == [
         {"id": "btc", "price": 1.5, "roi": '{"times":2}', "tags": '["a"]', "rank": None},
-        {"id": "eth", "name": "Éther"}]
+        {"id": "eth", "name": "Éther"},
+    ]
     assert to_jsonl([]) == b""

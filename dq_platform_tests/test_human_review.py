@@ -42,15 +42,17 @@ def counts(project, partition) -> dict[str, int]:
 
 
 def review(project, instance, partition, decision, reviewer="ann@example.com", comment="checked with the supplier"):
-    config = ReviewConfig(dataset="customers", partition=partition, decision=decision, reviewer=reviewer,
-                          comment=comment)
+    config = ReviewConfig(
+        dataset="customers", partition=partition, decision=decision, reviewer=reviewer, comment=comment
+    )
     return decide(instance, config, contracts_dir=str(project.contracts_dir), warehouse_root=project.warehouse)
 
 
 def held_file(project, instance, name="held", start=1000):
     """100 customers, 15 with a bad email: 15% failed, above review (10%), within error (25%)."""
-    return project.ingest(instance, "customers", project.write_csv(f"customers/{name}.csv",
-                                                                    customer_frame(100, start=start, bad=15)))
+    return project.ingest(
+        instance, "customers", project.write_csv(f"customers/{name}.csv", customer_frame(100, start=start, bad=15))
+    )
 
 
 def test_a_file_above_the_review_level_is_held_then_approved_and_published(project, instance):
@@ -78,8 +80,11 @@ def test_a_file_above_the_review_level_is_held_then_approved_and_published(proje
     assert outcome.success and outcome.published, outcome.error
     tags = instance.get_run_by_id(outcome.run_id).tags
     assert {k: tags[f"dq/review/{k}"] for k in ("decision", "reviewer", "comment", "cleaned_version")} == {
-        "decision": "approve", "reviewer": "ann@example.com", "comment": "checked with the supplier",
-        "cleaned_version": str(h.cleaned_version)}
+        "decision": "approve",
+        "reviewer": "ann@example.com",
+        "comment": "checked with the supplier",
+        "cleaned_version": str(h.cleaned_version),
+    }
     assert counts(project, held.partition)["masked"] == 85
     assert project.wh().read("customers_by_status")["customers"].sum() == 135
     published = evaluations(instance, outcome.publish_run_id)["masked_customers.masked_source_passed_gates"]
@@ -88,8 +93,15 @@ def test_a_file_above_the_review_level_is_held_then_approved_and_published(proje
     assert project.wh().last_commit("masked_customers", held.partition)["dagster_run_id"] == outcome.publish_run_id
     decided = evaluations(instance, outcome.run_id)[f"cleaned_customers.{REVIEW_CHECK}"]
     assert decided.passed and meta(decided) == "approved" and decided.partition == held.partition
-    assert_publication_report(instance, outcome.publish_run_id, outcome.reports, held, outcome.run_id,
-                              "ann@example.com", "checked with the supplier")
+    assert_publication_report(
+        instance,
+        outcome.publish_run_id,
+        outcome.reports,
+        held,
+        outcome.run_id,
+        "ann@example.com",
+        "checked with the supplier",
+    )
     assert held_partitions(instance, project.wh(), list(project.contracts.values())) == []
 
     # a re-run of the file is new cleaned data: held again, the approved masked version stays in place
@@ -112,15 +124,22 @@ def assert_publication_report(instance, publish_run_id, reports, held, review_ru
     assert publish_tags["dq/report/html"] == reports["html"]
     # the audit log says which file was published, on whose decision, held by which run
     assert {k: publish_tags[k] for k in ("dq/source_uri", "dq/checksum", "dq/size")} == {
-        k: held_tags[k] for k in ("dq/source_uri", "dq/checksum", "dq/size")}
+        k: held_tags[k] for k in ("dq/source_uri", "dq/checksum", "dq/size")
+    }
     assert instance.get_run_by_id(review_run_id).tags["dq/review/held_run"] == held.run_id
     report = json.loads(Path(reports["json"]).read_text())
     assert (report["run_id"], report["job"], report["status"]) == (publish_run_id, "customers_publish", "SUCCESS")
     assert report["publication"] | {"decided": None} == {
-        "review_run_id": review_run_id, "decision": "approve", "reviewer": reviewer, "comment": comment,
-        "decided": None, "cleaned_version": instance.get_run_by_id(review_run_id).tags["dq/review/cleaned_version"],
+        "review_run_id": review_run_id,
+        "decision": "approve",
+        "reviewer": reviewer,
+        "comment": comment,
+        "decided": None,
+        "cleaned_version": instance.get_run_by_id(review_run_id).tags["dq/review/cleaned_version"],
         "held_run_id": held.run_id,
-        "held_run_report": held_tags["dq/report/html"], "held_quarantine": held_tags["dq/report/quarantine"]}
+        "held_run_report": held_tags["dq/report/html"],
+        "held_quarantine": held_tags["dq/report/quarantine"],
+    }
     assert report["publication"]["decided"] and report["review"] == f"approved by {reviewer}"
     assert report["rows"] == {"in": 100, "cleaned": 85, "quarantined": 15, "published": 85}
     assert report["failure_rate"] == 0.15 and report["rules"] == [["email:format", 15]]
@@ -190,8 +209,9 @@ def test_decisions_the_platform_refuses(project, instance, make_project):
     with dg.build_sensor_context(instance=instance, cursor=None) as ctx:
         assert isinstance(sensor.evaluate_tick(ctx).skip_message, str)
 
-    restricted = make_project((CONTRACTS_DIR / "customers.yaml").read_text()
-                              + "review: {reviewers: [lead@example.com]}\n")
+    restricted = make_project(
+        (CONTRACTS_DIR / "customers.yaml").read_text() + "review: {reviewers: [lead@example.com]}\n"
+    )
     held2 = held_file(restricted, instance, name="held2", start=5000)
     outcome = review(restricted, instance, held2.partition, "approve", reviewer="intern@example.com")
     assert not outcome.success and "not a reviewer of customers" in outcome.error
@@ -207,16 +227,26 @@ def test_auto_approve_publishes_without_waiting_and_says_why(how, make_project, 
     from dq_platform.defs.partitions import register
     from dq_platform.ops.ingest import run_file
 
-    source = register(instance, project.contracts["customers"],
-                      project.write_csv("customers/auto.csv", customer_frame(100, bad=15)), project.warehouse)
-    out = run_file(instance, project.contracts["customers"], source, contracts_dir=project.contracts_dir,
-                   warehouse_root=project.warehouse,
-                   extra_tags={AUTO_APPROVE_TAG: "true"} if how == "run_tag" else None)
+    source = register(
+        instance,
+        project.contracts["customers"],
+        project.write_csv("customers/auto.csv", customer_frame(100, bad=15)),
+        project.warehouse,
+    )
+    out = run_file(
+        instance,
+        project.contracts["customers"],
+        source,
+        contracts_dir=project.contracts_dir,
+        warehouse_root=project.warehouse,
+        extra_tags={AUTO_APPROVE_TAG: "true"} if how == "run_tag" else None,
+    )
     assert out.success and not out.held and out.rows["masked"] == 85
     ev = evaluations(instance, out.run_id)[f"cleaned_customers.{REVIEW_CHECK}"]
     assert ev.passed and meta(ev) == "auto_approved"
-    assert {"contract": "review.auto_approve", "environment": "DQ_REVIEW_AUTO_APPROVE",
-            "run_tag": "--no-review"}[how] in meta(ev, "auto_approved_because")
+    assert {"contract": "review.auto_approve", "environment": "DQ_REVIEW_AUTO_APPROVE", "run_tag": "--no-review"}[
+        how
+    ] in meta(ev, "auto_approved_because")
     assert held_partitions(instance, project.wh(), list(project.contracts.values())) == []
 
 
@@ -224,48 +254,74 @@ def test_the_ui_path_review_job_then_the_publisher_sensor(project, instance):
     """Launched from the launchpad (no tags, config only); the daemon's sensor requests the publication."""
     held = held_file(project, instance)
     job = project.defs.resolve_job_def("dq_review")
-    config = {"dataset": "customers", "partition": held.partition, "decision": "approve", "reviewer": "bo",
-              "comment": ""}
-    result = job.execute_in_process(run_config={"ops": {"record_review_decision": {"config": config}}},
-                                    instance=instance)
+    config = {
+        "dataset": "customers",
+        "partition": held.partition,
+        "decision": "approve",
+        "reviewer": "bo",
+        "comment": "",
+    }
+    result = job.execute_in_process(
+        run_config={"ops": {"record_review_decision": {"config": config}}}, instance=instance
+    )
     assert result.success
     run = instance.get_run_by_id(result.run_id)
     assert run.tags["dq/review/decision"] == "approve" and run.tags["dq/review/partition"] == held.partition
 
     sensor = next(s for s in project.defs.sensors if s.name == "dq_review_publisher")
-    success = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS) \
-        .records[0].event_log_entry.dagster_event
-    with dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_instance=instance, dagster_run=run,
-                                           dagster_event=success) as ctx:
+    success = (
+        instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS)
+        .records[0]
+        .event_log_entry.dagster_event
+    )
+    with dg.build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_instance=instance, dagster_run=run, dagster_event=success
+    ) as ctx:
         request = sensor(ctx)
     assert isinstance(request, dg.RunRequest)
     assert (request.job_name, request.partition_key, request.run_key) == (
-        "customers_publish", held.partition, result.run_id)
+        "customers_publish",
+        held.partition,
+        result.run_id,
+    )
     publish = project.defs.resolve_job_def("customers_publish").execute_in_process(
-        partition_key=held.partition, instance=instance, tags=request.tags)
+        partition_key=held.partition, instance=instance, tags=request.tags
+    )
     assert publish.success
     assert counts(project, held.partition)["masked"] == 85
     # launched by the daemon, the publish run gets its report from the run status sensor
-    done = instance.get_records_for_run(publish.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS) \
-        .records[0].event_log_entry.dagster_event
+    done = (
+        instance.get_records_for_run(publish.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS)
+        .records[0]
+        .event_log_entry.dagster_event
+    )
     with dg.build_run_status_sensor_context(
-            sensor_name="dq_reports_after_success", dagster_instance=instance, dagster_event=done,
-            dagster_run=instance.get_run_by_id(publish.run_id), resources={"warehouse": project.wh()}) as ctx:
+        sensor_name="dq_reports_after_success",
+        dagster_instance=instance,
+        dagster_event=done,
+        dagster_run=instance.get_run_by_id(publish.run_id),
+        resources={"warehouse": project.wh()},
+    ) as ctx:
         reports_after_success(ctx)
-    reports = {k.removeprefix("dq/report/"): v for k, v in instance.get_run_by_id(publish.run_id).tags.items()
-               if k.startswith("dq/report/")}
+    reports = {
+        k.removeprefix("dq/report/"): v
+        for k, v in instance.get_run_by_id(publish.run_id).tags.items()
+        if k.startswith("dq/report/")
+    }
     assert_publication_report(instance, publish.run_id, reports, held, result.run_id, "bo", "")
     # once published, the sensor does not publish the same approval again
-    with dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_instance=instance, dagster_run=run,
-                                           dagster_event=success) as ctx:
+    with dg.build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_instance=instance, dagster_run=run, dagster_event=success
+    ) as ctx:
         assert isinstance(sensor(ctx), dg.SkipReason)
 
 
 def test_one_review_alert_per_held_file_and_the_decision_resolves_it(project, instance, http_receiver, monkeypatch):
     monkeypatch.setenv("DQ_SLACK_WEBHOOK_URL", f"{http_receiver.url}/slack")
     contracts = list(project.contracts.values())
-    sensor = build_check_alert_sensor(contracts, project.defs.resolve_asset_graph().asset_check_keys,
-                                      warehouse=project.wh())
+    sensor = build_check_alert_sensor(
+        contracts, project.defs.resolve_asset_graph().asset_check_keys, warehouse=project.wh()
+    )
     tick = Ticker(sensor, instance)
 
     tick()

@@ -16,8 +16,13 @@ LOGS = load_contract(CONTRACTS_DIR / "events_logs.yaml")
 
 
 def log(i: int, **change) -> str:
-    obj = {"timestamp": f"2025-01-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z", "service": "auth-service", "level": "INFO",
-           "message": f"request {i} completed", "user_id": 1000 + i}
+    obj = {
+        "timestamp": f"2025-01-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
+        "service": "auth-service",
+        "level": "INFO",
+        "message": f"request {i} completed",
+        "user_id": 1000 + i,
+    }
     obj.update(change)
     return json.dumps({k: v for k, v in obj.items() if v is not ...})
 
@@ -44,8 +49,13 @@ def test_bad_lines_are_kept_with_their_exact_line_numbers_among_thousands(tmp_pa
     good = frame[frame[rules.PARSE_ERROR].isna()]
     # each good line's values next to its own line number, before and after the blank lines
     probe = good.set_index(rules.SOURCE_LINE).loc[[1, 1233, 3000, 3003, 5001], "message"].tolist()
-    assert probe == ["request 0 completed", "request 1232 completed", "request 2999 completed",
-                     "request 3000 completed", "request 4998 completed"]
+    assert probe == [
+        "request 0 completed",
+        "request 1232 completed",
+        "request 2999 completed",
+        "request 3000 completed",
+        "request 4998 completed",
+    ]
     assert frame[rules.SOURCE_LINE].is_unique and frame[rules.SOURCE_LINE].is_monotonic_increasing
 
 
@@ -68,7 +78,9 @@ def test_a_type_that_differs_between_lines_and_missing_fields_stay_values_for_th
 
 def test_byte_order_mark_crlf_and_a_line_longer_than_a_parser_block(tmp_path):
     long_message = "x" * (3 << 20)
-    text = "\ufeff" + "\r\n".join([log(0), log(1, message=long_message), log(2)] + [log(i) for i in range(3, 60)]) + "\r\n"
+    text = (
+        "\ufeff" + "\r\n".join([log(0), log(1, message=long_message), log(2)] + [log(i) for i in range(3, 60)]) + "\r\n"
+    )
     frame = read(tmp_path, text.encode("utf-8"))
     assert frame[rules.PARSE_ERROR].isna().all()
     assert frame[rules.SOURCE_LINE].tolist() == list(range(1, 61))

@@ -56,7 +56,9 @@ def test_truncated_last_line_is_kept(tmp_path):
 
 
 def test_wrong_delimiter_is_a_clear_error(tmp_path):
-    with pytest.raises(landing.SourceFileError, match=r"f.csv:1: header has one column but contains ';': wrong delimiter"):
+    with pytest.raises(
+        landing.SourceFileError, match=r"f.csv:1: header has one column but contains ';': wrong delimiter"
+    ):
         read(tmp_path, b"a;b\n1;2\n")
 
 

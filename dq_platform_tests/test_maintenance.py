@@ -39,11 +39,19 @@ def test_vacuum_keeps_what_retention_needs_and_never_skips_the_check(tmp_path):
 
 def test_optimize_compacts_and_zorders_keeping_data_gates_and_run_id(tmp_path):
     w = Warehouse(root=str(tmp_path))
-    w.write("cleaned_t", pd.DataFrame({"k": pd.Series([9], dtype="Int64"), "x": frame([0])["x"]}), partition=None,
-            run_id="run-0", extra_metadata={"dq_gates": "passed"})
+    w.write(
+        "cleaned_t",
+        pd.DataFrame({"k": pd.Series([9], dtype="Int64"), "x": frame([0])["x"]}),
+        partition=None,
+        run_id="run-0",
+        extra_metadata={"dq_gates": "passed"},
+    )
     for i in range(1, 4):  # three small appends -> four files
-        write_deltalake(w.table_uri("cleaned_t"), pd.DataFrame({"k": pd.Series([9 - i], dtype="Int64"),
-                                                                "x": pd.Series([i], dtype="Int64")}), mode="append")
+        write_deltalake(
+            w.table_uri("cleaned_t"),
+            pd.DataFrame({"k": pd.Series([9 - i], dtype="Int64"), "x": pd.Series([i], dtype="Int64")}),
+            mode="append",
+        )
     before = sizes(w, "cleaned_t")
     assert before["table_files"] == 4
     meta = maintain(w, "cleaned_t", Maintenance(zorder=["k", "not_here"]), run_id="maint-run")
@@ -66,11 +74,16 @@ def test_maintenance_section_errors_name_file_and_line():
             parse_contract(base + "\nmaintenance:\n" + section, "customers.yaml")
         return str(e.value)
 
-    assert error("  zorder: [customer_id, nope]\n") == \
-        f"customers.yaml:{n + 1}: maintenance: zorder names unknown column(s): nope"
+    assert (
+        error("  zorder: [customer_id, nope]\n")
+        == f"customers.yaml:{n + 1}: maintenance: zorder names unknown column(s): nope"
+    )
     assert error("  schedule: every day\n").startswith(
-        f"customers.yaml:{n + 2}: maintenance.schedule: 'every day' is not a cron expression")
-    assert error("  vacuum_retention_hours: 0\n").startswith(f"customers.yaml:{n + 2}: maintenance.vacuum_retention_hours")
+        f"customers.yaml:{n + 2}: maintenance.schedule: 'every day' is not a cron expression"
+    )
+    assert error("  vacuum_retention_hours: 0\n").startswith(
+        f"customers.yaml:{n + 2}: maintenance.vacuum_retention_hours"
+    )
     assert parse_contract(base, "customers.yaml").maintenance is None
 
 
@@ -88,8 +101,13 @@ def test_maintenance_job_after_a_pipeline_run(project, instance):
         if ev.event_type_value == "ASSET_OBSERVATION":
             obs = ev.event_specific_data.asset_observation
             observed[obs.asset_key.path[-1]] = {k: v.value for k, v in obs.metadata.items()}
-    assert {"raw_customers", "cleaned_customers", "quarantine_customers", "masked_customers",
-            "customers_by_status"} <= set(observed)
+    assert {
+        "raw_customers",
+        "cleaned_customers",
+        "quarantine_customers",
+        "masked_customers",
+        "customers_by_status",
+    } <= set(observed)
     masked = observed["masked_customers"]
     assert masked["dq/maintenance/stored_bytes_before"] > 0 and masked["dq/maintenance/stored_bytes_after"] > 0
     assert masked["dq/maintenance/vacuum_retention_hours"] == 168

@@ -54,6 +54,7 @@ def dates(*values) -> pd.Series:
 
 # -- keys -----------------------------------------------------------------------------------
 
+
 def test_missing_key_raises_with_guidance_and_no_secret():
     with pytest.raises(MaskingKeyError) as err:
         resolve_masking_key(environ={})
@@ -125,6 +126,7 @@ def test_derived_keys_are_16_ascii_chars_and_per_domain(key):
 
 # -- token ------------------------------------------------------------------------------------
 
+
 def test_token_format_determinism_and_key_dependence(key):
     c = col("first_name", "string", "token", category="name")
     s = strings("Alice", "Bob", "Alice", None)
@@ -185,6 +187,7 @@ def test_token_on_dates(key):
 
 # -- email / phone ------------------------------------------------------------------------------
 
+
 def test_email_keeps_email_shape_in_reserved_domain(key):
     c = col("email", "string", "email", category="email")
     s = strings("jane.doe@gmail.com", "JOHN@corp.example.org", "jane.doe@gmail.com", None)
@@ -211,8 +214,10 @@ def test_phone_shape_reserved_area_code_and_last4(key):
 
 def test_phone_without_last4_hides_the_line_number(key):
     rng = np.random.default_rng(7)
-    raw = [f"{a}-{b}-{c:04d}" for a, b, c in zip(rng.integers(200, 999, 500), rng.integers(200, 999, 500),
-                                                  rng.integers(0, 9999, 500))]
+    raw = [
+        f"{a}-{b}-{c:04d}"
+        for a, b, c in zip(rng.integers(200, 999, 500), rng.integers(200, 999, 500), rng.integers(0, 9999, 500))
+    ]
     c = col("phone", "string", "phone", category="phone", keep_last4=False)
     out = mask_series(strings(*raw), c, key, REF)
     assert out.str.fullmatch(r"0\d{2}-\d{3}-\d{4}").all()
@@ -223,23 +228,27 @@ def test_phone_without_last4_hides_the_line_number(key):
 
 # -- generalizing strategies ----------------------------------------------------------------------
 
+
 def test_year(key):
     out = mask_series(dates("1990-05-17", None, "2001-12-31"), col("dob", "date", "year"), key, REF)
     assert str(out.dtype) == "Int64"
     assert out.iloc[0] == 1990 and out.iloc[2] == 2001 and pd.isna(out.iloc[1])
 
 
-@pytest.mark.parametrize("dob, band", [
-    ("2006-06-16", "<18"),    # 17, turns 18 tomorrow
-    ("2006-06-15", "18-24"),  # 18 today
-    ("1999-06-16", "18-24"),  # 24
-    ("1999-06-15", "25-34"),  # 25 today
-    ("1980-01-01", "35-44"),
-    ("1970-12-31", "45-54"),
-    ("1959-06-16", "55-64"),  # 64
-    ("1959-06-15", "65+"),    # 65 today
-    ("1920-02-29", "65+"),
-])
+@pytest.mark.parametrize(
+    "dob, band",
+    [
+        ("2006-06-16", "<18"),  # 17, turns 18 tomorrow
+        ("2006-06-15", "18-24"),  # 18 today
+        ("1999-06-16", "18-24"),  # 24
+        ("1999-06-15", "25-34"),  # 25 today
+        ("1980-01-01", "35-44"),
+        ("1970-12-31", "45-54"),
+        ("1959-06-16", "55-64"),  # 64
+        ("1959-06-15", "65+"),  # 65 today
+        ("1920-02-29", "65+"),
+    ],
+)
 def test_age_band_on_known_dates(key, dob, band):
     c = col("date_of_birth", "date", "age_band", category="date_of_birth")
     out = mask_series(dates(dob), c, key, REF)
@@ -254,29 +263,35 @@ def test_age_band_custom_edges_and_nulls(key):
     assert age_band_labels([18, 25, 35, 45, 55, 65]) == ["<18", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
 
 
-@pytest.mark.parametrize("address, city", [
-    ("123 Main St, Springfield, IL 62704", "Springfield"),
-    ("9 Elm Rd Apt 4B, San Luis Obispo, CA 93401-1234", "San Luis Obispo"),
-    ("77 Oak Ave, Unit 3, St. Louis, MO 63101", "St. Louis"),
-    ("1 A St, Austin, TX, 78701", "Austin"),
-    ("1 Oak Ave\nBoston, MA 02108", "Boston"),
-    ("123 Main St Springfield, IL 62704", UNKNOWN),  # street and city not separable: never leak a street
-    ("Springfield", UNKNOWN),
-    ("somewhere over the rainbow", UNKNOWN),
-])
+@pytest.mark.parametrize(
+    "address, city",
+    [
+        ("123 Main St, Springfield, IL 62704", "Springfield"),
+        ("9 Elm Rd Apt 4B, San Luis Obispo, CA 93401-1234", "San Luis Obispo"),
+        ("77 Oak Ave, Unit 3, St. Louis, MO 63101", "St. Louis"),
+        ("1 A St, Austin, TX, 78701", "Austin"),
+        ("1 Oak Ave\nBoston, MA 02108", "Boston"),
+        ("123 Main St Springfield, IL 62704", UNKNOWN),  # street and city not separable: never leak a street
+        ("Springfield", UNKNOWN),
+        ("somewhere over the rainbow", UNKNOWN),
+    ],
+)
 def test_city(key, address, city):
     out = mask_series(strings(address, None), col("address", "string", "city", category="address"), key, REF)
     assert out.iloc[0] == city and pd.isna(out.iloc[1])
 
 
-@pytest.mark.parametrize("address, prefix", [
-    ("123 Main St, Springfield, IL 62704", "627**"),
-    ("9 Elm Rd, San Luis Obispo, CA 93401-1234", "934**"),
-    ("PO Box 12345, Town 54321, second floor", "543**"),  # the last 5-digit group, not at the end
-    ("62704", "627**"),
-    ("123 Main St", UNKNOWN),
-    ("Ref 5552345678", UNKNOWN),  # a 10-digit run holds no 5-digit group
-])
+@pytest.mark.parametrize(
+    "address, prefix",
+    [
+        ("123 Main St, Springfield, IL 62704", "627**"),
+        ("9 Elm Rd, San Luis Obispo, CA 93401-1234", "934**"),
+        ("PO Box 12345, Town 54321, second floor", "543**"),  # the last 5-digit group, not at the end
+        ("62704", "627**"),
+        ("123 Main St", UNKNOWN),
+        ("Ref 5552345678", UNKNOWN),  # a 10-digit run holds no 5-digit group
+    ],
+)
 def test_postcode_prefix(key, address, prefix):
     out = mask_series(strings(address, None), col("address", "string", "postcode_prefix"), key, REF)
     assert out.iloc[0] == prefix and pd.isna(out.iloc[1])
@@ -296,24 +311,31 @@ def test_column_without_pii_is_refused(key):
 
 # -- whole frame -------------------------------------------------------------------------------------
 
-CONTRACT = Contract.model_validate({
-    "name": "people", "description": "test", "owner": "team:test",
-    "source": {"pattern": "people/*.csv"},
-    "columns": [
-        {"name": "customer_id", "type": "integer", "pii": {"category": "identifier", "masking": "token",
-                                                           "key_domain": "customer_id"}},
-        {"name": "first_name", "type": "string", "pii": {"category": "name", "masking": "token"}},
-        {"name": "email", "type": "string", "format": "email", "pii": {"category": "email", "masking": "email"}},
-        {"name": "phone", "type": "string", "format": "phone", "pii": {"category": "phone", "masking": "phone"}},
-        {"name": "date_of_birth", "type": "date", "pii": {"category": "date_of_birth", "masking": "age_band"}},
-        {"name": "signup", "type": "date", "pii": {"category": "other", "masking": "year"}},
-        {"name": "address", "type": "string", "pii": {"category": "address", "masking": "city"}},
-        {"name": "zip_source", "type": "string", "pii": {"category": "address", "masking": "postcode_prefix"}},
-        {"name": "ssn", "type": "string", "pii": {"category": "national_id", "masking": "redact"}},
-        {"name": "income", "type": "float"},
-        {"name": "status", "type": "string"},
-    ],
-})
+CONTRACT = Contract.model_validate(
+    {
+        "name": "people",
+        "description": "test",
+        "owner": "team:test",
+        "source": {"pattern": "people/*.csv"},
+        "columns": [
+            {
+                "name": "customer_id",
+                "type": "integer",
+                "pii": {"category": "identifier", "masking": "token", "key_domain": "customer_id"},
+            },
+            {"name": "first_name", "type": "string", "pii": {"category": "name", "masking": "token"}},
+            {"name": "email", "type": "string", "format": "email", "pii": {"category": "email", "masking": "email"}},
+            {"name": "phone", "type": "string", "format": "phone", "pii": {"category": "phone", "masking": "phone"}},
+            {"name": "date_of_birth", "type": "date", "pii": {"category": "date_of_birth", "masking": "age_band"}},
+            {"name": "signup", "type": "date", "pii": {"category": "other", "masking": "year"}},
+            {"name": "address", "type": "string", "pii": {"category": "address", "masking": "city"}},
+            {"name": "zip_source", "type": "string", "pii": {"category": "address", "masking": "postcode_prefix"}},
+            {"name": "ssn", "type": "string", "pii": {"category": "national_id", "masking": "redact"}},
+            {"name": "income", "type": "float"},
+            {"name": "status", "type": "string"},
+        ],
+    }
+)
 
 
 def _cleaned(n: int = 2_000) -> pd.DataFrame:
@@ -321,20 +343,27 @@ def _cleaned(n: int = 2_000) -> pd.DataFrame:
     first = np.array(["Alice", "Bob", "Carol", "Dave", "Eve", "Mallory"])
     city = np.array(["Springfield", "Chicago", "San Jose", "St. Louis"])
     ids = np.arange(1, n + 1)
-    df = pd.DataFrame({
-        "customer_id": pd.Series(ids, dtype="Int64"),
-        "first_name": pd.Series(first[rng.integers(0, len(first), n)], dtype="string"),
-        "email": pd.Series([f"user{i}@mail{i % 7}.com" for i in ids], dtype="string"),
-        "phone": pd.Series([f"{a}-{b}-{c:04d}" for a, b, c in zip(rng.integers(200, 999, n), rng.integers(200, 999, n),
-                                                                   rng.integers(0, 9999, n))], dtype="string"),
-        "date_of_birth": (pd.Timestamp("1950-01-01") + pd.to_timedelta(rng.integers(0, 25_000, n), unit="D")),
-        "signup": (pd.Timestamp("2015-01-01") + pd.to_timedelta(rng.integers(0, 3_000, n), unit="D")),
-        "address": pd.Series([f"{i} Main St, {city[i % 4]}, IL {60000 + i:05d}" for i in ids], dtype="string"),
-        "zip_source": pd.Series([f"{i} Main St, {city[i % 4]}, IL {60000 + i:05d}" for i in ids], dtype="string"),
-        "ssn": pd.Series([f"{100 + i % 500:03d}-{10 + i % 80:02d}-{1000 + i:04d}" for i in ids], dtype="string"),
-        "income": pd.Series(rng.uniform(0, 1e5, n), dtype="Float64"),
-        "status": pd.Series(rng.choice(["active", "inactive"], n), dtype="string"),
-    })
+    df = pd.DataFrame(
+        {
+            "customer_id": pd.Series(ids, dtype="Int64"),
+            "first_name": pd.Series(first[rng.integers(0, len(first), n)], dtype="string"),
+            "email": pd.Series([f"user{i}@mail{i % 7}.com" for i in ids], dtype="string"),
+            "phone": pd.Series(
+                [
+                    f"{a}-{b}-{c:04d}"
+                    for a, b, c in zip(rng.integers(200, 999, n), rng.integers(200, 999, n), rng.integers(0, 9999, n))
+                ],
+                dtype="string",
+            ),
+            "date_of_birth": (pd.Timestamp("1950-01-01") + pd.to_timedelta(rng.integers(0, 25_000, n), unit="D")),
+            "signup": (pd.Timestamp("2015-01-01") + pd.to_timedelta(rng.integers(0, 3_000, n), unit="D")),
+            "address": pd.Series([f"{i} Main St, {city[i % 4]}, IL {60000 + i:05d}" for i in ids], dtype="string"),
+            "zip_source": pd.Series([f"{i} Main St, {city[i % 4]}, IL {60000 + i:05d}" for i in ids], dtype="string"),
+            "ssn": pd.Series([f"{100 + i % 500:03d}-{10 + i % 80:02d}-{1000 + i:04d}" for i in ids], dtype="string"),
+            "income": pd.Series(rng.uniform(0, 1e5, n), dtype="Float64"),
+            "status": pd.Series(rng.choice(["active", "inactive"], n), dtype="string"),
+        }
+    )
     df["date_of_birth"] = df["date_of_birth"].astype("datetime64[ns]")
     df["signup"] = df["signup"].astype("datetime64[ns]")
     for c in ("first_name", "email", "phone", "date_of_birth", "address", "ssn"):

@@ -100,8 +100,9 @@ def tokens(contract, ids: list[int]) -> dict[int, str]:
 
     from dq_platform.engine.masking import mask_series, resolve_masking_key
 
-    masked = mask_series(pd.Series(ids, dtype="Int64"), contract.column("customer_id"), resolve_masking_key(),
-                         dt.date(2024, 1, 1))
+    masked = mask_series(
+        pd.Series(ids, dtype="Int64"), contract.column("customer_id"), resolve_masking_key(), dt.date(2024, 1, 1)
+    )
     return dict(zip(ids, masked))
 
 
@@ -114,34 +115,96 @@ def evaluations(instance, asset: str, check: str) -> list:
 def test_dimension_fact_and_gold_joins_from_incremental_extracts(make_project, instance):
     project = make_project(CUSTOMERS, PRODUCTS, ORDERS)
     wh = project.wh()
-    c1 = project.write_csv("shop_customers/c1.csv", frame([
-        (1, "Lyon", "retail", "2024-01-01 00:00:00"), (2, "Nice", "business", "2024-01-01 00:00:00"),
-        (3, "Paris", "retail", "2024-01-01 00:00:00")], CUST_COLS))
-    c2 = project.write_csv("shop_customers/c2.csv", frame([
-        (2, "Nice", "retail", "2024-02-01 00:00:00"),  # changed segment: newer, wins
-        (4, "Lille", "business", "2024-02-01 00:00:00"),
-        (1, "Brest", "business", "2023-12-01 00:00:00")], CUST_COLS))  # a late, OLDER version: loses
+    c1 = project.write_csv(
+        "shop_customers/c1.csv",
+        frame(
+            [
+                (1, "Lyon", "retail", "2024-01-01 00:00:00"),
+                (2, "Nice", "business", "2024-01-01 00:00:00"),
+                (3, "Paris", "retail", "2024-01-01 00:00:00"),
+            ],
+            CUST_COLS,
+        ),
+    )
+    c2 = project.write_csv(
+        "shop_customers/c2.csv",
+        frame(
+            [
+                (2, "Nice", "retail", "2024-02-01 00:00:00"),  # changed segment: newer, wins
+                (4, "Lille", "business", "2024-02-01 00:00:00"),
+                (1, "Brest", "business", "2023-12-01 00:00:00"),
+            ],
+            CUST_COLS,
+        ),
+    )  # a late, OLDER version: loses
     runs = [project.ingest(instance, "shop_customers", c) for c in (c1, c2)]
-    runs.append(project.ingest(instance, "shop_products", project.write_csv("shop_products/p1.csv", frame([
-        (10, "toys", 5.0, "2024-01-01 00:00:00"), (20, "garden", 100.0, "2024-01-01 00:00:00")],
-        ["product_id", "category", "price", "updated_at"]))))
-    runs.append(project.ingest(instance, "shop_orders", project.write_csv("shop_orders/o1.csv", frame([
-        (1, 1, 10, 10.0, "completed", "2024-01-05 10:00:00", "2024-01-10 00:00:00"),
-        (2, 2, 20, 100.0, "pending", "2024-01-06 10:00:00", "2024-01-10 00:00:00"),
-        (3, 3, 10, 20.0, "completed", "2024-01-07 10:00:00", "2024-01-10 00:00:00")], ORDER_COLS))))
-    runs.append(project.ingest(instance, "shop_orders", project.write_csv("shop_orders/o2.csv", frame([
-        (2, 2, 20, 100.0, "completed", "2024-01-06 10:00:00", "2024-02-10 00:00:00"),  # order 2 completed
-        (4, 4, 20, 50.0, "completed", "2024-02-02 10:00:00", "2024-02-10 00:00:00"),
-        (5, 99, 10, 7.0, "completed", "2024-02-03 10:00:00", "2024-02-10 00:00:00")], ORDER_COLS))))  # no customer 99
+    runs.append(
+        project.ingest(
+            instance,
+            "shop_products",
+            project.write_csv(
+                "shop_products/p1.csv",
+                frame(
+                    [(10, "toys", 5.0, "2024-01-01 00:00:00"), (20, "garden", 100.0, "2024-01-01 00:00:00")],
+                    ["product_id", "category", "price", "updated_at"],
+                ),
+            ),
+        )
+    )
+    runs.append(
+        project.ingest(
+            instance,
+            "shop_orders",
+            project.write_csv(
+                "shop_orders/o1.csv",
+                frame(
+                    [
+                        (1, 1, 10, 10.0, "completed", "2024-01-05 10:00:00", "2024-01-10 00:00:00"),
+                        (2, 2, 20, 100.0, "pending", "2024-01-06 10:00:00", "2024-01-10 00:00:00"),
+                        (3, 3, 10, 20.0, "completed", "2024-01-07 10:00:00", "2024-01-10 00:00:00"),
+                    ],
+                    ORDER_COLS,
+                ),
+            ),
+        )
+    )
+    runs.append(
+        project.ingest(
+            instance,
+            "shop_orders",
+            project.write_csv(
+                "shop_orders/o2.csv",
+                frame(
+                    [
+                        (
+                            2,
+                            2,
+                            20,
+                            100.0,
+                            "completed",
+                            "2024-01-06 10:00:00",
+                            "2024-02-10 00:00:00",
+                        ),  # order 2 completed
+                        (4, 4, 20, 50.0, "completed", "2024-02-02 10:00:00", "2024-02-10 00:00:00"),
+                        (5, 99, 10, 7.0, "completed", "2024-02-03 10:00:00", "2024-02-10 00:00:00"),
+                    ],
+                    ORDER_COLS,
+                ),
+            ),
+        )
+    )  # no customer 99
     assert all(r.success for r in runs), [r.error for r in runs]
 
     # dimension: one row per (masked) customer, the newest updated_at winning
     dim = wh.read("dim_shop_customer")
     token = tokens(project.contracts["shop_customers"], [1, 2, 3, 4, 99])
     got = dict(zip(dim["customer_id"], zip(dim["city"], dim["segment"])))
-    assert got == {token[1]: ("Lyon", "retail"),  # not Brest: that version is older
-                   token[2]: ("Nice", "retail"),  # changed in extract 2
-                   token[3]: ("Paris", "retail"), token[4]: ("Lille", "business")}
+    assert got == {
+        token[1]: ("Lyon", "retail"),  # not Brest: that version is older
+        token[2]: ("Nice", "retail"),  # changed in extract 2
+        token[3]: ("Paris", "retail"),
+        token[4]: ("Lille", "business"),
+    }
     assert sorted(dim.columns) == ["_partition", "_source_line", "city", "customer_id", "segment"]
     assert not dim["customer_id"].isin(["1", "2", "3", "4"]).any()  # masked keys: tokens, not ids
 
@@ -160,20 +223,34 @@ def test_dimension_fact_and_gold_joins_from_incremental_extracts(make_project, i
     assert refs["fact_shop_orders.product_id_references_resolve"] == (True, "WARN")
     orphan = evaluations(instance, "fact_shop_orders", "customer_id_references_resolve")[0]
     meta = {k: v.value for k, v in orphan.metadata.items()}
-    assert meta == {"orphans": 1, "orphan_rate": 0.2, "foreign_keys": 5, "referenced_rows": 4,
-                    "referenced_model": "dim_shop_customer"}
+    assert meta == {
+        "orphans": 1,
+        "orphan_rate": 0.2,
+        "foreign_keys": 5,
+        "referenced_rows": 4,
+        "referenced_model": "dim_shop_customer",
+    }
     assert fact.set_index("order_id").loc[5, "customer_id"] == token[99]
     assert token[99] not in str(orphan) and "99" not in (orphan.description or "")  # counts, never key values
 
     # gold joins over the fact (not masked, which holds order 2 twice): known totals
     by_segment = wh.read("shop_orders_revenue_by_segment")
-    got = {(None if pd.isna(s) else s): (float(r), int(n))
-           for s, r, n in zip(by_segment["segment"], by_segment["revenue"], by_segment["orders"])}
+    got = {
+        (None if pd.isna(s) else s): (float(r), int(n))
+        for s, r, n in zip(by_segment["segment"], by_segment["revenue"], by_segment["orders"])
+    }
     assert got == {"retail": (130.0, 3), "business": (50.0, 1), None: (7.0, 1)}
     by_category = wh.read("shop_orders_revenue_by_category")
-    got = {(str(p.date()), c): float(r) for p, c, r in zip(by_category["period"], by_category["category"], by_category["revenue"])}
-    assert got == {("2024-01-01", "toys"): 30.0, ("2024-01-01", "garden"): 100.0,
-                   ("2024-02-01", "garden"): 50.0, ("2024-02-01", "toys"): 7.0}
+    got = {
+        (str(p.date()), c): float(r)
+        for p, c, r in zip(by_category["period"], by_category["category"], by_category["revenue"])
+    }
+    assert got == {
+        ("2024-01-01", "toys"): 30.0,
+        ("2024-01-01", "garden"): 100.0,
+        ("2024-02-01", "garden"): 50.0,
+        ("2024-02-01", "toys"): 7.0,
+    }
     mat = instance.get_latest_materialization_event(dg.AssetKey("shop_orders_revenue_by_segment")).asset_materialization
     assert mat.metadata["join/dim_shop_customer/rows_unmatched"].value == 1
 
@@ -197,12 +274,18 @@ def test_a_failed_uniqueness_gate_keeps_the_last_good_model(make_project, instan
     # without latest_by, two different versions of one key cannot be resolved: the gate holds the model
     project = make_project(CUSTOMERS.replace("  latest_by: updated_at\n", ""))
     wh = project.wh()
-    ok = project.ingest(instance, "shop_customers", project.write_csv("shop_customers/a.csv", frame([
-        (1, "Lyon", "retail", "2024-01-01 00:00:00")], CUST_COLS)))
+    ok = project.ingest(
+        instance,
+        "shop_customers",
+        project.write_csv("shop_customers/a.csv", frame([(1, "Lyon", "retail", "2024-01-01 00:00:00")], CUST_COLS)),
+    )
     assert ok.success and len(wh.read("dim_shop_customer")) == 1
     version = wh.table("dim_shop_customer").version()
-    bad = project.ingest(instance, "shop_customers", project.write_csv("shop_customers/b.csv", frame([
-        (1, "Paris", "retail", "2024-02-01 00:00:00")], CUST_COLS)))
+    bad = project.ingest(
+        instance,
+        "shop_customers",
+        project.write_csv("shop_customers/b.csv", frame([(1, "Paris", "retail", "2024-02-01 00:00:00")], CUST_COLS)),
+    )
     assert not bad.success
     assert "dim_shop_customer.key_is_unique: 1 key(s) with more than one row" in bad.failed_gates[0]
     assert wh.table("dim_shop_customer").version() == version
@@ -212,8 +295,14 @@ def test_a_failed_uniqueness_gate_keeps_the_last_good_model(make_project, instan
 def test_orphans_error_holds_the_fact_back(make_project, instance):
     orders = ORDERS.replace("  references:", "  orphans: error\n  references:")
     project = make_project(CUSTOMERS, PRODUCTS, orders)
-    out = project.ingest(instance, "shop_orders", project.write_csv("shop_orders/o1.csv", frame([
-        (1, 1, 10, 10.0, "completed", "2024-01-05 10:00:00", "2024-01-10 00:00:00")], ORDER_COLS)))
+    out = project.ingest(
+        instance,
+        "shop_orders",
+        project.write_csv(
+            "shop_orders/o1.csv",
+            frame([(1, 1, 10, 10.0, "completed", "2024-01-05 10:00:00", "2024-01-10 00:00:00")], ORDER_COLS),
+        ),
+    )
     assert not out.success  # no customer nor product extract yet: every foreign key is an orphan
     checks = {f"{a}.{c}": (p, s) for a, c, p, s in out.checks}
     assert checks["fact_shop_orders.customer_id_references_resolve"] == (False, "ERROR")
@@ -255,23 +344,39 @@ def test_a_new_dataset_needs_only_its_yaml_contract(make_project, instance):
     assert {c.name for c in graph.get(dg.AssetKey("dim_store")).check_keys} == {"key_is_unique"}
     assert {c.name for c in graph.get(dg.AssetKey("stores_semantic_metrics")).check_keys} == {"gold_has_no_pii"}
     job = project.defs.resolve_job_def("stores_pipeline")
-    assert {"dim_store", "stores_semantic_metrics", "stores_metric_definitions"} <= \
-        {k.to_user_string() for k in job.asset_layer.asset_graph.get_all_asset_keys()}
+    assert {"dim_store", "stores_semantic_metrics", "stores_metric_definitions"} <= {
+        k.to_user_string() for k in job.asset_layer.asset_graph.get_all_asset_keys()
+    }
 
-    out = project.ingest(instance, "stores", project.write_csv("stores/w1.csv", frame([
-        (1, "north", 100.0, "2024-01-10", "2024-03-01 00:00:00"),
-        (2, "north", 300.0, "2024-01-20", "2024-03-01 00:00:00"),
-        (3, "south", 200.0, "2024-02-05", "2024-03-01 00:00:00")],
-        ["store_id", "region", "surface_m2", "opened_on", "extracted_at"])))
+    out = project.ingest(
+        instance,
+        "stores",
+        project.write_csv(
+            "stores/w1.csv",
+            frame(
+                [
+                    (1, "north", 100.0, "2024-01-10", "2024-03-01 00:00:00"),
+                    (2, "north", 300.0, "2024-01-20", "2024-03-01 00:00:00"),
+                    (3, "south", 200.0, "2024-02-05", "2024-03-01 00:00:00"),
+                ],
+                ["store_id", "region", "surface_m2", "opened_on", "extracted_at"],
+            ),
+        ),
+    )
     assert out.success, out.error
     checks = {f"{a}.{c}": p for a, c, p, _ in out.checks}
     assert checks["dim_store.key_is_unique"] and checks["stores_semantic_metrics.gold_has_no_pii"]
     assert project.wh().read("dim_store")["store_id"].tolist() == [1, 2, 3]
     metrics = project.wh().read("stores_semantic_metrics")
-    got = {(m, str(p.date()), None if r is None or r is pd.NA else r): v
-           for m, p, r, v in zip(metrics["metric"], metrics["period"], metrics["region"].astype(object), metrics["value"])}
-    assert got == {("stores_opened", "2024-01-01", "north"): 2.0, ("stores_opened", "2024-02-01", "south"): 1.0,
-                   ("mean_surface", "2024-01-01", None): 200.0}
+    got = {
+        (m, str(p.date()), None if r is None or r is pd.NA else r): v
+        for m, p, r, v in zip(metrics["metric"], metrics["period"], metrics["region"].astype(object), metrics["value"])
+    }
+    assert got == {
+        ("stores_opened", "2024-01-01", "north"): 2.0,
+        ("stores_opened", "2024-02-01", "south"): 1.0,
+        ("mean_surface", "2024-01-01", None): 200.0,
+    }
     definitions = project.wh().read("stores_metric_definitions")
     assert definitions["owner"].tolist() == ["retail-data@example.com"] * 2  # the contract's owner by default
     assert definitions["unit"].tolist() == ["count", "m2"]

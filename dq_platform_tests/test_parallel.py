@@ -92,7 +92,9 @@ def test_masking_and_pii_scan_same_with_threads(customers, monkeypatch):
     serial, pooled = both(monkeypatch, lambda: mask_frame(cleaned, contract, key, dt.date(2025, 1, 1)))
     pd.testing.assert_frame_equal(serial, pooled)
     # the scan finds the raw PII in the cleaned frame and nothing in the masked one, either way
-    scans = both(monkeypatch, lambda: (scan_frame(cleaned), scan_frame(pooled), raw_value_echo(pooled, cleaned, contract)))
+    scans = both(
+        monkeypatch, lambda: (scan_frame(cleaned), scan_frame(pooled), raw_value_echo(pooled, cleaned, contract))
+    )
     assert scans[0] == scans[1]
     found_in_cleaned, found_in_masked, echoes = scans[1]
     assert found_in_cleaned.get("email", {}).get("email", 0) > 0

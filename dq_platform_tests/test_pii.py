@@ -50,19 +50,57 @@ POSITIVES = [
 ]
 
 NEAR_MISSES = [
-    "x@y.invalid", "someone@masked.invalid", "a@b.test", "c@d.example", "e@f.localhost", "MIXED@Case.INVALID",
-    "0123456789abcdef@masked.invalid", "4111111111111111@masked.invalid",  # all-digit masked local part
-    "not an email @ all", "user@localhost",
-    "055-234-5678", "(055) 234-5678", "155-234-5678", "555-123-4567",  # area/exchange must start 2-9
-    "012-345-6789", "012-345-5678",  # masked phone shapes
-    "55-234-5678", "555-234-567", "15552345678900",  # (14 digits, Luhn-invalid)
-    "000-12-3456", "666-12-3456", "900-12-3456", "123-00-6789", "123-45-0000", "123456789",
-    "4111 1111 1111 1112", "4111111111111112", "411111111111",  # Luhn-invalid / too short
-    "DE89 3704 0044 0532 0130 02", "DE89370400440532013001", "de89370400440532013000",
-    "999.1.1.1", "256.1.1.1", "1.2.3", "1.2.3.4.5", "3.14159",
-    "12:30:45", "::", "std::vector", "00:1A:2B:3C:4D:5E",
-    "tk_5552345678abcdef01234567", "tk_4111111111111111abcd1234", "TX12345678",
-    "[REDACTED]", "[UNKNOWN]", "627**", "18-24", "65+", "St. Louis", "2024-06-15", "",
+    "x@y.invalid",
+    "someone@masked.invalid",
+    "a@b.test",
+    "c@d.example",
+    "e@f.localhost",
+    "MIXED@Case.INVALID",
+    "0123456789abcdef@masked.invalid",
+    "4111111111111111@masked.invalid",  # all-digit masked local part
+    "not an email @ all",
+    "user@localhost",
+    "055-234-5678",
+    "(055) 234-5678",
+    "155-234-5678",
+    "555-123-4567",  # area/exchange must start 2-9
+    "012-345-6789",
+    "012-345-5678",  # masked phone shapes
+    "55-234-5678",
+    "555-234-567",
+    "15552345678900",  # (14 digits, Luhn-invalid)
+    "000-12-3456",
+    "666-12-3456",
+    "900-12-3456",
+    "123-00-6789",
+    "123-45-0000",
+    "123456789",
+    "4111 1111 1111 1112",
+    "4111111111111112",
+    "411111111111",  # Luhn-invalid / too short
+    "DE89 3704 0044 0532 0130 02",
+    "DE89370400440532013001",
+    "de89370400440532013000",
+    "999.1.1.1",
+    "256.1.1.1",
+    "1.2.3",
+    "1.2.3.4.5",
+    "3.14159",
+    "12:30:45",
+    "::",
+    "std::vector",
+    "00:1A:2B:3C:4D:5E",
+    "tk_5552345678abcdef01234567",
+    "tk_4111111111111111abcd1234",
+    "TX12345678",
+    "[REDACTED]",
+    "[UNKNOWN]",
+    "627**",
+    "18-24",
+    "65+",
+    "St. Louis",
+    "2024-06-15",
+    "",
 ]
 
 
@@ -77,12 +115,15 @@ def test_near_misses_are_not_pii(value):
 
 
 def test_counts_per_column_and_kind_only_nonzero():
-    df = pd.DataFrame({
-        "contact": pd.Series(["jane@gmail.com", "555-234-5678", "jane@gmail.com or 555-234-5678", None, "ok"],
-                             dtype="string"),
-        "notes": pd.Series(["nothing", "at all", None, "here", "ok"], dtype=object),
-        "n": pd.Series([5552345678] * 5, dtype="Int64"),  # not a string column: skipped by default
-    })
+    df = pd.DataFrame(
+        {
+            "contact": pd.Series(
+                ["jane@gmail.com", "555-234-5678", "jane@gmail.com or 555-234-5678", None, "ok"], dtype="string"
+            ),
+            "notes": pd.Series(["nothing", "at all", None, "here", "ok"], dtype=object),
+            "n": pd.Series([5552345678] * 5, dtype="Int64"),  # not a string column: skipped by default
+        }
+    )
     assert scan_frame(df) == {"contact": {"email": 2, "phone": 2}}
     assert scan_frame(df, columns=["n"]) == {"n": {"phone": 5}}
     assert scan_frame(df, columns=["notes"]) == {}
@@ -100,10 +141,23 @@ def test_reserved_addresses_are_exempt_but_their_neighbours_are_not():
 
 
 def test_luhn_and_iban_checksums_vectorized():
-    assert luhn_valid(pa.array(["4111111111111111", "4111111111111112", "79927398713", "0"])).tolist() == \
-        [True, False, True, True]
-    assert iban_valid(pa.array(["DE89370400440532013000", "GB82WEST12345698765432", "GB82WEST12345698765433",
-                                "FR1420041010050500013M02606", "DE89"])).tolist() == [True, True, False, True, False]
+    assert luhn_valid(pa.array(["4111111111111111", "4111111111111112", "79927398713", "0"])).tolist() == [
+        True,
+        False,
+        True,
+        True,
+    ]
+    assert iban_valid(
+        pa.array(
+            [
+                "DE89370400440532013000",
+                "GB82WEST12345698765432",
+                "GB82WEST12345698765433",
+                "FR1420041010050500013M02606",
+                "DE89",
+            ]
+        )
+    ).tolist() == [True, True, False, True, False]
 
 
 def test_checksums_only_run_on_candidates_of_a_large_column():
@@ -116,8 +170,15 @@ def test_checksums_only_run_on_candidates_of_a_large_column():
 
 
 def test_pii_scan_metadata_never_carries_raw_values():
-    raw = ["jane.doe@gmail.com", "555-234-5678", "123-45-6789", "4111 1111 1111 1111",
-           "DE89 3704 0044 0532 0130 00", "192.168.1.1", "2001:db8::1"]
+    raw = [
+        "jane.doe@gmail.com",
+        "555-234-5678",
+        "123-45-6789",
+        "4111 1111 1111 1111",
+        "DE89 3704 0044 0532 0130 00",
+        "192.168.1.1",
+        "2001:db8::1",
+    ]
     df = pd.DataFrame({"leaky": pd.Series(["fine"] + raw, dtype="string"), "clean": pd.Series(["ok"] * 8)})
     scan = PiiScan.of(df, max_positions=2)
     assert not scan.clean and scan.total == 7
@@ -139,26 +200,39 @@ def test_shape_of_hides_every_letter_and_digit():
     assert shape_of(pd.Series(["a" * 50]), max_len=5) == ["xxxxx..."]
 
 
-CONTRACT = Contract.model_validate({
-    "name": "people", "description": "test", "owner": "team:test", "source": {"pattern": "p/*.csv"},
-    "columns": [
-        {"name": "customer_id", "type": "integer", "pii": {"category": "identifier", "masking": "token"}},
-        {"name": "email", "type": "string", "pii": {"category": "email", "masking": "email"}},
-        {"name": "status", "type": "string"},
-    ],
-})
+CONTRACT = Contract.model_validate(
+    {
+        "name": "people",
+        "description": "test",
+        "owner": "team:test",
+        "source": {"pattern": "p/*.csv"},
+        "columns": [
+            {"name": "customer_id", "type": "integer", "pii": {"category": "identifier", "masking": "token"}},
+            {"name": "email", "type": "string", "pii": {"category": "email", "masking": "email"}},
+            {"name": "status", "type": "string"},
+        ],
+    }
+)
 
 
 def test_raw_value_echo_catches_unmasked_values_only():
-    cleaned = pd.DataFrame({"customer_id": pd.Series([1, 2, 3], dtype="Int64"),
-                            "email": pd.Series(["a@x.com", "b@x.com", None], dtype="string"),
-                            "status": pd.Series(["active"] * 3, dtype="string")})
-    good = cleaned.assign(customer_id=pd.Series(["tk_a", "tk_b", "tk_c"], dtype="string"),
-                          email=pd.Series(["0@masked.invalid", "1@masked.invalid", None], dtype="string"))
+    cleaned = pd.DataFrame(
+        {
+            "customer_id": pd.Series([1, 2, 3], dtype="Int64"),
+            "email": pd.Series(["a@x.com", "b@x.com", None], dtype="string"),
+            "status": pd.Series(["active"] * 3, dtype="string"),
+        }
+    )
+    good = cleaned.assign(
+        customer_id=pd.Series(["tk_a", "tk_b", "tk_c"], dtype="string"),
+        email=pd.Series(["0@masked.invalid", "1@masked.invalid", None], dtype="string"),
+    )
     assert raw_value_echo(good, cleaned, CONTRACT) == {}
     # a masking bug: ids passed through (as strings — compared in canonical form), one email leaked
-    leaky = good.assign(customer_id=pd.Series(["1", "2", "tk_c"], dtype="string"),
-                        email=pd.Series(["0@masked.invalid", "a@x.com", None], dtype="string"))
+    leaky = good.assign(
+        customer_id=pd.Series(["1", "2", "tk_c"], dtype="string"),
+        email=pd.Series(["0@masked.invalid", "a@x.com", None], dtype="string"),
+    )
     assert raw_value_echo(leaky, cleaned, CONTRACT) == {"customer_id": 2, "email": 1}
     # a value equal to a raw value of ANOTHER row still counts: it is still a raw value
     shuffled = good.assign(email=pd.Series(["b@x.com", "0@masked.invalid", None], dtype="string"))

@@ -22,18 +22,20 @@ def customer_frame(n: int, start: int = 1, bad: int = 0) -> pd.DataFrame:
     """n customers; the last `bad` rows carry one invalid email each."""
     i = np.arange(start, start + n)
     first = np.array(["alice", "bob", "carol", "dave", "erin", "frank"])[i % 6]
-    df = pd.DataFrame({
-        "customer_id": i.astype(str),
-        "first_name": first,
-        "last_name": np.array(["smith", "jones", "brown"])[i % 3],
-        "email": [f"{f}.{k}@example.com" for f, k in zip(first, i)],
-        "phone": [f"(555) 234-{k % 10000:04d}" for k in i],
-        "date_of_birth": "1980-01-15",
-        "address": [f"{k} Main St, Springfield, IL 62704" for k in i],
-        "income": (40_000 + (i % 20) * 1000).astype(str),  # a plausible spread: no statistical outliers
-        "account_status": np.array(["active", "inactive", "suspended"])[i % 3],
-        "created_date": "2020-03-01",
-    })
+    df = pd.DataFrame(
+        {
+            "customer_id": i.astype(str),
+            "first_name": first,
+            "last_name": np.array(["smith", "jones", "brown"])[i % 3],
+            "email": [f"{f}.{k}@example.com" for f, k in zip(first, i)],
+            "phone": [f"(555) 234-{k % 10000:04d}" for k in i],
+            "date_of_birth": "1980-01-15",
+            "address": [f"{k} Main St, Springfield, IL 62704" for k in i],
+            "income": (40_000 + (i % 20) * 1000).astype(str),  # a plausible spread: no statistical outliers
+            "account_status": np.array(["active", "inactive", "suspended"])[i % 3],
+            "created_date": "2020-03-01",
+        }
+    )
     if bad:
         df.loc[df.index[-bad:], "email"] = "not-an-email"
     return df
@@ -70,8 +72,10 @@ def test_nothing_lost_and_rerun_replaces_instead_of_duplicating(project, instanc
     first = project.ingest(instance, "customers", path)
     second = project.ingest(instance, "customers", path)  # same bytes -> same partition
     assert first.partition == second.partition and second.success
-    counts = {t: project.wh().row_counts(t)[first.partition]
-              for t in ("raw_customers", "cleaned_customers", "quarantine_customers", "masked_customers")}
+    counts = {
+        t: project.wh().row_counts(t)[first.partition]
+        for t in ("raw_customers", "cleaned_customers", "quarantine_customers", "masked_customers")
+    }
     assert counts == {"raw_customers": 60, "cleaned_customers": 55, "quarantine_customers": 5, "masked_customers": 55}
 
 
@@ -106,7 +110,9 @@ def test_failure_rate_gate_holds_back_publication_and_last_good_version_stays(pr
     assert bad_out.partition not in wh.row_counts("masked_customers")
     pd.testing.assert_frame_equal(wh.read("customers_by_status"), gold_before)
     # ...while nothing is lost: every bad-file row is in cleaned or quarantine
-    counts = {t: wh.row_counts(t)[bad_out.partition] for t in ("raw_customers", "cleaned_customers", "quarantine_customers")}
+    counts = {
+        t: wh.row_counts(t)[bad_out.partition] for t in ("raw_customers", "cleaned_customers", "quarantine_customers")
+    }
     assert counts["raw_customers"] == counts["cleaned_customers"] + counts["quarantine_customers"] == 50
     # and the commit of cleaned records that its gates failed
     assert wh.last_commit("cleaned_customers", bad_out.partition)["dq_gates"] == "failed"
@@ -263,8 +269,11 @@ def test_raw_schema_change_and_row_count_bounds_checks(project, instance):
 def test_a_column_missing_from_a_later_file_is_reported_as_missing_from_the_file(project, instance):
     first = project.ingest(instance, "customers", project.write_csv("customers/m1.csv", customer_frame(5)))
     assert first.success
-    later = project.ingest(instance, "customers",
-                           project.write_csv("customers/m2.csv", customer_frame(5, start=20).drop(columns=["email"])))
+    later = project.ingest(
+        instance,
+        "customers",
+        project.write_csv("customers/m2.csv", customer_frame(5, start=20).drop(columns=["email"])),
+    )
     q = project.wh().read("quarantine_customers", partition=later.partition)
     assert set(q[rules.FAILED_RULES]) == {"email:present; email:required"}
     assert (q[rules.REASON].str.startswith("email: column is missing from the file")).all()
@@ -282,11 +291,14 @@ def test_one_process_and_a_process_per_step_store_the_same_tables(project, insta
     for executor in ("in_process", "multiprocess"):
         root = str(tmp_path / f"warehouse_{executor}")
         source = register(instance, contract, path, root)
-        out = run_file(instance, contract, source, contracts_dir=project.contracts_dir, warehouse_root=root,
-                       executor=executor)
+        out = run_file(
+            instance, contract, source, contracts_dir=project.contracts_dir, warehouse_root=root, executor=executor
+        )
         assert out.success and out.rows == {"in": 80, "cleaned": 76, "quarantined": 4, "masked": 76}, out.error
         wh = Warehouse(root=root)
-        tables[executor] = {t: wh.read(t, partition=out.partition).drop(columns=[rules.RUN_ID], errors="ignore")
-                            for t in ("raw_customers", "cleaned_customers", "quarantine_customers", "masked_customers")}
+        tables[executor] = {
+            t: wh.read(t, partition=out.partition).drop(columns=[rules.RUN_ID], errors="ignore")
+            for t in ("raw_customers", "cleaned_customers", "quarantine_customers", "masked_customers")
+        }
     for table, frame in tables["in_process"].items():
         pd.testing.assert_frame_equal(frame, tables["multiprocess"][table], obj=table)

@@ -37,8 +37,9 @@ def logs_project(make_project):
 
 
 def deliver(project, k: int, files: int = 2):
-    rel, data, _, _ = build_file("logs", k, files=files, events=240, seed=11, start="2025-01-01T10:00:00Z", rate=4.0,
-                                 incidents=True, messy=True)
+    rel, data, _, _ = build_file(
+        "logs", k, files=files, events=240, seed=11, start="2025-01-01T10:00:00Z", rate=4.0, incidents=True, messy=True
+    )
     landing_zone(project.landing).put(rel, data)
     return project.landing / rel
 
@@ -50,12 +51,13 @@ def sql(engine, query: str) -> pd.DataFrame:
 
 def run_text(instance, run_id: str) -> str:
     """Everything the run recorded: log messages and event metadata."""
-    return "\n".join(f"{e.user_message} {e.dagster_event.event_specific_data if e.dagster_event else ''}"
-                     for e in instance.all_logs(run_id))
+    return "\n".join(
+        f"{e.user_message} {e.dagster_event.event_specific_data if e.dagster_event else ''}"
+        for e in instance.all_logs(run_id)
+    )
 
 
-def test_masked_rows_and_anomalies_are_published_and_a_rerun_replaces_them(logs_project, instance, pg, caplog,
-                                                                          capsys):
+def test_masked_rows_and_anomalies_are_published_and_a_rerun_replaces_them(logs_project, instance, pg, caplog, capsys):
     caplog.set_level(logging.DEBUG)
     url, engine = pg
     project = logs_project
@@ -70,8 +72,11 @@ def test_masked_rows_and_anomalies_are_published_and_a_rerun_replaces_them(logs_
     key = [rules.PARTITION, rules.SOURCE_LINE]
     pub = published.sort_values(key).reset_index(drop=True)
     exp = masked.sort_values(key).reset_index(drop=True)
-    assert pub[key + ["service", "level", "message", "user_id"]].astype(str).equals(
-        exp[key + ["service", "level", "message", "user_id"]].astype(str))
+    assert (
+        pub[key + ["service", "level", "message", "user_id"]]
+        .astype(str)
+        .equals(exp[key + ["service", "level", "message", "user_id"]].astype(str))
+    )
     assert (pub["timestamp"] == exp["timestamp"]).all()
     assert published["message"].str.contains("[email]", regex=False).any()  # masked, not cleaned, left the warehouse
     assert not published["message"].str.contains(r"@\w+\.\w", regex=True).any()
@@ -111,8 +116,9 @@ def test_without_the_variable_nothing_is_published_and_the_step_says_so(logs_pro
     assert "DQ_EVENTS_PG_URL is not set: nothing published to PostgreSQL" in run_text(instance, out.run_id)
 
 
-def test_a_failed_publication_names_no_password_and_the_next_run_catches_up(logs_project, instance, pg, dead_url,
-                                                                             monkeypatch):
+def test_a_failed_publication_names_no_password_and_the_next_run_catches_up(
+    logs_project, instance, pg, dead_url, monkeypatch
+):
     url, engine = pg
     port = dead_url.rsplit(":", 1)[1]
     monkeypatch.setenv("DQ_EVENTS_PG_URL", url.replace(":5432/", f":{port}/"))
@@ -130,13 +136,20 @@ def test_a_failed_publication_names_no_password_and_the_next_run_catches_up(logs
     # the anomalies table was never mirrored: this run mirrors it whole, burst included
     mat = instance.get_latest_materialization_event(dg.AssetKey("events_logs_postgres")).asset_materialization
     assert mat.metadata["anomalies_mode"].value == "whole table"
-    assert len(sql(engine, "SELECT * FROM events_logs_anomalies")) == len(logs_project.wh().read("events_logs_anomalies"))
+    assert len(sql(engine, "SELECT * FROM events_logs_anomalies")) == len(
+        logs_project.wh().read("events_logs_anomalies")
+    )
     assert sql(engine, "SELECT DISTINCT _partition FROM events_logs")["_partition"].tolist() == [ok.partition]
 
 
-@pytest.mark.parametrize("url", [f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432:5432/x",  # does not parse
-                                 f"postgresql+nodriver://postgres:{PASSWORD}@127.0.0.1/x",  # no such driver
-                                 f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/no_such_database_here"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432:5432/x",  # does not parse
+        f"postgresql+nodriver://postgres:{PASSWORD}@127.0.0.1/x",  # no such driver
+        f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/no_such_database_here",
+    ],
+)
 def test_a_bad_url_fails_with_a_message_that_never_holds_the_password(tmp_path, url):
     from dq_platform.contract import load_contract
     from dq_platform.io.postgres import PublishError, publish

@@ -38,8 +38,9 @@ def coins_api(monkeypatch):
 
 def tick(instance, contract, landing_uri: str, cursor: str | None = None) -> dg.SensorResult:
     """One landing-sensor tick as the daemon runs it, its partition requests applied."""
-    ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                  resources={"landing": LandingZoneResource(uri=landing_uri)})
+    ctx = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"landing": LandingZoneResource(uri=landing_uri)}
+    )
     result = build_file_sensor(contract)(ctx)
     for req in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
@@ -74,9 +75,13 @@ def test_api_pull_flows_to_gold_through_the_landing_sensor(project, instance, co
     wh = project.wh()
     # every gate of the recorded messy records, with its rule id
     assert rule_by_id(wh.read("quarantine_crypto_markets")) == {
-        "litecoin": "current_price:required", "ethereum-classic": "current_price_positive",
-        "polkadot": "market_cap:type", "vechain": "market_cap_rank:min", "bonk": "low_not_above_high",
-        "aave": "id:unique"}
+        "litecoin": "current_price:required",
+        "ethereum-classic": "current_price_positive",
+        "polkadot": "market_cap:type",
+        "vechain": "market_cap_rank:min",
+        "bonk": "low_not_above_high",
+        "aave": "id:unique",
+    }
     raw = wh.read("raw_crypto_markets")
     assert raw.loc[raw["id"] == "ripple", "roi"].iloc[0].startswith('{"times":')  # nested value as JSON text
     gold = wh.read("crypto_markets_by_coin_day").set_index("id")
@@ -126,9 +131,15 @@ def test_each_gate_quarantines_its_rows_with_its_rule_id(project, instance, coin
     assert out.success, out.error  # 8 of 49 rejected: 16% < the 20% error level
     assert out.rows == {"in": 49, "cleaned": 41, "quarantined": 8, "masked": 41}
     assert rule_by_id(project.wh().read("quarantine_crypto_markets")) == {
-        "bitcoin": "current_price_positive", "official-trump": "current_price_positive",
-        "ethereum": "current_price:type", "ripple": "market_cap_rank:min", "solana": "market_cap_rank:max",
-        "cardano": "low_not_above_high", "<null>": "id:required", "tether": "id:unique"}
+        "bitcoin": "current_price_positive",
+        "official-trump": "current_price_positive",
+        "ethereum": "current_price:type",
+        "ripple": "market_cap_rank:min",
+        "solana": "market_cap_rank:max",
+        "cardano": "low_not_above_high",
+        "<null>": "id:required",
+        "tether": "id:unique",
+    }
 
 
 def test_a_failure_rate_over_the_error_level_holds_masked_and_gold(project, instance, coins_api):
@@ -190,8 +201,10 @@ def test_sql_tables_flow_incrementally_and_masked_ids_join(project, instance, er
     assert orders.rows == {"in": 152, "cleaned": 144, "quarantined": 8, "masked": 144}
     quarantined = wh.read("quarantine_erp_orders")
     assert sorted(quarantined[rules.FAILED_RULES]) == sorted(
-        ["quantity:min"] * 3 + ["customer_id:required", "status:allowed_values", "updated_after_ordered"]
-        + ["order_id:unique"] * 2)
+        ["quantity:min"] * 3
+        + ["customer_id:required", "status:allowed_values", "updated_after_ordered"]
+        + ["order_id:unique"] * 2
+    )
     # customer ids are tokenized in one key domain: masked orders still join masked customers
     cleaned_c, cleaned_o = wh.read("cleaned_erp_customers"), wh.read("cleaned_erp_orders")
     masked_c, masked_o = wh.read("masked_erp_customers"), wh.read("masked_erp_orders")
@@ -219,8 +232,10 @@ def test_cli_extract_then_ingest(tmp_path, monkeypatch, capsys, coins_api):
     monkeypatch.setenv("DQ_LANDING_DIR", str(tmp_path / "landing"))
     monkeypatch.setenv("DQ_PROJECT_DIR", str(tmp_path))
     assert main(["extract", "customers"]) == 2
-    assert "'customers' is not a pull-source (http/sql) contract; those are: crypto_markets, erp_customers" \
+    assert (
+        "'customers' is not a pull-source (http/sql) contract; those are: crypto_markets, erp_customers"
         in capsys.readouterr().err
+    )
     assert main(["extract", "crypto_markets", "--ingest"]) == 0
     out = capsys.readouterr().out
     assert "crypto_markets: extract run " in out and "SUCCESS: 49 rows; delivered file://" in out

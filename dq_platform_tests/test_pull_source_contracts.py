@@ -70,42 +70,103 @@ def test_shipped_pull_contracts_load():
     contracts = {c.name: c for c in load_contracts()}
     assert contracts["crypto_markets"].source.kind == "http"
     assert contracts["crypto_markets"].source.http.pagination.per_page == 25
-    assert {contracts[n].source.sql.table for n in ("erp_customers", "erp_products", "erp_orders")} == \
-        {"customers", "products", "orders"}
+    assert {contracts[n].source.sql.table for n in ("erp_customers", "erp_products", "erp_orders")} == {
+        "customers",
+        "products",
+        "orders",
+    }
     assert {contracts[n].asset_group for n in ("erp_customers", "erp_products", "erp_orders")} == {"erp"}
     assert contracts["customers"].source.kind == "file"  # existing contracts stay valid unchanged
 
 
-@pytest.mark.parametrize("text,change,expected", [
-    (HTTP, ("  http:\n    base_url: https://rates.example.com/v1\n    base_url_env: DQ_TEST_FX_URL\n"
-            "    path: /rates\n    params: {base: USD}\n    records_key: data\n", ""),
-     "x.yaml:5: source: kind 'http' needs a 'http:' section with its options"),
-    (HTTP, ('schedule: "0 6 * * *"', 'schedule: "daily at six"'),
-     "x.yaml:10: source.schedule: 'daily at six' is not a cron expression"),
-    (HTTP, ("    base_url: https://rates.example.com/v1\n    base_url_env: DQ_TEST_FX_URL\n", ""),
-     "x.yaml:11: source.http: needs base_url or base_url_env"),
-    (HTTP, ("base_url: https://rates", "base_url: ftp://rates"), "x.yaml:12: source.http.base_url: 'ftp://rates.example.com/v1' is not an http(s):// URL"),
-    (HTTP, ("base_url_env: DQ_TEST_FX_URL", "base_url_env: fx-url"), "x.yaml:13: source.http.base_url_env: must name an environment variable"),
-    (HTTP, ("    records_key: data\n", "    records_key: data\n    retry: 3\n"), "x.yaml:17: source.http.retry: unknown field (typo?)"),
-    (HTTP, ("format: jsonl", "format: csv"), "x.yaml:5: source: kind 'http' delivers jsonl files: set format: jsonl"),
-    (HTTP, ('pattern: "fx/rates_*.jsonl"', 'pattern: "fx/*/rates_*.jsonl"'), "needs exactly one '*'"),
-    (HTTP, ("kind: http", "kind: file"), "x.yaml:5: source: a 'http:' section needs kind: http (kind is 'file')"),
-    (SQL, ("    mode: incremental\n", ""),
-     "x.yaml:8: source.sql: a 'watermark' needs mode: incremental (mode 'full' reads every row each time)"),
-    (SQL, ("    watermark: changed_at\n", ""), "x.yaml:8: source.sql: mode 'incremental' needs a 'watermark' column"),
-    (SQL, ("    table: dbo.stock\n", ""), "x.yaml:8: source.sql: needs exactly one of 'table' or 'query'"),
-    (SQL, ("    table: dbo.stock\n", "    table: dbo.stock\n    query: SELECT 1\n"), "needs exactly one of 'table' or 'query'"),
-    (SQL, ("url_env: DQ_WMS_DB_URL", "url_env: postgresql://u:p@h/db"), "x.yaml:9: source.sql.url_env: must name an environment variable (upper case, digits, '_'"),
-    (SQL, ("watermark: changed_at", "watermark: changed"),
-     "x.yaml:1: (top level): source.sql.watermark 'changed' must be one of the contract's columns"),
-    (SQL, ("watermark: changed_at", "watermark: sku"),
-     "source.sql.watermark 'sku' must be an integer, float, date or timestamp column (it is string)"),
-    (SQL.replace("  kind: sql\n", "").replace("  format: parquet\n", "  format: csv\n"), ("pattern", "pattern"),
-     "x.yaml:4: source: a 'sql:' section needs kind: sql (kind is 'file')"),
-    ("name: a\ndescription: d\nowner: team:a\nsource:\n  pattern: 'a/*.csv'\n  schedule: '0 * * * *'\n"
-     "columns:\n  - {name: x, type: string}\n", ("", ""),
-     "x.yaml:4: source: schedule applies to pull sources (kind http or sql)"),
-])
+@pytest.mark.parametrize(
+    "text,change,expected",
+    [
+        (
+            HTTP,
+            (
+                "  http:\n    base_url: https://rates.example.com/v1\n    base_url_env: DQ_TEST_FX_URL\n"
+                "    path: /rates\n    params: {base: USD}\n    records_key: data\n",
+                "",
+            ),
+            "x.yaml:5: source: kind 'http' needs a 'http:' section with its options",
+        ),
+        (
+            HTTP,
+            ('schedule: "0 6 * * *"', 'schedule: "daily at six"'),
+            "x.yaml:10: source.schedule: 'daily at six' is not a cron expression",
+        ),
+        (
+            HTTP,
+            ("    base_url: https://rates.example.com/v1\n    base_url_env: DQ_TEST_FX_URL\n", ""),
+            "x.yaml:11: source.http: needs base_url or base_url_env",
+        ),
+        (
+            HTTP,
+            ("base_url: https://rates", "base_url: ftp://rates"),
+            "x.yaml:12: source.http.base_url: 'ftp://rates.example.com/v1' is not an http(s):// URL",
+        ),
+        (
+            HTTP,
+            ("base_url_env: DQ_TEST_FX_URL", "base_url_env: fx-url"),
+            "x.yaml:13: source.http.base_url_env: must name an environment variable",
+        ),
+        (
+            HTTP,
+            ("    records_key: data\n", "    records_key: data\n    retry: 3\n"),
+            "x.yaml:17: source.http.retry: unknown field (typo?)",
+        ),
+        (
+            HTTP,
+            ("format: jsonl", "format: csv"),
+            "x.yaml:5: source: kind 'http' delivers jsonl files: set format: jsonl",
+        ),
+        (HTTP, ('pattern: "fx/rates_*.jsonl"', 'pattern: "fx/*/rates_*.jsonl"'), "needs exactly one '*'"),
+        (HTTP, ("kind: http", "kind: file"), "x.yaml:5: source: a 'http:' section needs kind: http (kind is 'file')"),
+        (
+            SQL,
+            ("    mode: incremental\n", ""),
+            "x.yaml:8: source.sql: a 'watermark' needs mode: incremental (mode 'full' reads every row each time)",
+        ),
+        (
+            SQL,
+            ("    watermark: changed_at\n", ""),
+            "x.yaml:8: source.sql: mode 'incremental' needs a 'watermark' column",
+        ),
+        (SQL, ("    table: dbo.stock\n", ""), "x.yaml:8: source.sql: needs exactly one of 'table' or 'query'"),
+        (
+            SQL,
+            ("    table: dbo.stock\n", "    table: dbo.stock\n    query: SELECT 1\n"),
+            "needs exactly one of 'table' or 'query'",
+        ),
+        (
+            SQL,
+            ("url_env: DQ_WMS_DB_URL", "url_env: postgresql://u:p@h/db"),
+            "x.yaml:9: source.sql.url_env: must name an environment variable (upper case, digits, '_'",
+        ),
+        (
+            SQL,
+            ("watermark: changed_at", "watermark: changed"),
+            "x.yaml:1: (top level): source.sql.watermark 'changed' must be one of the contract's columns",
+        ),
+        (
+            SQL,
+            ("watermark: changed_at", "watermark: sku"),
+            "source.sql.watermark 'sku' must be an integer, float, date or timestamp column (it is string)",
+        ),
+        (
+            SQL.replace("  kind: sql\n", "").replace("  format: parquet\n", "  format: csv\n"),
+            ("pattern", "pattern"),
+            "x.yaml:4: source: a 'sql:' section needs kind: sql (kind is 'file')",
+        ),
+        (
+            "name: a\ndescription: d\nowner: team:a\nsource:\n  pattern: 'a/*.csv'\n  schedule: '0 * * * *'\n"
+            "columns:\n  - {name: x, type: string}\n",
+            ("", ""),
+            "x.yaml:4: source: schedule applies to pull sources (kind http or sql)",
+        ),
+    ],
+)
 def test_pull_source_errors_name_file_line_field_and_reason(text, change, expected):
     msg = error_of(text.replace(*change))
     assert expected in msg
@@ -116,16 +177,23 @@ def test_a_new_api_dataset_needs_only_a_yaml_contract(make_project, instance, mo
     """A fifth dataset of an existing kind: write its contract, and its jobs, schedule, assets and checks exist."""
     project = make_project(HTTP, SQL)
     defs = project.defs
-    assert {"fx_rates_extract", "fx_rates_pipeline", "wms_stock_extract", "wms_stock_pipeline"} <= \
-        {j.name for j in defs.resolve_all_job_defs()}
+    assert {"fx_rates_extract", "fx_rates_pipeline", "wms_stock_extract", "wms_stock_pipeline"} <= {
+        j.name for j in defs.resolve_all_job_defs()
+    }
     schedule = defs.resolve_schedule_def("fx_rates_extract_schedule")
     assert schedule.cron_schedule == "0 6 * * *" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     stopped = defs.resolve_schedule_def("wms_stock_extract_schedule")  # no `schedule:`: exists, off
     assert stopped.default_status == dg.DefaultScheduleStatus.STOPPED
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert {"source_fx_rates", "raw_fx_rates", "cleaned_fx_rates", "quarantine_fx_rates", "masked_fx_rates",
-            "fx_rates_by_pair"} <= keys
+    assert {
+        "source_fx_rates",
+        "raw_fx_rates",
+        "cleaned_fx_rates",
+        "quarantine_fx_rates",
+        "masked_fx_rates",
+        "fx_rates_by_pair",
+    } <= keys
     assert graph.get(dg.AssetKey("raw_fx_rates")).parent_keys == {dg.AssetKey("source_fx_rates")}
     assert graph.get(dg.AssetKey("source_fx_rates")).group_name == "treasury"
     assert not graph.get(dg.AssetKey("source_fx_rates")).is_materializable  # the API: external
@@ -134,9 +202,11 @@ def test_a_new_api_dataset_needs_only_a_yaml_contract(make_project, instance, mo
     assert "fx_rates_landing_sensor" in {s.name for s in defs.sensors}
 
     # and it runs: the API's records under "data", pulled, delivered, validated, published
-    records = [{"pair": "EURUSD", "rate": 1.08, "as_of": "2026-11-30"},
-               {"pair": "GBPUSD", "rate": 1.27, "as_of": "2026-11-30"},
-               {"pair": "usdjpy", "rate": -1, "as_of": "2026-11-30"}]
+    records = [
+        {"pair": "EURUSD", "rate": 1.08, "as_of": "2026-11-30"},
+        {"pair": "GBPUSD", "rate": 1.27, "as_of": "2026-11-30"},
+        {"pair": "usdjpy", "rate": -1, "as_of": "2026-11-30"},
+    ]
     with ReplayServer({"/v1/rates": {"data": records}}) as server:
         monkeypatch.setenv("DQ_TEST_FX_URL", server.url + "/v1")
         extracted = run_extract(instance, project.contracts["fx_rates"], str(project.landing))
@@ -152,13 +222,15 @@ def test_the_extract_schedule_skips_a_tick_while_an_extract_is_running(instance,
     from dq_platform.defs.resources import LandingZoneResource
 
     contract = {c.name: c for c in load_contracts()}["crypto_markets"]
-    defs = dg.Definitions.merge(build_extract(contract),
-                                dg.Definitions(resources={"landing": LandingZoneResource(uri=str(tmp_path))}))
+    defs = dg.Definitions.merge(
+        build_extract(contract), dg.Definitions(resources={"landing": LandingZoneResource(uri=str(tmp_path))})
+    )
     schedule = defs.resolve_schedule_def("crypto_markets_extract_schedule")
     assert schedule.cron_schedule == "*/10 * * * *" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     (request,) = schedule.evaluate_tick(dg.build_schedule_context(instance=instance)).run_requests
-    running = instance.create_run_for_job(defs.resolve_job_def("crypto_markets_extract"),
-                                          status=dg.DagsterRunStatus.STARTED)
+    running = instance.create_run_for_job(
+        defs.resolve_job_def("crypto_markets_extract"), status=dg.DagsterRunStatus.STARTED
+    )
     skipped = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
     assert skipped.run_requests == []
     assert skipped.skip_message == f"crypto_markets_extract run {running.run_id[:8]} is still in progress"
@@ -169,8 +241,9 @@ def test_an_sql_extract_schedule_waits_for_its_database_url(instance, tmp_path, 
     from dq_platform.defs.resources import LandingZoneResource
 
     contract = {c.name: c for c in load_contracts()}["erp_orders"]
-    defs = dg.Definitions.merge(build_extract(contract),
-                                dg.Definitions(resources={"landing": LandingZoneResource(uri=str(tmp_path))}))
+    defs = dg.Definitions.merge(
+        build_extract(contract), dg.Definitions(resources={"landing": LandingZoneResource(uri=str(tmp_path))})
+    )
     schedule = defs.resolve_schedule_def("erp_orders_extract_schedule")
     monkeypatch.delenv("DQ_ERP_DB_URL", raising=False)
     skipped = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))

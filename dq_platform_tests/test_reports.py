@@ -25,7 +25,8 @@ def test_reports_for_a_run_with_quarantined_rows(project, instance):
     # the URIs are on the run itself, so the audit log links its reports
     tags = instance.get_run_by_id(out.run_id).tags
     assert {k: v for k, v in tags.items() if k.startswith("dq/report/")} == {
-        f"dq/report/{k}": v for k, v in out.reports.items()}
+        f"dq/report/{k}": v for k, v in out.reports.items()
+    }
     report = json.loads(Path(out.reports["json"]).read_text())
     assert (report["run_id"], report["status"], report["dataset"]) == (out.run_id, "SUCCESS", "customers")
     assert report["source"]["checksum"] and report["partition"] == out.partition
@@ -65,7 +66,9 @@ def test_the_html_report_is_self_contained_with_rules_history_and_row_charts(pro
     # history: both runs of the dataset, this one marked, as the JSON report lists them
     report = json.loads(Path(out.reports["json"]).read_text())
     assert [(p["run_id"], p["this_run"], p["failure_rate"]) for p in report["history"]] == [
-        (first.run_id, False, 0.05), (out.run_id, True, 0.14)]
+        (first.run_id, False, 0.05),
+        (out.run_id, True, 0.14),
+    ]
     assert report["rules"] == [["email:format", 4], ["income:min", 3]]
     assert "not-an-email" not in page
     # the same essentials in the UI: an observation of dq_run_reports for the run, with the markdown
@@ -94,8 +97,11 @@ def test_failed_run_still_reports_and_s3_objects_are_encrypted(project, instance
     assert all(o.get("ServerSideEncryption") == "aws:kms" for o in objects.values())
     import boto3
 
-    body = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").get_object(
-        Bucket=s3_bucket, Key=out.reports["json"].removeprefix(f"s3://{s3_bucket}/"))["Body"].read()
+    body = (
+        boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+        .get_object(Bucket=s3_bucket, Key=out.reports["json"].removeprefix(f"s3://{s3_bucket}/"))["Body"]
+        .read()
+    )
     report = json.loads(body)
     assert report["status"] == "FAILURE" and report["failures"] and not all(c["passed"] for c in report["checks"])
 
@@ -107,25 +113,38 @@ def test_daemon_launched_run_gets_its_reports_from_the_run_status_sensor(project
     from dq_platform.defs.partitions import register, source_tags
     from dq_platform.reports.run_report import reports_after_success
 
-    source = register(instance, project.contracts["customers"],
-                      project.write_csv("customers/s.csv", customer_frame(12, bad=1)), project.warehouse)
+    source = register(
+        instance,
+        project.contracts["customers"],
+        project.write_csv("customers/s.csv", customer_frame(12, bad=1)),
+        project.warehouse,
+    )
     result = project.defs.resolve_job_def("customers_pipeline").execute_in_process(
-        instance=instance, partition_key=source.partition_key, tags=source_tags(source))
+        instance=instance, partition_key=source.partition_key, tags=source_tags(source)
+    )
     run = instance.get_run_by_id(result.run_id)
     assert not any(k.startswith("dq/report/") for k in run.tags)
     event = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS).records[0]
 
     def evaluate():
         ctx = dg.build_run_status_sensor_context(
-            sensor_name="dq_reports_after_success", dagster_event=event.event_log_entry.dagster_event,
-            dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id),
-            resources={"warehouse": project.wh()})
+            sensor_name="dq_reports_after_success",
+            dagster_event=event.event_log_entry.dagster_event,
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id),
+            resources={"warehouse": project.wh()},
+        )
         reports_after_success(ctx)
 
     evaluate()
     tags = instance.get_run_by_id(result.run_id).tags
-    assert {"dq/report/html", "dq/report/json", "dq/report/markdown", "dq/report/checks",
-            "dq/report/quarantine"} <= set(tags)
+    assert {
+        "dq/report/html",
+        "dq/report/json",
+        "dq/report/markdown",
+        "dq/report/checks",
+        "dq/report/quarantine",
+    } <= set(tags)
     assert json.loads(Path(tags["dq/report/json"]).read_text())["run_id"] == result.run_id
     evaluate()  # a second evaluation does not write a second set
     assert len(list((Path(project.warehouse) / "reports" / "customers").glob("run_report_*.json"))) == 1

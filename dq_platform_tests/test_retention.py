@@ -46,8 +46,9 @@ def test_prune_dry_run_changes_nothing_and_prune_deletes_only_superseded_runs(ki
     a3 = project.run(instance, "customers", source_a)
     assert [a1.success, a2.success, b1.success, c1.success, a3.success] == [True, True, True, False, False]
 
-    plan = plan_prune(instance, older_than_days=0, warehouse_root=project.warehouse,
-                      contracts=project.contracts.values(), now=cutoff)
+    plan = plan_prune(
+        instance, older_than_days=0, warehouse_root=project.warehouse, contracts=project.contracts.values(), now=cutoff
+    )
     assert [x.run_id for x in plan.delete] == [a1.run_id]
     reasons = {x.run_id: x.kept_because for x in plan.keep}
     assert set(reasons) == {a2.run_id, b1.run_id, c1.run_id}  # A3 is newer than the cutoff

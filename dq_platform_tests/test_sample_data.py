@@ -80,16 +80,29 @@ NOW = pd.Timestamp.now().floor("s")
 
 # fault kind -> the check (suffix of "column:check") it must trip
 KIND_CHECK = {
-    "null_required": "required", "duplicate_id": "unique", "non_numeric": "type",
-    "impossible_date": "type", "malformed_date": "type", "bad_boolean": "type",
-    "negative_number": "min", "bad_allowed_value": "allowed_values", "bad_pattern": "pattern",
-    "bad_email": "format", "bad_phone": "format", "non_alphabetic": "format",
-    "non_alphanumeric": "format", "bad_currency_code": "format", "bad_uuid": "format",
-    "too_short": "min_length", "too_long": "max_length", "future_date": "not_in_future",
+    "null_required": "required",
+    "duplicate_id": "unique",
+    "non_numeric": "type",
+    "impossible_date": "type",
+    "malformed_date": "type",
+    "bad_boolean": "type",
+    "negative_number": "min",
+    "bad_allowed_value": "allowed_values",
+    "bad_pattern": "pattern",
+    "bad_email": "format",
+    "bad_phone": "format",
+    "non_alphabetic": "format",
+    "non_alphanumeric": "format",
+    "bad_currency_code": "format",
+    "bad_uuid": "format",
+    "too_short": "min_length",
+    "too_long": "max_length",
+    "future_date": "not_in_future",
 }
 
 
 # -- reference validator -----------------------------------------------------------------
+
 
 def _clean_text(col, s: pd.Series) -> pd.Series:
     if col.cleaning.trim:
@@ -175,8 +188,11 @@ def validate(contract: Contract, frame: pd.DataFrame) -> tuple[pd.DataFrame, dic
         if col.pattern is not None:
             checks[f"{col.name}:pattern"] = valid & ~text.str.fullmatch(col.pattern).fillna(False).astype(bool)
         if col.allowed_values is not None:
-            allowed = set(col.allowed_values) if col.type in (ColumnType.integer, ColumnType.float) \
+            allowed = (
+                set(col.allowed_values)
+                if col.type in (ColumnType.integer, ColumnType.float)
                 else {str(a) for a in col.allowed_values}
+            )
             checks[f"{col.name}:allowed_values"] = valid & ~value.isin(allowed)
         if col.unique:
             checks[f"{col.name}:unique"] = valid & value.duplicated(keep="first") & value.notna()
@@ -202,6 +218,7 @@ def _expected_checks(kind: str, target: str) -> set[str]:
 
 
 # -- tests ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", list(CONTRACTS))
 def test_deterministic_per_seed(name):
@@ -240,8 +257,10 @@ def test_clean_rows_pass_and_each_fault_violates_exactly_its_rule(name):
     per_row = _violations_per_row(v)
     clean = d.faults.isna()
     dirty_clean = per_row[clean & (per_row.map(len) > 0)]
-    assert dirty_clean.empty, f"clean rows violate rules: {dirty_clean.head().to_dict()}\n" \
-                              f"{d.frame[clean & (per_row.map(len) > 0)].head().to_string()}"
+    assert dirty_clean.empty, (
+        f"clean rows violate rules: {dirty_clean.head().to_dict()}\n"
+        f"{d.frame[clean & (per_row.map(len) > 0)].head().to_string()}"
+    )
     wrong = []
     for i in np.flatnonzero(~clean):
         kind, target = d.faults.iat[i], d.fault_targets.iat[i]
@@ -254,9 +273,23 @@ def test_clean_rows_pass_and_each_fault_violates_exactly_its_rule(name):
 def test_customers_fault_kinds_cover_the_contract():
     d = generate(CUSTOMERS, 20000, seed=5, bad_fraction=0.1)
     kinds = set(d.faults.dropna())
-    assert {"null_required", "duplicate_id", "negative_number", "out_of_range", "non_numeric",
-            "non_alphabetic", "too_short", "too_long", "bad_email", "bad_phone", "impossible_date",
-            "malformed_date", "future_date", "bad_allowed_value", "birth_after_creation"} <= kinds
+    assert {
+        "null_required",
+        "duplicate_id",
+        "negative_number",
+        "out_of_range",
+        "non_numeric",
+        "non_alphabetic",
+        "too_short",
+        "too_long",
+        "bad_email",
+        "bad_phone",
+        "impossible_date",
+        "malformed_date",
+        "future_date",
+        "bad_allowed_value",
+        "birth_after_creation",
+    } <= kinds
     # faults only where the contract has the rule they break
     assert "bad_pattern" not in kinds  # customers has no pattern
     assert not (d.fault_targets[d.faults == "negative_number"].isin(["customer_id", "income"]) == False).any()  # noqa: E712
@@ -265,8 +298,17 @@ def test_customers_fault_kinds_cover_the_contract():
 def test_sales_fault_kinds():
     d = generate(SALES, 20000, seed=5, bad_fraction=0.1)
     kinds = set(d.faults.dropna())
-    assert {"null_required", "duplicate_id", "bad_pattern", "negative_number", "out_of_range",
-            "bad_allowed_value", "impossible_date", "malformed_date", "future_date"} <= kinds
+    assert {
+        "null_required",
+        "duplicate_id",
+        "bad_pattern",
+        "negative_number",
+        "out_of_range",
+        "bad_allowed_value",
+        "impossible_date",
+        "malformed_date",
+        "future_date",
+    } <= kinds
     assert "birth_after_creation" not in kinds  # sales has no rule comparing two dates
 
 
@@ -337,8 +379,10 @@ def test_cosmetic_dirt_is_common_and_fixable():
     for shape in (r"\d{4}/\d{2}/\d{2}", r"\d{2}/\d{2}/\d{4}", r"\d{8}"):
         assert dates.str.fullmatch(shape).any(), shape
     assert d.frame.loc[clean, "account_status"].str.strip().isin(["ACTIVE", "Active"]).any()
-    assert d.frame.loc[clean, "first_name"].str.startswith(" ").any() or \
-        d.frame.loc[clean, "first_name"].str.endswith(" ").any()
+    assert (
+        d.frame.loc[clean, "first_name"].str.startswith(" ").any()
+        or d.frame.loc[clean, "first_name"].str.endswith(" ").any()
+    )
 
 
 def test_realistic_values():
@@ -423,7 +467,10 @@ def _read_back(contract: Contract, path: Path) -> pd.DataFrame:
 def test_write_files_csv(tmp_path):
     paths = write_files(CUSTOMERS, tmp_path, files=3, rows_per_file=400, seed=5)
     assert [p.relative_to(tmp_path).as_posix() for p in paths] == [
-        "customers/customers_0001.csv", "customers/customers_0002.csv", "customers/customers_0003.csv"]
+        "customers/customers_0001.csv",
+        "customers/customers_0002.csv",
+        "customers/customers_0003.csv",
+    ]
     samples = list(file_samples(CUSTOMERS, 3, 400, seed=5))
     ids = []
     for path, (_rel, data) in zip(paths, samples):
@@ -441,8 +488,10 @@ def test_write_files_csv(tmp_path):
     assert paths[0].read_bytes() != paths[1].read_bytes()
 
 
-@pytest.mark.parametrize("fmt,pattern", [("jsonl", "loans/*.jsonl"), ("parquet", "raw/loans/part-*.parquet"),
-                                         ("csv", "loans/in/*_loans.csv")])
+@pytest.mark.parametrize(
+    "fmt,pattern",
+    [("jsonl", "loans/*.jsonl"), ("parquet", "raw/loans/part-*.parquet"), ("csv", "loans/in/*_loans.csv")],
+)
 def test_write_files_other_formats(tmp_path, fmt, pattern):
     contract = ADHOC.model_copy(update={"source": Source(format=fmt, pattern=pattern)})
     paths = write_files(contract, tmp_path, files=2, rows_per_file=300, seed=1)
@@ -468,5 +517,14 @@ def test_adhoc_contract_specifics():
     big = typed["principal"][clean] >= 20000
     assert (typed["term_months"][clean][big] >= 24).all()  # the resampled rule holds
     assert set(typed["approved"][clean].dropna()) == {True, False}
-    assert {"bad_pattern", "bad_email", "bad_boolean", "bad_uuid", "non_alphanumeric",
-            "too_short", "too_long", "rule_violation", "bad_allowed_value"} & set(d.faults.dropna())
+    assert {
+        "bad_pattern",
+        "bad_email",
+        "bad_boolean",
+        "bad_uuid",
+        "non_alphanumeric",
+        "too_short",
+        "too_long",
+        "rule_violation",
+        "bad_allowed_value",
+    } & set(d.faults.dropna())

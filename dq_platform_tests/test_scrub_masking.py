@@ -34,13 +34,17 @@ def test_scrub_replaces_exactly_what_the_gate_flags_and_keeps_the_rest():
 
 def test_masked_logs_scrub_messages_and_the_leak_gate_passes():
     logs = load_contract(CONTRACTS_DIR / "events_logs.yaml")
-    cleaned = pd.DataFrame({
-        "timestamp": pd.Series(pd.to_datetime(["2025-01-01 10:00:00"] * 3), dtype="datetime64[ns]"),
-        "service": pd.Series(["auth-service"] * 3, dtype="string"),
-        "level": pd.Series(["INFO", "ERROR", "INFO"], dtype="string"),
-        "message": pd.Series(["reset sent to wei.chen7@corp.net", "User login failed", "from 198.51.100.23"],
-                             dtype="string"),
-        "user_id": pd.array([1234, 1234, None], dtype="Int64")})
+    cleaned = pd.DataFrame(
+        {
+            "timestamp": pd.Series(pd.to_datetime(["2025-01-01 10:00:00"] * 3), dtype="datetime64[ns]"),
+            "service": pd.Series(["auth-service"] * 3, dtype="string"),
+            "level": pd.Series(["INFO", "ERROR", "INFO"], dtype="string"),
+            "message": pd.Series(
+                ["reset sent to wei.chen7@corp.net", "User login failed", "from 198.51.100.23"], dtype="string"
+            ),
+            "user_id": pd.array([1234, 1234, None], dtype="Int64"),
+        }
+    )
     masked = mask_frame(cleaned, logs, MaskingKey("test-masking-key-0123456789abcdef"), dt.date(2025, 1, 1))
     assert masked["message"].tolist() == ["reset sent to [email]", "User login failed", "from [ipv4]"]
     assert masked["user_id"].iloc[0] == masked["user_id"].iloc[1] != "1234"

@@ -10,7 +10,8 @@ import pytest
 from dq_platform.contract import parse_contract
 from dq_platform.engine.semantic import compute_metrics, definitions, definitions_markdown, long_columns, read_columns
 
-CONTRACT = parse_contract("""\
+CONTRACT = parse_contract(
+    """\
 name: shop_sales
 description: Sales.
 owner: team:finance
@@ -71,7 +72,9 @@ semantic:
       numerator: {agg: sum, column: amount, filter: "currency == 'USD'"}
       denominator: {agg: sum, column: amount}
       grain: month
-""", "shop_sales.yaml")
+""",
+    "shop_sales.yaml",
+)
 
 ROWS = [  # customer token, amount, currency, status, ts
     ("c1", 10.0, "USD", "completed", "2024-01-01 09:00"),
@@ -127,8 +130,12 @@ def test_sum_with_filter_per_day_and_currency_is_zero_where_no_row_passes(table)
 
 def test_count_per_month_and_status(table):
     assert values(table, "transactions", "status") == {
-        ("2024-01-01", "completed"): 3.0, ("2024-01-01", "failed"): 1.0, ("2024-01-01", "refunded"): 1.0,
-        ("2024-02-01", "completed"): 1.0, ("2024-02-01", "refunded"): 1.0, ("2024-03-01", "failed"): 1.0,
+        ("2024-01-01", "completed"): 3.0,
+        ("2024-01-01", "failed"): 1.0,
+        ("2024-01-01", "refunded"): 1.0,
+        ("2024-02-01", "completed"): 1.0,
+        ("2024-02-01", "refunded"): 1.0,
+        ("2024-03-01", "failed"): 1.0,
     }
 
 
@@ -140,7 +147,11 @@ def test_ratio_of_filtered_counts_and_null_when_the_denominator_is_zero(table):
 
 def test_ratio_with_a_metric_filter_narrows_both_parts(table):
     # completed revenue: January USD 30 of 37; February USD 1 of 1; March: nothing completed
-    assert values(table, "revenue_share_usd") == {"2024-01-01": round(30 / 37, 6), "2024-02-01": 1.0, "2024-03-01": None}
+    assert values(table, "revenue_share_usd") == {
+        "2024-01-01": round(30 / 37, 6),
+        "2024-02-01": 1.0,
+        "2024-03-01": None,
+    }
 
 
 def test_nunique_per_month_counts_distinct_masked_customers(table):
@@ -149,16 +160,25 @@ def test_nunique_per_month_counts_distinct_masked_customers(table):
 
 def test_mean_is_null_where_no_row_passes_the_filter(table):
     assert values(table, "average_order_value", "currency") == {
-        ("2024-01-01", "EUR"): 7.0, ("2024-01-01", "USD"): 15.0,
-        ("2024-02-01", "EUR"): None, ("2024-02-01", "USD"): 1.0, ("2024-03-01", "USD"): None,
+        ("2024-01-01", "EUR"): 7.0,
+        ("2024-01-01", "USD"): 15.0,
+        ("2024-02-01", "EUR"): None,
+        ("2024-02-01", "USD"): 1.0,
+        ("2024-03-01", "USD"): None,
     }
 
 
 def test_dimensions_a_metric_does_not_use_are_null(table):
     by_metric = table.groupby("metric")
     assert by_metric["currency"].apply(lambda s: s.notna().all()).to_dict() == {
-        "active_customers": False, "average_order_value": True, "gross_revenue": True, "refund_rate": False,
-        "revenue_share_usd": False, "transactions": False, "weekly_refund_rate": False}
+        "active_customers": False,
+        "average_order_value": True,
+        "gross_revenue": True,
+        "refund_rate": False,
+        "revenue_share_usd": False,
+        "transactions": False,
+        "weekly_refund_rate": False,
+    }
     assert table.loc[table["metric"] != "transactions", "status"].isna().all()
     assert table.loc[table["metric"] == "refund_rate", ["currency", "status"]].isna().all().all()
 
@@ -179,20 +199,42 @@ def test_only_the_columns_metrics_use_are_read():
 
 def test_definitions_table_says_what_each_metric_means_and_who_owns_it():
     d = definitions(CONTRACT).set_index("name")
-    assert list(d.reset_index().columns) == ["name", "label", "description", "owner", "formula", "grain", "dimensions", "unit"]
+    assert list(d.reset_index().columns) == [
+        "name",
+        "label",
+        "description",
+        "owner",
+        "formula",
+        "grain",
+        "dimensions",
+        "unit",
+    ]
     assert d.loc["gross_revenue"].to_dict() == {
-        "label": "Gross revenue", "description": "Value of completed sales.", "owner": "team:finance",
+        "label": "Gross revenue",
+        "description": "Value of completed sales.",
+        "owner": "team:finance",
         "formula": "sum(amount) where status == 'completed'; per day of ts by currency",
-        "grain": "day", "dimensions": "currency", "unit": "currency"}
+        "grain": "day",
+        "dimensions": "currency",
+        "unit": "currency",
+    }
     assert d.loc["refund_rate"].to_dict() == {
-        "label": "Refund rate", "description": "Refunded share of settled sales.", "owner": "risk@example.com",
+        "label": "Refund rate",
+        "description": "Refunded share of settled sales.",
+        "owner": "risk@example.com",
         "formula": "(count(*) where status == 'refunded') / (count(*) where status in ['completed', 'refunded']); "
-                   "per month of ts",
-        "grain": "month", "dimensions": "", "unit": "ratio"}
-    assert d.loc["active_customers", "formula"] == \
-        "count(distinct customer_id) where status == 'completed'; per month of ts"
+        "per month of ts",
+        "grain": "month",
+        "dimensions": "",
+        "unit": "ratio",
+    }
+    assert (
+        d.loc["active_customers", "formula"]
+        == "count(distinct customer_id) where status == 'completed'; per month of ts"
+    )
     assert d.loc["revenue_share_usd", "formula"] == (
-        "(sum(amount) where currency == 'USD') / (sum(amount)), over rows where status == 'completed'; per month of ts")
+        "(sum(amount) where currency == 'USD') / (sum(amount)), over rows where status == 'completed'; per month of ts"
+    )
     assert d.loc["transactions", "unit"] == "count" and d.loc["transactions", "label"] == "Transactions"
     md = definitions_markdown(CONTRACT)
     assert md.splitlines()[0] == "| name | label | description | owner | formula | grain | dimensions | unit |"

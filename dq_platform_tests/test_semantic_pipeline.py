@@ -38,8 +38,10 @@ def sales(tmp_path_factory):
         mp.setenv("DQ_MASKING_KEY", TEST_MASKING_KEY)
         project = Project(tmp_path_factory.mktemp("sales"), CONTRACTS_DIR)
         contract = project.contracts["sales_transactions"]
-        outcomes = [project.ingest(instance, "sales_transactions", path)
-                    for path in write_files(contract, project.landing, files=2, rows_per_file=300, seed=7)]
+        outcomes = [
+            project.ingest(instance, "sales_transactions", path)
+            for path in write_files(contract, project.landing, files=2, rows_per_file=300, seed=7)
+        ]
         yield project, instance, outcomes
 
 
@@ -64,15 +66,23 @@ def test_semantic_table_is_plain_delta_with_standard_arrow_types(sales):
     types = {f.name: f.type for f in t.schema}
     assert list(types) == ["metric", "period", "grain", "currency", "status", "value", "unit"]
     assert types["period"] == pa.date32() and types["value"] == pa.float64()
-    assert all(pa.types.is_string(types[c]) or pa.types.is_large_string(types[c]) or pa.types.is_string_view(types[c])
-               for c in ("metric", "grain", "currency", "status", "unit"))
+    assert all(
+        pa.types.is_string(types[c]) or pa.types.is_large_string(types[c]) or pa.types.is_string_view(types[c])
+        for c in ("metric", "grain", "currency", "status", "unit")
+    )
     # no pandas metadata anywhere a reader looks: the table schema and every Parquet file footer
     assert b"pandas" not in (t.schema.metadata or {})
     for uri in DeltaTable(project.wh().table_uri("sales_transactions_semantic_metrics")).file_uris():
         assert b"pandas" not in (pq.read_schema(uri).metadata or {}), uri
     assert set(pc.unique(t["metric"]).to_pylist()) == {
-        "gross_revenue", "transactions", "average_order_value", "refund_rate", "payment_failure_rate",
-        "active_customers", "refunded_amount"}
+        "gross_revenue",
+        "transactions",
+        "average_order_value",
+        "refund_rate",
+        "payment_failure_rate",
+        "active_customers",
+        "refunded_amount",
+    }
 
 
 def test_metric_values_match_an_independent_pyarrow_computation(sales):
@@ -112,7 +122,9 @@ def test_metric_values_match_an_independent_pyarrow_computation(sales):
     # active customers per month: distinct (masked) customers with a completed sale
     want = completed.group_by("month").aggregate([("customer_id", "count_distinct")])
     got = {r["period"]: r["value"] for r in rows_of(t, "active_customers").to_pylist()}
-    assert {k: v for k, v in got.items() if v} == {r["month"]: float(r["customer_id_count_distinct"]) for r in want.to_pylist()}
+    assert {k: v for k, v in got.items() if v} == {
+        r["month"]: float(r["customer_id_count_distinct"]) for r in want.to_pylist()
+    }
 
 
 def test_definitions_table_and_documentation_in_the_ui(sales):
@@ -121,10 +133,15 @@ def test_definitions_table_and_documentation_in_the_ui(sales):
     assert d.column_names == ["name", "label", "description", "owner", "formula", "grain", "dimensions", "unit"]
     rows = {r["name"]: r for r in d.to_pylist()}
     assert rows["gross_revenue"] == {
-        "name": "gross_revenue", "label": "Gross revenue", "description": "Value of completed sales, per day and currency.",
+        "name": "gross_revenue",
+        "label": "Gross revenue",
+        "description": "Value of completed sales, per day and currency.",
         "owner": "team:finance-data",
         "formula": "sum(amount) where status == 'completed'; per day of transaction_ts by currency",
-        "grain": "day", "dimensions": "currency", "unit": "currency"}
+        "grain": "day",
+        "dimensions": "currency",
+        "unit": "currency",
+    }
     assert rows["refund_rate"]["owner"] == "team:payments-risk" and rows["refund_rate"]["grain"] == "week"
     # the asset documents every metric: description, column schema, definitions markdown
     node = project.defs.resolve_asset_graph().get(dg.AssetKey("sales_transactions_semantic_metrics"))
@@ -133,7 +150,8 @@ def test_definitions_table_and_documentation_in_the_ui(sales):
     for name in rows:
         assert name in node.description and name in metric_col.constraints.other[0]
     mat = instance.get_latest_materialization_event(
-        dg.AssetKey("sales_transactions_semantic_metrics")).asset_materialization
+        dg.AssetKey("sales_transactions_semantic_metrics")
+    ).asset_materialization
     md = mat.metadata["definitions"].value
     assert "| gross_revenue | Gross revenue |" in md and mat.metadata["metrics"].value == 7
 

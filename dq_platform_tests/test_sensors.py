@@ -59,8 +59,9 @@ class Ticker:
         self.instance, self.uri, self.cursor = instance, uri, None
 
     def tick(self) -> dg.SensorResult:
-        ctx = dg.build_sensor_context(instance=self.instance, cursor=self.cursor,
-                                      resources={"landing": LandingZoneResource(uri=self.uri)})
+        ctx = dg.build_sensor_context(
+            instance=self.instance, cursor=self.cursor, resources={"landing": LandingZoneResource(uri=self.uri)}
+        )
         result = self.sensor(ctx)
         for req in result.dynamic_partitions_requests or []:
             self.instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
@@ -127,9 +128,10 @@ def test_only_the_contracts_own_files(zone, instance):
 
 
 def test_ready_marker_is_honoured(tmp_path, instance):
-    text = (CONTRACTS["customers"].model_dump_json())
-    contract = parse_contract(json.dumps({**json.loads(text), "source": {
-        **json.loads(text)["source"], "ready_marker": ".done"}}))
+    text = CONTRACTS["customers"].model_dump_json()
+    contract = parse_contract(
+        json.dumps({**json.loads(text), "source": {**json.loads(text)["source"], "ready_marker": ".done"}})
+    )
     landing = tmp_path / "landing" / "customers"
     landing.mkdir(parents=True)
     (landing / "a.csv").write_bytes(CSV)

@@ -32,12 +32,23 @@ def test_every_variable_the_code_reads_is_listed_and_nothing_reads_os_environ_fo
         tree = ast.parse(path.read_text())
         for call in _calls(tree):
             f = call.func
-            if isinstance(f.value, ast.Name) and f.value.id == "settings" and f.attr in READERS and call.args \
-                    and isinstance(call.args[0], ast.Constant):
+            if (
+                isinstance(f.value, ast.Name)
+                and f.value.id == "settings"
+                and f.attr in READERS
+                and call.args
+                and isinstance(call.args[0], ast.Constant)
+            ):
                 read.add(call.args[0].value)
             is_environ = isinstance(f.value, ast.Attribute) and f.value.attr == "environ"
-            if is_environ and f.attr == "get" and call.args and isinstance(call.args[0], ast.Constant) \
-                    and call.args[0].value in listed and path.name != "settings.py":
+            if (
+                is_environ
+                and f.attr == "get"
+                and call.args
+                and isinstance(call.args[0], ast.Constant)
+                and call.args[0].value in listed
+                and path.name != "settings.py"
+            ):
                 direct.append(f"{path.relative_to(PACKAGE)}:{call.lineno} {call.args[0].value}")
     assert read <= listed, f"read but not listed in settings.VARIABLES: {sorted(read - listed)}"
     assert not direct, f"read with os.environ instead of settings: {direct}"

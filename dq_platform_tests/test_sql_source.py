@@ -49,9 +49,14 @@ columns:
 
 
 def orders_table() -> sa.Table:
-    return sa.Table("orders", sa.MetaData(), sa.Column("order_id", sa.Integer, primary_key=True),
-                    sa.Column("status", sa.String(20)), sa.Column("amount", sa.Numeric(10, 2)),
-                    sa.Column("updated_at", sa.DateTime))
+    return sa.Table(
+        "orders",
+        sa.MetaData(),
+        sa.Column("order_id", sa.Integer, primary_key=True),
+        sa.Column("status", sa.String(20)),
+        sa.Column("amount", sa.Numeric(10, 2)),
+        sa.Column("updated_at", sa.DateTime),
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -66,8 +71,13 @@ def database(request, tmp_path, monkeypatch):
     table = orders_table()
     table.create(engine)
     with engine.begin() as conn:
-        conn.execute(table.insert(), [{"order_id": i, "status": "paid", "amount": f"{i}.50",
-                                       "updated_at": T + dt.timedelta(hours=i)} for i in range(1, 6)])
+        conn.execute(
+            table.insert(),
+            [
+                {"order_id": i, "status": "paid", "amount": f"{i}.50", "updated_at": T + dt.timedelta(hours=i)}
+                for i in range(1, 6)
+            ],
+        )
     monkeypatch.setenv(URL_ENV, url)
     yield engine, table, url
     engine.dispose()
@@ -92,16 +102,26 @@ def test_incremental_extracts_take_only_new_and_changed_rows(database, tmp_path,
     zone = landing_zone(landing)
     assert zone.exists(first.uri.split("/landing/")[1] + ".done")  # the ready marker follows the file
     # every value as text, as every raw layer holds it
-    assert landed(landing, first.uri)[0] == {"order_id": "1", "status": "paid", "amount": "1.50",
-                                             "updated_at": "2026-11-02 09:00:00.000000"}
+    assert landed(landing, first.uri)[0] == {
+        "order_id": "1",
+        "status": "paid",
+        "amount": "1.50",
+        "updated_at": "2026-11-02 09:00:00.000000",
+    }
     # chunk_rows=2: the file was written in row groups, never held whole
     assert pq.ParquetFile(first.uri.removeprefix("file://")).num_row_groups == 3
 
     with engine.begin() as conn:  # two new orders, one changed
-        conn.execute(table.insert(), [{"order_id": i, "status": "new", "amount": "9.99",
-                                       "updated_at": T + dt.timedelta(days=1, hours=i)} for i in (6, 7)])
-        conn.execute(table.update().where(table.c.order_id == 2)
-                     .values(status="refunded", updated_at=T + dt.timedelta(days=2)))
+        conn.execute(
+            table.insert(),
+            [
+                {"order_id": i, "status": "new", "amount": "9.99", "updated_at": T + dt.timedelta(days=1, hours=i)}
+                for i in (6, 7)
+            ],
+        )
+        conn.execute(
+            table.update().where(table.c.order_id == 2).values(status="refunded", updated_at=T + dt.timedelta(days=2))
+        )
     assert previous_watermark(instance, contract) == ("2026-11-02T13:00:00", first.run_id)
     second = run_extract(instance, contract, landing)
     assert second.success, second.error
@@ -141,8 +161,9 @@ def test_a_failed_extract_does_not_advance_the_watermark(database, tmp_path, ins
     landing = str(tmp_path / "landing")
     first = run_extract(instance, contract, landing)
     with engine.begin() as conn:
-        conn.execute(table.insert(), [{"order_id": 8, "status": "new", "amount": "1",
-                                       "updated_at": T + dt.timedelta(days=3)}])
+        conn.execute(
+            table.insert(), [{"order_id": 8, "status": "new", "amount": "1", "updated_at": T + dt.timedelta(days=3)}]
+        )
     monkeypatch.delenv(URL_ENV)
     failed = run_extract(instance, contract, landing)
     assert not failed.success and f"{URL_ENV} is not set: set it to the database's SQLAlchemy URL" in failed.error
@@ -172,10 +193,23 @@ def test_a_query_source_is_filtered_and_ordered_by_its_watermark(tmp_path, insta
     table = orders_table()
     table.create(engine)
     with engine.begin() as conn:
-        conn.execute(table.insert(), [{"order_id": i, "status": "cancelled" if i == 3 else "paid", "amount": "1",
-                                       "updated_at": T + dt.timedelta(hours=10 - i)} for i in range(1, 6)])
+        conn.execute(
+            table.insert(),
+            [
+                {
+                    "order_id": i,
+                    "status": "cancelled" if i == 3 else "paid",
+                    "amount": "1",
+                    "updated_at": T + dt.timedelta(hours=10 - i),
+                }
+                for i in range(1, 6)
+            ],
+        )
     monkeypatch.setenv(URL_ENV, url)
-    text = CONTRACT.replace("    table: orders\n", "    query: SELECT order_id, status, updated_at FROM orders WHERE status <> 'cancelled'\n")
+    text = CONTRACT.replace(
+        "    table: orders\n",
+        "    query: SELECT order_id, status, updated_at FROM orders WHERE status <> 'cancelled'\n",
+    )
     contract = parse_contract(text)
     landing = str(tmp_path / "landing")
     first = run_extract(instance, contract, landing)

@@ -41,6 +41,7 @@ def series(values) -> pd.Series:
 
 # -- outliers -------------------------------------------------------------------------------------
 
+
 def test_iqr_fences_and_flags_by_hand():
     # quartiles (linear): Q1 = 3.25, Q3 = 7.75, IQR 4.5 -> fences -3.5 and 14.5: only 100 is out
     flags, lower, upper = st.iqr_flags(np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 100.0]), k=1.5)
@@ -117,6 +118,7 @@ def test_column_outliers_skip_missing_values_and_report_in_the_columns_units():
 
 
 # -- drift ----------------------------------------------------------------------------------------
+
 
 def test_psi_by_hand():
     # (0.6-0.5)ln(0.6/0.5) + (0.4-0.5)ln(0.4/0.5) = 0.018232 + 0.022314
@@ -208,8 +210,9 @@ def payments(start: int, n: int = 200, shift: float = 0.0, outliers: int = 3) ->
     salary = (50_000 + i * 10).astype(float).astype(str)
     salary[7] = SALARY_CANARY
     channel = np.array(["web", "store", "app"])[i % 3] if not shift else np.array(["web", "app", "app", "app"])[i % 4]
-    return pd.DataFrame({"id": (start + i).astype(str), "amount": amount.astype(str), "salary": salary,
-                         "channel": channel})
+    return pd.DataFrame(
+        {"id": (start + i).astype(str), "amount": amount.astype(str), "salary": salary, "channel": channel}
+    )
 
 
 def _checks(instance, run_id: str) -> dict[str, dg.AssetCheckEvaluation]:
@@ -234,8 +237,12 @@ def test_outliers_are_flagged_in_cleaned_and_masked_and_drift_compares_with_the_
     for table in ("cleaned_payments", "masked_payments"):
         frame = wh.read(table, partition=first.partition).sort_values("id").reset_index(drop=True)
         flagged = frame.loc[frame[st.OUTLIERS].notna(), ["id", st.OUTLIERS]]
-        assert flagged.values.tolist() == [[6, "amount:iqr; amount:mad"], [8, "salary:zscore"],
-                                           [16, "amount:iqr; amount:mad"], [26, "amount:iqr; amount:mad"]], table
+        assert flagged.values.tolist() == [
+            [6, "amount:iqr; amount:mad"],
+            [8, "salary:zscore"],
+            [16, "amount:iqr; amount:mad"],
+            [26, "amount:iqr; amount:mad"],
+        ], table
         assert len(frame) == 200  # flagged rows are kept
     assert (wh.read("masked_payments", partition=first.partition)["salary"] != SALARY_CANARY).all()
 
@@ -243,7 +250,13 @@ def test_outliers_are_flagged_in_cleaned_and_masked_and_drift_compares_with_the_
     out = checks["amount_outliers_within_limits"]
     assert out.passed and out.severity == dg.AssetCheckSeverity.WARN
     m = _meta(out)
-    assert (m["values_evaluated"], m["iqr/count"], m["iqr/rate"], m["mad/count"], m["iqr/max_rate"]) == (200, 3, 0.015, 3, 0.05)
+    assert (m["values_evaluated"], m["iqr/count"], m["iqr/rate"], m["mad/count"], m["iqr/max_rate"]) == (
+        200,
+        3,
+        0.015,
+        3,
+        0.05,
+    )
     assert (m["iqr/lower"], m["iqr/upper"]) == (80.0, 120.0)  # Q1 95, Q3 105 (linear), IQR 10
     assert out.description.startswith("amount: 200 values; flagged by iqr 3 (1.50%, max 5.00%); mad 3 ")
     salary = checks["salary_outliers_within_limits"]
@@ -257,8 +270,9 @@ def test_outliers_are_flagged_in_cleaned_and_masked_and_drift_compares_with_the_
     assert "seconds/statistics" in mat.metadata and "profile/amount/mean" in mat.metadata
 
     # A second file: amounts shifted by +50 and 12 outliers (6% > 5%), other channel mix. WARN only.
-    second = project.ingest(instance, "payments",
-                            project.write_csv("payments/p2.csv", payments(1000, shift=50, outliers=12)))
+    second = project.ingest(
+        instance, "payments", project.write_csv("payments/p2.csv", payments(1000, shift=50, outliers=12))
+    )
     assert second.success  # WARN failures never block
     checks = _checks(instance, second.run_id)
     drift = checks["amount_distribution_stable"]
@@ -266,7 +280,9 @@ def test_outliers_are_flagged_in_cleaned_and_masked_and_drift_compares_with_the_
     assert not drift.passed and m["reference_partition"] == first.partition
     assert (m["rows_compared"], m["reference_rows"]) == (200, 200) and m["psi"] > 1 and m["ks_statistic"] > 0.9
     assert drift.description.startswith(f"amount: shifted against {first.partition}: PSI ")
-    assert not checks["channel_distribution_stable"].passed and "ks_statistic" not in _meta(checks["channel_distribution_stable"])
+    assert not checks["channel_distribution_stable"].passed and "ks_statistic" not in _meta(
+        checks["channel_distribution_stable"]
+    )
     assert not checks["amount_outliers_within_limits"].passed
     assert checks["amount_outliers_within_limits"].description.startswith("amount: above the limit: iqr, mad.")
     assert second.rows["masked"] == 200

@@ -26,14 +26,16 @@ def test_partitions_replace_and_read_alone_or_together(tmp_path):
 
 
 def typed_frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "name": pd.array(["x", None, "zé"], dtype="string"),
-        "n": pd.array([1, None, 3], dtype="Int64"),
-        "born": pd.to_datetime(["2020-01-01", None, "2021-02-03"]),
-        "income": [1.5, 2.0, None],
-        "ok": pd.array([True, None, False], dtype="boolean"),
-        "ts": pd.to_datetime(["2020-01-01 10:00", None, "2021-02-03 11:00"], utc=True),
-    })
+    return pd.DataFrame(
+        {
+            "name": pd.array(["x", None, "zé"], dtype="string"),
+            "n": pd.array([1, None, 3], dtype="Int64"),
+            "born": pd.to_datetime(["2020-01-01", None, "2021-02-03"]),
+            "income": [1.5, 2.0, None],
+            "ok": pd.array([True, None, False], dtype="boolean"),
+            "ts": pd.to_datetime(["2020-01-01 10:00", None, "2021-02-03 11:00"], utc=True),
+        }
+    )
 
 
 def test_a_handed_off_partition_reads_exactly_as_its_delta_scan(tmp_path):

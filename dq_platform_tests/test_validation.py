@@ -54,18 +54,54 @@ def cleaned(contract, rows: list[dict]) -> pd.DataFrame:
 
 
 CUSTOMER_ROWS = [
-    dict(customer_id=1, first_name="Alice", last_name="Smith", email="alice.smith@example.com",
-         phone="555-123-4567", date_of_birth="1985-04-12", address="12 Main Street, Springfield, IL 62704",
-         income=52000.5, account_status="active", created_date="2015-06-01"),
-    dict(customer_id=2, first_name="José", last_name="O'Neil", email="jose+bank@mail.example.org",
-         phone=None, date_of_birth="1990-12-31", address="9 Rue de la Paix, Paris 75002",
-         income=None, account_status="inactive", created_date="2010-01-15"),
-    dict(customer_id=3, first_name="Mary-Jane", last_name="St. John", email="mj@example.co.uk",
-         phone="212-555-0000", date_of_birth="1900-01-01", address="1 Infinite Loop, Cupertino, CA 95014",
-         income=0.0, account_status="suspended", created_date="2000-01-01"),
-    dict(customer_id=4, first_name="Zoë", last_name="Øster", email="zoe@example.dk",
-         phone="303-555-9876", date_of_birth="2001-07-04", address="Vesterbrogade 1, 1620 København",
-         income=10_000_000.0, account_status="active", created_date="2022-03-03"),
+    dict(
+        customer_id=1,
+        first_name="Alice",
+        last_name="Smith",
+        email="alice.smith@example.com",
+        phone="555-123-4567",
+        date_of_birth="1985-04-12",
+        address="12 Main Street, Springfield, IL 62704",
+        income=52000.5,
+        account_status="active",
+        created_date="2015-06-01",
+    ),
+    dict(
+        customer_id=2,
+        first_name="José",
+        last_name="O'Neil",
+        email="jose+bank@mail.example.org",
+        phone=None,
+        date_of_birth="1990-12-31",
+        address="9 Rue de la Paix, Paris 75002",
+        income=None,
+        account_status="inactive",
+        created_date="2010-01-15",
+    ),
+    dict(
+        customer_id=3,
+        first_name="Mary-Jane",
+        last_name="St. John",
+        email="mj@example.co.uk",
+        phone="212-555-0000",
+        date_of_birth="1900-01-01",
+        address="1 Infinite Loop, Cupertino, CA 95014",
+        income=0.0,
+        account_status="suspended",
+        created_date="2000-01-01",
+    ),
+    dict(
+        customer_id=4,
+        first_name="Zoë",
+        last_name="Øster",
+        email="zoe@example.dk",
+        phone="303-555-9876",
+        date_of_birth="2001-07-04",
+        address="Vesterbrogade 1, 1620 København",
+        income=10_000_000.0,
+        account_status="active",
+        created_date="2022-03-03",
+    ),
 ]
 
 
@@ -98,8 +134,11 @@ def test_valid_frame_passes(gate, valid, customers):
 
 @pytest.mark.parametrize("gate", GATES)
 def test_lineage_columns_are_tolerated(gate, valid, customers):
-    df = valid.assign(_source_file="customers/2024-01-01.csv", _source_line=np.arange(2, 6),
-                      _partition=pd.Series(["2024-01-01", None, "2024-01-01", None], dtype=object))
+    df = valid.assign(
+        _source_file="customers/2024-01-01.csv",
+        _source_line=np.arange(2, 6),
+        _partition=pd.Series(["2024-01-01", None, "2024-01-01", None], dtype=object),
+    )
     df.insert(0, "_ingested_at", pd.Timestamp("2024-01-02"))  # position does not matter either
     result = GATES[gate](customers, df)
     assert result.passed, result.failures
@@ -108,6 +147,7 @@ def test_lineage_columns_are_tolerated(gate, valid, customers):
 def _set(column, value, row=1):
     def mutate(df):
         df.loc[row, column] = value
+
     return mutate
 
 
@@ -142,8 +182,7 @@ VIOLATIONS = [
 
 
 @pytest.mark.parametrize("gate", GATES)
-@pytest.mark.parametrize("mutate,rule,column,count", [v[1:] for v in VIOLATIONS],
-                         ids=[v[0] for v in VIOLATIONS])
+@pytest.mark.parametrize("mutate,rule,column,count", [v[1:] for v in VIOLATIONS], ids=[v[0] for v in VIOLATIONS])
 def test_each_violation_fails_the_right_check(gate, mutate, rule, column, count, valid, customers):
     df = valid.copy()
     mutate(df)
@@ -174,14 +213,17 @@ def test_wrong_dtype_fails_dtype_check(gate, valid, customers):
     assert {f["column"] for f in result.failures} == {"customer_id"}
 
 
-@pytest.mark.parametrize("column,dtype", [
-    ("customer_id", "int64"),  # numpy, not nullable Int64
-    ("income", "float64"),
-    ("email", "object"),
-    ("account_status", "str"),  # pandas 3 default string dtype (NaN as missing), not "string"
-    ("date_of_birth", "datetime64[us]"),  # pandas 3's default resolution when parsing strings
-    ("created_date", "datetime64[ns, UTC]"),
-])
+@pytest.mark.parametrize(
+    "column,dtype",
+    [
+        ("customer_id", "int64"),  # numpy, not nullable Int64
+        ("income", "float64"),
+        ("email", "object"),
+        ("account_status", "str"),  # pandas 3 default string dtype (NaN as missing), not "string"
+        ("date_of_birth", "datetime64[us]"),  # pandas 3's default resolution when parsing strings
+        ("created_date", "datetime64[ns, UTC]"),
+    ],
+)
 def test_pandera_dtype_check_is_exact(column, dtype, valid, customers):
     """pandera's own dtype check accepts most of these; the gate must not."""
     series = valid[column]
@@ -209,8 +251,17 @@ def test_unexpected_non_lineage_column_fails(gate, valid, customers):
 
 
 def test_sales_pattern_and_allowed_values(sales):
-    rows = [dict(transaction_id=f"TX{i:08d}", customer_id=i, amount=10.5 * i, currency="USD",
-                 status="completed", transaction_ts=f"2024-01-0{i} 12:30:00") for i in range(1, 5)]
+    rows = [
+        dict(
+            transaction_id=f"TX{i:08d}",
+            customer_id=i,
+            amount=10.5 * i,
+            currency="USD",
+            status="completed",
+            transaction_ts=f"2024-01-0{i} 12:30:00",
+        )
+        for i in range(1, 5)
+    ]
     df = cleaned(sales, rows)
     for gate in GATES.values():
         assert gate(sales, df).passed
@@ -219,16 +270,22 @@ def test_sales_pattern_and_allowed_values(sales):
     df.loc[2, "currency"] = "usd"  # neither
     for name, gate in GATES.items():
         found = {k: f["count"] for k, f in by_key(gate(sales, df)).items()}
-        assert found == {("pattern", "transaction_id"): 1, ("allowed_values", "currency"): 2,
-                         ("format", "currency"): 1}, name
+        assert found == {
+            ("pattern", "transaction_id"): 1,
+            ("allowed_values", "currency"): 2,
+            ("format", "currency"): 1,
+        }, name
 
 
 def test_not_in_future_allows_the_rest_of_today_for_timestamps(sales):
     """Like the row rules: a timestamp later today passes, tomorrow's date fails."""
     now = pd.Timestamp("2024-05-10 09:00")
-    rows = [dict(transaction_id=f"TX{i:08d}", customer_id=i, amount=1.0, currency="EUR",
-                 status="pending", transaction_ts=ts)
-            for i, ts in enumerate(["2024-05-10 23:59:59", "2024-05-11 00:00:00", "2024-05-11 00:00:01"], 1)]
+    rows = [
+        dict(
+            transaction_id=f"TX{i:08d}", customer_id=i, amount=1.0, currency="EUR", status="pending", transaction_ts=ts
+        )
+        for i, ts in enumerate(["2024-05-10 23:59:59", "2024-05-11 00:00:00", "2024-05-11 00:00:01"], 1)
+    ]
     df = cleaned(sales, rows)
     for gate in GATES.values():
         found = {k: f["count"] for k, f in by_key(gate(sales, df, now=now)).items()}
@@ -250,9 +307,13 @@ columns:
 @pytest.mark.parametrize("gate", GATES)
 def test_nullable_integer_and_boolean(gate):
     contract = parse_contract(NULLABLE_INT)
-    df = pd.DataFrame({"reading_id": pd.array([1, 2, 3, 4], dtype="Int64"),
-                       "level": pd.array([0, None, 11, 10], dtype="Int64"),
-                       "active": pd.array([True, None, False, True], dtype="boolean")})
+    df = pd.DataFrame(
+        {
+            "reading_id": pd.array([1, 2, 3, 4], dtype="Int64"),
+            "level": pd.array([0, None, 11, 10], dtype="Int64"),
+            "active": pd.array([True, None, False, True], dtype="boolean"),
+        }
+    )
     result = GATES[gate](contract, df)
     assert {k: f["count"] for k, f in by_key(result).items()} == {("max", "level"): 1}
 
@@ -336,8 +397,13 @@ def test_metadata_is_plain(valid, customers):
 
 
 def test_markdown_escapes_pipes():
-    r = GateResult(passed=False, summary="s", failures=[dict(
-        check="pattern ^(a|b)$", rule="pattern", column="c", kind="rows", count=1, percent=50.0, rows=[])])
+    r = GateResult(
+        passed=False,
+        summary="s",
+        failures=[
+            dict(check="pattern ^(a|b)$", rule="pattern", column="c", kind="rows", count=1, percent=50.0, rows=[])
+        ],
+    )
     assert "^(a\\|b)$" in r.to_metadata()["failures_markdown"]
 
 
@@ -350,25 +416,35 @@ def test_schema_and_suite_shapes(customers):
     suite = gx_suite(customers)
     types = [e.expectation_type for e in suite.expectations]
     assert types[0] == "expect_table_columns_to_match_set"
-    for t in ("expect_column_values_to_not_be_null", "expect_column_values_to_be_unique",
-              "expect_column_values_to_be_between", "expect_column_value_lengths_to_be_between",
-              "expect_column_values_to_match_regex", "expect_column_values_to_be_in_set",
-              "expect_column_values_to_be_of_type"):
+    for t in (
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_unique",
+        "expect_column_values_to_be_between",
+        "expect_column_value_lengths_to_be_between",
+        "expect_column_values_to_match_regex",
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_be_of_type",
+    ):
         assert t in types
     assert all(e.meta["rule"] for e in suite.expectations)
 
 
 FORMAT_CASES = {
-    Format.email: (["a@b.co", "first.last+tag@sub.example.org", "X_Y%z@host-1.io"],
-                   ["plain", "a@b", "a@@b.com", "a b@c.com", "@b.com", "a@b.c"]),
-    Format.phone: (["555-123-4567", "000-000-0000"],
-                   ["5551234567", "(555) 123-4567", "555-123-456", "555-123-45678"]),
-    Format.alphabetic: (["Alice", "José", "O'Neil", "Mary-Jane", "St. John", "Łukasz", "Zoë", "Nguyễn"],
-                        ["J0hn", "-Ann", "A_B", "×", "Ann!", " Ann"]),
+    Format.email: (
+        ["a@b.co", "first.last+tag@sub.example.org", "X_Y%z@host-1.io"],
+        ["plain", "a@b", "a@@b.com", "a b@c.com", "@b.com", "a@b.c"],
+    ),
+    Format.phone: (["555-123-4567", "000-000-0000"], ["5551234567", "(555) 123-4567", "555-123-456", "555-123-45678"]),
+    Format.alphabetic: (
+        ["Alice", "José", "O'Neil", "Mary-Jane", "St. John", "Łukasz", "Zoë", "Nguyễn"],
+        ["J0hn", "-Ann", "A_B", "×", "Ann!", " Ann"],
+    ),
     Format.alphanumeric: (["abc123", "ABC"], ["abc-123", "ab c", "é1"]),
     Format.currency_code: (["USD", "EUR"], ["usd", "US", "USDX", "U5D"]),
-    Format.uuid: (["123e4567-e89b-12d3-a456-426614174000", "123E4567-E89B-12D3-A456-426614174000"],
-                  ["123e4567e89b12d3a456426614174000", "123e4567-e89b-12d3-a456-42661417400g"]),
+    Format.uuid: (
+        ["123e4567-e89b-12d3-a456-426614174000", "123E4567-E89B-12D3-A456-426614174000"],
+        ["123e4567e89b12d3a456426614174000", "123e4567-e89b-12d3-a456-42661417400g"],
+    ),
 }
 
 

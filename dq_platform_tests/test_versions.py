@@ -26,7 +26,10 @@ def test_versions_list_run_ids_rows_and_gates(tmp_path):
     three_versions(w, "masked_t")
     vs = list_versions(w, "masked_t")
     assert [(v.version, v.run_id, v.gates, v.rows) for v in vs] == [
-        (2, "run-2", "passed", 3), (1, "run-1", "failed", 2), (0, "run-0", "passed", 1)]
+        (2, "run-2", "passed", 3),
+        (1, "run-1", "failed", 2),
+        (0, "run-0", "passed", 1),
+    ]
     assert all(v.timestamp.tzinfo is not None for v in vs)
 
 
@@ -48,8 +51,13 @@ def test_rollback_refuses_failed_version_unless_forced(tmp_path):
     new = rollback(w, "masked_t", 0, reason="bad load", who="alice", run_id="rb-run")
     assert new == 3 and w.read("masked_t")["x"].tolist() == [1]
     head = w.table("masked_t").history(1)[0]
-    assert (head["operation"], head["dq_rollback_to"], head["dq_rollback_by"], head["dq_rollback_reason"],
-            head["dagster_run_id"]) == ("RESTORE", "0", "alice", "bad load", "rb-run")
+    assert (
+        head["operation"],
+        head["dq_rollback_to"],
+        head["dq_rollback_by"],
+        head["dq_rollback_reason"],
+        head["dagster_run_id"],
+    ) == ("RESTORE", "0", "alice", "bad load", "rb-run")
     assert rollback(w, "masked_t", 1, reason="on purpose", who="bob", force=True) == 4
     assert w.read("masked_t")["x"].tolist() == [1, 2]
     with pytest.raises(RollbackRefused, match="has no version 9"):
@@ -73,7 +81,9 @@ def test_cli_versions_read_and_rollback(tmp_path, monkeypatch, capsys):
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         runs = instance.get_runs(dg.RunsFilter(tags={"dq/rollback/table": "masked_t"}))
         assert sorted((r.status.value, r.tags["dq/rollback/to_version"]) for r in runs) == [
-            ("FAILURE", "1"), ("SUCCESS", "0")]
+            ("FAILURE", "1"),
+            ("SUCCESS", "0"),
+        ]
         ok = next(r for r in runs if r.status.value == "SUCCESS")
         assert ok.tags["dq/rollback/who"] == "carol" and ok.tags["dq/rollback/reason"] == "test"
         assert {r.tags["dq/trigger"] for r in runs} == {"cli"}  # the audit log names the CLI as trigger
@@ -93,8 +103,13 @@ def test_rollback_job_from_the_ui_records_tags_and_run_id(tmp_path, instance):
     job = build_definitions(warehouse_root=root).resolve_job_def(ROLLBACK_JOB)
 
     def launch(**config):
-        return job.execute_in_process(instance=instance, raise_on_error=False, run_config={
-            "ops": {ROLLBACK_OP: {"config": {"table": "gold_t", "reason": "bad upstream", "who": "dana", **config}}}})
+        return job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={
+                "ops": {ROLLBACK_OP: {"config": {"table": "gold_t", "reason": "bad upstream", "who": "dana", **config}}}
+            },
+        )
 
     refused = launch(to_version=1)
     assert not refused.success
@@ -112,16 +127,25 @@ def test_rollback_job_from_the_ui_records_tags_and_run_id(tmp_path, instance):
     assert forced.success
     run = instance.get_run_by_id(forced.run_id)
     assert {k: v for k, v in run.tags.items() if k.startswith("dq/rollback/")} == {
-        "dq/rollback/table": "gold_t", "dq/rollback/to_version": "1", "dq/rollback/who": "dana",
-        "dq/rollback/reason": "bad upstream", "dq/rollback/force": "true"}
+        "dq/rollback/table": "gold_t",
+        "dq/rollback/to_version": "1",
+        "dq/rollback/who": "dana",
+        "dq/rollback/reason": "bad upstream",
+        "dq/rollback/force": "true",
+    }
     head = Warehouse(root=root).table("gold_t").history(1)[0]
     assert (head["version"], head["operation"], head["dagster_run_id"], head["dq_rollback_by"]) == (
-        3, "RESTORE", forced.run_id, "dana")
+        3,
+        "RESTORE",
+        forced.run_id,
+        "dana",
+    )
     obs = instance.fetch_observations(dg.AssetKey("gold_t"), limit=1).records[0].asset_observation
     assert obs.metadata["dq/rollback/new_version"].value == 3
 
 
 # -- S3 with SSE-KMS on the loopback moto server ----------------------------------------------
+
 
 @pytest.fixture
 def kms_key(s3_server, monkeypatch):
@@ -137,8 +161,11 @@ def every_object(endpoint: str, bucket: str) -> list[dict]:
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            for o in page.get("Contents", [])]
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+    ]
     return [{"key": k, **s3.head_object(Bucket=bucket, Key=k)} for k in keys]
 
 
@@ -158,7 +185,10 @@ def test_s3_versions_time_travel_and_rollback(s3_server, s3_bucket, kms_key):
     w = Warehouse(root=f"s3://{s3_bucket}/wh")
     three_versions(w, "masked_t")
     assert [(v.version, v.run_id, v.gates) for v in list_versions(w, "masked_t")] == [
-        (2, "run-2", "passed"), (1, "run-1", "failed"), (0, "run-0", "passed")]
+        (2, "run-2", "passed"),
+        (1, "run-1", "failed"),
+        (0, "run-0", "passed"),
+    ]
     assert w.last_commit("masked_t")["dagster_run_id"] == "run-2"
     assert read_as_of(w, "masked_t", 1)["x"].tolist() == [1, 2]
     with pytest.raises(RollbackRefused, match="did not pass its gates"):
@@ -223,8 +253,13 @@ def test_pipeline_on_s3_warehouse_encrypts_every_object(project, instance, s3_se
     objects = every_object(s3_server, s3_bucket)
     keys = [o["key"] for o in objects]
     assert any(k.startswith("wh/_sources/customers/") and k.endswith("/s3.csv") for k in keys)
-    for table in ("raw_customers", "cleaned_customers", "quarantine_customers", "masked_customers",
-                  "customers_by_status"):  # the last one is gold
+    for table in (
+        "raw_customers",
+        "cleaned_customers",
+        "quarantine_customers",
+        "masked_customers",
+        "customers_by_status",
+    ):  # the last one is gold
         assert any(k.startswith(f"wh/{table}/_delta_log/") for k in keys), table
     assert list_versions(project.wh(), "customers_by_status")[0].gates == "passed"
     for o in objects:
@@ -239,12 +274,17 @@ def test_demo_shows_versions_growing_and_one_audited_rollback(project, instance)
 
     from .test_pipeline import customer_frame
 
-    runs = [project.ingest(instance, "customers", project.write_csv(f"customers/d{i}.csv", customer_frame(10, start=1 + 10 * i)))
-            for i in range(2)]
+    runs = [
+        project.ingest(
+            instance, "customers", project.write_csv(f"customers/d{i}.csv", customer_frame(10, start=1 + 10 * i))
+        )
+        for i in range(2)
+    ]
     assert all(r.success for r in runs)
     out = io.StringIO()
-    outcome = show_versions_and_rollback(instance, project.contracts["customers"], project.warehouse,
-                                         project.contracts_dir, out)
+    outcome = show_versions_and_rollback(
+        instance, project.contracts["customers"], project.warehouse, project.contracts_dir, out
+    )
     text = out.getvalue()
     assert outcome.success and "restored version 0 as version 2" in text
     assert runs[0].run_id[:8] in text and runs[1].run_id[:8] in text

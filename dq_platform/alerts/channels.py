@@ -33,6 +33,7 @@ REDACTED = "***"
 
 # -- secrets -----------------------------------------------------------------------------
 
+
 def secret_values() -> list[str]:
     """Every secret currently configured (settings.VARIABLES marks them), with the forms they take inside
     error messages."""
@@ -80,6 +81,7 @@ for _name in ("urllib3.connectionpool", "urllib3.util.retry", "requests"):
 
 # -- delivery outcome -------------------------------------------------------------------
 
+
 @dataclass
 class Delivery:
     channel: str
@@ -102,9 +104,13 @@ def _env_float(name: str, default: float) -> float:
 
 def http_session() -> requests.Session:
     retry = Retry(
-        total=settings.number("DQ_ALERT_RETRIES", int), backoff_factor=_env_float("DQ_ALERT_RETRY_BACKOFF", 0.5),
-        status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"POST"}),
-        respect_retry_after_header=True, raise_on_status=False)
+        total=settings.number("DQ_ALERT_RETRIES", int),
+        backoff_factor=_env_float("DQ_ALERT_RETRY_BACKOFF", 0.5),
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=frozenset({"POST"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
     session = requests.Session()
     session.mount("http://", HTTPAdapter(max_retries=retry))
     session.mount("https://", HTTPAdapter(max_retries=retry))
@@ -128,6 +134,7 @@ def post_json(url: str, payload: dict) -> int:
 
 
 # -- channels ----------------------------------------------------------------------------
+
 
 class Channel:
     name = ""
@@ -164,26 +171,42 @@ class ConsoleChannel(Channel):
 
 def slack_blocks(alert: Alert) -> dict:
     """Block Kit: header, summary, fields, top rules, link buttons; `text` is the notification fallback."""
-    fields = [{"type": "mrkdwn", "text": f"*{label}*\n{value}"} for label, value in (
-        ("Dataset", alert.dataset), ("Asset", alert.asset), ("Check", alert.check), ("Severity", alert.severity.value),
-        ("Partition", alert.partition), ("Run", alert.run_id), ("Owner", alert.owner),
-        ("Occurrences", alert.occurrences if alert.occurrences > 1 else None)) if value][:10]
+    fields = [
+        {"type": "mrkdwn", "text": f"*{label}*\n{value}"}
+        for label, value in (
+            ("Dataset", alert.dataset),
+            ("Asset", alert.asset),
+            ("Check", alert.check),
+            ("Severity", alert.severity.value),
+            ("Partition", alert.partition),
+            ("Run", alert.run_id),
+            ("Owner", alert.owner),
+            ("Occurrences", alert.occurrences if alert.occurrences > 1 else None),
+        )
+        if value
+    ][:10]
     blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": alert.title[:150]}}]
     if alert.summary:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": alert.summary[:2900]}})
     blocks.append({"type": "section", "fields": fields})
     if alert.facts:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": ", ".join(
-            f"{k}: {v}" for k, v in alert.facts.items())[:2900]}]})
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": ", ".join(f"{k}: {v}" for k, v in alert.facts.items())[:2900]}],
+            }
+        )
     if alert.top_rules:
         rows = "\n".join(f"`{r}`  {n} rows  {s}" for r, n, s in alert.top_rules)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Top failing rules*\n{rows}"[:2900]}})
     web_report = alert.report if alert.report and alert.report.startswith(("http://", "https://")) else None
     if alert.report and not web_report:  # a path or s3:// URI: Slack buttons take web links only
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Report: `{alert.report}`"}]})
-    buttons = [{"type": "button", "text": {"type": "plain_text", "text": label}, "url": url}
-               for label, url in (("Open run", alert.run_url), ("Open asset", alert.asset_url),
-                                  ("Open report", web_report)) if url]
+    buttons = [
+        {"type": "button", "text": {"type": "plain_text", "text": label}, "url": url}
+        for label, url in (("Open run", alert.run_url), ("Open asset", alert.asset_url), ("Open report", web_report))
+        if url
+    ]
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
     return {"text": alert.title, "blocks": blocks}
@@ -217,13 +240,33 @@ def pagerduty_event(alert: Alert, routing_key: str) -> dict:
     if alert.kind == "resolve":
         return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": alert.incident_key}
     return {
-        "routing_key": routing_key, "event_action": "trigger", "dedup_key": alert.incident_key,
-        "payload": {"summary": alert.title[:1024], "source": "dq_platform",
-                    "severity": PAGERDUTY_SEVERITY[alert.severity.value], "component": alert.asset or alert.job,
-                    "group": alert.dataset, "class": alert.check,
-                    "custom_details": {k: v for k, v in alert.to_dict().items()
-                                       if k in ("partition", "run_id", "owner", "summary", "facts", "top_rules",
-                                                "occurrences", "failing_since", "report")}},
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": alert.incident_key,
+        "payload": {
+            "summary": alert.title[:1024],
+            "source": "dq_platform",
+            "severity": PAGERDUTY_SEVERITY[alert.severity.value],
+            "component": alert.asset or alert.job,
+            "group": alert.dataset,
+            "class": alert.check,
+            "custom_details": {
+                k: v
+                for k, v in alert.to_dict().items()
+                if k
+                in (
+                    "partition",
+                    "run_id",
+                    "owner",
+                    "summary",
+                    "facts",
+                    "top_rules",
+                    "occurrences",
+                    "failing_since",
+                    "report",
+                )
+            },
+        },
         "links": [{"href": u, "text": t} for t, u in (("Run", alert.run_url), ("Asset", alert.asset_url)) if u],
     }
 
@@ -252,16 +295,34 @@ def email_message(alert: Alert, sender: str, recipients: list[str]) -> EmailMess
     msg = EmailMessage()
     msg["Subject"], msg["From"], msg["To"] = alert.title, sender, ", ".join(recipients)
     msg.set_content(alert.text())
-    rows = "".join(f"<tr><th align='left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in (
-        ("dataset", alert.dataset), ("asset", alert.asset), ("check", alert.check), ("partition", alert.partition),
-        ("run", alert.run_id), ("owner", alert.owner), *alert.facts.items()) if v is not None)
-    rules = "".join(f"<tr><td><code>{html.escape(r)}</code></td><td>{html.escape(n)}</td><td>{html.escape(s)}</td></tr>"
-                    for r, n, s in alert.top_rules)
-    links = " | ".join(f"<a href='{html.escape(u)}'>{t}</a>" for t, u in (
-        ("run", alert.run_url), ("asset", alert.asset_url), ("report", _href(alert.report))) if u)
+    rows = "".join(
+        f"<tr><th align='left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in (
+            ("dataset", alert.dataset),
+            ("asset", alert.asset),
+            ("check", alert.check),
+            ("partition", alert.partition),
+            ("run", alert.run_id),
+            ("owner", alert.owner),
+            *alert.facts.items(),
+        )
+        if v is not None
+    )
+    rules = "".join(
+        f"<tr><td><code>{html.escape(r)}</code></td><td>{html.escape(n)}</td><td>{html.escape(s)}</td></tr>"
+        for r, n, s in alert.top_rules
+    )
+    links = " | ".join(
+        f"<a href='{html.escape(u)}'>{t}</a>"
+        for t, u in (("run", alert.run_url), ("asset", alert.asset_url), ("report", _href(alert.report)))
+        if u
+    )
     msg.add_alternative(
         f"<h3>{html.escape(alert.title)}</h3><p>{html.escape(alert.summary)}</p><table>{rows}</table>"
-        + (f"<h4>Top failing rules</h4><table>{rules}</table>" if rules else "") + f"<p>{links}</p>", subtype="html")
+        + (f"<h4>Top failing rules</h4><table>{rules}</table>" if rules else "")
+        + f"<p>{links}</p>",
+        subtype="html",
+    )
     return msg
 
 
@@ -300,5 +361,13 @@ class EmailChannel(Channel):
 def channels_for(contract=None, console_stream=None) -> dict[str, Channel]:
     """Every channel, configured or not, by name (email gets the contract's extra recipients)."""
     extra = list(contract.alerts.email_to) if contract is not None else []
-    return {c.name: c for c in (ConsoleChannel(console_stream), SlackChannel(), EmailChannel(extra),
-                                PagerDutyChannel(), WebhookChannel())}
+    return {
+        c.name: c
+        for c in (
+            ConsoleChannel(console_stream),
+            SlackChannel(),
+            EmailChannel(extra),
+            PagerDutyChannel(),
+            WebhookChannel(),
+        )
+    }

@@ -38,7 +38,11 @@ SEVERITY_BY_OUTCOME: dict[str, Severity] = {
 
 # Minimum severity each channel receives by default (seed 001: Slack all, email HIGH+, PagerDuty CRITICAL).
 DEFAULT_MIN_SEVERITY: dict[str, Severity] = {
-    "console": LOW, "slack": LOW, "webhook": LOW, "email": HIGH, "pagerduty": CRITICAL,
+    "console": LOW,
+    "slack": LOW,
+    "webhook": LOW,
+    "email": HIGH,
+    "pagerduty": CRITICAL,
 }
 DEFAULT_REMINDER = "4h"
 
@@ -106,10 +110,16 @@ class Alert:
     def text(self) -> str:
         """Plain-text rendering (console, email, logs)."""
         lines = [self.title, ""]
-        for label, value in (("dataset", self.dataset), ("asset", self.asset), ("check", self.check),
-                             ("partition", self.partition), ("run", self.run_id), ("owner", self.owner),
-                             ("failing since", self.failing_since),
-                             ("occurrences", self.occurrences if self.occurrences > 1 else None)):
+        for label, value in (
+            ("dataset", self.dataset),
+            ("asset", self.asset),
+            ("check", self.check),
+            ("partition", self.partition),
+            ("run", self.run_id),
+            ("owner", self.owner),
+            ("failing since", self.failing_since),
+            ("occurrences", self.occurrences if self.occurrences > 1 else None),
+        ):
             if value:
                 lines.append(f"{label:>13}: {value}")
         if self.summary:
@@ -159,49 +169,116 @@ def incident_key(dataset: str, asset: str | None, check: str | None) -> str:
     return "/".join(["dq", dataset, asset or "-", check or "-"])
 
 
-def check_alert(contract: Contract | None, *, dataset: str, asset: str, check: str, severity: str,
-                passed: bool, partition: str | None, run_id: str | None, description: str | None,
-                metadata: dict, kind: str = "trigger") -> Alert:
+def check_alert(
+    contract: Contract | None,
+    *,
+    dataset: str,
+    asset: str,
+    check: str,
+    severity: str,
+    passed: bool,
+    partition: str | None,
+    run_id: str | None,
+    description: str | None,
+    metadata: dict,
+    kind: str = "trigger",
+) -> Alert:
     outcome = outcome_for_check(check, severity)
     sev = SEVERITY_BY_OUTCOME[outcome]
     md = getattr(metadata.get("top_failing_rules"), "value", None) or getattr(
-        metadata.get("failures_markdown"), "value", None)
-    what = {"freshness": "missed its freshness SLA", "pii_leak": "PII leak gate failed",
-            "check_error": "blocking gate failed", "check_warn": "check warned",
-            "history_warn": "anomaly against history", "history_error": "anomaly against history",
-            "anomaly_error": "anomaly detected", "anomaly_warn": "anomaly detected"}[outcome]
+        metadata.get("failures_markdown"), "value", None
+    )
+    what = {
+        "freshness": "missed its freshness SLA",
+        "pii_leak": "PII leak gate failed",
+        "check_error": "blocking gate failed",
+        "check_warn": "check warned",
+        "history_warn": "anomaly against history",
+        "history_error": "anomaly against history",
+        "anomaly_error": "anomaly detected",
+        "anomaly_warn": "anomaly detected",
+    }[outcome]
     title = f"[{sev.value}] {dataset}: {what}: {asset}.{check}"
-    return Alert(kind=kind, severity=sev, dataset=dataset, title=title,
-                 incident_key=incident_key(dataset, asset, check), asset=asset, check=check,
-                 partition=partition, run_id=run_id, owner=owner_of(contract),
-                 summary=_safe_summary(description), facts=_facts(metadata),
-                 top_rules=_md_rules(md) if isinstance(md, str) else [])
+    return Alert(
+        kind=kind,
+        severity=sev,
+        dataset=dataset,
+        title=title,
+        incident_key=incident_key(dataset, asset, check),
+        asset=asset,
+        check=check,
+        partition=partition,
+        run_id=run_id,
+        owner=owner_of(contract),
+        summary=_safe_summary(description),
+        facts=_facts(metadata),
+        top_rules=_md_rules(md) if isinstance(md, str) else [],
+    )
 
 
-def run_failure_alert(contract: Contract | None, *, dataset: str, job: str, run_id: str,
-                      partition: str | None, error: str) -> Alert:
-    return Alert(kind="trigger", severity=SEVERITY_BY_OUTCOME["run_failure"], dataset=dataset,
-                 title=f"[CRITICAL] {dataset}: run of {job} failed", incident_key=incident_key(dataset, job, "run_failure"),
-                 job=job, asset=None, check="run_failure", partition=partition, run_id=run_id,
-                 owner=owner_of(contract), summary=_safe_summary(error))
+def run_failure_alert(
+    contract: Contract | None, *, dataset: str, job: str, run_id: str, partition: str | None, error: str
+) -> Alert:
+    return Alert(
+        kind="trigger",
+        severity=SEVERITY_BY_OUTCOME["run_failure"],
+        dataset=dataset,
+        title=f"[CRITICAL] {dataset}: run of {job} failed",
+        incident_key=incident_key(dataset, job, "run_failure"),
+        job=job,
+        asset=None,
+        check="run_failure",
+        partition=partition,
+        run_id=run_id,
+        owner=owner_of(contract),
+        summary=_safe_summary(error),
+    )
 
 
-def review_required_alert(contract: Contract, *, partition: str, reason: str, run_id: str | None = None,
-                          facts: dict | None = None, asset: str | None = None, check: str | None = None) -> Alert:
+def review_required_alert(
+    contract: Contract,
+    *,
+    partition: str,
+    reason: str,
+    run_id: str | None = None,
+    facts: dict | None = None,
+    asset: str | None = None,
+    check: str | None = None,
+) -> Alert:
     """A file waits for a human decision (human_review.py): one incident per file, resolved by the decision."""
-    return Alert(kind="review_required", severity=SEVERITY_BY_OUTCOME["review_required"], dataset=contract.name,
-                 title=f"[MEDIUM] {contract.name}: review required for {partition}",
-                 incident_key=incident_key(contract.name, partition, "review_required"),
-                 asset=asset, check=check, partition=partition, run_id=run_id, owner=owner_of(contract),
-                 summary=_safe_summary(reason), facts=_facts(facts or {}))
+    return Alert(
+        kind="review_required",
+        severity=SEVERITY_BY_OUTCOME["review_required"],
+        dataset=contract.name,
+        title=f"[MEDIUM] {contract.name}: review required for {partition}",
+        incident_key=incident_key(contract.name, partition, "review_required"),
+        asset=asset,
+        check=check,
+        partition=partition,
+        run_id=run_id,
+        owner=owner_of(contract),
+        summary=_safe_summary(reason),
+        facts=_facts(facts or {}),
+    )
 
 
 def resolution_of(alert: Alert, *, run_id: str | None, partition: str | None) -> Alert:
-    return Alert(kind="resolve", severity=alert.severity, dataset=alert.dataset,
-                 title=f"[RESOLVED] {alert.title.split('] ', 1)[-1]}", incident_key=alert.incident_key,
-                 asset=alert.asset, check=alert.check, job=alert.job, partition=partition, run_id=run_id,
-                 owner=alert.owner, summary="Passing again.", occurrences=alert.occurrences,
-                 failing_since=alert.failing_since)
+    return Alert(
+        kind="resolve",
+        severity=alert.severity,
+        dataset=alert.dataset,
+        title=f"[RESOLVED] {alert.title.split('] ', 1)[-1]}",
+        incident_key=alert.incident_key,
+        asset=alert.asset,
+        check=alert.check,
+        job=alert.job,
+        partition=partition,
+        run_id=run_id,
+        owner=alert.owner,
+        summary="Passing again.",
+        occurrences=alert.occurrences,
+        failing_since=alert.failing_since,
+    )
 
 
 def owner_of(contract: Contract | None) -> str | None:
@@ -213,8 +290,13 @@ def owner_of(contract: Contract | None) -> str | None:
 _LONG = 600
 
 # Exceptions this project raises are written without data values (file, line, rule, counts).
-VALUE_FREE_ERRORS = {"SourceFileError", "ContractError", "LandingFileChanged", "MaskingKeyError",
-                     "DagsterAssetCheckFailedError"}
+VALUE_FREE_ERRORS = {
+    "SourceFileError",
+    "ContractError",
+    "LandingFileChanged",
+    "MaskingKeyError",
+    "DagsterAssetCheckFailedError",
+}
 _QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
 _EMAILISH = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*")
 _DIGITS = re.compile(r"\+?\d[\d\s().\-]{6,}\d")
@@ -240,6 +322,7 @@ def _safe_summary(text: str | None) -> str:
 
 # -- routing -----------------------------------------------------------------------------
 
+
 def routes(severity: Severity, contract: Contract | None, configured: set[str]) -> list[str]:
     """Channels that receive an alert of this severity for this dataset.
 
@@ -259,9 +342,13 @@ def routes(severity: Severity, contract: Contract | None, configured: set[str]) 
 
 # -- dedup / reminder / resolution -------------------------------------------------------
 
+
 def reminder_period(contract: Contract | None) -> dt.timedelta:
-    text = (contract.alerts.reminder_after if contract is not None else None) \
-        or settings.get("DQ_ALERT_REMINDER_AFTER") or DEFAULT_REMINDER
+    text = (
+        (contract.alerts.reminder_after if contract is not None else None)
+        or settings.get("DQ_ALERT_REMINDER_AFTER")
+        or DEFAULT_REMINDER
+    )
     return parse_duration(text)
 
 
@@ -290,14 +377,21 @@ class Incidents:
             return resolution_of(alert_from(current["alert"]), run_id=alert.run_id, partition=alert.partition)
         if current is None:
             alert.failing_since = now.isoformat(timespec="seconds")
-            self.open[key] = {"alert": alert.to_dict(), "opened": now.timestamp(), "last_sent": now.timestamp(),
-                              "occurrences": 1}
+            self.open[key] = {
+                "alert": alert.to_dict(),
+                "opened": now.timestamp(),
+                "last_sent": now.timestamp(),
+                "occurrences": 1,
+            }
             return alert
         current["occurrences"] += 1
         escalated = alert.severity.rank > Severity(current["alert"]["severity"]).rank
         since = current["alert"].get("failing_since")
-        current["alert"] = {**alert.to_dict(), "failing_since": since,
-                            "alert_id": alert.alert_id if escalated else current["alert"]["alert_id"]}
+        current["alert"] = {
+            **alert.to_dict(),
+            "failing_since": since,
+            "alert_id": alert.alert_id if escalated else current["alert"]["alert_id"],
+        }
         if escalated:  # e.g. a WARN check now fails at ERROR: a new, louder trigger for the same incident
             current["last_sent"] = now.timestamp()
             alert.failing_since, alert.occurrences = since, current["occurrences"]
@@ -336,8 +430,9 @@ def alert_from(d: dict) -> Alert:
 def dumps_state(position, incidents: Incidents) -> str:
     """A sensor cursor: its position in the event log (a storage id, or execution ids per check), the open
     incidents, and the outbox of deliveries still to retry."""
-    return json.dumps({"position": position, "incidents": incidents.to_json(), "outbox": incidents.outbox},
-                      sort_keys=True)
+    return json.dumps(
+        {"position": position, "incidents": incidents.to_json(), "outbox": incidents.outbox}, sort_keys=True
+    )
 
 
 def loads_state(cursor: str | None, default=None):

@@ -49,9 +49,12 @@ RUN_SENSOR = names.RUN_FAILURE_ALERT_SENSOR
 BATCH = 500  # events per tick; the rest follow on the next tick
 
 deliveries_spec = dg.AssetSpec(
-    DELIVERIES_KEY, group_name="dq_alerts", kinds={"dagster"},
+    DELIVERIES_KEY,
+    group_name="dq_alerts",
+    kinds={"dagster"},
     description="One observation per alert delivery attempt (channel, status, attempts, redacted error). "
-                "Listed by `dq-platform alerts list`.")
+    "Listed by `dq-platform alerts list`.",
+)
 
 
 def sensor_interval_seconds() -> int:
@@ -60,9 +63,16 @@ def sensor_interval_seconds() -> int:
 
 # -- delivery ----------------------------------------------------------------------------
 
-def deliver(alert: Alert, contract: Contract | None, instance: dg.DagsterInstance | None = None,
-            log=None, console_stream=None, down: set[str] | None = None,
-            only: set[str] | None = None) -> list[Delivery]:
+
+def deliver(
+    alert: Alert,
+    contract: Contract | None,
+    instance: dg.DagsterInstance | None = None,
+    log=None,
+    console_stream=None,
+    down: set[str] | None = None,
+    only: set[str] | None = None,
+) -> list[Delivery]:
     """Send to every channel routed for the alert's severity; one channel's failure never stops another.
 
     `down`: channels that already failed during this sensor tick. They are not tried again for the
@@ -91,8 +101,10 @@ def deliver(alert: Alert, contract: Contract | None, instance: dg.DagsterInstanc
         if d.status == "failed" and down is not None:
             down.add(name)
         if d.status == "failed" and log is not None:
-            log.warning(f"alert {alert.alert_id} ({alert.kind} {alert.incident_key}) NOT delivered to {name} "
-                        f"after {d.attempts} attempt(s): {d.error}")
+            log.warning(
+                f"alert {alert.alert_id} ({alert.kind} {alert.incident_key}) NOT delivered to {name} "
+                f"after {d.attempts} attempt(s): {d.error}"
+            )
         out.append(d)
         if instance is not None:
             record_delivery(instance, alert, d)
@@ -100,16 +112,31 @@ def deliver(alert: Alert, contract: Contract | None, instance: dg.DagsterInstanc
 
 
 def record_delivery(instance: dg.DagsterInstance, alert: Alert, d: Delivery) -> None:
-    instance.report_runless_asset_event(dg.AssetObservation(asset_key=DELIVERIES_KEY, metadata={
-        "alert_id": alert.alert_id, "kind": alert.kind, "severity": alert.severity.value,
-        "dataset": alert.dataset, "asset": alert.asset or "-", "check": alert.check or "-",
-        "partition": alert.partition or "-", "run_id": alert.run_id or "-", "incident_key": alert.incident_key,
-        "channel": d.channel, "status": d.status, "attempts": d.attempts, "error": redact(d.error) or "-",
-    }))
+    instance.report_runless_asset_event(
+        dg.AssetObservation(
+            asset_key=DELIVERIES_KEY,
+            metadata={
+                "alert_id": alert.alert_id,
+                "kind": alert.kind,
+                "severity": alert.severity.value,
+                "dataset": alert.dataset,
+                "asset": alert.asset or "-",
+                "check": alert.check or "-",
+                "partition": alert.partition or "-",
+                "run_id": alert.run_id or "-",
+                "incident_key": alert.incident_key,
+                "channel": d.channel,
+                "status": d.status,
+                "attempts": d.attempts,
+                "error": redact(d.error) or "-",
+            },
+        )
+    )
 
 
-def list_deliveries(instance: dg.DagsterInstance, *, since: float | None = None, status: str | None = None,
-                    limit: int = 100) -> list[dict]:
+def list_deliveries(
+    instance: dg.DagsterInstance, *, since: float | None = None, status: str | None = None, limit: int = 100
+) -> list[dict]:
     """Newest first: plain dicts with `timestamp` plus the recorded metadata (for `dq-platform audit`)."""
     out: list[dict] = []
     cursor = None
@@ -119,8 +146,11 @@ def list_deliveries(instance: dg.DagsterInstance, *, since: float | None = None,
             if since is not None and record.timestamp < since:
                 return out
             obs = record.asset_observation
-            row = {"timestamp": record.timestamp, "run_id": None,
-                   **{k: getattr(v, "value", v) for k, v in obs.metadata.items()}}
+            row = {
+                "timestamp": record.timestamp,
+                "run_id": None,
+                **{k: getattr(v, "value", v) for k, v in obs.metadata.items()},
+            }
             if status is None or row.get("status") == status:
                 out.append(row)
                 if len(out) >= limit:
@@ -133,13 +163,17 @@ def list_deliveries(instance: dg.DagsterInstance, *, since: float | None = None,
 
 # -- reading the event log ---------------------------------------------------------------
 
+
 def _run_status_records(instance: dg.DagsterInstance, after: int) -> list:
     """RUN_FAILURE and RUN_SUCCESS events after a storage id, oldest first (index shard: any storage)."""
     from dagster._core.storage.event_log.base import EventLogCursor
 
     cursor = EventLogCursor.from_storage_id(after).to_string()
-    records = [r for t in (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS)
-               for r in instance.fetch_run_status_changes(t, limit=BATCH, cursor=cursor, ascending=True).records]
+    records = [
+        r
+        for t in (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS)
+        for r in instance.fetch_run_status_changes(t, limit=BATCH, cursor=cursor, ascending=True).records
+    ]
     return sorted(records, key=lambda r: r.storage_id)[:BATCH]
 
 
@@ -190,8 +224,11 @@ def _executions_after(storage, key, after: int, page: int = 50) -> list:
 
 def latest_storage_id(instance: dg.DagsterInstance) -> int:
     """The newest run status event's storage id: a run-sensor cursor that starts "from now"."""
-    ids = [r.storage_id for t in (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS)
-           for r in instance.fetch_run_status_changes(t, limit=1, ascending=False).records]
+    ids = [
+        r.storage_id
+        for t in (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS)
+        for r in instance.fetch_run_status_changes(t, limit=1, ascending=False).records
+    ]
     return max(ids, default=0)
 
 
@@ -253,13 +290,24 @@ def _load_state(context, name: str, start):
 
 def _alert_sensor(name: str, description: str):
     """The decorator both alert sensors share: running by default, at the configured interval."""
-    return dg.sensor(name=name, minimum_interval_seconds=sensor_interval_seconds(),
-                     default_status=dg.DefaultSensorStatus.RUNNING, description=description)
+    return dg.sensor(
+        name=name,
+        minimum_interval_seconds=sensor_interval_seconds(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=description,
+    )
 
 
-def _finish(context, name: str, incidents: Incidents, position, sent: list[tuple[Alert, Contract | None]],
-            now: dt.datetime,
-            by_name: dict[str, Contract], stream=None):
+def _finish(
+    context,
+    name: str,
+    incidents: Incidents,
+    position,
+    sent: list[tuple[Alert, Contract | None]],
+    now: dt.datetime,
+    by_name: dict[str, Contract],
+    stream=None,
+):
     def period(dataset: str) -> dt.timedelta:
         return reminder_period(by_name.get(dataset))
 
@@ -270,15 +318,18 @@ def _finish(context, name: str, incidents: Incidents, position, sent: list[tuple
     window = redelivery_window().total_seconds()
     for entry in retry:
         alert = alert_from(entry["alert"])
-        results = deliver(alert, by_name.get(alert.dataset), context.instance, context.log, stream, down,
-                          only=set(entry["channels"]))
+        results = deliver(
+            alert, by_name.get(alert.dataset), context.instance, context.log, stream, down, only=set(entry["channels"])
+        )
         still = [d.channel for d in results if d.status == "failed"]
         failed += len(still)
         if still and now.timestamp() - entry["first_failed"] < window:
             incidents.outbox.append({**entry, "channels": still})
         elif still:
-            context.log.error(f"alert {alert.alert_id} ({alert.kind} {alert.incident_key}) given up on {still}: "
-                              f"undelivered for longer than {redelivery_window()}")
+            context.log.error(
+                f"alert {alert.alert_id} ({alert.kind} {alert.incident_key}) given up on {still}: "
+                f"undelivered for longer than {redelivery_window()}"
+            )
     for alert, contract in sent:
         results = deliver(alert, contract, context.instance, context.log, stream, down)
         still = [d.channel for d in results if d.status == "failed"]
@@ -294,16 +345,25 @@ def _finish(context, name: str, incidents: Incidents, position, sent: list[tuple
     return sent
 
 
-def build_check_alert_sensor(contracts: list[Contract], check_keys, now: Clock = _utcnow, console_stream=None,
-                             name: str = CHECK_SENSOR, warehouse: Warehouse | None = None) -> dg.SensorDefinition:
+def build_check_alert_sensor(
+    contracts: list[Contract],
+    check_keys,
+    now: Clock = _utcnow,
+    console_stream=None,
+    name: str = CHECK_SENSOR,
+    warehouse: Warehouse | None = None,
+) -> dg.SensorDefinition:
     """`warehouse`: where run reports are written; with it, alerts link the run's HTML report."""
     check_keys = sorted(check_keys, key=lambda k: k.to_user_string())
     index = dataset_index(contracts)
     by_name = {c.name: c for c in contracts}
 
-    @_alert_sensor(name, "Alerts when an asset check (gate, WARN check, freshness SLA) goes from passing to "
-                         "failing, reminds while it keeps failing, and resolves when it passes again; "
-                         "asks a reviewer when a file is held for human review.")
+    @_alert_sensor(
+        name,
+        "Alerts when an asset check (gate, WARN check, freshness SLA) goes from passing to "
+        "failing, reminds while it keeps failing, and resolves when it passes again; "
+        "asks a reviewer when a file is held for human review.",
+    )
     def check_alerts(context: dg.SensorEvaluationContext):
         seen, incidents = _load_state(context, name, {})
         clock = now()
@@ -320,15 +380,30 @@ def build_check_alert_sensor(contracts: list[Contract], check_keys, now: Clock =
             review = getattr(metadata.get(names.REVIEW_META), "value", None)
             if ev.check_name == names.REVIEW_CHECK and contract is not None:
                 # one incident per held file: opened when it is held, resolved by the reviewer's decision
-                alert = review_required_alert(contract, partition=partition or "-", reason=ev.description,
-                                              run_id=run_id, facts=metadata, asset=asset, check=ev.check_name)
+                alert = review_required_alert(
+                    contract,
+                    partition=partition or "-",
+                    reason=ev.description,
+                    run_id=run_id,
+                    facts=metadata,
+                    asset=asset,
+                    check=ev.check_name,
+                )
             elif review in ("required", "rejected"):
                 continue  # a consequence of a held or rejected file: its review alert says it once
             else:
-                alert = check_alert(contract, dataset=contract.name if contract else asset, asset=asset,
-                                    check=ev.check_name, severity=ev.severity.value, passed=ev.passed,
-                                    partition=partition, run_id=run_id, description=ev.description,
-                                    metadata=metadata)
+                alert = check_alert(
+                    contract,
+                    dataset=contract.name if contract else asset,
+                    asset=asset,
+                    check=ev.check_name,
+                    severity=ev.severity.value,
+                    passed=ev.passed,
+                    partition=partition,
+                    run_id=run_id,
+                    description=ev.description,
+                    metadata=metadata,
+                )
             out = incidents.observe(alert, ev.passed, clock, reminder_period(contract))
             if out is None:
                 continue
@@ -358,10 +433,15 @@ def _report_link(instance: dg.DagsterInstance, run_id: str, warehouse: Warehouse
 
 def _failure_reason(instance: dg.DagsterInstance, run_id: str) -> tuple[bool, str]:
     """(only blocking gates failed, the first step's error, scrubbed of data values)."""
-    failures = [r.event_log_entry.dagster_event for r in instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records]
-    errors = [(f.step_key, f.event_specific_data.error) for f in failures
-              if f.event_specific_data and f.event_specific_data.error]
+    failures = [
+        r.event_log_entry.dagster_event
+        for r in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
+    ]
+    errors = [
+        (f.step_key, f.event_specific_data.error)
+        for f in failures
+        if f.event_specific_data and f.event_specific_data.error
+    ]
     if not errors:
         return False, "run failed before any step ran"
     roots = [(step, _root(err)) for step, err in errors]
@@ -378,12 +458,20 @@ def _root(err):
     return err
 
 
-def build_run_failure_alert_sensor(contracts: list[Contract], now: Clock = _utcnow, console_stream=None,
-                                   name: str = RUN_SENSOR, warehouse: Warehouse | None = None) -> dg.SensorDefinition:
+def build_run_failure_alert_sensor(
+    contracts: list[Contract],
+    now: Clock = _utcnow,
+    console_stream=None,
+    name: str = RUN_SENSOR,
+    warehouse: Warehouse | None = None,
+) -> dg.SensorDefinition:
     by_name = {c.name: c for c in contracts}
 
-    @_alert_sensor(name, "CRITICAL alert when a run of any job fails for a reason other than a blocking gate "
-                         "(gates are reported by dq_check_alerts); resolved by the job's next successful run.")
+    @_alert_sensor(
+        name,
+        "CRITICAL alert when a run of any job fails for a reason other than a blocking gate "
+        "(gates are reported by dq_check_alerts); resolved by the job's next successful run.",
+    )
     def run_failure_alerts(context: dg.SensorEvaluationContext):
         last, incidents = _load_state(context, name, 0)
         clock = now()
@@ -409,8 +497,14 @@ def build_run_failure_alert_sensor(contracts: list[Contract], now: Clock = _utcn
                     continue
             else:
                 error = ""
-            alert = run_failure_alert(contract, dataset=dataset, job=run.job_name, run_id=run.run_id,
-                                      partition=run.tags.get(names.PARTITION_TAG), error=error)
+            alert = run_failure_alert(
+                contract,
+                dataset=dataset,
+                job=run.job_name,
+                run_id=run.run_id,
+                partition=run.tags.get(names.PARTITION_TAG),
+                error=error,
+            )
             out = incidents.observe(alert, not failed, clock, reminder_period(contract))
             if out is not None:
                 if warehouse is not None and out.kind != "resolve":
@@ -423,26 +517,39 @@ def build_run_failure_alert_sensor(contracts: list[Contract], now: Clock = _utcn
     return run_failure_alerts
 
 
-def build_alert_sensors(contracts: list[Contract], check_keys, warehouse: Warehouse | None = None) -> list[dg.SensorDefinition]:
-    return [build_check_alert_sensor(contracts, check_keys, warehouse=warehouse),
-            build_run_failure_alert_sensor(contracts, warehouse=warehouse)]
+def build_alert_sensors(
+    contracts: list[Contract], check_keys, warehouse: Warehouse | None = None
+) -> list[dg.SensorDefinition]:
+    return [
+        build_check_alert_sensor(contracts, check_keys, warehouse=warehouse),
+        build_run_failure_alert_sensor(contracts, warehouse=warehouse),
+    ]
 
 
 def starting_cursors(instance: dg.DagsterInstance, check_keys) -> dict[str, str]:
     """Where the demo's evaluation starts: the sensors' shared state when they have one (what the daemon or
     an earlier demo already announced), otherwise now (the demo alerts on its own runs only)."""
-    return {CHECK_SENSOR: shared_state(instance, CHECK_SENSOR)
-            or dumps_state(latest_check_ids(instance, check_keys), Incidents()),
-            RUN_SENSOR: shared_state(instance, RUN_SENSOR) or dumps_state(latest_storage_id(instance), Incidents())}
+    return {
+        CHECK_SENSOR: shared_state(instance, CHECK_SENSOR)
+        or dumps_state(latest_check_ids(instance, check_keys), Incidents()),
+        RUN_SENSOR: shared_state(instance, RUN_SENSOR) or dumps_state(latest_storage_id(instance), Incidents()),
+    }
 
 
-def run_alert_sensors_once(instance: dg.DagsterInstance, contracts: list[Contract], check_keys,
-                           cursors: dict[str, str | None], console_stream=None,
-                           warehouse: Warehouse | None = None) -> dict[str, str | None]:
+def run_alert_sensors_once(
+    instance: dg.DagsterInstance,
+    contracts: list[Contract],
+    check_keys,
+    cursors: dict[str, str | None],
+    console_stream=None,
+    warehouse: Warehouse | None = None,
+) -> dict[str, str | None]:
     """Evaluate both sensors once, outside the daemon (the demo); returns their new cursors."""
     out = {}
-    for sensor in (build_check_alert_sensor(contracts, check_keys, console_stream=console_stream, warehouse=warehouse),
-                   build_run_failure_alert_sensor(contracts, console_stream=console_stream, warehouse=warehouse)):
+    for sensor in (
+        build_check_alert_sensor(contracts, check_keys, console_stream=console_stream, warehouse=warehouse),
+        build_run_failure_alert_sensor(contracts, console_stream=console_stream, warehouse=warehouse),
+    ):
         with dg.build_sensor_context(instance=instance, cursor=cursors.get(sensor.name)) as ctx:
             sensor.evaluate_tick(ctx)
             out[sensor.name] = ctx.cursor

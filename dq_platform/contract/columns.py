@@ -127,8 +127,12 @@ class OutlierMethod(str, Enum):
 
 
 # Defaults per method; a parameter of another method is an error (a typo would otherwise be ignored).
-_OUTLIER_DEFAULTS = {"iqr": {"k": 1.5}, "zscore": {"threshold": 3.0}, "mad": {"threshold": 3.5},
-                     "kmeans": {"k": 3, "min_cluster_share": 0.01}}
+_OUTLIER_DEFAULTS = {
+    "iqr": {"k": 1.5},
+    "zscore": {"threshold": 3.0},
+    "mad": {"threshold": 3.5},
+    "kmeans": {"k": 3, "min_cluster_share": 0.01},
+}
 
 
 class Outliers(_Strict):
@@ -150,8 +154,9 @@ class Outliers(_Strict):
             data = {k: v for k, v in data.items() if not (v is None and k in ("k", "threshold", "min_cluster_share"))}
             for param in ("k", "threshold", "min_cluster_share"):
                 if param in data and param not in defaults:
-                    raise ValueError(f"'{param}' does not apply to method '{data['method']}' "
-                                     f"(it takes {', '.join(defaults)})")
+                    raise ValueError(
+                        f"'{param}' does not apply to method '{data['method']}' (it takes {', '.join(defaults)})"
+                    )
             data = {**defaults, **data}
         return data
 
@@ -222,8 +227,10 @@ class Column(_Strict):
     def _unique_scope(cls, v):
         if v is True or v is False or v == "dataset":
             return v
-        raise ValueError(f"unique must be true (within each file), dataset (across the dataset's published "
-                         f"files too) or false, not {v!r}")
+        raise ValueError(
+            f"unique must be true (within each file), dataset (across the dataset's published "
+            f"files too) or false, not {v!r}"
+        )
 
     @field_validator("pattern")
     @classmethod
@@ -266,8 +273,17 @@ class Column(_Strict):
             m = self.pii.masking
             if m in (MaskingStrategy.year, MaskingStrategy.age_band) and not temporal:
                 raise ValueError(f"masking '{m.value}' needs a date column")
-            if m in (MaskingStrategy.email, MaskingStrategy.phone, MaskingStrategy.city,
-                     MaskingStrategy.postcode_prefix, MaskingStrategy.scrub) and self.type != ColumnType.string:
+            if (
+                m
+                in (
+                    MaskingStrategy.email,
+                    MaskingStrategy.phone,
+                    MaskingStrategy.city,
+                    MaskingStrategy.postcode_prefix,
+                    MaskingStrategy.scrub,
+                )
+                and self.type != ColumnType.string
+            ):
                 raise ValueError(f"masking '{m.value}' needs a string column")
         if self.missing.policy == MissingPolicy.keep and self.required:
             raise ValueError("a required column cannot keep missing values (policy 'keep')")
@@ -281,10 +297,14 @@ class Column(_Strict):
             raise ValueError(f"statistics.outliers apply to integer/float columns, not {self.type.value}")
         if s is not None and s.drift is not None:
             if self.type in (ColumnType.date, ColumnType.timestamp):
-                raise ValueError(f"statistics.drift applies to numeric and categorical (string/boolean) "
-                                 f"columns, not {self.type.value}")
+                raise ValueError(
+                    f"statistics.drift applies to numeric and categorical (string/boolean) "
+                    f"columns, not {self.type.value}"
+                )
             if s.drift.ks_statistic is not None and not numeric:
-                raise ValueError("statistics.drift.ks_statistic applies to numeric columns only (PSI judges categories)")
+                raise ValueError(
+                    "statistics.drift.ks_statistic applies to numeric columns only (PSI judges categories)"
+                )
         return self
 
     @property

@@ -19,6 +19,7 @@ from dq_platform.contract.yaml_text import YAML_LOADER, describe, line_index
 
 # -- checks across contracts (file:line) -------------------------------------------------------
 
+
 def _masking_of(col: Column) -> tuple:
     """What a key looks like after masking: equal tuples mean equal values stay equal."""
     if col.pii is None:
@@ -29,10 +30,18 @@ def _masking_of(col: Column) -> tuple:
 def _join_problem(here: Contract, column: str, entry: ModelEntry, key: str) -> str | None:
     a, b = here.column(column), entry.column(key)
     if _masking_of(a) != _masking_of(b):
+
         def say(c: Column) -> str:
-            return "not masked" if c.pii is None else f"masked {c.pii.masking.value} in key domain '{c.pii.key_domain or c.name}'"
-        return (f"'{column}' is {say(a)} but {entry.model.name}.{key} is {say(b)}: their masked values "
-                f"would never match (give both pii.key_domain: <same name>)")
+            return (
+                "not masked"
+                if c.pii is None
+                else f"masked {c.pii.masking.value} in key domain '{c.pii.key_domain or c.name}'"
+            )
+
+        return (
+            f"'{column}' is {say(a)} but {entry.model.name}.{key} is {say(b)}: their masked values "
+            f"would never match (give both pii.key_domain: <same name>)"
+        )
     if here.masked_types()[column] != entry.type_of(key):
         return f"'{column}' is {here.masked_types()[column]} but {entry.model.name}.{key} is {entry.type_of(key)}"
     return None
@@ -70,9 +79,15 @@ def cross_contract_errors(loaded: list[tuple[Contract, Path]]) -> list[str]:
             for fk, target in m.references.items():
                 entry = catalog.get(target)
                 if entry is None:
-                    err(("model", "references", fk), f"unknown model '{target}' (declared: {', '.join(sorted(catalog)) or 'none'})")
+                    err(
+                        ("model", "references", fk),
+                        f"unknown model '{target}' (declared: {', '.join(sorted(catalog)) or 'none'})",
+                    )
                 elif len(entry.key) != 1:
-                    err(("model", "references", fk), f"model '{target}' has a composite key {entry.key}; a reference names one column")
+                    err(
+                        ("model", "references", fk),
+                        f"model '{target}' has a composite key {entry.key}; a reference names one column",
+                    )
                 elif problem := _join_problem(c, fk, entry, entry.key[0]):
                     err(("model", "references", fk), problem)
 
@@ -81,23 +96,36 @@ def cross_contract_errors(loaded: list[tuple[Contract, Path]]) -> list[str]:
                 loc = ("aggregations", ai, "join", ji)
                 entry = catalog.get(j.model)
                 if entry is None:
-                    err((*loc, "model"), f"unknown model '{j.model}' (declared: {', '.join(sorted(catalog)) or 'none'})")
+                    err(
+                        (*loc, "model"), f"unknown model '{j.model}' (declared: {', '.join(sorted(catalog)) or 'none'})"
+                    )
                     continue
                 if len(j.on) != len(entry.key):
-                    err((*loc, "on"), f"model '{j.model}' has key {entry.key}: 'on' names {len(entry.key)} column(s) in key order")
+                    err(
+                        (*loc, "on"),
+                        f"model '{j.model}' has key {entry.key}: 'on' names {len(entry.key)} column(s) in key order",
+                    )
                     continue
                 for col, key in zip(j.on, entry.key):
                     if col in {x.name for x in c.columns} and (problem := _join_problem(c, col, entry, key)):
                         err((*loc, "on"), problem)
                 missing = [x for x in j.columns if x not in entry.columns]
                 if missing:
-                    err((*loc, "columns"), f"model '{j.model}' has no column(s) {', '.join(missing)} "
-                                           f"(its columns: {', '.join(entry.columns)})")
+                    err(
+                        (*loc, "columns"),
+                        f"model '{j.model}' has no column(s) {', '.join(missing)} "
+                        f"(its columns: {', '.join(entry.columns)})",
+                    )
                     continue
                 joined = {x: entry.type_of(x) for x in j.columns}
                 for mi, metric in enumerate(agg.metrics):
-                    if metric.column in joined and metric.agg in ("sum", "mean", "median") \
-                            and joined[metric.column] not in ("integer", "float"):
-                        err(("aggregations", ai, "metrics", mi, "column"),
-                            f"{metric.agg} needs a numeric column; {j.model}.{metric.column} is {joined[metric.column]}")
+                    if (
+                        metric.column in joined
+                        and metric.agg in ("sum", "mean", "median")
+                        and joined[metric.column] not in ("integer", "float")
+                    ):
+                        err(
+                            ("aggregations", ai, "metrics", mi, "column"),
+                            f"{metric.agg} needs a numeric column; {j.model}.{metric.column} is {joined[metric.column]}",
+                        )
     return errors

@@ -143,8 +143,11 @@ class Contract(_Strict):
         masked_types = self.masked_types()
         for agg in self.aggregations:
             if agg.time_column is not None and (
-                    agg.time_column not in cols or masked_types[agg.time_column] not in ("date", "timestamp")):
-                raise ValueError(f"aggregation '{agg.name}' time_column '{agg.time_column}' must be an unmasked date/timestamp column")
+                agg.time_column not in cols or masked_types[agg.time_column] not in ("date", "timestamp")
+            ):
+                raise ValueError(
+                    f"aggregation '{agg.name}' time_column '{agg.time_column}' must be an unmasked date/timestamp column"
+                )
             joined = agg.joined_columns  # their types are checked across contracts (cross_checks.py)
             for g in agg.group_by:
                 if g not in cols and g not in joined:
@@ -152,15 +155,23 @@ class Contract(_Strict):
             for m in agg.metrics:
                 if m.column is not None and m.column not in cols and m.column not in joined:
                     raise ValueError(f"aggregation '{agg.name}' metric '{m.name}' uses unknown column '{m.column}'")
-                if m.agg in ("sum", "mean", "median") and m.column not in joined \
-                        and masked_types.get(m.column) not in ("integer", "float"):
+                if (
+                    m.agg in ("sum", "mean", "median")
+                    and m.column not in joined
+                    and masked_types.get(m.column) not in ("integer", "float")
+                ):
                     raise ValueError(
-                        f"aggregation '{agg.name}' metric '{m.name}': {m.agg} needs a numeric column after masking")
+                        f"aggregation '{agg.name}' metric '{m.name}': {m.agg} needs a numeric column after masking"
+                    )
         agg_names = [a.name for a in self.aggregations]
         if len(set(agg_names)) != len(agg_names):
             raise ValueError("aggregation names must be unique")
-        if self.row_count and self.row_count.min is not None and self.row_count.max is not None \
-                and self.row_count.min > self.row_count.max:
+        if (
+            self.row_count
+            and self.row_count.min is not None
+            and self.row_count.max is not None
+            and self.row_count.min > self.row_count.max
+        ):
             raise ValueError("row_count.min is greater than row_count.max")
         return self
 
@@ -171,9 +182,15 @@ class Contract(_Strict):
         if errors:
             from pydantic_core import InitErrorDetails, PydanticCustomError
 
-            raise ValidationError.from_exception_data("Contract", [
-                InitErrorDetails(type=PydanticCustomError("value_error", "{reason}", {"reason": reason}),
-                                 loc=loc, input=None) for loc, reason in errors])
+            raise ValidationError.from_exception_data(
+                "Contract",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("value_error", "{reason}", {"reason": reason}), loc=loc, input=None
+                    )
+                    for loc, reason in errors
+                ],
+            )
         return self
 
     @model_validator(mode="after")
@@ -184,8 +201,10 @@ class Contract(_Strict):
             if sql.watermark not in types:
                 raise ValueError(f"source.sql.watermark '{sql.watermark}' must be one of the contract's columns")
             if types[sql.watermark] not in ("integer", "float", "date", "timestamp"):
-                raise ValueError(f"source.sql.watermark '{sql.watermark}' must be an integer, float, date or "
-                                 f"timestamp column (it is {types[sql.watermark]}): values must only grow")
+                raise ValueError(
+                    f"source.sql.watermark '{sql.watermark}' must be an integer, float, date or "
+                    f"timestamp column (it is {types[sql.watermark]}): values must only grow"
+                )
         return self
 
     # -- derived views -------------------------------------------------------------------
@@ -241,10 +260,20 @@ def _modeling_errors(c: Contract) -> list[tuple[tuple, str]]:
             if k not in cols:
                 errors.append((("model", "key", i), f"unknown column '{k}'"))
             elif not cols[k].required:
-                errors.append((("model", "key", i), f"key column '{k}' must be required: true (a null key identifies no row)"))
-        if m.latest_by is not None and (m.latest_by not in cols or cols[m.latest_by].pii is not None
-                                        or types[m.latest_by] not in ("date", "timestamp", "integer", "float")):
-            errors.append((("model", "latest_by"), f"latest_by '{m.latest_by}' must be an unmasked date, timestamp or number column"))
+                errors.append(
+                    (("model", "key", i), f"key column '{k}' must be required: true (a null key identifies no row)")
+                )
+        if m.latest_by is not None and (
+            m.latest_by not in cols
+            or cols[m.latest_by].pii is not None
+            or types[m.latest_by] not in ("date", "timestamp", "integer", "float")
+        ):
+            errors.append(
+                (
+                    ("model", "latest_by"),
+                    f"latest_by '{m.latest_by}' must be an unmasked date, timestamp or number column",
+                )
+            )
         for i, col in enumerate(m.columns or []):
             if col not in cols:
                 errors.append((("model", "columns", i), f"unknown column '{col}'"))
@@ -263,14 +292,23 @@ def _modeling_errors(c: Contract) -> list[tuple[tuple, str]]:
             return
         missing = sorted(used - set(m.output_columns))
         if missing:
-            errors.append(((*loc, "over"), f"column(s) {', '.join(missing)} are not in model '{m.name}' (add them to its columns)"))
+            errors.append(
+                (
+                    (*loc, "over"),
+                    f"column(s) {', '.join(missing)} are not in model '{m.name}' (add them to its columns)",
+                )
+            )
 
     for ai, agg in enumerate(c.aggregations):
         loc = ("aggregations", ai)
         seen: set[str] = set()
-        used = {*agg.group_by, *(x.column for x in agg.metrics if x.column), *(col for j in agg.join for col in j.on),
-                *([agg.time_column] if agg.time_column else []),
-                *(n for e in [agg.filter, *(x.filter for x in agg.metrics)] if e for n in expression_names(e))}
+        used = {
+            *agg.group_by,
+            *(x.column for x in agg.metrics if x.column),
+            *(col for j in agg.join for col in j.on),
+            *([agg.time_column] if agg.time_column else []),
+            *(n for e in [agg.filter, *(x.filter for x in agg.metrics)] if e for n in expression_names(e)),
+        }
         over_model(agg, (used & set(cols)) - agg.joined_columns, loc)
         for ji, j in enumerate(agg.join):
             for col in j.on:
@@ -278,8 +316,12 @@ def _modeling_errors(c: Contract) -> list[tuple[tuple, str]]:
                     errors.append(((*loc, "join", ji, "on"), f"unknown column '{col}'"))
             clash = sorted({x for x in j.columns if x in cols or x in seen or x == "period"})
             if clash:
-                errors.append(((*loc, "join", ji, "columns"),
-                               f"joined column(s) {', '.join(clash)} already exist in the rows; a model's column joins under its own name"))
+                errors.append(
+                    (
+                        (*loc, "join", ji, "columns"),
+                        f"joined column(s) {', '.join(clash)} already exist in the rows; a model's column joins under its own name",
+                    )
+                )
             seen.update(j.columns)
         known = set(cols) | agg.joined_columns
         if agg.filter:
@@ -288,19 +330,33 @@ def _modeling_errors(c: Contract) -> list[tuple[tuple, str]]:
             if metric.filter:
                 unknown_names(metric.filter, known, (*loc, "metrics", mi, "filter"))
             if metric.agg in ("first", "last") and agg.time_column is None:
-                errors.append(((*loc, "metrics", mi, "agg"), f"{metric.agg} is ordered by the aggregation's time_column; declare one"))
-        if c.semantic is not None and names.gold(c.name, agg.name) in (names.semantic_metrics(c.name),
-                                                                        names.metric_definitions(c.name)):
+                errors.append(
+                    (
+                        (*loc, "metrics", mi, "agg"),
+                        f"{metric.agg} is ordered by the aggregation's time_column; declare one",
+                    )
+                )
+        if c.semantic is not None and names.gold(c.name, agg.name) in (
+            names.semantic_metrics(c.name),
+            names.metric_definitions(c.name),
+        ):
             errors.append(((*loc, "name"), f"'{agg.name}' is the name of a semantic-layer asset of this dataset"))
 
     sem = c.semantic
     if sem is not None:
         if sem.time_column not in cols or types[sem.time_column] not in ("date", "timestamp"):
-            errors.append((("semantic", "time_column"), f"time_column '{sem.time_column}' must be an unmasked date/timestamp column"))
+            errors.append(
+                (
+                    ("semantic", "time_column"),
+                    f"time_column '{sem.time_column}' must be an unmasked date/timestamp column",
+                )
+            )
         used = {sem.time_column, *(d for x in sem.metrics for d in x.dimensions)}
         for x in sem.metrics:
             for part in [x, *([x.numerator, x.denominator] if x.agg == "ratio" else [])]:
-                used |= ({part.column} if part.column else set()) | (expression_names(part.filter) if part.filter else set())
+                used |= ({part.column} if part.column else set()) | (
+                    expression_names(part.filter) if part.filter else set()
+                )
         over_model(sem, used & set(cols), ("semantic",))
         metric_names: set[str] = set()
         for mi, metric in enumerate(sem.metrics):
@@ -322,7 +378,17 @@ def _modeling_errors(c: Contract) -> list[tuple[tuple, str]]:
                     unknown_names(part.filter, cols, (*loc, part_name, "filter"))
             for di, dim in enumerate(metric.dimensions):
                 if dim in SEMANTIC_COLUMNS:
-                    errors.append(((*loc, "dimensions", di), f"'{dim}' is a column of the metrics table itself; not a dimension name"))
+                    errors.append(
+                        (
+                            (*loc, "dimensions", di),
+                            f"'{dim}' is a column of the metrics table itself; not a dimension name",
+                        )
+                    )
                 elif dim not in cols:
-                    errors.append(((*loc, "dimensions", di), f"unknown dimension '{dim}' (dimensions are columns of the contract)"))
+                    errors.append(
+                        (
+                            (*loc, "dimensions", di),
+                            f"unknown dimension '{dim}' (dimensions are columns of the contract)",
+                        )
+                    )
     return errors

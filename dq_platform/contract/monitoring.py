@@ -152,7 +152,8 @@ class History(_Strict):
                 raise ValueError(
                     f"weekly seasonality compares each file with past files of its weekday only; a window of "
                     f"{self.window} holds {weeks} of them, too few to judge more than gross changes: use a window of "
-                    f"{7 * MIN_WEEKLY_WEEKS}d or more (e.g. 84d)")
+                    f"{7 * MIN_WEEKLY_WEEKS}d or more (e.g. 84d)"
+                )
         return self
 
 
@@ -164,7 +165,9 @@ def parse_window(text: str) -> datetime.timedelta:
     m = _WINDOW_RE.match(str(text))
     if not m or int(m.group(1)) <= 0:
         raise ValueError(f"'{text}' is not a window size like '30s', '1m', '2h' or '1d'")
-    return datetime.timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m.group(2)]: int(m.group(1))})
+    return datetime.timedelta(
+        **{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m.group(2)]: int(m.group(1))}
+    )
 
 
 # Columns of the contract being validated, set around its validation (Contract._with_columns) so an
@@ -187,8 +190,10 @@ def _check_columns(names: list[str], what: str) -> list[str]:
     known = _COLUMNS.get()
     unknown = [n for n in names if known is not None and n not in known]
     if unknown:
-        raise ValueError(f"{what} names unknown column(s): {', '.join(unknown)}"
-                         + (f" (columns: {', '.join(known)})" if known else ""))
+        raise ValueError(
+            f"{what} names unknown column(s): {', '.join(unknown)}"
+            + (f" (columns: {', '.join(known)})" if known else "")
+        )
     return names
 
 
@@ -248,10 +253,17 @@ class Anomaly(_Strict):
         import pandas as pd
 
         # one typed row, so comparing a masked (text) column with a number fails here, not in a run
-        sample = {"integer": 0, "float": 0.0, "string": "x", "date": pd.Timestamp(0), "timestamp": pd.Timestamp(0),
-                  "boolean": False}
-        row = pd.DataFrame({n: pd.Series([sample[t]], dtype=CLEANED_DTYPES[ColumnType(t)])
-                            for n, t in known.items() if t in sample})
+        sample = {
+            "integer": 0,
+            "float": 0.0,
+            "string": "x",
+            "date": pd.Timestamp(0),
+            "timestamp": pd.Timestamp(0),
+            "boolean": False,
+        }
+        row = pd.DataFrame(
+            {n: pd.Series([sample[t]], dtype=CLEANED_DTYPES[ColumnType(t)]) for n, t in known.items() if t in sample}
+        )
         try:
             result = row.eval(v, engine="python")
         except Exception as e:  # noqa: BLE001 - the expression is the author's: say what is wrong with it

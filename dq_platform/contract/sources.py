@@ -23,8 +23,10 @@ def _check_cron(v: str | None) -> str | None:
 def _check_env_name(v: str | None) -> str | None:
     if v is not None and not re.fullmatch(ENV_NAME_RE, v):
         # the value is not repeated: it may be the secret itself (a URL with its password, a key)
-        raise ValueError("must name an environment variable (upper case, digits, '_'; e.g. DQ_ERP_DB_URL): "
-                         "the value itself (a URL, a key) belongs in the environment, not in the contract")
+        raise ValueError(
+            "must name an environment variable (upper case, digits, '_'; e.g. DQ_ERP_DB_URL): "
+            "the value itself (a URL, a key) belongs in the environment, not in the contract"
+        )
     return v
 
 
@@ -122,7 +124,9 @@ class Source(_Strict):
     ready_marker: Literal[".done", "_SUCCESS"] | None = None
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: str = "utf-8"
-    null_values: list[str] = Field(default_factory=lambda: ["", "NULL", "null", "None", "N/A", "n/a", "NA", "NaN", "nan", "-"])
+    null_values: list[str] = Field(
+        default_factory=lambda: ["", "NULL", "null", "None", "N/A", "n/a", "NA", "NaN", "nan", "-"]
+    )
 
     @field_validator("schedule")
     @classmethod
@@ -144,6 +148,8 @@ class Source(_Strict):
         if self.format != wanted:
             raise ValueError(f"kind '{self.kind}' delivers {wanted} files: set format: {wanted}")
         if self.pattern.count("*") != 1 or re.search(r"[?\[]", self.pattern):
-            raise ValueError(f"pattern '{self.pattern}' needs exactly one '*' (and no other wildcard): "
-                             f"the extract replaces it with its UTC timestamp, e.g. 'crypto/markets_*.jsonl'")
+            raise ValueError(
+                f"pattern '{self.pattern}' needs exactly one '*' (and no other wildcard): "
+                f"the extract replaces it with its UTC timestamp, e.g. 'crypto/markets_*.jsonl'"
+            )
         return self

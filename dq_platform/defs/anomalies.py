@@ -23,7 +23,6 @@ alert resolves with the next file that brings none). The blocking `anomalies_hav
 anything PII-shaped out of the table.
 """
 
-
 import datetime as dt
 import json
 import re
@@ -52,34 +51,58 @@ def check_name(rule: Anomaly) -> str:
 
 
 def _schema(contract: Contract) -> dg.TableSchema:
-    types = {"string": "string", "datetime64[ns]": "timestamp", "Int64": "integer", "Float64": "float",
-             "boolean": "boolean"}
-    return dg.TableSchema(columns=[dg.TableColumn(name=c, type=types.get(t, t))
-                                   for c, t in anomalies.output_dtypes(contract).items()])
+    types = {
+        "string": "string",
+        "datetime64[ns]": "timestamp",
+        "Int64": "integer",
+        "Float64": "float",
+        "boolean": "boolean",
+    }
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=c, type=types.get(t, t)) for c, t in anomalies.output_dtypes(contract).items()]
+    )
 
 
 def _rule_text(rule: Anomaly) -> str:
     if rule.window:
         w = rule.window
         by = f" of one {'/'.join(w.group_by)}" if w.group_by else ""
-        return f"more than {w.count_above} {rule.label}{by} within {w.size}" + (f" ({rule.where})" if rule.where else "")
+        return f"more than {w.count_above} {rule.label}{by} within {w.size}" + (
+            f" ({rule.where})" if rule.where else ""
+        )
     return f"every event where {rule.where}"
 
 
 def build_anomaly_asset(contract: Contract, masked_key: dg.AssetKey, common: dict) -> dg.AssetsDefinition:
     key = anomalies_key(contract)
-    specs = [dg.AssetCheckSpec(check_name(r), asset=key, blocking=False,
-                               description=(r.description or _rule_text(r)) + f" Severity {r.severity}: fails when an "
-                                           f"anomaly of this rule involves the run's file.")
-             for r in contract.anomalies]
-    specs.append(dg.AssetCheckSpec(names.ANOMALIES_PII_CHECK, asset=key, blocking=True,
-                                   description="No PII pattern in any text column of the anomalies written."))
+    specs = [
+        dg.AssetCheckSpec(
+            check_name(r),
+            asset=key,
+            blocking=False,
+            description=(r.description or _rule_text(r)) + f" Severity {r.severity}: fails when an "
+            f"anomaly of this rule involves the run's file.",
+        )
+        for r in contract.anomalies
+    ]
+    specs.append(
+        dg.AssetCheckSpec(
+            names.ANOMALIES_PII_CHECK,
+            asset=key,
+            blocking=True,
+            description="No PII pattern in any text column of the anomalies written.",
+        )
+    )
     rules_md = "; ".join(f"{r.id}: {_rule_text(r)}" for r in contract.anomalies)
 
     @dg.asset(
-        key=key, deps=[masked_key], kinds={"delta", "pandas"}, output_required=False, check_specs=specs,
+        key=key,
+        deps=[masked_key],
+        kinds={"delta", "pandas"},
+        output_required=False,
+        check_specs=specs,
         description=f"Anomalies found by the contract's rules in the published (masked) {contract.name} events, "
-                    f"one row per anomaly; a burst of a window rule is one row. Rules: {rules_md}.",
+        f"one row per anomaly; a burst of a window rule is one row. Rules: {rules_md}.",
         metadata={"dagster/column_schema": _schema(contract)},
         **common,
     )
@@ -89,21 +112,34 @@ def build_anomaly_asset(contract: Contract, masked_key: dg.AssetKey, common: dic
         result = refresh(warehouse, contract, partition, context.run_id)
         seconds = round(time.perf_counter() - started, 4)
         if result.leaks:
-            context.log.error(f"{key.to_user_string()}: {sum(result.leaks.values())} value(s) look like PII; "
-                              f"anomalies not written")
+            context.log.error(
+                f"{key.to_user_string()}: {sum(result.leaks.values())} value(s) look like PII; anomalies not written"
+            )
         else:
-            yield dg.MaterializeResult(metadata={
-                "anomalies_written": result.written, "anomalies_involving_file": sum(result.involving.values()),
-                "dagster/row_count": result.rows_total, "delta_version": result.version,
-                "source_file": partition or "- (full recomputation)",
-                "recomputed": dg.MetadataValue.md(result.scope_markdown()), "seconds/detect": seconds,
-                "commit_retries": result.retries,
-                names.GATES_KEY: "passed"})
+            yield dg.MaterializeResult(
+                metadata={
+                    "anomalies_written": result.written,
+                    "anomalies_involving_file": sum(result.involving.values()),
+                    "dagster/row_count": result.rows_total,
+                    "delta_version": result.version,
+                    "source_file": partition or "- (full recomputation)",
+                    "recomputed": dg.MetadataValue.md(result.scope_markdown()),
+                    "seconds/detect": seconds,
+                    "commit_retries": result.retries,
+                    names.GATES_KEY: "passed",
+                }
+            )
         # the gate first: a run it holds names it, not an anomaly rule, as the reason
         meta = {"values_flagged": sum(result.leaks.values()), **{k: v for k, v in result.leaks.items()}}
-        yield dg.AssetCheckResult(check_name=names.ANOMALIES_PII_CHECK, passed=not result.leaks, severity=ERROR, metadata=meta,
-                                  description="no PII pattern in the anomalies" if not result.leaks else
-                                  f"{sum(result.leaks.values())} value(s) look like PII (counts per column/kind); not written")
+        yield dg.AssetCheckResult(
+            check_name=names.ANOMALIES_PII_CHECK,
+            passed=not result.leaks,
+            severity=ERROR,
+            metadata=meta,
+            description="no PII pattern in the anomalies"
+            if not result.leaks
+            else f"{sum(result.leaks.values())} value(s) look like PII (counts per column/kind); not written",
+        )
         for rule in contract.anomalies:
             yield result.check(rule, partition)
 
@@ -111,6 +147,7 @@ def build_anomaly_asset(contract: Contract, masked_key: dg.AssetKey, common: dic
 
 
 # -- recomputation ------------------------------------------------------------------------------
+
 
 class Refresh:
     """What one run recomputed, wrote and found; turned into check results and metadata."""
@@ -132,8 +169,11 @@ class Refresh:
             return "nothing to recompute: no event of the file matches a rule"
         lines = ["| rule | replaced | anomalies |", "|---|---|---|"]
         for s in self.scopes:
-            where = {"all": "whole table", "rule": "all of the rule (a stored burst straddled the range)",
-                     "row": f"file {s.get('partition')}"}.get(s["kind"], f"{s.get('start')} .. {s.get('end')}")
+            where = {
+                "all": "whole table",
+                "rule": "all of the rule (a stored burst straddled the range)",
+                "row": f"file {s.get('partition')}",
+            }.get(s["kind"], f"{s.get('start')} .. {s.get('end')}")
             lines.append(f"| {s['rule_id']} | {where} | {s['anomalies']} |")
         return "\n".join(lines)
 
@@ -142,8 +182,11 @@ class Refresh:
         recomputed = 0 if rows is None else len(rows)
         mine = rows[_involves(rows, partition)] if rows is not None and partition is not None else None
         n = 0 if mine is None else len(mine)
-        meta = {"anomalies_involving_file": n, "anomalies_recomputed": recomputed,
-                "matching_events_in_file": self.matching.get(rule.id, 0)}
+        meta = {
+            "anomalies_involving_file": n,
+            "anomalies_recomputed": recomputed,
+            "matching_events_in_file": self.matching.get(rule.id, 0),
+        }
         if rule.window:
             meta.update(threshold=rule.window.count_above, window_seconds=rule.window.seconds)
             if n:
@@ -153,15 +196,21 @@ class Refresh:
         elif n == 0:
             text = f"no anomaly of this rule ({_rule_text(rule)}) involves {partition}"
         elif self.leaks:  # never repeat what the PII gate flagged
-            text = (f"{n} anomaly(ies) of this rule involve {partition}; descriptions withheld and nothing "
-                    f"written: {names.ANOMALIES_PII_CHECK} flagged values in them")
+            text = (
+                f"{n} anomaly(ies) of this rule involve {partition}; descriptions withheld and nothing "
+                f"written: {names.ANOMALIES_PII_CHECK} flagged values in them"
+            )
         else:
             shown = mine.sort_values("window_start")["description"].head(5).tolist()
             more = f"\n(+{n - len(shown)} more in {rule.id})" if n > len(shown) else ""
             text = "\n".join(shown) + more
-        return dg.AssetCheckResult(check_name=check_name(rule), passed=n == 0,
-                                   severity=ERROR if rule.severity == "error" else WARN,
-                                   description=text, metadata=meta)
+        return dg.AssetCheckResult(
+            check_name=check_name(rule),
+            passed=n == 0,
+            severity=ERROR if rule.severity == "error" else WARN,
+            description=text,
+            metadata=meta,
+        )
 
 
 def _involves(rows: pd.DataFrame, partition: str) -> np.ndarray:
@@ -173,8 +222,9 @@ def _ts(value) -> str:
     return pd.Timestamp(value).isoformat()
 
 
-def refresh(warehouse: Warehouse, contract: Contract, partition: str | None, run_id: str,
-            now: dt.datetime | None = None) -> Refresh:
+def refresh(
+    warehouse: Warehouse, contract: Contract, partition: str | None, run_id: str, now: dt.datetime | None = None
+) -> Refresh:
     """Recompute what `partition` (None: everything) can change, scan it, and replace it in one commit.
 
     The anomalies table's version is taken before anything is read, and the commit is made against
@@ -197,13 +247,21 @@ def refresh(warehouse: Warehouse, contract: Contract, partition: str | None, run
         scopes = [{k: v for k, v in s.items() if k != "predicate"} for s in result.scopes]
         try:
             info = warehouse.replace_where(
-                name, data.astype(anomalies.output_dtypes(contract)), predicate, run_id=run_id, snapshot=snapshot,
-                extra_metadata={"dq_gates": "passed", "dq_scopes": json.dumps(scopes),
-                                "dq_source_partition": partition or ""})
+                name,
+                data.astype(anomalies.output_dtypes(contract)),
+                predicate,
+                run_id=run_id,
+                snapshot=snapshot,
+                extra_metadata={
+                    "dq_gates": "passed",
+                    "dq_scopes": json.dumps(scopes),
+                    "dq_source_partition": partition or "",
+                },
+            )
         except CommitFailedError:
             if attempt == COMMIT_RETRIES:
                 raise
-            time.sleep(0.1 * 2 ** attempt)
+            time.sleep(0.1 * 2**attempt)
             continue  # another run changed the same rows meanwhile: read and recompute
         result.scopes, result.written = scopes, info.rows
         break
@@ -217,8 +275,9 @@ def table_name(contract: Contract) -> str:
     return anomalies_key(contract).path[-1]
 
 
-def _recompute(warehouse: Warehouse, snapshot, contract: Contract, partition: str | None, run_id: str,
-               now: dt.datetime | None) -> Refresh:
+def _recompute(
+    warehouse: Warehouse, snapshot, contract: Contract, partition: str | None, run_id: str, now: dt.datetime | None
+) -> Refresh:
     from dq_platform.engine.pii import scan_frame
 
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -243,21 +302,48 @@ def _recompute(warehouse: Warehouse, snapshot, contract: Contract, partition: st
             out.matching[rule.id] = int(hit.sum())
             if rule.window is None:
                 rows = anomalies.row_rows(mine, rule, contract, now, run_id)
-                out.scopes.append({"rule_id": rule.id, "kind": "row", "partition": partition, "anomalies": len(rows),
-                                   "predicate": f"rule_id = {_sql_literal(rule.id)} AND "
-                                                f"partitions = {_sql_literal(partition)}"})
+                out.scopes.append(
+                    {
+                        "rule_id": rule.id,
+                        "kind": "row",
+                        "partition": partition,
+                        "anomalies": len(rows),
+                        "predicate": f"rule_id = {_sql_literal(rule.id)} AND partitions = {_sql_literal(partition)}",
+                    }
+                )
             elif hit.any():
                 times = mine.loc[hit, rule.window.time_column]
-                rows, lo, hi = _window(warehouse, contract, rule, times.min(), times.max(),
-                                       stored[stored["rule_id"] == rule.id], now, run_id)
+                rows, lo, hi = _window(
+                    warehouse,
+                    contract,
+                    rule,
+                    times.min(),
+                    times.max(),
+                    stored[stored["rule_id"] == rule.id],
+                    now,
+                    run_id,
+                )
                 if lo is None:  # the whole rule was recomputed
-                    out.scopes.append({"rule_id": rule.id, "kind": "rule", "anomalies": len(rows),
-                                       "predicate": f"rule_id = {_sql_literal(rule.id)}"})
+                    out.scopes.append(
+                        {
+                            "rule_id": rule.id,
+                            "kind": "rule",
+                            "anomalies": len(rows),
+                            "predicate": f"rule_id = {_sql_literal(rule.id)}",
+                        }
+                    )
                 else:
-                    out.scopes.append({"rule_id": rule.id, "kind": "window", "start": _ts(lo), "end": _ts(hi),
-                                       "anomalies": len(rows),
-                                       "predicate": f"rule_id = {_sql_literal(rule.id)} AND window_start >= '{_ts(lo)}' "
-                                                    f"AND window_end <= '{_ts(hi)}'"})
+                    out.scopes.append(
+                        {
+                            "rule_id": rule.id,
+                            "kind": "window",
+                            "start": _ts(lo),
+                            "end": _ts(hi),
+                            "anomalies": len(rows),
+                            "predicate": f"rule_id = {_sql_literal(rule.id)} AND window_start >= '{_ts(lo)}' "
+                            f"AND window_end <= '{_ts(hi)}'",
+                        }
+                    )
             else:
                 continue  # no event of the file matches: nothing this file can change
             out.rows[rule.id] = rows
@@ -265,8 +351,12 @@ def _recompute(warehouse: Warehouse, snapshot, contract: Contract, partition: st
     frames = [f for f in out.rows.values() if len(f)]
     if frames:
         scanned = pd.concat(frames, ignore_index=True)
-        text = [c for c in scanned.columns if c in ("group_values", "description") or
-                (c.startswith(anomalies.VALUE_PREFIX) and pd.api.types.is_string_dtype(scanned[c].dtype))]
+        text = [
+            c
+            for c in scanned.columns
+            if c in ("group_values", "description")
+            or (c.startswith(anomalies.VALUE_PREFIX) and pd.api.types.is_string_dtype(scanned[c].dtype))
+        ]
         for col, kinds in scan_frame(scanned, text).items():
             for kind, n in kinds.items():
                 out.leaks[f"{col}/{kind}"] = n
@@ -285,12 +375,14 @@ def _stored(snapshot) -> pd.DataFrame:
     """The window anomalies stored in that table version: rule and extent only."""
     from dq_platform.io.warehouse import from_arrow
 
-    return from_arrow(snapshot.to_pyarrow_table(columns=["rule_id", "window_start", "window_end"],
-                                                filters=[("kind", "=", "window")]))
+    return from_arrow(
+        snapshot.to_pyarrow_table(columns=["rule_id", "window_start", "window_end"], filters=[("kind", "=", "window")])
+    )
 
 
-def _window(warehouse: Warehouse, contract: Contract, rule: Anomaly, first, last, stored: pd.DataFrame,
-            now, run_id: str) -> tuple[pd.DataFrame, pd.Timestamp | None, pd.Timestamp | None]:
+def _window(
+    warehouse: Warehouse, contract: Contract, rule: Anomaly, first, last, stored: pd.DataFrame, now, run_id: str
+) -> tuple[pd.DataFrame, pd.Timestamp | None, pd.Timestamp | None]:
     """The rule's bursts in the range the file's events can affect, and that range.
 
     Events are read one window beyond both ends, so every window ending inside the range is counted
@@ -304,8 +396,11 @@ def _window(warehouse: Warehouse, contract: Contract, rule: Anomaly, first, last
     lo, hi = anomalies.affected_range(first, last, rule, stored)
     masked = names.masked(contract.name)
     columns = anomalies.needed_columns(contract)
-    events = warehouse.read(masked, columns=columns, filters=[(time_col, ">=", (lo - size).to_pydatetime()),
-                                                              (time_col, "<=", (hi + size).to_pydatetime())])
+    events = warehouse.read(
+        masked,
+        columns=columns,
+        filters=[(time_col, ">=", (lo - size).to_pydatetime()), (time_col, "<=", (hi + size).to_pydatetime())],
+    )
     found = anomalies.bursts(events, rule, since=lo)
     starts, ends = found["window_start"], found["window_end"]
     if ((starts < lo) | ((starts <= hi) & (ends > hi))).any():
@@ -327,7 +422,9 @@ def show_anomalies(warehouse_root: str, contracts: list[Contract], out, limit: i
             shown = True
         frame = wh.read(table_name(contract), columns=["rule_id", "severity", "window_start", "description"])
         counts = frame["rule_id"].value_counts().to_dict()
-        print(f"   {table_name(contract)}: " + (", ".join(f"{r} {n}" for r, n in sorted(counts.items())) or "none"),
-              file=out)
+        print(
+            f"   {table_name(contract)}: " + (", ".join(f"{r} {n}" for r, n in sorted(counts.items())) or "none"),
+            file=out,
+        )
         for row in frame.sort_values("window_start", ascending=False).head(limit).itertuples():
             print(f"     [{row.severity.upper():<5}] {row.rule_id:<16} {row.description}", file=out)

@@ -20,9 +20,15 @@ def stored_checks(layers: Layers, raw: dg.AssetsDefinition) -> list[dg.AssetChec
         warnings.simplefilter("ignore", dg.BetaWarning)
         checks = list(dg.build_column_schema_change_checks(assets=[raw]))
         if contract.row_count and (contract.row_count.min is not None or contract.row_count.max is not None):
-            checks += list(dg.build_metadata_bounds_checks(
-                assets=[raw], severity=ERROR, metadata_key="dagster/row_count",
-                min_value=contract.row_count.min, max_value=contract.row_count.max))
+            checks += list(
+                dg.build_metadata_bounds_checks(
+                    assets=[raw],
+                    severity=ERROR,
+                    metadata_key="dagster/row_count",
+                    min_value=contract.row_count.min,
+                    max_value=contract.row_count.max,
+                )
+            )
     return checks
 
 
@@ -33,6 +39,11 @@ def freshness_checks(contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheck
         return []
     with warnings.catch_warnings():  # "superseded" by FreshnessPolicy, whose daemon emits no check evaluation
         warnings.simplefilter("ignore")
-        return list(dg.build_last_update_freshness_checks(
-            assets=[key], lower_bound_delta=parse_duration(f.max_lag), deadline_cron=f.deadline_cron,
-            severity=ERROR if f.severity == "error" else WARN))
+        return list(
+            dg.build_last_update_freshness_checks(
+                assets=[key],
+                lower_bound_delta=parse_duration(f.max_lag),
+                deadline_cron=f.deadline_cron,
+                severity=ERROR if f.severity == "error" else WARN,
+            )
+        )

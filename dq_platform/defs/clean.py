@@ -25,24 +25,44 @@ from dq_platform.names import REVIEW_META
 def check_specs(layers: Layers) -> list[dg.AssetCheckSpec]:
     contract, cleaned = layers.contract, layers.cleaned
     specs = [
-        dg.AssetCheckSpec(names.FAILURE_RATE_CHECK, asset=cleaned, blocking=True,
-                          description=f"Share of rows failing row rules stays under {contract.failure_rate.error:.0%} "
-                                      f"(warns above {contract.failure_rate.warn:.0%})."),
-        dg.AssetCheckSpec(names.PANDERA_CHECK, asset=cleaned, blocking=True,
-                          description="The cleaned table satisfies the pandera schema generated from the contract."),
-        dg.AssetCheckSpec(names.GX_CHECK, asset=cleaned, blocking=True,
-                          description="The cleaned table passes the Great Expectations suite generated from the contract."),
-        dg.AssetCheckSpec(names.RECONCILE_CHECK, asset=cleaned, blocking=True,
-                          additional_deps=[layers.raw, layers.quarantine],
-                          description="Stored rows: raw = cleaned + quarantine for the partition (nothing lost or duplicated)."),
+        dg.AssetCheckSpec(
+            names.FAILURE_RATE_CHECK,
+            asset=cleaned,
+            blocking=True,
+            description=f"Share of rows failing row rules stays under {contract.failure_rate.error:.0%} "
+            f"(warns above {contract.failure_rate.warn:.0%}).",
+        ),
+        dg.AssetCheckSpec(
+            names.PANDERA_CHECK,
+            asset=cleaned,
+            blocking=True,
+            description="The cleaned table satisfies the pandera schema generated from the contract.",
+        ),
+        dg.AssetCheckSpec(
+            names.GX_CHECK,
+            asset=cleaned,
+            blocking=True,
+            description="The cleaned table passes the Great Expectations suite generated from the contract.",
+        ),
+        dg.AssetCheckSpec(
+            names.RECONCILE_CHECK,
+            asset=cleaned,
+            blocking=True,
+            additional_deps=[layers.raw, layers.quarantine],
+            description="Stored rows: raw = cleaned + quarantine for the partition (nothing lost or duplicated).",
+        ),
         *statistical_checks.check_specs(contract, cleaned),
     ]
     if contract.failure_rate.review is not None:
-        specs.append(dg.AssetCheckSpec(
-            names.REVIEW_CHECK, asset=cleaned,
-            description=f"No file waits for a human decision: a file with more than {contract.failure_rate.review:.0%} "
-                        f"(and at most {contract.failure_rate.error:.0%}) of rows failing is held until a reviewer "
-                        f"approves or rejects it (dq_review job, `dq-platform review`)."))
+        specs.append(
+            dg.AssetCheckSpec(
+                names.REVIEW_CHECK,
+                asset=cleaned,
+                description=f"No file waits for a human decision: a file with more than {contract.failure_rate.review:.0%} "
+                f"(and at most {contract.failure_rate.error:.0%}) of rows failing is held until a reviewer "
+                f"approves or rejects it (dq_review job, `dq-platform review`).",
+            )
+        )
     return specs
 
 
@@ -66,16 +86,25 @@ def build_clean(layers: Layers) -> dg.AssetsDefinition:
     cleaned_key, quarantine_key = layers.cleaned, layers.quarantine
 
     @dg.multi_asset(
-        name=f"clean_{name}", partitions_def=layers.partitions, can_subset=False, deps=[layers.raw],
+        name=f"clean_{name}",
+        partitions_def=layers.partitions,
+        can_subset=False,
+        deps=[layers.raw],
         outs={
             cleaned_key.path[-1]: dg.AssetOut(
-                key=cleaned_key, kinds={"delta", "pandas"}, **layers.common,
+                key=cleaned_key,
+                kinds={"delta", "pandas"},
+                **layers.common,
                 description=f"Silver: typed, normalized {name} rows that passed every row rule.",
-                metadata={"dagster/column_schema": table_schema(contract), "dq/date_columns": date_columns(contract)}),
+                metadata={"dagster/column_schema": table_schema(contract), "dq/date_columns": date_columns(contract)},
+            ),
             quarantine_key.path[-1]: dg.AssetOut(
-                key=quarantine_key, kinds={"delta", "pandas"}, **layers.common,
+                key=quarantine_key,
+                kinds={"delta", "pandas"},
+                **layers.common,
                 description=f"Rejected {name} rows with their original values, every failed rule id and a "
-                            f"reason, run id and source line. Holds raw values: never previewed in the UI."),
+                f"reason, run id and source line. Holds raw values: never previewed in the UI.",
+            ),
         },
         check_specs=check_specs(layers),
     )
@@ -102,61 +131,121 @@ def build_clean(layers: Layers) -> dg.AssetsDefinition:
         t1 = time.perf_counter()
         gx_gate = run_gx(contract, result.cleaned)
         t2 = time.perf_counter()
-        seconds = {"seconds/cleaning": result.seconds["cleaning"], "seconds/rules": result.seconds["rules"],
-                   "seconds/check_pandera": t1 - t0, "seconds/check_gx": t2 - t1, "seconds/statistics": stats.seconds}
+        seconds = {
+            "seconds/cleaning": result.seconds["cleaning"],
+            "seconds/rules": result.seconds["rules"],
+            "seconds/check_pandera": t1 - t0,
+            "seconds/check_gx": t2 - t1,
+            "seconds/statistics": stats.seconds,
+        }
         gates_passed = rate <= level.error and pandera_gate.passed and gx_gate.passed and stats.gates_passed
         # Above failure_rate.review (and within error) the file waits for a human decision.
-        held, review_result = (None, None) if level.review is None else review_check(
-            contract, partition=partition, rate=rate, rows_in=result.rows_in, rows_failed=len(quarantine),
-            auto=auto_approval(contract, context.run.tags) if needs_review(rate, level) else None,
-            gates_otherwise_passed=gates_passed)
-        review_meta = {} if review_result is None or review_result.metadata[REVIEW_META].value in (
-            "not_needed", "rejected_by_gate") else {REVIEW_META: review_result.metadata[REVIEW_META].value}
+        held, review_result = (
+            (None, None)
+            if level.review is None
+            else review_check(
+                contract,
+                partition=partition,
+                rate=rate,
+                rows_in=result.rows_in,
+                rows_failed=len(quarantine),
+                auto=auto_approval(contract, context.run.tags) if needs_review(rate, level) else None,
+                gates_otherwise_passed=gates_passed,
+            )
+        )
+        review_meta = (
+            {}
+            if review_result is None or review_result.metadata[REVIEW_META].value in ("not_needed", "rejected_by_gate")
+            else {REVIEW_META: review_result.metadata[REVIEW_META].value}
+        )
 
         top = sorted(result.failures.items(), key=lambda kv: -kv[1])
-        rule_table = md_table([(r, c, f"{c / result.rows_in:.2%}") for r, c in top[:20]], ("rule", "rows", "share")) \
-            if top else "No rule failed."
-        yield dg.Output(result.cleaned, output_name=cleaned_key.path[-1], metadata={
-            "rows_in": result.rows_in, "rows_cleaned": len(result.cleaned), "rows_quarantined": len(quarantine),
-            "failure_rate": round(rate, 6), "failing_rules": dg.MetadataValue.md(rule_table),
-            names.GATES_KEY: held or (names.PASSED if gates_passed else names.FAILED),
-            f"{names.COMMIT_PREFIX}dq_failure_rate": round(rate, 6), f"{names.COMMIT_PREFIX}dq_rows_in": result.rows_in,
-            **{k: round(v, 4) for k, v in seconds.items()}, **stats.metadata, **profile_metadata(profile),
-        })
-        yield dg.Output(quarantine, output_name=quarantine_key.path[-1], metadata={
-            "rows_quarantined": len(quarantine),
-            **{f"rule/{r}": c for r, c in top[:50]},
-        })
+        rule_table = (
+            md_table([(r, c, f"{c / result.rows_in:.2%}") for r, c in top[:20]], ("rule", "rows", "share"))
+            if top
+            else "No rule failed."
+        )
+        yield dg.Output(
+            result.cleaned,
+            output_name=cleaned_key.path[-1],
+            metadata={
+                "rows_in": result.rows_in,
+                "rows_cleaned": len(result.cleaned),
+                "rows_quarantined": len(quarantine),
+                "failure_rate": round(rate, 6),
+                "failing_rules": dg.MetadataValue.md(rule_table),
+                names.GATES_KEY: held or (names.PASSED if gates_passed else names.FAILED),
+                f"{names.COMMIT_PREFIX}dq_failure_rate": round(rate, 6),
+                f"{names.COMMIT_PREFIX}dq_rows_in": result.rows_in,
+                **{k: round(v, 4) for k, v in seconds.items()},
+                **stats.metadata,
+                **profile_metadata(profile),
+            },
+        )
+        yield dg.Output(
+            quarantine,
+            output_name=quarantine_key.path[-1],
+            metadata={
+                "rows_quarantined": len(quarantine),
+                **{f"rule/{r}": c for r, c in top[:50]},
+            },
+        )
 
         severity = ERROR if rate > level.error else WARN
         yield dg.AssetCheckResult(
-            asset_key=cleaned_key, check_name=names.FAILURE_RATE_CHECK,
-            passed=rate <= level.warn, severity=severity,
+            asset_key=cleaned_key,
+            check_name=names.FAILURE_RATE_CHECK,
+            passed=rate <= level.warn,
+            severity=severity,
             description=f"{len(quarantine)} of {result.rows_in} rows failed row rules ({rate:.2%}); "
-                        f"warn above {level.warn:.0%}, "
-                        + (f"review above {level.review:.0%}, " if level.review is not None else "")
-                        + f"error above {level.error:.0%}."
-                        + (" Held for human review." if held else ""),
-            metadata={"failure_rate": round(rate, 6), "rows_failed": len(quarantine), "rows_in": result.rows_in,
-                      "warn_level": level.warn, "error_level": level.error,
-                      **({"review_level": level.review} if level.review is not None else {}),
-                      "top_failing_rules": dg.MetadataValue.md(rule_table), **review_meta})
-        yield dg.AssetCheckResult(asset_key=cleaned_key, check_name=names.PANDERA_CHECK,
-                                  passed=pandera_gate.passed, severity=ERROR, description=pandera_gate.summary,
-                                  metadata=pandera_gate.to_metadata())
-        yield dg.AssetCheckResult(asset_key=cleaned_key, check_name=names.GX_CHECK,
-                                  passed=gx_gate.passed, severity=ERROR, description=gx_gate.summary,
-                                  metadata=gx_gate.to_metadata())
+            f"warn above {level.warn:.0%}, "
+            + (f"review above {level.review:.0%}, " if level.review is not None else "")
+            + f"error above {level.error:.0%}."
+            + (" Held for human review." if held else ""),
+            metadata={
+                "failure_rate": round(rate, 6),
+                "rows_failed": len(quarantine),
+                "rows_in": result.rows_in,
+                "warn_level": level.warn,
+                "error_level": level.error,
+                **({"review_level": level.review} if level.review is not None else {}),
+                "top_failing_rules": dg.MetadataValue.md(rule_table),
+                **review_meta,
+            },
+        )
+        yield dg.AssetCheckResult(
+            asset_key=cleaned_key,
+            check_name=names.PANDERA_CHECK,
+            passed=pandera_gate.passed,
+            severity=ERROR,
+            description=pandera_gate.summary,
+            metadata=pandera_gate.to_metadata(),
+        )
+        yield dg.AssetCheckResult(
+            asset_key=cleaned_key,
+            check_name=names.GX_CHECK,
+            passed=gx_gate.passed,
+            severity=ERROR,
+            description=gx_gate.summary,
+            metadata=gx_gate.to_metadata(),
+        )
         if review_result is not None:
             yield review_result
         n_raw, n_clean, n_quar = layers.stored_rows(warehouse, partition)
         yield dg.AssetCheckResult(
-            asset_key=cleaned_key, check_name=names.RECONCILE_CHECK,
-            passed=n_raw == n_clean + n_quar and n_raw == result.rows_in, severity=ERROR,
+            asset_key=cleaned_key,
+            check_name=names.RECONCILE_CHECK,
+            passed=n_raw == n_clean + n_quar and n_raw == result.rows_in,
+            severity=ERROR,
             description=f"stored rows for {partition}: raw {n_raw} = cleaned {n_clean} + quarantine {n_quar}"
-                        + ("" if n_raw == n_clean + n_quar else f" (difference {n_raw - n_clean - n_quar})"),
-            metadata={"raw_rows": n_raw, "cleaned_rows": n_clean, "quarantined_rows": n_quar,
-                      "rows_read_by_run": result.rows_in})
+            + ("" if n_raw == n_clean + n_quar else f" (difference {n_raw - n_clean - n_quar})"),
+            metadata={
+                "raw_rows": n_raw,
+                "cleaned_rows": n_clean,
+                "quarantined_rows": n_quar,
+                "rows_read_by_run": result.rows_in,
+            },
+        )
         yield from stats.check_results
 
     return clean

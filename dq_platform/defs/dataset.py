@@ -50,8 +50,12 @@ class DatasetDefs:
         return sorted({k for a in [*self.assets, *self.checks, *self.freshness_checks] for k in a.check_keys}, key=str)
 
     def definitions(self) -> dg.Definitions:
-        return dg.Definitions(assets=self.assets, asset_checks=[*self.checks, *self.freshness_checks],
-                              jobs=self.jobs, schedules=self.schedules)
+        return dg.Definitions(
+            assets=self.assets,
+            asset_checks=[*self.checks, *self.freshness_checks],
+            jobs=self.jobs,
+            schedules=self.schedules,
+        )
 
 
 def build_dataset(contract: Contract, catalog: dict | None = None) -> DatasetDefs:
@@ -80,18 +84,28 @@ def build_dataset(contract: Contract, catalog: dict | None = None) -> DatasetDef
     pipeline = dg.define_asset_job(
         names.pipeline_job(contract.name),
         selection=dg.AssetSelection.assets(*assets) | dg.AssetSelection.checks(*history.checks),
-        partitions_def=layers.partitions, tags={names.DATASET_TAG: contract.name}, executor_def=FILE_EXECUTOR,
-        description=f"raw -> cleaned + quarantine -> masked -> gold for one {contract.name} source file (partition).")
+        partitions_def=layers.partitions,
+        tags={names.DATASET_TAG: contract.name},
+        executor_def=FILE_EXECUTOR,
+        description=f"raw -> cleaned + quarantine -> masked -> gold for one {contract.name} source file (partition).",
+    )
     publish = None
     if contract.failure_rate.review is not None:  # what an approval runs: masked and what depends on it
         publish = dg.define_asset_job(
-            names.publish_job(contract.name), partitions_def=layers.partitions,
+            names.publish_job(contract.name),
+            partitions_def=layers.partitions,
             tags={names.DATASET_TAG: contract.name, names.KIND_TAG: names.PUBLISH_KIND},
             selection=dg.AssetSelection.assets(layers.masked).downstream() & dg.AssetSelection.assets(*assets),
             executor_def=FILE_EXECUTOR,
-            description=f"Publish one reviewed {contract.name} file: masked + gold for a partition a reviewer approved.")
+            description=f"Publish one reviewed {contract.name} file: masked + gold for a partition a reviewer approved.",
+        )
     return DatasetDefs(
-        contract=contract, assets=assets, checks=checks,
+        contract=contract,
+        assets=assets,
+        checks=checks,
         freshness_checks=freshness_checks(contract, layers.masked),
-        pipeline_job=pipeline, publish_job=publish,
-        jobs=[pipeline, *([publish] if publish else []), *history.jobs], schedules=history.schedules)
+        pipeline_job=pipeline,
+        publish_job=publish,
+        jobs=[pipeline, *([publish] if publish else []), *history.jobs],
+        schedules=history.schedules,
+    )

@@ -17,11 +17,17 @@ PROCESS_PER_STEP = "process_per_step"
 FILE_EXECUTOR = dg.multi_or_in_process_executor.configured(
     lambda cfg: {"multiprocess": {}} if cfg[PROCESS_PER_STEP] else {"in_process": {}},
     name="dq_file_executor",
-    config_schema={PROCESS_PER_STEP: dg.Field(
-        bool, default_value=False, is_required=False,
-        description="Run each step in its own process (returns each step's memory when it ends; for big "
-                    "files). Default: every step in the run's process, handing frames over in memory.")},
-    description="A dataset file's run: in one process by default, a process per step on request.")
+    config_schema={
+        PROCESS_PER_STEP: dg.Field(
+            bool,
+            default_value=False,
+            is_required=False,
+            description="Run each step in its own process (returns each step's memory when it ends; for big "
+            "files). Default: every step in the run's process, handing frames over in memory.",
+        )
+    },
+    description="A dataset file's run: in one process by default, a process per step on request.",
+)
 
 
 def run_config(process_per_step: bool) -> dict:

@@ -21,25 +21,46 @@ def build_gold(layers: Layers, agg: Aggregation, catalog: dict) -> dg.AssetsDefi
     masked_key = layers.masked
     unknown = [j.model for j in agg.join if j.model not in catalog]
     if unknown:  # load_contracts reports this with file:line; a hand-built contract list lands here
-        raise ContractError(f"{contract.name}: aggregation '{agg.name}' joins model(s) no loaded contract declares: "
-                            f"{', '.join(unknown)}")
+        raise ContractError(
+            f"{contract.name}: aggregation '{agg.name}' joins model(s) no loaded contract declares: "
+            f"{', '.join(unknown)}"
+        )
     key = dg.AssetKey(names.gold(contract.name, agg.name))
-    check = dg.AssetCheckSpec(names.GOLD_PII_CHECK, asset=key, blocking=True,
-                              description="No PII pattern in any string column of the aggregate.")
+    check = dg.AssetCheckSpec(
+        names.GOLD_PII_CHECK,
+        asset=key,
+        blocking=True,
+        description="No PII pattern in any string column of the aggregate.",
+    )
     out_types = {**contract.masked_types(), **joined_types(agg, catalog)}
     columns = [dg.TableColumn(name="period", type="date")] if agg.time_column else []
     columns += [dg.TableColumn(name=g, type=out_types[g]) for g in agg.group_by]
-    columns += [dg.TableColumn(name=m.name, type="integer" if m.agg in ("count", "nunique") else "float",
-                               description=m.description or f"{m.agg}({m.column or '*'})") for m in agg.metrics]
+    columns += [
+        dg.TableColumn(
+            name=m.name,
+            type="integer" if m.agg in ("count", "nunique") else "float",
+            description=m.description or f"{m.agg}({m.column or '*'})",
+        )
+        for m in agg.metrics
+    ]
 
     @dg.asset(
-        key=key, deps=[masked_key, *aggregation_deps(contract, agg)], kinds={"delta", "pandas"}, output_required=False,
+        key=key,
+        deps=[masked_key, *aggregation_deps(contract, agg)],
+        kinds={"delta", "pandas"},
+        output_required=False,
         check_specs=[check],
         description=f"Gold: {agg.description or agg.name} Computed over "
-                    + (f"the model table {contract.model.name}." if agg.over == "model" else
-                       f"every published partition of {masked_key.to_user_string()}."),
-        metadata={"dagster/column_schema": dg.TableSchema(columns=columns),
-                  "group_by": ", ".join(([f"{agg.time_column} ({agg.grain})"] if agg.time_column else []) + agg.group_by) or "-"},
+        + (
+            f"the model table {contract.model.name}."
+            if agg.over == "model"
+            else f"every published partition of {masked_key.to_user_string()}."
+        ),
+        metadata={
+            "dagster/column_schema": dg.TableSchema(columns=columns),
+            "group_by": ", ".join(([f"{agg.time_column} ({agg.grain})"] if agg.time_column else []) + agg.group_by)
+            or "-",
+        },
         **layers.common,
     )
     def gold(context: dg.AssetExecutionContext, warehouse: Warehouse):
@@ -53,10 +74,18 @@ def build_gold(layers: Layers, agg: Aggregation, catalog: dict) -> dg.AssetsDefi
         findings = scan_frame(out)
         hits = sum(sum(k.values()) for k in findings.values())
         if hits == 0:
-            yield dg.Output(out, metadata={"groups": len(out), "rows_aggregated": len(masked),
-                                           names.GATES_KEY: names.PASSED,
-                                           "partitions_aggregated": int(masked[rules.PARTITION].nunique()), **stats})
-        yield dg.AssetCheckResult(check_name=names.GOLD_PII_CHECK, passed=hits == 0, severity=ERROR,
-                                  metadata={"values_flagged": hits})
+            yield dg.Output(
+                out,
+                metadata={
+                    "groups": len(out),
+                    "rows_aggregated": len(masked),
+                    names.GATES_KEY: names.PASSED,
+                    "partitions_aggregated": int(masked[rules.PARTITION].nunique()),
+                    **stats,
+                },
+            )
+        yield dg.AssetCheckResult(
+            check_name=names.GOLD_PII_CHECK, passed=hits == 0, severity=ERROR, metadata={"values_flagged": hits}
+        )
 
     return gold

@@ -28,7 +28,8 @@ def _check_history(instance: dg.DagsterInstance, key: dg.AssetCheckKey, since_ts
     out, cursor = [], None
     while True:
         page = instance.event_log_storage.get_asset_check_execution_history(
-            key, limit=_PAGE, cursor=cursor, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
+            key, limit=_PAGE, cursor=cursor, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+        )
         fresh = [r for r in page if r.create_timestamp >= since_ts]
         out += fresh
         if len(page) < _PAGE or len(fresh) < len(page):
@@ -42,7 +43,9 @@ def _rows_in(instance: dg.DagsterInstance, dataset: str, since_ts: float) -> int
     while True:
         result = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(names.raw(dataset)), after_timestamp=since_ts),
-            limit=_PAGE, cursor=cursor)
+            limit=_PAGE,
+            cursor=cursor,
+        )
         for rec in result.records:
             value = rec.asset_materialization.metadata.get("rows_in") if rec.asset_materialization else None
             total += int(getattr(value, "value", value) or 0)
@@ -51,8 +54,12 @@ def _rows_in(instance: dg.DagsterInstance, dataset: str, since_ts: float) -> int
         cursor = result.cursor
 
 
-def compute_health(instance: dg.DagsterInstance, checks_by_dataset: dict[str, list[dg.AssetCheckKey]],
-                   window_days: float, now: float | None = None) -> dict:
+def compute_health(
+    instance: dg.DagsterInstance,
+    checks_by_dataset: dict[str, list[dg.AssetCheckKey]],
+    window_days: float,
+    now: float | None = None,
+) -> dict:
     """KPIs per dataset and overall over the last `window_days` (plain numbers, for tests and metadata)."""
     now = now or time.time()
     since_ts = now - window_days * 86400
@@ -60,8 +67,11 @@ def compute_health(instance: dg.DagsterInstance, checks_by_dataset: dict[str, li
     per: dict[str, dict] = {}
     for dataset, check_keys in sorted(checks_by_dataset.items()):
         # the dataset's pipeline runs only: its maintenance job carries the dataset tag too
-        records = instance.get_run_records(filters=dg.RunsFilter(
-            job_name=names.pipeline_job(dataset), tags={names.DATASET_TAG: dataset}, created_after=since))
+        records = instance.get_run_records(
+            filters=dg.RunsFilter(
+                job_name=names.pipeline_job(dataset), tags={names.DATASET_TAG: dataset}, created_after=since
+            )
+        )
         finished = [r for r in records if r.dagster_run.status in FINISHED]
         succeeded = sum(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in finished)
         durations = [r.end_time - r.start_time for r in finished if r.start_time and r.end_time]
@@ -77,7 +87,7 @@ def compute_health(instance: dg.DagsterInstance, checks_by_dataset: dict[str, li
         # open (and close) a failure but do not count in the pass rate, which is per file.
         monitoring = set()
         for i in range(0, len(missing), _PAGE):
-            for r in instance.get_run_records(filters=dg.RunsFilter(run_ids=missing[i:i + _PAGE])):
+            for r in instance.get_run_records(filters=dg.RunsFilter(run_ids=missing[i : i + _PAGE])):
                 partition_of[r.dagster_run.run_id] = r.dagster_run.tags.get(names.PARTITION_TAG)
                 if names.is_monitoring(r.dagster_run.tags, r.dagster_run.job_name):
                     monitoring.add(r.dagster_run.run_id)
@@ -89,16 +99,22 @@ def compute_health(instance: dg.DagsterInstance, checks_by_dataset: dict[str, li
                     passed, failed = passed + ok, failed + (not ok)
                 partition = rec.partition or partition_of.get(rec.run_id)
                 latest_by_partition.setdefault(partition, ok)  # newest first
-            open_failures += [f"{key.asset_key.to_user_string()}.{key.name}" + (f" [{p}]" if p else "")
-                              for p, ok in latest_by_partition.items() if not ok]
+            open_failures += [
+                f"{key.asset_key.to_user_string()}.{key.name}" + (f" [{p}]" if p else "")
+                for p, ok in latest_by_partition.items()
+                if not ok
+            ]
         per[dataset] = {
-            "runs": len(records), "finished": len(finished), "succeeded": succeeded,
+            "runs": len(records),
+            "finished": len(finished),
+            "succeeded": succeeded,
             "success_rate": succeeded / len(finished) if finished else None,
             "last_status": records[0].dagster_run.status.value if records else "-",
             "last_run_at": records[0].create_timestamp.isoformat(timespec="seconds") if records else "-",
             "mean_duration_s": sum(durations) / len(durations) if durations else None,
             "rows_per_day": _rows_in(instance, dataset, since_ts) / days,
-            "checks_passed": passed, "checks_failed": failed,
+            "checks_passed": passed,
+            "checks_failed": failed,
             "check_pass_rate": passed / (passed + failed) if passed + failed else None,
             "open_failures": sorted(open_failures),
         }
@@ -119,15 +135,21 @@ def _pct(v) -> str:
 
 
 def health_metadata(health: dict) -> dict:
-    rows = ["| dataset | runs | success rate | last run | mean duration | rows/day | check pass rate | open failures |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| dataset | runs | success rate | last run | mean duration | rows/day | check pass rate | open failures |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, p in health["datasets"].items():
         mean = "-" if p["mean_duration_s"] is None else f"{p['mean_duration_s']:.1f}s"
-        rows.append(f"| {name} | {p['runs']} | {_pct(p['success_rate'])} | {p['last_status']} ({p['last_run_at']}) "
-                    f"| {mean} | {p['rows_per_day']:.0f} | {_pct(p['check_pass_rate'])} | {len(p['open_failures'])} |")
+        rows.append(
+            f"| {name} | {p['runs']} | {_pct(p['success_rate'])} | {p['last_status']} ({p['last_run_at']}) "
+            f"| {mean} | {p['rows_per_day']:.0f} | {_pct(p['check_pass_rate'])} | {len(p['open_failures'])} |"
+        )
     o = health["overall"]
-    rows.append(f"| **overall** | {o['runs']} | {_pct(o['success_rate'])} | | | {o['rows_per_day']:.0f} "
-                f"| {_pct(o['check_pass_rate'])} | {o['open_failures']} |")
+    rows.append(
+        f"| **overall** | {o['runs']} | {_pct(o['success_rate'])} | | | {o['rows_per_day']:.0f} "
+        f"| {_pct(o['check_pass_rate'])} | {o['open_failures']} |"
+    )
     opened = [f"- {name}: {f}" for name, p in health["datasets"].items() for f in p["open_failures"]]
     meta = {
         "kpis": dg.MetadataValue.md("\n".join(rows)),
@@ -150,20 +172,28 @@ def health_metadata(health: dict) -> dict:
     return meta
 
 
-def build_health(checks_by_dataset: dict[str, list[dg.AssetCheckKey]],
-                 cron: str = "0 * * * *") -> dg.Definitions:
+def build_health(checks_by_dataset: dict[str, list[dg.AssetCheckKey]], cron: str = "0 * * * *") -> dg.Definitions:
     """The platform_health asset, its own job, and the schedule that refreshes it."""
 
-    @dg.asset(key="platform_health", group_name=HEALTH_GROUP, kinds={"dagster"},
-              description="Platform KPIs from Dagster's run storage (the audit log): success rate per dataset "
-                          "and overall, last run status, mean duration, rows per day, check pass rate and "
-                          "open (latest evaluation failed) check failures over a recent window.")
+    @dg.asset(
+        key="platform_health",
+        group_name=HEALTH_GROUP,
+        kinds={"dagster"},
+        description="Platform KPIs from Dagster's run storage (the audit log): success rate per dataset "
+        "and overall, last run status, mean duration, rows per day, check pass rate and "
+        "open (latest evaluation failed) check failures over a recent window.",
+    )
     def platform_health(context: dg.AssetExecutionContext, config: HealthConfig) -> dg.MaterializeResult:
         health = compute_health(context.instance, checks_by_dataset, config.window_days)
         return dg.MaterializeResult(metadata=health_metadata(health))
 
-    job = dg.define_asset_job(names.HEALTH_JOB, selection=[platform_health], tags={names.KIND_TAG: names.HEALTH_KIND},
-                              description="Refresh platform_health from the run storage.")
-    schedule = dg.ScheduleDefinition(name="platform_health_schedule", job=job, cron_schedule=cron,
-                                     default_status=dg.DefaultScheduleStatus.RUNNING)
+    job = dg.define_asset_job(
+        names.HEALTH_JOB,
+        selection=[platform_health],
+        tags={names.KIND_TAG: names.HEALTH_KIND},
+        description="Refresh platform_health from the run storage.",
+    )
+    schedule = dg.ScheduleDefinition(
+        name="platform_health_schedule", job=job, cron_schedule=cron, default_status=dg.DefaultScheduleStatus.RUNNING
+    )
     return dg.Definitions(assets=[platform_health], jobs=[job], schedules=[schedule])

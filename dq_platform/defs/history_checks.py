@@ -24,7 +24,6 @@ the hours since the last file arrived until now, so a file that never came is ca
 other checks judge the newest file.
 """
 
-
 import datetime as dt
 import math
 import time
@@ -66,9 +65,13 @@ class HistoryCheckConfig(dg.Config):
 
 
 def settings_of(history: History) -> Settings:
-    return Settings(window_s=parse_duration(history.window).total_seconds(), min_history=history.min_history,
-                    min_weekday_history=history.min_weekday_history, threshold=history.threshold,
-                    seasonality=history.seasonality)
+    return Settings(
+        window_s=parse_duration(history.window).total_seconds(),
+        min_history=history.min_history,
+        min_weekday_history=history.min_weekday_history,
+        threshold=history.threshold,
+        seasonality=history.seasonality,
+    )
 
 
 def _as_of(config: HistoryCheckConfig) -> float:
@@ -82,6 +85,7 @@ def _as_of(config: HistoryCheckConfig) -> float:
 
 
 # -- reading history from Dagster's event storage ---------------------------------------------
+
 
 @dataclass(frozen=True)
 class Materialization:
@@ -107,16 +111,25 @@ class HistoryRead:
         missing = [k for k in keys if k not in self._points]
         if missing or not self._points:
             mats = self.materializations
-            frame = one_per_partition([m.partition for m in mats], [m.timestamp for m in mats],
-                                      {k: [m.metadata.get(k) for m in mats] for k in missing})
+            frame = one_per_partition(
+                [m.partition for m in mats],
+                [m.timestamp for m in mats],
+                {k: [m.metadata.get(k) for m in mats] for k in missing},
+            )
             self._points["_arrivals"] = frame[["partition", "arrived"]]
             for k in missing:
                 self._points[k] = frame[["partition", "arrived", k]].rename(columns={k: "value"})
         return self._points
 
 
-def read_history(instance: dg.DagsterInstance, key: dg.AssetKey, *, before: float | None,
-                 horizon: Horizon, page_size: int | None = None) -> HistoryRead:
+def read_history(
+    instance: dg.DagsterInstance,
+    key: dg.AssetKey,
+    *,
+    before: float | None,
+    horizon: Horizon,
+    page_size: int | None = None,
+) -> HistoryRead:
     """The materializations of `key` a judgement needs, newest first, read in pages.
 
     `horizon(first, newest)` says how far back to read, given the earliest materialization seen
@@ -139,15 +152,22 @@ def read_history(instance: dg.DagsterInstance, key: dg.AssetKey, *, before: floa
         if mat is None or mat.partition is None or record.storage_id in seen:
             return
         seen.add(record.storage_id)
-        out.materializations.append(Materialization(
-            mat.partition, record.timestamp, record.storage_id, record.run_id,
-            {k: getattr(v, "value", v) for k, v in mat.metadata.items()}))
+        out.materializations.append(
+            Materialization(
+                mat.partition,
+                record.timestamp,
+                record.storage_id,
+                record.run_id,
+                {k: getattr(v, "value", v) for k, v in mat.metadata.items()},
+            )
+        )
         first[mat.partition] = min(first.get(mat.partition, math.inf), record.timestamp)
 
     while True:
         while more and oldest_ts >= horizon(first, out.newest_partition):
             page = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=key, before_timestamp=before), limit=size, cursor=cursor)
+                dg.AssetRecordsFilter(asset_key=key, before_timestamp=before), limit=size, cursor=cursor
+            )
             out.queries += 1
             size = page_size or min(2 * size, PAGE)
             for record in page.records:
@@ -166,7 +186,9 @@ def read_history(instance: dg.DagsterInstance, key: dg.AssetKey, *, before: floa
         while True:
             page = instance.fetch_materializations(
                 dg.AssetRecordsFilter(asset_key=key, asset_partitions=suspects, before_storage_id=oldest_id),
-                limit=page_size or PAGE, cursor=older)
+                limit=page_size or PAGE,
+                cursor=older,
+            )
             out.queries += 1
             for record in page.records:
                 add(record)
@@ -184,6 +206,7 @@ def horizon_for(settings: Settings, partition: str | None, values: bool, arrival
     arrival: the window before the previous arrival (outside a file's run: the last arrival).
     Until the anchor has been seen the horizon is -inf: keep reading.
     """
+
     def horizon(first: dict[str, float], newest: str | None) -> float:
         bounds = []
         current = partition or newest
@@ -194,10 +217,12 @@ def horizon_for(settings: Settings, partition: str | None, values: bool, arrival
                 anchor = max(first.values(), default=None)
             else:
                 mine = first.get(partition)
-                anchor = max((t for p, t in first.items() if p != partition and mine is not None and t < mine),
-                             default=None)
+                anchor = max(
+                    (t for p, t in first.items() if p != partition and mine is not None and t < mine), default=None
+                )
             bounds.append(anchor - settings.window_s if anchor is not None else -math.inf)
         return min(bounds) if bounds else math.inf
+
     return horizon
 
 
@@ -208,8 +233,10 @@ def points(read: HistoryRead, metadata_key: str | None):
 
 # -- judging -----------------------------------------------------------------------------------
 
-def judge_value(read: HistoryRead, metadata_key: str, partition: str | None, settings: Settings,
-                kind: Kind) -> tuple[Verdict | None, str | None]:
+
+def judge_value(
+    read: HistoryRead, metadata_key: str, partition: str | None, settings: Settings, kind: Kind
+) -> tuple[Verdict | None, str | None]:
     """The file's value against the other files' (None: the file has no materialization)."""
     current = partition or read.newest_partition
     pts = points(read, metadata_key)
@@ -218,12 +245,19 @@ def judge_value(read: HistoryRead, metadata_key: str, partition: str | None, set
         return None, current
     others = pts[pts["partition"] != current]
     value = float(mine["value"].iloc[0])
-    return judge(others["arrived"].to_numpy(), others["value"].to_numpy(), float(mine["arrived"].iloc[0]),
-                 None if math.isnan(value) else value, settings, kind), current
+    return judge(
+        others["arrived"].to_numpy(),
+        others["value"].to_numpy(),
+        float(mine["arrived"].iloc[0]),
+        None if math.isnan(value) else value,
+        settings,
+        kind,
+    ), current
 
 
-def judge_arrival(read: HistoryRead, partition: str | None, now: float,
-                  settings: Settings) -> tuple[Verdict | None, dict]:
+def judge_arrival(
+    read: HistoryRead, partition: str | None, now: float, settings: Settings
+) -> tuple[Verdict | None, dict]:
     """Hours from the previous arrival to this file's (in a file's run) or to now (outside one)."""
     pts = points(read, None)
     if partition is not None:
@@ -249,6 +283,7 @@ def judge_arrival(read: HistoryRead, partition: str | None, now: float,
 
 
 # -- words and metadata ------------------------------------------------------------------------
+
 
 def _num(x: float) -> str:
     if abs(x) >= 1000:
@@ -291,21 +326,37 @@ def basis(v: Verdict, kind: Kind, noun: str) -> str:
 
 def learning(v: Verdict, noun: str) -> str:
     day = f"{v.weekday} " if v.weekday else ""
-    return (f"learning: {v.points} of {v.needed} {day}{noun} in the last {span(v.window_end - v.window_start)}; "
-            f"judged from {v.needed} on")
+    return (
+        f"learning: {v.points} of {v.needed} {day}{noun} in the last {span(v.window_end - v.window_start)}; "
+        f"judged from {v.needed} on"
+    )
 
 
 def verdict_metadata(v: Verdict, kind: Kind) -> dict:
     """Flat, numeric where it can be: Dagster plots numbers, alerts quote them as counts."""
-    meta = {"judged": v.judged, "reason": v.reason, "window_days": round(v.window_days, 4),
-            "window_start": iso(v.window_start), "window_end": iso(v.window_end),
-            "history_points": v.points, "min_history": v.needed, "threshold": v.threshold,
-            "seasonality": v.seasonality + (f" ({v.weekday})" if v.weekday else "")}
+    meta = {
+        "judged": v.judged,
+        "reason": v.reason,
+        "window_days": round(v.window_days, 4),
+        "window_start": iso(v.window_start),
+        "window_end": iso(v.window_end),
+        "history_points": v.points,
+        "min_history": v.needed,
+        "threshold": v.threshold,
+        "seasonality": v.seasonality + (f" ({v.weekday})" if v.weekday else ""),
+    }
     if v.weekday:
         meta["weekday"] = v.weekday
-    for name, x in (("value", v.value), ("expected_low", v.expected_low), ("expected_high", v.expected_high),
-                    ("median", v.median), ("mad", v.mad), ("robust_scale", v.scale), ("robust_z", v.robust_z),
-                    ("small_sample_factor", v.small_sample_factor)):
+    for name, x in (
+        ("value", v.value),
+        ("expected_low", v.expected_low),
+        ("expected_high", v.expected_high),
+        ("median", v.median),
+        ("mad", v.mad),
+        ("robust_scale", v.scale),
+        ("robust_z", v.robust_z),
+        ("small_sample_factor", v.small_sample_factor),
+    ):
         if x is not None and math.isfinite(x):
             meta[name] = round(float(x), 6)
     if v.scale_basis:
@@ -314,6 +365,7 @@ def verdict_metadata(v: Verdict, kind: Kind) -> dict:
 
 
 # -- the checks --------------------------------------------------------------------------------
+
 
 @dataclass
 class HistoryChecks:
@@ -344,71 +396,134 @@ def build_history_checks(contract: Contract, raw_key: dg.AssetKey, cleaned_key: 
     seasonal = " (same weekday only)" if settings.seasonality == "weekly" else ""
     raw_specs, cleaned_specs = [], []
     if "row_count" in h.metrics:
-        raw_specs.append(dg.AssetCheckSpec(
-            names.ROW_COUNT_HISTORY_CHECK, asset=raw_key, description=f"Rows received are within what the files of the last {window}"
-                                                  f"{seasonal} predict (median ± {h.threshold:g} robust σ)."))
+        raw_specs.append(
+            dg.AssetCheckSpec(
+                names.ROW_COUNT_HISTORY_CHECK,
+                asset=raw_key,
+                description=f"Rows received are within what the files of the last {window}"
+                f"{seasonal} predict (median ± {h.threshold:g} robust σ).",
+            )
+        )
     if "arrival" in h.metrics:
-        raw_specs.append(dg.AssetCheckSpec(
-            names.ARRIVAL_HISTORY_CHECK, asset=raw_key, description=f"Files arrive no later than the gaps between files of the last "
-                                                f"{window}{seasonal} predict; checked hourly for a file that never came."))
+        raw_specs.append(
+            dg.AssetCheckSpec(
+                names.ARRIVAL_HISTORY_CHECK,
+                asset=raw_key,
+                description=f"Files arrive no later than the gaps between files of the last "
+                f"{window}{seasonal} predict; checked hourly for a file that never came.",
+            )
+        )
     if "failure_rate" in h.metrics:
-        cleaned_specs.append(dg.AssetCheckSpec(
-            names.FAILURE_RATE_HISTORY_CHECK, asset=cleaned_key, description=f"The share of rows failing row rules is within what the "
-                                                         f"files of the last {window}{seasonal} predict."))
+        cleaned_specs.append(
+            dg.AssetCheckSpec(
+                names.FAILURE_RATE_HISTORY_CHECK,
+                asset=cleaned_key,
+                description=f"The share of rows failing row rules is within what the "
+                f"files of the last {window}{seasonal} predict.",
+            )
+        )
     if "column_metrics" in h.metrics:
-        cleaned_specs.append(dg.AssetCheckSpec(
-            names.COLUMN_METRICS_HISTORY_CHECK, asset=cleaned_key, description=f"Each column's null rate (and mean, numeric non-PII "
-                                                           f"columns) is within what the files of the last {window}"
-                                                           f"{seasonal} predict."))
+        cleaned_specs.append(
+            dg.AssetCheckSpec(
+                names.COLUMN_METRICS_HISTORY_CHECK,
+                asset=cleaned_key,
+                description=f"Each column's null rate (and mean, numeric non-PII "
+                f"columns) is within what the files of the last {window}"
+                f"{seasonal} predict.",
+            )
+        )
     out = HistoryChecks()
 
     if raw_specs:
-        @dg.multi_asset_check(name=names.history_checks(names.raw(name)), specs=raw_specs, can_subset=True,
-                              description=f"Row count and arrival of each {name} file against history.")
+
+        @dg.multi_asset_check(
+            name=names.history_checks(names.raw(name)),
+            specs=raw_specs,
+            can_subset=True,
+            description=f"Row count and arrival of each {name} file against history.",
+        )
         def raw_history(context: dg.AssetCheckExecutionContext, config: HistoryCheckConfig):
             selected = {k.name for k in context.selected_asset_check_keys}
             partition = context.run.tags.get(names.PARTITION_TAG)
             now = _as_of(config)
             t0 = time.perf_counter()
-            read = read_history(context.instance, raw_key, before=None if partition else now,
-                                horizon=horizon_for(settings, partition, names.ROW_COUNT_HISTORY_CHECK in selected, names.ARRIVAL_HISTORY_CHECK in selected))
-            context.log.info(f"history of {raw_key.to_user_string()}: {len(read.materializations)} materializations "
-                             f"in {read.queries} storage queries, {time.perf_counter() - t0:.3f}s")
+            read = read_history(
+                context.instance,
+                raw_key,
+                before=None if partition else now,
+                horizon=horizon_for(
+                    settings,
+                    partition,
+                    names.ROW_COUNT_HISTORY_CHECK in selected,
+                    names.ARRIVAL_HISTORY_CHECK in selected,
+                ),
+            )
+            context.log.info(
+                f"history of {raw_key.to_user_string()}: {len(read.materializations)} materializations "
+                f"in {read.queries} storage queries, {time.perf_counter() - t0:.3f}s"
+            )
             if names.ROW_COUNT_HISTORY_CHECK in selected:
                 verdict, current = judge_value(read, "rows_in", partition, settings, COUNT)
-                yield _value_result(raw_key, names.ROW_COUNT_HISTORY_CHECK, verdict, current, severity, COUNT, "rows", "files")
+                yield _value_result(
+                    raw_key, names.ROW_COUNT_HISTORY_CHECK, verdict, current, severity, COUNT, "rows", "files"
+                )
             if names.ARRIVAL_HISTORY_CHECK in selected:
                 yield _arrival_result(raw_key, read, partition, now, settings, severity)
 
         out.checks.append(raw_history)
         if names.ARRIVAL_HISTORY_CHECK in {s.name for s in raw_specs}:
             job = dg.define_asset_job(
-                names.history_job(name), selection=dg.AssetSelection.checks(dg.AssetCheckKey(raw_key, names.ARRIVAL_HISTORY_CHECK)),
+                names.history_job(name),
+                selection=dg.AssetSelection.checks(dg.AssetCheckKey(raw_key, names.ARRIVAL_HISTORY_CHECK)),
                 tags={names.DATASET_TAG: name, names.KIND_TAG: names.HISTORY_CHECKS_KIND},
-                description=f"Outside any file's run: has a {name} file arrived as often as history predicts?")
+                description=f"Outside any file's run: has a {name} file arrived as often as history predicts?",
+            )
             out.jobs.append(job)
-            out.schedules.append(dg.ScheduleDefinition(
-                name=names.history_schedule(name), job=job, cron_schedule=HOURLY,
-                default_status=dg.DefaultScheduleStatus.RUNNING,
-                description=f"Hourly: flags a {name} file that is later than the gaps between past files predict."))
+            out.schedules.append(
+                dg.ScheduleDefinition(
+                    name=names.history_schedule(name),
+                    job=job,
+                    cron_schedule=HOURLY,
+                    default_status=dg.DefaultScheduleStatus.RUNNING,
+                    description=f"Hourly: flags a {name} file that is later than the gaps between past files predict.",
+                )
+            )
 
     if cleaned_specs:
         metrics = column_metrics(contract)
 
-        @dg.multi_asset_check(name=names.history_checks(names.cleaned(name)), specs=cleaned_specs, can_subset=True,
-                              description=f"Failure rate and column profile of each {name} file against history.")
+        @dg.multi_asset_check(
+            name=names.history_checks(names.cleaned(name)),
+            specs=cleaned_specs,
+            can_subset=True,
+            description=f"Failure rate and column profile of each {name} file against history.",
+        )
         def cleaned_history(context: dg.AssetCheckExecutionContext, config: HistoryCheckConfig):
             selected = {k.name for k in context.selected_asset_check_keys}
             partition = context.run.tags.get(names.PARTITION_TAG)
             now = _as_of(config)
-            read = read_history(context.instance, cleaned_key, before=None if partition else now,
-                                horizon=horizon_for(settings, partition, True, False))
-            context.log.info(f"history of {cleaned_key.to_user_string()}: {len(read.materializations)} "
-                             f"materializations in {read.queries} storage queries")
+            read = read_history(
+                context.instance,
+                cleaned_key,
+                before=None if partition else now,
+                horizon=horizon_for(settings, partition, True, False),
+            )
+            context.log.info(
+                f"history of {cleaned_key.to_user_string()}: {len(read.materializations)} "
+                f"materializations in {read.queries} storage queries"
+            )
             if names.FAILURE_RATE_HISTORY_CHECK in selected:
                 verdict, current = judge_value(read, "failure_rate", partition, settings, RATE)
-                yield _value_result(cleaned_key, names.FAILURE_RATE_HISTORY_CHECK, verdict, current, severity, RATE,
-                                    "of rows failed row rules", "files")
+                yield _value_result(
+                    cleaned_key,
+                    names.FAILURE_RATE_HISTORY_CHECK,
+                    verdict,
+                    current,
+                    severity,
+                    RATE,
+                    "of rows failed row rules",
+                    "files",
+                )
             if names.COLUMN_METRICS_HISTORY_CHECK in selected:
                 yield _column_metrics_result(cleaned_key, read, partition, settings, severity, metrics)
 
@@ -417,12 +532,19 @@ def build_history_checks(contract: Contract, raw_key: dg.AssetKey, cleaned_key: 
 
 
 def _not_judged(key, check, severity, description, **meta) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(asset_key=key, check_name=check, passed=True, severity=severity,
-                               description=description, metadata={"judged": False, "reason": description, **meta})
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=check,
+        passed=True,
+        severity=severity,
+        description=description,
+        metadata={"judged": False, "reason": description, **meta},
+    )
 
 
-def _value_result(key, check, verdict: Verdict | None, current: str | None, severity, kind: Kind, unit: str,
-                  noun: str) -> dg.AssetCheckResult:
+def _value_result(
+    key, check, verdict: Verdict | None, current: str | None, severity, kind: Kind, unit: str, noun: str
+) -> dg.AssetCheckResult:
     if verdict is None:
         return _not_judged(key, check, severity, f"no materialization of {current or 'any file'} to judge")
     value = f"{fmt(kind, verdict.value)} {unit}"
@@ -432,18 +554,29 @@ def _value_result(key, check, verdict: Verdict | None, current: str | None, seve
         text = f"{value}; {learning(verdict, noun)}"
     else:
         text = f"{value}; history predicts {expected(verdict, kind)} ({basis(verdict, kind, noun)})"
-    return dg.AssetCheckResult(asset_key=key, check_name=check, passed=verdict.passed, severity=severity,
-                               description=text, metadata={**verdict_metadata(verdict, kind), "partition": current or "-"})
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=check,
+        passed=verdict.passed,
+        severity=severity,
+        description=text,
+        metadata={**verdict_metadata(verdict, kind), "partition": current or "-"},
+    )
 
 
-def _arrival_result(key, read: HistoryRead, partition: str | None, now: float, settings: Settings,
-                    severity) -> dg.AssetCheckResult:
+def _arrival_result(
+    key, read: HistoryRead, partition: str | None, now: float, settings: Settings, severity
+) -> dg.AssetCheckResult:
     verdict, info = judge_arrival(read, partition, now, settings)
     mode = "file" if partition else "overdue watch"
     if verdict is None:
-        text = ("no file has arrived yet" if not info else
-                "the first file of the dataset: no previous arrival to compare with" if partition else
-                "nothing to judge")
+        text = (
+            "no file has arrived yet"
+            if not info
+            else "the first file of the dataset: no previous arrival to compare with"
+            if partition
+            else "nothing to judge"
+        )
         return _not_judged(key, names.ARRIVAL_HISTORY_CHECK, severity, text, mode=mode, **info)
     if partition:
         value = f"arrived {fmt(LATENESS, verdict.value)} after the previous file"
@@ -453,22 +586,35 @@ def _arrival_result(key, read: HistoryRead, partition: str | None, now: float, s
         text = f"{value}; {learning(verdict, 'gaps between files')}"
     else:
         text = f"{value}; history predicts {expected(verdict, LATENESS)} ({basis(verdict, LATENESS, 'gaps between files')})"
-    return dg.AssetCheckResult(asset_key=key, check_name=names.ARRIVAL_HISTORY_CHECK, passed=verdict.passed, severity=severity,
-                               description=text, metadata={**verdict_metadata(verdict, LATENESS), "mode": mode, **info,
-                                                           "partition": partition or "-"})
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=names.ARRIVAL_HISTORY_CHECK,
+        passed=verdict.passed,
+        severity=severity,
+        description=text,
+        metadata={**verdict_metadata(verdict, LATENESS), "mode": mode, **info, "partition": partition or "-"},
+    )
 
 
-def _column_metrics_result(key, read: HistoryRead, partition: str | None, settings: Settings, severity,
-                           metrics: list[tuple[str, str, Kind]]) -> dg.AssetCheckResult:
+def _column_metrics_result(
+    key, read: HistoryRead, partition: str | None, settings: Settings, severity, metrics: list[tuple[str, str, Kind]]
+) -> dg.AssetCheckResult:
     current = partition or read.newest_partition
     mine = [m for m in read.materializations if m.partition == current]
     if not mine:
-        return _not_judged(key, names.COLUMN_METRICS_HISTORY_CHECK, severity, f"no materialization of {current or 'any file'} to judge")
+        return _not_judged(
+            key, names.COLUMN_METRICS_HISTORY_CHECK, severity, f"no materialization of {current or 'any file'} to judge"
+        )
     recorded = [(label, mkey, kind) for label, mkey, kind in metrics if mine[0].metadata.get(mkey) is not None]
     if not recorded:
-        return _not_judged(key, names.COLUMN_METRICS_HISTORY_CHECK, severity,
-                           "no column profile on this materialization (profile/<column>/null_rate, "
-                           "profile/<column>/mean): nothing to judge", partition=current)
+        return _not_judged(
+            key,
+            names.COLUMN_METRICS_HISTORY_CHECK,
+            severity,
+            "no column profile on this materialization (profile/<column>/null_rate, "
+            "profile/<column>/mean): nothing to judge",
+            partition=current,
+        )
     results: list[tuple[str, str, Kind, Verdict]] = []
     read.points([mkey for _, mkey, _ in recorded])  # one pass over the materializations for every metric
     for label, mkey, kind in recorded:
@@ -480,28 +626,50 @@ def _column_metrics_result(key, read: HistoryRead, partition: str | None, settin
     for label, _, kind, v in results:
         if v.judged:
             z = f"{v.robust_z:+.1f}" if math.isfinite(v.robust_z) else ("+inf" if v.robust_z > 0 else "-inf")
-            rows.append(f"| {label} | {fmt(kind, v.value)} | {expected(v, kind)} | {z} | "
-                        f"{'ok' if v.passed else '**anomaly**'} |")
+            rows.append(
+                f"| {label} | {fmt(kind, v.value)} | {expected(v, kind)} | {z} | "
+                f"{'ok' if v.passed else '**anomaly**'} |"
+            )
         else:
             rows.append(f"| {label} | {fmt(kind, v.value)} | - | - | learning {v.points}/{v.needed} |")
-    meta = {"metrics": dg.MetadataValue.md("\n".join(rows)), "metrics_judged": len(judged),
-            "metrics_anomalous": len(bad), "metrics_learning": len(results) - len(judged),
-            "judged_keys": ", ".join(k for _, k, _, v in results if v.judged) or "-", "partition": current}
+    meta = {
+        "metrics": dg.MetadataValue.md("\n".join(rows)),
+        "metrics_judged": len(judged),
+        "metrics_anomalous": len(bad),
+        "metrics_learning": len(results) - len(judged),
+        "judged_keys": ", ".join(k for _, k, _, v in results if v.judged) or "-",
+        "partition": current,
+    }
     if not judged:
         v = results[0][3]
         text = f"{len(results)} column metrics recorded; {learning(v, 'files')}"
-        return dg.AssetCheckResult(asset_key=key, check_name=names.COLUMN_METRICS_HISTORY_CHECK, passed=True, severity=severity,
-                                   description=text, metadata={**verdict_metadata(v, results[0][2]), **meta,
-                                                               "metric": results[0][0]})
+        return dg.AssetCheckResult(
+            asset_key=key,
+            check_name=names.COLUMN_METRICS_HISTORY_CHECK,
+            passed=True,
+            severity=severity,
+            description=text,
+            metadata={**verdict_metadata(v, results[0][2]), **meta, "metric": results[0][0]},
+        )
     label, _, kind, worst = max(judged, key=lambda r: abs(r[3].robust_z))
     if bad:
-        text = (f"{len(bad)} of {len(judged)} column metrics outside history; worst: {label} "
-                f"{fmt(kind, worst.value)}, history predicts {expected(worst, kind)} ({basis(worst, kind, 'files')})")
+        text = (
+            f"{len(bad)} of {len(judged)} column metrics outside history; worst: {label} "
+            f"{fmt(kind, worst.value)}, history predicts {expected(worst, kind)} ({basis(worst, kind, 'files')})"
+        )
     else:
-        text = (f"{len(judged)} column metrics within history; largest deviation: {label} {fmt(kind, worst.value)}, "
-                f"history predicts {expected(worst, kind)} ({basis(worst, kind, 'files')})")
-    return dg.AssetCheckResult(asset_key=key, check_name=names.COLUMN_METRICS_HISTORY_CHECK, passed=not bad, severity=severity,
-                               description=text, metadata={**verdict_metadata(worst, kind), **meta, "metric": label})
+        text = (
+            f"{len(judged)} column metrics within history; largest deviation: {label} {fmt(kind, worst.value)}, "
+            f"history predicts {expected(worst, kind)} ({basis(worst, kind, 'files')})"
+        )
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=names.COLUMN_METRICS_HISTORY_CHECK,
+        passed=not bad,
+        severity=severity,
+        description=text,
+        metadata={**verdict_metadata(worst, kind), **meta, "metric": label},
+    )
 
 
 __all__ = ["build_history_checks", "read_history", "horizon_for", "judge_value", "judge_arrival", "HistoryCheckConfig"]

@@ -5,7 +5,6 @@ A Dagster definition, so it lives with the other definitions; the storage it wri
 `column_schema` are the output metadata each write records.
 """
 
-
 import sys
 import time
 
@@ -45,20 +44,31 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         partition = context.asset_partition_key if context.has_asset_partitions else None
         date_columns = (context.definition_metadata or {}).get("dq/date_columns", [])
         # Output metadata under dq/commit/ travels into the Delta commit (e.g. gate status).
-        commit_meta = {k.removeprefix(names.COMMIT_PREFIX): str(getattr(v, "value", v))
-                       for k, v in (context.output_metadata or {}).items() if k.startswith(names.COMMIT_PREFIX)}
+        commit_meta = {
+            k.removeprefix(names.COMMIT_PREFIX): str(getattr(v, "value", v))
+            for k, v in (context.output_metadata or {}).items()
+            if k.startswith(names.COMMIT_PREFIX)
+        }
         started = time.perf_counter()
-        info = self.warehouse.write(table, obj, partition=partition, run_id=context.run_id,
-                                    date_columns=list(date_columns), extra_metadata=commit_meta,
-                                    hand_off=steps_share_process(context.step_context))
-        context.add_output_metadata({
-            "seconds/write": round(time.perf_counter() - started, 4),
-            "memory/process_peak_mb": process_peak_mb(),
-            "dagster/row_count": info.rows,
-            "dagster/column_schema": column_schema(obj),
-            "dagster/uri": info.uri,
-            "delta_version": info.version,
-        })
+        info = self.warehouse.write(
+            table,
+            obj,
+            partition=partition,
+            run_id=context.run_id,
+            date_columns=list(date_columns),
+            extra_metadata=commit_meta,
+            hand_off=steps_share_process(context.step_context),
+        )
+        context.add_output_metadata(
+            {
+                "seconds/write": round(time.perf_counter() - started, 4),
+                "memory/process_peak_mb": process_peak_mb(),
+                "dagster/row_count": info.rows,
+                "dagster/column_schema": column_schema(obj),
+                "dagster/uri": info.uri,
+                "delta_version": info.version,
+            }
+        )
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         table = context.asset_key.path[-1]

@@ -62,8 +62,9 @@ class Layers:
 
     def stored_rows(self, warehouse: Warehouse, partition: str) -> tuple[int, int, int]:
         """Rows of the partition as stored (Delta log statistics): raw, cleaned, quarantine."""
-        return tuple(warehouse.row_counts(k.path[-1]).get(partition, 0)
-                     for k in (self.raw, self.cleaned, self.quarantine))
+        return tuple(
+            warehouse.row_counts(k.path[-1]).get(partition, 0) for k in (self.raw, self.cleaned, self.quarantine)
+        )
 
 
 def table_schema(contract: Contract, masked: bool = False, raw: bool = False) -> dg.TableSchema:
@@ -83,12 +84,21 @@ def table_schema(contract: Contract, masked: bool = False, raw: bool = False) ->
                 constraints.append(f"format {c.format.value}")
         desc = c.description
         if c.pii:
-            desc = (desc + " " if desc else "") + f"[PII: {c.pii.category.value}" + (
-                f", masked: {c.pii.masking.value}]" if masked else "]")
-        cols.append(dg.TableColumn(
-            name=c.name, type="string" if raw else types[c.name], description=desc or None,
-            constraints=dg.TableColumnConstraints(nullable=not c.required, unique=bool(c.unique) and not raw,
-                                                  other=constraints)))
+            desc = (
+                (desc + " " if desc else "")
+                + f"[PII: {c.pii.category.value}"
+                + (f", masked: {c.pii.masking.value}]" if masked else "]")
+            )
+        cols.append(
+            dg.TableColumn(
+                name=c.name,
+                type="string" if raw else types[c.name],
+                description=desc or None,
+                constraints=dg.TableColumnConstraints(
+                    nullable=not c.required, unique=bool(c.unique) and not raw, other=constraints
+                ),
+            )
+        )
     return dg.TableSchema(columns=cols)
 
 
@@ -107,8 +117,10 @@ def profile_metadata(profile: Profile) -> dict:
     """The profile as materialization metadata: a table people read, the full JSON, and plain
     numbers Dagster plots per run (`profile/<column>/null_rate|distinct|mean`; a key is absent
     when the number is undefined, e.g. no rows, or for PII columns' means)."""
-    meta = {"profile": dg.MetadataValue.md(profile_table(profile)),
-            "profile/json": dg.MetadataValue.json(profile.to_dict())}
+    meta = {
+        "profile": dg.MetadataValue.md(profile_table(profile)),
+        "profile/json": dg.MetadataValue.json(profile.to_dict()),
+    }
     for c in profile.columns:
         if c.null_rate is not None:
             meta[f"profile/{c.name}/null_rate"] = float(round_stat(c.null_rate))

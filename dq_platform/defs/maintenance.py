@@ -21,9 +21,15 @@ ZORDERED_PREFIXES = ("cleaned_", "masked_")  # the tables that keep the contract
 
 def dataset_tables(contract: Contract) -> list[str]:
     n = contract.name
-    return [names.raw(n), names.cleaned(n), names.quarantine(n), names.masked(n),
-            *(f"{n}_{a.name}" for a in contract.aggregations), *modeling_tables(contract),
-            *([names.anomalies(n)] if contract.anomalies else [])]  # one small commit per file: worth compacting
+    return [
+        names.raw(n),
+        names.cleaned(n),
+        names.quarantine(n),
+        names.masked(n),
+        *(f"{n}_{a.name}" for a in contract.aggregations),
+        *modeling_tables(contract),
+        *([names.anomalies(n)] if contract.anomalies else []),
+    ]  # one small commit per file: worth compacting
 
 
 def sizes(warehouse: Warehouse, table: str) -> dict[str, int]:
@@ -32,10 +38,17 @@ def sizes(warehouse: Warehouse, table: str) -> dict[str, int]:
     actions = pa.table(dt.get_add_actions(flatten=True))
     uri = warehouse.table_uri(table)
     fs, path = filesystem(uri if warehouse.is_remote else f"file://{uri}")
-    stored = [i for i in fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
-              if i.type == pafs.FileType.File and "/_delta_log/" not in i.path]
-    return {"table_files": actions.num_rows, "table_bytes": int(pa.compute.sum(actions["size_bytes"]).as_py() or 0),
-            "stored_files": len(stored), "stored_bytes": sum(i.size for i in stored)}
+    stored = [
+        i
+        for i in fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+        if i.type == pafs.FileType.File and "/_delta_log/" not in i.path
+    ]
+    return {
+        "table_files": actions.num_rows,
+        "table_bytes": int(pa.compute.sum(actions["size_bytes"]).as_py() or 0),
+        "stored_files": len(stored),
+        "stored_bytes": sum(i.size for i in stored),
+    }
 
 
 def _commit(dt, run_id: str) -> CommitProperties:
@@ -57,8 +70,12 @@ def optimize(warehouse: Warehouse, table: str, zorder: list[str], run_id: str) -
 def vacuum(warehouse: Warehouse, table: str, retention_hours: int, run_id: str) -> list[str]:
     """Delete files no version younger than `retention_hours` needs; Delta's retention check stays on."""
     dt = warehouse.table(table)
-    return dt.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=True,
-                     commit_properties=_commit(dt, run_id))
+    return dt.vacuum(
+        retention_hours=retention_hours,
+        dry_run=False,
+        enforce_retention_duration=True,
+        commit_properties=_commit(dt, run_id),
+    )
 
 
 def maintain(warehouse: Warehouse, table: str, settings: Maintenance, run_id: str) -> dict:
@@ -67,10 +84,15 @@ def maintain(warehouse: Warehouse, table: str, settings: Maintenance, run_id: st
     metrics, zordered = optimize(warehouse, table, settings.zorder, run_id)
     removed = vacuum(warehouse, table, settings.vacuum_retention_hours, run_id)
     after = sizes(warehouse, table)
-    return {**{f"{k}_before": v for k, v in before.items()}, **{f"{k}_after": v for k, v in after.items()},
-            "files_added_by_optimize": int(metrics.get("numFilesAdded", 0)),
-            "files_removed_by_optimize": int(metrics.get("numFilesRemoved", 0)),
-            "zorder_columns": ", ".join(zordered) or "-", "files_deleted_by_vacuum": len(removed), "vacuum_retention_hours": settings.vacuum_retention_hours}
+    return {
+        **{f"{k}_before": v for k, v in before.items()},
+        **{f"{k}_after": v for k, v in after.items()},
+        "files_added_by_optimize": int(metrics.get("numFilesAdded", 0)),
+        "files_removed_by_optimize": int(metrics.get("numFilesRemoved", 0)),
+        "zorder_columns": ", ".join(zordered) or "-",
+        "files_deleted_by_vacuum": len(removed),
+        "vacuum_retention_hours": settings.vacuum_retention_hours,
+    }
 
 
 def build_maintenance(contract: Contract) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
@@ -83,16 +105,23 @@ def build_maintenance(contract: Contract) -> tuple[dg.JobDefinition, dg.Schedule
             if warehouse.table(table) is None:
                 continue  # not materialized yet
             meta = maintain(warehouse, table, settings, context.run_id)
-            context.log_event(dg.AssetObservation(asset_key=table, metadata={f"dq/maintenance/{k}": v
-                                                                             for k, v in meta.items()}))
+            context.log_event(
+                dg.AssetObservation(asset_key=table, metadata={f"dq/maintenance/{k}": v for k, v in meta.items()})
+            )
             context.log.info(f"{table}: stored {meta['stored_bytes_before']} -> {meta['stored_bytes_after']} bytes")
 
-    @dg.job(name=names.maintenance_job(contract.name), tags={names.KIND_TAG: names.MAINTENANCE_KIND, names.DATASET_TAG: contract.name},
-            description=f"Compact/Z-order and vacuum the {contract.name} tables")
+    @dg.job(
+        name=names.maintenance_job(contract.name),
+        tags={names.KIND_TAG: names.MAINTENANCE_KIND, names.DATASET_TAG: contract.name},
+        description=f"Compact/Z-order and vacuum the {contract.name} tables",
+    )
     def maintenance_job():
         maintain_op()
 
     schedule = dg.ScheduleDefinition(
-        name=names.maintenance_schedule(contract.name), job=maintenance_job, cron_schedule=settings.schedule,
-        default_status=dg.DefaultScheduleStatus.RUNNING if contract.maintenance else dg.DefaultScheduleStatus.STOPPED)
+        name=names.maintenance_schedule(contract.name),
+        job=maintenance_job,
+        cron_schedule=settings.schedule,
+        default_status=dg.DefaultScheduleStatus.RUNNING if contract.maintenance else dg.DefaultScheduleStatus.STOPPED,
+    )
     return maintenance_job, schedule

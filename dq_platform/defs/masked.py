@@ -21,12 +21,20 @@ from dq_platform.names import REVIEW_META
 
 def check_specs(layers: Layers) -> list[dg.AssetCheckSpec]:
     return [
-        dg.AssetCheckSpec(names.SOURCE_GATES_CHECK, asset=layers.masked, blocking=True,
-                          additional_deps=[layers.cleaned],
-                          description="Masked data is only published from a cleaned partition whose blocking gates passed."),
-        dg.AssetCheckSpec(names.MASKED_PII_CHECK, asset=layers.masked, blocking=True,
-                          description="No string column of the masked output holds an email, phone, SSN, card (Luhn), "
-                                      "IBAN (mod-97) or IP address, and no masked value equals a raw PII value."),
+        dg.AssetCheckSpec(
+            names.SOURCE_GATES_CHECK,
+            asset=layers.masked,
+            blocking=True,
+            additional_deps=[layers.cleaned],
+            description="Masked data is only published from a cleaned partition whose blocking gates passed.",
+        ),
+        dg.AssetCheckSpec(
+            names.MASKED_PII_CHECK,
+            asset=layers.masked,
+            blocking=True,
+            description="No string column of the masked output holds an email, phone, SSN, card (Luhn), "
+            "IBAN (mod-97) or IP address, and no masked value equals a raw PII value.",
+        ),
     ]
 
 
@@ -35,13 +43,19 @@ def build_masked(layers: Layers) -> dg.AssetsDefinition:
     masked_key, cleaned_key = layers.masked, layers.cleaned
 
     @dg.asset(
-        key=masked_key, partitions_def=layers.partitions, deps=[cleaned_key], kinds={"delta", "pandas"},
-        output_required=False, check_specs=check_specs(layers),
+        key=masked_key,
+        partitions_def=layers.partitions,
+        deps=[cleaned_key],
+        kinds={"delta", "pandas"},
+        output_required=False,
+        check_specs=check_specs(layers),
         description=f"Silver, GDPR-safe: cleaned {name} with PII masked per the contract "
-                    f"({', '.join(f'{c.name}: {c.pii.masking.value}' for c in contract.pii_columns) or 'no PII columns'}). "
-                    f"Written only when its gates pass, so the last good version stays in place.",
-        metadata={"dagster/column_schema": table_schema(contract, masked=True),
-                  "dq/date_columns": date_columns(contract, masked=True)},
+        f"({', '.join(f'{c.name}: {c.pii.masking.value}' for c in contract.pii_columns) or 'no PII columns'}). "
+        f"Written only when its gates pass, so the last good version stays in place.",
+        metadata={
+            "dagster/column_schema": table_schema(contract, masked=True),
+            "dq/date_columns": date_columns(contract, masked=True),
+        },
         **layers.common,
     )
     def masked(context: dg.AssetExecutionContext, warehouse: Warehouse, masking: MaskingKeyResource):
@@ -53,11 +67,16 @@ def build_masked(layers: Layers) -> dg.AssetsDefinition:
         gate_status = commit.get("dq_gates", "missing")
         counts = layers.stored_rows(warehouse, partition)
         reconciled = counts[0] == counts[1] + counts[2]
-        approval = approval_for(context.instance, name, partition, int(commit["version"])) \
-            if gate_status == names.HELD else None
+        approval = (
+            approval_for(context.instance, name, partition, int(commit["version"]))
+            if gate_status == names.HELD
+            else None
+        )
         source_ok = (gate_status == names.PASSED or approval is not None) and reconciled
-        where = (f"cleaned partition {partition}: gates {gate_status} (version {commit.get('version', '-')}, "
-                 f"run {commit.get('dagster_run_id', '-')}); raw/cleaned/quarantine rows {'/'.join(map(str, counts))}")
+        where = (
+            f"cleaned partition {partition}: gates {gate_status} (version {commit.get('version', '-')}, "
+            f"run {commit.get('dagster_run_id', '-')}); raw/cleaned/quarantine rows {'/'.join(map(str, counts))}"
+        )
         meta = {"cleaned_version": commit.get("version", -1), "cleaned_gates": gate_status}
         if approval is not None:
             where += f"; approved by {approval.reviewer} (review run {approval.run_id})"
@@ -67,26 +86,51 @@ def build_masked(layers: Layers) -> dg.AssetsDefinition:
             # the human_review_not_pending check carries the alert.
             state = "required" if gate_status == names.HELD else "rejected"
             yield dg.AssetCheckResult(
-                asset_key=masked_key, check_name=names.SOURCE_GATES_CHECK, passed=False, severity=WARN,
-                description=("held for human review: not published until a reviewer approves it; " if state == "required"
-                             else "rejected in review: never published; ") + where,
-                metadata={**meta, REVIEW_META: state})
-            yield dg.AssetCheckResult(asset_key=masked_key, check_name=names.MASKED_PII_CHECK, passed=True,
-                                      description="nothing published, so nothing to scan", metadata={REVIEW_META: state})
+                asset_key=masked_key,
+                check_name=names.SOURCE_GATES_CHECK,
+                passed=False,
+                severity=WARN,
+                description=(
+                    "held for human review: not published until a reviewer approves it; "
+                    if state == "required"
+                    else "rejected in review: never published; "
+                )
+                + where,
+                metadata={**meta, REVIEW_META: state},
+            )
+            yield dg.AssetCheckResult(
+                asset_key=masked_key,
+                check_name=names.MASKED_PII_CHECK,
+                passed=True,
+                description="nothing published, so nothing to scan",
+                metadata={REVIEW_META: state},
+            )
             return
         source_check = dg.AssetCheckResult(
-            asset_key=masked_key, check_name=names.SOURCE_GATES_CHECK, passed=source_ok, severity=ERROR,
-            description=where, metadata=meta)
+            asset_key=masked_key,
+            check_name=names.SOURCE_GATES_CHECK,
+            passed=source_ok,
+            severity=ERROR,
+            description=where,
+            metadata=meta,
+        )
         if not source_ok:
             yield source_check
-            yield dg.AssetCheckResult(asset_key=masked_key, check_name=names.MASKED_PII_CHECK, passed=False,
-                                      severity=ERROR, description="not evaluated: source partition did not pass its gates")
+            yield dg.AssetCheckResult(
+                asset_key=masked_key,
+                check_name=names.MASKED_PII_CHECK,
+                passed=False,
+                severity=ERROR,
+                description="not evaluated: source partition did not pass its gates",
+            )
             return
         cleaned = warehouse.read(cleaned_key.path[-1], partition=partition).drop(columns=[rules.PARTITION])
         key = masking.resolve()
         if key.is_dev:
-            context.log.warning("DQ_MASKING_KEY is not set: this run masked with the PUBLIC development key; "
-                                "its masked output is not protected")
+            context.log.warning(
+                "DQ_MASKING_KEY is not set: this run masked with the PUBLIC development key; "
+                "its masked output is not protected"
+            )
         t0 = time.perf_counter()
         # Age bands as of 1 January: re-running a partition later in the year gives the same output.
         out = mask_frame(cleaned, contract, key, reference_date=dt.date(dt.date.today().year, 1, 1))
@@ -105,17 +149,28 @@ def build_masked(layers: Layers) -> dg.AssetsDefinition:
             if n:
                 leak_meta[f"{col}/raw_value_echo"] = n
         if hits == 0:
-            yield dg.Output(out, metadata={"rows_masked": len(out), names.GATES_KEY: names.PASSED,
-                                           "pii_columns": ", ".join(c.name for c in contract.pii_columns),
-                                           "seconds/masking": round(t1 - t0, 4),
-                                           "seconds/check_pii_leak": round(t2 - t1, 4)})
+            yield dg.Output(
+                out,
+                metadata={
+                    "rows_masked": len(out),
+                    names.GATES_KEY: names.PASSED,
+                    "pii_columns": ", ".join(c.name for c in contract.pii_columns),
+                    "seconds/masking": round(t1 - t0, 4),
+                    "seconds/check_pii_leak": round(t2 - t1, 4),
+                },
+            )
         else:
             context.log.error(f"PII leak gate failed for {partition}: {hits} value(s) flagged; masked not published")
         yield source_check
         yield dg.AssetCheckResult(
-            asset_key=masked_key, check_name=names.MASKED_PII_CHECK, passed=hits == 0, severity=ERROR,
-            description="no PII pattern found in masked output" if hits == 0 else
-            f"{hits} masked value(s) look like PII (counts per column/kind in metadata); not published",
-            metadata=leak_meta)
+            asset_key=masked_key,
+            check_name=names.MASKED_PII_CHECK,
+            passed=hits == 0,
+            severity=ERROR,
+            description="no PII pattern found in masked output"
+            if hits == 0
+            else f"{hits} masked value(s) look like PII (counts per column/kind in metadata); not published",
+            metadata=leak_meta,
+        )
 
     return masked

@@ -11,7 +11,6 @@ when its blocking checks pass, so a failure leaves the last good version in plac
   long format, and what each one means. Check: `gold_has_no_pii` on each.
 """
 
-
 import dagster as dg
 import pandas as pd
 
@@ -25,8 +24,9 @@ from dq_platform.io.warehouse import Warehouse
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
 
-def modeling_assets(contract: Contract, masked_key: dg.AssetKey, common: dict,
-                    catalog: dict[str, ModelEntry] | None = None) -> list[dg.AssetsDefinition]:
+def modeling_assets(
+    contract: Contract, masked_key: dg.AssetKey, common: dict, catalog: dict[str, ModelEntry] | None = None
+) -> list[dg.AssetsDefinition]:
     """The model and semantic assets a contract declares (none without `model:` / `semantic:`)."""
     catalog = catalog if catalog is not None else model_catalog([contract])
     out = []
@@ -49,37 +49,66 @@ def reference_check_name(column: str) -> str:
     return names.reference_check(column)
 
 
-def model_asset(contract: Contract, masked_key: dg.AssetKey, common: dict,
-                catalog: dict[str, ModelEntry]) -> dg.AssetsDefinition:
+def model_asset(
+    contract: Contract, masked_key: dg.AssetKey, common: dict, catalog: dict[str, ModelEntry]
+) -> dg.AssetsDefinition:
     model = contract.model
     key = dg.AssetKey(model.name)
     blocking_refs = model.orphans == "error"
-    specs = [dg.AssetCheckSpec("key_is_unique", asset=key, blocking=True,
-                               description=f"One row per key ({', '.join(model.key)}) after keeping the newest "
-                                           f"version{f' by {model.latest_by}' if model.latest_by else ''}; no null key.")]
+    specs = [
+        dg.AssetCheckSpec(
+            "key_is_unique",
+            asset=key,
+            blocking=True,
+            description=f"One row per key ({', '.join(model.key)}) after keeping the newest "
+            f"version{f' by {model.latest_by}' if model.latest_by else ''}; no null key.",
+        )
+    ]
     for fk, target in model.references.items():
-        specs.append(dg.AssetCheckSpec(
-            reference_check_name(fk), asset=key, blocking=blocking_refs, additional_deps=[dg.AssetKey(target)],
-            description=f"Every non-null {fk} exists in {target} (orphans counted; "
-                        f"{'ERROR: the fact is not published' if blocking_refs else 'WARN'})."))
-    columns = [_schema_column(contract, c, constraints=dg.TableColumnConstraints(
-        nullable=c not in model.key, unique=model.key == [c],
-        other=[f"references {model.references[c]}"] if c in model.references else []))
-        for c in model.output_columns]
-    columns += [dg.TableColumn(PARTITION, "string", description="lineage: the extract (file@sha256) this version came from"),
-                dg.TableColumn(SOURCE_LINE, "integer", description="lineage: its line in that file")]
+        specs.append(
+            dg.AssetCheckSpec(
+                reference_check_name(fk),
+                asset=key,
+                blocking=blocking_refs,
+                additional_deps=[dg.AssetKey(target)],
+                description=f"Every non-null {fk} exists in {target} (orphans counted; "
+                f"{'ERROR: the fact is not published' if blocking_refs else 'WARN'}).",
+            )
+        )
+    columns = [
+        _schema_column(
+            contract,
+            c,
+            constraints=dg.TableColumnConstraints(
+                nullable=c not in model.key,
+                unique=model.key == [c],
+                other=[f"references {model.references[c]}"] if c in model.references else [],
+            ),
+        )
+        for c in model.output_columns
+    ]
+    columns += [
+        dg.TableColumn(PARTITION, "string", description="lineage: the extract (file@sha256) this version came from"),
+        dg.TableColumn(SOURCE_LINE, "integer", description="lineage: its line in that file"),
+    ]
     types = contract.masked_types()
     grain = f"one row per {', '.join(model.key)}"
     newest = f"; the newest {model.latest_by} wins when extracts repeat a key" if model.latest_by else ""
 
     @dg.asset(
-        key=key, deps=[masked_key, *(dg.AssetKey(t) for t in dict.fromkeys(model.references.values()))],
-        kinds={"delta", "pandas"}, output_required=False, check_specs=specs,
+        key=key,
+        deps=[masked_key, *(dg.AssetKey(t) for t in dict.fromkeys(model.references.values()))],
+        kinds={"delta", "pandas"},
+        output_required=False,
+        check_specs=specs,
         description=f"Silver {model.kind} table: {model.description or contract.description.strip()} "
-                    f"({grain}{newest}). Built from every published partition of {masked_key.to_user_string()}.",
-        metadata={"dagster/column_schema": dg.TableSchema(columns=columns),
-                  "dq/date_columns": [c for c in model.output_columns if types[c] == "date"],
-                  "dq/model_kind": model.kind, "dq/model_key": ", ".join(model.key)},
+        f"({grain}{newest}). Built from every published partition of {masked_key.to_user_string()}.",
+        metadata={
+            "dagster/column_schema": dg.TableSchema(columns=columns),
+            "dq/date_columns": [c for c in model.output_columns if types[c] == "date"],
+            "dq/model_kind": model.kind,
+            "dq/model_key": ", ".join(model.key),
+        },
         **common,
     )
     def build(context: dg.AssetExecutionContext, warehouse: Warehouse):
@@ -92,31 +121,63 @@ def model_asset(contract: Contract, masked_key: dg.AssetKey, common: dict,
         for fk, target in model.references.items():
             target_key = catalog[target].key[0] if target in catalog else None
             table = warehouse.table(target)
-            keys = None if table is None or target_key is None else \
-                warehouse.read(target, columns=[target_key])[target_key]
+            keys = (
+                None
+                if table is None or target_key is None
+                else warehouse.read(target, columns=[target_key])[target_key]
+            )
             n, lost = orphans(result.frame, fk, keys)
             rate = lost / n if n else 0.0
-            ref_results.append(dg.AssetCheckResult(
-                check_name=reference_check_name(fk), passed=lost == 0, severity=ERROR if blocking_refs else WARN,
-                description=(f"{lost} of {n} non-null {fk} values ({rate:.2%}) have no row in {target}"
-                             + ("" if table is not None else f" ({target} is not materialized yet)")),
-                metadata={"orphans": lost, "orphan_rate": round(rate, 6), "foreign_keys": n,
-                          "referenced_rows": 0 if keys is None else len(keys), "referenced_model": target}))
+            ref_results.append(
+                dg.AssetCheckResult(
+                    check_name=reference_check_name(fk),
+                    passed=lost == 0,
+                    severity=ERROR if blocking_refs else WARN,
+                    description=(
+                        f"{lost} of {n} non-null {fk} values ({rate:.2%}) have no row in {target}"
+                        + ("" if table is not None else f" ({target} is not materialized yet)")
+                    ),
+                    metadata={
+                        "orphans": lost,
+                        "orphan_rate": round(rate, 6),
+                        "foreign_keys": n,
+                        "referenced_rows": 0 if keys is None else len(keys),
+                        "referenced_model": target,
+                    },
+                )
+            )
         publish = key_ok and (not blocking_refs or all(r.passed for r in ref_results))
         if publish:
-            yield dg.Output(result.frame, metadata={
-                "rows": len(result.frame), "rows_read": result.rows_in, "rows_superseded": result.superseded,
-                "partitions": partitions, names.GATES_KEY: "passed"})
+            yield dg.Output(
+                result.frame,
+                metadata={
+                    "rows": len(result.frame),
+                    "rows_read": result.rows_in,
+                    "rows_superseded": result.superseded,
+                    "partitions": partitions,
+                    names.GATES_KEY: "passed",
+                },
+            )
         else:
             context.log.error(f"{model.name} not published: its blocking checks failed; the last good version stays")
         yield dg.AssetCheckResult(
-            check_name="key_is_unique", passed=key_ok, severity=ERROR,
-            description=(f"{len(result.frame)} rows, one per key" if key_ok else
-                         f"{result.duplicate_keys} key(s) with more than one row, {result.null_keys} row(s) with a "
-                         f"null key; not published" + ("" if model.latest_by else
-                                                       " (declare latest_by to keep the newest version)")),
-            metadata={"rows": len(result.frame), "duplicate_keys": result.duplicate_keys,
-                      "null_keys": result.null_keys, "rows_superseded": result.superseded})
+            check_name="key_is_unique",
+            passed=key_ok,
+            severity=ERROR,
+            description=(
+                f"{len(result.frame)} rows, one per key"
+                if key_ok
+                else f"{result.duplicate_keys} key(s) with more than one row, {result.null_keys} row(s) with a "
+                f"null key; not published"
+                + ("" if model.latest_by else " (declare latest_by to keep the newest version)")
+            ),
+            metadata={
+                "rows": len(result.frame),
+                "duplicate_keys": result.duplicate_keys,
+                "null_keys": result.null_keys,
+                "rows_superseded": result.superseded,
+            },
+        )
         yield from ref_results
 
     return build
@@ -124,32 +185,54 @@ def model_asset(contract: Contract, masked_key: dg.AssetKey, common: dict,
 
 # -- semantic layer --------------------------------------------------------------------------------
 
+
 def _semantic_docs(contract: Contract) -> tuple[str, dg.TableSchema, dg.TableSchema]:
     from dq_platform.engine.semantic import definitions, dimensions
 
     sem = contract.semantic
     table = definitions(contract)
-    lines = [f"- {r.name} ({r.label}, {r.unit or 'no unit'}, owner {r.owner}): {r.description} [{r.formula}]"
-             for r in table.itertuples(index=False)]
-    source = f"the model table {contract.model.name}" if sem.over == "model" else \
-        f"every published partition of masked_{contract.name}"
-    description = (f"Gold semantic layer of {contract.name}: business metrics declared once in the contract "
-                   f"and computed from {source}. "
-                   f"{sem.description.strip()}\nLong format: metric, period (date), grain, "
-                   f"{''.join(d + ', ' for d in dimensions(sem))}value (float64), unit. Metrics:\n" + "\n".join(lines))
+    lines = [
+        f"- {r.name} ({r.label}, {r.unit or 'no unit'}, owner {r.owner}): {r.description} [{r.formula}]"
+        for r in table.itertuples(index=False)
+    ]
+    source = (
+        f"the model table {contract.model.name}"
+        if sem.over == "model"
+        else f"every published partition of masked_{contract.name}"
+    )
+    description = (
+        f"Gold semantic layer of {contract.name}: business metrics declared once in the contract "
+        f"and computed from {source}. "
+        f"{sem.description.strip()}\nLong format: metric, period (date), grain, "
+        f"{''.join(d + ', ' for d in dimensions(sem))}value (float64), unit. Metrics:\n" + "\n".join(lines)
+    )
     metric_names = [m.name for m in sem.metrics]
     types = contract.masked_types()
-    cols = [dg.TableColumn("metric", "string", description="; ".join(lines),
-                           constraints=dg.TableColumnConstraints(nullable=False, other=["in {" + ", ".join(metric_names) + "}"])),
-            dg.TableColumn("period", "date", description=f"start of the day/week (Monday)/month/year of {sem.time_column}"),
-            dg.TableColumn("grain", "string", description="day, week, month or year: the period's length")]
+    cols = [
+        dg.TableColumn(
+            "metric",
+            "string",
+            description="; ".join(lines),
+            constraints=dg.TableColumnConstraints(nullable=False, other=["in {" + ", ".join(metric_names) + "}"]),
+        ),
+        dg.TableColumn("period", "date", description=f"start of the day/week (Monday)/month/year of {sem.time_column}"),
+        dg.TableColumn("grain", "string", description="day, week, month or year: the period's length"),
+    ]
     for d in dimensions(sem):
         users = ", ".join(m.name for m in sem.metrics if d in m.dimensions)
         cols.append(dg.TableColumn(d, types[d], description=f"dimension of {users}; null for the other metrics"))
-    cols += [dg.TableColumn("value", "float", description="the metric's value; null where undefined (e.g. a ratio over nothing)"),
-             dg.TableColumn("unit", "string", description="unit of value (currency: the row's currency)")]
-    def_cols = dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in
-                                       ("name", "label", "description", "owner", "formula", "grain", "dimensions", "unit")])
+    cols += [
+        dg.TableColumn(
+            "value", "float", description="the metric's value; null where undefined (e.g. a ratio over nothing)"
+        ),
+        dg.TableColumn("unit", "string", description="unit of value (currency: the row's currency)"),
+    ]
+    def_cols = dg.TableSchema(
+        columns=[
+            dg.TableColumn(c, "string")
+            for c in ("name", "label", "description", "owner", "formula", "grain", "dimensions", "unit")
+        ]
+    )
     return description, dg.TableSchema(columns=cols), def_cols
 
 
@@ -159,23 +242,37 @@ def semantic_assets(contract: Contract, masked_key: dg.AssetKey, common: dict) -
     metrics_key = dg.AssetKey(names.semantic_metrics(contract.name))
     defs_key = dg.AssetKey(names.metric_definitions(contract.name))
     description, schema, def_schema = _semantic_docs(contract)
-    specs = [dg.AssetCheckSpec("gold_has_no_pii", asset=k, blocking=True,
-                               description="No PII pattern in any string column of the table.")
-             for k in (metrics_key, defs_key)]
+    specs = [
+        dg.AssetCheckSpec(
+            "gold_has_no_pii", asset=k, blocking=True, description="No PII pattern in any string column of the table."
+        )
+        for k in (metrics_key, defs_key)
+    ]
 
     @dg.multi_asset(
-        name=f"semantic_{contract.name}", deps=[masked_key, *aggregation_deps(contract, contract.semantic)],
-        can_subset=False, check_specs=specs,
+        name=f"semantic_{contract.name}",
+        deps=[masked_key, *aggregation_deps(contract, contract.semantic)],
+        can_subset=False,
+        check_specs=specs,
         outs={
             metrics_key.path[-1]: dg.AssetOut(
-                key=metrics_key, kinds={"delta", "pandas"}, is_required=False, description=description,
-                metadata={"dagster/column_schema": schema, "dq/date_columns": ["period"]}, **common),
+                key=metrics_key,
+                kinds={"delta", "pandas"},
+                is_required=False,
+                description=description,
+                metadata={"dagster/column_schema": schema, "dq/date_columns": ["period"]},
+                **common,
+            ),
             defs_key.path[-1]: dg.AssetOut(
-                key=defs_key, kinds={"delta", "pandas"}, is_required=False,
+                key=defs_key,
+                kinds={"delta", "pandas"},
+                is_required=False,
                 description=f"Definitions of the {contract.name} semantic metrics: one row per metric with its "
-                            f"label, business description, owner, formula, grain, dimensions and unit "
-                            f"(the documentation of {metrics_key.to_user_string()}, as a table BI tools can join).",
-                metadata={"dagster/column_schema": def_schema}, **common),
+                f"label, business description, owner, formula, grain, dimensions and unit "
+                f"(the documentation of {metrics_key.to_user_string()}, as a table BI tools can join).",
+                metadata={"dagster/column_schema": def_schema},
+                **common,
+            ),
         },
     )
     def semantic_layer(context: dg.AssetExecutionContext, warehouse: Warehouse):
@@ -188,14 +285,27 @@ def semantic_assets(contract: Contract, masked_key: dg.AssetKey, common: dict) -
         for key, frame, scanned in ((metrics_key, metrics, metrics), (defs_key, defs, defs.drop(columns=["owner"]))):
             hits = sum(sum(k.values()) for k in scan_frame(scanned).values())
             if hits == 0:
-                meta = {"rows": len(frame), names.GATES_KEY: "passed",
-                        "definitions": dg.MetadataValue.md(semantic.definitions_markdown(contract))}
+                meta = {
+                    "rows": len(frame),
+                    names.GATES_KEY: "passed",
+                    "definitions": dg.MetadataValue.md(semantic.definitions_markdown(contract)),
+                }
                 if key == metrics_key:
-                    meta.update({"metrics": len(contract.semantic.metrics), "rows_read": len(masked),
-                                 "partitions": int(masked[PARTITION].nunique()) if PARTITION in masked else 0})
+                    meta.update(
+                        {
+                            "metrics": len(contract.semantic.metrics),
+                            "rows_read": len(masked),
+                            "partitions": int(masked[PARTITION].nunique()) if PARTITION in masked else 0,
+                        }
+                    )
                 yield dg.Output(frame, output_name=key.path[-1], metadata=meta)
-            yield dg.AssetCheckResult(asset_key=key, check_name="gold_has_no_pii", passed=hits == 0, severity=ERROR,
-                                      metadata={"values_flagged": hits})
+            yield dg.AssetCheckResult(
+                asset_key=key,
+                check_name="gold_has_no_pii",
+                passed=hits == 0,
+                severity=ERROR,
+                metadata={"values_flagged": hits},
+            )
 
     return semantic_layer
 
@@ -206,7 +316,9 @@ def aggregation_deps(contract: Contract, section) -> list[dg.AssetKey]:
     return [dg.AssetKey(m) for m in dict.fromkeys([*own, *(j.model for j in getattr(section, "join", []))])]
 
 
-def read_join_models(warehouse: Warehouse, agg, catalog: dict[str, ModelEntry], log) -> dict[str, tuple[list[str], pd.DataFrame]]:
+def read_join_models(
+    warehouse: Warehouse, agg, catalog: dict[str, ModelEntry], log
+) -> dict[str, tuple[list[str], pd.DataFrame]]:
     """The models an aggregation joins, with just their key and the joined columns.
 
     A model not materialized yet joins as empty (its columns null), with a warning: the gold table

@@ -19,7 +19,9 @@ from dq_platform.contract import Contract
 from dq_platform.io import landing
 
 
-def match_contract(path: str | Path, contracts: list[Contract], landing_root: str | Path | None = None) -> Contract | None:
+def match_contract(
+    path: str | Path, contracts: list[Contract], landing_root: str | Path | None = None
+) -> Contract | None:
     """The contract whose source glob matches the file (relative to the landing zone, or its name)."""
     p = Path(path)
     candidates = [p.name]
@@ -44,8 +46,13 @@ def registered_content(instance: dg.DagsterInstance, contract: Contract) -> dict
     return {key.rsplit(landing.KEY_SEP, 1)[-1]: key for key in keys}
 
 
-def register(instance: dg.DagsterInstance, contract: Contract, path: str | Path, warehouse_root: str,
-             source: landing.SourceFile | None = None) -> landing.SourceFile:
+def register(
+    instance: dg.DagsterInstance,
+    contract: Contract,
+    path: str | Path,
+    warehouse_root: str,
+    source: landing.SourceFile | None = None,
+) -> landing.SourceFile:
     """Archive the file and add its partition (idempotent: same bytes, same partition).
 
     `source`: the file already described (hashed) by the caller, so it is not read twice.
@@ -59,5 +66,9 @@ def register(instance: dg.DagsterInstance, contract: Contract, path: str | Path,
 
 
 def source_tags(source: landing.SourceFile) -> dict[str, str]:
-    return {names.SOURCE_URI_TAG: source.uri, names.CHECKSUM_TAG: source.sha256, names.SIZE_TAG: str(source.size),
-            names.DATASET_TAG: source.dataset}
+    return {
+        names.SOURCE_URI_TAG: source.uri,
+        names.CHECKSUM_TAG: source.sha256,
+        names.SIZE_TAG: str(source.size),
+        names.DATASET_TAG: source.dataset,
+    }

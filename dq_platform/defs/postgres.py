@@ -7,7 +7,6 @@ The asset publishes the masked layer, never `cleaned`, idempotently in one trans
 how (tables, marker row, password scrubbing) is io/postgres.py.
 """
 
-
 import os
 
 import dagster as dg
@@ -32,23 +31,30 @@ def build_postgres_asset(contract: Contract, masked_key: dg.AssetKey, common: di
     tables = events_table + (f" and {anomalies_table}" if contract.anomalies else "")
 
     @dg.asset(
-        key=postgres_key(contract), partitions_def=partitions_def(contract.name), deps=deps, kinds={"postgres"},
+        key=postgres_key(contract),
+        partitions_def=partitions_def(contract.name),
+        deps=deps,
+        kinds={"postgres"},
         output_required=False,
         description=f"PostgreSQL tables {tables} (when {target.url_env} is set): the file's masked rows "
-                    f"replaced in one transaction" + (", and the anomalies its run recomputed" if contract.anomalies
-                                                      else "") + ". Masked, not cleaned: GDPR-safe rows only.",
+        f"replaced in one transaction"
+        + (", and the anomalies its run recomputed" if contract.anomalies else "")
+        + ". Masked, not cleaned: GDPR-safe rows only.",
         metadata={"url_variable": target.url_env, "tables": tables},
         **common,
     )
     def publish_to_postgres(context: dg.AssetExecutionContext, warehouse: Warehouse):
         url = os.environ.get(target.url_env)
         if not url:
-            context.log.info(f"{target.url_env} is not set: nothing published to PostgreSQL "
-                             f"(set it to a postgresql:// URL to publish {tables})")
+            context.log.info(
+                f"{target.url_env} is not set: nothing published to PostgreSQL "
+                f"(set it to a postgresql:// URL to publish {tables})"
+            )
             return
         result = publish(url, contract, warehouse, context.partition_key, context.run_id)
-        context.log.info(f"published {result.get('rows_published', 0)} row(s) of {context.partition_key} to "
-                         f"{result['target']}")
+        context.log.info(
+            f"published {result.get('rows_published', 0)} row(s) of {context.partition_key} to {result['target']}"
+        )
         yield dg.MaterializeResult(metadata=result)
 
     return publish_to_postgres

@@ -22,11 +22,13 @@ def build_raw(layers: Layers) -> dg.AssetsDefinition:
     contract, name = layers.contract, layers.name
 
     @dg.asset(
-        key=layers.raw, partitions_def=layers.partitions, kinds={"delta", "pandas", contract.source.format},
+        key=layers.raw,
+        partitions_def=layers.partitions,
+        kinds={"delta", "pandas", contract.source.format},
         # a pull source's API/table is an external asset upstream of raw (extract.py), for lineage
         deps=[dg.AssetKey(names.source(name))] if contract.source.kind != "file" else None,
         description=f"Bronze: rows of each {name} source file exactly as received (text), with "
-                    f"source file, line and sha256. {contract.description}",
+        f"source file, line and sha256. {contract.description}",
         metadata={"dagster/column_schema": table_schema(contract, raw=True), "dq/contract": name},
         **layers.common,
     )
@@ -39,7 +41,8 @@ def build_raw(layers: Layers) -> dg.AssetsDefinition:
             if source.sha256[:16] != sha16:
                 raise landing.SourceFileError(
                     f"{tagged}: content changed since it was registered as partition '{key}' "
-                    f"(sha256 now starts {source.sha256[:16]}); register the new content as its own partition")
+                    f"(sha256 now starts {source.sha256[:16]}); register the new content as its own partition"
+                )
             uri = landing.archive(source, warehouse.root)
         else:
             uri = landing.find_archived(warehouse.root, name, key)
@@ -55,14 +58,22 @@ def build_raw(layers: Layers) -> dg.AssetsDefinition:
             context.log.warning(f"{file_name}: {parse_errors} line(s) could not be parsed; they go to quarantine")
         if missing or extra:
             context.log.warning(f"{file_name}: missing columns {missing or '-'}; extra columns {extra or '-'}")
-        return dg.Output(frame, metadata={
-            "source_file": file_name, "source_uri": tagged or uri, "archived_uri": uri,
-            "sha256": frame[rules.CHECKSUM].iloc[0] if len(frame) else "",
-            "rows_in": len(frame), "parse_errors": parse_errors,
-            "missing_columns": ", ".join(missing) or "-", "extra_columns": ", ".join(extra) or "-",
-            "seconds/read": round(read_s, 4), **profile_metadata(profile),
-            # the file's own columns travel in the Delta commit: the table's merged schema has them all
-            f"{names.COMMIT_PREFIX}dq_columns": json.dumps([c for c in frame.columns if not c.startswith("_")]),
-        })
+        return dg.Output(
+            frame,
+            metadata={
+                "source_file": file_name,
+                "source_uri": tagged or uri,
+                "archived_uri": uri,
+                "sha256": frame[rules.CHECKSUM].iloc[0] if len(frame) else "",
+                "rows_in": len(frame),
+                "parse_errors": parse_errors,
+                "missing_columns": ", ".join(missing) or "-",
+                "extra_columns": ", ".join(extra) or "-",
+                "seconds/read": round(read_s, 4),
+                **profile_metadata(profile),
+                # the file's own columns travel in the Delta commit: the table's merged schema has them all
+                f"{names.COMMIT_PREFIX}dq_columns": json.dumps([c for c in frame.columns if not c.startswith("_")]),
+            },
+        )
 
     return raw

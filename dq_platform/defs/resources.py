@@ -31,17 +31,20 @@ class LandingZoneResource(dg.ConfigurableResource):
 class MaskingKeyResource(dg.ConfigurableResource):
     """The secret key of the masked layer's deterministic masking (DQ_MASKING_KEY, >= 16 characters)."""
 
-    key: str | None = Field(default=None, description="the masking secret; configure it as the DQ_MASKING_KEY "
-                                                      "environment variable, never as a literal")
-    allow_dev_key: bool = Field(default=False, description="mask with the public development key when no key "
-                                                           "is set (demo only: its output is not protected)")
+    key: str | None = Field(
+        default=None,
+        description="the masking secret; configure it as the DQ_MASKING_KEY environment variable, never as a literal",
+    )
+    allow_dev_key: bool = Field(
+        default=False,
+        description="mask with the public development key when no key is set (demo only: its output is not protected)",
+    )
 
     def resolve(self) -> MaskingKey:
         """The key; without one, the run fails with the fix (or, when allowed, uses the dev key loudly)."""
         key = self.key.get_value() if isinstance(self.key, dg.EnvVar) else self.key  # unresolved: outside a run
         value = key or settings.get(MASKING_KEY_VAR)  # set after the definitions were loaded
-        return resolve_masking_key(allow_dev_key=self.allow_dev_key,
-                                   environ={MASKING_KEY_VAR: value} if value else {})
+        return resolve_masking_key(allow_dev_key=self.allow_dev_key, environ={MASKING_KEY_VAR: value} if value else {})
 
     @classmethod
     def from_settings(cls) -> MaskingKeyResource:

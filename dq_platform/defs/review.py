@@ -39,6 +39,7 @@ REJECTED_RULE = "_review:rejected"
 
 # -- the decision in the clean step ---------------------------------------------------------
 
+
 def needs_review(rate: float, level: Level) -> bool:
     """Above the review threshold but not above the reject threshold."""
     return level.review is not None and level.review < rate <= level.error
@@ -55,44 +56,80 @@ def auto_approval(contract: Contract, run_tags: dict) -> str | None:
     return None
 
 
-def review_check(contract: Contract, *, partition: str, rate: float, rows_in: int, rows_failed: int,
-                 auto: str | None, gates_otherwise_passed: bool) -> tuple[str | None, dg.AssetCheckResult]:
+def review_check(
+    contract: Contract,
+    *,
+    partition: str,
+    rate: float,
+    rows_in: int,
+    rows_failed: int,
+    auto: str | None,
+    gates_otherwise_passed: bool,
+) -> tuple[str | None, dg.AssetCheckResult]:
     """(gate state to stamp instead of passed/failed, or None; the human_review check's result)."""
     level = contract.failure_rate
     key = dg.AssetKey(names.cleaned(contract.name))
-    facts = {"failure_rate": round(rate, 6), "rows_in": rows_in, "rows_failed": rows_failed,
-             "review_level": level.review, "error_level": level.error}
+    facts = {
+        "failure_rate": round(rate, 6),
+        "rows_in": rows_in,
+        "rows_failed": rows_failed,
+        "review_level": level.review,
+        "error_level": level.error,
+    }
     if not needs_review(rate, level):
         state = "not_needed" if rate <= (level.review or 0) else "rejected_by_gate"
-        text = (f"{rate:.2%} of rows failed: no review needed (review above {level.review:.0%})" if state == "not_needed"
-                else f"{rate:.2%} of rows failed: above the reject threshold {level.error:.0%}, "
-                     f"held by failure_rate_within_threshold (no review possible)")
-        return None, dg.AssetCheckResult(asset_key=key, check_name=names.REVIEW_CHECK, passed=True,
-                                         description=text, metadata={names.REVIEW_META: state, **facts})
+        text = (
+            f"{rate:.2%} of rows failed: no review needed (review above {level.review:.0%})"
+            if state == "not_needed"
+            else f"{rate:.2%} of rows failed: above the reject threshold {level.error:.0%}, "
+            f"held by failure_rate_within_threshold (no review possible)"
+        )
+        return None, dg.AssetCheckResult(
+            asset_key=key,
+            check_name=names.REVIEW_CHECK,
+            passed=True,
+            description=text,
+            metadata={names.REVIEW_META: state, **facts},
+        )
     if auto:
         return None, dg.AssetCheckResult(
-            asset_key=key, check_name=names.REVIEW_CHECK, passed=True,
+            asset_key=key,
+            check_name=names.REVIEW_CHECK,
+            passed=True,
             description=f"{rate:.2%} of rows failed (review above {level.review:.0%}): auto-approved, {auto}",
-            metadata={names.REVIEW_META: "auto_approved", "auto_approved_because": auto, **facts})
+            metadata={names.REVIEW_META: "auto_approved", "auto_approved_because": auto, **facts},
+        )
     if not gates_otherwise_passed:
         return None, dg.AssetCheckResult(
-            asset_key=key, check_name=names.REVIEW_CHECK, passed=True,
+            asset_key=key,
+            check_name=names.REVIEW_CHECK,
+            passed=True,
             description=f"{rate:.2%} of rows failed, but another blocking gate failed: no review possible",
-            metadata={names.REVIEW_META: "rejected_by_gate", **facts})
+            metadata={names.REVIEW_META: "rejected_by_gate", **facts},
+        )
     return names.HELD, dg.AssetCheckResult(
-        asset_key=key, check_name=names.REVIEW_CHECK, passed=False, severity=dg.AssetCheckSeverity.WARN,
-        description=(f"{rows_failed} of {rows_in} rows failed row rules ({rate:.2%}; review above "
-                     f"{level.review:.0%}, reject above {level.error:.0%}): held for a human decision. "
-                     f"{how_to_decide(contract.name, partition)}"),
-        metadata={names.REVIEW_META: "required", **facts})
+        asset_key=key,
+        check_name=names.REVIEW_CHECK,
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{rows_failed} of {rows_in} rows failed row rules ({rate:.2%}; review above "
+            f"{level.review:.0%}, reject above {level.error:.0%}): held for a human decision. "
+            f"{how_to_decide(contract.name, partition)}"
+        ),
+        metadata={names.REVIEW_META: "required", **facts},
+    )
 
 
 def how_to_decide(dataset: str, partition: str) -> str:
-    return (f"Decide with `dq-platform review approve|reject {dataset} '{partition}' --reviewer NAME "
-            f"--comment TEXT`, or launch the {names.REVIEW_JOB} job from the UI.")
+    return (
+        f"Decide with `dq-platform review approve|reject {dataset} '{partition}' --reviewer NAME "
+        f"--comment TEXT`, or launch the {names.REVIEW_JOB} job from the UI."
+    )
 
 
 # -- finding held partitions and decisions ---------------------------------------------------
+
 
 @dataclass
 class Decision:
@@ -123,15 +160,25 @@ class Held:
 def latest_decision(instance: dg.DagsterInstance, dataset: str, partition: str) -> Decision | None:
     """The newest successful review decision for the partition (any cleaned version)."""
     records = instance.get_run_records(
-        filters=dg.RunsFilter(job_name=names.REVIEW_JOB, statuses=[dg.DagsterRunStatus.SUCCESS],
-                              tags={f"{names.REVIEW_TAG}dataset": dataset, f"{names.REVIEW_TAG}partition": partition}), limit=1)
+        filters=dg.RunsFilter(
+            job_name=names.REVIEW_JOB,
+            statuses=[dg.DagsterRunStatus.SUCCESS],
+            tags={f"{names.REVIEW_TAG}dataset": dataset, f"{names.REVIEW_TAG}partition": partition},
+        ),
+        limit=1,
+    )
     if not records:
         return None
     r = records[0]
     t = r.dagster_run.tags
-    return Decision(run_id=r.dagster_run.run_id, decision=t.get(f"{names.REVIEW_TAG}decision", ""), reviewer=t.get(f"{names.REVIEW_TAG}reviewer", ""),
-                    comment=t.get(f"{names.REVIEW_TAG}comment", ""), cleaned_version=int(t.get(f"{names.REVIEW_TAG}cleaned_version", "-1")),
-                    at=r.create_timestamp.isoformat(timespec="seconds"))
+    return Decision(
+        run_id=r.dagster_run.run_id,
+        decision=t.get(f"{names.REVIEW_TAG}decision", ""),
+        reviewer=t.get(f"{names.REVIEW_TAG}reviewer", ""),
+        comment=t.get(f"{names.REVIEW_TAG}comment", ""),
+        cleaned_version=int(t.get(f"{names.REVIEW_TAG}cleaned_version", "-1")),
+        at=r.create_timestamp.isoformat(timespec="seconds"),
+    )
 
 
 def approval_for(instance: dg.DagsterInstance, dataset: str, partition: str, cleaned_version: int) -> Decision | None:
@@ -142,8 +189,9 @@ def approval_for(instance: dg.DagsterInstance, dataset: str, partition: str, cle
     return None
 
 
-def held_partitions(instance: dg.DagsterInstance, warehouse: Warehouse, contracts: list[Contract],
-                    include_decided: bool = False) -> list[Held]:
+def held_partitions(
+    instance: dg.DagsterInstance, warehouse: Warehouse, contracts: list[Contract], include_decided: bool = False
+) -> list[Held]:
     """Partitions whose newest cleaned commit is held for review (one Delta history read per dataset)."""
     out = []
     for contract in contracts:
@@ -166,22 +214,34 @@ def held_partitions(instance: dg.DagsterInstance, warehouse: Warehouse, contract
             if decision is not None and not include_decided:
                 continue
             rate = entry.get("dq_failure_rate")
-            out.append(Held(
-                dataset=contract.name, partition=partition, cleaned_version=version,
-                held_since=dt.datetime.fromtimestamp(entry["timestamp"] / 1000, dt.UTC).isoformat(timespec="seconds"),
-                run_id=str(entry.get("dagster_run_id", "-")), failure_rate=float(rate) if rate else None,
-                rows_in=int(entry["dq_rows_in"]) if entry.get("dq_rows_in") else None, decision=decision))
+            out.append(
+                Held(
+                    dataset=contract.name,
+                    partition=partition,
+                    cleaned_version=version,
+                    held_since=dt.datetime.fromtimestamp(entry["timestamp"] / 1000, dt.UTC).isoformat(
+                        timespec="seconds"
+                    ),
+                    run_id=str(entry.get("dagster_run_id", "-")),
+                    failure_rate=float(rate) if rate else None,
+                    rows_in=int(entry["dq_rows_in"]) if entry.get("dq_rows_in") else None,
+                    decision=decision,
+                )
+            )
     return out
 
 
 # -- the review job --------------------------------------------------------------------------------
 
+
 class ReviewConfig(dg.Config):
     """What the reviewer fills in on the UI's launchpad (or passes to `dq-platform review`)."""
 
     dataset: str = Field(description="contract name, e.g. customers")
-    partition: str = Field(description="the held file's partition, e.g. customers_0003.csv@1a2b3c4d5e6f7a8b "
-                                       "(see `dq-platform review list`)")
+    partition: str = Field(
+        description="the held file's partition, e.g. customers_0003.csv@1a2b3c4d5e6f7a8b "
+        "(see `dq-platform review list`)"
+    )
     decision: Literal["approve", "reject"] = Field(description="approve: publish it; reject: quarantine the whole file")
     reviewer: str = Field(description="who decides (recorded in the run's tags and the tables' commits)")
     comment: str = Field(default="", description="why (required to reject)")
@@ -191,10 +251,17 @@ class ReviewRefused(ValueError):
     """A decision the platform will not record; the message says why."""
 
 
-def review_tags(config: ReviewConfig, cleaned_version: int | None = None, held_run: str | None = None) -> dict[str, str]:
-    tags = {names.DATASET_TAG: config.dataset, f"{names.REVIEW_TAG}dataset": config.dataset, f"{names.REVIEW_TAG}partition": config.partition,
-            f"{names.REVIEW_TAG}decision": config.decision, f"{names.REVIEW_TAG}reviewer": config.reviewer,
-            f"{names.REVIEW_TAG}comment": config.comment[:200]}
+def review_tags(
+    config: ReviewConfig, cleaned_version: int | None = None, held_run: str | None = None
+) -> dict[str, str]:
+    tags = {
+        names.DATASET_TAG: config.dataset,
+        f"{names.REVIEW_TAG}dataset": config.dataset,
+        f"{names.REVIEW_TAG}partition": config.partition,
+        f"{names.REVIEW_TAG}decision": config.decision,
+        f"{names.REVIEW_TAG}reviewer": config.reviewer,
+        f"{names.REVIEW_TAG}comment": config.comment[:200],
+    }
     if cleaned_version is not None:
         tags[f"{names.REVIEW_TAG}cleaned_version"] = str(cleaned_version)
     if held_run:
@@ -212,20 +279,25 @@ def validate(config: ReviewConfig, contract: Contract | None, warehouse: Warehou
         raise ReviewRefused("a decision needs a reviewer")
     allowed = contract.review.reviewers
     if allowed and config.reviewer not in allowed:
-        raise ReviewRefused(f"{config.reviewer} is not a reviewer of {config.dataset} (reviewers: {', '.join(allowed)})")
+        raise ReviewRefused(
+            f"{config.reviewer} is not a reviewer of {config.dataset} (reviewers: {', '.join(allowed)})"
+        )
     if config.decision == "reject" and not config.comment.strip():
         raise ReviewRefused("a rejection needs a comment saying why")
     commit = warehouse.last_commit(names.cleaned(config.dataset), config.partition)
     if commit is None:
         raise ReviewRefused(f"{config.dataset} has no cleaned partition '{config.partition}'")
     if commit.get("dq_gates") != names.HELD:
-        raise ReviewRefused(f"{config.dataset} partition '{config.partition}' is not awaiting review "
-                            f"(gates: {commit.get('dq_gates', '-')})")
+        raise ReviewRefused(
+            f"{config.dataset} partition '{config.partition}' is not awaiting review "
+            f"(gates: {commit.get('dq_gates', '-')})"
+        )
     return commit
 
 
-def reject_partition(warehouse: Warehouse, contract: Contract, partition: str, *, run_id: str, reviewer: str,
-                     date_columns: list[str]) -> tuple[int, int]:
+def reject_partition(
+    warehouse: Warehouse, contract: Contract, partition: str, *, run_id: str, reviewer: str, date_columns: list[str]
+) -> tuple[int, int]:
     """Move the whole file to quarantine and empty its cleaned partition; returns (moved, quarantined now).
 
     The rows that had passed are taken from raw (quarantine keeps values as received), so every raw
@@ -238,15 +310,22 @@ def reject_partition(warehouse: Warehouse, contract: Contract, partition: str, *
     moved[rules.FAILED_RULES] = REJECTED_RULE
     moved[rules.REASON] = f"rejected in review by {reviewer}: the whole file is quarantined"
     moved[rules.RUN_ID] = run_id
-    combined = pd.concat([quarantine, moved.reindex(columns=quarantine.columns.union(moved.columns, sort=False))],
-                         ignore_index=True)
+    combined = pd.concat(
+        [quarantine, moved.reindex(columns=quarantine.columns.union(moved.columns, sort=False))], ignore_index=True
+    )
     for c in (rules.FAILED_RULES, rules.REASON, rules.RUN_ID):
         combined[c] = combined[c].astype("string")
     meta = {"dq_review": "rejected", "dq_review_run": run_id}
     warehouse.write(names.quarantine(name), combined, partition=partition, run_id=run_id, extra_metadata=meta)
     cleaned = warehouse.read(names.cleaned(name), partition=partition).drop(columns=[rules.PARTITION])
-    warehouse.write(names.cleaned(name), cleaned.iloc[0:0], partition=partition, run_id=run_id,
-                    date_columns=date_columns, extra_metadata={**meta, "dq_gates": names.REJECTED})
+    warehouse.write(
+        names.cleaned(name),
+        cleaned.iloc[0:0],
+        partition=partition,
+        run_id=run_id,
+        date_columns=date_columns,
+        extra_metadata={**meta, "dq_gates": names.REJECTED},
+    )
     return len(moved), len(combined)
 
 
@@ -266,29 +345,54 @@ def build_review_job(contracts: list[Contract]) -> dg.JobDefinition:
         # Launched from the UI the run has no tags yet: they are what makes every decision findable.
         held_run = str(commit.get("dagster_run_id") or "") or None
         context.instance.add_run_tags(context.run_id, review_tags(config, version, held_run))
-        meta = {names.REVIEW_META: "approved" if config.decision == "approve" else "rejected",
-                "reviewer": config.reviewer, "comment": config.comment, "cleaned_version": version,
-                "held_by_run": held_run or "-"}
+        meta = {
+            names.REVIEW_META: "approved" if config.decision == "approve" else "rejected",
+            "reviewer": config.reviewer,
+            "comment": config.comment,
+            "cleaned_version": version,
+            "held_by_run": held_run or "-",
+        }
         if config.decision == "approve":
-            text = (f"approved by {config.reviewer}: {config.comment or 'no comment'}; "
-                    f"{names.publish_job(config.dataset)} publishes the partition")
+            text = (
+                f"approved by {config.reviewer}: {config.comment or 'no comment'}; "
+                f"{names.publish_job(config.dataset)} publishes the partition"
+            )
         else:
             from dq_platform.defs.layers import date_columns
 
-            moved, total = reject_partition(warehouse, contract, config.partition, run_id=context.run_id,
-                                            reviewer=config.reviewer, date_columns=date_columns(contract))
+            moved, total = reject_partition(
+                warehouse,
+                contract,
+                config.partition,
+                run_id=context.run_id,
+                reviewer=config.reviewer,
+                date_columns=date_columns(contract),
+            )
             meta.update(rows_moved_to_quarantine=moved, rows_quarantined=total)
-            text = (f"rejected by {config.reviewer}: {config.comment}; the whole file ({total} rows) is in "
-                    f"{names.quarantine(config.dataset)}, nothing is published")
+            text = (
+                f"rejected by {config.reviewer}: {config.comment}; the whole file ({total} rows) is in "
+                f"{names.quarantine(config.dataset)}, nothing is published"
+            )
         # The decision closes the held partition's human_review check (the alert sensor resolves its alert).
-        context.log_event(dg.AssetCheckEvaluation(
-            asset_key=dg.AssetKey(names.cleaned(config.dataset)), check_name=names.REVIEW_CHECK, passed=True,
-            metadata=meta, severity=dg.AssetCheckSeverity.WARN, description=text, partition=config.partition))
+        context.log_event(
+            dg.AssetCheckEvaluation(
+                asset_key=dg.AssetKey(names.cleaned(config.dataset)),
+                check_name=names.REVIEW_CHECK,
+                passed=True,
+                metadata=meta,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=text,
+                partition=config.partition,
+            )
+        )
         context.log.info(f"{config.dataset} {config.partition}: {text}")
 
-    @dg.job(name=names.REVIEW_JOB, tags={names.KIND_TAG: names.REVIEW_KIND},
-            description="Decide on a file held for human review: approve (publish it) or reject (quarantine it). "
-                        "The run is the audit record of the decision.")
+    @dg.job(
+        name=names.REVIEW_JOB,
+        tags={names.KIND_TAG: names.REVIEW_KIND},
+        description="Decide on a file held for human review: approve (publish it) or reject (quarantine it). "
+        "The run is the audit record of the decision.",
+    )
     def review_job():
         record_review_decision()
 
@@ -298,19 +402,26 @@ def build_review_job(contracts: list[Contract]) -> dg.JobDefinition:
 def build_publisher_sensor(contracts: list[Contract], publish_jobs: list) -> dg.SensorDefinition:
     """After an approval, publish the partition: one run of the dataset's publish job per decision."""
 
-    @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, name=names.REVIEW_PUBLISHER_SENSOR,
-                          monitored_jobs=None, request_jobs=publish_jobs,
-                          default_status=dg.DefaultSensorStatus.RUNNING,
-                          description="Publishes a held partition (masked + gold) once a reviewer approved it.")
+    @dg.run_status_sensor(
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        name=names.REVIEW_PUBLISHER_SENSOR,
+        monitored_jobs=None,
+        request_jobs=publish_jobs,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Publishes a held partition (masked + gold) once a reviewer approved it.",
+    )
     def review_publisher(context: dg.RunStatusSensorContext):
         run = context.dagster_run
         if run.job_name != names.REVIEW_JOB or run.tags.get(f"{names.REVIEW_TAG}decision") != "approve":
             return dg.SkipReason("not an approval")
         if published_by(context.instance, run.run_id):
             return dg.SkipReason(f"approval {run.run_id} already published (by the CLI)")
-        return dg.RunRequest(run_key=run.run_id, job_name=names.publish_job(run.tags[f"{names.REVIEW_TAG}dataset"]),
-                             partition_key=run.tags[f"{names.REVIEW_TAG}partition"],
-                             tags=publish_tags(context.instance, run.run_id, run.tags))
+        return dg.RunRequest(
+            run_key=run.run_id,
+            job_name=names.publish_job(run.tags[f"{names.REVIEW_TAG}dataset"]),
+            partition_key=run.tags[f"{names.REVIEW_TAG}partition"],
+            tags=publish_tags(context.instance, run.run_id, run.tags),
+        )
 
     return review_publisher
 
@@ -320,8 +431,12 @@ def publish_tags(instance: dg.DagsterInstance, review_run_id: str, review_run_ta
     held = review_run_tags.get(names.HELD_RUN_TAG)
     held_run = instance.get_run_by_id(held) if held else None
     source = {k: v for k, v in held_run.tags.items() if k in names.SOURCE_TAGS} if held_run else {}
-    return {**source, names.REVIEW_RUN_TAG: review_run_id, names.DATASET_TAG: review_run_tags.get(f"{names.REVIEW_TAG}dataset", ""),
-            f"{names.REVIEW_TAG}reviewer": review_run_tags.get(f"{names.REVIEW_TAG}reviewer", "")}
+    return {
+        **source,
+        names.REVIEW_RUN_TAG: review_run_id,
+        names.DATASET_TAG: review_run_tags.get(f"{names.REVIEW_TAG}dataset", ""),
+        f"{names.REVIEW_TAG}reviewer": review_run_tags.get(f"{names.REVIEW_TAG}reviewer", ""),
+    }
 
 
 def published_by(instance: dg.DagsterInstance, review_run_id: str) -> bool:
@@ -329,6 +444,7 @@ def published_by(instance: dg.DagsterInstance, review_run_id: str) -> bool:
 
 
 # -- the CLI's path: the same jobs, in this process, on the persistent instance ------------------
+
 
 @dataclass
 class ReviewOutcome:
@@ -340,32 +456,49 @@ class ReviewOutcome:
     reports: dict[str, str] = field(default_factory=dict)  # the publish run's reports (reports.py)
 
 
-def decide(instance: dg.DagsterInstance, config: ReviewConfig, *, contracts_dir: str, warehouse_root: str,
-           trigger: str = "cli") -> ReviewOutcome:
+def decide(
+    instance: dg.DagsterInstance, config: ReviewConfig, *, contracts_dir: str, warehouse_root: str, trigger: str = "cli"
+) -> ReviewOutcome:
     """Run the review job; after an approval run the dataset's publish job for the partition."""
     from dq_platform.reports.errors import root_cause
 
     def job(name: str):
-        return dg.build_reconstructable_job("dq_platform.definitions", "pipeline_job",
-                                            reconstructable_args=(name, str(contracts_dir), warehouse_root))
+        return dg.build_reconstructable_job(
+            "dq_platform.definitions", "pipeline_job", reconstructable_args=(name, str(contracts_dir), warehouse_root)
+        )
 
     level = settings.get("DQ_LOG_LEVEL").upper()  # the console shows warnings and errors only
     base = {"execution": {"config": {"in_process": {}}}, "loggers": {"console": {"config": {"log_level": level}}}}
-    result = dg.execute_job(job(names.REVIEW_JOB), instance, run_config={**base, "ops": {REVIEW_OP: {"config": config.model_dump()}}},
-                            tags={**review_tags(config), names.TRIGGER_TAG: trigger}, raise_on_error=False)
+    result = dg.execute_job(
+        job(names.REVIEW_JOB),
+        instance,
+        run_config={**base, "ops": {REVIEW_OP: {"config": config.model_dump()}}},
+        tags={**review_tags(config), names.TRIGGER_TAG: trigger},
+        raise_on_error=False,
+    )
     error = next((root_cause(ev.event_specific_data.error) for ev in result.all_events if ev.is_step_failure), None)
     outcome = ReviewOutcome(run_id=result.run_id, success=result.success, error=error)
     if result.success and config.decision == "approve":
         run = instance.get_run_by_id(result.run_id)
         publish_config = {**base, **run_config(process_per_step=False)}  # the dataset jobs' executor
-        published = dg.execute_job(job(names.publish_job(config.dataset)), instance, run_config=publish_config,
-                                   tags={**publish_tags(instance, result.run_id, run.tags), names.TRIGGER_TAG: trigger,
-                                         names.PARTITION_TAG: config.partition}, raise_on_error=False)
+        published = dg.execute_job(
+            job(names.publish_job(config.dataset)),
+            instance,
+            run_config=publish_config,
+            tags={
+                **publish_tags(instance, result.run_id, run.tags),
+                names.TRIGGER_TAG: trigger,
+                names.PARTITION_TAG: config.partition,
+            },
+            raise_on_error=False,
+        )
         outcome.publish_run_id, outcome.published = published.run_id, published.success
         from dq_platform.reports.run_report import write_reports  # reports reads this module's tags: imported late
 
         outcome.reports = write_reports(instance, published.run_id, Warehouse(root=warehouse_root))
         if not published.success:
-            outcome.error = next((root_cause(ev.event_specific_data.error) for ev in published.all_events
-                                  if ev.is_step_failure), "publish run failed")
+            outcome.error = next(
+                (root_cause(ev.event_specific_data.error) for ev in published.all_events if ev.is_step_failure),
+                "publish run failed",
+            )
     return outcome

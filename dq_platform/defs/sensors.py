@@ -50,8 +50,8 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
         minimum_interval_seconds=sensor_interval_seconds(),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Starts {contract.name}_pipeline for each new file matching '{contract.source.pattern}' "
-                    f"in the landing zone, once it is complete"
-                    + (f" (its {marker} marker exists)." if marker else " (size and mtime stable over two ticks)."),
+        f"in the landing zone, once it is complete"
+        + (f" (its {marker} marker exists)." if marker else " (size and mtime stable over two ticks)."),
     )
     def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZoneResource) -> dg.SensorResult:
         zone = landing.zone()
@@ -88,20 +88,31 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
                 continue
             pending.pop(f.relpath, None)
             handled[f.relpath] = signature
-            source = SourceFile(dataset=contract.name, name=PurePosixPath(f.relpath).name, sha256=sha,
-                                size=f.size, uri=f.uri)
+            source = SourceFile(
+                dataset=contract.name, name=PurePosixPath(f.relpath).name, sha256=sha, size=f.size, uri=f.uri
+            )
             if source.sha256[:16] in known:
-                notes.append(f"{f.relpath}: same content (sha256 {sha[:16]}…) as partition "
-                             f"'{known[source.sha256[:16]]}': already registered, not processed again")
+                notes.append(
+                    f"{f.relpath}: same content (sha256 {sha[:16]}…) as partition "
+                    f"'{known[source.sha256[:16]]}': already registered, not processed again"
+                )
                 continue
             key = source.partition_key
             known[source.sha256[:16]] = key
             new_keys.append(key)
-            requests.append(dg.RunRequest(run_key=key, partition_key=key, run_config=execution_config(f.size),
-                                          tags={**source_tags(source), names.TRIGGER_TAG: "sensor"}))
+            requests.append(
+                dg.RunRequest(
+                    run_key=key,
+                    partition_key=key,
+                    run_config=execution_config(f.size),
+                    tags={**source_tags(source), names.TRIGGER_TAG: "sensor"},
+                )
+            )
         # files that disappeared are forgotten, so the cursor does not grow forever
-        state = {"pending": {k: v for k, v in pending.items() if k in listed},
-                 "handled": {k: v for k, v in handled.items() if k in listed}}
+        state = {
+            "pending": {k: v for k, v in pending.items() if k in listed},
+            "handled": {k: v for k, v in handled.items() if k in listed},
+        }
         for note in notes:
             context.log.info(note)
         return dg.SensorResult(

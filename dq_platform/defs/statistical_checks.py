@@ -40,8 +40,15 @@ def _declared(contract: Contract) -> list[Column]:
 
 def _method_text(o) -> str:
     m = o.method.value
-    param = (f"k={o.k:g}" if m == "iqr" else f"|z|>{o.threshold:g}" if m == "zscore" else
-             f"|modified z|>{o.threshold:g}" if m == "mad" else f"{int(o.k)} clusters, <{o.min_cluster_share:.1%} of rows")
+    param = (
+        f"k={o.k:g}"
+        if m == "iqr"
+        else f"|z|>{o.threshold:g}"
+        if m == "zscore"
+        else f"|modified z|>{o.threshold:g}"
+        if m == "mad"
+        else f"{int(o.k)} clusters, <{o.min_cluster_share:.1%} of rows"
+    )
     return f"{o.method.value} ({param}{', on log1p' if o.log else ''}) <= {o.max_rate:.2%}"
 
 
@@ -52,18 +59,31 @@ def check_specs(contract: Contract, asset: dg.AssetKey) -> list[dg.AssetCheckSpe
         s = c.statistics
         blocking = s.severity == "error"
         if s.outliers:
-            specs.append(dg.AssetCheckSpec(
-                outlier_check_name(c), asset=asset, blocking=blocking,
-                description=f"{c.name}: share of values flagged as outliers per method: "
-                            + "; ".join(_method_text(o) for o in s.outliers)
-                            + ". Flagged rows are kept and named in the _outliers column."))
+            specs.append(
+                dg.AssetCheckSpec(
+                    outlier_check_name(c),
+                    asset=asset,
+                    blocking=blocking,
+                    description=f"{c.name}: share of values flagged as outliers per method: "
+                    + "; ".join(_method_text(o) for o in s.outliers)
+                    + ". Flagged rows are kept and named in the _outliers column.",
+                )
+            )
         if s.drift is not None:
-            ks = "" if c.type.value not in ("integer", "float") else \
-                f", KS statistic <= {s.drift.ks_statistic or st.DEFAULT_KS_STATISTIC:g}"
-            specs.append(dg.AssetCheckSpec(
-                drift_check_name(c), asset=asset, blocking=blocking,
-                description=f"{c.name}: distribution close to the previous partition that passed its gates "
-                            f"(PSI <= {s.drift.psi:g}{ks})."))
+            ks = (
+                ""
+                if c.type.value not in ("integer", "float")
+                else f", KS statistic <= {s.drift.ks_statistic or st.DEFAULT_KS_STATISTIC:g}"
+            )
+            specs.append(
+                dg.AssetCheckSpec(
+                    drift_check_name(c),
+                    asset=asset,
+                    blocking=blocking,
+                    description=f"{c.name}: distribution close to the previous partition that passed its gates "
+                    f"(PSI <= {s.drift.psi:g}{ks}).",
+                )
+            )
     return specs
 
 
@@ -102,8 +122,9 @@ class StatisticsOutcome:
     seconds: float = 0.0
 
 
-def evaluate(contract: Contract, cleaned: pd.DataFrame, warehouse: Warehouse, asset: dg.AssetKey,
-             partition: str) -> StatisticsOutcome:
+def evaluate(
+    contract: Contract, cleaned: pd.DataFrame, warehouse: Warehouse, asset: dg.AssetKey, partition: str
+) -> StatisticsOutcome:
     """Outliers and drift of every declared column; adds the `_outliers` column to `cleaned` (in place)."""
     started = time.perf_counter()
     out = StatisticsOutcome()
@@ -141,13 +162,15 @@ def evaluate(contract: Contract, cleaned: pd.DataFrame, warehouse: Warehouse, as
     return out
 
 
-def _outlier_result(c: Column, results: list[st.OutlierResult], asset: dg.AssetKey,
-                    severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+def _outlier_result(
+    c: Column, results: list[st.OutlierResult], asset: dg.AssetKey, severity: dg.AssetCheckSeverity
+) -> dg.AssetCheckResult:
     meta: dict = {"values_evaluated": results[0].evaluated if results else 0, "min_rows": c.statistics.min_rows}
     parts, failing = [], []
     for r in results:
-        meta.update({f"{r.method}/count": r.count, f"{r.method}/rate": round(r.rate, 6),
-                     f"{r.method}/max_rate": r.max_rate})
+        meta.update(
+            {f"{r.method}/count": r.count, f"{r.method}/rate": round(r.rate, 6), f"{r.method}/max_rate": r.max_rate}
+        )
         if c.pii is None:  # bounds are values of the column
             meta.update({f"{r.method}/{k}": round(v, 6) for k, v in r.bounds.items()})
         if r.note:
@@ -159,31 +182,65 @@ def _outlier_result(c: Column, results: list[st.OutlierResult], asset: dg.AssetK
     if not results:
         text = f"{c.name}: column not in the cleaned frame; nothing evaluated"
     elif not results[0].judged:
-        text = (f"{c.name}: {evaluated:,} values, fewer than min_rows {results[0].min_rows:,}: rates not judged; "
-                f"flagged by " + "; ".join(parts) + ". Rows are kept; the _outliers column names the methods per row.")
+        text = (
+            f"{c.name}: {evaluated:,} values, fewer than min_rows {results[0].min_rows:,}: rates not judged; "
+            f"flagged by " + "; ".join(parts) + ". Rows are kept; the _outliers column names the methods per row."
+        )
     else:
-        text = (f"{c.name}: {'above the limit: ' + ', '.join(failing) + '. ' if failing else ''}"
-                f"{evaluated:,} values; flagged by " + "; ".join(parts)
-                + ". Rows are kept; the _outliers column names the methods per row.")
-    return dg.AssetCheckResult(asset_key=asset, check_name=outlier_check_name(c), passed=not failing,
-                               severity=severity, description=text, metadata=meta)
+        text = (
+            f"{c.name}: {'above the limit: ' + ', '.join(failing) + '. ' if failing else ''}"
+            f"{evaluated:,} values; flagged by "
+            + "; ".join(parts)
+            + ". Rows are kept; the _outliers column names the methods per row."
+        )
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=outlier_check_name(c),
+        passed=not failing,
+        severity=severity,
+        description=text,
+        metadata=meta,
+    )
 
 
-def _drift_result(c: Column, d: st.DriftResult, asset: dg.AssetKey,
-                  severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
-    meta = {"reference_partition": d.reference or "-", "rows_compared": d.rows_current,
-            "reference_rows": d.rows_reference, "psi_max": d.psi_max, "kind": d.kind}
+def _drift_result(
+    c: Column, d: st.DriftResult, asset: dg.AssetKey, severity: dg.AssetCheckSeverity
+) -> dg.AssetCheckResult:
+    meta = {
+        "reference_partition": d.reference or "-",
+        "rows_compared": d.rows_current,
+        "reference_rows": d.rows_reference,
+        "psi_max": d.psi_max,
+        "kind": d.kind,
+    }
     if d.psi is not None:
         meta.update({"psi": round(d.psi, 6), "bins" if d.kind == "numeric" else "categories": d.bins})
     if d.ks_statistic is not None:
-        meta.update({"ks_statistic": round(d.ks_statistic, 6), "ks_pvalue": float(f"{d.ks_pvalue:.6g}"),
-                     "ks_statistic_max": d.ks_max})
+        meta.update(
+            {
+                "ks_statistic": round(d.ks_statistic, 6),
+                "ks_pvalue": float(f"{d.ks_pvalue:.6g}"),
+                "ks_statistic_max": d.ks_max,
+            }
+        )
     if d.psi is None:
         text = f"{c.name}: {d.note}; passes."
     else:
-        ks = f", KS statistic {d.ks_statistic:.3f} (max {d.ks_max:g}, p={d.ks_pvalue:.3g})" if d.ks_statistic is not None else ""
+        ks = (
+            f", KS statistic {d.ks_statistic:.3f} (max {d.ks_max:g}, p={d.ks_pvalue:.3g})"
+            if d.ks_statistic is not None
+            else ""
+        )
         verdict = "shifted" if not d.passed else "stable"
-        text = (f"{c.name}: {verdict} against {d.reference}: PSI {d.psi:.3f} (max {d.psi_max:g}){ks}; "
-                f"{d.rows_current:,} values compared with {d.rows_reference:,}.")
-    return dg.AssetCheckResult(asset_key=asset, check_name=drift_check_name(c), passed=d.passed,
-                               severity=severity, description=text, metadata=meta)
+        text = (
+            f"{c.name}: {verdict} against {d.reference}: PSI {d.psi:.3f} (max {d.psi_max:g}){ks}; "
+            f"{d.rows_current:,} values compared with {d.rows_reference:,}."
+        )
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=drift_check_name(c),
+        passed=d.passed,
+        severity=severity,
+        description=text,
+        metadata=meta,
+    )

@@ -49,14 +49,17 @@ def list_versions(warehouse: Warehouse, table: str) -> list[Version]:
     for entry in _table(warehouse, table).history():
         metrics = entry.get("operationMetrics") or {}
         rows = metrics.get("num_added_rows", metrics.get("numOutputRows"))
-        out.append(Version(
-            version=int(entry["version"]),
-            timestamp=dt.datetime.fromtimestamp(entry["timestamp"] / 1000, tz=dt.UTC),
-            operation=str(entry.get("operation", "")),
-            run_id=str(entry.get("dagster_run_id", "-")),
-            partition=str(entry.get("dagster_partition") or "-"),
-            rows=int(rows) if rows is not None else None,
-            gates=str(entry.get("dq_gates", "-"))))
+        out.append(
+            Version(
+                version=int(entry["version"]),
+                timestamp=dt.datetime.fromtimestamp(entry["timestamp"] / 1000, tz=dt.UTC),
+                operation=str(entry.get("operation", "")),
+                run_id=str(entry.get("dagster_run_id", "-")),
+                partition=str(entry.get("dagster_partition") or "-"),
+                rows=int(rows) if rows is not None else None,
+                gates=str(entry.get("dq_gates", "-")),
+            )
+        )
     return out
 
 
@@ -74,13 +77,16 @@ def read_as_of(warehouse: Warehouse, table: str, as_of: int | str | dt.datetime)
     versions = list_versions(warehouse, table)
     chosen = next((v for v in versions if v.timestamp <= when), None)
     if chosen is None:
-        raise ValueError(f"{table} has no version at or before {when.isoformat()} "
-                         f"(the first was committed {versions[-1].timestamp.isoformat()})")
+        raise ValueError(
+            f"{table} has no version at or before {when.isoformat()} "
+            f"(the first was committed {versions[-1].timestamp.isoformat()})"
+        )
     return from_arrow(_table(warehouse, table, chosen.version).to_pyarrow_table())
 
 
-def rollback(warehouse: Warehouse, table: str, to_version: int, *, reason: str, who: str,
-             run_id: str = "", force: bool = False) -> int:
+def rollback(
+    warehouse: Warehouse, table: str, to_version: int, *, reason: str, who: str, run_id: str = "", force: bool = False
+) -> int:
     """Restore `table` to `to_version` as a new version; returns the new version number.
 
     Published tables (masked, gold) are only rolled back to a version whose gates passed, unless forced.
@@ -92,10 +98,18 @@ def rollback(warehouse: Warehouse, table: str, to_version: int, *, reason: str, 
         raise RollbackRefused(f"{table} has no version {to_version} (versions: {min(versions)}..{max(versions)})")
     target = versions[to_version]
     if not table.startswith(UNGATED_PREFIXES) and target.gates != "passed" and not force:
-        raise RollbackRefused(f"{table} version {to_version} did not pass its gates (gates: {target.gates}); "
-                              f"use --force to roll back to it anyway")
-    meta = {"dagster_run_id": run_id, "dagster_partition": "", "dq_gates": target.gates,
-            "dq_rollback_to": str(to_version), "dq_rollback_reason": reason, "dq_rollback_by": who}
+        raise RollbackRefused(
+            f"{table} version {to_version} did not pass its gates (gates: {target.gates}); "
+            f"use --force to roll back to it anyway"
+        )
+    meta = {
+        "dagster_run_id": run_id,
+        "dagster_partition": "",
+        "dq_gates": target.gates,
+        "dq_rollback_to": str(to_version),
+        "dq_rollback_reason": reason,
+        "dq_rollback_by": who,
+    }
     _table(warehouse, table).restore(to_version, commit_properties=CommitProperties(custom_metadata=meta))
     return _table(warehouse, table).version()
 
@@ -116,9 +130,13 @@ class RollbackConfig(dg.Config):
 
 
 def rollback_tags(config: RollbackConfig) -> dict[str, str]:
-    return {f"{names.ROLLBACK_TAG}table": config.table, f"{names.ROLLBACK_TAG}to_version": str(config.to_version),
-            f"{names.ROLLBACK_TAG}who": config.who, f"{names.ROLLBACK_TAG}reason": config.reason[:200],
-            f"{names.ROLLBACK_TAG}force": str(config.force).lower()}
+    return {
+        f"{names.ROLLBACK_TAG}table": config.table,
+        f"{names.ROLLBACK_TAG}to_version": str(config.to_version),
+        f"{names.ROLLBACK_TAG}who": config.who,
+        f"{names.ROLLBACK_TAG}reason": config.reason[:200],
+        f"{names.ROLLBACK_TAG}force": str(config.force).lower(),
+    }
 
 
 @dg.op(name=ROLLBACK_OP, out=dg.Out(dg.Nothing))
@@ -127,19 +145,38 @@ def rollback_op(context: dg.OpExecutionContext, config: RollbackConfig, warehous
     # Launched from the UI the run has no tags yet: add them so every rollback run is findable by tag.
     context.instance.add_run_tags(context.run_id, rollback_tags(config))
     try:
-        new = rollback(warehouse, config.table, config.to_version, reason=config.reason, who=config.who,
-                       run_id=context.run_id, force=config.force)
+        new = rollback(
+            warehouse,
+            config.table,
+            config.to_version,
+            reason=config.reason,
+            who=config.who,
+            run_id=context.run_id,
+            force=config.force,
+        )
     except (RollbackRefused, FileNotFoundError) as e:
         raise dg.Failure(description=f"rollback refused: {e}", allow_retries=False) from None
     # An observation, not a materialization: it shows on the asset's page without triggering downstream runs.
-    context.log_event(dg.AssetObservation(asset_key=config.table, metadata={
-        f"{names.ROLLBACK_TAG}new_version": new, f"{names.ROLLBACK_TAG}to_version": config.to_version,
-        f"{names.ROLLBACK_TAG}who": config.who, f"{names.ROLLBACK_TAG}reason": config.reason, f"{names.ROLLBACK_TAG}force": config.force}))
+    context.log_event(
+        dg.AssetObservation(
+            asset_key=config.table,
+            metadata={
+                f"{names.ROLLBACK_TAG}new_version": new,
+                f"{names.ROLLBACK_TAG}to_version": config.to_version,
+                f"{names.ROLLBACK_TAG}who": config.who,
+                f"{names.ROLLBACK_TAG}reason": config.reason,
+                f"{names.ROLLBACK_TAG}force": config.force,
+            },
+        )
+    )
     context.log.info(f"{config.table}: restored version {config.to_version} as version {new}")
 
 
-@dg.job(name=names.ROLLBACK_JOB, tags={names.KIND_TAG: names.ROLLBACK_KIND},
-        description="Roll a table back to an earlier version; the run is the audit record")
+@dg.job(
+    name=names.ROLLBACK_JOB,
+    tags={names.KIND_TAG: names.ROLLBACK_KIND},
+    description="Roll a table back to an earlier version; the run is the audit record",
+)
 def rollback_job():
     rollback_op()
 
@@ -152,18 +189,34 @@ class RollbackOutcome:
     error: str | None
 
 
-def launch_rollback(instance: dg.DagsterInstance, config: RollbackConfig, *, contracts_dir: str,
-                    warehouse_root: str, trigger: str = "cli") -> RollbackOutcome:
+def launch_rollback(
+    instance: dg.DagsterInstance,
+    config: RollbackConfig,
+    *,
+    contracts_dir: str,
+    warehouse_root: str,
+    trigger: str = "cli",
+) -> RollbackOutcome:
     """Run the rollback job on `instance` (the CLI's path), so the rollback is an audited run as from the UI."""
     from dq_platform.reports.errors import root_cause
 
-    job = dg.build_reconstructable_job("dq_platform.definitions", "pipeline_job",
-                                       reconstructable_args=(names.ROLLBACK_JOB, str(contracts_dir), warehouse_root))
-    run_config = {"ops": {ROLLBACK_OP: {"config": config.model_dump()}},
-                  "execution": {"config": {"in_process": {}}},
-                  "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = dg.execute_job(job, instance, run_config=run_config,
-                            tags={**rollback_tags(config), names.TRIGGER_TAG: trigger}, raise_on_error=False)
+    job = dg.build_reconstructable_job(
+        "dq_platform.definitions",
+        "pipeline_job",
+        reconstructable_args=(names.ROLLBACK_JOB, str(contracts_dir), warehouse_root),
+    )
+    run_config = {
+        "ops": {ROLLBACK_OP: {"config": config.model_dump()}},
+        "execution": {"config": {"in_process": {}}},
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+    }
+    result = dg.execute_job(
+        job,
+        instance,
+        run_config=run_config,
+        tags={**rollback_tags(config), names.TRIGGER_TAG: trigger},
+        raise_on_error=False,
+    )
     new_version, error = None, None
     for ev in result.all_events:
         if ev.event_type_value == "ASSET_OBSERVATION":

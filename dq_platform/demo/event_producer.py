@@ -32,26 +32,47 @@ import pandas as pd
 from dq_platform.io.landing_zones import LandingZone, landing_zone
 
 STREAMS = ("logs", "metrics", "transactions")
-SERVICES = np.array(["auth-service", "inventory-api", "payment-gateway", "order-service", "search-api",
-                     "notification-worker"])
+SERVICES = np.array(
+    ["auth-service", "inventory-api", "payment-gateway", "order-service", "search-api", "notification-worker"]
+)
 BURST_SERVICE, BURST_EVENTS, BURST_SECONDS = "auth-service", 25, 40.0
 DEFAULT_START = "2025-01-01T10:00:00Z"
 
 _MESSAGES = {
     "DEBUG": ["cache lookup", "connection pool stats collected", "feature flag evaluated"],
-    "INFO": ["request completed", "user login succeeded", "order created", "health check ok",
-             "password reset link sent to {email}", "session started from {ip}"],
+    "INFO": [
+        "request completed",
+        "user login succeeded",
+        "order created",
+        "health check ok",
+        "password reset link sent to {email}",
+        "session started from {ip}",
+    ],
     "WARN": ["slow downstream response", "retrying request", "rate limit close for client {ip}"],
-    "ERROR": ["User login failed", "database timeout", "payment provider returned 502",
-              "could not deliver mail to {email}"],
+    "ERROR": [
+        "User login failed",
+        "database timeout",
+        "payment provider returned 502",
+        "could not deliver mail to {email}",
+    ],
 }
 _LEVELS = np.array(["DEBUG", "INFO", "WARN", "ERROR"])
 _LEVEL_P = [0.06, 0.78, 0.12, 0.04]
 _FIRST = np.array(["jane", "john", "maria", "wei", "aisha", "lars", "fatima", "diego", "yuki", "olga"])
 _LAST = np.array(["doe", "smith", "garcia", "chen", "khan", "berg", "ali", "lopez", "sato", "ivanova"])
 _DOMAINS = np.array(["mail.com", "example.org", "corp.net", "inbox.eu"])
-_MERCHANTS = np.array(["Acme Books", "Northwind Foods", "Globex Travel", "Initech Software", "Umbrella Pharmacy",
-                       "Stark Hardware", "Wayne Fuel", "Soylent Grocers"])
+_MERCHANTS = np.array(
+    [
+        "Acme Books",
+        "Northwind Foods",
+        "Globex Travel",
+        "Initech Software",
+        "Umbrella Pharmacy",
+        "Stark Hardware",
+        "Wayne Fuel",
+        "Soylent Grocers",
+    ]
+)
 
 
 @dataclass
@@ -71,8 +92,10 @@ def _iso(times: np.ndarray) -> np.ndarray:
 
 def _emails(rng: np.random.Generator, n: int) -> np.ndarray:
     nums = rng.integers(1, 99, n).astype(str)
-    return np.char.add(np.char.add(np.char.add(np.char.add(rng.choice(_FIRST, n), "."), rng.choice(_LAST, n)), nums),
-                       np.char.add("@", rng.choice(_DOMAINS, n)))
+    return np.char.add(
+        np.char.add(np.char.add(np.char.add(rng.choice(_FIRST, n), "."), rng.choice(_LAST, n)), nums),
+        np.char.add("@", rng.choice(_DOMAINS, n)),
+    )
 
 
 def _ips(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -104,8 +127,9 @@ def _logs(s: _Slice, incidents: bool, notes: list[str]) -> pd.DataFrame:
     msg[has_email] = msg[has_email].str.replace("{email}", "", regex=False) + _emails(rng, int(has_email.sum()))
     msg[has_ip] = msg[has_ip].str.replace("{ip}", "", regex=False) + _ips(rng, int(has_ip.sum()))
     user = pd.Series(rng.integers(1000, 99999, n), dtype="Int64").mask(rng.random(n) < 0.25)
-    frame = pd.DataFrame({"timestamp": s.times, "service": rng.choice(SERVICES, n), "level": level,
-                          "message": msg, "user_id": user})
+    frame = pd.DataFrame(
+        {"timestamp": s.times, "service": rng.choice(SERVICES, n), "level": level, "message": msg, "user_id": user}
+    )
     if incidents:
         # 25 ERROR logs of one service within 40 s, straddling the boundary of the first two files
         origin = s.t0 - s.k * s.span  # where the stream's first file starts
@@ -113,21 +137,32 @@ def _logs(s: _Slice, incidents: bool, notes: list[str]) -> pd.DataFrame:
         times = first + pd.to_timedelta(np.linspace(0, BURST_SECONDS, BURST_EVENTS), unit="s")
         mine = times[(times >= s.t0) & (times < s.t1)]
         if len(mine):
-            burst = pd.DataFrame({"timestamp": mine.to_numpy(), "service": BURST_SERVICE, "level": "ERROR",
-                                  "message": "User login failed",
-                                  "user_id": pd.Series(rng.integers(1000, 99999, len(mine)), dtype="Int64")})
+            burst = pd.DataFrame(
+                {
+                    "timestamp": mine.to_numpy(),
+                    "service": BURST_SERVICE,
+                    "level": "ERROR",
+                    "message": "User login failed",
+                    "user_id": pd.Series(rng.integers(1000, 99999, len(mine)), dtype="Int64"),
+                }
+            )
             frame = pd.concat([frame, burst], ignore_index=True).sort_values("timestamp", kind="stable")
-            notes.append(f"{len(mine)} of a burst of {BURST_EVENTS} ERROR logs of {BURST_SERVICE} "
-                         f"within {BURST_SECONDS:.0f} s")
+            notes.append(
+                f"{len(mine)} of a burst of {BURST_EVENTS} ERROR logs of {BURST_SERVICE} within {BURST_SECONDS:.0f} s"
+            )
     return frame.reset_index(drop=True)
 
 
 def _metrics(s: _Slice, incidents: bool, notes: list[str]) -> pd.DataFrame:
     rng, n = s.rng, s.n
-    frame = pd.DataFrame({
-        "timestamp": s.times, "service": rng.choice(SERVICES, n),
-        "cpu": np.round(np.clip(rng.normal(42, 12, n), 2, 80), 1),
-        "latency_ms": np.round(np.clip(rng.lognormal(np.log(120), 0.45, n), 5, 380), 1)})
+    frame = pd.DataFrame(
+        {
+            "timestamp": s.times,
+            "service": rng.choice(SERVICES, n),
+            "cpu": np.round(np.clip(rng.normal(42, 12, n), 2, 80), 1),
+            "latency_ms": np.round(np.clip(rng.lognormal(np.log(120), 0.45, n), 5, 380), 1),
+        }
+    )
     if incidents and n >= 10:
         if s.k == 0:  # a CPU spike: three hot samples of one service
             at = rng.choice(n, 3, replace=False)
@@ -143,14 +178,17 @@ def _metrics(s: _Slice, incidents: bool, notes: list[str]) -> pd.DataFrame:
 def _transactions(s: _Slice, incidents: bool, notes: list[str], seed: int) -> pd.DataFrame:
     rng, n = s.rng, s.n
     first_id = 10_000_000 + (seed % 100) * 100_000 + s.k * n
-    frame = pd.DataFrame({
-        "timestamp": s.times,
-        "transaction_id": "TX" + pd.Series(np.arange(first_id, first_id + n)).astype(str),
-        "user_id": rng.integers(1000, 99999, n),
-        "amount": np.round(np.clip(rng.lognormal(np.log(60), 1.0, n), 1, 5000), 2),
-        "currency": rng.choice(["USD", "EUR", "GBP"], n, p=[0.6, 0.3, 0.1]),
-        "status": rng.choice(["completed", "pending", "failed"], n, p=[0.9, 0.07, 0.03]),
-        "merchant": rng.choice(_MERCHANTS, n)})
+    frame = pd.DataFrame(
+        {
+            "timestamp": s.times,
+            "transaction_id": "TX" + pd.Series(np.arange(first_id, first_id + n)).astype(str),
+            "user_id": rng.integers(1000, 99999, n),
+            "amount": np.round(np.clip(rng.lognormal(np.log(60), 1.0, n), 1, 5000), 2),
+            "currency": rng.choice(["USD", "EUR", "GBP"], n, p=[0.6, 0.3, 0.1]),
+            "status": rng.choice(["completed", "pending", "failed"], n, p=[0.9, 0.07, 0.03]),
+            "merchant": rng.choice(_MERCHANTS, n),
+        }
+    )
     if incidents and n >= 10 and s.k == s.files - 1:
         at = rng.choice(n, 2, replace=False)
         frame.loc[at, "amount"] = [15250.0, 12400.5]
@@ -194,8 +232,18 @@ def _messy(lines: list[str], stream: str, rng: np.random.Generator, notes: list[
 _DROP = object()
 
 
-def build_file(stream: str, k: int, *, files: int, events: int, seed: int, start: str | pd.Timestamp,
-               rate: float, incidents: bool, messy: bool) -> tuple[str, bytes, list[str], list[str]]:
+def build_file(
+    stream: str,
+    k: int,
+    *,
+    files: int,
+    events: int,
+    seed: int,
+    start: str | pd.Timestamp,
+    rate: float,
+    incidents: bool,
+    messy: bool,
+) -> tuple[str, bytes, list[str], list[str]]:
     """(relpath, JSON-lines bytes, incident notes, messy notes) of file k of a stream."""
     start_ts = pd.Timestamp(start)
     start_ts = start_ts.tz_convert(None) if start_ts.tzinfo else start_ts
@@ -217,9 +265,18 @@ def build_file(stream: str, k: int, *, files: int, events: int, seed: int, start
     return relpath, ("\n".join(lines) + "\n").encode("utf-8"), notes, mess
 
 
-def produce(zone: LandingZone | str, *, files: int = 3, events_per_file: int = 1000, seed: int = 7,
-            start: str = DEFAULT_START, rate: float = 4.0, streams=STREAMS, incidents: bool = True,
-            messy: bool = True) -> list[Produced]:
+def produce(
+    zone: LandingZone | str,
+    *,
+    files: int = 3,
+    events_per_file: int = 1000,
+    seed: int = 7,
+    start: str = DEFAULT_START,
+    rate: float = 4.0,
+    streams=STREAMS,
+    incidents: bool = True,
+    messy: bool = True,
+) -> list[Produced]:
     """Write `files` files per stream into the landing zone; returns what was written, in time order."""
     if files < 1 or events_per_file < 1 or rate <= 0:
         raise ValueError("files and events_per_file must be at least 1, rate above 0")
@@ -230,8 +287,17 @@ def produce(zone: LandingZone | str, *, files: int = 3, events_per_file: int = 1
     out = []
     for stream in streams:
         for k in range(files):
-            rel, data, notes, mess = build_file(stream, k, files=files, events=events_per_file, seed=seed,
-                                                start=start, rate=rate, incidents=incidents, messy=messy)
+            rel, data, notes, mess = build_file(
+                stream,
+                k,
+                files=files,
+                events=events_per_file,
+                seed=seed,
+                start=start,
+                rate=rate,
+                incidents=incidents,
+                messy=messy,
+            )
             uri = zone.put(rel, data)
             out.append(Produced(stream, rel, uri, data.count(b"\n"), notes, mess))
     return out
@@ -255,9 +321,17 @@ def main(args) -> int:
     """The CLI's entry (cli.py adds the options)."""
     from dq_platform import settings
 
-    produced = produce(args.landing or settings.landing_uri(), files=args.files, events_per_file=args.events_per_file,
-                       seed=args.seed, start=args.start, rate=args.rate, streams=tuple(args.streams.split(",")),
-                       incidents=not args.no_incidents, messy=not args.clean)
+    produced = produce(
+        args.landing or settings.landing_uri(),
+        files=args.files,
+        events_per_file=args.events_per_file,
+        seed=args.seed,
+        start=args.start,
+        rate=args.rate,
+        streams=tuple(args.streams.split(",")),
+        incidents=not args.no_incidents,
+        messy=not args.clean,
+    )
     for p in produced:
         extra = "; ".join(p.incidents + p.messy)
         print(f"{p.uri}  {p.lines} lines" + (f"  ({extra})" if extra else ""))

@@ -40,17 +40,29 @@ T1 = dt.datetime(2026, 11, 25, 9, 0)  # the changes between the two extracts
 
 # -- the ERP database (seed 004) -------------------------------------------------------------
 
+
 def _ts(minutes: np.ndarray, start: dt.datetime = T0) -> pd.Series:
     return pd.Series(pd.Timestamp(start) + pd.to_timedelta(minutes, unit="m"))
 
 
 FIRST = np.array(["Ava", "Liam", "Mia", "Noah", "Zoe", "Ethan", "Chloe", "Lucas", "Emma", "Oscar"])
 LAST = np.array(["Smith", "Garcia", "Müller", "O'Brien", "Dubois", "Jansen", "Rossi", "Lee", "Novak", "Khan"])
-PRODUCTS = [("Laptop 14", "hardware", 1099.0), ("Dock USB-C", "accessories", 189.0), ("Monitor 27", "hardware", 329.0),
-            ("Office suite", "software", 99.0), ("Antivirus", "software", 39.9), ("Keyboard", "accessories", 59.0),
-            ("Mouse", "accessories", 24.5), ("Setup service", "services", 150.0), ("Support plan", "services", 480.0),
-            ("Tablet 11", "hardware", 599.0), ("Headset", "accessories", 79.0), ("Backup cloud", "software", 60.0),
-            ("Server 1U", "hardware", 2890.0), ("Training day", "services", 900.0)]
+PRODUCTS = [
+    ("Laptop 14", "hardware", 1099.0),
+    ("Dock USB-C", "accessories", 189.0),
+    ("Monitor 27", "hardware", 329.0),
+    ("Office suite", "software", 99.0),
+    ("Antivirus", "software", 39.9),
+    ("Keyboard", "accessories", 59.0),
+    ("Mouse", "accessories", 24.5),
+    ("Setup service", "services", 150.0),
+    ("Support plan", "services", 480.0),
+    ("Tablet 11", "hardware", 599.0),
+    ("Headset", "accessories", 79.0),
+    ("Backup cloud", "software", 60.0),
+    ("Server 1U", "hardware", 2890.0),
+    ("Training day", "services", 900.0),
+]
 
 
 def erp_tables(rng: np.random.Generator | None = None) -> dict[str, pd.DataFrame]:
@@ -60,40 +72,56 @@ def erp_tables(rng: np.random.Generator | None = None) -> dict[str, pd.DataFrame
     ids = np.arange(1, n + 1)
     first, last = FIRST[ids % 10], LAST[(ids * 7) % 10]
     created = _ts(np.sort(rng.integers(0, 9 * 24 * 60, n)))
-    customers = pd.DataFrame({
-        "customer_id": ids, "full_name": [f"{f} {s}" for f, s in zip(first, last)],
-        "email": [f"{f.lower()}.{s.lower().replace(chr(39), '')}{i}@example.com".replace("ü", "ue")
-                  for f, s, i in zip(first, last, ids)],
-        "phone": [f"({200 + i % 700}) 555-{1000 + i:04d}" for i in ids],
-        "country": np.array(["US", "CA", "GB", "DE", "FR", "NL", "ES"])[ids % 7],
-        "segment": np.array(["consumer", "small_business", "enterprise"])[ids % 3],
-        "created_at": created, "updated_at": created + pd.to_timedelta(rng.integers(0, 5 * 24 * 60, n), unit="m")})
-    customers.loc[6, "email"] = "kim.lee@"             # bad email
-    customers.loc[12, "email"] = "no email on file"     # bad email
-    customers.loc[20, "full_name"] = None               # missing name
-    customers.loc[32, "phone"] = "12345"                # not a phone number
-    customers.loc[35, "country"] = "Atlantis"           # not an allowed country
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "full_name": [f"{f} {s}" for f, s in zip(first, last)],
+            "email": [
+                f"{f.lower()}.{s.lower().replace(chr(39), '')}{i}@example.com".replace("ü", "ue")
+                for f, s, i in zip(first, last, ids)
+            ],
+            "phone": [f"({200 + i % 700}) 555-{1000 + i:04d}" for i in ids],
+            "country": np.array(["US", "CA", "GB", "DE", "FR", "NL", "ES"])[ids % 7],
+            "segment": np.array(["consumer", "small_business", "enterprise"])[ids % 3],
+            "created_at": created,
+            "updated_at": created + pd.to_timedelta(rng.integers(0, 5 * 24 * 60, n), unit="m"),
+        }
+    )
+    customers.loc[6, "email"] = "kim.lee@"  # bad email
+    customers.loc[12, "email"] = "no email on file"  # bad email
+    customers.loc[20, "full_name"] = None  # missing name
+    customers.loc[32, "phone"] = "12345"  # not a phone number
+    customers.loc[35, "country"] = "Atlantis"  # not an allowed country
     customers = pd.concat([customers, customers.iloc[[29]]], ignore_index=True)  # duplicate customer 30
 
     products = pd.DataFrame(PRODUCTS, columns=["name", "category", "unit_price"])
     products.insert(0, "product_id", np.arange(1, len(products) + 1))
     products["updated_at"] = _ts(np.arange(len(products)) * 37)
-    products.loc[4, "unit_price"] = -3.5                # negative price
-    products.loc[8, "category"] = None                  # missing category
+    products.loc[4, "unit_price"] = -3.5  # negative price
+    products.loc[8, "category"] = None  # missing category
     products = pd.concat([products, products.iloc[[10]]], ignore_index=True)  # duplicate product 11
 
     m = 150
     order_minutes = np.sort(rng.integers(0, 18 * 24 * 60, m))
     product = rng.integers(1, len(PRODUCTS) + 1, m)
-    orders = pd.DataFrame({
-        "order_id": np.arange(1, m + 1), "customer_id": rng.integers(1, n + 1, m), "product_id": product,
-        "quantity": rng.integers(1, 6, m), "unit_price": np.array([p[2] for p in PRODUCTS])[product - 1],
-        "status": rng.choice(["pending", "paid", "shipped", "delivered", "cancelled"], m, p=[.1, .2, .3, .35, .05]),
-        "order_ts": _ts(order_minutes), "updated_at": _ts(order_minutes + rng.integers(0, 600, m))})
+    orders = pd.DataFrame(
+        {
+            "order_id": np.arange(1, m + 1),
+            "customer_id": rng.integers(1, n + 1, m),
+            "product_id": product,
+            "quantity": rng.integers(1, 6, m),
+            "unit_price": np.array([p[2] for p in PRODUCTS])[product - 1],
+            "status": rng.choice(
+                ["pending", "paid", "shipped", "delivered", "cancelled"], m, p=[0.1, 0.2, 0.3, 0.35, 0.05]
+            ),
+            "order_ts": _ts(order_minutes),
+            "updated_at": _ts(order_minutes + rng.integers(0, 600, m)),
+        }
+    )
     orders.loc[[11, 57, 98], "quantity"] = [-1, -2, 0]  # negative / zero quantities
     orders["customer_id"] = orders["customer_id"].astype("Int64")
-    orders.loc[40, "customer_id"] = None                # order without a customer
-    orders.loc[73, "status"] = "lost"                   # unknown status
+    orders.loc[40, "customer_id"] = None  # order without a customer
+    orders.loc[73, "status"] = "lost"  # unknown status
     orders.loc[120, "updated_at"] = orders.loc[120, "order_ts"] - pd.Timedelta(hours=2)  # changed before placed
     orders = pd.concat([orders, orders.iloc[[30, 31]]], ignore_index=True)  # duplicate orders 31, 32
     return {"customers": customers, "products": products, "orders": orders}
@@ -116,9 +144,14 @@ def erp_changes(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[pd.DataFrame
     return {
         "customers": (customers, {5: {"email": "noah.new5@example.com", "updated_at": later}}),
         "products": (tables["products"].iloc[:0], {3: {"unit_price": 309.0, "updated_at": later}}),
-        "orders": (orders, {10: {"status": "shipped", "updated_at": later},
-                            20: {"status": "delivered", "updated_at": later},
-                            33: {"status": "returned", "updated_at": later}}),
+        "orders": (
+            orders,
+            {
+                10: {"status": "shipped", "updated_at": later},
+                20: {"status": "delivered", "updated_at": later},
+                33: {"status": "returned", "updated_at": later},
+            },
+        ),
     }
 
 
@@ -132,8 +165,9 @@ def _rows(frame: pd.DataFrame) -> list[dict]:
 
 def write_table(engine: sa.Engine, name: str, frame: pd.DataFrame) -> sa.Table:
     """Create `name` with SQL types from the frame's dtypes (no primary key: the ERP's dirt stays) and fill it."""
-    table = sa.Table(name, sa.MetaData(), *(sa.Column(c, _SQL_TYPES.get(frame[c].dtype.kind, sa.String)())
-                                            for c in frame.columns))
+    table = sa.Table(
+        name, sa.MetaData(), *(sa.Column(c, _SQL_TYPES.get(frame[c].dtype.kind, sa.String)()) for c in frame.columns)
+    )
     table.drop(engine, checkfirst=True)
     table.create(engine)
     with engine.begin() as conn:
@@ -152,6 +186,7 @@ def apply_changes(engine: sa.Engine, name: str, key: str, new: pd.DataFrame, upd
 
 
 # -- the demo driver ---------------------------------------------------------------------------
+
 
 class DemoPullSources:
     """Per pull-source contract: deliver its files through its extract job; returns the URIs to ingest."""
@@ -185,10 +220,17 @@ class DemoPullSources:
         outcome = run_extract(self.instance, contract, self.landing_uri, tags={names.TRIGGER_TAG: "demo"}, **kw)
         t = outcome.tags
         if outcome.success:
-            window = (f", watermark {t.get('dq/watermark/from', 'start')} -> {t.get('dq/watermark/to')}"
-                      if names.WATERMARK_COLUMN_TAG in t else "")
-            print(f"  {contract.name:<22} extract {outcome.run_id[:8]}: {outcome.rows} rows{window}"
-                  + ("" if outcome.uri else " (nothing new: no file)"), file=self.out, flush=True)
+            window = (
+                f", watermark {t.get('dq/watermark/from', 'start')} -> {t.get('dq/watermark/to')}"
+                if names.WATERMARK_COLUMN_TAG in t
+                else ""
+            )
+            print(
+                f"  {contract.name:<22} extract {outcome.run_id[:8]}: {outcome.rows} rows{window}"
+                + ("" if outcome.uri else " (nothing new: no file)"),
+                file=self.out,
+                flush=True,
+            )
         else:
             print(f"  {contract.name:<22} extract {outcome.run_id[:8]} FAILED: {outcome.error}", file=self.out)
         return outcome
@@ -208,15 +250,24 @@ class DemoPullSources:
             snapshots = [recorded_markets(1), recorded_markets(2)]
         else:
             snapshots = [self._generated_pages(contract, seed) for seed in (1, 2)]
-        script = [Reply(429, {"status": {"error_code": 429, "error_message": "rate limited"}}, {"Retry-After": "1"}),
-                  Reply(500, {"error": "internal error"})]
+        script = [
+            Reply(429, {"status": {"error_code": 429, "error_message": "rate limited"}}, {"Retry-After": "1"}),
+            Reply(500, {"error": "internal error"}),
+        ]
         uris = []
-        with ReplayServer({route: snapshots[0]}, script=script, records_key=options.records_key,
-                          page_param=options.pagination.page_param if options.pagination else "page") as server:
+        with ReplayServer(
+            {route: snapshots[0]},
+            script=script,
+            records_key=options.records_key,
+            page_param=options.pagination.page_param if options.pagination else "page",
+        ) as server:
             self._setenv(options.base_url_env, server.url + base_path)
             first = self._extract(contract)
-            print(f"  {'':<22} the API answered {', '.join(str(r.status) for r in server.requests)}"
-                  + (" (429 and 500 retried)" if first.success else ""), file=self.out)
+            print(
+                f"  {'':<22} the API answered {', '.join(str(r.status) for r in server.requests)}"
+                + (" (429 and 500 retried)" if first.success else ""),
+                file=self.out,
+            )
             uris.append(first.uri)
             server.routes[route] = snapshots[1]  # a day later
             uris.append(self._extract(contract).uri)
@@ -228,7 +279,7 @@ class DemoPullSources:
         frame = generate(contract, rows=60, seed=seed).frame
         records = frame.astype(object).where(frame.notna(), None).to_dict("records")
         size = contract.source.http.pagination.per_page if contract.source.http.pagination else len(records)
-        return [records[i:i + size] for i in range(0, len(records), size)] or [[]]
+        return [records[i : i + size] for i in range(0, len(records), size)] or [[]]
 
     # sql: a SQLite database stands in for the ERP
     def _sql(self, contract: Contract) -> list[str | None]:
@@ -284,6 +335,7 @@ def partition_source(instance, contract: Contract, uri: str) -> landing.SourceFi
     known = registered_content(instance, contract).get(source.sha256[:16])
     if known and known != source.partition_key:
         name, _ = landing.split_partition_key(known)
-        source = landing.SourceFile(dataset=source.dataset, name=name, sha256=source.sha256, size=source.size,
-                                    uri=source.uri)
+        source = landing.SourceFile(
+            dataset=source.dataset, name=name, sha256=source.sha256, size=source.size, uri=source.uri
+        )
     return source

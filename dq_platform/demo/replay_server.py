@@ -49,8 +49,13 @@ class Seen:
 class ReplayServer:
     """Serves `routes` (after the scripted replies) on 127.0.0.1 from a background thread."""
 
-    def __init__(self, routes: dict[str, object] | None = None, script: list[Reply] | None = None,
-                 page_param: str = "page", records_key: str | None = None):
+    def __init__(
+        self,
+        routes: dict[str, object] | None = None,
+        script: list[Reply] | None = None,
+        page_param: str = "page",
+        records_key: str | None = None,
+    ):
         self.routes = dict(routes or {})
         self.script = list(script or [])
         self.page_param = page_param
@@ -64,8 +69,12 @@ class ReplayServer:
 
             def do_GET(self):  # noqa: N802
                 parts = urlsplit(self.path)
-                seen = Seen(at=time.monotonic(), path=parts.path,
-                            query={k: v[-1] for k, v in parse_qs(parts.query).items()}, headers=dict(self.headers))
+                seen = Seen(
+                    at=time.monotonic(),
+                    path=parts.path,
+                    query={k: v[-1] for k, v in parse_qs(parts.query).items()},
+                    headers=dict(self.headers),
+                )
                 with server._lock:
                     server.requests.append(seen)
                     reply = server.script.pop(0) if server.script else None

@@ -31,8 +31,12 @@ from dq_platform.defs.partitions import register
 from dq_platform.demo.pull_sources import DemoPullSources, partition_source
 from dq_platform.ops.ingest import RunOutcome, run_file
 
-HISTORY_CHECKS = {names.ROW_COUNT_HISTORY_CHECK, names.ARRIVAL_HISTORY_CHECK, names.FAILURE_RATE_HISTORY_CHECK,
-                  names.COLUMN_METRICS_HISTORY_CHECK}
+HISTORY_CHECKS = {
+    names.ROW_COUNT_HISTORY_CHECK,
+    names.ARRIVAL_HISTORY_CHECK,
+    names.FAILURE_RATE_HISTORY_CHECK,
+    names.COLUMN_METRICS_HISTORY_CHECK,
+}
 
 
 def _demo_path(contract, folder: Path, label: str) -> Path:
@@ -52,8 +56,13 @@ def _write_demo_files(contract, landing_dir: Path, rows: int, seed: int) -> list
     if contract.failure_rate.review is None:
         return files + [path]
     # between the review and the error level: held until someone decides (see _decide_reviews)
-    doubtful = generate(contract, rows=max(rows // 4, 50), seed=seed + 555, id_offset=20 * rows,
-                        bad_fraction=(contract.failure_rate.review + contract.failure_rate.error) / 2)
+    doubtful = generate(
+        contract,
+        rows=max(rows // 4, 50),
+        seed=seed + 555,
+        id_offset=20 * rows,
+        bad_fraction=(contract.failure_rate.review + contract.failure_rate.error) / 2,
+    )
     review_path = _demo_path(contract, folder, "review_batch")
     doubtful.frame.to_csv(review_path, index=False)
     return files + [path, review_path]
@@ -86,8 +95,11 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
     os.environ.setdefault("DQ_LOG_LEVEL", "CRITICAL")
     if not settings.is_set("DQ_MASKING_KEY"):
         os.environ["DQ_ALLOW_DEV_MASKING_KEY"] = "1"
-        print("WARNING: DQ_MASKING_KEY is not set; the demo masks with the PUBLIC development key "
-              "(fine for sample data, never for real data).", file=out)
+        print(
+            "WARNING: DQ_MASKING_KEY is not set; the demo masks with the PUBLIC development key "
+            "(fine for sample data, never for real data).",
+            file=out,
+        )
         logging.getLogger("dq_platform.engine.masking").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", message="DQ_MASKING_KEY is not set")
     contracts_dir = settings.contracts_dir()
@@ -96,30 +108,55 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
     landing_dir = Path(settings.landing_uri())
     outcomes: list[RunOutcome] = []
     started = time.time()
-    with dg.DagsterInstance.get() as instance, \
-            DemoPullSources(instance, str(landing_dir), settings.project_dir(), out) as pull:
+    with (
+        dg.DagsterInstance.get() as instance,
+        DemoPullSources(instance, str(landing_dir), settings.project_dir(), out) as pull,
+    ):
         check_keys, cursors = _alert_cursors(instance, contracts, warehouse)
         from dq_platform.demo.event_producer import demo_files
 
         events = demo_files(landing_dir, contracts)  # event streams: `produce-events` output, not CSV samples
         # one file-fed dataset also gets a run of ordinary files and a spike: the history checks judge it
-        feed = next((c for c in contracts if not is_pull_source(c) and c.name not in events and c.history.enabled), None)
+        feed = next(
+            (c for c in contracts if not is_pull_source(c) and c.name not in events and c.history.enabled), None
+        )
         # dimensions first: a fact's references and a gold join then find their rows on the first run
         order = sorted(enumerate(contracts), key=lambda ic: not (ic[1].model and ic[1].model.kind == "dimension"))
         for i, contract in order:
             # pull sources (http / sql) deliver through their extract job, against local stand-ins
-            paths = pull.deliver(contract) if is_pull_source(contract) else \
-                events.get(contract.name) or _write_demo_files(contract, landing_dir, rows, seed=100 * (i + 1))
+            paths = (
+                pull.deliver(contract)
+                if is_pull_source(contract)
+                else events.get(contract.name) or _write_demo_files(contract, landing_dir, rows, seed=100 * (i + 1))
+            )
             if contract is feed:
                 paths = paths + _write_history_feed(contract, paths[0].parent, rows, seed=100 * (i + 1) + 7000)
             for path in paths:
-                source = register(instance, contract, path, warehouse,
-                                  partition_source(instance, contract, path) if is_pull_source(contract) else None)
-                outcome = run_file(instance, contract, source, contracts_dir=contracts_dir,
-                                   warehouse_root=warehouse, extra_tags={names.TRIGGER_TAG: "demo"})
+                source = register(
+                    instance,
+                    contract,
+                    path,
+                    warehouse,
+                    partition_source(instance, contract, path) if is_pull_source(contract) else None,
+                )
+                outcome = run_file(
+                    instance,
+                    contract,
+                    source,
+                    contracts_dir=contracts_dir,
+                    warehouse_root=warehouse,
+                    extra_tags={names.TRIGGER_TAG: "demo"},
+                )
                 outcomes.append(outcome)
-                mark = "held for review" if outcome.held else "ok" if outcome.success \
-                    else "held by a gate" if outcome.failed_gates else "FAILED"
+                mark = (
+                    "held for review"
+                    if outcome.held
+                    else "ok"
+                    if outcome.success
+                    else "held by a gate"
+                    if outcome.failed_gates
+                    else "FAILED"
+                )
                 anomalies = [f"{a}.{c}" for a, c, passed, _ in outcome.checks if not passed and c in HISTORY_CHECKS]
                 if anomalies:
                     mark += f"; history anomaly: {', '.join(anomalies)}"
@@ -149,16 +186,21 @@ def show_semantic_layer(contracts, warehouse: str, out=sys.stdout) -> None:
     wh = Warehouse(root=warehouse)
     for c in (c for c in contracts if c.semantic is not None and wh.table(names.semantic_metrics(c.name)) is not None):
         t = wh.table(names.semantic_metrics(c.name)).to_pyarrow_table()
-        print(f"\n== semantic layer of {c.name}: {len(c.semantic.metrics)} metrics, {t.num_rows} rows; BI tools and "
-              f"AI assistants read the Delta tables\n   {wh.table_uri(names.semantic_metrics(c.name))}  "
-              f"({', '.join(t.column_names)})\n   {wh.table_uri(names.metric_definitions(c.name))}  "
-              f"(label, description, owner, formula per metric)", file=out)
+        print(
+            f"\n== semantic layer of {c.name}: {len(c.semantic.metrics)} metrics, {t.num_rows} rows; BI tools and "
+            f"AI assistants read the Delta tables\n   {wh.table_uri(names.semantic_metrics(c.name))}  "
+            f"({', '.join(t.column_names)})\n   {wh.table_uri(names.metric_definitions(c.name))}  "
+            f"(label, description, owner, formula per metric)",
+            file=out,
+        )
         for m in c.semantic.metrics:  # its latest period, a few dimension values
             rows = t.filter(pc.equal(t["metric"], m.name))
             if rows.num_rows:
                 last = pc.max(rows["period"])
-                shown = [(" ".join(str(r[d]) for d in m.dimensions), r["value"])
-                         for r in rows.filter(pc.equal(rows["period"], last)).to_pylist()[:3]]
+                shown = [
+                    (" ".join(str(r[d]) for d in m.dimensions), r["value"])
+                    for r in rows.filter(pc.equal(rows["period"], last)).to_pylist()[:3]
+                ]
                 fmt = {"ratio": "{:.1%}", "count": "{:,.0f}"}.get(m.resolved_unit, "{:,.2f}")
                 values = ", ".join(f"{d + ' ' if d else ''}{'-' if v is None else fmt.format(v)}" for d, v in shown)
                 print(f"   {m.name:<22} {m.grain:<6} {last.as_py()}  {values}", file=out)
@@ -180,10 +222,14 @@ def _show_alerts(instance, contracts, check_keys, cursors, out, title: str | Non
 
     w = lambda s="": print(s, file=out)  # noqa: E731
     w()
-    w(title or "== alerts (what dq_check_alerts / dq_run_failure_alerts send; console channel by default,\n"
-               "   set DQ_SLACK_WEBHOOK_URL, DQ_SMTP_HOST, DQ_PAGERDUTY_ROUTING_KEY... to deliver elsewhere)")
-    cursors = run_alert_sensors_once(instance, contracts, check_keys, cursors, console_stream=out,
-                                     warehouse=Warehouse(root=settings.warehouse_uri()))
+    w(
+        title
+        or "== alerts (what dq_check_alerts / dq_run_failure_alerts send; console channel by default,\n"
+        "   set DQ_SLACK_WEBHOOK_URL, DQ_SMTP_HOST, DQ_PAGERDUTY_ROUTING_KEY... to deliver elsewhere)"
+    )
+    cursors = run_alert_sensors_once(
+        instance, contracts, check_keys, cursors, console_stream=out, warehouse=Warehouse(root=settings.warehouse_uri())
+    )
     w("Delivery records: .venv/bin/dq-platform alerts list")
     return cursors
 
@@ -195,14 +241,26 @@ def _decide_reviews(instance, held: list[RunOutcome], warehouse: str, contracts_
     print("\n== human review (dq-platform review list | approve | reject, or the dq_review job in the UI)", file=out)
     for i, o in enumerate(held):
         decision = "approve" if i % 2 == 0 else "reject"
-        config = ReviewConfig(dataset=o.dataset, partition=o.partition, decision=decision, reviewer="demo",
-                              comment="demo: failures are known supplier typos" if decision == "approve"
-                              else "demo: too many bad rows to trust this file")
+        config = ReviewConfig(
+            dataset=o.dataset,
+            partition=o.partition,
+            decision=decision,
+            reviewer="demo",
+            comment="demo: failures are known supplier typos"
+            if decision == "approve"
+            else "demo: too many bad rows to trust this file",
+        )
         r = decide(instance, config, contracts_dir=str(contracts_dir), warehouse_root=warehouse, trigger="demo")
-        state = ("published" if r.published else f"NOT published: {r.error}") if decision == "approve" \
+        state = (
+            ("published" if r.published else f"NOT published: {r.error}")
+            if decision == "approve"
             else "whole file moved to quarantine, nothing published"
-        print(f"   {'approved' if decision == 'approve' else 'rejected'} {o.dataset} {o.partition}: {state if r.success else 'FAILED: ' + str(r.error)} "
-              f"(review run {r.run_id[:8]})", file=out)
+        )
+        print(
+            f"   {'approved' if decision == 'approve' else 'rejected'} {o.dataset} {o.partition}: {state if r.success else 'FAILED: ' + str(r.error)} "
+            f"(review run {r.run_id[:8]})",
+            file=out,
+        )
         if r.reports.get("html"):
             print(f"   publication report: {r.reports['html']}", file=out)
 
@@ -210,8 +268,11 @@ def _decide_reviews(instance, held: list[RunOutcome], warehouse: str, contracts_
 def _print_versions(versions, out, limit: int = 6) -> None:
     print(f"   {'version':>7}  {'operation':<10} {'rows':>6}  {'gates':<6}  run", file=out)
     for v in versions[:limit]:
-        print(f"   {v.version:>7}  {v.operation:<10} {'-' if v.rows is None else v.rows:>6}  {v.gates:<6}  "
-              f"{v.run_id[:8]}", file=out)
+        print(
+            f"   {v.version:>7}  {v.operation:<10} {'-' if v.rows is None else v.rows:>6}  {v.gates:<6}  "
+            f"{v.run_id[:8]}",
+            file=out,
+        )
 
 
 def show_versions_and_rollback(instance, contract, warehouse: str, contracts_dir, out=sys.stdout):
@@ -226,14 +287,19 @@ def show_versions_and_rollback(instance, contract, warehouse: str, contracts_dir
         return None
     print(f"\n== versions of {table} (one per published run; the held batch added none)", file=out)
     _print_versions(list_versions(wh, table), out)
-    config = RollbackConfig(table=table, to_version=written[1].version, who="demo",
-                            reason="demo: undo the latest run")
-    outcome = launch_rollback(instance, config, contracts_dir=str(contracts_dir), warehouse_root=warehouse,
-                              trigger="demo")
-    state = f"restored version {config.to_version} as version {outcome.new_version}" if outcome.success \
+    config = RollbackConfig(table=table, to_version=written[1].version, who="demo", reason="demo: undo the latest run")
+    outcome = launch_rollback(
+        instance, config, contracts_dir=str(contracts_dir), warehouse_root=warehouse, trigger="demo"
+    )
+    state = (
+        f"restored version {config.to_version} as version {outcome.new_version}"
+        if outcome.success
         else f"FAILURE: {outcome.error}"
-    print(f"   rollback to version {config.to_version}: {state} (audited run {outcome.run_id[:8]}, "
-          f"tags dq/rollback/*)", file=out)
+    )
+    print(
+        f"   rollback to version {config.to_version}: {state} (audited run {outcome.run_id[:8]}, tags dq/rollback/*)",
+        file=out,
+    )
     _print_versions(list_versions(wh, table), out, limit=3)
     print(f"   undo it: dq-platform rollback {table} --to {written[0].version} --reason '...'", file=out)
     return outcome
@@ -251,8 +317,10 @@ def print_summary(outcomes, contracts, warehouse, home, seconds, out=sys.stdout)
         for o in mine:
             r = o.rows
             masked = "review" if o.held else r.get("masked", "-") if o.success else "held"
-            w(f"   {o.partition:<48} {r.get('in', '-'):>7} {r.get('cleaned', '-'):>8} {r.get('quarantined', '-'):>8} "
-              f"{masked:>7}  {o.run_id[:8]} {'SUCCESS' if o.success else 'FAILURE'}")
+            w(
+                f"   {o.partition:<48} {r.get('in', '-'):>7} {r.get('cleaned', '-'):>8} {r.get('quarantined', '-'):>8} "
+                f"{masked:>7}  {o.run_id[:8]} {'SUCCESS' if o.success else 'FAILURE'}"
+            )
         w("   checks:")
         seen: dict[tuple[str, str], list[bool]] = {}
         sev: dict[tuple[str, str], str] = {}

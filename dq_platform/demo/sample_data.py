@@ -52,8 +52,14 @@ except ImportError:  # pragma: no cover - older interpreters
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
 __all__ = [
-    "SampleData", "generate", "write_files", "file_samples", "file_seed",
-    "DEFAULT_DATE_FORMATS", "DEFAULT_TIMESTAMP_FORMATS", "FAULT_KINDS",
+    "SampleData",
+    "generate",
+    "write_files",
+    "file_samples",
+    "file_seed",
+    "DEFAULT_DATE_FORMATS",
+    "DEFAULT_TIMESTAMP_FORMATS",
+    "FAULT_KINDS",
 ]
 
 # Fixed "today" of the generated world, so output does not depend on the machine clock;
@@ -75,17 +81,34 @@ MISSING_SHARE = 0.06  # natural nulls in optional columns
 NULL_TOKEN_SHARE = 0.2  # of natural nulls written as a null token ("NULL", "N/A", ...)
 
 FAULT_KINDS = (
-    "null_required", "duplicate_id", "non_numeric", "negative_number", "out_of_range",
-    "bad_allowed_value", "bad_pattern", "bad_email", "bad_phone", "non_alphabetic",
-    "non_alphanumeric", "bad_currency_code", "bad_uuid", "too_short", "too_long",
-    "impossible_date", "malformed_date", "future_date", "bad_boolean",
-    "birth_after_creation", "rule_violation",
+    "null_required",
+    "duplicate_id",
+    "non_numeric",
+    "negative_number",
+    "out_of_range",
+    "bad_allowed_value",
+    "bad_pattern",
+    "bad_email",
+    "bad_phone",
+    "non_alphabetic",
+    "non_alphanumeric",
+    "bad_currency_code",
+    "bad_uuid",
+    "too_short",
+    "too_long",
+    "impossible_date",
+    "malformed_date",
+    "future_date",
+    "bad_boolean",
+    "birth_after_creation",
+    "rule_violation",
 )
 
 
 # --------------------------------------------------------------------------------------
 # Built-in vocabularies (ASCII only, so every "alphabetic" validator agrees they are letters)
 # --------------------------------------------------------------------------------------
+
 
 def _split(text: str) -> list[str]:
     return [w.strip() for w in text.split(",") if w.strip()]
@@ -158,78 +181,417 @@ STREET_SUFFIX_WEIGHTS = [30, 20, 12, 10, 7, 5, 5, 5, 3, 2, 1]
 
 # (city, state, a real ZIP code of that city)
 CITIES = [
-    ("New York", "NY", 10001), ("Los Angeles", "CA", 90012), ("Chicago", "IL", 60601),
-    ("Houston", "TX", 77002), ("Phoenix", "AZ", 85004), ("Philadelphia", "PA", 19103),
-    ("San Antonio", "TX", 78205), ("San Diego", "CA", 92101), ("Dallas", "TX", 75201),
-    ("San Jose", "CA", 95113), ("Austin", "TX", 78701), ("Jacksonville", "FL", 32202),
-    ("Fort Worth", "TX", 76102), ("Columbus", "OH", 43215), ("Charlotte", "NC", 28202),
-    ("Indianapolis", "IN", 46204), ("San Francisco", "CA", 94103), ("Seattle", "WA", 98101),
-    ("Denver", "CO", 80202), ("Washington", "DC", 20001), ("Boston", "MA", 2108),
-    ("El Paso", "TX", 79901), ("Nashville", "TN", 37203), ("Detroit", "MI", 48226),
-    ("Oklahoma City", "OK", 73102), ("Portland", "OR", 97204), ("Las Vegas", "NV", 89101),
-    ("Memphis", "TN", 38103), ("Louisville", "KY", 40202), ("Baltimore", "MD", 21202),
-    ("Milwaukee", "WI", 53202), ("Albuquerque", "NM", 87102), ("Tucson", "AZ", 85701),
-    ("Fresno", "CA", 93721), ("Sacramento", "CA", 95814), ("Kansas City", "MO", 64105),
-    ("Mesa", "AZ", 85201), ("Atlanta", "GA", 30303), ("Omaha", "NE", 68102),
-    ("Colorado Springs", "CO", 80903), ("Raleigh", "NC", 27601), ("Miami", "FL", 33130),
-    ("Long Beach", "CA", 90802), ("Virginia Beach", "VA", 23451), ("Oakland", "CA", 94612),
-    ("Minneapolis", "MN", 55401), ("Tulsa", "OK", 74103), ("Tampa", "FL", 33602),
-    ("Arlington", "TX", 76010), ("New Orleans", "LA", 70112), ("Wichita", "KS", 67202),
-    ("Cleveland", "OH", 44113), ("Bakersfield", "CA", 93301), ("Aurora", "CO", 80010),
-    ("Anaheim", "CA", 92805), ("Honolulu", "HI", 96813), ("Santa Ana", "CA", 92701),
-    ("Riverside", "CA", 92501), ("Corpus Christi", "TX", 78401), ("Lexington", "KY", 40507),
-    ("Stockton", "CA", 95202), ("Henderson", "NV", 89002), ("Saint Paul", "MN", 55102),
-    ("St. Louis", "MO", 63101), ("Cincinnati", "OH", 45202), ("Pittsburgh", "PA", 15222),
-    ("Greensboro", "NC", 27401), ("Anchorage", "AK", 99501), ("Plano", "TX", 75074),
-    ("Lincoln", "NE", 68508), ("Orlando", "FL", 32801), ("Irvine", "CA", 92614),
-    ("Newark", "NJ", 7102), ("Toledo", "OH", 43604), ("Durham", "NC", 27701),
-    ("Chula Vista", "CA", 91910), ("Fort Wayne", "IN", 46802), ("Jersey City", "NJ", 7302),
-    ("St. Petersburg", "FL", 33701), ("Laredo", "TX", 78040), ("Madison", "WI", 53703),
-    ("Chandler", "AZ", 85225), ("Buffalo", "NY", 14202), ("Lubbock", "TX", 79401),
-    ("Scottsdale", "AZ", 85251), ("Reno", "NV", 89501), ("Glendale", "AZ", 85301),
-    ("Norfolk", "VA", 23510), ("Winston-Salem", "NC", 27101), ("Boise", "ID", 83702),
-    ("Richmond", "VA", 23219), ("Spokane", "WA", 99201), ("Des Moines", "IA", 50309),
-    ("Salt Lake City", "UT", 84101), ("Springfield", "IL", 62701), ("Hartford", "CT", 6103),
-    ("Providence", "RI", 2903), ("Burlington", "VT", 5401), ("Portland", "ME", 4101),
-    ("Manchester", "NH", 3101), ("Wilmington", "DE", 19801), ("Charleston", "WV", 25301),
-    ("Charleston", "SC", 29401), ("Birmingham", "AL", 35203), ("Jackson", "MS", 39201),
-    ("Little Rock", "AR", 72201), ("Fargo", "ND", 58102), ("Sioux Falls", "SD", 57104),
-    ("Billings", "MT", 59101), ("Cheyenne", "WY", 82001), ("Ann Arbor", "MI", 48104),
-    ("Grand Rapids", "MI", 49503), ("Savannah", "GA", 31401), ("Tallahassee", "FL", 32301),
-    ("Knoxville", "TN", 37902), ("Chattanooga", "TN", 37402), ("Akron", "OH", 44308),
-    ("Rochester", "NY", 14604), ("Syracuse", "NY", 13202), ("Albany", "NY", 12207),
-    ("Worcester", "MA", 1608), ("Cambridge", "MA", 2139), ("New Haven", "CT", 6510),
-    ("Trenton", "NJ", 8608), ("Allentown", "PA", 18101), ("Harrisburg", "PA", 17101),
-    ("Dayton", "OH", 45402), ("Evansville", "IN", 47708), ("Peoria", "IL", 61602),
-    ("Naperville", "IL", 60540), ("Overland Park", "KS", 66210), ("Topeka", "KS", 66603),
-    ("Springfield", "MO", 65806), ("Baton Rouge", "LA", 70801), ("Shreveport", "LA", 71101),
-    ("Mobile", "AL", 36602), ("Huntsville", "AL", 35801), ("Pensacola", "FL", 32502),
-    ("Fort Lauderdale", "FL", 33301), ("Eugene", "OR", 97401), ("Salem", "OR", 97301),
-    ("Tacoma", "WA", 98402), ("Olympia", "WA", 98501), ("Santa Fe", "NM", 87501),
-    ("Provo", "UT", 84601), ("Pasadena", "CA", 91101), ("Berkeley", "CA", 94704),
-    ("Santa Barbara", "CA", 93101), ("Modesto", "CA", 95354), ("Ventura", "CA", 93001),
+    ("New York", "NY", 10001),
+    ("Los Angeles", "CA", 90012),
+    ("Chicago", "IL", 60601),
+    ("Houston", "TX", 77002),
+    ("Phoenix", "AZ", 85004),
+    ("Philadelphia", "PA", 19103),
+    ("San Antonio", "TX", 78205),
+    ("San Diego", "CA", 92101),
+    ("Dallas", "TX", 75201),
+    ("San Jose", "CA", 95113),
+    ("Austin", "TX", 78701),
+    ("Jacksonville", "FL", 32202),
+    ("Fort Worth", "TX", 76102),
+    ("Columbus", "OH", 43215),
+    ("Charlotte", "NC", 28202),
+    ("Indianapolis", "IN", 46204),
+    ("San Francisco", "CA", 94103),
+    ("Seattle", "WA", 98101),
+    ("Denver", "CO", 80202),
+    ("Washington", "DC", 20001),
+    ("Boston", "MA", 2108),
+    ("El Paso", "TX", 79901),
+    ("Nashville", "TN", 37203),
+    ("Detroit", "MI", 48226),
+    ("Oklahoma City", "OK", 73102),
+    ("Portland", "OR", 97204),
+    ("Las Vegas", "NV", 89101),
+    ("Memphis", "TN", 38103),
+    ("Louisville", "KY", 40202),
+    ("Baltimore", "MD", 21202),
+    ("Milwaukee", "WI", 53202),
+    ("Albuquerque", "NM", 87102),
+    ("Tucson", "AZ", 85701),
+    ("Fresno", "CA", 93721),
+    ("Sacramento", "CA", 95814),
+    ("Kansas City", "MO", 64105),
+    ("Mesa", "AZ", 85201),
+    ("Atlanta", "GA", 30303),
+    ("Omaha", "NE", 68102),
+    ("Colorado Springs", "CO", 80903),
+    ("Raleigh", "NC", 27601),
+    ("Miami", "FL", 33130),
+    ("Long Beach", "CA", 90802),
+    ("Virginia Beach", "VA", 23451),
+    ("Oakland", "CA", 94612),
+    ("Minneapolis", "MN", 55401),
+    ("Tulsa", "OK", 74103),
+    ("Tampa", "FL", 33602),
+    ("Arlington", "TX", 76010),
+    ("New Orleans", "LA", 70112),
+    ("Wichita", "KS", 67202),
+    ("Cleveland", "OH", 44113),
+    ("Bakersfield", "CA", 93301),
+    ("Aurora", "CO", 80010),
+    ("Anaheim", "CA", 92805),
+    ("Honolulu", "HI", 96813),
+    ("Santa Ana", "CA", 92701),
+    ("Riverside", "CA", 92501),
+    ("Corpus Christi", "TX", 78401),
+    ("Lexington", "KY", 40507),
+    ("Stockton", "CA", 95202),
+    ("Henderson", "NV", 89002),
+    ("Saint Paul", "MN", 55102),
+    ("St. Louis", "MO", 63101),
+    ("Cincinnati", "OH", 45202),
+    ("Pittsburgh", "PA", 15222),
+    ("Greensboro", "NC", 27401),
+    ("Anchorage", "AK", 99501),
+    ("Plano", "TX", 75074),
+    ("Lincoln", "NE", 68508),
+    ("Orlando", "FL", 32801),
+    ("Irvine", "CA", 92614),
+    ("Newark", "NJ", 7102),
+    ("Toledo", "OH", 43604),
+    ("Durham", "NC", 27701),
+    ("Chula Vista", "CA", 91910),
+    ("Fort Wayne", "IN", 46802),
+    ("Jersey City", "NJ", 7302),
+    ("St. Petersburg", "FL", 33701),
+    ("Laredo", "TX", 78040),
+    ("Madison", "WI", 53703),
+    ("Chandler", "AZ", 85225),
+    ("Buffalo", "NY", 14202),
+    ("Lubbock", "TX", 79401),
+    ("Scottsdale", "AZ", 85251),
+    ("Reno", "NV", 89501),
+    ("Glendale", "AZ", 85301),
+    ("Norfolk", "VA", 23510),
+    ("Winston-Salem", "NC", 27101),
+    ("Boise", "ID", 83702),
+    ("Richmond", "VA", 23219),
+    ("Spokane", "WA", 99201),
+    ("Des Moines", "IA", 50309),
+    ("Salt Lake City", "UT", 84101),
+    ("Springfield", "IL", 62701),
+    ("Hartford", "CT", 6103),
+    ("Providence", "RI", 2903),
+    ("Burlington", "VT", 5401),
+    ("Portland", "ME", 4101),
+    ("Manchester", "NH", 3101),
+    ("Wilmington", "DE", 19801),
+    ("Charleston", "WV", 25301),
+    ("Charleston", "SC", 29401),
+    ("Birmingham", "AL", 35203),
+    ("Jackson", "MS", 39201),
+    ("Little Rock", "AR", 72201),
+    ("Fargo", "ND", 58102),
+    ("Sioux Falls", "SD", 57104),
+    ("Billings", "MT", 59101),
+    ("Cheyenne", "WY", 82001),
+    ("Ann Arbor", "MI", 48104),
+    ("Grand Rapids", "MI", 49503),
+    ("Savannah", "GA", 31401),
+    ("Tallahassee", "FL", 32301),
+    ("Knoxville", "TN", 37902),
+    ("Chattanooga", "TN", 37402),
+    ("Akron", "OH", 44308),
+    ("Rochester", "NY", 14604),
+    ("Syracuse", "NY", 13202),
+    ("Albany", "NY", 12207),
+    ("Worcester", "MA", 1608),
+    ("Cambridge", "MA", 2139),
+    ("New Haven", "CT", 6510),
+    ("Trenton", "NJ", 8608),
+    ("Allentown", "PA", 18101),
+    ("Harrisburg", "PA", 17101),
+    ("Dayton", "OH", 45402),
+    ("Evansville", "IN", 47708),
+    ("Peoria", "IL", 61602),
+    ("Naperville", "IL", 60540),
+    ("Overland Park", "KS", 66210),
+    ("Topeka", "KS", 66603),
+    ("Springfield", "MO", 65806),
+    ("Baton Rouge", "LA", 70801),
+    ("Shreveport", "LA", 71101),
+    ("Mobile", "AL", 36602),
+    ("Huntsville", "AL", 35801),
+    ("Pensacola", "FL", 32502),
+    ("Fort Lauderdale", "FL", 33301),
+    ("Eugene", "OR", 97401),
+    ("Salem", "OR", 97301),
+    ("Tacoma", "WA", 98402),
+    ("Olympia", "WA", 98501),
+    ("Santa Fe", "NM", 87501),
+    ("Provo", "UT", 84601),
+    ("Pasadena", "CA", 91101),
+    ("Berkeley", "CA", 94704),
+    ("Santa Barbara", "CA", 93101),
+    ("Modesto", "CA", 95354),
+    ("Ventura", "CA", 93001),
 ]
 
 # Common NANP area codes (all start with 2-9, none is N11).
 AREA_CODES = [
-    201, 202, 203, 205, 206, 207, 208, 210, 212, 213, 214, 215, 216, 217, 224, 225, 228, 231, 239,
-    240, 248, 251, 252, 256, 262, 267, 281, 301, 302, 303, 304, 305, 307, 310, 312, 313, 314, 315,
-    316, 317, 318, 319, 320, 321, 323, 330, 336, 337, 347, 351, 352, 360, 385, 401, 402, 404, 405,
-    406, 407, 408, 409, 410, 412, 413, 414, 415, 417, 419, 423, 425, 432, 434, 435, 440, 443, 469,
-    478, 479, 480, 501, 502, 503, 504, 505, 507, 508, 509, 510, 512, 513, 515, 516, 517, 518, 520,
-    530, 540, 541, 559, 561, 562, 563, 571, 573, 574, 580, 585, 586, 602, 603, 605, 606, 607, 608,
-    609, 610, 612, 614, 615, 616, 617, 618, 619, 623, 626, 630, 631, 636, 646, 650, 651, 661, 662,
-    678, 701, 702, 703, 704, 706, 707, 708, 712, 713, 714, 715, 716, 717, 718, 719, 720, 724, 727,
-    732, 734, 740, 754, 757, 760, 763, 765, 770, 773, 774, 775, 781, 786, 801, 802, 803, 804, 805,
-    806, 808, 810, 813, 814, 815, 816, 817, 818, 828, 830, 831, 832, 843, 845, 847, 848, 850, 856,
-    857, 858, 859, 860, 862, 863, 864, 865, 870, 901, 903, 904, 907, 908, 909, 910, 912, 913, 914,
-    915, 916, 917, 918, 919, 920, 925, 928, 931, 936, 937, 940, 941, 949, 951, 952, 954, 956, 970,
-    971, 972, 973, 978, 979, 980, 985,
+    201,
+    202,
+    203,
+    205,
+    206,
+    207,
+    208,
+    210,
+    212,
+    213,
+    214,
+    215,
+    216,
+    217,
+    224,
+    225,
+    228,
+    231,
+    239,
+    240,
+    248,
+    251,
+    252,
+    256,
+    262,
+    267,
+    281,
+    301,
+    302,
+    303,
+    304,
+    305,
+    307,
+    310,
+    312,
+    313,
+    314,
+    315,
+    316,
+    317,
+    318,
+    319,
+    320,
+    321,
+    323,
+    330,
+    336,
+    337,
+    347,
+    351,
+    352,
+    360,
+    385,
+    401,
+    402,
+    404,
+    405,
+    406,
+    407,
+    408,
+    409,
+    410,
+    412,
+    413,
+    414,
+    415,
+    417,
+    419,
+    423,
+    425,
+    432,
+    434,
+    435,
+    440,
+    443,
+    469,
+    478,
+    479,
+    480,
+    501,
+    502,
+    503,
+    504,
+    505,
+    507,
+    508,
+    509,
+    510,
+    512,
+    513,
+    515,
+    516,
+    517,
+    518,
+    520,
+    530,
+    540,
+    541,
+    559,
+    561,
+    562,
+    563,
+    571,
+    573,
+    574,
+    580,
+    585,
+    586,
+    602,
+    603,
+    605,
+    606,
+    607,
+    608,
+    609,
+    610,
+    612,
+    614,
+    615,
+    616,
+    617,
+    618,
+    619,
+    623,
+    626,
+    630,
+    631,
+    636,
+    646,
+    650,
+    651,
+    661,
+    662,
+    678,
+    701,
+    702,
+    703,
+    704,
+    706,
+    707,
+    708,
+    712,
+    713,
+    714,
+    715,
+    716,
+    717,
+    718,
+    719,
+    720,
+    724,
+    727,
+    732,
+    734,
+    740,
+    754,
+    757,
+    760,
+    763,
+    765,
+    770,
+    773,
+    774,
+    775,
+    781,
+    786,
+    801,
+    802,
+    803,
+    804,
+    805,
+    806,
+    808,
+    810,
+    813,
+    814,
+    815,
+    816,
+    817,
+    818,
+    828,
+    830,
+    831,
+    832,
+    843,
+    845,
+    847,
+    848,
+    850,
+    856,
+    857,
+    858,
+    859,
+    860,
+    862,
+    863,
+    864,
+    865,
+    870,
+    901,
+    903,
+    904,
+    907,
+    908,
+    909,
+    910,
+    912,
+    913,
+    914,
+    915,
+    916,
+    917,
+    918,
+    919,
+    920,
+    925,
+    928,
+    931,
+    936,
+    937,
+    940,
+    941,
+    949,
+    951,
+    952,
+    954,
+    956,
+    970,
+    971,
+    972,
+    973,
+    978,
+    979,
+    980,
+    985,
 ]
 
-EMAIL_DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "aol.com",
-                 "protonmail.com", "comcast.net", "att.net", "live.com", "msn.com", "me.com",
-                 "verizon.net", "mail.com", "gmx.com", "fastmail.com", "ymail.com", "zoho.com"]
+EMAIL_DOMAINS = [
+    "gmail.com",
+    "yahoo.com",
+    "outlook.com",
+    "hotmail.com",
+    "icloud.com",
+    "aol.com",
+    "protonmail.com",
+    "comcast.net",
+    "att.net",
+    "live.com",
+    "msn.com",
+    "me.com",
+    "verizon.net",
+    "mail.com",
+    "gmx.com",
+    "fastmail.com",
+    "ymail.com",
+    "zoho.com",
+]
 EMAIL_DOMAIN_WEIGHTS = [35, 12, 10, 8, 7, 4, 3, 3, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1]
 
 WORDS = _split("""
@@ -244,10 +606,46 @@ national, global, north, south, east, west, central, green, blue, silver, harbor
 COMPANY_SUFFIXES = ["Inc", "LLC", "Group", "Partners", "Holdings", "Co", "Corp", "Ltd"]
 COUNTRY_CODES = ["US", "CA", "GB", "DE", "FR", "MX", "ES", "IT", "NL", "IE", "AU", "JP", "BR", "SE"]
 CURRENCY_CODES = ["USD", "EUR", "GBP", "CAD", "JPY", "CHF", "AUD", "MXN", "SEK", "CNY", "INR", "BRL"]
-OTHER_STATUSES = ["closed", "deleted", "unknown", "archived", "blocked", "frozen", "terminated",
-                  "on_hold", "dormant", "pending_review", "cancelled", "error"]
-HOUR_WEIGHTS = [1, .6, .4, .3, .3, .5, 1, 2, 3.5, 4.5, 5, 5.5, 6, 5.8, 5.5, 5.2, 5.3, 5.8, 6,
-                5.5, 4.5, 3.5, 2.5, 1.6]
+OTHER_STATUSES = [
+    "closed",
+    "deleted",
+    "unknown",
+    "archived",
+    "blocked",
+    "frozen",
+    "terminated",
+    "on_hold",
+    "dormant",
+    "pending_review",
+    "cancelled",
+    "error",
+]
+HOUR_WEIGHTS = [
+    1,
+    0.6,
+    0.4,
+    0.3,
+    0.3,
+    0.5,
+    1,
+    2,
+    3.5,
+    4.5,
+    5,
+    5.5,
+    6,
+    5.8,
+    5.5,
+    5.2,
+    5.3,
+    5.8,
+    6,
+    5.5,
+    4.5,
+    3.5,
+    2.5,
+    1.6,
+]
 
 _ALNUM = [ord(c) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"]
 _PRINTABLE = list(range(33, 127))
@@ -258,6 +656,7 @@ _DATE_DIRECTIVES = set("YmdyjbBaAeFDUWwGuV")
 # --------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------
+
 
 @dataclass
 class SampleData:
@@ -278,8 +677,14 @@ class SampleData:
         return self.faults.isna()
 
 
-def generate(contract: Contract, rows: int, seed: int = 0, bad_fraction: float = 0.04,
-             id_offset: int = 0, reference_ids: int | None = None) -> SampleData:
+def generate(
+    contract: Contract,
+    rows: int,
+    seed: int = 0,
+    bad_fraction: float = 0.04,
+    id_offset: int = 0,
+    reference_ids: int | None = None,
+) -> SampleData:
     """Generate ``rows`` rows for ``contract``; deterministic for a given seed.
 
     ``id_offset`` shifts sequential ids (and unique pattern values) so several calls produce
@@ -304,12 +709,15 @@ def generate(contract: Contract, rows: int, seed: int = 0, bad_fraction: float =
         del b
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     del tables
-    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow"),
-                                          pa.large_string(): pd.StringDtype("pyarrow")}.get)
-    return SampleData(frame=frame,
-                      faults=pd.Series(np.concatenate(kinds), name="fault", dtype=object),
-                      fault_targets=pd.Series(np.concatenate(targets), name="fault_target", dtype=object),
-                      table=table)
+    frame = table.to_pandas(
+        types_mapper={pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}.get
+    )
+    return SampleData(
+        frame=frame,
+        faults=pd.Series(np.concatenate(kinds), name="fault", dtype=object),
+        fault_targets=pd.Series(np.concatenate(targets), name="fault_target", dtype=object),
+        table=table,
+    )
 
 
 def file_seed(seed: int, index: int) -> int:
@@ -317,9 +725,14 @@ def file_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([abs(int(seed)), int(index)]).generate_state(1, np.uint64)[0] >> 2)
 
 
-def file_samples(contract: Contract, files: int, rows_per_file: int, seed: int = 0,
-                 bad_fraction: float = 0.04, reference_ids: int | None = None,
-                 ) -> Iterator[tuple[PurePosixPath, SampleData]]:
+def file_samples(
+    contract: Contract,
+    files: int,
+    rows_per_file: int,
+    seed: int = 0,
+    bad_fraction: float = 0.04,
+    reference_ids: int | None = None,
+) -> Iterator[tuple[PurePosixPath, SampleData]]:
     """Yield (path relative to the landing zone, data) per file, one file in memory at a time.
 
     What write_files writes; callers that need the ground truth of each file (tests,
@@ -331,13 +744,28 @@ def file_samples(contract: Contract, files: int, rows_per_file: int, seed: int =
     if len(set(paths)) != len(paths):
         raise ValueError(f"source pattern '{contract.source.pattern}' cannot name {files} distinct files")
     for k, rel in enumerate(paths):
-        yield rel, generate(contract, rows_per_file, seed=file_seed(seed, k), bad_fraction=bad_fraction,
-                            id_offset=k * rows_per_file, reference_ids=reference_ids)
+        yield (
+            rel,
+            generate(
+                contract,
+                rows_per_file,
+                seed=file_seed(seed, k),
+                bad_fraction=bad_fraction,
+                id_offset=k * rows_per_file,
+                reference_ids=reference_ids,
+            ),
+        )
 
 
-def write_files(contract: Contract, directory: str | Path, files: int, rows_per_file: int,
-                seed: int = 0, bad_fraction: float = 0.04, reference_ids: int | None = None,
-                ) -> list[Path]:
+def write_files(
+    contract: Contract,
+    directory: str | Path,
+    files: int,
+    rows_per_file: int,
+    seed: int = 0,
+    bad_fraction: float = 0.04,
+    reference_ids: int | None = None,
+) -> list[Path]:
     """Write ``files`` files matching contract.source.pattern under ``directory``.
 
     Ids are distinct across files (id_offset), seeds differ per file, output is deterministic.
@@ -358,6 +786,7 @@ def write_files(contract: Contract, directory: str | Path, files: int, rows_per_
 # --------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------
+
 
 def _fill_glob(segment: str, stem: str, index: int) -> str:
     """Turn a glob segment into a concrete name: '*' -> stem, '?' -> digits, '[ab]' -> 'a'."""
@@ -411,6 +840,7 @@ def _write(contract: Contract, data: SampleData, path: Path) -> None:
 # --------------------------------------------------------------------------------------
 # Small vectorized helpers
 # --------------------------------------------------------------------------------------
+
 
 def _s(values) -> pa.Array:
     """A pyarrow string array from a list / numpy array."""
@@ -498,7 +928,7 @@ def _table(strings: list[str]) -> np.ndarray:
     out = np.zeros((len(strings), max(width, 1)), dtype=np.uint8)
     for i, w in enumerate(strings):
         b = w.encode("ascii")
-        out[i, :len(b)] = np.frombuffer(b, dtype=np.uint8)
+        out[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
     return out
 
 
@@ -566,9 +996,8 @@ def _render_temporal(values: np.ndarray, unit: str, fmt: str) -> pa.Array:
         vocab = _strftime(np.arange(lo, hi + 1), "D", fmt)
         return _take(vocab, values - lo)
     m = re.search(r"%[HIMSpTX]", fmt)
-    date_part, time_part = (fmt[:m.start()], fmt[m.start():]) if m else (fmt, "")
-    if set(re.findall(r"%(.)", date_part)) & _TIME_DIRECTIVES or \
-            set(re.findall(r"%(.)", time_part)) & _DATE_DIRECTIVES:
+    date_part, time_part = (fmt[: m.start()], fmt[m.start() :]) if m else (fmt, "")
+    if set(re.findall(r"%(.)", date_part)) & _TIME_DIRECTIVES or set(re.findall(r"%(.)", time_part)) & _DATE_DIRECTIVES:
         return _strftime(values, unit, fmt)
     days, secs = np.divmod(values, 86400)
     out = _render_temporal(days, "D", date_part) if date_part else None
@@ -616,6 +1045,7 @@ def _parse_bound(v, unit: str) -> int | None:
 # --------------------------------------------------------------------------------------
 # Regex-driven string generation (patterns such as ^TX[0-9]{8}$)
 # --------------------------------------------------------------------------------------
+
 
 class _Unsupported(Exception):
     pass
@@ -717,7 +1147,7 @@ def _scramble(x: np.ndarray, digits: int, salt: int) -> np.ndarray:
     """Bijection on [0, 10**d), d = min(digits, 12): sequential ids -> random-looking, still
     unique. Affine maps (invertible: multiplier coprime to 10) around a digit reversal."""
     d = min(digits, 12)
-    mod = 10 ** d
+    mod = 10**d
     v = np.asarray(x, dtype=np.int64) % mod
     for a, b in ((738_917, salt), (591_373, salt // 7 + 12_345)):
         v = (v * a + b % mod) % mod
@@ -732,6 +1162,7 @@ def _scramble(x: np.ndarray, digits: int, salt: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 # The builder
 # --------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Val:
@@ -762,15 +1193,31 @@ class _Pair:
 
 _NUMERIC = (ColumnType.integer, ColumnType.float)
 # Faults whose value stays typed (a number, a date, a string) and could trip an expression rule.
-_RULE_CHECKED = {"negative_number", "out_of_range", "future_date", "bad_allowed_value", "bad_pattern",
-                 "bad_email", "bad_phone", "non_alphabetic", "non_alphanumeric", "bad_currency_code",
-                 "bad_uuid", "too_short", "too_long", "duplicate_id"}
+_RULE_CHECKED = {
+    "negative_number",
+    "out_of_range",
+    "future_date",
+    "bad_allowed_value",
+    "bad_pattern",
+    "bad_email",
+    "bad_phone",
+    "non_alphabetic",
+    "non_alphanumeric",
+    "bad_currency_code",
+    "bad_uuid",
+    "too_short",
+    "too_long",
+    "duplicate_id",
+}
 _TEMPORAL = (ColumnType.date, ColumnType.timestamp)
 
 
 def _is_dob(col: Column) -> bool:
-    return (col.pii is not None and col.pii.category == PiiCategory.date_of_birth) or \
-        "birth" in col.name or col.name == "dob"
+    return (
+        (col.pii is not None and col.pii.category == PiiCategory.date_of_birth)
+        or "birth" in col.name
+        or col.name == "dob"
+    )
 
 
 def _tokens(name: str) -> set[str]:
@@ -778,8 +1225,16 @@ def _tokens(name: str) -> set[str]:
 
 
 class _Builder:
-    def __init__(self, contract: Contract, n: int, seed: int, bad_fraction: float, id_offset: int,
-                 reference_ids: int, chunk: int = 0):
+    def __init__(
+        self,
+        contract: Contract,
+        n: int,
+        seed: int,
+        bad_fraction: float,
+        id_offset: int,
+        reference_ids: int,
+        chunk: int = 0,
+    ):
         self.contract = contract
         self.n = n
         self.seed = abs(seed)
@@ -790,8 +1245,9 @@ class _Builder:
         self.cols = {c.name: c for c in contract.columns}
         self.comparisons = self._parse_comparisons()
         self._fmt_cache: dict[str, list[str]] = {}
-        self.rule_cols = {name for r in contract.rules for name in self.cols
-                          if re.search(rf"\b{re.escape(name)}\b", r.expression)}
+        self.rule_cols = {
+            name for r in contract.rules for name in self.cols if re.search(rf"\b{re.escape(name)}\b", r.expression)
+        }
         self.order = self._order()
         self._warned: set[str] = set()
 
@@ -895,12 +1351,17 @@ class _Builder:
         return vals
 
     def _can_be_missing(self, col: Column) -> bool:
-        return (not col.required and not col.unique and col.name not in self.rule_cols
-                and col.missing_policy != MissingPolicy.reject)
+        return (
+            not col.required
+            and not col.unique
+            and col.name not in self.rule_cols
+            and col.missing_policy != MissingPolicy.reject
+        )
 
     # -- rules ---------------------------------------------------------------------------
-    def _typed_series(self, name: str, typed, text: pa.Array | None, null: np.ndarray | None,
-                      unit: str | None) -> pd.Series:
+    def _typed_series(
+        self, name: str, typed, text: pa.Array | None, null: np.ndarray | None, unit: str | None
+    ) -> pd.Series:
         """Values as a validator would type them, for evaluating expression rules."""
         col = self.cols[name]
         if col.type in _TEMPORAL:
@@ -930,8 +1391,11 @@ class _Builder:
         A fault must violate only its own rule; rules are taken to apply only where all their
         operands are present, so null / unparseable faults never count against them."""
         ok = np.ones(len(rows), dtype=bool)
-        rules = [r for r in self.contract.rules if r.id != skip and
-                 any(re.search(rf"\b{re.escape(c)}\b", r.expression) for c in subst)]
+        rules = [
+            r
+            for r in self.contract.rules
+            if r.id != skip and any(re.search(rf"\b{re.escape(c)}\b", r.expression) for c in subst)
+        ]
         if not rules or not len(rows):
             return ok
         df = self._typed_frame(vals, sorted(self.rule_cols, key=list(self.cols).index), rows)
@@ -957,8 +1421,9 @@ class _Builder:
                 res = df.eval(r.expression, engine="python")
                 ok = np.asarray(pd.Series(res).fillna(False).astype(bool))
             except Exception as e:  # noqa: BLE001 - an expression we cannot evaluate is skipped
-                self._warn(f"sample_data: rule '{r.id}' not evaluated while generating ({e}); "
-                           "clean rows may violate it")
+                self._warn(
+                    f"sample_data: rule '{r.id}' not evaluated while generating ({e}); clean rows may violate it"
+                )
                 continue
             out[r.id] = ~ok
         return out
@@ -984,8 +1449,10 @@ class _Builder:
         fails = self._rule_failures(vals)
         for rid, f in fails.items():
             if f.any():
-                self._warn(f"sample_data: {int(f.sum())} rows still violate rule '{rid}'; "
-                           "they are reported as rule_violation faults")
+                self._warn(
+                    f"sample_data: {int(f.sum())} rows still violate rule '{rid}'; "
+                    "they are reported as rule_violation faults"
+                )
         return {rid: f for rid, f in fails.items() if f.any()}
 
     # -- column generators ---------------------------------------------------------------
@@ -1015,8 +1482,11 @@ class _Builder:
         pick = _weighted(rng, n, _zipf_weights(len(allowed)))
         if col.type in _NUMERIC:
             arr = np.asarray([float(a) for a in allowed])[pick]
-            text = _int_text(arr.astype(np.int64)) if col.type == ColumnType.integer else \
-                _take([str(a) for a in allowed], pick)
+            text = (
+                _int_text(arr.astype(np.int64))
+                if col.type == ColumnType.integer
+                else _take([str(a) for a in allowed], pick)
+            )
             return _Val(arr, text, null)
         if col.type in _TEMPORAL:
             unit = "D" if col.type == ColumnType.date else "s"
@@ -1025,8 +1495,9 @@ class _Builder:
         return _Val(None, self._apply_case(col, _take([str(a) for a in allowed], pick)), null)
 
     def _is_reference(self, col: Column) -> bool:
-        return not col.unique and ((col.pii is not None and col.pii.category == PiiCategory.identifier)
-                                   or col.name.endswith("_id"))
+        return not col.unique and (
+            (col.pii is not None and col.pii.category == PiiCategory.identifier) or col.name.endswith("_id")
+        )
 
     def _gen_integer(self, col: Column, idx: np.ndarray, rng) -> np.ndarray:
         n = len(idx)
@@ -1058,8 +1529,9 @@ class _Builder:
     def _gen_cents(self, col: Column, n: int, rng) -> np.ndarray:
         t = _tokens(col.name)
         lo, hi = col.min, col.max
-        if t & {"income", "salary", "wage", "wages", "revenue", "earnings"} or \
-                (col.pii is not None and col.pii.category == PiiCategory.financial):
+        if t & {"income", "salary", "wage", "wages", "revenue", "earnings"} or (
+            col.pii is not None and col.pii.category == PiiCategory.financial
+        ):
             x = 58_000 * rng.lognormal(0.0, 0.75, n)
         elif t & {"amount", "price", "total", "cost", "value", "balance", "payment", "fee", "spend"}:
             x = 45 * rng.lognormal(0.0, 1.25, n)
@@ -1245,8 +1717,11 @@ class _Builder:
         elif kind == "country":
             text = _take(COUNTRY_CODES, _weighted(rng, n, _zipf_weights(len(COUNTRY_CODES), 1.2)))
         elif kind == "company":
-            text = _join(_take(LAST_NAMES, rng.integers(0, len(LAST_NAMES), n)), " ",
-                         _take(COMPANY_SUFFIXES, rng.integers(0, len(COMPANY_SUFFIXES), n)))
+            text = _join(
+                _take(LAST_NAMES, rng.integers(0, len(LAST_NAMES), n)),
+                " ",
+                _take(COMPANY_SUFFIXES, rng.integers(0, len(COMPANY_SUFFIXES), n)),
+            )
         elif kind == "digits":
             width = max(col.min_length or 10, 1)
             width = min(width, col.max_length or width)
@@ -1324,8 +1799,10 @@ class _Builder:
             slots: list = []
             mat = _emit(list(parsed), n, rng, slots)
         except (_Unsupported, re.error, TypeError, ValueError) as e:
-            self._warn(f"sample_data: column '{col.name}': pattern {col.pattern!r} not supported ({e}); "
-                       "generated values will not match it")
+            self._warn(
+                f"sample_data: column '{col.name}': pattern {col.pattern!r} not supported ({e}); "
+                "generated values will not match it"
+            )
             return None
         if col.unique and n:
             space = self.id_offset + int(idx.max()) + 1
@@ -1344,8 +1821,7 @@ class _Builder:
                         return text
                     rows = np.flatnonzero(dup)
                     text = _apply_edits(text, [(rows, _codes_to_strings(_emit(list(parsed), len(rows), rng)))])
-                raise ValueError(f"column '{col.name}': cannot generate {n} unique values for "
-                                 f"pattern {col.pattern!r}")
+                raise ValueError(f"column '{col.name}': cannot generate {n} unique values for pattern {col.pattern!r}")
         text = _codes_to_strings(mat)
         sample = text.slice(0, min(n, 200)).to_pylist()
         if any(re.fullmatch(col.pattern, s) is None for s in sample):
@@ -1408,7 +1884,9 @@ class _Builder:
         h[:, 0::2] = hexd[b >> 4]
         h[:, 1::2] = hexd[b & 0x0F]
         dash = np.full((n, 1), ord("-"), dtype=np.uint8)
-        mat = np.concatenate([h[:, :8], dash, h[:, 8:12], dash, h[:, 12:16], dash, h[:, 16:20], dash, h[:, 20:]], axis=1)
+        mat = np.concatenate(
+            [h[:, :8], dash, h[:, 8:12], dash, h[:, 12:16], dash, h[:, 16:20], dash, h[:, 20:]], axis=1
+        )
         return _codes_to_strings(mat)
 
     def _gen_address(self, n: int, rng) -> pa.Array:
@@ -1416,19 +1894,35 @@ class _Builder:
         commas, so units go before the first comma."""
         number = np.exp(rng.uniform(0, math.log(9999), n)).astype(np.int64) + 1
         streets = _table([f" {a} {b}" for a in STREET_NAMES for b in STREET_SUFFIXES])
-        street_i = rng.integers(0, len(STREET_NAMES), n) * len(STREET_SUFFIXES) + \
-            _weighted(rng, n, STREET_SUFFIX_WEIGHTS)
-        unit_names = ([""] + [f" Apt {k}{x}" for k in range(1, 40) for x in ("", "A", "B", "C")]
-                      + [f" Unit {k}" for k in range(1, 40)] + [f" Ste {k * 10 + 100}" for k in range(1, 40)])
+        street_i = rng.integers(0, len(STREET_NAMES), n) * len(STREET_SUFFIXES) + _weighted(
+            rng, n, STREET_SUFFIX_WEIGHTS
+        )
+        unit_names = (
+            [""]
+            + [f" Apt {k}{x}" for k in range(1, 40) for x in ("", "A", "B", "C")]
+            + [f" Unit {k}" for k in range(1, 40)]
+            + [f" Ste {k * 10 + 100}" for k in range(1, 40)]
+        )
         unit_kind = _weighted(rng, n, [88, 7, 3, 2])
         k = rng.integers(0, 39, n)
-        unit_i = np.select([unit_kind == 1, unit_kind == 2, unit_kind == 3],
-                           [1 + 4 * k + rng.integers(0, 4, n), 1 + 156 + k, 1 + 195 + k], 0)
+        unit_i = np.select(
+            [unit_kind == 1, unit_kind == 2, unit_kind == 3],
+            [1 + 4 * k + rng.integers(0, 4, n), 1 + 156 + k, 1 + 195 + k],
+            0,
+        )
         city_i = rng.integers(0, len(CITIES), n)
         places = _table([f", {c}, {st} " for c, st, _ in CITIES])
         zips = np.asarray([z for _, _, z in CITIES])[city_i] + rng.integers(0, 10, n)
-        mat = np.concatenate([_digits(number, 5), streets[street_i], _table(unit_names)[unit_i],
-                              places[city_i], _digits(np.arange(100000), 5, pad=True)[zips]], axis=1)
+        mat = np.concatenate(
+            [
+                _digits(number, 5),
+                streets[street_i],
+                _table(unit_names)[unit_i],
+                places[city_i],
+                _digits(np.arange(100000), 5, pad=True)[zips],
+            ],
+            axis=1,
+        )
         return _codes_to_strings(mat)
 
     # -- natural nulls -------------------------------------------------------------------
@@ -1457,8 +1951,11 @@ class _Builder:
             t.append(self._cos_whitespace)
         if col.type == ColumnType.string and col.cleaning.case != Case.keep:
             t.append(self._cos_case)
-        if col.type == ColumnType.string and col.cleaning.collapse_whitespace and \
-                self._string_kind(col) in ("address", "name", "words", "company"):
+        if (
+            col.type == ColumnType.string
+            and col.cleaning.collapse_whitespace
+            and self._string_kind(col) in ("address", "name", "words", "company")
+        ):
             t.append(self._cos_double_space)
         if col.type == ColumnType.string and self._string_kind(col) == "phone":
             t += [self._cos_phone] * 3
@@ -1468,8 +1965,7 @@ class _Builder:
 
     def _cosmetics(self, vals: dict[str, _Val], faulty: np.ndarray) -> dict[str, list]:
         rng = self.rng("cosmetic")
-        capable = [(name, tr) for name in self.cols
-                   if (tr := self._cosmetic_transforms(self.cols[name], vals[name]))]
+        capable = [(name, tr) for name in self.cols if (tr := self._cosmetic_transforms(self.cols[name], vals[name]))]
         out: dict[str, list] = {}
         if not capable or self.n == 0:
             return out
@@ -1493,8 +1989,11 @@ class _Builder:
 
     def _cos_case(self, col, v, rows, rng) -> pa.Array:
         x = _take(v.text, rows)
-        options = {Case.lower: [pc.utf8_upper, pc.utf8_title], Case.upper: [pc.utf8_lower, pc.utf8_title],
-                   Case.title: [pc.utf8_upper, pc.utf8_lower]}[col.cleaning.case]
+        options = {
+            Case.lower: [pc.utf8_upper, pc.utf8_title],
+            Case.upper: [pc.utf8_lower, pc.utf8_title],
+            Case.title: [pc.utf8_upper, pc.utf8_lower],
+        }[col.cleaning.case]
         return _pick(rng, [f(x) for f in options])
 
     def _cos_double_space(self, col, v, rows, rng) -> pa.Array:
@@ -1503,10 +2002,17 @@ class _Builder:
     def _cos_phone(self, col, v, rows, rng) -> pa.Array:
         x = _take(v.text, rows)
         a, e, l_ = (pc.utf8_slice_codeunits(x, s, s + w) for s, w in ((0, 3), (4, 3), (8, 4)))
-        return _pick(rng, [
-            _join("(", a, ") ", e, "-", l_), _join(a, ".", e, ".", l_), _join("+1 ", a, " ", e, " ", l_),
-            _join(a, e, l_), _join("1-", a, "-", e, "-", l_), _join(a, " ", e, " ", l_),
-        ])
+        return _pick(
+            rng,
+            [
+                _join("(", a, ") ", e, "-", l_),
+                _join(a, ".", e, ".", l_),
+                _join("+1 ", a, " ", e, " ", l_),
+                _join(a, e, l_),
+                _join("1-", a, "-", e, "-", l_),
+                _join(a, " ", e, " ", l_),
+            ],
+        )
 
     def _cos_date(self, col, v, rows, rng) -> pa.Array:
         alts = self._formats(col)[1:]
@@ -1560,11 +2066,22 @@ class _Builder:
             elif col.pattern:
                 kinds.append("bad_pattern")
             elif col.format is not None:
-                kinds.append({Format.email: "bad_email", Format.phone: "bad_phone",
-                              Format.alphabetic: "non_alphabetic", Format.alphanumeric: "non_alphanumeric",
-                              Format.currency_code: "bad_currency_code", Format.uuid: "bad_uuid"}[col.format])
-            plain = not col.allowed_values and not col.pattern and \
-                col.format in (None, Format.alphabetic, Format.alphanumeric) and kind not in ("uuid",)
+                kinds.append(
+                    {
+                        Format.email: "bad_email",
+                        Format.phone: "bad_phone",
+                        Format.alphabetic: "non_alphabetic",
+                        Format.alphanumeric: "non_alphanumeric",
+                        Format.currency_code: "bad_currency_code",
+                        Format.uuid: "bad_uuid",
+                    }[col.format]
+                )
+            plain = (
+                not col.allowed_values
+                and not col.pattern
+                and col.format in (None, Format.alphabetic, Format.alphanumeric)
+                and kind not in ("uuid",)
+            )
             if plain and col.min_length is not None and col.min_length > 1:
                 kinds.append("too_short")
             if plain and col.max_length is not None:
@@ -1599,8 +2116,7 @@ class _Builder:
                 continue
             p = pairs[i]
             values, ok, fallback = self._fault_values(p, sub, vals, rng, clean_sorted, edits)
-            if values is not None and p.column is not None and p.column in self.rule_cols \
-                    and p.kind in _RULE_CHECKED:
+            if values is not None and p.column is not None and p.column in self.rule_cols and p.kind in _RULE_CHECKED:
                 keep = self._rules_hold(sub[ok], {p.column: self._fault_typed(p.column, values)}, vals)
                 values = values.filter(pa.array(keep))
                 ok[np.flatnonzero(ok)[~keep]] = False
@@ -1673,8 +2189,19 @@ class _Builder:
             src = clean_sorted[np.floor(rng.random(m) * np.maximum(cnt, 1)).astype(np.int64)]
             return _take(v.text, src[ok]), ok, fb
         if kind == "non_numeric":
-            return _pick(rng, [pa.array(["#VALUE!"] * m, pa.string()), pa.array(["unknown"] * m, pa.string()),
-                               _join(x, "x"), _join(x, ".5.1")]), ok, None
+            return (
+                _pick(
+                    rng,
+                    [
+                        pa.array(["#VALUE!"] * m, pa.string()),
+                        pa.array(["unknown"] * m, pa.string()),
+                        _join(x, "x"),
+                        _join(x, ".5.1"),
+                    ],
+                ),
+                ok,
+                None,
+            )
         if kind in ("negative_number", "out_of_range") and col.type in _NUMERIC:
             cand = self._numeric_fault(col, kind, np.asarray(v.typed)[rows], rng)
             c = cand
@@ -1687,15 +2214,34 @@ class _Builder:
         if kind == "bad_boolean":
             return _take(["maybe", "2", "unknown", "yes please"], rng.integers(0, 4, m)), ok, None
         if kind == "bad_email":
-            return _pick(rng, [
-                pc.replace_substring(x, "@", ""), pc.replace_substring(x, "@", " at "),
-                pc.replace_substring(x, "@", "@@"), pc.replace_substring_regex(x, r"\.[A-Za-z]+$", ""),
-                pc.replace_substring_regex(x, "@.*$", "@"),
-            ]), ok, None
+            return (
+                _pick(
+                    rng,
+                    [
+                        pc.replace_substring(x, "@", ""),
+                        pc.replace_substring(x, "@", " at "),
+                        pc.replace_substring(x, "@", "@@"),
+                        pc.replace_substring_regex(x, r"\.[A-Za-z]+$", ""),
+                        pc.replace_substring_regex(x, "@.*$", "@"),
+                    ],
+                ),
+                ok,
+                None,
+            )
         if kind == "bad_phone":
             a, e, l_ = (pc.utf8_slice_codeunits(x, s, s + w) for s, w in ((0, 3), (4, 3), (8, 4)))
-            return _pick(rng, [_join(e, "-", l_), _join(a, "-", e, "-", pc.utf8_slice_codeunits(l_, 0, 3)),
-                               _join(a, "-", e, "-", l_, _int_text(rng.integers(0, 10, m)))]), ok, None
+            return (
+                _pick(
+                    rng,
+                    [
+                        _join(e, "-", l_),
+                        _join(a, "-", e, "-", pc.utf8_slice_codeunits(l_, 0, 3)),
+                        _join(a, "-", e, "-", l_, _int_text(rng.integers(0, 10, m))),
+                    ],
+                ),
+                ok,
+                None,
+            )
         if kind in ("non_alphabetic", "non_alphanumeric"):
             chars = "0123456789@#" if kind == "non_alphabetic" else "#@!%&*"
             parts = [pc.utf8_replace_slice(x, 1, 2, ch) for ch in chars]
@@ -1703,8 +2249,18 @@ class _Builder:
         if kind == "bad_currency_code":
             return _take(["US$", "EURO", "DOLLARS", "12A", "E", "POUND"], rng.integers(0, 6, m)), ok, None
         if kind == "bad_uuid":
-            return _pick(rng, [pc.utf8_slice_codeunits(x, 0, 35), pc.utf8_replace_slice(x, 0, 1, "g"),
-                               pc.replace_substring(x, "-", "", max_replacements=2)]), ok, None
+            return (
+                _pick(
+                    rng,
+                    [
+                        pc.utf8_slice_codeunits(x, 0, 35),
+                        pc.utf8_replace_slice(x, 0, 1, "g"),
+                        pc.replace_substring(x, "-", "", max_replacements=2),
+                    ],
+                ),
+                ok,
+                None,
+            )
         if kind == "bad_pattern":
             return self._bad_pattern(col, x, rng, fb)
         if kind == "too_short":
@@ -1760,8 +2316,12 @@ class _Builder:
     def _bad_pattern(self, col: Column, x: pa.Array, rng, fb):
         """Variants of the clean value that the pattern rejects even after cleaning: the
         injective ones first (unique columns stay unique), dropping a character last."""
-        variants = [_join(x, "9"), pc.utf8_replace_slice(x, 1, 1, "-"), _join("#", x),
-                    pc.utf8_slice_codeunits(x, 0, -1)]
+        variants = [
+            _join(x, "9"),
+            pc.utf8_replace_slice(x, 1, 1, "-"),
+            _join("#", x),
+            pc.utf8_slice_codeunits(x, 0, -1),
+        ]
         m = len(x)
         first = rng.integers(0, 3, m)
         chosen = np.full(m, -1)
@@ -1797,19 +2357,41 @@ class _Builder:
         fmt = self._formats(col)[0]
         typed = np.asarray(v.typed)[rows]
         if kind == "malformed_date":
-            return _take(["not a date", "TBD", "yesterday", "??/??/????", "see notes", "31st of never"],
-                         rng.integers(0, 6, m)), ok, None
+            return (
+                _take(
+                    ["not a date", "TBD", "yesterday", "??/??/????", "see notes", "31st of never"],
+                    rng.integers(0, 6, m),
+                ),
+                ok,
+                None,
+            )
         if kind == "impossible_date":
             secs = typed * _UNIT_SECONDS[unit]
             dt = secs.astype("datetime64[s]")
             year = dt.astype("datetime64[Y]").astype(np.int64) + 1970
-            md = [("02", "30"), ("02", "31"), ("04", "31"), ("06", "31"), ("09", "31"), ("11", "31"),
-                  ("13", "15"), ("00", "10"), ("07", "00"), ("12", "32")]
+            md = [
+                ("02", "30"),
+                ("02", "31"),
+                ("04", "31"),
+                ("06", "31"),
+                ("09", "31"),
+                ("11", "31"),
+                ("13", "15"),
+                ("00", "10"),
+                ("07", "00"),
+                ("12", "32"),
+            ]
             pick = rng.integers(0, len(md), m)
             tod = secs % 86400
-            parts = {"Y": _pad(year, 4), "y": _pad(year % 100, 2),
-                     "m": _take([a for a, _ in md], pick), "d": _take([b for _, b in md], pick),
-                     "H": _pad(tod // 3600, 2), "M": _pad(tod // 60 % 60, 2), "S": _pad(tod % 60, 2)}
+            parts = {
+                "Y": _pad(year, 4),
+                "y": _pad(year % 100, 2),
+                "m": _take([a for a, _ in md], pick),
+                "d": _take([b for _, b in md], pick),
+                "H": _pad(tod // 3600, 2),
+                "M": _pad(tod // 60 % 60, 2),
+                "S": _pad(tod % 60, 2),
+            }
             text = _fmt_parts(fmt, parts)
             if text is None:
                 return None, np.zeros(m, dtype=bool), "malformed_date"

@@ -25,8 +25,13 @@ def source_table(contract: Contract, section) -> str:
 
 def read_columns(contract: Contract, agg: Aggregation) -> list[str]:
     """Only the columns the aggregation uses (filters and join keys included), plus lineage tie-breakers."""
-    needed = {*agg.group_by, *(m.column for m in agg.metrics if m.column), *(c for j in agg.join for c in j.on),
-              PARTITION, SOURCE_LINE}
+    needed = {
+        *agg.group_by,
+        *(m.column for m in agg.metrics if m.column),
+        *(c for j in agg.join for c in j.on),
+        PARTITION,
+        SOURCE_LINE,
+    }
     if agg.time_column:
         needed.add(agg.time_column)
     for expression in [agg.filter, *(m.filter for m in agg.metrics)]:
@@ -63,8 +68,15 @@ def group_ids(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.Data
     return gid, groups
 
 
-def metric_values(frame: pd.DataFrame, gid: np.ndarray, n_groups: int, agg: str, column: str | None,
-                  mask: np.ndarray | None = None, order_by: list[str] | None = None) -> pd.Series:
+def metric_values(
+    frame: pd.DataFrame,
+    gid: np.ndarray,
+    n_groups: int,
+    agg: str,
+    column: str | None,
+    mask: np.ndarray | None = None,
+    order_by: list[str] | None = None,
+) -> pd.Series:
     """One value per group (index 0..n_groups-1) over the rows `mask` keeps.
 
     count/nunique/sum are 0 for a group whose rows all fail the filter; other aggregations are
@@ -85,8 +97,9 @@ def metric_values(frame: pd.DataFrame, gid: np.ndarray, n_groups: int, agg: str,
     return out
 
 
-def join_models(frame: pd.DataFrame, agg: Aggregation, models: dict[str, tuple[list[str], pd.DataFrame]],
-                stats: dict | None = None) -> pd.DataFrame:
+def join_models(
+    frame: pd.DataFrame, agg: Aggregation, models: dict[str, tuple[list[str], pd.DataFrame]], stats: dict | None = None
+) -> pd.DataFrame:
     """Left-join each declared model's columns onto the rows (the model is one row per key).
 
     A model missing from `models` (not materialized yet) joins as nulls. `stats` receives, per
@@ -113,8 +126,12 @@ def order_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in (PARTITION, SOURCE_LINE) if c in frame.columns]
 
 
-def aggregate(masked: pd.DataFrame, agg: Aggregation,
-              models: dict[str, tuple[list[str], pd.DataFrame]] | None = None, stats: dict | None = None) -> pd.DataFrame:
+def aggregate(
+    masked: pd.DataFrame,
+    agg: Aggregation,
+    models: dict[str, tuple[list[str], pd.DataFrame]] | None = None,
+    stats: dict | None = None,
+) -> pd.DataFrame:
     """One row per group: group columns, optional `period`, then the declared metrics.
 
     `models`: the tables of the models the aggregation joins (key columns, frame); `stats` gets

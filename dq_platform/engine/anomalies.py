@@ -128,8 +128,11 @@ def bursts(events: pd.DataFrame, rule: Anomaly, since: pd.Timestamp | None = Non
     n = len(ev)
     if n == 0:
         return _no_bursts(events, columns)
-    codes = (ev.groupby(groups, sort=False, dropna=False).ngroup().to_numpy(dtype=np.int64) if groups
-             else np.zeros(n, dtype=np.int64))
+    codes = (
+        ev.groupby(groups, sort=False, dropna=False).ngroup().to_numpy(dtype=np.int64)
+        if groups
+        else np.zeros(n, dtype=np.int64)
+    )
     times = ev[time].to_numpy(dtype="datetime64[ns]").view(np.int64)
     order = np.lexsort((times, codes))
     codes, times = codes[order], times[order]
@@ -155,8 +158,11 @@ def bursts(events: pd.DataFrame, rule: Anomaly, since: pd.Timestamp | None = Non
     idx = np.arange(n)
     owner = np.searchsorted(lo, idx, side="right") - 1
     inside = (owner >= 0) & (idx <= hi[np.maximum(owner, 0)])
-    parts = (pd.DataFrame({"b": owner[inside], "p": ev[PARTITION].to_numpy()[inside]})
-             .drop_duplicates().sort_values(["b", "p"]))
+    parts = (
+        pd.DataFrame({"b": owner[inside], "p": ev[PARTITION].to_numpy()[inside]})
+        .drop_duplicates()
+        .sort_values(["b", "p"])
+    )
     partitions = parts.groupby("b")["p"].agg(",".join).reindex(range(len(lo)))
 
     out = ev.loc[lo, groups].reset_index(drop=True)
@@ -169,16 +175,23 @@ def bursts(events: pd.DataFrame, rule: Anomaly, since: pd.Timestamp | None = Non
 
 
 def _no_bursts(events: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    out = pd.DataFrame({c: pd.Series(dtype=events[c].dtype if c in events.columns else "string")
-                        for c in columns[1:-1]})
-    for c, t in (("window_start", "datetime64[ns]"), ("window_end", "datetime64[ns]"), ("events", "int64"),
-                 ("peak_count", "int64"), ("partitions", "string")):
+    out = pd.DataFrame(
+        {c: pd.Series(dtype=events[c].dtype if c in events.columns else "string") for c in columns[1:-1]}
+    )
+    for c, t in (
+        ("window_start", "datetime64[ns]"),
+        ("window_end", "datetime64[ns]"),
+        ("events", "int64"),
+        ("peak_count", "int64"),
+        ("partitions", "string"),
+    ):
         out[c] = pd.Series(dtype=t)
     return out
 
 
-def affected_range(first: pd.Timestamp, last: pd.Timestamp, rule: Anomaly,
-                   stored: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+def affected_range(
+    first: pd.Timestamp, last: pd.Timestamp, rule: Anomaly, stored: pd.DataFrame
+) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The time range whose bursts new events in [first, last] can change, and no stored burst straddles.
 
     A new event can only change windows ending within [first, last + size], whose events lie in
@@ -201,13 +214,17 @@ def affected_range(first: pd.Timestamp, last: pd.Timestamp, rule: Anomaly,
 
 # -- the anomalies rows ---------------------------------------------------------------------
 
+
 def _when(ts: pd.Series) -> pd.Series:
     return ts.dt.strftime("%Y-%m-%d %H:%M:%S").astype("string")
 
 
 def _duration(seconds: np.ndarray) -> pd.Series:
-    text = np.where(seconds < 120, np.char.mod("%.0f s", seconds),
-                    np.where(seconds < 7200, np.char.mod("%.1f min", seconds / 60), np.char.mod("%.1f h", seconds / 3600)))
+    text = np.where(
+        seconds < 120,
+        np.char.mod("%.0f s", seconds),
+        np.where(seconds < 7200, np.char.mod("%.1f min", seconds / 60), np.char.mod("%.1f h", seconds / 3600)),
+    )
     return pd.Series(text, dtype="string")
 
 
@@ -217,8 +234,9 @@ def _text(values: pd.Series, limit: int = 40) -> pd.Series:
     return s.fillna("-")
 
 
-def window_rows(found: pd.DataFrame, rule: Anomaly, contract: Contract, detected_at: dt.datetime,
-                run_id: str) -> pd.DataFrame:
+def window_rows(
+    found: pd.DataFrame, rule: Anomaly, contract: Contract, detected_at: dt.datetime, run_id: str
+) -> pd.DataFrame:
     """Bursts -> anomalies rows, with a description such as
     'auth-service: 25 ERROR logs in 42 s (2025-01-01 10:20:01 to 10:20:43); peak 25 within 1m, threshold 20'."""
     w = rule.window
@@ -243,9 +261,20 @@ def window_rows(found: pd.DataFrame, rule: Anomaly, contract: Contract, detected
     end_text = pd.Series(np.where(same_day, end.dt.strftime("%H:%M:%S"), _when(end)), dtype="string")
     events = pd.Series(found["events"].to_numpy(), dtype="Int64")
     peak = pd.Series(found["peak_count"].to_numpy(), dtype="Int64")
-    out["description"] = (who + ": " + events.astype("string") + f" {rule.label} in " + _duration(seconds)
-                          + " (" + _when(start) + " to " + end_text + "); peak " + peak.astype("string")
-                          + f" within {w.size}, threshold {w.count_above}")
+    out["description"] = (
+        who
+        + ": "
+        + events.astype("string")
+        + f" {rule.label} in "
+        + _duration(seconds)
+        + " ("
+        + _when(start)
+        + " to "
+        + end_text
+        + "); peak "
+        + peak.astype("string")
+        + f" within {w.size}, threshold {w.count_above}"
+    )
     out["group_values"] = pairs
     out["window_start"], out["window_end"] = start.to_numpy(), end.to_numpy()
     out["events"], out["peak_count"] = events.to_numpy(), peak.to_numpy()
@@ -258,8 +287,9 @@ def window_rows(found: pd.DataFrame, rule: Anomaly, contract: Contract, detected
     return _stamp(out, rule, "window", contract, detected_at, run_id)
 
 
-def row_rows(events: pd.DataFrame, rule: Anomaly, contract: Contract, detected_at: dt.datetime,
-             run_id: str) -> pd.DataFrame:
+def row_rows(
+    events: pd.DataFrame, rule: Anomaly, contract: Contract, detected_at: dt.datetime, run_id: str
+) -> pd.DataFrame:
     """Each matching event -> one anomaly row with its non-PII values, e.g.
     '2025-01-01 10:20:32: service=inventory-api, cpu=91.5, latency_ms=120 (cpu > 85 or latency_ms > 400)'."""
     hit = events.loc[matches(events, rule)].reset_index(drop=True)
@@ -289,7 +319,8 @@ def row_rows(events: pd.DataFrame, rule: Anomaly, contract: Contract, detected_a
 
 def _stamp(out: pd.DataFrame, rule: Anomaly, kind: str, contract: Contract, detected_at, run_id: str) -> pd.DataFrame:
     out["rule_id"], out["kind"], out["severity"] = rule.id, kind, rule.severity
-    out["detected_at"] = pd.Timestamp(detected_at).tz_localize(None) if pd.Timestamp(detected_at).tzinfo else \
-        pd.Timestamp(detected_at)
+    out["detected_at"] = (
+        pd.Timestamp(detected_at).tz_localize(None) if pd.Timestamp(detected_at).tzinfo else pd.Timestamp(detected_at)
+    )
     out["run_id"] = run_id
     return out.astype(output_dtypes(contract))

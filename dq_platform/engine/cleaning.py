@@ -101,8 +101,11 @@ def normalize_phone(s: pd.Series) -> tuple[pd.Series, pd.Series]:
         digits = pc.if_else(with_country, pc.utf8_slice_codeunits(digits, 1), digits)
         ok = pc.fill_null(pc.match_substring_regex(digits, r"^[2-9][0-9]{2}[2-9][0-9]{6}$"), False)
         formatted = pc.binary_join_element_wise(
-            pc.utf8_slice_codeunits(digits, 0, 3), pc.utf8_slice_codeunits(digits, 3, 6),
-            pc.utf8_slice_codeunits(digits, 6, 10), pa.scalar("-", digits.type))
+            pc.utf8_slice_codeunits(digits, 0, 3),
+            pc.utf8_slice_codeunits(digits, 3, 6),
+            pc.utf8_slice_codeunits(digits, 6, 10),
+            pa.scalar("-", digits.type),
+        )
         fixed = pc.if_else(ok, formatted, pa.scalar(None, formatted.type))
         values.iloc[np.flatnonzero(todo)] = pd.arrays.ArrowStringArray(fixed)
         invalid[np.flatnonzero(todo)] = ~ok.to_numpy(zero_copy_only=False)

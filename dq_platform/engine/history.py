@@ -148,8 +148,14 @@ def iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
-def judge(timestamps: Sequence[float], values: Sequence[float], current_ts: float, current_value: float | None,
-          settings: Settings = Settings(), kind: Kind = LEVEL) -> Verdict:
+def judge(
+    timestamps: Sequence[float],
+    values: Sequence[float],
+    current_ts: float,
+    current_value: float | None,
+    settings: Settings = Settings(),
+    kind: Kind = LEVEL,
+) -> Verdict:
     """Judge `current_value` (at `current_ts`) against past points (epoch seconds, values).
 
     Points count when `current_ts - window <= ts < current_ts` and their value is finite; with
@@ -167,20 +173,30 @@ def judge(timestamps: Sequence[float], values: Sequence[float], current_ts: floa
         keep &= weekday_of(ts) == day
         needed = settings.min_weekday_history
     x = v[keep]
-    base = dict(timestamp=current_ts, points=int(x.size), needed=needed, window_start=start, window_end=current_ts,
-                window_days=settings.window_days, seasonality=settings.seasonality, weekday=weekday,
-                threshold=settings.threshold)
+    base = dict(
+        timestamp=current_ts,
+        points=int(x.size),
+        needed=needed,
+        window_start=start,
+        window_end=current_ts,
+        window_days=settings.window_days,
+        seasonality=settings.seasonality,
+        weekday=weekday,
+        threshold=settings.threshold,
+    )
     if current_value is None or not math.isfinite(current_value):
         return Verdict(judged=False, passed=True, value=None, reason="no value to judge", **base)
     value = float(current_value)
     if x.size < needed:
-        return Verdict(judged=False, passed=True, value=value,
-                       reason=f"learning: {x.size} of {needed} points", **base)
+        return Verdict(judged=False, passed=True, value=value, reason=f"learning: {x.size} of {needed} points", **base)
     median = float(np.median(x))
     mad = float(np.median(np.abs(x - median)))
     widen = small_sample_factor(int(x.size), settings.threshold)
-    candidates = {"mad": MAD_TO_SIGMA * mad * widen, "relative floor": kind.relative_floor * abs(median),
-                  "absolute floor": kind.absolute_floor}
+    candidates = {
+        "mad": MAD_TO_SIGMA * mad * widen,
+        "relative floor": kind.relative_floor * abs(median),
+        "absolute floor": kind.absolute_floor,
+    }
     basis = max(candidates, key=candidates.get)  # ties: the first (mad)
     scale = candidates[basis]
     if scale > 0:
@@ -200,13 +216,26 @@ def judge(timestamps: Sequence[float], values: Sequence[float], current_ts: floa
         reason = "above the range history predicts" if not kind.one_sided else "later than history predicts"
     else:
         reason = "below the range history predicts"
-    return Verdict(judged=True, passed=bool(passed), value=value, median=median, mad=mad, scale=scale,
-                   scale_basis=basis, expected_low=low, expected_high=high, robust_z=float(z),
-                   small_sample_factor=widen, reason=reason, **base)
+    return Verdict(
+        judged=True,
+        passed=bool(passed),
+        value=value,
+        median=median,
+        mad=mad,
+        scale=scale,
+        scale_basis=basis,
+        expected_low=low,
+        expected_high=high,
+        robust_z=float(z),
+        small_sample_factor=widen,
+        reason=reason,
+        **base,
+    )
 
 
-def one_per_partition(partitions: Sequence[str], timestamps: Sequence[float],
-                      values: Sequence | Mapping[str, Sequence]) -> pd.DataFrame:
+def one_per_partition(
+    partitions: Sequence[str], timestamps: Sequence[float], values: Sequence | Mapping[str, Sequence]
+) -> pd.DataFrame:
     """One point per file from every materialization of it: dated by its arrival, valued by its latest.
 
     Input: one row per materialization (partition, time, value; value may be NaN where the
@@ -215,14 +244,20 @@ def one_per_partition(partitions: Sequence[str], timestamps: Sequence[float],
     materializations, and `value` (or one column per metric name) of the latest materialization.
     """
     named = dict(values) if isinstance(values, Mapping) else {"value": values}
-    frame = pd.DataFrame({"partition": pd.Series(list(partitions), dtype=object),
-                          "ts": np.asarray(timestamps, dtype=float)})
+    frame = pd.DataFrame(
+        {"partition": pd.Series(list(partitions), dtype=object), "ts": np.asarray(timestamps, dtype=float)}
+    )
     for name, column in named.items():
         frame[name] = pd.to_numeric(pd.Series(list(column), dtype="object"), errors="coerce").astype(float)
     if frame.empty:
-        return pd.DataFrame({"partition": pd.Series(dtype=object), "arrived": pd.Series(dtype=float),
-                             "materializations": pd.Series(dtype=int),
-                             **{name: pd.Series(dtype=float) for name in named}})
+        return pd.DataFrame(
+            {
+                "partition": pd.Series(dtype=object),
+                "arrived": pd.Series(dtype=float),
+                "materializations": pd.Series(dtype=int),
+                **{name: pd.Series(dtype=float) for name in named},
+            }
+        )
     frame = frame.sort_values("ts", kind="stable")
     grouped = frame.groupby("partition", sort=False)
     out = pd.DataFrame({"arrived": grouped["ts"].min(), "materializations": grouped["ts"].size()})

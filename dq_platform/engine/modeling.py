@@ -22,6 +22,7 @@ from dq_platform.engine.rules import PARTITION, SOURCE_LINE
 
 # -- building the tables (vectorized) ---------------------------------------------------------
 
+
 @dataclass
 class ModelBuild:
     frame: pd.DataFrame  # one row per key (unless duplicate_keys > 0), sorted by key
@@ -33,8 +34,9 @@ class ModelBuild:
 
 def read_columns(model: Model) -> list[str]:
     """Masked columns the model needs: its own, its ordering column and the lineage tie-breakers."""
-    return list(dict.fromkeys([*model.output_columns, *([model.latest_by] if model.latest_by else []),
-                               PARTITION, SOURCE_LINE]))
+    return list(
+        dict.fromkeys([*model.output_columns, *([model.latest_by] if model.latest_by else []), PARTITION, SOURCE_LINE])
+    )
 
 
 def build_model(masked: pd.DataFrame, model: Model) -> ModelBuild:
@@ -53,9 +55,13 @@ def build_model(masked: pd.DataFrame, model: Model) -> ModelBuild:
     frame = masked.sort_values(order, kind="stable", na_position="first") if order else masked
     frame = frame.drop_duplicates(model.key if model.latest_by else cols, keep="last")[cols + lineage]
     frame = frame.sort_values(model.key, kind="stable").reset_index(drop=True)
-    return ModelBuild(frame=frame, rows_in=len(masked), superseded=len(masked) - len(frame),
-                      duplicate_keys=int(frame.duplicated(model.key, keep="first").sum()),
-                      null_keys=int(frame[model.key].isna().any(axis=1).sum()))
+    return ModelBuild(
+        frame=frame,
+        rows_in=len(masked),
+        superseded=len(masked) - len(frame),
+        duplicate_keys=int(frame.duplicated(model.key, keep="first").sum()),
+        null_keys=int(frame[model.key].isna().any(axis=1).sum()),
+    )
 
 
 def orphans(fact: pd.DataFrame, column: str, target: pd.Series | None) -> tuple[int, int]:

@@ -30,8 +30,7 @@ from dq_platform.engine.cleaning import arrow_strings
 from dq_platform.engine.parallel import map_columns
 from dq_platform.engine.strings import canonical_strings
 
-__all__ = ["KINDS", "PiiScan", "iban_valid", "luhn_valid", "raw_value_echo", "scan_frame", "scrub_text",
-           "shape_of"]
+__all__ = ["KINDS", "PiiScan", "iban_valid", "luhn_valid", "raw_value_echo", "scan_frame", "scrub_text", "shape_of"]
 
 KINDS = ("email", "phone", "ssn", "card", "iban", "ipv4", "ipv6")
 
@@ -44,42 +43,48 @@ _RESERVED_EMAIL = _RESERVED_EMAIL_CORE + r"(?:[^A-Za-z0-9.\-]|$)"
 _ONLY_RESERVED_EMAIL = r"^[ \t]*" + _RESERVED_EMAIL_CORE + r"[ \t]*$"
 _EMAIL = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
 # North-American numbers: area code and exchange start with 2-9; optional +1 / 1 prefix.
-_PHONE = (r"(?:\([2-9][0-9]{2}\)[-. ]?|" + _B + r"(?:\+?1[-. ]?)?(?:\([2-9][0-9]{2}\)[-. ]?|[2-9][0-9]{2}[-. ]?))"
-          r"[2-9][0-9]{2}[-. ]?[0-9]{4}" + _E)
+_PHONE = (
+    r"(?:\([2-9][0-9]{2}\)[-. ]?|" + _B + r"(?:\+?1[-. ]?)?(?:\([2-9][0-9]{2}\)[-. ]?|[2-9][0-9]{2}[-. ]?))"
+    r"[2-9][0-9]{2}[-. ]?[0-9]{4}" + _E
+)
 # AAA-GG-SSSS; area not 000, 666 or 9xx; group not 00; serial not 0000.
-_SSN = (_B + r"(?:00[1-9]|0[1-9][0-9]|[1-5][0-9]{2}|6[0-5][0-9]|66[0-57-9]|6[7-9][0-9]|[78][0-9]{2})"
-        r"-(?:0[1-9]|[1-9][0-9])-(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})" + _E)
+_SSN = (
+    _B + r"(?:00[1-9]|0[1-9][0-9]|[1-5][0-9]{2}|6[0-5][0-9]|66[0-57-9]|6[7-9][0-9]|[78][0-9]{2})"
+    r"-(?:0[1-9]|[1-9][0-9])-(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})" + _E
+)
 _CARD = _B + r"(?P<c>[0-9](?:[ \-]?[0-9]){12,18})" + _E
 # Upper-case only on purpose: lower-case hex tokens would otherwise be candidates.
-_IBAN = (_B + r"(?P<c>[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?))" + _E)
+_IBAN = _B + r"(?P<c>[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?))" + _E
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _IPV4_CORE = _OCTET + r"(?:\." + _OCTET + r"){3}"
 # "." is not a boundary for IPv4, so "1.2.3.4.5" (a version string) is not an address.
 _IPV4 = r"(?:^|[^0-9A-Za-z_.])" + _IPV4_CORE + r"(?:[^0-9A-Za-z_.]|\.(?:[^0-9]|$)|$)"
 _H = r"[0-9A-Fa-f]{1,4}"
-_IPV6_CORE = "|".join([
-    rf"(?:{_H}:){{7}}{_H}",
-    rf"(?:{_H}:){{1,7}}:",
-    rf"(?:{_H}:){{1,6}}:{_H}",
-    rf"(?:{_H}:){{1,5}}(?::{_H}){{1,2}}",
-    rf"(?:{_H}:){{1,4}}(?::{_H}){{1,3}}",
-    rf"(?:{_H}:){{1,3}}(?::{_H}){{1,4}}",
-    rf"(?:{_H}:){{1,2}}(?::{_H}){{1,5}}",
-    rf"{_H}:(?::{_H}){{1,6}}",
-    rf":(?::{_H}){{1,7}}",  # ::1, ::ffff (bare "::" is not reported)
-    r"(?i:fe80):(?::[0-9A-Fa-f]{0,4}){0,4}%[0-9A-Za-z]+",
-    rf"::(?:(?i:ffff)(?::0{{1,4}})?:)?{_IPV4_CORE}",
-    rf"(?:{_H}:){{1,4}}:{_IPV4_CORE}",
-])
+_IPV6_CORE = "|".join(
+    [
+        rf"(?:{_H}:){{7}}{_H}",
+        rf"(?:{_H}:){{1,7}}:",
+        rf"(?:{_H}:){{1,6}}:{_H}",
+        rf"(?:{_H}:){{1,5}}(?::{_H}){{1,2}}",
+        rf"(?:{_H}:){{1,4}}(?::{_H}){{1,3}}",
+        rf"(?:{_H}:){{1,3}}(?::{_H}){{1,4}}",
+        rf"(?:{_H}:){{1,2}}(?::{_H}){{1,5}}",
+        rf"{_H}:(?::{_H}){{1,6}}",
+        rf":(?::{_H}){{1,7}}",  # ::1, ::ffff (bare "::" is not reported)
+        r"(?i:fe80):(?::[0-9A-Fa-f]{0,4}){0,4}%[0-9A-Za-z]+",
+        rf"::(?:(?i:ffff)(?::0{{1,4}})?:)?{_IPV4_CORE}",
+        rf"(?:{_H}:){{1,4}}:{_IPV4_CORE}",
+    ]
+)
 _IPV6 = r"(?:^|[^0-9A-Za-z_:.])(?:" + _IPV6_CORE + r")(?:[^0-9A-Za-z_:]|$)"
 
 _PLAIN_PATTERNS = {"email": _EMAIL, "phone": _PHONE, "ssn": _SSN, "ipv4": _IPV4, "ipv6": _IPV6}
 # every pattern at once (card/IBAN as bare candidates): a cheap first pass over the whole column
-_ANY = "|".join(f"(?:{p})" for p in [*_PLAIN_PATTERNS.values(), _CARD.replace("?P<c>", ""),
-                                     _IBAN.replace("?P<c>", "")])
+_ANY = "|".join(f"(?:{p})" for p in [*_PLAIN_PATTERNS.values(), _CARD.replace("?P<c>", ""), _IBAN.replace("?P<c>", "")])
 
 
 # -- checksums, vectorized ------------------------------------------------------------------
+
 
 def _byte_matrix(arr: pa.Array, width: int) -> np.ndarray:
     """ASCII strings -> (n, width) uint8 matrix, left-aligned, zero-padded."""
@@ -162,12 +167,10 @@ def _checksum_hits(text: pa.Array, pattern: str, check) -> np.ndarray:
 # -- scanning ---------------------------------------------------------------------------------
 
 
-
 def _scannable(df: pd.DataFrame, columns: Iterable[str] | None) -> list[str]:
     if columns is not None:
         return list(columns)
-    return [c for c in df.columns
-            if pd.api.types.is_string_dtype(df[c].dtype) or df[c].dtype == object]
+    return [c for c in df.columns if pd.api.types.is_string_dtype(df[c].dtype) or df[c].dtype == object]
 
 
 def _without_reserved_emails(text: pa.Array) -> pa.Array:
@@ -214,15 +217,18 @@ def scan_frame(df: pd.DataFrame, columns: Iterable[str] | None = None) -> dict[s
     """{column: {kind: number of values containing that kind}} — only non-zero entries appear,
     so an empty dict means nothing was found. Scans string/object columns unless told which."""
     names = _scannable(df, columns)
-    counts = map_columns(lambda col: {kind: int(mask.sum()) for kind, mask in _hit_masks(df[col]).items()},
-                         names, rows=len(df))
+    counts = map_columns(
+        lambda col: {kind: int(mask.sum()) for kind, mask in _hit_masks(df[col]).items()}, names, rows=len(df)
+    )
     return {col: found for col, found in zip(names, counts) if found}
 
 
 # -- scrubbing free text (the `scrub` masking strategy) ------------------------------------------
 
-_PHONE_CORE = (r"(?:\([2-9][0-9]{2}\)[-. ]?|(?:\+?1[-. ]?)?(?:\([2-9][0-9]{2}\)[-. ]?|[2-9][0-9]{2}[-. ]?))"
-               r"[2-9][0-9]{2}[-. ]?[0-9]{4}")
+_PHONE_CORE = (
+    r"(?:\([2-9][0-9]{2}\)[-. ]?|(?:\+?1[-. ]?)?(?:\([2-9][0-9]{2}\)[-. ]?|[2-9][0-9]{2}[-. ]?))"
+    r"[2-9][0-9]{2}[-. ]?[0-9]{4}"
+)
 _SSN_CORE = _SSN.removeprefix(_B).removesuffix(_E)
 # (boundary before)(value)(boundary after) -> \1[kind]\2: the boundaries the gate's patterns consume are kept
 _SCRUB = [
@@ -260,8 +266,9 @@ def scrub_text(series: pd.Series) -> pd.Series:
             flagged = _checksum_hits(sub, pattern, check)
             if flagged.any():  # in those rows every candidate goes, valid or not
                 core = pattern.replace("?P<c>", "").removeprefix(_B).removesuffix(_E)
-                fixed = pc.replace_substring_regex(sub.filter(pa.array(flagged)), f"({_B[3:-1]})?{core}({_E[3:-1]})?",
-                                                   "\\1[" + kind + "]\\3")  # group 2: the candidate
+                fixed = pc.replace_substring_regex(
+                    sub.filter(pa.array(flagged)), f"({_B[3:-1]})?{core}({_E[3:-1]})?", "\\1[" + kind + "]\\3"
+                )  # group 2: the candidate
                 sub = _scatter(sub, flagged, fixed)
         left = pd.Series(pd.arrays.ArrowStringArray(sub))
         if not _hit_masks(left):
@@ -343,8 +350,14 @@ class PiiScan:
 
     def to_metadata(self) -> dict:
         """Plain JSON-serializable dict for Dagster check metadata."""
-        return {"rows_scanned": self.rows, "columns_scanned": list(self.columns), "total_hits": self.total,
-                "counts": self.counts, "first_rows": self.first_rows, "shapes": self.shapes}
+        return {
+            "rows_scanned": self.rows,
+            "columns_scanned": list(self.columns),
+            "total_hits": self.total,
+            "counts": self.counts,
+            "first_rows": self.first_rows,
+            "shapes": self.shapes,
+        }
 
 
 def _echo_text(series: pd.Series) -> pa.Array:
@@ -362,8 +375,11 @@ def raw_value_echo(masked: pd.DataFrame, cleaned: pd.DataFrame, contract: Contra
     (42 == "42"), with Arrow's hash-based ``is_in`` (pandas' isin on Arrow strings is ~30x slower).
     """
     # scrub: text without PII in it stays as it was; the pattern scan judges it
-    names = [c.name for c in contract.pii_columns if c.name in masked.columns and c.name in cleaned.columns
-             and c.pii.masking.value != "scrub"]
+    names = [
+        c.name
+        for c in contract.pii_columns
+        if c.name in masked.columns and c.name in cleaned.columns and c.pii.masking.value != "scrub"
+    ]
 
     def echoes(name: str) -> int:
         hit = pc.is_in(_echo_text(masked[name]), value_set=_echo_text(cleaned[name]), skip_nulls=True)

@@ -44,8 +44,10 @@ _NUMBER_DECORATION = r"[\$€£,\s]"  # what the cleaner strips from numbers ($1
 _NUMBER_CHARS = r"^[0-9.eE+\-\$€£,\s]+$"  # values that could be a number once stripped
 _BOOLEAN_TOKENS = ["true", "t", "yes", "y", "1", "false", "f", "no", "n", "0"]
 # cheap pre-filter before the (costly) date parsers: only values shaped like some date
-_DATE_SHAPE = (r"^[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}|^[0-9]{8}$|^[0-9]{1,2}[ -][A-Za-z]{3,9}[ -][0-9]{4}$"
-               r"|^[A-Za-z]{3,9}\.? [0-9]{1,2}, [0-9]{4}$")
+_DATE_SHAPE = (
+    r"^[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}|^[0-9]{8}$|^[0-9]{1,2}[ -][A-Za-z]{3,9}[ -][0-9]{4}$"
+    r"|^[A-Za-z]{3,9}\.? [0-9]{1,2}, [0-9]{4}$"
+)
 # What normalize_phone accepts, as one RE2 pattern: 10 digits (area and exchange codes 2-9), or 11
 # starting with 1, with anything else between them. One regex pass instead of the digit extraction.
 _PHONE_NORMALIZABLE = r"^[^0-9]*(?:1[^0-9]*)?[2-9][^0-9]*(?:[0-9][^0-9]*){2}[2-9][^0-9]*(?:[0-9][^0-9]*){6}$"
@@ -101,8 +103,12 @@ class Profile:
         return next(c for c in self.columns if c.name == name)
 
     def to_dict(self) -> dict:
-        return {"layer": self.layer, "rows": self.rows, "inference": self.inference,
-                "columns": {c.name: c.to_dict() for c in self.columns}}
+        return {
+            "layer": self.layer,
+            "rows": self.rows,
+            "inference": self.inference,
+            "columns": {c.name: c.to_dict() for c in self.columns},
+        }
 
 
 def profile_frame(frame: pd.DataFrame, contract: Contract, layer: str, threads: int | None = None) -> Profile:
@@ -115,9 +121,17 @@ def profile_frame(frame: pd.DataFrame, contract: Contract, layer: str, threads: 
     one = (lambda c: _raw_column(frame, c, nulls)) if layer == "raw" else (lambda c: _cleaned_column(frame, c))
     columns = map_columns(one, contract.columns, rows=n, threads=threads)
     sampled = [c.name for c in columns if c.inference_sample]
-    inference = "from the cleaned dtypes" if layer == "cleaned" else "inferred on every value" + (
-        f" (columns with over {INFER_SAMPLE_ROWS:,} distinct values: on {INFER_SAMPLE_ROWS:,} rows drawn with "
-        f"seed {INFER_SEED}: {', '.join(sampled)})" if sampled else "")
+    inference = (
+        "from the cleaned dtypes"
+        if layer == "cleaned"
+        else "inferred on every value"
+        + (
+            f" (columns with over {INFER_SAMPLE_ROWS:,} distinct values: on {INFER_SAMPLE_ROWS:,} rows drawn with "
+            f"seed {INFER_SEED}: {', '.join(sampled)})"
+            if sampled
+            else ""
+        )
+    )
     return Profile(layer=layer, rows=n, columns=columns, inference=inference, seconds=time.perf_counter() - started)
 
 
@@ -126,6 +140,7 @@ def profile_frame(frame: pd.DataFrame, contract: Contract, layer: str, threads: 
 # Each column is dictionary-encoded once (the one hash pass an exact distinct count needs anyway);
 # formats, dates, numbers and types are then judged on the distinct values and weighted by their
 # row counts, so their cost follows the number of distinct values, not of rows.
+
 
 def _raw_column(frame: pd.DataFrame, col: Column, nulls: pa.Array) -> ColumnProfile:
     p = ColumnProfile(name=col.name, declared_type=col.type.value, pii=col.pii is not None, rows=len(frame))
@@ -148,7 +163,9 @@ def _raw_column(frame: pd.DataFrame, col: Column, nulls: pa.Array) -> ColumnProf
         ok = parsed != np.iinfo(np.int64).min
         with_time = ok & (parsed % 86_400_000_000_000 != 0)
         p.format_share = _share(int(counts[ok].sum()), p.non_null)
-        temporal = (counts[ok & ~with_time].sum() / p.non_null, counts[with_time].sum() / p.non_null) if p.non_null else None
+        temporal = (
+            (counts[ok & ~with_time].sum() / p.non_null, counts[with_time].sum() / p.non_null) if p.non_null else None
+        )
         if not p.pii and ok.any():
             rows = parsed[codes]
             p.stats = _temporal_stats(rows[rows != np.iinfo(np.int64).min].astype("datetime64[ns]"), col.type)
@@ -177,7 +194,9 @@ def _encode(present: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
 
 def _weighted(mask, counts: np.ndarray) -> int:
     """Rows whose distinct value satisfies `mask` (a bool per distinct value)."""
-    m = np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False) if not isinstance(mask, np.ndarray) else mask)
+    m = np.asarray(
+        pc.fill_null(mask, False).to_numpy(zero_copy_only=False) if not isinstance(mask, np.ndarray) else mask
+    )
     return int(counts[m].sum())
 
 
@@ -193,7 +212,8 @@ def _raw_numbers(values: pa.Array) -> np.ndarray:
         stripped = pc.replace_substring_regex(values.take(pa.array(pos)), _NUMBER_DECORATION, "")
         ok = pc.fill_null(pc.match_substring_regex(stripped, _PLAIN_NUMBER), False)
         out[pos] = pc.cast(pc.if_else(ok, stripped, pa.scalar(None, stripped.type)), pa.float64()).to_numpy(
-            zero_copy_only=False)
+            zero_copy_only=False
+        )
     return out
 
 
@@ -218,8 +238,9 @@ def _distinct_and_top(p: ColumnProfile, values: pa.Array, counts: np.ndarray) ->
 
         found = scan_frame(pd.DataFrame({"v": pd.Series(vals, dtype="string")}))
         if found:
-            p.note = (f"top values withheld: they look like PII ({', '.join(sorted(found['v']))}); "
-                      f"declare the column's pii")
+            p.note = (
+                f"top values withheld: they look like PII ({', '.join(sorted(found['v']))}); declare the column's pii"
+            )
             return
     p.top_values = [[_jsonable(v), int(k)] for v, k in zip(vals, counts[top].tolist())]
 
@@ -229,7 +250,9 @@ def _format_mask(values: pa.Array, col: Column):
     if col.format == Format.phone:  # valid = normalizes to a North-American number, as the cleaner does
         return pc.match_substring_regex(values, _PHONE_NORMALIZABLE)
     if col.format in _CASE_SENSITIVE_FORMATS and col.cleaning.case != Case.keep:
-        values = {Case.lower: pc.utf8_lower, Case.upper: pc.utf8_upper, Case.title: pc.utf8_title}[col.cleaning.case](values)
+        values = {Case.lower: pc.utf8_lower, Case.upper: pc.utf8_upper, Case.title: pc.utf8_title}[col.cleaning.case](
+            values
+        )
     return pc.match_substring_regex(values, FORMAT_PATTERNS[col.format.value])
 
 
@@ -271,8 +294,15 @@ def _parse_temporal(values: pa.Array, col: Column) -> np.ndarray:
     return out
 
 
-def _infer(p: ColumnProfile, values: pa.Array, codes: np.ndarray, counts: np.ndarray, col: Column,
-           temporal: tuple[float, float] | None, numbers: np.ndarray | None = None) -> None:
+def _infer(
+    p: ColumnProfile,
+    values: pa.Array,
+    codes: np.ndarray,
+    counts: np.ndarray,
+    col: Column,
+    temporal: tuple[float, float] | None,
+    numbers: np.ndarray | None = None,
+) -> None:
     """Share of present values parsing as each type, and the best fitting one (ties: the declared
     type first). Judged on the distinct values weighted by their rows; above INFER_SAMPLE_ROWS
     distinct values, on the distinct values of INFER_SAMPLE_ROWS rows drawn with a fixed seed. A
@@ -293,8 +323,10 @@ def _infer(p: ColumnProfile, values: pa.Array, codes: np.ndarray, counts: np.nda
     def share(mask) -> float:
         return _weighted(mask, weights) / m
 
-    shares = {"integer": share(pc.match_substring_regex(values, _INTEGER)),
-              "float": share(np.isfinite(numbers if numbers is not None else _raw_numbers(values)))}
+    shares = {
+        "integer": share(pc.match_substring_regex(values, _INTEGER)),
+        "float": share(np.isfinite(numbers if numbers is not None else _raw_numbers(values))),
+    }
     if temporal is not None:
         shares["date"], shares["timestamp"] = temporal
     else:
@@ -316,6 +348,7 @@ def _infer(p: ColumnProfile, values: pa.Array, codes: np.ndarray, counts: np.nda
 
 
 # -- cleaned: typed -------------------------------------------------------------------------------
+
 
 def _cleaned_column(frame: pd.DataFrame, col: Column) -> ColumnProfile:
     p = ColumnProfile(name=col.name, declared_type=col.type.value, pii=col.pii is not None, rows=len(frame))
@@ -344,8 +377,9 @@ def _cleaned_column(frame: pd.DataFrame, col: Column) -> ColumnProfile:
     _distinct_and_top(p, values, counts)
     if col.format is not None:
         p.format = col.format.value
-        p.format_share = _share(_weighted(pc.match_substring_regex(values, FORMAT_PATTERNS[col.format.value]), counts),
-                                p.non_null)
+        p.format_share = _share(
+            _weighted(pc.match_substring_regex(values, FORMAT_PATTERNS[col.format.value]), counts), p.non_null
+        )
     return p
 
 
@@ -363,12 +397,17 @@ def _type_of(s: pd.Series, col: Column) -> str:
 
 # -- numbers ----------------------------------------------------------------------------------------
 
+
 def _numeric_stats(x: np.ndarray) -> dict[str, float] | None:
     if not len(x):
         return None
     qs = np.quantile(x, [q / 100 for q in PERCENTILES])
-    out = {"min": float(x.min()), "max": float(x.max()), "mean": float(x.mean()),
-           "std": float(x.std(ddof=1)) if len(x) > 1 else 0.0}
+    out = {
+        "min": float(x.min()),
+        "max": float(x.max()),
+        "mean": float(x.mean()),
+        "std": float(x.std(ddof=1)) if len(x) > 1 else 0.0,
+    }
     out.update({f"p{q:02d}": float(v) for q, v in zip(PERCENTILES, qs)})
     return {k: round_stat(v) for k, v in out.items()}
 
@@ -381,8 +420,12 @@ def _temporal_stats(x: np.ndarray, kind: ColumnType) -> dict[str, str | float]:
         return str(np.datetime64(int(round(v)), "ns").astype(f"datetime64[{unit}]"))
 
     qs = np.quantile(ns, [q / 100 for q in PERCENTILES])
-    out: dict[str, str | float] = {"min": iso(ns.min()), "max": iso(ns.max()), "mean": iso(ns.mean()),
-                                   "std_days": round_stat(float(ns.std(ddof=1)) / 86_400e9) if len(ns) > 1 else 0.0}
+    out: dict[str, str | float] = {
+        "min": iso(ns.min()),
+        "max": iso(ns.max()),
+        "mean": iso(ns.mean()),
+        "std_days": round_stat(float(ns.std(ddof=1)) / 86_400e9) if len(ns) > 1 else 0.0,
+    }
     out.update({f"p{q:02d}": iso(v) for q, v in zip(PERCENTILES, qs)})
     return out
 
@@ -407,6 +450,7 @@ def _jsonable(v):
 
 # -- metadata -------------------------------------------------------------------------------------
 
+
 def _cell(v) -> str:
     if v is None or v == "":
         return "-"
@@ -417,10 +461,24 @@ def _cell(v) -> str:
 
 def profile_table(profile: Profile) -> str:
     """Markdown: one row per column; PII columns show counts and shares only."""
-    header = ("column", "type (declared → inferred)", "complete", "distinct", "format ok", "min", "p50", "max",
-              "mean", "top values")
-    lines = [f"**{profile.layer}**: {profile.rows:,} rows; types {profile.inference}.", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    header = (
+        "column",
+        "type (declared → inferred)",
+        "complete",
+        "distinct",
+        "format ok",
+        "min",
+        "p50",
+        "max",
+        "mean",
+        "top values",
+    )
+    lines = [
+        f"**{profile.layer}**: {profile.rows:,} rows; types {profile.inference}.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     for c in profile.columns:
         inferred = c.inferred_type + (f" ({c.inferred_share:.1%})" if c.inferred_share not in (None, 1.0) else "")
         fmt = f"{c.format_share:.2%} {c.format}" if c.format_share is not None else "-"
@@ -432,8 +490,19 @@ def profile_table(profile: Profile) -> str:
             stats = [_cell(st.get(k)) for k in ("min", "p50", "max", "mean")]
             top = ", ".join(f"{_cell(v)} ({k:,})" for v, k in c.top_values) if c.top_values else (c.note or "-")
         complete = f"{c.completeness:.2%}" if c.completeness is not None else "-"
-        lines.append("| " + " | ".join([c.name + (" 🔒" if c.pii else ""), f"{c.declared_type} → {inferred}", complete,
-                                         f"{c.distinct:,}", fmt, *stats, top]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    c.name + (" 🔒" if c.pii else ""),
+                    f"{c.declared_type} → {inferred}",
+                    complete,
+                    f"{c.distinct:,}",
+                    fmt,
+                    *stats,
+                    top,
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines)
-
-

@@ -57,8 +57,12 @@ def _bound(column, value):
     return value
 
 
-def evaluate(raw: pd.DataFrame, contract: Contract, today: pd.Timestamp | None = None,
-             published: Mapping[str, pd.Series] | None = None) -> RuleResult:
+def evaluate(
+    raw: pd.DataFrame,
+    contract: Contract,
+    today: pd.Timestamp | None = None,
+    published: Mapping[str, pd.Series] | None = None,
+) -> RuleResult:
     """Apply every contract rule to `raw` (text columns + lineage) and split the rows.
 
     `published`: for `unique: dataset` columns, the values the dataset's other published files hold."""
@@ -87,42 +91,84 @@ def evaluate(raw: pd.DataFrame, contract: Contract, today: pd.Timestamp | None =
         own: list = []
         values = t.values
         if name not in raw.columns:
-            add(f"{name}:present", f"{name}: column is missing from the file",
-                np.ones(n, bool) if col.required else np.zeros(n, bool), own)
+            add(
+                f"{name}:present",
+                f"{name}: column is missing from the file",
+                np.ones(n, bool) if col.required else np.zeros(n, bool),
+                own,
+            )
         policy = col.missing_policy
         if policy == MissingPolicy.reject:
             add(f"{name}:required", f"{name}: value is missing", t.missing, own)
         elif policy == MissingPolicy.default:
             values = fill_default(values, col)
-        add(f"{name}:type", f"{name}: " + (FORMAT_REASONS[col.format.value] if col.format else f"not a valid {col.type.value}"),
-            t.unparseable, own)
+        add(
+            f"{name}:type",
+            f"{name}: " + (FORMAT_REASONS[col.format.value] if col.format else f"not a valid {col.type.value}"),
+            t.unparseable,
+            own,
+        )
         del t
         present = values.notna()
         if col.min is not None:
-            add(f"{name}:min", f"{name}: below the minimum {_fmt(col.min)}", present & (values < _bound(col, col.min)), own)
+            add(
+                f"{name}:min",
+                f"{name}: below the minimum {_fmt(col.min)}",
+                present & (values < _bound(col, col.min)),
+                own,
+            )
         if col.max is not None:
-            add(f"{name}:max", f"{name}: above the maximum {_fmt(col.max)}", present & (values > _bound(col, col.max)), own)
+            add(
+                f"{name}:max",
+                f"{name}: above the maximum {_fmt(col.max)}",
+                present & (values > _bound(col, col.max)),
+                own,
+            )
         if col.not_in_future:
             limit = today + pd.Timedelta(days=1) if col.type == ColumnType.timestamp else today
             add(f"{name}:not_in_future", f"{name}: lies in the future", present & (values > limit), own)
         if col.type == ColumnType.string:
             lengths = values.str.len()
             if col.min_length is not None:
-                add(f"{name}:min_length", f"{name}: shorter than {col.min_length} characters",
-                    present & (lengths < col.min_length), own)
+                add(
+                    f"{name}:min_length",
+                    f"{name}: shorter than {col.min_length} characters",
+                    present & (lengths < col.min_length),
+                    own,
+                )
             if col.max_length is not None:
-                add(f"{name}:max_length", f"{name}: longer than {col.max_length} characters",
-                    present & (lengths > col.max_length), own)
+                add(
+                    f"{name}:max_length",
+                    f"{name}: longer than {col.max_length} characters",
+                    present & (lengths > col.max_length),
+                    own,
+                )
             if col.format is not None and col.format.value != "phone":
-                add(f"{name}:format", f"{name}: {FORMAT_REASONS[col.format.value]}",
-                    present & ~values.str.fullmatch(FORMAT_PATTERNS[col.format.value]).fillna(False), own)
+                add(
+                    f"{name}:format",
+                    f"{name}: {FORMAT_REASONS[col.format.value]}",
+                    present & ~values.str.fullmatch(FORMAT_PATTERNS[col.format.value]).fillna(False),
+                    own,
+                )
             if col.pattern is not None:
-                add(f"{name}:pattern", f"{name}: does not match {col.pattern}",
-                    present & ~values.str.contains(col.pattern, regex=True).fillna(False), own)
+                add(
+                    f"{name}:pattern",
+                    f"{name}: does not match {col.pattern}",
+                    present & ~values.str.contains(col.pattern, regex=True).fillna(False),
+                    own,
+                )
         if col.allowed_values is not None:
-            allowed = pd.Series(col.allowed_values).astype(str).tolist() if col.type == ColumnType.string else col.allowed_values
-            add(f"{name}:allowed_values", f"{name}: not one of {', '.join(map(str, col.allowed_values))}",
-                present & ~values.isin(allowed), own)
+            allowed = (
+                pd.Series(col.allowed_values).astype(str).tolist()
+                if col.type == ColumnType.string
+                else col.allowed_values
+            )
+            add(
+                f"{name}:allowed_values",
+                f"{name}: not one of {', '.join(map(str, col.allowed_values))}",
+                present & ~values.isin(allowed),
+                own,
+            )
         return values.astype(cleaned_dtype(col)), own, t1 - t0, time.perf_counter() - t1
 
     started = time.perf_counter()
@@ -154,8 +200,11 @@ def evaluate(raw: pd.DataFrame, contract: Contract, today: pd.Timestamp | None =
             dup[sel] = v[sel].duplicated(keep="first")
             add(f"{col.name}:unique", f"{col.name}: duplicate of an earlier row", dup)
             if col.unique == DATASET and published and col.name in published:
-                add(f"{col.name}:{UNIQUE_IN_DATASET}", f"{col.name}: already published by another file of {contract.name}",
-                    sel & v.isin(published[col.name]).to_numpy(dtype=bool))
+                add(
+                    f"{col.name}:{UNIQUE_IN_DATASET}",
+                    f"{col.name}: already published by another file of {contract.name}",
+                    sel & v.isin(published[col.name]).to_numpy(dtype=bool),
+                )
 
     for rule in contract.rules:
         used = [c.name for c in contract.columns if re.search(rf"\b{re.escape(c.name)}\b", rule.expression)]
@@ -195,8 +244,14 @@ def evaluate(raw: pd.DataFrame, contract: Contract, today: pd.Timestamp | None =
     quarantine[FAILED_RULES] = quarantine[FAILED_RULES].astype("string")
     quarantine[REASON] = quarantine[REASON].astype("string")
     clock = {"cleaning": cleaning_s, "rules": time.perf_counter() - started - cleaning_s}
-    return RuleResult(cleaned=cleaned, quarantine=quarantine, rows_in=n, failures=failures,
-                      rule_ids=[rid for rid, _, _ in checks], seconds=clock)
+    return RuleResult(
+        cleaned=cleaned,
+        quarantine=quarantine,
+        rows_in=n,
+        failures=failures,
+        rule_ids=[rid for rid, _, _ in checks],
+        seconds=clock,
+    )
 
 
 def _join(masks: np.ndarray, labels: np.ndarray) -> pd.Series:

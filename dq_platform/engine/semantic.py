@@ -18,8 +18,14 @@ from dq_platform.engine.rules import PARTITION, SOURCE_LINE
 
 PERIOD = "period"
 DEFINITION_COLUMNS = ["name", "label", "description", "owner", "formula", "grain", "dimensions", "unit"]
-_PANDAS_DTYPE = {"string": "string", "integer": "Int64", "float": "Float64", "boolean": "boolean",
-                 "date": "datetime64[ns]", "timestamp": "datetime64[ns]"}
+_PANDAS_DTYPE = {
+    "string": "string",
+    "integer": "Int64",
+    "float": "Float64",
+    "boolean": "boolean",
+    "date": "datetime64[ns]",
+    "timestamp": "datetime64[ns]",
+}
 
 
 def dimensions(semantic: Semantic) -> list[str]:
@@ -95,6 +101,7 @@ def compute_metrics(masked: pd.DataFrame, contract: Contract) -> pd.DataFrame:
 
 # -- definitions -----------------------------------------------------------------------------------
 
+
 def _part_formula(part: MetricPart, time_column: str) -> str:
     if part.agg == "count":
         text = "count(*)"
@@ -123,11 +130,19 @@ def formula(metric: SemanticMetric, time_column: str) -> str:
 def definitions(contract: Contract) -> pd.DataFrame:
     """One row per metric: name, label, description, owner, formula, grain, dimensions, unit."""
     sem = contract.semantic
-    rows = [{"name": m.name, "label": m.label or m.name.replace("_", " ").capitalize(),
-             "description": m.description.strip(), "owner": m.owner or contract.owner,
-             "formula": formula(m, sem.time_column), "grain": m.grain,
-             "dimensions": ", ".join(m.dimensions), "unit": m.resolved_unit}
-            for m in sem.metrics]
+    rows = [
+        {
+            "name": m.name,
+            "label": m.label or m.name.replace("_", " ").capitalize(),
+            "description": m.description.strip(),
+            "owner": m.owner or contract.owner,
+            "formula": formula(m, sem.time_column),
+            "grain": m.grain,
+            "dimensions": ", ".join(m.dimensions),
+            "unit": m.resolved_unit,
+        }
+        for m in sem.metrics
+    ]
     return pd.DataFrame(rows, columns=DEFINITION_COLUMNS).astype("string")
 
 

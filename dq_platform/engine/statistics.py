@@ -100,6 +100,7 @@ class DriftResult:
 
 # -- values --------------------------------------------------------------------------------
 
+
 def present_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(float64 values of the present entries, bool mask of present rows) of a numeric column."""
     values = series.to_numpy(dtype="float64", na_value=np.nan)
@@ -117,6 +118,7 @@ def log_inverse(y):
 
 
 # -- outlier methods (on present values, already transformed) ---------------------------------
+
 
 def iqr_flags(x: np.ndarray, k: float) -> tuple[np.ndarray, float, float]:
     """Flags outside [Q1 - k*IQR, Q3 + k*IQR] (linear-interpolated quartiles), and the fences."""
@@ -149,8 +151,9 @@ def mad_flags(x: np.ndarray, threshold: float) -> tuple[np.ndarray, float, float
     return np.abs(x - median) > threshold * scale, median, scale, note
 
 
-def kmeans_flags(x: np.ndarray, k: int, min_cluster_share: float, seed: int = KMEANS_SEED,
-                 fit_rows: int = KMEANS_FIT_ROWS) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+def kmeans_flags(
+    x: np.ndarray, k: int, min_cluster_share: float, seed: int = KMEANS_SEED, fit_rows: int = KMEANS_FIT_ROWS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """1-D k-means (scipy kmeans2, KMEANS_INITS k-means++ starts from a fixed seed, the lowest
     squared error kept); flags values in clusters holding less than `min_cluster_share` of all
     values. Returns (flags, centers, shares, note), clusters ordered by center. Fitted on at most
@@ -196,8 +199,9 @@ def _one_method(x: np.ndarray, present: np.ndarray, spec: Outliers, name: str) -
     """One method on the present values `x` (already log-transformed when the spec says log)."""
     back = log_inverse if spec.log else (lambda v: v)
     flags_all = np.zeros(len(present), bool)
-    result = OutlierResult(column=name, method=spec.method.value, flags=flags_all, evaluated=len(x),
-                           max_rate=spec.max_rate)
+    result = OutlierResult(
+        column=name, method=spec.method.value, flags=flags_all, evaluated=len(x), max_rate=spec.max_rate
+    )
     if len(x) == 0:
         result.note = "no values"
         return result
@@ -207,12 +211,16 @@ def _one_method(x: np.ndarray, present: np.ndarray, spec: Outliers, name: str) -
         result.bounds = {"lower": float(back(lo)), "upper": float(back(hi))}
     elif method == "zscore":
         flags, mean, std = zscore_flags(x, spec.threshold)
-        result.bounds = {"lower": float(back(mean - spec.threshold * std)),
-                         "upper": float(back(mean + spec.threshold * std))}
+        result.bounds = {
+            "lower": float(back(mean - spec.threshold * std)),
+            "upper": float(back(mean + spec.threshold * std)),
+        }
     elif method == "mad":
         flags, median, scale, result.note = mad_flags(x, spec.threshold)
-        result.bounds = {"lower": float(back(median - spec.threshold * scale)),
-                         "upper": float(back(median + spec.threshold * scale))}
+        result.bounds = {
+            "lower": float(back(median - spec.threshold * scale)),
+            "upper": float(back(median + spec.threshold * scale)),
+        }
     else:
         flags, centers, shares, result.note = kmeans_flags(x, int(spec.k), spec.min_cluster_share)
         for i, (c, s) in enumerate(zip(back(centers), shares)):
@@ -243,6 +251,7 @@ def outlier_labels(results: list[OutlierResult], n: int) -> pd.Series:
 
 
 # -- drift --------------------------------------------------------------------------------------
+
 
 def psi(reference_counts: np.ndarray, current_counts: np.ndarray, eps: float = PSI_EPSILON) -> float:
     """Population stability index sum((q - p) * ln(q / p)) over aligned bins; an empty bin counts eps."""
@@ -302,8 +311,13 @@ def drift(current: pd.Series, reference: pd.Series | None, column: Column, refer
     """Compare a column of this partition with the same column of the reference partition."""
     spec = column.statistics.drift
     numeric = column.type in (ColumnType.integer, ColumnType.float)
-    result = DriftResult(column=column.name, kind="numeric" if numeric else "categorical", reference=reference_name,
-                         psi_max=spec.psi, ks_max=(spec.ks_statistic or DEFAULT_KS_STATISTIC) if numeric else None)
+    result = DriftResult(
+        column=column.name,
+        kind="numeric" if numeric else "categorical",
+        reference=reference_name,
+        psi_max=spec.psi,
+        ks_max=(spec.ks_statistic or DEFAULT_KS_STATISTIC) if numeric else None,
+    )
     if reference is None:
         result.note = "no earlier partition passed its gates: nothing to compare with yet"
         result.reference = None
@@ -316,8 +330,9 @@ def drift(current: pd.Series, reference: pd.Series | None, column: Column, refer
     result.rows_current, result.rows_reference = len(cur), len(ref)
     min_rows = column.statistics.min_rows
     if min(len(cur), len(ref)) < min_rows:
-        result.note = (f"too few values to judge drift (current {len(cur):,}, reference {len(ref):,}; "
-                       f"min_rows {min_rows:,})")
+        result.note = (
+            f"too few values to judge drift (current {len(cur):,}, reference {len(ref):,}; min_rows {min_rows:,})"
+        )
         return result
     if numeric:
         result.psi, result.bins = numeric_psi(ref, cur, spec.bins)

@@ -34,7 +34,7 @@ def _canonical_uniques(values) -> np.ndarray:
         return _strings_from_arrow(pc.cast(pa.array(np.asarray(values)), pa.string()))
     if dtype is not None and pd.api.types.is_float_dtype(dtype):
         v = np.asarray(values, dtype=np.float64)
-        integral = np.isfinite(v) & (np.floor(v) == v) & (np.abs(v) < 2.0 ** 63)
+        integral = np.isfinite(v) & (np.floor(v) == v) & (np.abs(v) < 2.0**63)
         out = _strings_from_arrow(pc.cast(pa.array(v), pa.string()))
         if integral.any():
             out[integral] = _strings_from_arrow(pc.cast(pa.array(v[integral].astype(np.int64)), pa.string()))
@@ -46,16 +46,19 @@ def _canonical_uniques(values) -> np.ndarray:
         v = idx.to_numpy()
         midnight = v.astype("datetime64[D]") == v
         whole_s = v.astype("datetime64[s]") == v
-        return np.where(midnight, np.datetime_as_string(v, unit="D"),
-                        np.where(whole_s, np.datetime_as_string(v, unit="s"),
-                                 np.datetime_as_string(v, unit="auto"))).astype(object)
+        return np.where(
+            midnight,
+            np.datetime_as_string(v, unit="D"),
+            np.where(whole_s, np.datetime_as_string(v, unit="s"), np.datetime_as_string(v, unit="auto")),
+        ).astype(object)
     # object (or anything else): infer what the values are, then use the typed path
     obj = np.asarray(values, dtype=object)
     kind = pd.api.types.infer_dtype(obj, skipna=True)
     if kind == "string":
         return obj
-    typed = {"integer": "Int64", "floating": "Float64", "mixed-integer-float": "Float64",
-             "boolean": "boolean"}.get(kind)
+    typed = {"integer": "Int64", "floating": "Float64", "mixed-integer-float": "Float64", "boolean": "boolean"}.get(
+        kind
+    )
     if typed is not None:
         return _canonical_uniques(pd.array(obj, dtype=typed))
     if kind in ("datetime", "datetime64", "date"):

@@ -69,14 +69,16 @@ LINEAGE_PREFIX = "_"
 
 # GX compares `dtype.type` only, so these are as precise as GX can be: Int64 and int64 both
 # have type int64, "string" and "str" both str. pandera's exact check is the strict one.
-_GX_TYPES: Mapping[ColumnType, str] = MappingProxyType({
-    ColumnType.integer: "int64",
-    ColumnType.float: "float64",
-    ColumnType.string: "str",
-    ColumnType.date: "datetime64",
-    ColumnType.timestamp: "datetime64",
-    ColumnType.boolean: "bool",
-})
+_GX_TYPES: Mapping[ColumnType, str] = MappingProxyType(
+    {
+        ColumnType.integer: "int64",
+        ColumnType.float: "float64",
+        ColumnType.string: "str",
+        ColumnType.date: "datetime64",
+        ColumnType.timestamp: "datetime64",
+        ColumnType.boolean: "bool",
+    }
+)
 
 _MAX_ROWS = 5  # row positions kept per failure, for debugging
 _MAX_MD_ROWS = 50  # failures rendered in the markdown table
@@ -87,8 +89,9 @@ def _quiet_regex_groups():
     """pandas warns on every str.contains with a pattern that has capturing groups (some
     shared format patterns do); the warning is noise in the platform's logs, not a defect."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression",
-                                category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message="This pattern is interpreted as a regular expression", category=UserWarning
+        )
         yield
 
 
@@ -152,8 +155,17 @@ def _pct(count: int | None, rows: int) -> float | None:
     return None if count is None or rows == 0 else round(100.0 * count / rows, 4)
 
 
-def _failure(*, check: str, rule: str, column: str | None, kind: str, count: int | None = None,
-             rows: int = 0, positions: list | None = None, detail: str | None = None) -> dict:
+def _failure(
+    *,
+    check: str,
+    rule: str,
+    column: str | None,
+    kind: str,
+    count: int | None = None,
+    rows: int = 0,
+    positions: list | None = None,
+    detail: str | None = None,
+) -> dict:
     """One failed check. kind: rows (count of failing rows), schema (a column is missing,
     unexpected or of the wrong dtype) or error (the check itself could not run)."""
     if detail is None and kind == "error":
@@ -170,8 +182,19 @@ def _failure(*, check: str, rule: str, column: str | None, kind: str, count: int
     }
 
 
-_RULE_ORDER = ("columns", "dtype", "required", "unique", "min", "max", "not_in_future", "length",
-               "pattern", "format", "allowed_values")
+_RULE_ORDER = (
+    "columns",
+    "dtype",
+    "required",
+    "unique",
+    "min",
+    "max",
+    "not_in_future",
+    "length",
+    "pattern",
+    "format",
+    "allowed_values",
+)
 
 
 def _finish(failures: list[dict], contract: Contract, df: pd.DataFrame) -> list[dict]:
@@ -182,13 +205,18 @@ def _finish(failures: list[dict], contract: Contract, df: pd.DataFrame) -> list[
     for f in failures:
         if f["rule"] == "dtype" and f["kind"] != "error" and f["column"] in df.columns:
             f["detail"] = f"got {df[f['column']].dtype}"
-    return sorted(failures, key=lambda f: (
-        order.get(f["column"], len(order)),
-        _RULE_ORDER.index(f["rule"]) if f["rule"] in _RULE_ORDER else len(_RULE_ORDER),
-        str(f["check"])))
+    return sorted(
+        failures,
+        key=lambda f: (
+            order.get(f["column"], len(order)),
+            _RULE_ORDER.index(f["rule"]) if f["rule"] in _RULE_ORDER else len(_RULE_ORDER),
+            str(f["check"]),
+        ),
+    )
 
 
 # -- result ------------------------------------------------------------------------------
+
 
 @dataclass
 class GateResult:
@@ -228,19 +256,24 @@ class GateResult:
                 return "-"
             return str(v).replace("|", "\\|").replace("\n", " ")
 
-        lines = ["| rule | column | check | kind | failed | % | detail |",
-                 "|---|---|---|---|---:|---:|---|"]
+        lines = ["| rule | column | check | kind | failed | % | detail |", "|---|---|---|---|---:|---:|---|"]
         for f in self.failures[:_MAX_MD_ROWS]:
             pct = None if f["percent"] is None else f"{f['percent']:.4g}"
-            lines.append("| " + " | ".join(cell(v) for v in (
-                f["rule"], f["column"], f["check"], f["kind"], f["count"], pct, f.get("detail"))) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    cell(v) for v in (f["rule"], f["column"], f["check"], f["kind"], f["count"], pct, f.get("detail"))
+                )
+                + " |"
+            )
         if len(self.failures) > _MAX_MD_ROWS:
             lines.append(f"\n... and {len(self.failures) - _MAX_MD_ROWS} more failures")
         return "\n".join(lines)
 
 
-def _result(gate: str, contract: Contract, rows: int, evaluated: int, failures: list[dict],
-            failed_checks: int, started: float) -> GateResult:
+def _result(
+    gate: str, contract: Contract, rows: int, evaluated: int, failures: list[dict], failed_checks: int, started: float
+) -> GateResult:
     unsuccessful = min(failed_checks, evaluated) if evaluated else failed_checks
     stats = {
         "gate": gate,
@@ -259,16 +292,20 @@ def _result(gate: str, contract: Contract, rows: int, evaluated: int, failures: 
             note = f["count"] if f["count"] is not None else (f.get("detail") or f["kind"])
             parts.append(f"{what} ({note})")
         more = f", +{len(failures) - 5} more" if len(failures) > 5 else ""
-        summary = (f"{gate}: FAILED {unsuccessful} of {evaluated} checks on {rows:,} rows of "
-                   f"{contract.name}: {', '.join(parts)}{more}")
+        summary = (
+            f"{gate}: FAILED {unsuccessful} of {evaluated} checks on {rows:,} rows of "
+            f"{contract.name}: {', '.join(parts)}{more}"
+        )
     return GateResult(passed=not failures, summary=summary, failures=failures, stats=stats)
 
 
 # -- pandera -----------------------------------------------------------------------------
 
+
 def _dtype_is(expected: str):
     def check(series: pd.Series) -> bool:
         return str(series.dtype) == expected
+
     return check
 
 
@@ -290,22 +327,29 @@ def pandera_schema(contract: Contract, *, now: pd.Timestamp | None = None) -> pa
         for rule, op, label, value in _bounds(col, now):
             checks.append(getattr(pa.Check, op)(value, name=rule, error=label))
         if col.min_length is not None or col.max_length is not None:
-            checks.append(pa.Check.str_length(col.min_length, col.max_length, name="length",
-                                              error=_length_label(col)))
+            checks.append(pa.Check.str_length(col.min_length, col.max_length, name="length", error=_length_label(col)))
         if col.pattern is not None:
             checks.append(pa.Check.str_contains(col.pattern, name="pattern", error=f"pattern {col.pattern}"))
         if col.format is not None:
-            checks.append(pa.Check.str_contains(FORMAT_PATTERNS[col.format], name="format",
-                                                error=f"format {col.format.value}"))
+            checks.append(
+                pa.Check.str_contains(FORMAT_PATTERNS[col.format], name="format", error=f"format {col.format.value}")
+            )
         if col.allowed_values is not None:
-            checks.append(pa.Check.isin(col.allowed_values, name="allowed_values",
-                                        error=f"in {col.allowed_values}"))
+            checks.append(pa.Check.isin(col.allowed_values, name="allowed_values", error=f"in {col.allowed_values}"))
         columns[col.name] = pa.Column(
-            None, checks=checks, nullable=not col.required, unique=bool(col.unique),
-            report_duplicates="all", required=True, coerce=False, description=col.description or None)
+            None,
+            checks=checks,
+            nullable=not col.required,
+            unique=bool(col.unique),
+            report_duplicates="all",
+            required=True,
+            coerce=False,
+            description=col.description or None,
+        )
     columns[f"^{LINEAGE_PREFIX}"] = pa.Column(None, regex=True, required=False, nullable=True)
-    return pa.DataFrameSchema(columns, strict=True, name=f"{contract.name}_cleaned",
-                              description=f"Cleaned layer of {contract.name}")
+    return pa.DataFrameSchema(
+        columns, strict=True, name=f"{contract.name}_cleaned", description=f"Cleaned layer of {contract.name}"
+    )
 
 
 def _pandera_evaluated(schema: pa.DataFrameSchema) -> int:
@@ -334,8 +378,15 @@ def _pandera_failures(exc: Exception, rows: int) -> tuple[list[dict], int]:
             # failure_cases is the column's name here, not a value
             missing = reason == SchemaErrorReason.COLUMN_NOT_IN_DATAFRAME
             name = str(err.failure_cases)
-            failures.append(_failure(check=str(check), rule="columns", column=name, kind="schema",
-                                     detail="missing" if missing else "unexpected"))
+            failures.append(
+                _failure(
+                    check=str(check),
+                    rule="columns",
+                    column=name,
+                    kind="schema",
+                    detail="missing" if missing else "unexpected",
+                )
+            )
             keys.add((name, "column_in_dataframe") if missing else (None, "column_in_schema"))
             continue
         column = err.column_name if err.column_name is not None else getattr(err.schema, "name", None)
@@ -352,8 +403,11 @@ def _pandera_failures(exc: Exception, rows: int) -> tuple[list[dict], int]:
         fc = err.failure_cases
         if isinstance(fc, pd.DataFrame) and "index" in fc.columns:
             positions = [i for i in fc["index"].head(_MAX_ROWS).tolist() if i is not None and not pd.isna(i)]
-            failures.append(_failure(check=label, rule=rule, column=column, kind="rows",
-                                     count=len(fc), rows=rows, positions=positions))
+            failures.append(
+                _failure(
+                    check=label, rule=rule, column=column, kind="rows", count=len(fc), rows=rows, positions=positions
+                )
+            )
         else:  # a whole-column check (dtype) failed: a scalar False, no rows
             failures.append(_failure(check=label, rule=rule, column=column, kind="schema"))
     return failures, len(keys)
@@ -377,8 +431,7 @@ def run_pandera(contract: Contract, df: pd.DataFrame, *, now: pd.Timestamp | Non
     except pa.errors.SchemaErrors as exc:
         failures, failed_checks = _pandera_failures(exc, len(frame))
     failures = _finish(failures, contract, df)
-    return _result("pandera", contract, len(frame), _pandera_evaluated(schema), failures,
-                   failed_checks, started)
+    return _result("pandera", contract, len(frame), _pandera_evaluated(schema), failures, failed_checks, started)
 
 
 # -- Great Expectations ------------------------------------------------------------------
@@ -408,6 +461,7 @@ def prewarm() -> threading.Thread:
     Arrow/NumPy kernels that release the GIL; `_gx_context` waits on the same lock if the
     gate needs GX before the thread is done. Failures are left to the gate itself to raise.
     """
+
     def warm() -> None:
         try:
             import pandera.pandas  # noqa: F401
@@ -455,12 +509,22 @@ def gx_suite(contract: Contract, *, now: pd.Timestamp | None = None) -> gx.Expec
     def add(cls, rule: str, label: str, **kwargs) -> None:
         expectations.append(cls(meta={"rule": rule, "label": label}, **kwargs))
 
-    add(gxe.ExpectTableColumnsToMatchSet, "columns", "columns match the contract",
-        column_set=[c.name for c in contract.columns], exact_match=True)
+    add(
+        gxe.ExpectTableColumnsToMatchSet,
+        "columns",
+        "columns match the contract",
+        column_set=[c.name for c in contract.columns],
+        exact_match=True,
+    )
     for col in contract.columns:
         c = col.name
-        add(gxe.ExpectColumnValuesToBeOfType, "dtype", f"type {_GX_TYPES[col.type]}", column=c,
-            type_=_GX_TYPES[col.type])
+        add(
+            gxe.ExpectColumnValuesToBeOfType,
+            "dtype",
+            f"type {_GX_TYPES[col.type]}",
+            column=c,
+            type_=_GX_TYPES[col.type],
+        )
         if col.required:
             add(gxe.ExpectColumnValuesToNotBeNull, "required", "not null", column=c)
         if col.unique:
@@ -471,17 +535,32 @@ def gx_suite(contract: Contract, *, now: pd.Timestamp | None = None) -> gx.Expec
             bound = {"min_value": value} if op == "ge" else {"max_value": value}
             add(gxe.ExpectColumnValuesToBeBetween, rule, label, column=c, **bound)
         if col.min_length is not None or col.max_length is not None:
-            add(gxe.ExpectColumnValueLengthsToBeBetween, "length", _length_label(col), column=c,
-                min_value=col.min_length, max_value=col.max_length)
+            add(
+                gxe.ExpectColumnValueLengthsToBeBetween,
+                "length",
+                _length_label(col),
+                column=c,
+                min_value=col.min_length,
+                max_value=col.max_length,
+            )
         if col.pattern is not None:
-            add(gxe.ExpectColumnValuesToMatchRegex, "pattern", f"pattern {col.pattern}", column=c,
-                regex=col.pattern)
+            add(gxe.ExpectColumnValuesToMatchRegex, "pattern", f"pattern {col.pattern}", column=c, regex=col.pattern)
         if col.format is not None:
-            add(gxe.ExpectColumnValuesToMatchRegex, "format", f"format {col.format.value}", column=c,
-                regex=FORMAT_PATTERNS[col.format])
+            add(
+                gxe.ExpectColumnValuesToMatchRegex,
+                "format",
+                f"format {col.format.value}",
+                column=c,
+                regex=FORMAT_PATTERNS[col.format],
+            )
         if col.allowed_values is not None:
-            add(gxe.ExpectColumnValuesToBeInSet, "allowed_values", f"in {col.allowed_values}", column=c,
-                value_set=list(col.allowed_values))
+            add(
+                gxe.ExpectColumnValuesToBeInSet,
+                "allowed_values",
+                f"in {col.allowed_values}",
+                column=c,
+                value_set=list(col.allowed_values),
+            )
     # Passed to the constructor: add_expectation() would look the suite up in a context's store.
     return gx_.ExpectationSuite(name=f"{contract.name}_cleaned", expectations=expectations)
 
@@ -516,9 +595,17 @@ def _gx_failures(results: list, rows: int) -> list[dict]:
             for n, detail in names or [(None, None)]:
                 failures.append(_failure(check=name, rule=rule, column=n, kind="schema", detail=detail))
         elif "unexpected_count" in result:
-            failures.append(_failure(check=name, rule=rule, column=column, kind="rows",
-                                     count=result["unexpected_count"], rows=rows,
-                                     positions=result.get("partial_unexpected_index_list")))
+            failures.append(
+                _failure(
+                    check=name,
+                    rule=rule,
+                    column=column,
+                    kind="rows",
+                    count=result["unexpected_count"],
+                    rows=rows,
+                    positions=result.get("partial_unexpected_index_list"),
+                )
+            )
         else:  # aggregate expectation (dtype): no rows to count
             failures.append(_failure(check=name, rule=rule, column=column, kind="schema"))
     return failures

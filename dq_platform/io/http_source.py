@@ -97,9 +97,18 @@ class _Retry(Retry):
 def session(options: HttpSource) -> requests.Session:
     """A Session that retries GETs on connection errors, timeouts, 429 and 5xx (Retry-After honoured)."""
     retry = _Retry(
-        total=options.retries, connect=options.retries, read=options.retries, status=options.retries,
-        other=0, redirect=5, backoff_factor=options.backoff_seconds, status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"GET"}), respect_retry_after_header=True, raise_on_status=False)
+        total=options.retries,
+        connect=options.retries,
+        read=options.retries,
+        status=options.retries,
+        other=0,
+        redirect=5,
+        backoff_factor=options.backoff_seconds,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
     retry.max_retry_after = options.max_retry_after_seconds
     s = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
@@ -133,8 +142,9 @@ def _retry_reasons(response: requests.Response | None) -> list[str]:
     return out
 
 
-def _get(s: requests.Session, url: str, params: dict, headers: dict, options: HttpSource, where: str,
-         fetched: Fetched, env) -> requests.Response:
+def _get(
+    s: requests.Session, url: str, params: dict, headers: dict, options: HttpSource, where: str, fetched: Fetched, env
+) -> requests.Response:
     shown = display_url(url)
     try:
         response = s.get(url, params=params, headers=headers, timeout=options.timeout_seconds)
@@ -143,21 +153,28 @@ def _get(s: requests.Session, url: str, params: dict, headers: dict, options: Ht
         raise HttpSourceError(
             f"GET {shown}{where}: HTTP {e.status}, rate limited: the server asks to wait {e.seconds:g}s, more than "
             f"max_retry_after_seconds ({options.max_retry_after_seconds:g}s); the next scheduled extract tries again "
-            f"(or raise the limit in the contract)") from None
+            f"(or raise the limit in the contract)"
+        ) from None
     except requests.exceptions.RequestException as e:  # connection errors and timeouts, after the retries
         text = str(e).lower()
         if isinstance(e, requests.exceptions.Timeout) or "timed out" in text or "timeout" in text:
-            raise HttpSourceError(f"GET {shown}{where}: no answer within timeout_seconds={options.timeout_seconds:g} "
-                                  f"after {options.retries} retries; raise timeout_seconds or check the API") from None
-        raise HttpSourceError(f"GET {shown}{where}: could not connect after {options.retries} retries; check the URL "
-                              f"({options.base_url_env or 'base_url'}) and that the API is up") from None
+            raise HttpSourceError(
+                f"GET {shown}{where}: no answer within timeout_seconds={options.timeout_seconds:g} "
+                f"after {options.retries} retries; raise timeout_seconds or check the API"
+            ) from None
+        raise HttpSourceError(
+            f"GET {shown}{where}: could not connect after {options.retries} retries; check the URL "
+            f"({options.base_url_env or 'base_url'}) and that the API is up"
+        ) from None
     reasons = _retry_reasons(response)
     fetched.requests += 1 + len(reasons)
     fetched.retried += reasons
     if response.status_code >= 400:
-        raise HttpSourceError(f"GET {shown}{where}: HTTP {response.status_code} {response.reason or ''}".rstrip()
-                              + (f" after {len(reasons)} retries" if reasons else "")
-                              + f"; {_what_to_do(response.status_code, options, env)}")
+        raise HttpSourceError(
+            f"GET {shown}{where}: HTTP {response.status_code} {response.reason or ''}".rstrip()
+            + (f" after {len(reasons)} retries" if reasons else "")
+            + f"; {_what_to_do(response.status_code, options, env)}"
+        )
     return response
 
 
@@ -166,8 +183,11 @@ def _what_to_do(status: int, options: HttpSource, env) -> str:
         if not options.headers_env:
             return "the API wants credentials: give the key header in headers_env"
         unset = [v for v in options.headers_env.values() if not env.get(v)]
-        return (f"set {', '.join(unset)} (the API key)" if unset
-                else f"check the API key in {', '.join(options.headers_env.values())} and its permissions")
+        return (
+            f"set {', '.join(unset)} (the API key)"
+            if unset
+            else f"check the API key in {', '.join(options.headers_env.values())} and its permissions"
+        )
     if status == 404:
         return "check the base URL and path"
     if status == 429:
@@ -182,21 +202,28 @@ def _records(response: requests.Response, options: HttpSource, shown: str) -> li
         body = response.json()
     except ValueError:
         kind = response.headers.get("Content-Type", "no content type")
-        raise HttpSourceError(f"GET {shown}: the body is not JSON ({kind}, {len(response.content)} bytes); "
-                              f"check that the URL points at a JSON API") from None
+        raise HttpSourceError(
+            f"GET {shown}: the body is not JSON ({kind}, {len(response.content)} bytes); "
+            f"check that the URL points at a JSON API"
+        ) from None
     if options.records_key is not None:
         if not isinstance(body, dict) or options.records_key not in body:
-            raise HttpSourceError(f"GET {shown}: the body is not a JSON object with a '{options.records_key}' key "
-                                  f"(records_key); got {type(body).__name__}")
+            raise HttpSourceError(
+                f"GET {shown}: the body is not a JSON object with a '{options.records_key}' key "
+                f"(records_key); got {type(body).__name__}"
+            )
         body = body[options.records_key]
     if not isinstance(body, list):
         raise HttpSourceError(
             f"GET {shown}: the body is a JSON {type(body).__name__}, not a list of records"
-            + ("" if options.records_key else "; if the records sit under a key of an object, set records_key"))
+            + ("" if options.records_key else "; if the records sit under a key of an object, set records_key")
+        )
     bad = next((i for i, r in enumerate(body) if not isinstance(r, dict)), None)
     if bad is not None:
-        raise HttpSourceError(f"GET {shown}: item {bad} of the list is a JSON {type(body[bad]).__name__}, "
-                              f"not an object (one record per object)")
+        raise HttpSourceError(
+            f"GET {shown}: item {bad} of the list is a JSON {type(body[bad]).__name__}, "
+            f"not an object (one record per object)"
+        )
     return body
 
 
@@ -215,9 +242,15 @@ def fetch(options: HttpSource, env=None) -> Fetched:
             return fetched
         page = page_opts.first_page
         while True:
-            params = {**_params(options.params), page_opts.page_param: page, page_opts.per_page_param: page_opts.per_page}
+            params = {
+                **_params(options.params),
+                page_opts.page_param: page,
+                page_opts.per_page_param: page_opts.per_page,
+            }
             where = f" (page {page})"
-            records = _records(_get(s, url, params, headers, options, where, fetched, env), options, fetched.url + where)
+            records = _records(
+                _get(s, url, params, headers, options, where, fetched, env), options, fetched.url + where
+            )
             fetched.pages += 1
             fetched.records += records
             if len(records) < page_opts.per_page:
@@ -234,9 +267,9 @@ def to_jsonl(records: list[dict]) -> bytes:
     Nested values become text so every file of the dataset has the same flat columns, whatever
     the API nests; the raw layer keeps that text as received.
     """
+
     def flat(v):
         return json.dumps(v, ensure_ascii=False, separators=(",", ":")) if isinstance(v, (dict, list)) else v
 
-    lines = [json.dumps({k: flat(v) for k, v in r.items()}, ensure_ascii=False, separators=(",", ":"))
-             for r in records]
+    lines = [json.dumps({k: flat(v) for k, v in r.items()}, ensure_ascii=False, separators=(",", ":")) for r in records]
     return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""

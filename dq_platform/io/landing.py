@@ -102,4 +102,5 @@ def find_archived(warehouse_root: str, dataset: str, partition_key: str) -> str:
                 return _uri(candidate) if "://" not in base else f"{base.split('://')[0]}://{candidate}"
     raise FileNotFoundError(
         f"no archived file for partition '{partition_key}' of {dataset} under {base}: "
-        f"register it with `dq-platform ingest` (or drop it in the landing zone) first")
+        f"register it with `dq-platform ingest` (or drop it in the landing zone) first"
+    )

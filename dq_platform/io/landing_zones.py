@@ -42,10 +42,10 @@ HIDDEN_PREFIXES = (".", "_")
 
 @dataclass(frozen=True)
 class LandingFile:
-    uri: str       # "file:///abs/path/customers/a.csv" or "s3://bucket/prefix/customers/a.csv"
-    relpath: str   # relative to the landing root, "/"-separated: "customers/a.csv"
+    uri: str  # "file:///abs/path/customers/a.csv" or "s3://bucket/prefix/customers/a.csv"
+    relpath: str  # relative to the landing root, "/"-separated: "customers/a.csv"
     size: int
-    mtime: float   # seconds since the epoch (S3: LastModified)
+    mtime: float  # seconds since the epoch (S3: LastModified)
     etag: str | None = None  # S3 ETag without quotes; None for local files
 
 
@@ -180,8 +180,7 @@ class LocalLandingZone(LandingZone):
                     st = entry.stat()
                 except FileNotFoundError:
                     continue
-                out.append(LandingFile(uri=Path(entry.path).as_uri(), relpath=rel,
-                                       size=st.st_size, mtime=st.st_mtime))
+                out.append(LandingFile(uri=Path(entry.path).as_uri(), relpath=rel, size=st.st_size, mtime=st.st_mtime))
         out.sort(key=lambda f: f.relpath)
         return out
 
@@ -284,8 +283,11 @@ class S3LandingZone(LandingZone):
 
     def list(self, pattern: str | None = None) -> list[LandingFile]:
         paginator = self.client.get_paginator("list_objects_v2")
-        pages = paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + _literal_prefix(pattern),
-                                   PaginationConfig={"PageSize": self.page_size})
+        pages = paginator.paginate(
+            Bucket=self.bucket,
+            Prefix=self.prefix + _literal_prefix(pattern),
+            PaginationConfig={"PageSize": self.page_size},
+        )
         out: list[LandingFile] = []
         n = len(self.prefix)
         for page in pages:
@@ -297,9 +299,15 @@ class S3LandingZone(LandingZone):
                 if not rel or not _matches(rel, pattern):
                     continue
                 etag = obj.get("ETag")
-                out.append(LandingFile(uri=f"s3://{self.bucket}/{key}", relpath=rel, size=int(obj["Size"]),
-                                       mtime=obj["LastModified"].timestamp(),
-                                       etag=etag.strip('"') if etag else None))
+                out.append(
+                    LandingFile(
+                        uri=f"s3://{self.bucket}/{key}",
+                        relpath=rel,
+                        size=int(obj["Size"]),
+                        mtime=obj["LastModified"].timestamp(),
+                        etag=etag.strip('"') if etag else None,
+                    )
+                )
         out.sort(key=lambda f: f.relpath)
         return out
 
@@ -348,7 +356,7 @@ def _error_code(e) -> str:
 
 
 def landing_zone(uri: str | os.PathLike) -> LandingZone:
-    """"s3://bucket/prefix" -> S3LandingZone; a folder path or file:// URI -> LocalLandingZone."""
+    """ "s3://bucket/prefix" -> S3LandingZone; a folder path or file:// URI -> LocalLandingZone."""
     s = os.fspath(uri)
     if s.startswith("s3://"):
         return S3LandingZone(s)

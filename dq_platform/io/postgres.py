@@ -17,7 +17,6 @@ The URL's password never appears in logs or metadata (SQLAlchemy renders it hidd
 scrubbed, statement parameters are hidden).
 """
 
-
 import io
 import json
 
@@ -99,8 +98,12 @@ def _ensure_table(conn, table: str, schema: str | None, frame: pd.DataFrame, ind
     if not inspector.has_table(table, schema=schema):
         cols = ", ".join(f"{_q(conn, c)} {_sql_type(t)}" for c, t in frame.dtypes.items())
         conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {name} ({cols})"))
-        conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {_q(conn, table + '_dq_idx')} ON {name} "
-                             f"({', '.join(_q(conn, c) for c in index)})"))
+        conn.execute(
+            sa.text(
+                f"CREATE INDEX IF NOT EXISTS {_q(conn, table + '_dq_idx')} ON {name} "
+                f"({', '.join(_q(conn, c) for c in index)})"
+            )
+        )
         return
     have = {c["name"] for c in inspector.get_columns(table, schema=schema)}
     for c, t in frame.dtypes.items():
@@ -120,8 +123,9 @@ def _insert(conn, table: str, schema: str | None, frame: pd.DataFrame) -> int:
             buf = io.StringIO()
             frame.to_csv(buf, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f")
             buf.seek(0)
-            cursor.copy_expert(f"COPY {_qualified(conn, table, schema)} ({cols}) FROM STDIN "
-                               f"WITH (FORMAT csv, NULL '\\N')", buf)
+            cursor.copy_expert(
+                f"COPY {_qualified(conn, table, schema)} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf
+            )
             return len(frame)
     finally:
         cursor.close()
@@ -130,6 +134,7 @@ def _insert(conn, table: str, schema: str | None, frame: pd.DataFrame) -> int:
 
 
 # -- publishing ---------------------------------------------------------------------------------
+
 
 def publish(url: str, contract: Contract, warehouse: Warehouse, partition: str, run_id: str) -> dict:
     """Replace the partition's rows and mirror the anomalies' latest change, in one transaction."""
@@ -144,8 +149,12 @@ def publish(url: str, contract: Contract, warehouse: Warehouse, partition: str, 
         engine = _engine(url)
         with engine.begin() as conn:
             marker = _qualified(conn, MARKER_TABLE, schema)
-            conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {marker} (table_name TEXT PRIMARY KEY, "
-                                 f"delta_version BIGINT, run_id TEXT, published_at TIMESTAMPTZ DEFAULT now())"))
+            conn.execute(
+                sa.text(
+                    f"CREATE TABLE IF NOT EXISTS {marker} (table_name TEXT PRIMARY KEY, "
+                    f"delta_version BIGINT, run_id TEXT, published_at TIMESTAMPTZ DEFAULT now())"
+                )
+            )
             # the partition's rows: only what passed masked's gates (a held partition has no commit there)
             masked = names.masked(contract.name)
             commit = warehouse.last_commit(masked, partition)
@@ -153,8 +162,9 @@ def publish(url: str, contract: Contract, warehouse: Warehouse, partition: str, 
                 rows = warehouse.read(masked, partition=partition)
                 _ensure_table(conn, events_table, schema, rows, [PARTITION])
                 name = _qualified(conn, events_table, schema)
-                deleted = conn.execute(sa.text(f"DELETE FROM {name} WHERE {_q(conn, PARTITION)} = :p"),
-                                       {"p": partition}).rowcount
+                deleted = conn.execute(
+                    sa.text(f"DELETE FROM {name} WHERE {_q(conn, PARTITION)} = :p"), {"p": partition}
+                ).rowcount
                 out.update(rows_published=_insert(conn, events_table, schema, rows), rows_replaced=deleted)
             else:
                 out.update(rows_published=0, rows_replaced=0, events="masked partition not published: skipped")
@@ -163,8 +173,9 @@ def publish(url: str, contract: Contract, warehouse: Warehouse, partition: str, 
     except PublishError:
         raise
     except Exception as e:  # noqa: BLE001 - the driver's message may quote the URL: scrub, keep the class
-        raise PublishError(f"publishing {contract.name} to {safe_url(url)} failed: "
-                           f"{type(e).__name__}: {_scrub(e, url)}") from None
+        raise PublishError(
+            f"publishing {contract.name} to {safe_url(url)} failed: {type(e).__name__}: {_scrub(e, url)}"
+        ) from None
     finally:
         if engine is not None:
             engine.dispose()
@@ -175,14 +186,16 @@ def _dotted(schema: str | None, table: str) -> str:
     return f"{schema}.{table}" if schema else table
 
 
-def _mirror_anomalies(conn, contract: Contract, warehouse: Warehouse, schema: str | None, table: str,
-                      marker: str, run_id: str) -> dict:
+def _mirror_anomalies(
+    conn, contract: Contract, warehouse: Warehouse, schema: str | None, table: str, marker: str, run_id: str
+) -> dict:
     import sqlalchemy as sa
 
     delta_table = names.anomalies(contract.name)
     conn.execute(sa.text(f"INSERT INTO {marker} (table_name) VALUES (:t) ON CONFLICT DO NOTHING"), {"t": table})
-    held = conn.execute(sa.text(f"SELECT delta_version FROM {marker} WHERE table_name = :t FOR UPDATE"),
-                        {"t": table}).scalar()
+    held = conn.execute(
+        sa.text(f"SELECT delta_version FROM {marker} WHERE table_name = :t FOR UPDATE"), {"t": table}
+    ).scalar()
     dt = warehouse.table(delta_table)  # read under the lock: the newest state, published in order
     if dt is None:
         return {"anomalies": "no anomalies table yet"}
@@ -195,8 +208,12 @@ def _mirror_anomalies(conn, contract: Contract, warehouse: Warehouse, schema: st
     like = anomalies.empty(contract)
     _ensure_table(conn, table, schema, like, ["rule_id", "window_start"])
     cols = list(like.columns)
-    incremental = scopes is not None and held is not None and held >= commit.get("version", -1) - 1 \
+    incremental = (
+        scopes is not None
+        and held is not None
+        and held >= commit.get("version", -1) - 1
         and not any(s["kind"] == "all" for s in scopes)
+    )
     replaced = 0
     if incremental:
         frames = []
@@ -209,23 +226,37 @@ def _mirror_anomalies(conn, contract: Contract, warehouse: Warehouse, schema: st
         replaced = conn.execute(sa.text(f"DELETE FROM {name}")).rowcount
         rows = warehouse.read(delta_table, columns=cols)
     inserted = _insert(conn, table, schema, rows)
-    conn.execute(sa.text(f"UPDATE {marker} SET delta_version = :v, run_id = :r, published_at = now() "
-                         f"WHERE table_name = :t"), {"v": version, "r": run_id, "t": table})
-    return {"anomalies_table": _dotted(schema, table), "anomalies_published": inserted,
-            "anomalies_replaced": replaced, "anomalies_mode": "changed scopes" if incremental else "whole table",
-            "anomalies_delta_version": version}
+    conn.execute(
+        sa.text(f"UPDATE {marker} SET delta_version = :v, run_id = :r, published_at = now() WHERE table_name = :t"),
+        {"v": version, "r": run_id, "t": table},
+    )
+    return {
+        "anomalies_table": _dotted(schema, table),
+        "anomalies_published": inserted,
+        "anomalies_replaced": replaced,
+        "anomalies_mode": "changed scopes" if incremental else "whole table",
+        "anomalies_delta_version": version,
+    }
 
 
 def _scope(conn, s: dict) -> tuple[str, dict, list[tuple]]:
     """A replaced scope as SQL (for PostgreSQL) and as Delta filters (to read its new rows)."""
     q = lambda c: _q(conn, c)  # noqa: E731
     if s["kind"] == "row":
-        return (f"{q('rule_id')} = :r AND {q('partitions')} = :p", {"r": s["rule_id"], "p": s["partition"]},
-                [("rule_id", "=", s["rule_id"]), ("partitions", "=", s["partition"])])
+        return (
+            f"{q('rule_id')} = :r AND {q('partitions')} = :p",
+            {"r": s["rule_id"], "p": s["partition"]},
+            [("rule_id", "=", s["rule_id"]), ("partitions", "=", s["partition"])],
+        )
     if s["kind"] == "window":
         lo, hi = pd.Timestamp(s["start"]), pd.Timestamp(s["end"])
-        return (f"{q('rule_id')} = :r AND {q('window_start')} >= :lo AND {q('window_end')} <= :hi",
-                {"r": s["rule_id"], "lo": lo.to_pydatetime(), "hi": hi.to_pydatetime()},
-                [("rule_id", "=", s["rule_id"]), ("window_start", ">=", lo.to_pydatetime()),
-                 ("window_end", "<=", hi.to_pydatetime())])
+        return (
+            f"{q('rule_id')} = :r AND {q('window_start')} >= :lo AND {q('window_end')} <= :hi",
+            {"r": s["rule_id"], "lo": lo.to_pydatetime(), "hi": hi.to_pydatetime()},
+            [
+                ("rule_id", "=", s["rule_id"]),
+                ("window_start", ">=", lo.to_pydatetime()),
+                ("window_end", "<=", hi.to_pydatetime()),
+            ],
+        )
     return f"{q('rule_id')} = :r", {"r": s["rule_id"]}, [("rule_id", "=", s["rule_id"])]

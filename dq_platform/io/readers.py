@@ -69,8 +69,9 @@ def _empty_frame(columns: list[str]) -> pd.DataFrame:
     return frame
 
 
-def read_source(uri: str, contract: Contract, display_name: str | None = None,
-                checksum: str | None = None) -> pd.DataFrame:
+def read_source(
+    uri: str, contract: Contract, display_name: str | None = None, checksum: str | None = None
+) -> pd.DataFrame:
     """The rows exactly as received (every value as text) plus file, line and checksum.
 
     `checksum` (the sha256 already known from the archive path) saves hashing the file again.
@@ -82,7 +83,8 @@ def read_source(uri: str, contract: Contract, display_name: str | None = None,
     if size is not None and size > limit:
         raise SourceFileError(
             f"{name}: {_human(size)} is above the {_human(limit)} one-piece limit ({MAX_SOURCE_BYTES_ENV}); "
-            f"split the file (each part becomes its own partition)")
+            f"split the file (each part becomes its own partition)"
+        )
     with fs.open_input_stream(path) as f:
         data = f.read()
     checksum = checksum or hashlib.sha256(data).hexdigest()
@@ -114,8 +116,12 @@ _SIGNATURES = [
     (b"PAR1", "a Parquet file", "declare `format: parquet` in a contract for it"),
 ]
 # Unicode byte-order marks other than UTF-8's (spreadsheet tools write "Unicode text" as UTF-16).
-_BOMS = [(b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
-         (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le")]
+_BOMS = [
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+]
 
 
 def _text_bytes(data: bytes, encoding: str, name: str) -> tuple[bytes, str]:
@@ -131,11 +137,13 @@ def _text_bytes(data: bytes, encoding: str, name: str) -> tuple[bytes, str]:
     for bom, codec in _BOMS:
         if data.startswith(bom):
             try:
-                return data[len(bom):].decode(codec).encode("utf-8"), "utf-8"
+                return data[len(bom) :].decode(codec).encode("utf-8"), "utf-8"
             except UnicodeDecodeError as e:
-                line = data[len(bom):len(bom) + e.start].decode(codec, errors="replace").count("\n") + 1
-                raise SourceFileError(f"{name}:{line}: not valid {codec.upper()} although the file starts with "
-                                      f"its byte-order mark ({e.reason})") from None
+                line = data[len(bom) : len(bom) + e.start].decode(codec, errors="replace").count("\n") + 1
+                raise SourceFileError(
+                    f"{name}:{line}: not valid {codec.upper()} although the file starts with "
+                    f"its byte-order mark ({e.reason})"
+                ) from None
     head = data[:65536]
     if b"\x00" in head:
         at = head.index(b"\x00")
@@ -172,6 +180,7 @@ def _not_utf8(data: bytes) -> tuple[bytes, str]:
     """
     if not _UTF8_MULTIBYTE.search(data):
         return data, _legacy_codec(data)
+
     def legacy(line: re.Match) -> str:
         raw = line.group().encode("utf-8", errors="surrogateescape")  # the line's original bytes
         return raw.decode(_legacy_codec(raw))
@@ -199,8 +208,10 @@ def _header_names(cells: list[str], name: str) -> list[str]:
     repeated = {n: pos for n, pos in where.items() if len(pos) > 1}
     if repeated:
         listed = "; ".join(f"{n!r} (columns {', '.join(map(str, pos))})" for n, pos in repeated.items())
-        raise SourceFileError(f"{name}:1: the header names a column more than once: {listed}; "
-                              f"which one holds the values is ambiguous, rename or remove the repeats")
+        raise SourceFileError(
+            f"{name}:1: the header names a column more than once: {listed}; "
+            f"which one holds the values is ambiguous, rename or remove the repeats"
+        )
     return names
 
 
@@ -283,23 +294,32 @@ def _line_start(data: bytes, line: int, n_breaks: int, has_cr: bool) -> int:
     end, to_pass = len(data), n_breaks - line + 2  # back to the line break ending line - 1
     while to_pass > 0:
         at = max(data.rfind(b"\n", 0, end), data.rfind(b"\r", 0, end) if has_cr else -1)
-        if data[at:at + 1] == b"\n" and at > 0 and data[at - 1:at] == b"\r":
+        if data[at : at + 1] == b"\n" and at > 0 and data[at - 1 : at] == b"\r":
             at -= 1  # \r\n is one line break
         end, to_pass = at, to_pass - 1
-    return end + (2 if data[end:end + 2] == b"\r\n" else 1)
+    return end + (2 if data[end : end + 2] == b"\r\n" else 1)
 
 
 def _ends_inside_quotes(record: bytes, delimiter: str) -> bool:
     """Whether the file ends inside a quoted value opened in its last record (quotes open a
     value only at its start, "" is an escaped quote), e.g. a file cut off mid-value."""
     d = re.escape(delimiter.encode())
-    field = rb'(?:"(?:[^"]|"")*"[^' + d + rb'\r\n]*|[^"' + d + rb'\r\n][^' + d + rb'\r\n]*|)'
+    field = rb'(?:"(?:[^"]|"")*"[^' + d + rb'\r\n]*|[^"' + d + rb"\r\n][^" + d + rb"\r\n]*|)"
     return re.match(rb"(?:" + field + d + rb')*"(?:[^"]|"")*\Z', record) is not None
 
 
-def _source_lines(data: bytes, n_breaks: int, has_cr: bool, nonblank: np.ndarray | None,
-                  good_nb: np.ndarray | None, n_good: int, bad: list, encoding: str, delimiter: str,
-                  name: str) -> tuple[np.ndarray, list[int], dict | None]:
+def _source_lines(
+    data: bytes,
+    n_breaks: int,
+    has_cr: bool,
+    nonblank: np.ndarray | None,
+    good_nb: np.ndarray | None,
+    n_good: int,
+    bad: list,
+    encoding: str,
+    delimiter: str,
+    name: str,
+) -> tuple[np.ndarray, list[int], dict | None]:
     """Source line of every parsed record and of every skipped bad row.
 
     Records start on a non-blank line (the parser skips empty ones), and each covers one more
@@ -330,8 +350,10 @@ def _source_lines(data: bytes, n_breaks: int, has_cr: bool, nonblank: np.ndarray
         while True:
             at = _find_row(data, raw, pos, has_cr)
             if at < 0:
-                raise SourceFileError(f"{name}: cannot locate the unparseable row {text[:60]!r} in the file, so its "
-                                      f"line number is unknown")
+                raise SourceFileError(
+                    f"{name}: cannot locate the unparseable row {text[:60]!r} in the file, so its "
+                    f"line number is unknown"
+                )
             line += _breaks(data, row_start, at)
             row_start, pos = at, at + len(raw)
             r = int(np.searchsorted(nonblank, line)) - taken
@@ -351,7 +373,7 @@ def _source_lines(data: bytes, n_breaks: int, has_cr: bool, nonblank: np.ndarray
         last_idx = int(np.searchsorted(nonblank, bad_lines[-1])) if last_is_bad else int(good_idx[-1])
         if last_idx < len(nonblank):
             last_line = int(nonblank[last_idx])
-            record = data[_line_start(data, last_line, n_breaks, has_cr):]
+            record = data[_line_start(data, last_line, n_breaks, has_cr) :]
             if _ends_inside_quotes(record, delimiter):
                 covers = len(nonblank) - last_idx  # every non-blank line to the end of the file
                 if last_is_bad:
@@ -359,12 +381,17 @@ def _source_lines(data: bytes, n_breaks: int, has_cr: bool, nonblank: np.ndarray
                 else:
                     total_good -= int(good_nb[-1]) if good_nb is not None else 1
                     taken += covers
-                unclosed = {"line": last_line, "text": record.decode(encoding, errors="replace").rstrip("\r\n"),
-                            "parsed": not last_is_bad}
+                unclosed = {
+                    "line": last_line,
+                    "text": record.decode(encoding, errors="replace").rstrip("\r\n"),
+                    "parsed": not last_is_bad,
+                }
     if total_good + taken != len(nonblank):
-        raise SourceFileError(f"{name}: cannot assign exact line numbers: the parser found records covering "
-                              f"{total_good + taken} non-blank lines but the file has {len(nonblank)} after the header "
-                              f"(mixed line endings?)")
+        raise SourceFileError(
+            f"{name}: cannot assign exact line numbers: the parser found records covering "
+            f"{total_good + taken} non-blank lines but the file has {len(nonblank)} after the header "
+            f"(mixed line endings?)"
+        )
     return nonblank[good_idx], bad_lines, unclosed
 
 
@@ -396,7 +423,8 @@ def _read_csv(data: bytes, contract: Contract, name: str) -> pd.DataFrame:
         if other:
             raise SourceFileError(
                 f"{name}:1: header has one column but contains {other!r}: wrong delimiter "
-                f"(the contract expects {src.delimiter!r})")
+                f"(the contract expects {src.delimiter!r})"
+            )
     if not _LINE_BREAK.search(data):
         data += b"\n"  # a header without a line break: zero rows (Arrow wants the header line ended)
     bad: list[tuple[str, int, int]] = []
@@ -409,17 +437,22 @@ def _read_csv(data: bytes, contract: Contract, name: str) -> pd.DataFrame:
         table = pacsv.read_csv(
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(encoding=encoding, column_names=header, skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=src.delimiter, newlines_in_values=True,
-                                             invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(column_types={h: pa.large_string() for h in header},
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+            parse_options=pacsv.ParseOptions(
+                delimiter=src.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.large_string() for h in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
     except pa.ArrowInvalid as e:
         if "straddl" in str(e):  # one record longer than Arrow's block: a quote that never closes
             line = _unclosed_quote_line(data)
             raise SourceFileError(
                 f"{name}:{line or '?'}: a record runs on for more than a megabyte"
-                + (", from a quote (\") opened on this line that is probably never closed" if line else "")) from None
+                + (', from a quote (") opened on this line that is probably never closed' if line else "")
+            ) from None
         raise SourceFileError(f"{name}: cannot be parsed as CSV: {e}") from None
 
     n_good, has_cr = table.num_rows, b"\r" in data
@@ -432,12 +465,16 @@ def _read_csv(data: bytes, contract: Contract, name: str) -> pd.DataFrame:
             good_nb = _lines_per_record(table, has_cr)
     # large_string columns map to pandas' Arrow strings without a copy; self_destruct frees the
     # Arrow buffers as they are converted (peak memory ~1x the data, not 2x)
-    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get,
-                            split_blocks=True, self_destruct=True)
+    frame = table.to_pandas(
+        types_mapper={pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get,
+        split_blocks=True,
+        self_destruct=True,
+    )
     del table
 
-    lines, bad_lines, unclosed = _source_lines(data, n_breaks, has_cr, nonblank, good_nb, n_good, bad, encoding,
-                                               src.delimiter, name)
+    lines, bad_lines, unclosed = _source_lines(
+        data, n_breaks, has_cr, nonblank, good_nb, n_good, bad, encoding, src.delimiter, name
+    )
     errors = [f"expected {exp} fields, found {act}" for _, exp, act in bad]
     raw_records = [text for text, _, _ in bad]
     if unclosed:
@@ -451,11 +488,13 @@ def _read_csv(data: bytes, contract: Contract, name: str) -> pd.DataFrame:
             errors[-1] += f"; {reason}"
     frame[SOURCE_LINE] = lines.astype("int64")
     if errors:
-        errs = pd.DataFrame({
-            PARSE_ERROR: pd.Series(errors, dtype="string"),
-            RAW_RECORD: pd.Series(raw_records, dtype="string"),
-            SOURCE_LINE: np.asarray(bad_lines, dtype="int64"),
-        })
+        errs = pd.DataFrame(
+            {
+                PARSE_ERROR: pd.Series(errors, dtype="string"),
+                RAW_RECORD: pd.Series(raw_records, dtype="string"),
+                SOURCE_LINE: np.asarray(bad_lines, dtype="int64"),
+            }
+        )
         frame = pd.concat([frame, errs], ignore_index=True).sort_values(SOURCE_LINE, kind="stable")
         frame = frame.reset_index(drop=True)
     for h in header:
@@ -489,7 +528,7 @@ def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
     first = buf[np.minimum(starts, max(len(buf) - 1, 0))] if len(buf) else np.zeros(len(starts), np.uint8)
     maybe = np.flatnonzero((width > 0) & np.isin(first, np.frombuffer(b" \t\r\f\v", dtype=np.uint8)))
     blank = width == 0
-    blank[maybe] = [not data[starts[i]:ends[i]].strip() for i in maybe.tolist()]
+    blank[maybe] = [not data[starts[i] : ends[i]].strip() for i in maybe.tolist()]
     filled = np.flatnonzero(~blank)  # 0-based numbers of the non-blank lines
     if not len(filled):
         return _empty_frame([])
@@ -497,7 +536,7 @@ def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
     frames: list[pd.DataFrame] = []
 
     def parse(lo: int, hi: int) -> None:  # non-blank lines filled[lo:hi]
-        chunk = data[starts[filled[lo]]:ends[filled[hi - 1]]]
+        chunk = data[starts[filled[lo]] : ends[filled[hi - 1]]]
         if hi - lo > _JSONL_SMALL:
             try:
                 table = pajson.read_json(io.BytesIO(chunk), read_options=pajson.ReadOptions(block_size=block))
@@ -526,13 +565,17 @@ def _jsonl_lines(data: bytes, starts: np.ndarray, ends: np.ndarray, lines: np.nd
     """A few lines parsed one by one with json: good ones as text columns, bad ones whole with the reason."""
     rows = []
     for i in lines.tolist():
-        text = data[starts[i]:ends[i]].decode("utf-8", errors="replace").rstrip("\r")
+        text = data[starts[i] : ends[i]].decode("utf-8", errors="replace").rstrip("\r")
         try:
             obj = json.loads(text)
             if not isinstance(obj, dict):
                 raise ValueError(f"a JSON {type(obj).__name__}, not an object")
-            rows.append({**{k: None if v is None else (v if isinstance(v, str) else json.dumps(v))
-                            for k, v in obj.items()}, SOURCE_LINE: i + 1})
+            rows.append(
+                {
+                    **{k: None if v is None else (v if isinstance(v, str) else json.dumps(v)) for k, v in obj.items()},
+                    SOURCE_LINE: i + 1,
+                }
+            )
         except ValueError as e:
             rows.append({PARSE_ERROR: f"invalid JSON: {e}", RAW_RECORD: text, SOURCE_LINE: i + 1})
     frame = pd.DataFrame(rows)
@@ -557,7 +600,10 @@ def _as_text(table: pa.Table) -> pd.DataFrame:
     for name in table.column_names:
         col = table[name]
         if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-            col = col.cast(pa.string()) if not pa.types.is_nested(col.type) else pa.array(
-                [None if v is None else json.dumps(v) for v in col.to_pylist()], pa.string())
+            col = (
+                col.cast(pa.string())
+                if not pa.types.is_nested(col.type)
+                else pa.array([None if v is None else json.dumps(v) for v in col.to_pylist()], pa.string())
+            )
         cols[name] = col
     return pa.table(cols).to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)

@@ -16,8 +16,14 @@ from dq_platform import settings
 
 _SESSIONS: dict[tuple, object] = {}
 _SESSIONS_LOCK = threading.Lock()
-_SESSION_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+_SESSION_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
 
 
 def s3_client():

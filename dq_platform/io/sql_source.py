@@ -56,9 +56,11 @@ def engine_for(options: SqlSource, env=None) -> sa.Engine:
     env = os.environ if env is None else env
     url = env.get(options.url_env)
     if not url:
-        raise SqlSourceError(f"{options.url_env} is not set: set it to the database's SQLAlchemy URL, e.g. "
-                             f"mssql+pyodbc://user:pass@host/db?driver=ODBC+Driver+18+for+SQL+Server, "
-                             f"postgresql://user:pass@host:5432/db or sqlite:///path/to/file.db")
+        raise SqlSourceError(
+            f"{options.url_env} is not set: set it to the database's SQLAlchemy URL, e.g. "
+            f"mssql+pyodbc://user:pass@host/db?driver=ODBC+Driver+18+for+SQL+Server, "
+            f"postgresql://user:pass@host:5432/db or sqlite:///path/to/file.db"
+        )
     try:
         return sa.create_engine(url, pool_pre_ping=True)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as e:
@@ -124,8 +126,10 @@ def _selectable(engine: sa.Engine, options: SqlSource) -> tuple[sa.FromClause, s
     except sa.exc.NoSuchTableError:
         raise SqlSourceError(f"table '{options.table}' not found in {safe_url(engine)}") from None
     if options.watermark and options.watermark not in table.c:
-        raise SqlSourceError(f"table '{options.table}' has no watermark column '{options.watermark}' "
-                             f"(columns: {', '.join(table.c.keys())})")
+        raise SqlSourceError(
+            f"table '{options.table}' has no watermark column '{options.watermark}' "
+            f"(columns: {', '.join(table.c.keys())})"
+        )
     return table, f"table {options.table}"
 
 
@@ -141,8 +145,9 @@ def statement(engine: sa.Engine, options: SqlSource, last: str | None):
         col = source.c[options.watermark]
         if last is not None:
             bound = parse_watermark(last, _python_type(col) if options.query is None else None)
-            stmt = stmt.where(col > sa.bindparam("last_watermark", bound, type_=col.type
-                                                 if options.query is None else None))
+            stmt = stmt.where(
+                col > sa.bindparam("last_watermark", bound, type_=col.type if options.query is None else None)
+            )
         stmt = stmt.order_by(col)
     return stmt, bound, label
 
@@ -174,8 +179,7 @@ def _max(values: tuple):
             return max(filter(lambda v: v is not None, values), default=None)
         except TypeError:
             kinds = sorted({type(v).__name__ for v in values if v is not None})
-            raise ValueError(f"the watermark column mixes {', '.join(kinds)} values, which cannot be "
-                             f"ordered") from None
+            raise ValueError(f"the watermark column mixes {', '.join(kinds)} values, which cannot be ordered") from None
 
 
 def extract(options: SqlSource, last: str | None, target: str | Path, env=None) -> Extracted:
@@ -214,8 +218,10 @@ def extract(options: SqlSource, last: str | None, target: str | Path, env=None) 
         reason = _scrub(str(getattr(e, "orig", None) or e).strip().splitlines()[0], url)
         raise SqlSourceError(f"{safe_url(engine)} {label}: {type(e).__name__}: {reason}") from None
     except ValueError as e:  # e.g. SQLite text in a DATETIME column the driver cannot convert
-        raise SqlSourceError(f"{safe_url(engine)} {label}: a value could not be read as its column's type "
-                             f"({_scrub(str(e), url)}); fix the row or read it through a query that casts it") from None
+        raise SqlSourceError(
+            f"{safe_url(engine)} {label}: a value could not be read as its column's type "
+            f"({_scrub(str(e), url)}); fix the row or read it through a query that casts it"
+        ) from None
     finally:
         engine.dispose()
     if options.mode == "incremental" and options.watermark not in columns and rows:
@@ -224,4 +230,3 @@ def extract(options: SqlSource, last: str | None, target: str | Path, env=None) 
         return Extracted(rows=rows, columns=columns, source=source, watermark_from=None, watermark_to=None)
     to = format_watermark(high) if high is not None else last
     return Extracted(rows=rows, columns=columns, source=source, watermark_from=last, watermark_to=to)
-

@@ -6,7 +6,6 @@ its audit-log run point at each other. Partitioned tables are physically partiti
 `_partition` (one source file each) and a run replaces exactly its own partition.
 """
 
-
 import threading
 import time
 from collections import OrderedDict
@@ -120,10 +119,15 @@ class Warehouse(dg.ConfigurableResource):
         if not self.is_remote:
             return None
         opts = {}
-        for env, key in [("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"), ("AWS_REGION", "AWS_REGION"),
-                         ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"), ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
-                         ("AWS_SESSION_TOKEN", "AWS_SESSION_TOKEN"), ("AWS_ALLOW_HTTP", "AWS_ALLOW_HTTP"),
-                         ("AWS_CONDITIONAL_PUT", "AWS_CONDITIONAL_PUT")]:
+        for env, key in [
+            ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
+            ("AWS_REGION", "AWS_REGION"),
+            ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+            ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+            ("AWS_SESSION_TOKEN", "AWS_SESSION_TOKEN"),
+            ("AWS_ALLOW_HTTP", "AWS_ALLOW_HTTP"),
+            ("AWS_CONDITIONAL_PUT", "AWS_CONDITIONAL_PUT"),
+        ]:
             if settings.is_set(env):
                 opts[key] = settings.get(env)
         # Safe concurrent commits: the _delta_log entry is written with If-None-Match (S3
@@ -139,9 +143,17 @@ class Warehouse(dg.ConfigurableResource):
             return None
 
     # -- writing -------------------------------------------------------------------------
-    def write(self, table: str, df: pd.DataFrame, *, partition: str | None, run_id: str,
-              date_columns: list[str] = (), extra_metadata: dict[str, str] | None = None,
-              hand_off: bool = False) -> WriteInfo:
+    def write(
+        self,
+        table: str,
+        df: pd.DataFrame,
+        *,
+        partition: str | None,
+        run_id: str,
+        date_columns: list[str] = (),
+        extra_metadata: dict[str, str] | None = None,
+        hand_off: bool = False,
+    ) -> WriteInfo:
         """Replace the partition (or the whole table) atomically, retrying commit conflicts.
 
         `hand_off`: keep the written partition in this process's `HANDOFF` for the next step."""
@@ -149,9 +161,12 @@ class Warehouse(dg.ConfigurableResource):
             df = df.assign(**{PARTITION: partition})
         data = to_arrow(df, date_columns)
         meta = {"dagster_run_id": run_id, "dagster_partition": partition or "", **(extra_metadata or {})}
-        kwargs = dict(mode="overwrite", schema_mode="merge" if partition is not None else "overwrite",
-                      commit_properties=CommitProperties(custom_metadata=meta),
-                      storage_options=self.storage_options())
+        kwargs = dict(
+            mode="overwrite",
+            schema_mode="merge" if partition is not None else "overwrite",
+            commit_properties=CommitProperties(custom_metadata=meta),
+            storage_options=self.storage_options(),
+        )
         if partition is not None:
             kwargs.update(partition_by=[PARTITION], predicate=f"{PARTITION} = {_sql_literal(partition)}")
         uri = self.table_uri(table)
@@ -168,9 +183,17 @@ class Warehouse(dg.ConfigurableResource):
             HANDOFF.put(uri, partition, _identity(dt), data)
         return WriteInfo(uri=uri, version=dt.version(), rows=len(df))
 
-    def replace_where(self, table: str, df: pd.DataFrame, predicate: str | None, *, run_id: str,
-                      snapshot: DeltaTable | None = None, date_columns: list[str] = (),
-                      extra_metadata: dict[str, str] | None = None) -> WriteInfo:
+    def replace_where(
+        self,
+        table: str,
+        df: pd.DataFrame,
+        predicate: str | None,
+        *,
+        run_id: str,
+        snapshot: DeltaTable | None = None,
+        date_columns: list[str] = (),
+        extra_metadata: dict[str, str] | None = None,
+    ) -> WriteInfo:
         """Replace the rows matching a SQL predicate with `df` in one commit (the whole table when None).
 
         For unpartitioned tables updated piecewise, e.g. the anomalies of one time range. `snapshot`:
@@ -199,16 +222,26 @@ class Warehouse(dg.ConfigurableResource):
         """Create a table with `like`'s columns and no row, unless it exists (of racing creators, one wins)."""
         meta = {"dagster_run_id": run_id, "dagster_partition": ""}
         try:
-            write_deltalake(self.table_uri(table), to_arrow(like.head(0)), mode="error",
-                            commit_properties=CommitProperties(custom_metadata=meta),
-                            storage_options=self.storage_options())
+            write_deltalake(
+                self.table_uri(table),
+                to_arrow(like.head(0)),
+                mode="error",
+                commit_properties=CommitProperties(custom_metadata=meta),
+                storage_options=self.storage_options(),
+            )
         except Exception:  # noqa: BLE001 - "already exists", or another run created it first
             if self.table(table) is None:
                 raise
 
     # -- reading -------------------------------------------------------------------------
-    def read(self, table: str, partition: str | list[str] | None = None, version: int | None = None,
-             columns: list[str] | None = None, filters: list[tuple] | None = None) -> pd.DataFrame:
+    def read(
+        self,
+        table: str,
+        partition: str | list[str] | None = None,
+        version: int | None = None,
+        columns: list[str] | None = None,
+        filters: list[tuple] | None = None,
+    ) -> pd.DataFrame:
         """The table, or one partition, or several partitions in one scan; `filters`: more
         (column, op, value) conditions, e.g. a time range (Delta skips files by their statistics)."""
         dt = self.table(table, version)
@@ -258,8 +291,14 @@ class Warehouse(dg.ConfigurableResource):
 def to_arrow(df: pd.DataFrame, date_columns=()) -> pa.Table:
     """pandas -> Arrow with Delta-friendly types: dates as date32, timestamps in microseconds."""
     table = pa.Table.from_pandas(df, preserve_index=False)
-    if all(f.name not in date_columns and not pa.types.is_timestamp(f.type) and not pa.types.is_string(f.type)
-           and not pa.types.is_string_view(f.type) and not pa.types.is_null(f.type) for f in table.schema):
+    if all(
+        f.name not in date_columns
+        and not pa.types.is_timestamp(f.type)
+        and not pa.types.is_string(f.type)
+        and not pa.types.is_string_view(f.type)
+        and not pa.types.is_null(f.type)
+        for f in table.schema
+    ):
         return table.replace_schema_metadata(None)
     fields = []
     for f in table.schema:
@@ -272,8 +311,10 @@ def to_arrow(df: pd.DataFrame, date_columns=()) -> pa.Table:
             t = pa.large_string()  # pandas' Arrow strings are large_string: keep them, no copy
         fields.append(pa.field(f.name, t))
     # per-column cast: columns whose type is already right are passed through untouched
-    return pa.table([col if col.type == fl.type else col.cast(fl.type) for col, fl in zip(table.columns, fields)],
-                    schema=pa.schema(fields))
+    return pa.table(
+        [col if col.type == fl.type else col.cast(fl.type) for col, fl in zip(table.columns, fields)],
+        schema=pa.schema(fields),
+    )
 
 
 def from_arrow(table: pa.Table, self_destruct: bool = True) -> pd.DataFrame:
@@ -281,8 +322,9 @@ def from_arrow(table: pa.Table, self_destruct: bool = True) -> pd.DataFrame:
 
     self_destruct + split_blocks: Arrow buffers are released column by column as they convert
     (never for a table whose buffers another holder still reads, such as the handoff)."""
-    df = table.to_pandas(types_mapper=_TO_PANDAS.get, date_as_object=False, split_blocks=True,
-                         self_destruct=self_destruct)
+    df = table.to_pandas(
+        types_mapper=_TO_PANDAS.get, date_as_object=False, split_blocks=True, self_destruct=self_destruct
+    )
     for name in df.columns:
         if pd.api.types.is_datetime64_any_dtype(df[name]):
             df[name] = df[name].astype("datetime64[ns]")

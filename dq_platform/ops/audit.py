@@ -22,15 +22,37 @@ from dagster import DagsterEventType
 from dq_platform import names
 from dq_platform.reports.errors import root_cause
 
-_ROW_EVENTS = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_CHECK_EVALUATION,
-               DagsterEventType.STEP_FAILURE}
+_ROW_EVENTS = {
+    DagsterEventType.ASSET_MATERIALIZATION,
+    DagsterEventType.ASSET_CHECK_EVALUATION,
+    DagsterEventType.STEP_FAILURE,
+}
 _DETAIL_EVENTS = _ROW_EVENTS | {DagsterEventType.RUN_FAILURE}
 # rows per layer: (asset name prefix, metadata key) -> column
-_ROW_METADATA = {("raw_", "rows_in"): "rows_in", ("cleaned_", "rows_cleaned"): "rows_cleaned",
-                 ("cleaned_", "rows_quarantined"): "rows_quarantined", ("masked_", "rows_masked"): "rows_published"}
-COLUMNS = ["run_id", "dataset", "partition", "source", "trigger", "status", "started", "duration_s",
-           "rows_in", "rows_cleaned", "rows_quarantined", "rows_published", "checks_passed", "checks_failed", "error",
-           "report"]
+_ROW_METADATA = {
+    ("raw_", "rows_in"): "rows_in",
+    ("cleaned_", "rows_cleaned"): "rows_cleaned",
+    ("cleaned_", "rows_quarantined"): "rows_quarantined",
+    ("masked_", "rows_masked"): "rows_published",
+}
+COLUMNS = [
+    "run_id",
+    "dataset",
+    "partition",
+    "source",
+    "trigger",
+    "status",
+    "started",
+    "duration_s",
+    "rows_in",
+    "rows_cleaned",
+    "rows_quarantined",
+    "rows_published",
+    "checks_passed",
+    "checks_failed",
+    "error",
+    "report",
+]
 
 
 class AuditError(ValueError):
@@ -80,6 +102,7 @@ class RunDetail:
 
 # -- arguments ---------------------------------------------------------------------------------
 
+
 def parse_statuses(values: list[str] | None) -> list[dg.DagsterRunStatus] | None:
     if not values:
         return None
@@ -111,6 +134,7 @@ def parse_since(value: str | None, now: dt.datetime | None = None) -> dt.datetim
 
 
 # -- reading ---------------------------------------------------------------------------------
+
 
 def trigger_of(tags: dict) -> str:
     """Who or what started the run, from the tags Dagster and dq_platform set."""
@@ -144,10 +168,16 @@ def _row(record: dg.RunRecord) -> AuditRow:
     start, end = record.start_time, record.end_time
     job_dataset = names.dataset_of_pipeline(run.job_name) or run.job_name
     return AuditRow(
-        run_id=run.run_id, dataset=tags.get(names.DATASET_TAG) or job_dataset,
-        partition=tags.get(names.PARTITION_TAG, "-"), source=tags.get(names.SOURCE_URI_TAG, "-"),
-        trigger=trigger_of(tags), status=run.status.value, started=_iso(start),
-        duration_s=round(end - start, 2) if start and end else None, report=tags.get(names.REPORT_HTML_TAG))
+        run_id=run.run_id,
+        dataset=tags.get(names.DATASET_TAG) or job_dataset,
+        partition=tags.get(names.PARTITION_TAG, "-"),
+        source=tags.get(names.SOURCE_URI_TAG, "-"),
+        trigger=trigger_of(tags),
+        status=run.status.value,
+        started=_iso(start),
+        duration_s=round(end - start, 2) if start and end else None,
+        report=tags.get(names.REPORT_HTML_TAG),
+    )
 
 
 def _apply_events(row: AuditRow, records, detail: RunDetail | None = None) -> None:
@@ -163,9 +193,13 @@ def _apply_events(row: AuditRow, records, detail: RunDetail | None = None) -> No
                 if name.startswith(prefix) and key in mat.metadata:
                     setattr(row, column, int(_value(mat.metadata[key])))
             if detail is not None:
-                detail.materializations.append({
-                    "asset": mat.asset_key.to_user_string(), "partition": mat.partition,
-                    "metadata": {k: _plain(v) for k, v in mat.metadata.items()}})
+                detail.materializations.append(
+                    {
+                        "asset": mat.asset_key.to_user_string(),
+                        "partition": mat.partition,
+                        "metadata": {k: _plain(v) for k, v in mat.metadata.items()},
+                    }
+                )
         elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
             ev = event.event_specific_data
             if ev.passed:
@@ -175,10 +209,16 @@ def _apply_events(row: AuditRow, records, detail: RunDetail | None = None) -> No
                 if held is None and ev.severity == dg.AssetCheckSeverity.ERROR:
                     held = f"{ev.asset_key.to_user_string()}.{ev.check_name}: {ev.description or 'failed'}"
             if detail is not None:
-                detail.checks.append(CheckOutcome(
-                    asset=ev.asset_key.to_user_string(), check=ev.check_name, passed=ev.passed,
-                    severity=ev.severity.value, description=ev.description,
-                    metadata={k: _plain(v) for k, v in ev.metadata.items()}))
+                detail.checks.append(
+                    CheckOutcome(
+                        asset=ev.asset_key.to_user_string(),
+                        check=ev.check_name,
+                        passed=ev.passed,
+                        severity=ev.severity.value,
+                        description=ev.description,
+                        metadata={k: _plain(v) for k, v in ev.metadata.items()},
+                    )
+                )
         elif event.event_type in (DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE):
             err = getattr(event.event_specific_data, "error", None)
             if event.event_type == DagsterEventType.STEP_FAILURE and row.error is None:
@@ -186,10 +226,13 @@ def _apply_events(row: AuditRow, records, detail: RunDetail | None = None) -> No
             if detail is not None:
                 # the run failure repeats its failed step's traceback: keep it only if no step failed
                 repeat = event.event_type == DagsterEventType.RUN_FAILURE and detail.failures
-                detail.failures.append({
-                    "step": event.step_key or "(run)",
-                    "message": event.message or (err.message.strip() if err else ""),
-                    "traceback": err.to_string() if err and not repeat else None})
+                detail.failures.append(
+                    {
+                        "step": event.step_key or "(run)",
+                        "message": event.message or (err.message.strip() if err else ""),
+                        "traceback": err.to_string() if err and not repeat else None,
+                    }
+                )
     if held and row.error and "blocking asset check failed" in row.error:
         row.error = f"{row.error.split(':', 1)[0]}: held by {held}"  # say which gate, with its numbers
 
@@ -212,8 +255,15 @@ def is_monitoring(run: dg.DagsterRun) -> bool:
     return names.is_monitoring(run.tags, run.job_name)
 
 
-def list_runs(instance: dg.DagsterInstance, *, dataset: str | None = None, statuses=None,
-              since: dt.datetime | None = None, limit: int = 50, include_monitoring: bool = False) -> list[AuditRow]:
+def list_runs(
+    instance: dg.DagsterInstance,
+    *,
+    dataset: str | None = None,
+    statuses=None,
+    since: dt.datetime | None = None,
+    limit: int = 50,
+    include_monitoring: bool = False,
+) -> list[AuditRow]:
     """The newest runs first, with rows per layer and check counts.
 
     Monitoring runs (`is_monitoring`) are left out unless `include_monitoring`: run storage cannot
@@ -249,7 +299,9 @@ def resolve_run_id(instance: dg.DagsterInstance, run_id: str) -> str:
             return matches[0]
         if len(matches) > 1:
             raise AuditError(f"run id prefix '{run_id}' matches {len(matches)} runs: give more characters")
-    raise AuditError(f"no run '{run_id}' in this instance ({instance.root_directory if instance.is_persistent else 'ephemeral'})")
+    raise AuditError(
+        f"no run '{run_id}' in this instance ({instance.root_directory if instance.is_persistent else 'ephemeral'})"
+    )
 
 
 def run_detail(instance: dg.DagsterInstance, run_id: str) -> RunDetail:
@@ -263,6 +315,7 @@ def run_detail(instance: dg.DagsterInstance, run_id: str) -> RunDetail:
 
 
 # -- output ----------------------------------------------------------------------------------
+
 
 def _fmt_int(v) -> str:
     return "-" if v is None else str(v)
@@ -278,20 +331,46 @@ def format_rows(rows: list[AuditRow], fmt: str = "table") -> str:
         for r in rows:
             writer.writerow({k: ("" if v is None else v) for k, v in asdict(r).items()})
         return buf.getvalue().rstrip("\n")
-    header = ("RUN", "DATASET", "PARTITION", "TRIGGER", "STATUS", "STARTED (UTC)", "SECS",
-              "IN", "CLEANED", "QUAR", "PUBL", "CHECKS ok/fail")
-    table = [header] + [(
-        r.run_id[:8], r.dataset, r.partition, r.trigger, r.status,
-        (r.started or "-").replace("T", " ").removesuffix("+00:00"),
-        "-" if r.duration_s is None else f"{r.duration_s:.1f}",
-        _fmt_int(r.rows_in), _fmt_int(r.rows_cleaned), _fmt_int(r.rows_quarantined), _fmt_int(r.rows_published),
-        f"{r.checks_passed}/{r.checks_failed}") for r in rows]
+    header = (
+        "RUN",
+        "DATASET",
+        "PARTITION",
+        "TRIGGER",
+        "STATUS",
+        "STARTED (UTC)",
+        "SECS",
+        "IN",
+        "CLEANED",
+        "QUAR",
+        "PUBL",
+        "CHECKS ok/fail",
+    )
+    table = [header] + [
+        (
+            r.run_id[:8],
+            r.dataset,
+            r.partition,
+            r.trigger,
+            r.status,
+            (r.started or "-").replace("T", " ").removesuffix("+00:00"),
+            "-" if r.duration_s is None else f"{r.duration_s:.1f}",
+            _fmt_int(r.rows_in),
+            _fmt_int(r.rows_cleaned),
+            _fmt_int(r.rows_quarantined),
+            _fmt_int(r.rows_published),
+            f"{r.checks_passed}/{r.checks_failed}",
+        )
+        for r in rows
+    ]
     widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
     numeric = {6, 7, 8, 9, 10}
     out = []
     for line in table:
-        out.append("  ".join(str(c).rjust(w) if i in numeric else str(c).ljust(w)
-                             for i, (c, w) in enumerate(zip(line, widths))).rstrip())
+        out.append(
+            "  ".join(
+                str(c).rjust(w) if i in numeric else str(c).ljust(w) for i, (c, w) in enumerate(zip(line, widths))
+            ).rstrip()
+        )
     if not rows:
         out.append("(no runs match)")
     return "\n".join(out)
@@ -326,14 +405,19 @@ def format_detail(d: RunDetail, fmt: str = "text") -> str:
         lines.append("materialized:")
         for m in d.materializations:
             count = m["metadata"].get("dagster/row_count")
-            lines.append(f"  {m['asset']}" + (f" [{m['partition']}]" if m["partition"] else "")
-                         + (f"  {count} rows" if count is not None else ""))
+            lines.append(
+                f"  {m['asset']}"
+                + (f" [{m['partition']}]" if m["partition"] else "")
+                + (f"  {count} rows" if count is not None else "")
+            )
     failed = [c for c in d.checks if not c.passed]
     if d.checks:
         lines.append("checks:")
         for c in d.checks:
-            lines.append(f"  [{'PASS' if c.passed else c.severity:<5}] {c.asset}.{c.check}"
-                         + (f": {c.description}" if c.description and not c.passed else ""))
+            lines.append(
+                f"  [{'PASS' if c.passed else c.severity:<5}] {c.asset}.{c.check}"
+                + (f": {c.description}" if c.description and not c.passed else "")
+            )
     if failed:
         lines.append("failed check metadata:")
         for c in failed:

@@ -34,25 +34,36 @@ class RunOutcome:
     held: bool = False  # waiting for a human review decision (defs/review.py)
 
 
-def run_file(instance: dg.DagsterInstance, contract: Contract, source: landing.SourceFile, *,
-             contracts_dir: str | Path, warehouse_root: str, extra_tags: dict[str, str] | None = None,
-             executor: str = "in_process") -> RunOutcome:
+def run_file(
+    instance: dg.DagsterInstance,
+    contract: Contract,
+    source: landing.SourceFile,
+    *,
+    contracts_dir: str | Path,
+    warehouse_root: str,
+    extra_tags: dict[str, str] | None = None,
+    executor: str = "in_process",
+) -> RunOutcome:
     """Materialize raw -> gold for one file's partition now, in this process, recorded in the instance.
 
     Runs through `dg.execute_job` (as the daemon's runs do), not `execute_in_process`, which
     would keep every step's output frame in memory until the run ends.
     """
     job = dg.build_reconstructable_job(
-        "dq_platform.definitions", "pipeline_job",
-        reconstructable_args=(names.pipeline_job(contract.name), str(contracts_dir), warehouse_root))
+        "dq_platform.definitions",
+        "pipeline_job",
+        reconstructable_args=(names.pipeline_job(contract.name), str(contracts_dir), warehouse_root),
+    )
     # The console shows warnings and errors only; every event still goes to the instance (the audit log).
     level = settings.get("DQ_LOG_LEVEL").upper()
     # in_process: every step in this process (CLI, demo; the daemon's runs of files up to
     # DQ_STEP_PROCESSES_ABOVE_MB). multiprocess: a process per step (bigger files).
     if executor not in ("in_process", "multiprocess"):
         raise ValueError(f"executor must be 'in_process' or 'multiprocess', not {executor!r}")
-    config = {**run_config(process_per_step=executor == "multiprocess"),
-              "loggers": {"console": {"config": {"log_level": level}}}}
+    config = {
+        **run_config(process_per_step=executor == "multiprocess"),
+        "loggers": {"console": {"config": {"log_level": level}}},
+    }
     tags = {**source_tags(source), **(extra_tags or {}), names.PARTITION_TAG: source.partition_key}
     result = dg.execute_job(job, instance, run_config=config, tags=tags, raise_on_error=False)
     outcome = summarize(result, contract, source.partition_key)
@@ -92,6 +103,14 @@ def summarize(result, contract: Contract, partition: str) -> RunOutcome:
     if failed_gates and error and "blocking asset check failed" in error:
         # say which gate held the file, and its numbers, instead of Dagster's generic message
         error = f"{error.split(':', 1)[0]}: {partition} held by {failed_gates[0]}"
-    return RunOutcome(dataset=contract.name, partition=partition, run_id=result.run_id, success=result.success,
-                      rows=rows, checks=checks, error=error,
-                      failed_gates=failed_gates, held=held)
+    return RunOutcome(
+        dataset=contract.name,
+        partition=partition,
+        run_id=result.run_id,
+        success=result.success,
+        rows=rows,
+        checks=checks,
+        error=error,
+        failed_gates=failed_gates,
+        held=held,
+    )

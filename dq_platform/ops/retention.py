@@ -81,7 +81,8 @@ def latest_materializing_runs(instance: dg.DagsterInstance) -> dict[str, str]:
         if by_partition:
             ids = list(by_partition.values())
             records = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=key, storage_ids=ids), limit=len(ids)).records
+                dg.AssetRecordsFilter(asset_key=key, storage_ids=ids), limit=len(ids)
+            ).records
             for rec in records:
                 runs.setdefault(rec.run_id, f"{key.to_user_string()}[{rec.partition_key}]")
         latest = instance.get_latest_materialization_event(key)
@@ -90,8 +91,14 @@ def latest_materializing_runs(instance: dg.DagsterInstance) -> dict[str, str]:
     return runs
 
 
-def plan_prune(instance: dg.DagsterInstance, *, older_than_days: float, warehouse_root: str,
-               contracts, now: dt.datetime | None = None) -> PrunePlan:
+def plan_prune(
+    instance: dg.DagsterInstance,
+    *,
+    older_than_days: float,
+    warehouse_root: str,
+    contracts,
+    now: dt.datetime | None = None,
+) -> PrunePlan:
     """What a prune would delete and what it keeps, with the reason. Changes nothing."""
     now = now or dt.datetime.now(dt.UTC)
     plan = PrunePlan(cutoff=now - dt.timedelta(days=older_than_days))
@@ -110,9 +117,13 @@ def plan_prune(instance: dg.DagsterInstance, *, older_than_days: float, warehous
         run = record.dagster_run
         partition = run.tags.get(names.PARTITION_TAG, "")
         group = (run.job_name, partition)
-        item = PruneCandidate(run_id=run.run_id, dataset=run.tags.get(names.DATASET_TAG, run.job_name),
-                              partition=partition or "-", status=run.status.value,
-                              created=record.create_timestamp.isoformat(timespec="seconds"))
+        item = PruneCandidate(
+            run_id=run.run_id,
+            dataset=run.tags.get(names.DATASET_TAG, run.job_name),
+            partition=partition or "-",
+            status=run.status.value,
+            created=record.create_timestamp.isoformat(timespec="seconds"),
+        )
         if newest[group] == run.run_id:
             item.kept_because = f"latest run of {run.job_name}" + (f" [{partition}]" if partition else "")
         elif run.run_id in referenced:
@@ -132,13 +143,19 @@ def prune(instance: dg.DagsterInstance, plan: PrunePlan) -> int:
 
 def format_plan(plan: PrunePlan, dry_run: bool) -> str:
     verb = "would delete" if dry_run else "deleting"
-    lines = [f"runs created before {plan.cutoff.isoformat(timespec='seconds')}: "
-             f"{verb} {len(plan.delete)}, keeping {len(plan.keep)}"]
+    lines = [
+        f"runs created before {plan.cutoff.isoformat(timespec='seconds')}: "
+        f"{verb} {len(plan.delete)}, keeping {len(plan.keep)}"
+    ]
     for item in plan.delete:
-        lines.append(f"  {verb:<12} {item.run_id}  {item.dataset:<20} {item.status:<8} {item.created}  {item.partition}")
+        lines.append(
+            f"  {verb:<12} {item.run_id}  {item.dataset:<20} {item.status:<8} {item.created}  {item.partition}"
+        )
     for item in plan.keep:
-        lines.append(f"  {'keep':<12} {item.run_id}  {item.dataset:<20} {item.status:<8} {item.created}  "
-                     f"{item.partition}  ({item.kept_because})")
+        lines.append(
+            f"  {'keep':<12} {item.run_id}  {item.dataset:<20} {item.status:<8} {item.created}  "
+            f"{item.partition}  ({item.kept_because})"
+        )
     if dry_run and plan.delete:
         lines.append("dry run: nothing was deleted (add --yes to delete)")
     return "\n".join(lines)

@@ -27,9 +27,12 @@ REPORTS_KEY = dg.AssetKey(names.RUN_REPORTS)
 HISTORY_RUNS = 20  # runs shown in the history charts
 
 reports_spec = dg.AssetSpec(
-    REPORTS_KEY, group_name="dq_platform", kinds={"html"},
+    REPORTS_KEY,
+    group_name="dq_platform",
+    kinds={"html"},
     description="One observation per dataset run: its execution report in markdown (rows, rules, failure-rate "
-                "history, checks) and where the HTML / JSON report files are. Counts and rule ids only.")
+    "history, checks) and where the HTML / JSON report files are. Counts and rule ids only.",
+)
 
 
 def _put(uri: str, data: bytes) -> str:
@@ -55,16 +58,29 @@ def _run_events(instance: dg.DagsterInstance, run_id: str) -> tuple[list, list, 
             continue
         if ev.event_type_value == "ASSET_MATERIALIZATION":
             mat = ev.event_specific_data.materialization
-            materializations.append({
-                "asset": mat.asset_key.to_user_string(), "partition": mat.partition,
-                "metadata": {k: _plain(v) for k, v in mat.metadata.items() if not k.startswith("dagster/")}})
+            materializations.append(
+                {
+                    "asset": mat.asset_key.to_user_string(),
+                    "partition": mat.partition,
+                    "metadata": {k: _plain(v) for k, v in mat.metadata.items() if not k.startswith("dagster/")},
+                }
+            )
         elif ev.event_type_value == "ASSET_CHECK_EVALUATION":
             c = ev.event_specific_data
-            checks.append({"asset": c.asset_key.to_user_string(), "check": c.check_name, "passed": c.passed,
-                           "severity": c.severity.value, "description": c.description,
-                           "metadata": {k: _plain(v) for k, v in c.metadata.items()}})
+            checks.append(
+                {
+                    "asset": c.asset_key.to_user_string(),
+                    "check": c.check_name,
+                    "passed": c.passed,
+                    "severity": c.severity.value,
+                    "description": c.description,
+                    "metadata": {k: _plain(v) for k, v in c.metadata.items()},
+                }
+            )
         elif ev.event_type_value == "STEP_FAILURE":
-            failures.append({"step": ev.step_key, "error": ev.event_specific_data.error.message.strip().splitlines()[0]})
+            failures.append(
+                {"step": ev.step_key, "error": ev.event_specific_data.error.message.strip().splitlines()[0]}
+            )
     return materializations, checks, failures
 
 
@@ -80,11 +96,19 @@ def run_summary(instance: dg.DagsterInstance, run_id: str) -> dict:
     materializations, checks, failures = _run_events(instance, run_id)
     iso = lambda t: dt.datetime.fromtimestamp(t, dt.UTC).isoformat() if t else None  # noqa: E731
     dataset = run.tags.get(names.DATASET_TAG)
-    summary = {"run_id": run_id, "job": run.job_name, "status": run.status.value,
-               "partition": run.tags.get(names.PARTITION_TAG), "dataset": dataset,
-               "source": _source(run.tags),
-               "started": iso(stats.start_time), "ended": iso(stats.end_time),
-               "materializations": materializations, "checks": checks, "failures": failures}
+    summary = {
+        "run_id": run_id,
+        "job": run.job_name,
+        "status": run.status.value,
+        "partition": run.tags.get(names.PARTITION_TAG),
+        "dataset": dataset,
+        "source": _source(run.tags),
+        "started": iso(stats.start_time),
+        "ended": iso(stats.end_time),
+        "materializations": materializations,
+        "checks": checks,
+        "failures": failures,
+    }
     summary.update(_essentials(summary))
     if run.job_name.endswith(names.PUBLISH_SUFFIX):
         summary.update(_publication(instance, run, summary["rows"]))
@@ -113,17 +137,26 @@ def _publication(instance: dg.DagsterInstance, run: dg.DagsterRun, published: di
     held_run = instance.get_run_by_id(held_id) if held_id != "-" else None
     stats = instance.get_run_stats(review_run.run_id)
     publication = {
-        "review_run_id": review_run.run_id, "decision": t.get(f"{names.REVIEW_TAG}decision"),
-        "reviewer": t.get(f"{names.REVIEW_TAG}reviewer"), "comment": t.get(f"{names.REVIEW_TAG}comment", ""),
+        "review_run_id": review_run.run_id,
+        "decision": t.get(f"{names.REVIEW_TAG}decision"),
+        "reviewer": t.get(f"{names.REVIEW_TAG}reviewer"),
+        "comment": t.get(f"{names.REVIEW_TAG}comment", ""),
         "decided": dt.datetime.fromtimestamp(stats.end_time, dt.UTC).isoformat() if stats.end_time else None,
-        "cleaned_version": t.get(f"{names.REVIEW_TAG}cleaned_version"), "held_run_id": held_run.run_id if held_run else None,
-        "held_run_report": held_run.tags.get(f"{names.REPORT_TAG}html") if held_run else None}
+        "cleaned_version": t.get(f"{names.REVIEW_TAG}cleaned_version"),
+        "held_run_id": held_run.run_id if held_run else None,
+        "held_run_report": held_run.tags.get(f"{names.REPORT_TAG}html") if held_run else None,
+    }
     out: dict = {"publication": publication, "review": f"approved by {publication['reviewer']}"}
     if held_run is not None:
         mats, checks, _ = _run_events(instance, held_run.run_id)
         held = _essentials({"materializations": mats, "checks": checks})
-        out.update(rows={**held["rows"], **published}, failure_rate=held["failure_rate"], rules=held["rules"],
-                   levels=held["levels"], source=_source(held_run.tags))
+        out.update(
+            rows={**held["rows"], **published},
+            failure_rate=held["failure_rate"],
+            rules=held["rules"],
+            levels=held["levels"],
+            source=_source(held_run.tags),
+        )
         publication["held_quarantine"] = held_run.tags.get(f"{names.REPORT_TAG}quarantine")
     return out
 
@@ -143,8 +176,10 @@ def _essentials(s: dict) -> dict:
             rows["cleaned"], rate = meta.get("rows_cleaned"), meta.get("failure_rate")
         elif name.startswith("quarantine_"):
             rows["quarantined"] = meta.get("rows_quarantined")
-            rules = sorted(((k.removeprefix("rule/"), v) for k, v in meta.items() if k.startswith("rule/")),
-                           key=lambda kv: (-kv[1], kv[0]))
+            rules = sorted(
+                ((k.removeprefix("rule/"), v) for k, v in meta.items() if k.startswith("rule/")),
+                key=lambda kv: (-kv[1], kv[0]),
+            )
         elif name.startswith("masked_"):
             rows["published"] = meta.get("rows_masked")
     for c in s["checks"]:
@@ -153,62 +188,101 @@ def _essentials(s: dict) -> dict:
         state = c["metadata"].get(names.REVIEW_META)
         if c["check"] == "human_review_not_pending" and state in ("required", "auto_approved"):
             review = "held for human review" if state == "required" else "auto-approved (no review)"
-    return {"rows": {k: v for k, v in rows.items() if v is not None}, "failure_rate": rate, "rules": rules,
-            "levels": levels, "review": review}
+    return {
+        "rows": {k: v for k, v in rows.items() if v is not None},
+        "failure_rate": rate,
+        "rules": rules,
+        "levels": levels,
+        "review": review,
+    }
 
 
-def dataset_history(instance: dg.DagsterInstance, dataset: str, run_id: str, until: float | None,
-                    limit: int = HISTORY_RUNS) -> list[dict]:
+def dataset_history(
+    instance: dg.DagsterInstance, dataset: str, run_id: str, until: float | None, limit: int = HISTORY_RUNS
+) -> list[dict]:
     """The dataset's recent cleaned materializations (one per run), oldest first, up to this run."""
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(names.cleaned(dataset)),
-                              before_timestamp=(until + 1) if until else None),
-        limit=limit, ascending=False).records
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(names.cleaned(dataset)), before_timestamp=(until + 1) if until else None
+        ),
+        limit=limit,
+        ascending=False,
+    ).records
     out = []
     for r in reversed(records):
         meta = {k: _plain(v) for k, v in r.asset_materialization.metadata.items()}
-        out.append({"when": dt.datetime.fromtimestamp(r.timestamp, dt.UTC).isoformat(timespec="seconds"),
-                    "run_id": r.run_id, "this_run": r.run_id == run_id, "partition": r.asset_materialization.partition,
-                    "rows_in": meta.get("rows_in"), "rows_cleaned": meta.get("rows_cleaned"),
-                    "rows_quarantined": meta.get("rows_quarantined"), "failure_rate": meta.get("failure_rate")})
+        out.append(
+            {
+                "when": dt.datetime.fromtimestamp(r.timestamp, dt.UTC).isoformat(timespec="seconds"),
+                "run_id": r.run_id,
+                "this_run": r.run_id == run_id,
+                "partition": r.asset_materialization.partition,
+                "rows_in": meta.get("rows_in"),
+                "rows_cleaned": meta.get("rows_cleaned"),
+                "rows_quarantined": meta.get("rows_quarantined"),
+                "failure_rate": meta.get("failure_rate"),
+            }
+        )
     return out
 
 
 def to_markdown(s: dict) -> str:
     rows = s.get("rows") or {}
-    lines = [f"# {s['dataset']} run {s['run_id']}", "",
-             f"- status: **{s['status']}**" + (f" ({s['review']})" if s.get("review") else ""),
-             f"- partition: `{s['partition']}`",
-             f"- source: `{s['source'].get('source_uri', '-')}` (sha256 {s['source'].get('checksum', '-')})",
-             f"- started: {s['started']}  ended: {s['ended']}",
-             "- rows: " + (", ".join(f"{k} {v}" for k, v in rows.items()) or "-")
-             + ("" if s.get("failure_rate") is None else f"; failure rate {s['failure_rate']:.2%}")]
+    lines = [
+        f"# {s['dataset']} run {s['run_id']}",
+        "",
+        f"- status: **{s['status']}**" + (f" ({s['review']})" if s.get("review") else ""),
+        f"- partition: `{s['partition']}`",
+        f"- source: `{s['source'].get('source_uri', '-')}` (sha256 {s['source'].get('checksum', '-')})",
+        f"- started: {s['started']}  ended: {s['ended']}",
+        "- rows: "
+        + (", ".join(f"{k} {v}" for k, v in rows.items()) or "-")
+        + ("" if s.get("failure_rate") is None else f"; failure rate {s['failure_rate']:.2%}"),
+    ]
     p = s.get("publication")
     if p:
-        lines += ["", "## Publication of a held file", "",
-                  f"- decision: **{p['decision']}** by {p['reviewer']} at {p['decided']} "
-                  f"(review run {p['review_run_id']}, on cleaned version {p['cleaned_version']})",
-                  f"- comment: {p['comment'] or '-'}",
-                  f"- held by run {p['held_run_id'] or '-'}" + (f"; its report: {p['held_run_report']}"
-                                                              if p.get("held_run_report") else "")]
+        lines += [
+            "",
+            "## Publication of a held file",
+            "",
+            f"- decision: **{p['decision']}** by {p['reviewer']} at {p['decided']} "
+            f"(review run {p['review_run_id']}, on cleaned version {p['cleaned_version']})",
+            f"- comment: {p['comment'] or '-'}",
+            f"- held by run {p['held_run_id'] or '-'}"
+            + (f"; its report: {p['held_run_report']}" if p.get("held_run_report") else ""),
+        ]
     if s.get("rules"):
         lines += ["", "## Quarantined rows per rule", "", "| rule | rows |", "|---|---|"]
         lines += [f"| {r} | {n} |" for r, n in s["rules"][:15]]
     if s.get("history"):
-        lines += ["", "## Recent runs", "", "| when (UTC) | rows in | cleaned | quarantined | failure rate |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {p['when'][:16].replace('T', ' ')}{' (this run)' if p['this_run'] else ''} | {p['rows_in']} "
-                  f"| {p['rows_cleaned']} | {p['rows_quarantined']} | "
-                  + ("-" if p["failure_rate"] is None else f"{p['failure_rate']:.2%}") + " |"
-                  for p in s["history"][-10:]]
-    lines += ["", "## Checks", "",
-              "| asset | check | result | severity | description |", "|---|---|---|---|---|"]
-    lines += [f"| {c['asset']} | {c['check']} | {'passed' if c['passed'] else 'FAILED'} | {c['severity']} "
-              f"| {(c['description'] or '').replace('|', '/')} |" for c in s["checks"]]
+        lines += [
+            "",
+            "## Recent runs",
+            "",
+            "| when (UTC) | rows in | cleaned | quarantined | failure rate |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {p['when'][:16].replace('T', ' ')}{' (this run)' if p['this_run'] else ''} | {p['rows_in']} "
+            f"| {p['rows_cleaned']} | {p['rows_quarantined']} | "
+            + ("-" if p["failure_rate"] is None else f"{p['failure_rate']:.2%}")
+            + " |"
+            for p in s["history"][-10:]
+        ]
+    lines += ["", "## Checks", "", "| asset | check | result | severity | description |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {c['asset']} | {c['check']} | {'passed' if c['passed'] else 'FAILED'} | {c['severity']} "
+        f"| {(c['description'] or '').replace('|', '/')} |"
+        for c in s["checks"]
+    ]
     lines += ["", "## Tables written", ""]
-    lines += [f"- {m['asset']}: " + ", ".join(f"{k}={v}" for k, v in m["metadata"].items()
-                                               if isinstance(v, (int, float)) and not isinstance(v, bool))
-              for m in s["materializations"]]
+    lines += [
+        f"- {m['asset']}: "
+        + ", ".join(
+            f"{k}={v}" for k, v in m["metadata"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+        )
+        for m in s["materializations"]
+    ]
     if s["failures"]:
         lines += ["", "## Failures", ""] + [f"- {f['step']}: {f['error']}" for f in s["failures"]]
     return "\n".join(lines) + "\n"
@@ -232,8 +306,12 @@ def write_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehous
     stamp = f"{run_id[:8]}_{ended:%Y%m%d_%H%M%S}"
     root = warehouse.root.rstrip("/") if warehouse.is_remote else str(Path(warehouse.root).resolve())
     base = f"{root}/reports/{dataset}"
-    uris = {"html": f"{base}/run_report_{stamp}.html", "json": f"{base}/run_report_{stamp}.json",
-            "markdown": f"{base}/run_report_{stamp}.md", "checks": f"{base}/check_results_{stamp}.json"}
+    uris = {
+        "html": f"{base}/run_report_{stamp}.html",
+        "json": f"{base}/run_report_{stamp}.json",
+        "markdown": f"{base}/run_report_{stamp}.md",
+        "checks": f"{base}/check_results_{stamp}.json",
+    }
     from dq_platform.reports.html import render
 
     markdown = to_markdown(s)
@@ -252,9 +330,20 @@ def write_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehous
     instance.add_run_tags(run_id, {f"{names.REPORT_TAG}{k}": v for k, v in uris.items()})
     # the same essentials in the UI: an observation of dq_run_reports per run
     link = dg.MetadataValue.url(uris["html"]) if warehouse.is_remote else dg.MetadataValue.path(uris["html"])
-    instance.report_runless_asset_event(dg.AssetObservation(asset_key=REPORTS_KEY, metadata={
-        "dataset": dataset, "run_id": run_id, "partition": s["partition"] or "-", "status": s["status"],
-        "report": dg.MetadataValue.md(markdown), "html": link, "json": uris["json"]}))
+    instance.report_runless_asset_event(
+        dg.AssetObservation(
+            asset_key=REPORTS_KEY,
+            metadata={
+                "dataset": dataset,
+                "run_id": run_id,
+                "partition": s["partition"] or "-",
+                "status": s["status"],
+                "report": dg.MetadataValue.md(markdown),
+                "html": link,
+                "json": uris["json"],
+            },
+        )
+    )
     return uris
 
 
@@ -276,8 +365,11 @@ def _report_if_missing(context: dg.RunStatusSensorContext, warehouse: Warehouse)
 
 
 # Runs the daemon launches (landing sensors, the UI) get their reports from these two sensors.
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, name="dq_reports_after_success",
-                      default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    name="dq_reports_after_success",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
 def reports_after_success(context: dg.RunStatusSensorContext, warehouse: Warehouse):
     _report_if_missing(context, warehouse)
 
