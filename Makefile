@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: demo test ui bench clean-state
+.PHONY: demo test lint format ui bench clean-state
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -18,8 +18,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/dq-platform demo
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
+
+# ruff (lint + format check) and the import-linter layers of pyproject.toml
+lint: $(STAMP)
+	$(BIN)/ruff check dq_platform dq_platform_tests bench
+	$(BIN)/ruff format --check dq_platform dq_platform_tests bench
+	$(BIN)/lint-imports
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix dq_platform dq_platform_tests bench
+	$(BIN)/ruff format dq_platform dq_platform_tests bench
 
 ui: $(STAMP)
 	$(BIN)/dq-platform ui --demo-key
