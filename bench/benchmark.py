@@ -462,7 +462,7 @@ def history_bench(n: int, every_hours: float, backend: str) -> dict:
     import dagster as dg
 
     from dq_platform.contract import load_contract
-    from dq_platform.defs.history_checks import horizon_for, judge_arrival, judge_value, read_history, settings_of
+    from dq_platform.defs.history_read import horizon_for, judge_arrival, judge_value, read_history, settings_of
     from dq_platform.engine.history import COUNT, RATE
 
     contract = load_contract(ROOT / "dq_platform/contracts/customers.yaml")

@@ -159,7 +159,7 @@ def test_show_a_failed_run_prints_its_error_and_traceback(audited, capsys):
     assert "error      raw_customers: dq_platform.io.landing.SourceFileError: corrupt.csv:1: gzip-compressed" in out
     assert "source     file://" in out and out.count("checksum   ") == 1
     tb = out.split("failures:", 1)[1]
-    assert "Stack Trace:" in tb and 'dq_platform/io/readers.py", line' in tb and "raise SourceFileError" in tb
+    assert "Stack Trace:" in tb and 'dq_platform/io/csv_reader.py", line' in tb and "raise SourceFileError" in tb
 
 
 def test_show_a_check_failed_run_prints_failed_checks_with_their_metadata(audited, capsys):

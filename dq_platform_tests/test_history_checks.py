@@ -23,7 +23,8 @@ from dagster._core.storage.dagster_run import DagsterRun
 
 from dq_platform.alerts.sensors import build_check_alert_sensor
 from dq_platform.contract import CONTRACTS_DIR, parse_contract
-from dq_platform.defs.history_checks import build_history_checks, horizon_for, judge_arrival, judge_value, read_history
+from dq_platform.defs.history_checks import build_history_checks
+from dq_platform.defs.history_read import horizon_for, judge_arrival, judge_value, read_history
 from dq_platform.engine.history import COUNT, Settings
 from dq_platform.names import ARRIVAL_HISTORY_CHECK as ARRIVAL
 from dq_platform.names import COLUMN_METRICS_HISTORY_CHECK as COLUMN_METRICS

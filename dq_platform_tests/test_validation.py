@@ -11,16 +11,9 @@ import pandas as pd
 import pytest
 
 from dq_platform.contract import Format, load_contracts, parse_contract
-from dq_platform.engine.validation import (
-    CLEANED_DTYPES,
-    FORMAT_PATTERNS,
-    GateResult,
-    _gx_context,
-    gx_suite,
-    pandera_schema,
-    run_gx,
-    run_pandera,
-)
+from dq_platform.engine.gx_gate import _gx_context, gx_suite, run_gx
+from dq_platform.engine.pandera_gate import pandera_schema, run_pandera
+from dq_platform.engine.validation import CLEANED_DTYPES, FORMAT_PATTERNS, GateResult
 
 GATES = {"pandera": run_pandera, "gx": run_gx}
 

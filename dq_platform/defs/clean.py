@@ -109,7 +109,8 @@ def build_clean(layers: Layers) -> dg.AssetsDefinition:
         check_specs=check_specs(layers),
     )
     def clean(context: dg.AssetExecutionContext, warehouse: Warehouse):
-        from dq_platform.engine.validation import prewarm, run_gx, run_pandera
+        from dq_platform.engine.gx_gate import prewarm, run_gx
+        from dq_platform.engine.pandera_gate import run_pandera
 
         prewarm()  # GX's import overlaps the read and the rules
         partition = context.partition_key
