@@ -20,7 +20,7 @@ PostgreSQL: a throw-away database on 127.0.0.1:5432 (DQ_BENCH_PG_SERVER), droppe
 
     python bench/benchmark.py --history-files 300 [--history-every-hours 24]
 
-History mode (issue #7): seeds N customers files (raw + cleaned materializations with the
+History mode (defs/review.py): seeds N customers files (raw + cleaned materializations with the
 metadata the history checks read; every 10th file re-run later) and times each history check's
 storage reads and judgement, with the number of storage queries, on SQLite and PostgreSQL.
 """

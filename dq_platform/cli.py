@@ -529,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument(
         "--no-review",
         action="store_true",
-        help="publish files above the review threshold without waiting for a reviewer (seed 001's --no-review)",
+        help="publish files above the review threshold without waiting for a reviewer (the original pipeline's --no-review)",
     )
     i.set_defaults(func=_ingest)
 

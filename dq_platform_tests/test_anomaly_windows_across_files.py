@@ -1,7 +1,7 @@
 """Windows spanning files, through the real dataset job: found once, whatever order the files arrive in.
 
 Each file's run recomputes the bursts of the time range its events can affect, over the published
-events of every file, and replaces exactly that range (anomaly_assets.py). These tests deliver
+events of every file, and replaces exactly that range (defs/anomalies.py). These tests deliver
 hand-made log files whose errors only form a burst together.
 """
 

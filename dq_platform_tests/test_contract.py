@@ -275,7 +275,7 @@ def test_bad_history_section_names_file_line_and_reason(section, line, message):
     assert error_of(GOOD + section) == f"orders.yaml:{line}: {message}"
 
 
-# -- statistics section (issue #7) -----------------------------------------------------------
+# -- statistics section (defs/review.py) -----------------------------------------------------------
 
 STATS = """\
     statistics:

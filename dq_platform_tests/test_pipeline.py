@@ -1,4 +1,4 @@
-"""End to end through Dagster: the invariants of DESIGN.md on real Delta tables.
+"""End to end through Dagster: the invariants of docs/architecture.md on real Delta tables.
 
 Nothing lost (raw = cleaned + quarantine, stored), nothing unvalidated published (a failed gate
 leaves masked/gold at their last good version), no PII past the masked layer, idempotent
@@ -281,7 +281,7 @@ def test_a_column_missing_from_a_later_file_is_reported_as_missing_from_the_file
 
 def test_one_process_and_a_process_per_step_store_the_same_tables(project, instance, tmp_path):
     """The executors differ only in where steps run: in one process each step takes the frame the
-    previous one wrote from memory (storage.HANDOFF); in a process per step it scans Delta."""
+    previous one wrote from memory (io.warehouse.HANDOFF); in a process per step it scans Delta."""
     from dq_platform.io.warehouse import Warehouse
     from dq_platform.ops.ingest import run_file
 

@@ -268,7 +268,7 @@ def test_a_delivery_is_named_by_its_utc_time_and_never_replaces_one_not_yet_pick
 
 
 def test_the_demo_pulls_a_new_contract_from_stand_ins_built_from_the_contract(instance, tmp_path, monkeypatch):
-    """demo_sources: an API or table the built-in demo data does not know gets the contract's sample data."""
+    """pull_sources: an API or table the built-in demo data does not know gets the contract's sample data."""
     import io
 
     from dq_platform.demo.pull_sources import DemoPullSources

@@ -81,7 +81,7 @@ def test_mad_of_zero_falls_back_to_the_mean_absolute_deviation():
 
 def test_kmeans_flags_an_injected_group_of_far_amounts_and_nothing_in_a_unimodal_sample():
     rng = np.random.default_rng(42)
-    amounts = 45 * rng.lognormal(0, 1.25, 5000)  # seed 002's kind of sales amounts
+    amounts = 45 * rng.lognormal(0, 1.25, 5000)  # the sales medallion's kind of amounts
     x = st.log_transform(amounts)
     flags, centers, shares, _ = st.kmeans_flags(x, k=3, min_cluster_share=0.01)
     assert flags.sum() == 0 and (shares >= 0.01).all()

@@ -4,7 +4,7 @@
   dataset, asset, check, partition, counts and rates, top failing rules, run id, UI links. It is
   built from check metadata, which in this project holds counts and rule ids only, never values.
 - `SEVERITY_BY_OUTCOME`: the one place that says how bad each outcome is.
-- `routes()`: which channels get an alert of a given severity (defaults from seed 001, then the
+- `routes()`: which channels get an alert of a given severity (defaults from the original governance pipeline, then the
   contract's `alerts:` overrides).
 - `Incidents`: the dedup / reminder / resolution state machine. Its state is plain JSON that the
   alert sensors keep in their Dagster cursor, so it survives restarts and is never held in memory.
@@ -29,14 +29,14 @@ SEVERITY_BY_OUTCOME: dict[str, Severity] = {
     "freshness": HIGH,  # the dataset missed its freshness SLA
     "pii_leak": CRITICAL,  # masked/gold output looked like raw PII: never published, but someone must look
     "run_failure": CRITICAL,  # a run crashed (an exception, not a gate): nothing of it was published
-    "review_required": MEDIUM,  # a partition waits for a human decision (issue #7)
-    "history_warn": MEDIUM,  # a value outside what history predicts (history_checks.py; never blocking)
+    "review_required": MEDIUM,  # a partition waits for a human decision (defs/review.py)
+    "history_warn": MEDIUM,  # a value outside what history predicts (defs/history_checks.py; never blocking)
     "history_error": HIGH,  # the same, for a contract whose history section says severity: error
     "anomaly_warn": MEDIUM,  # an anomaly rule (severity warn) flagged the file's events: published, worth a look
     "anomaly_error": HIGH,  # an anomaly rule (severity error) flagged the file's events
 }
 
-# Minimum severity each channel receives by default (seed 001: Slack all, email HIGH+, PagerDuty CRITICAL).
+# Minimum severity each channel receives by default (as the original governance pipeline did: Slack all, email HIGH+, PagerDuty CRITICAL).
 DEFAULT_MIN_SEVERITY: dict[str, Severity] = {
     "console": LOW,
     "slack": LOW,
@@ -245,7 +245,7 @@ def review_required_alert(
     asset: str | None = None,
     check: str | None = None,
 ) -> Alert:
-    """A file waits for a human decision (human_review.py): one incident per file, resolved by the decision."""
+    """A file waits for a human decision (defs/review.py): one incident per file, resolved by the decision."""
     return Alert(
         kind="review_required",
         severity=SEVERITY_BY_OUTCOME["review_required"],

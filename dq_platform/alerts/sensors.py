@@ -250,9 +250,9 @@ def dataset_index(contracts: list[Contract]) -> dict[str, Contract]:
             out[prefix + c.name] = c
         for agg in c.aggregations:
             out[f"{c.name}_{agg.name}"] = c
-        for table in modeling_tables(c):  # model and semantic-layer assets (dimensional.py)
+        for table in modeling_tables(c):  # model and semantic-layer assets (contract/catalog.py)
             out[table] = c
-        for suffix in ("_anomalies", "_postgres"):  # anomaly_assets.py, postgres_publish.py
+        for suffix in ("_anomalies", "_postgres"):  # defs/anomalies.py, defs/postgres.py
             out[c.name + suffix] = c
     return out
 

@@ -180,7 +180,7 @@ class Drift(_Strict):
 
 
 class Statistics(_Strict):
-    """Declared statistical checks of one column (statistics.py computes, statistical_checks.py judges)."""
+    """Declared statistical checks of one column (engine/statistics.py computes, defs/statistical_checks.py judges)."""
 
     outliers: list[Outliers] = Field(default_factory=list)
     drift: Drift | None = None

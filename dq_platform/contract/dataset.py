@@ -31,7 +31,7 @@ from dq_platform.contract.sources import Source
 
 class Level(_Strict):
     """Share of quarantined rows: above `warn` a WARN check, above `review` the file waits for a
-    human decision (human_review.py), above `error` a blocking gate rejects it."""
+    human decision (defs/review.py), above `error` a blocking gate rejects it."""
 
     warn: float = Field(ge=0, le=1)
     review: float | None = Field(default=None, ge=0, le=1)
@@ -49,7 +49,7 @@ class Level(_Strict):
 class Review(_Strict):
     """Human review of files whose failure rate is above failure_rate.review but not above error."""
 
-    # seed 001's --no-review: publish without waiting (DQ_REVIEW_AUTO_APPROVE=1 does it platform-wide)
+    # the original pipeline's --no-review: publish without waiting (DQ_REVIEW_AUTO_APPROVE=1 does it platform-wide)
     auto_approve: bool = False
     # who may decide (emails or names); empty: anyone who can launch the review job
     reviewers: list[str] = Field(default_factory=list)

@@ -19,7 +19,7 @@ from dq_platform.contract.columns import CLEANED_DTYPES, ColumnType
 
 
 class Severity(str, Enum):
-    """Alert severities, lowest first (alerting.py maps check outcomes onto them)."""
+    """Alert severities, lowest first (alerts/policy.py maps check outcomes onto them)."""
 
     LOW = "LOW"
     MEDIUM = "MEDIUM"
@@ -68,7 +68,7 @@ class Freshness(_Strict):
 
 
 class Alerts(_Strict):
-    """Per-dataset alert overrides; anything left out uses the platform defaults (alerting.py)."""
+    """Per-dataset alert overrides; anything left out uses the platform defaults (alerts/policy.py)."""
 
     owner: str | None = None  # named in every alert; default: the contract's owner
     channels: list[AlertChannel] | None = None  # only these channels for this dataset
@@ -117,7 +117,7 @@ MIN_WEEKLY_WEEKS = 8  # same-weekday files a weekly-seasonal window must hold (s
 
 
 class History(_Strict):
-    """Anomaly detection from past files (history.py, history_checks.py): non-blocking checks."""
+    """Anomaly detection from past files (engine/history.py, defs/history_checks.py): non-blocking checks."""
 
     enabled: bool = True
     window: str = "28d"  # trailing window of past files compared with ("90m", "26h", "28d")

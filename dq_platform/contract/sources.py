@@ -41,7 +41,7 @@ class HttpPagination(_Strict):
 
 
 class HttpSource(_Strict):
-    """A JSON API pulled with GET (http_source.py): each response is a JSON list of records."""
+    """A JSON API pulled with GET (io/http_source.py): each response is a JSON list of records."""
 
     base_url: str | None = None  # the default endpoint, e.g. https://api.coingecko.com/api/v3
     base_url_env: str | None = None  # an environment variable's name; wins over base_url when set
@@ -85,7 +85,7 @@ class HttpSource(_Strict):
 
 
 class SqlSource(_Strict):
-    """A table or query read through SQLAlchemy (sql_source.py), fully or by a watermark column."""
+    """A table or query read through SQLAlchemy (io/sql_source.py), fully or by a watermark column."""
 
     url_env: str  # the variable holding the SQLAlchemy URL (it has a password: never in the contract)
     table: str | None = None  # "orders" or "schema.orders"

@@ -41,7 +41,7 @@ def execution_config(size: int | None = None) -> dict:
     Up to DQ_STEP_PROCESSES_ABOVE_MB (default 256, ~1.7M customer rows) the whole run executes in
     one process: no per-step interpreter start (~3 s each; a 5,000-row file took 32 s with a process
     per step and 9 s in one) and each step takes the frame the previous one wrote from memory
-    (storage.HANDOFF). Above it, a process per step returns each step's memory when it ends, which
+    (io.warehouse.HANDOFF). Above it, a process per step returns each step's memory when it ends, which
     keeps a 5M-row file under 6 GB.
     """
     configured = settings.get("DQ_STEP_PROCESSES_ABOVE_MB")

@@ -1,6 +1,6 @@
 """Pull sources as Dagster jobs: per http/sql contract an extract job, its schedule and its source asset.
 
-`<name>_extract` pulls the API (http_source.py) or the table (sql_source.py) and delivers ONE file
+`<name>_extract` pulls the API (io/http_source.py) or the table (io/sql_source.py) and delivers ONE file
 into the landing zone under the contract's pattern (`*` -> the UTC time of the extract), as any
 upstream system would. From there everything is the file path: the dataset's landing sensor
 registers the file as a partition (content hash: the same API response twice is processed once),

@@ -1,4 +1,4 @@
-"""Asset checks that judge each file against the history Dagster already stores (issue #7).
+"""Asset checks that judge each file against the history Dagster already stores (defs/review.py).
 
 Open-source Dagster has no anomaly detection. Every materialization it stores carries our
 metadata (rows received, failure rate, column profile), so history is already there: these

@@ -1,7 +1,7 @@
 """Dagster assets of the modeling layer: a contract's dimension/fact table and its semantic layer.
 
 Both are unpartitioned and recomputed over every published masked partition, like gold
-(assets.py). Their gates run inside the step (write-audit-publish): the table is written only
+(gold.py). Their gates run inside the step (write-audit-publish): the table is written only
 when its blocking checks pass, so a failure leaves the last good version in place.
 
 - `<model name>` (silver): one row per key, newest `latest_by` wins. Checks: `key_is_unique`

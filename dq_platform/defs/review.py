@@ -1,4 +1,4 @@
-"""Human review of threshold breaches (seed 001's "Threshold & Review" stage), on Dagster.
+"""Human review of threshold breaches (the "Threshold & Review" stage of the governance pipeline it grew from), on Dagster.
 
 A file whose share of quarantined rows lies above the contract's `failure_rate.review` but not
 above `failure_rate.error` is neither published nor rejected: it is HELD. Its cleaned commit says

@@ -38,7 +38,7 @@ T0 = dt.datetime(2026, 11, 2, 8, 0)  # the ERP's first rows (fixed: same bytes e
 T1 = dt.datetime(2026, 11, 25, 9, 0)  # the changes between the two extracts
 
 
-# -- the ERP database (seed 004) -------------------------------------------------------------
+# -- the ERP database ---------- -------------------------------------------------------------
 
 
 def _ts(minutes: np.ndarray, start: dt.datetime = T0) -> pd.Series:

@@ -1,7 +1,7 @@
 """`dq-platform demo`: messy sample files for every contract, the whole graph, a summary.
 
 Pull-source contracts (http, sql) are demoed through their extract job against local stand-ins
-(demo_sources.py): a replay server for the API, a SQLite database for the ERP tables.
+(pull_sources.py): a replay server for the API, a SQLite database for the ERP tables.
 
 Each dataset gets two ordinary files (a few percent bad rows of every kind) and one bad batch
 whose failure rate breaks the contract's error threshold, so the summary shows gates passing

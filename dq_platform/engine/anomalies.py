@@ -1,6 +1,6 @@
 """Rule-based anomaly detection over published (masked) events: row rules and windowed counts.
 
-Pure pandas/numpy, no Dagster and no storage: `anomaly_assets.py` decides which events to read and
+Pure pandas/numpy, no Dagster and no storage: `defs/anomalies.py` decides which events to read and
 which stored anomalies to replace; this module says what an anomaly is.
 
 Semantics of a contract's `anomalies:` rule (README "Event monitoring"):

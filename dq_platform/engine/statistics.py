@@ -1,6 +1,6 @@
 """Declared statistics of a column: outlier flags and distribution drift, as pure functions.
 
-Vectorized on numpy/scipy/Arrow; no Dagster here (statistical_checks.py turns the results into
+Vectorized on numpy/scipy/Arrow; no Dagster here (defs/statistical_checks.py turns the results into
 asset checks). Outliers are flagged, never dropped: `outlier_labels` gives the per-row
 `_outliers` lineage column of the cleaned table.
 
@@ -13,7 +13,7 @@ Methods (numeric columns; rates are shares of the present values):
   equal and none is an outlier;
 - kmeans: 1-D k-means (scipy kmeans2, KMEANS_INITS k-means++ starts from a fixed seed, the lowest
   squared error kept); rows in clusters holding less than `min_cluster_share` of the values are
-  unusual (seed 002's clustering of sales amounts).
+  unusual (the sales medallion's k-means clustering of amounts).
 `log: true` judges sign(x)*log1p(|x|), so right-skewed amounts are not all "outliers" in their tail.
 
 Drift against a reference sample: PSI over categories (categorical) or over bins at the
