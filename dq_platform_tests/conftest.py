@@ -9,6 +9,7 @@ import pytest
 
 from dq_platform.contract import CONTRACTS_DIR, load_contracts, parse_contract
 from dq_platform.definitions import build_definitions
+from dq_platform_tests.browser import browser, page  # noqa: F401 - fixtures for UI and dashboard tests
 
 TEST_MASKING_KEY = "test-masking-key-0123456789abcdef"
 
@@ -354,3 +355,11 @@ def pg_instance():
     finally:
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so fixtures can tell a failed test (screenshots)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
