@@ -318,7 +318,7 @@ def demo_files(landing_dir: str | Path, contracts) -> dict[str, list[Path]]:
 
 
 def main(args) -> int:
-    """The CLI's entry (cli.py adds the options)."""
+    """The CLI's entry (cli/pipeline.py adds the options)."""
     from dq_platform import settings
 
     produced = produce(

@@ -1,0 +1,200 @@
+"""`dq-platform demo|ingest|extract|produce-events|ui`: commands that run the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from dq_platform import names, settings
+from dq_platform.contract import ContractError, load_contracts
+
+
+def _demo(args) -> int:
+    from dq_platform.demo.run import run_demo
+
+    try:
+        run_demo(rows=args.rows)
+    except ContractError as e:
+        print(f"INVALID contract(s):\n{e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _ingest(args) -> int:
+    import dagster as dg
+
+    from dq_platform.defs.partitions import match_contract, register, registered_content
+    from dq_platform.io import landing
+    from dq_platform.ops.ingest import run_file
+
+    settings.ensure_dagster_home()
+    contracts_dir = settings.contracts_dir()
+    contracts = load_contracts(contracts_dir)
+    by_name = {c.name: c for c in contracts}
+    warehouse = settings.warehouse_uri()
+    files: list[Path] = []
+    for p in map(Path, args.paths):
+        files += sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+    failures = 0
+    with dg.DagsterInstance.get() as instance:
+        for f in files:
+            contract = (
+                by_name.get(args.dataset) if args.dataset else match_contract(f, contracts, settings.landing_uri())
+            )
+            if contract is None:
+                print(f"skip {f}: no contract's source pattern matches it (use --dataset)")
+                continue
+            known = registered_content(instance, contract)
+            described = landing.describe(contract.name, f)
+            sha16 = described.sha256[:16]
+            if sha16 in known and not args.force:
+                print(f"skip {f}: same content as partition '{known[sha16]}' (already registered; --force reprocesses)")
+                continue
+            source = register(instance, contract, f, warehouse, source=described)
+            tags = {
+                names.TRIGGER_TAG: "cli",
+                **({names.AUTO_APPROVE_TAG: "true"} if getattr(args, "no_review", False) else {}),
+            }
+            outcome = run_file(
+                instance, contract, source, contracts_dir=contracts_dir, warehouse_root=warehouse, extra_tags=tags
+            )
+            state = "SUCCESS" if outcome.success else f"FAILURE ({outcome.error})"
+            if outcome.held:
+                state += " - HELD for human review: dq-platform review list"
+            print(f"{contract.name}: {source.partition_key} run {outcome.run_id} {state} rows {outcome.rows}")
+            failures += not outcome.success
+    return 1 if failures else 0
+
+
+def _extract(args) -> int:
+    import dagster as dg
+
+    from dq_platform.defs.extract import is_pull_source, run_extract
+
+    settings.ensure_dagster_home()
+    pulls = {c.name: c for c in load_contracts(settings.contracts_dir()) if is_pull_source(c)}
+    contract = pulls.get(args.dataset)
+    if contract is None:
+        print(
+            f"dq-platform: '{args.dataset}' is not a pull-source (http/sql) contract; those are: "
+            f"{', '.join(sorted(pulls)) or 'none'}",
+            file=sys.stderr,
+        )
+        return 2
+    with dg.DagsterInstance.get() as instance:
+        out = run_extract(
+            instance, contract, settings.landing_uri(), full_refresh=args.full_refresh, tags={names.TRIGGER_TAG: "cli"}
+        )
+    if not out.success:
+        print(f"{contract.name}: extract run {out.run_id} FAILURE: {out.error}", file=sys.stderr)
+        return 1
+    window = (
+        f", watermark {out.tags.get(names.WATERMARK_FROM_TAG, 'start')} -> {out.tags[names.WATERMARK_TO_TAG]}"
+        if names.WATERMARK_TO_TAG in out.tags
+        else ""
+    )
+    print(
+        f"{contract.name}: extract run {out.run_id} SUCCESS: {out.rows} rows{window}; "
+        + (f"delivered {out.uri}" if out.uri else "nothing new, no file")
+    )
+    if out.uri and args.ingest:
+        if not out.uri.startswith("file://"):
+            print(f"--ingest needs a local landing zone; {contract.name}_landing_sensor picks up {out.uri}")
+            return 0
+        from urllib.request import url2pathname
+
+        return _ingest(
+            argparse.Namespace(
+                paths=[url2pathname(out.uri.removeprefix("file://"))], dataset=contract.name, force=False
+            )
+        )
+    return 0
+
+
+def _produce_events(args) -> int:
+    from dq_platform.demo.event_producer import main as produce_events
+
+    try:
+        return produce_events(args)
+    except ValueError as e:
+        print(f"dq-platform produce-events: {e}", file=sys.stderr)
+        return 2
+
+
+def _ui(args) -> int:
+    home = settings.ensure_dagster_home()
+    env = dict(os.environ)
+    if not env.get("DQ_MASKING_KEY"):
+        if args.demo_key:
+            print(
+                "WARNING: DQ_MASKING_KEY is not set: masking uses the fixed, PUBLIC demo key "
+                "(fine for the demo's sample data, never for real data).",
+                file=sys.stderr,
+            )
+            env["DQ_ALLOW_DEV_MASKING_KEY"] = "1"
+        else:
+            print(
+                "NOTE: DQ_MASKING_KEY is not set: masked_* assets will refuse to run until it is "
+                "(or start with --demo-key for the demo's sample data).",
+                file=sys.stderr,
+            )
+    workspace = settings.project_dir() / "workspace.yaml"
+    cmd = ["dagster", "dev", "-h", args.host, "-p", str(args.port)]
+    cmd += ["-w", str(workspace)] if workspace.exists() else ["-m", "dq_platform.definitions"]
+    print(f"Dagster UI on http://{args.host}:{args.port}  (DAGSTER_HOME={home})", flush=True)
+    bin_dir = Path(sys.executable).parent
+    exe = str(bin_dir / "dagster") if (bin_dir / "dagster").exists() else "dagster"
+    os.execvpe(exe, [exe, *cmd[1:]], env)
+    return 0
+
+
+def register(sub) -> None:
+    """Add this module's commands to the `dq-platform` parser."""
+    d = sub.add_parser("demo", help="generate messy sample data and materialize every dataset")
+    d.add_argument("--rows", type=int, default=2000, help="rows per sample file (default 2000)")
+    d.set_defaults(func=_demo)
+
+    i = sub.add_parser("ingest", help="register files (or folders) as partitions and process them now")
+    i.add_argument("paths", nargs="+")
+    i.add_argument("--dataset", help="contract name, when the file name does not match its pattern")
+    i.add_argument("--force", action="store_true", help="process files whose content is already registered")
+    i.add_argument(
+        "--no-review",
+        action="store_true",
+        help="publish files above the review threshold without waiting for a reviewer (the original pipeline's --no-review)",
+    )
+    i.set_defaults(func=_ingest)
+
+    x = sub.add_parser("extract", help="run a pull source's extract job now (API/SQL -> landing zone)")
+    x.add_argument("dataset", help="an http or sql contract, e.g. crypto_markets")
+    x.add_argument("--full-refresh", action="store_true", help="incremental SQL: ignore the watermark, read every row")
+    x.add_argument(
+        "--ingest", action="store_true", help="process the delivered file now instead of waiting for the sensor"
+    )
+    x.set_defaults(func=_extract)
+
+    pe = sub.add_parser(
+        "produce-events", help="write realistic log/metric/transaction JSON-lines files into the landing zone"
+    )
+    pe.add_argument("--files", type=int, default=3, help="files per stream, consecutive in time (default 3)")
+    pe.add_argument("--events-per-file", type=int, default=1000, help="events per file (default 1000)")
+    pe.add_argument("--seed", type=int, default=7, help="same seed, same bytes (default 7)")
+    pe.add_argument("--start", default="2025-01-01T10:00:00Z", help="time of the first event (ISO 8601, UTC)")
+    pe.add_argument("--rate", type=float, default=4.0, help="events per second; a file spans events/rate seconds")
+    pe.add_argument("--streams", default="logs,metrics,transactions", help="comma-separated subset of the streams")
+    pe.add_argument("--no-incidents", action="store_true", help="no error burst, CPU spike or large transaction")
+    pe.add_argument("--clean", action="store_true", help="no malformed, incomplete or duplicated lines")
+    pe.add_argument("--landing", help="landing zone folder or s3:// URI (default: DQ_LANDING_URI / ./landing)")
+    pe.set_defaults(func=_produce_events)
+
+    u = sub.add_parser("ui", help="start the Dagster UI and daemon on the persistent instance")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=3000)
+    u.add_argument(
+        "--demo-key",
+        action="store_true",
+        help="allow the public demo masking key when DQ_MASKING_KEY is unset (sample data only)",
+    )
+    u.set_defaults(func=_ui)
