@@ -17,6 +17,7 @@ makes, which would delete the audit log on exit.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +138,12 @@ VARIABLES: dict[str, Variable] = {
         Variable(
             "DQ_MAX_SOURCE_BYTES", None, "largest file read in one piece (default: a quarter of memory)", "runtime"
         ),
+        Variable(
+            "DQ_MAX_RECORD_BYTES",
+            "64M",
+            "longest CSV header or record (a quoted value may span lines); longer is a clear error naming the line",
+            "runtime",
+        ),
         Variable("DQ_SENSOR_INTERVAL_SECONDS", "30", "how often the landing sensors tick", "runtime"),
     ]
 }
@@ -162,6 +169,20 @@ def number(name: str, kind=float):
         return kind(text)
     except (TypeError, ValueError):
         raise SettingsError(f"{name} must be a number, not {text!r}") from None
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def byte_size(name: str) -> int | None:
+    """A size setting in bytes, with an optional binary suffix (2000000000, 512M, 2G); None when unset."""
+    text = get(name) or ""
+    if not text:
+        return None
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", text, re.IGNORECASE)
+    if not m:
+        raise SettingsError(f"{name}={text!r}: expected a number of bytes, e.g. 2000000000 or 2G")
+    return int(float(m[1]) * _UNITS[m[2].upper()])
 
 
 def is_set(name: str) -> bool:
