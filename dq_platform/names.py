@@ -157,6 +157,7 @@ FAILURE_RATE_CHECK = "failure_rate_within_threshold"
 PANDERA_CHECK = "cleaned_matches_pandera_schema"
 GX_CHECK = "cleaned_passes_gx_suite"
 RECONCILE_CHECK = "raw_rows_reconcile_with_cleaned_and_quarantine"
+FILE_SHAPE_CHECK = "file_has_declared_columns_and_rows"
 REVIEW_CHECK = "human_review_not_pending"
 REVIEW_META = "dq/review"  # its metadata: required | approved | rejected | auto_approved | not_needed
 SOURCE_GATES_CHECK = "masked_source_passed_gates"

@@ -94,6 +94,10 @@ def assert_nothing_to_lose(project, out) -> None:
     assert out.rows == ROWS_EMPTY
     assert check_results(out)["raw_customers.dagster_row_count_bounds_check"] is False
     assert out.failed_gates == ["raw_customers.dagster_row_count_bounds_check: Value `0` is less than 1"]
+    assert out.warnings[-1] == (  # said for every contract, with or without row-count bounds
+        "cleaned_customers.file_has_declared_columns_and_rows: the file holds no rows (empty, or a header only): "
+        "nothing to publish"
+    )
     assert project.wh().row_counts("raw_customers").get(out.partition, 0) == 0
 
 
@@ -126,7 +130,10 @@ def test_missing_required_column_quarantines_every_row_with_its_line(project, in
     assert out.rows == {"in": 10, "cleaned": 0, "quarantined": 10}
     assert out.failed_gates == [
         "cleaned_customers.failure_rate_within_threshold: 10 of 10 rows failed row "
-        "rules (100.00%); warn above 5%, review above 10%, error above 25%."
+        "rules (100.00%); warn above 5%, review above 10%, error above 25%.",
+        "cleaned_customers.file_has_declared_columns_and_rows: the file lacks 1 declared column(s): email; "
+        "publication held (`on_missing_column: block`): send the file again with the columns, "
+        "or set `on_missing_column: warn` in the contract to publish them empty",
     ]
     assert out.error == f"clean_customers: {out.partition} held by {out.failed_gates[0]}"
     q = stored(project, "quarantine_customers", out.partition)
@@ -137,10 +144,33 @@ def test_missing_required_column_quarantines_every_row_with_its_line(project, in
 
 
 @pytest.mark.slow
-def test_missing_optional_column_flows_with_the_column_empty(project, instance):
+def test_missing_optional_column_holds_the_file_by_default(project, instance):
+    """Issue #17: a declared column missing from a file is a blocking gate, not a silent null column."""
+    out = ingest(project, instance, "no_income.csv", csv_bytes(GOOD.drop(columns=["income"])))
+    assert not out.success
+    assert out.rows == {"in": 10, "cleaned": 10, "quarantined": 0}  # every row kept, nothing published
+    assert out.failed_gates == [
+        "cleaned_customers.file_has_declared_columns_and_rows: the file lacks 1 declared column(s): income; "
+        "publication held (`on_missing_column: block`): send the file again with the columns, "
+        "or set `on_missing_column: warn` in the contract to publish them empty"
+    ]
+    assert out.error == f"clean_customers: {out.partition} held by {out.failed_gates[0]}"
+    assert out.partition not in project.wh().row_counts("masked_customers")
+
+
+@pytest.mark.slow
+def test_missing_optional_column_flows_with_the_column_empty_under_warn(make_project, instance):
+    from dq_platform.settings import CONTRACTS_DIR
+
+    text = (CONTRACTS_DIR / "customers.yaml").read_text()
+    project = make_project(text.rstrip("\n") + "\non_missing_column: warn\n")
     out = ingest(project, instance, "no_phone.csv", csv_bytes(GOOD.drop(columns=["phone"])))
     assert out.success, out.error
     assert out.rows == ROWS_CLEAN
+    assert out.warnings == [
+        "cleaned_customers.file_has_declared_columns_and_rows: the file lacks 1 declared column(s): phone; "
+        "published with the column(s) empty (`on_missing_column: warn`)"
+    ]
     assert "phone" not in stored(project, "raw_customers", out.partition).columns  # as received
     cleaned = stored(project, "cleaned_customers", out.partition)
     assert cleaned["phone"].isna().all()

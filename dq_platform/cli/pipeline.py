@@ -64,6 +64,8 @@ def _ingest(args) -> int:
             if outcome.held:
                 state += " - HELD for human review: dq-platform review list"
             print(f"{contract.name}: {source.partition_key} run {outcome.run_id} {state} rows {outcome.rows}")
+            for warning in outcome.warnings:  # e.g. an empty file: said, not a silent success
+                print(f"  WARN {warning}")
             failures += not outcome.success
     return 1 if failures else 0
 
