@@ -270,8 +270,53 @@ def render_instance_config(template: Path, env=None) -> str:
     return header + yaml.safe_dump(config, sort_keys=False)
 
 
+def check_instance_database(env=None, timeout_s: int = 5) -> None:
+    """Production mode: one quick connection to Dagster's PostgreSQL storage, so a wrong URL is one
+    line naming host, port, database and role (never the password) instead of Dagster's retries
+    and a long traceback. Embedded mode: nothing to check."""
+    env = os.environ if env is None else env
+    if instance_mode(env) != "production":
+        return
+    import psycopg2  # dagster-postgres' driver
+
+    url = env.get("DAGSTER_PG_URL")
+    if url:
+        from sqlalchemy.engine import make_url
+
+        try:
+            u = make_url(url)
+        except Exception:
+            raise SettingsError(
+                "DAGSTER_PG_URL is not a URL of the form postgresql://user:password@host:5432/db"
+            ) from None
+        where = {"host": u.host or "localhost", "port": u.port or 5432, "dbname": u.database, "user": u.username}
+        secret, source = u.password, "DAGSTER_PG_URL"
+    else:
+        where = {
+            "host": env["DAGSTER_PG_HOST"],
+            "port": 5432,
+            "dbname": env["DAGSTER_PG_DB"],
+            "user": env["DAGSTER_PG_USER"],
+        }
+        secret, source = env.get("DAGSTER_PG_PASSWORD"), "DAGSTER_PG_HOST/_USER/_PASSWORD/_DB"
+    try:
+        psycopg2.connect(
+            **{k: v for k, v in where.items() if v is not None}, password=secret, connect_timeout=timeout_s
+        ).close()
+    except psycopg2.Error as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        reason = " ".join((lines[0] if lines else type(e).__name__).split("failed: ", 1)[-1].split())
+        if secret:
+            reason = reason.replace(str(secret), "***")
+        raise SettingsError(
+            f"Dagster's PostgreSQL storage ({source}) is unreachable: host {where['host']}, port {where['port']}, "
+            f"database {where['dbname']!r}, role {where['user']!r}: {reason}"
+        ) from None
+
+
 def ensure_dagster_home() -> Path:
-    """Create the persistent instance folder, render its dagster.yaml, export DAGSTER_HOME."""
+    """Create the persistent instance folder, render its dagster.yaml, export DAGSTER_HOME; in
+    production mode check that its PostgreSQL storage answers."""
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
@@ -281,4 +326,5 @@ def ensure_dagster_home() -> Path:
         if not config.exists() or config.read_text() != text:
             config.write_text(text)
     os.environ["DAGSTER_HOME"] = str(home)
+    check_instance_database()
     return home
