@@ -69,6 +69,14 @@ def metric_definitions(dataset: str) -> str:
     return f"{dataset}_metric_definitions"
 
 
+def contract_placeholder(dataset: str) -> str:
+    """Stands in for a dataset whose contract does not load: shows its error, fails when run."""
+    return f"{dataset}_contract"
+
+
+BROKEN_CONTRACTS_GROUP = "broken_contracts"
+
+
 # platform-wide assets
 RUN_REPORTS = "dq_run_reports"
 ALERT_DELIVERIES = "dq_alert_deliveries"
@@ -163,6 +171,7 @@ SOURCE_GATES_CHECK = "masked_source_passed_gates"
 MASKED_PII_CHECK = "masked_has_no_pii"
 GOLD_PII_CHECK = "gold_has_no_pii"
 ANOMALIES_PII_CHECK = "anomalies_have_no_pii"
+CONTRACT_VALID_CHECK = "contract_loads"
 PII_LEAK_CHECKS = frozenset({MASKED_PII_CHECK, GOLD_PII_CHECK, ANOMALIES_PII_CHECK})
 ROW_COUNT_HISTORY_CHECK = "row_count_matches_history"
 ARRIVAL_HISTORY_CHECK = "arrival_matches_history"

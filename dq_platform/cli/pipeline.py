@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from dq_platform import names, settings
-from dq_platform.contract import ContractError, load_contracts
+from dq_platform.contract import ContractError, load_contract_folder
 
 
 def _demo(args) -> int:
@@ -31,8 +31,12 @@ def _ingest(args) -> int:
 
     settings.ensure_dagster_home()
     contracts_dir = settings.contracts_dir()
-    contracts = load_contracts(contracts_dir)
+    folder = load_contract_folder(contracts_dir)  # a broken contract disables its own dataset only
+    contracts = folder.contracts
     by_name = {c.name: c for c in contracts}
+    for name, error in sorted(folder.broken.items()):
+        first = error.splitlines()[0]
+        print(f"WARNING: contract '{name}' does not load, its files are not ingested: {first}", file=sys.stderr)
     warehouse = settings.warehouse_uri()
     files: list[Path] = []
     for p in map(Path, args.paths):
@@ -44,7 +48,11 @@ def _ingest(args) -> int:
                 by_name.get(args.dataset) if args.dataset else match_contract(f, contracts, settings.landing_uri())
             )
             if contract is None:
-                print(f"skip {f}: no contract's source pattern matches it (use --dataset)")
+                if args.dataset in folder.broken:
+                    print(f"skip {f}: contract '{args.dataset}' does not load (dq-platform contracts validate)")
+                    failures += 1
+                else:
+                    print(f"skip {f}: no contract's source pattern matches it (use --dataset)")
                 continue
             known = registered_content(instance, contract)
             described = landing.describe(contract.name, f)
@@ -74,7 +82,7 @@ def _extract(args) -> int:
     from dq_platform.defs.extract import is_pull_source, run_extract
 
     settings.ensure_dagster_home()
-    pulls = {c.name: c for c in load_contracts(settings.contracts_dir()) if is_pull_source(c)}
+    pulls = {c.name: c for c in load_contract_folder(settings.contracts_dir()).contracts if is_pull_source(c)}
     contract = pulls.get(args.dataset)
     if contract is None:
         print(
