@@ -211,6 +211,8 @@ REVIEW_TAG = "dq/review/"  # who decided what, on which version (review runs)
 AUTO_APPROVE_TAG = f"{REVIEW_TAG}auto_approve"
 REVIEW_RUN_TAG = f"{REVIEW_TAG}run_id"  # on a publish run: the review run whose approval it carries out
 HELD_RUN_TAG = f"{REVIEW_TAG}held_run"  # on a review run: the pipeline run that held the file
+WORKER_TAG = "dq/worker"  # host:pid:start of the process executing a run in place (CLI), for liveness checks
+ATTEMPT_TAG = "dq/attempt"  # 1 for a file's first run; n for the sensor's (n-1)th retry of an unfinished file
 REPORT_TAG = "dq/report/"  # dq/report/<kind>: where a run's reports were written
 REPORT_HTML_TAG = f"{REPORT_TAG}html"
 ROLLBACK_TAG = "dq/rollback/"
@@ -247,4 +249,5 @@ def is_monitoring(tags: dict, job_name: str = "") -> bool:
 
 COMMIT_PREFIX = "dq/commit/"  # output metadata under this prefix travels into the Delta commit
 GATES_KEY = f"{COMMIT_PREFIX}dq_gates"
+SOURCES_META = f"{COMMIT_PREFIX}dq_sources"  # a derived table's source versions (io/warehouse.write_ordered)
 PASSED, FAILED, HELD, REJECTED = "passed", "failed", "review", "rejected"

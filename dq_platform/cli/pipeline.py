@@ -26,6 +26,7 @@ def _ingest(args) -> int:
     import dagster as dg
 
     from dq_platform.defs.partitions import match_contract, register, registered_content
+    from dq_platform.defs.run_state import file_state, mark_dead_run_failed
     from dq_platform.io import landing
     from dq_platform.ops.ingest import run_file
 
@@ -58,8 +59,31 @@ def _ingest(args) -> int:
             described = landing.describe(contract.name, f)
             sha16 = described.sha256[:16]
             if sha16 in known and not args.force:
-                print(f"skip {f}: same content as partition '{known[sha16]}' (already registered; --force reprocesses)")
-                continue
+                last = file_state(instance, contract.name, known[sha16])
+                if last.state in ("done", "canceled"):
+                    print(
+                        f"skip {f}: same content as partition '{known[sha16]}', already processed by run "
+                        f"{last.run.run_id} ({last.run.status.value}; --force reprocesses)"
+                    )
+                    continue
+                if last.state == "running":
+                    print(
+                        f"skip {f}: partition '{known[sha16]}' is being processed by run {last.run.run_id} "
+                        f"({last.run.status.value}); a run whose process died is marked failed by run monitoring, "
+                        "then ingest again"
+                    )
+                    continue
+                if last.state == "crashed" and last.ended is None:
+                    mark_dead_run_failed(instance, last.run, last.reason)
+                print(
+                    f"{f}: partition '{known[sha16]}' was registered but "
+                    + (
+                        "never run"
+                        if last.state == "none"
+                        else f"its run {last.run.run_id} did not finish ({last.reason})"
+                    )
+                    + ": processing it again"
+                )
             source = register(instance, contract, f, warehouse, source=described)
             tags = {
                 names.TRIGGER_TAG: "cli",
