@@ -114,7 +114,7 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
                     request(key, item, 1)
                     return "requested"
                 return "waiting"
-            due, why = _retry_due(run, now)
+            due, why = _retry_due(run, time.time())
             if due:
                 context.log.warning(f"{item['relpath']}: run {run.run.run_id} did not finish ({run.reason}); retrying")
                 request(key, item, run.attempts + 1)
