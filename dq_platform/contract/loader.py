@@ -102,7 +102,8 @@ def load_contract_folder(directory: str | Path | None = None) -> ContractFolder:
             loaded.append((load_contract(p), p))
         except ContractError as e:
             folder.broken[p.stem] = str(e)
-    while loaded:
+    # a single file is validated without its neighbours: its joins name models declared elsewhere
+    while loaded and not directory.is_file():
         errors = cross_contract_errors(loaded)
         if not errors:
             break
