@@ -69,6 +69,14 @@ def metric_definitions(dataset: str) -> str:
     return f"{dataset}_metric_definitions"
 
 
+def contract_placeholder(dataset: str) -> str:
+    """Stands in for a dataset whose contract does not load: shows its error, fails when run."""
+    return f"{dataset}_contract"
+
+
+BROKEN_CONTRACTS_GROUP = "broken_contracts"
+
+
 # platform-wide assets
 RUN_REPORTS = "dq_run_reports"
 ALERT_DELIVERIES = "dq_alert_deliveries"
@@ -164,6 +172,7 @@ SOURCE_GATES_CHECK = "masked_source_passed_gates"
 MASKED_PII_CHECK = "masked_has_no_pii"
 GOLD_PII_CHECK = "gold_has_no_pii"
 ANOMALIES_PII_CHECK = "anomalies_have_no_pii"
+CONTRACT_VALID_CHECK = "contract_loads"
 PII_LEAK_CHECKS = frozenset({MASKED_PII_CHECK, GOLD_PII_CHECK, ANOMALIES_PII_CHECK})
 ROW_COUNT_HISTORY_CHECK = "row_count_matches_history"
 ARRIVAL_HISTORY_CHECK = "arrival_matches_history"
@@ -203,6 +212,8 @@ REVIEW_TAG = "dq/review/"  # who decided what, on which version (review runs)
 AUTO_APPROVE_TAG = f"{REVIEW_TAG}auto_approve"
 REVIEW_RUN_TAG = f"{REVIEW_TAG}run_id"  # on a publish run: the review run whose approval it carries out
 HELD_RUN_TAG = f"{REVIEW_TAG}held_run"  # on a review run: the pipeline run that held the file
+WORKER_TAG = "dq/worker"  # host:pid:start of the process executing a run in place (CLI), for liveness checks
+ATTEMPT_TAG = "dq/attempt"  # 1 for a file's first run; n for the sensor's (n-1)th retry of an unfinished file
 REPORT_TAG = "dq/report/"  # dq/report/<kind>: where a run's reports were written
 REPORT_HTML_TAG = f"{REPORT_TAG}html"
 ROLLBACK_TAG = "dq/rollback/"
@@ -239,4 +250,5 @@ def is_monitoring(tags: dict, job_name: str = "") -> bool:
 
 COMMIT_PREFIX = "dq/commit/"  # output metadata under this prefix travels into the Delta commit
 GATES_KEY = f"{COMMIT_PREFIX}dq_gates"
+SOURCES_META = f"{COMMIT_PREFIX}dq_sources"  # a derived table's source versions (io/warehouse.write_ordered)
 PASSED, FAILED, HELD, REJECTED = "passed", "failed", "review", "rejected"

@@ -145,6 +145,14 @@ VARIABLES: dict[str, Variable] = {
             "runtime",
         ),
         Variable("DQ_SENSOR_INTERVAL_SECONDS", "30", "how often the landing sensors tick", "runtime"),
+        Variable("DQ_RETRY_ATTEMPTS", "3", "runs of a file whose run died before the sensor gives up on it", "runtime"),
+        Variable(
+            "DQ_RETRY_BACKOFF_SECONDS", "60", "wait before retrying a file whose run died; doubled per retry", "runtime"
+        ),
+        # crash tests only (dq_platform/faults.py): never set in production
+        Variable("DQ_FAULT_AT", None, "crash tests: the fault point where this process is killed or paused", "testing"),
+        Variable("DQ_FAULT_ACTION", "kill", "crash tests: kill (SIGKILL) or pause at DQ_FAULT_AT", "testing"),
+        Variable("DQ_FAULT_DIR", None, "crash tests: folder of a paused point's .reached/.release files", "testing"),
     ]
 }
 

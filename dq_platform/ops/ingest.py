@@ -17,6 +17,7 @@ from dq_platform import names, settings
 from dq_platform.contract import Contract
 from dq_platform.defs.execution import run_config
 from dq_platform.defs.partitions import source_tags
+from dq_platform.defs.run_state import worker_tag
 from dq_platform.io import landing
 from dq_platform.reports.errors import root_cause
 
@@ -66,7 +67,13 @@ def run_file(
         **run_config(process_per_step=executor == "multiprocess"),
         "loggers": {"console": {"config": {"log_level": level}}},
     }
-    tags = {**source_tags(source), **(extra_tags or {}), names.PARTITION_TAG: source.partition_key}
+    # dq/worker: this process, so a run left STARTED by a killed CLI is recognized as dead (run_state.py)
+    tags = {
+        **source_tags(source),
+        **(extra_tags or {}),
+        names.PARTITION_TAG: source.partition_key,
+        names.WORKER_TAG: worker_tag(),
+    }
     result = dg.execute_job(job, instance, run_config=config, tags=tags, raise_on_error=False)
     outcome = summarize(result, contract, source.partition_key)
     from dq_platform.io.warehouse import Warehouse
