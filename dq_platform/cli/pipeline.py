@@ -23,12 +23,12 @@ def _demo(args) -> int:
 
 
 def _ingest(args) -> int:
-    import dagster as dg
 
     from dq_platform.defs.partitions import match_contract, register, registered_content
     from dq_platform.defs.run_state import file_state, mark_dead_run_failed
     from dq_platform.io import landing
     from dq_platform.ops.ingest import run_file
+    from dq_platform.ops.instance import open_instance
 
     settings.ensure_dagster_home()
     contracts_dir = settings.contracts_dir()
@@ -43,7 +43,7 @@ def _ingest(args) -> int:
     for p in map(Path, args.paths):
         files += sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
     failures = 0
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         for f in files:
             contract = (
                 by_name.get(args.dataset) if args.dataset else match_contract(f, contracts, settings.landing_uri())
@@ -103,9 +103,9 @@ def _ingest(args) -> int:
 
 
 def _extract(args) -> int:
-    import dagster as dg
 
     from dq_platform.defs.extract import is_pull_source, run_extract
+    from dq_platform.ops.instance import open_instance
 
     settings.ensure_dagster_home()
     pulls = {c.name: c for c in load_contract_folder(settings.contracts_dir()).contracts if is_pull_source(c)}
@@ -117,7 +117,7 @@ def _extract(args) -> int:
             file=sys.stderr,
         )
         return 2
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         out = run_extract(
             instance, contract, settings.landing_uri(), full_refresh=args.full_refresh, tags={names.TRIGGER_TAG: "cli"}
         )
