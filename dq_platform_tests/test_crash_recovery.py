@@ -76,7 +76,7 @@ def test_killed_ingest_is_finished_by_the_next_ingest(tmp_path, point):
     killed_then_finished(tmp_path, point)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("point", [p for p in EVERY if p not in FAST])
 def test_killed_ingest_is_finished_by_the_next_ingest_at_every_point(tmp_path, point):
     killed_then_finished(tmp_path, point)

@@ -66,7 +66,7 @@ def test_four_concurrent_ingests_leave_gold_equal_to_masked(tmp_path):
     assert gold_matches_masked(wh, project.contracts["customers"]) == []
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_concurrent_ingests_in_a_loop_always_leave_gold_equal_to_masked(tmp_path):
     """Four rounds of four ingests at once on one project: after every round, gold = masked."""
     project = CliProject(tmp_path)
