@@ -138,6 +138,23 @@ VARIABLES: dict[str, Variable] = {
             "DQ_MAX_SOURCE_BYTES", None, "largest file read in one piece (default: a quarter of memory)", "runtime"
         ),
         Variable("DQ_SENSOR_INTERVAL_SECONDS", "30", "how often the landing sensors tick", "runtime"),
+        # services: the data API and the dashboard
+        Variable(
+            "DQ_API_TOKEN",
+            None,
+            "bearer token the data API requires (unset: no token, for a trusted network)",
+            "services",
+            secret=True,
+        ),
+        Variable(
+            "DQ_API_CORS_ORIGINS",
+            None,
+            "comma-separated origins browsers may call the data API from (unset: none)",
+            "services",
+        ),
+        Variable(
+            "DQ_DASHBOARD_CACHE_SECONDS", "60", "how long the dashboard keeps data before reading again", "services"
+        ),
     ]
 }
 

@@ -1,0 +1,82 @@
+"""The data API's application: routes, the optional bearer token, CORS and the error answers.
+
+Read-only by construction: every route is a GET over `services.records`, which reads the audit
+log and the masked/gold/semantic allow-list. Errors are one-line 4xx answers
+(`{"detail": "..."}`) naming what was wrong, never quoting data.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from dq_platform import settings
+from dq_platform.services.records import BadRequest, NotFound
+from dq_platform.services.sources import Sources
+
+_bearer = HTTPBearer(auto_error=False, description="DQ_API_TOKEN, when the server sets one")
+
+
+def sources(request: Request) -> Sources:
+    """The app's sources, built from the settings on first use (so `--factory` startup stays quick)."""
+    state = request.app.state
+    if state.sources is None:
+        state.sources = Sources.from_settings()
+    return state.sources
+
+
+def require_token(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+    token = request.app.state.token
+    if not token:
+        return
+    if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
+        raise HTTPException(
+            status_code=401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+def create_app(src: Sources | None = None, token: str | None = None, cors_origins: list[str] | None = None) -> FastAPI:
+    """The API over `src` (default: from the settings). `token` defaults to DQ_API_TOKEN and
+    `cors_origins` to DQ_API_CORS_ORIGINS."""
+    from dq_platform.services.api.routes import datasets, runs, tables
+
+    app = FastAPI(
+        title="dq_platform data API",
+        version="1",
+        description="Read-only: datasets and their health, the audit log of runs, check results, quarantine "
+        "counts per rule (never values), anomalies, and the masked, gold and semantic tables. Raw, cleaned "
+        "and quarantine tables are never served.",
+    )
+    app.state.sources = src
+    app.state.token = settings.get("DQ_API_TOKEN") if token is None else token
+    origins = cors_origins
+    if origins is None:
+        origins = [o.strip() for o in (settings.get("DQ_API_CORS_ORIGINS") or "").split(",") if o.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET"],
+            allow_headers=["Authorization"],
+        )
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound):
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(BadRequest)
+    async def _bad_request(request: Request, exc: BadRequest):
+        return JSONResponse(status_code=400, content={"detail": str(exc)})
+
+    @app.get("/healthz", tags=["service"], summary="Liveness (no token needed)")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    protected = [Depends(require_token)]
+    for module in (datasets, runs, tables):
+        app.include_router(module.router, dependencies=protected)
+    return app
