@@ -7,43 +7,20 @@ log and the masked/gold/semantic allow-list. Errors are one-line 4xx answers
 
 from __future__ import annotations
 
-import secrets
-
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dq_platform import settings
+from dq_platform.services.api.deps import require_token
+from dq_platform.services.api.routes import datasets, runs, tables
 from dq_platform.services.records import BadRequest, NotFound
 from dq_platform.services.sources import Sources
-
-_bearer = HTTPBearer(auto_error=False, description="DQ_API_TOKEN, when the server sets one")
-
-
-def sources(request: Request) -> Sources:
-    """The app's sources, built from the settings on first use (so `--factory` startup stays quick)."""
-    state = request.app.state
-    if state.sources is None:
-        state.sources = Sources.from_settings()
-    return state.sources
-
-
-def require_token(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
-    token = request.app.state.token
-    if not token:
-        return
-    if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
-        raise HTTPException(
-            status_code=401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
-        )
 
 
 def create_app(src: Sources | None = None, token: str | None = None, cors_origins: list[str] | None = None) -> FastAPI:
     """The API over `src` (default: from the settings). `token` defaults to DQ_API_TOKEN and
     `cors_origins` to DQ_API_CORS_ORIGINS."""
-    from dq_platform.services.api.routes import datasets, runs, tables
-
     app = FastAPI(
         title="dq_platform data API",
         version="1",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from dq_platform.services import records
-from dq_platform.services.api.app import sources
+from dq_platform.services.api.deps import sources
 from dq_platform.services.api.routes.errors import ERRORS
 from dq_platform.services.sources import Sources
 
