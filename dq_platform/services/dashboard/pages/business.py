@@ -31,9 +31,18 @@ def _missing(dataset: str) -> None:
     )
 
 
-def _pick(label: str, values) -> list:
-    values = sorted(v for v in pd.unique(values) if pd.notna(v))
-    return st.sidebar.multiselect(label, values, default=values)
+NONE = "(none)"  # a group whose value is missing (e.g. an order whose product is unknown) stays countable
+
+
+def _pick(label: str, frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame, list]:
+    """A sidebar choice of `column`'s values (all by default); missing values become NONE."""
+    frame = frame.assign(**{column: frame[column].astype("string").fillna(NONE)})
+    values = sorted(frame[column].unique())
+    return frame, st.sidebar.multiselect(label, values, default=values)
+
+
+def _within(frame: pd.DataFrame, column: str, chosen: list) -> pd.DataFrame:
+    return frame[frame[column].astype("string").fillna(NONE).isin(chosen)]
 
 
 def sales_kpis(by_day: pd.DataFrame) -> dict:
@@ -58,8 +67,8 @@ def sales() -> None:
     if by_day is None:
         _missing(ds)
         return
+    by_day, currencies = _pick("Currencies", by_day, "currency")  # options from the whole table: stable
     by_day = data.date_window(by_day, "period")
-    currencies = _pick("Currencies", by_day["currency"])
     by_day = by_day[by_day["currency"].isin(currencies)]
     k = sales_kpis(by_day)
     a, b, c = st.columns(3)
@@ -80,7 +89,7 @@ def sales() -> None:
     )
     left, right = st.columns(2)
     if by_status is not None:
-        shown = by_status[by_status["currency"].isin(currencies)]
+        shown = _within(by_status, "currency", currencies)
         left.subheader("By status")
         left.altair_chart(
             alt.Chart(shown)
@@ -95,7 +104,7 @@ def sales() -> None:
         )
     if by_customer is not None:
         top = (
-            by_customer[by_customer["currency"].isin(currencies)]
+            _within(by_customer, "currency", currencies)
             .groupby("customer_id", as_index=False)["total_amount"]
             .sum()
             .nlargest(10, "total_amount")
@@ -168,7 +177,7 @@ def customers() -> None:
     if by_status is None:
         _missing(ds)
         return
-    statuses = _pick("Account status", by_status["account_status"])
+    by_status, statuses = _pick("Account status", by_status, "account_status")
     shown = by_status[by_status["account_status"].isin(statuses)]
     a, b = st.columns(2)
     a.metric("Customers", f"{int(shown['customers'].sum()):,}")
@@ -193,7 +202,7 @@ def customers() -> None:
         )
     if by_city is not None:
         st.subheader("Top cities")
-        city = by_city[by_city["account_status"].isin(statuses)]
+        city = _within(by_city, "account_status", statuses)
         top = city.groupby("address")["customers"].sum().nlargest(15).index
         st.altair_chart(
             alt.Chart(city[city["address"].isin(top)])
@@ -215,8 +224,8 @@ def erp() -> None:
     if by_category is None:
         _missing(ds)
         return
+    by_category, categories = _pick("Categories", by_category, "category")
     by_category = data.date_window(by_category, "period", "Months")
-    categories = _pick("Categories", by_category["category"])
     shown = by_category[by_category["category"].isin(categories)]
     a, b = st.columns(2)
     a.metric("Orders", f"{int(shown['orders'].sum()):,}")
