@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow  # builds a small demo (about 30 s) once for the m
 
 def _page(name):
     """The script AppTest runs: one page of the dashboard."""
-    from dq_platform.services.dashboard.pages import PAGES
+    from dq_platform.services.dashboard.views import PAGES
 
     PAGES[name][2]()
 

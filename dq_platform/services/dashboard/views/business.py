@@ -78,7 +78,7 @@ def sales() -> None:
     st.subheader("Sales per day")
     st.altair_chart(
         alt.Chart(by_day)
-        .mark_area(opacity=0.8)
+        .mark_line(point=True)
         .encode(
             x=alt.X("yearmonthdate(period):T", title="day"),
             y=alt.Y("sum(total_amount):Q", title="amount"),

@@ -72,7 +72,7 @@ def health() -> None:
             alt.Chart(shown)
             .mark_bar()
             .encode(
-                x=alt.X("yearmonthdate(day):T", title="day"),
+                x=alt.X("yearmonthdate(day):O", title="day"),
                 y=alt.Y("sum(rows_in):Q", title="rows received"),
                 color="dataset:N",
                 tooltip=["dataset", "day", "rows_in", "rows_quarantined"],

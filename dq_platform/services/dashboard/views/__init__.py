@@ -1,7 +1,8 @@
-"""The dashboard's pages, one function each; `PAGES` is the navigation, in order."""
+"""The dashboard's pages, one function each; `PAGES` is the navigation, in order. (Not `pages/`: Streamlit
+would take a folder of that name beside app.py for pages of its own.)"""
 
-from dq_platform.services.dashboard.pages.business import crypto, customers, erp, sales
-from dq_platform.services.dashboard.pages.health import health
+from dq_platform.services.dashboard.views.business import crypto, customers, erp, sales
+from dq_platform.services.dashboard.views.health import health
 
 # url path -> (title, icon, render)
 PAGES = {
