@@ -75,11 +75,11 @@ def shown_metrics(page) -> dict[str, str]:
 
 def open_page(page, url: str, title: str, shots: Path, name: str) -> dict[str, str]:
     page.goto(url)
-    assert page.get_by_text("Page not found").count() == 0
     page.get_by_role("heading", name=title).wait_for(timeout=60_000)
     page.get_by_text("Data as of").first.wait_for(timeout=60_000)
     page.locator('[data-testid="stMetric"]').first.wait_for(timeout=60_000)
     page.wait_for_timeout(1500)  # charts draw after the numbers
+    assert page.get_by_text("Page not found").count() == 0  # Streamlit's dialog for an unknown url path
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     assert CANARY not in page.content().lower()
     return shown_metrics(page)
