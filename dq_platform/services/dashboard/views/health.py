@@ -7,7 +7,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dq_platform import settings
+from dq_platform import names, settings
 from dq_platform.services.dashboard import data
 
 
@@ -42,8 +42,8 @@ def health() -> None:
     window = st.sidebar.slider("Window (days)", min_value=1, max_value=90, value=30)
     kpis, statuses, daily, waiting, when = data.health(data.key(), float(window))
     data.as_of(when)
-    names = [s["dataset"] for s in statuses]
-    chosen = st.sidebar.multiselect("Datasets", names, default=names)
+    datasets = [s["dataset"] for s in statuses]
+    chosen = st.sidebar.multiselect("Datasets", datasets, default=datasets)
     overall = kpis["overall"]
     if overall["runs"] == 0:
         data.empty(
@@ -107,6 +107,6 @@ def health() -> None:
     for w in pending:
         st.markdown(
             f"- **{w['dataset']}** `{w['partition']}`: {pct(w['failure_rate'])} of {w['rows_in']} rows failed, "
-            f"held since {w['held_since']}  \n  {w['how_to_decide']} "
-            f"([open the review job in the UI]({ui}/jobs/dq_review/playground))"
+            f"held since {w['held_since']} ([run]({ui}/runs/{w['run_id']}))  \n  {w['how_to_decide']} "
+            f"([open the review job in the UI]({ui}/locations/dq_platform/jobs/{names.REVIEW_JOB}/playground))"
         )
