@@ -106,7 +106,9 @@ def dataset_status(src: Sources, dataset: str, kpis: dict | None = None, now: fl
     """Latest run, its rows per layer and failure rate, success rate, open check failures, freshness."""
     c = contract_of(src, dataset)
     now = now or dt.datetime.now(dt.UTC).timestamp()
-    per = (kpis or health(src, now=now))["datasets"].get(dataset, {})
+    if kpis is None:  # this dataset's KPIs only
+        kpis = compute_health(src.instance, {dataset: src.check_keys[dataset]}, 30.0, now=now)
+    per = kpis["datasets"].get(dataset, {})
     recent = list_runs(src.instance, dataset=dataset, limit=20)
     last = recent[0] if recent else None
     # the newest run that read a file (a publish or review run after it carries no rows in)
