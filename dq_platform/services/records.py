@@ -16,6 +16,7 @@ from dataclasses import asdict
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 
 from dq_platform import names
 from dq_platform.contract import Contract
@@ -325,9 +326,24 @@ def _parse_filters(served, filters: list[str]) -> list[tuple]:
         if column not in served.filterable:
             allowed = ", ".join(served.filterable) or "none"
             raise BadRequest(f"filter on '{column[:60]}': {served.name} filters on {allowed}")
-        values = value.split(",")
-        out.append((column, "in", values) if len(values) > 1 else (column, "=", values[0]))
+        out.append((column, value.split(",")))
     return out
+
+
+def _typed(schema, column: str, values: list[str]) -> tuple:
+    """The Delta filter for `column` in `values`, each value cast to the column's type."""
+
+    kind = schema.field(column).type
+    try:
+        if pa.types.is_date(kind):  # 2026-11-01 or 2026-11-01T00:00:00
+            typed = [dt.datetime.fromisoformat(v).date() for v in values]
+        elif pa.types.is_timestamp(kind):
+            typed = [dt.datetime.fromisoformat(v).replace(tzinfo=None) for v in values]
+        else:
+            typed = [pa.scalar(v).cast(kind).as_py() for v in values]
+    except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        raise BadRequest(f"filter on '{column}': values must be of its type, {kind}") from None
+    return (column, "in", typed) if len(typed) > 1 else (column, "=", typed[0])
 
 
 def _parse_day(value: str | None, label: str) -> dt.datetime | None:
@@ -376,7 +392,7 @@ def table_rows(
             "pages": 1,
             "rows": [],
         }  # not written yet: no run has published it
-    schema = delta.schema().to_arrow()
+    schema = pa.schema(delta.schema().to_arrow())
     names_ = [f.name for f in schema]
     visible = [n for n in names_ if not n.startswith("_")]  # lineage columns stay inside
     if columns:
@@ -386,6 +402,10 @@ def table_rows(
                 f"unknown column(s) {', '.join(u[:60] for u in unknown)}: {table} has {', '.join(visible)}"
             )
     chosen = list(columns) if columns else visible
+    absent = [column for column, _ in conditions if column not in names_]
+    if absent:
+        raise BadRequest(f"filter on '{absent[0]}': {table} has no such column (yet)")
+    conditions = [_typed(schema, column, values) for column, values in conditions]
     if start:
         conditions.append((served.time_column, ">=", start))
     if end:
