@@ -53,16 +53,24 @@ def _serve(project, command: list[str], ready: str, log: Path):
 def dashboard(project, tmp_path_factory):
     proc, url = _serve(project, ["dashboard"], "/_stcore/health", tmp_path_factory.mktemp("logs") / "dashboard.log")
     yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    _stop(proc)
 
 
 @pytest.fixture(scope="module")
 def api(project, tmp_path_factory):
     proc, url = _serve(project, ["api"], "/healthz", tmp_path_factory.mktemp("logs") / "api.log")
     yield url
+    _stop(proc)
+
+
+def _stop(proc) -> None:
+    """SIGTERM (the command execs the server, so this pid is the server), then SIGKILL after 15 s."""
     proc.terminate()
-    proc.wait(timeout=20)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def shown_metrics(page) -> dict[str, str]:

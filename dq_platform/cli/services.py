@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -49,10 +48,9 @@ def _dashboard(args) -> int:
         "--client.toolbarMode",
         "minimal",
     ]
-    try:
-        return subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        return 0
+    # exec, not a child: stopping this process (Ctrl-C, SIGTERM from compose or a test) stops the server
+    os.execve(sys.executable, command, env)
+    return 0  # not reached
 
 
 def register(sub) -> None:

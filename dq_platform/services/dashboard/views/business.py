@@ -45,6 +45,14 @@ def _within(frame: pd.DataFrame, column: str, chosen: list) -> pd.DataFrame:
     return frame[frame[column].astype("string").fillna(NONE).isin(chosen)]
 
 
+def compact(value: float) -> str:
+    """1,234,567,890 -> 1.23 B: a market cap people can read at a glance."""
+    for size, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
+        if abs(value) >= size:
+            return f"{value / size:,.2f} {unit}"
+    return f"{value:,.0f}"
+
+
 def sales_kpis(by_day: pd.DataFrame) -> dict:
     """The page's headline numbers, from the rows shown (tests compute the same from the table)."""
     return {
@@ -150,7 +158,7 @@ def crypto() -> None:
     latest = shown[shown["period"] == shown["period"].max()]
     a, b, c = st.columns(3)
     a.metric("Coins tracked", f"{len(coins):,}")
-    b.metric("Market cap of the coins shown (latest day)", f"{latest['mean_market_cap'].sum():,.0f}")
+    b.metric("Market cap of the coins shown (latest day)", compact(latest["mean_market_cap"].sum()))
     c.metric("Pulls", f"{int(shown['pulls'].sum()):,}")
     for column, title in (("mean_price", "Price (USD)"), ("mean_market_cap", "Market capitalisation (USD)")):
         st.subheader(title)
@@ -159,7 +167,7 @@ def crypto() -> None:
             .mark_line(point=True)
             .encode(
                 x=alt.X("yearmonthdate(period):T", title="day"),
-                y=alt.Y(f"{column}:Q", title=title, scale=alt.Scale(type="log")),
+                y=alt.Y(f"{column}:Q", title=title, scale=alt.Scale(type="log"), axis=alt.Axis(format="~s")),
                 color=alt.Color("id:N", title="coin"),
                 tooltip=["id", "period:T", column],
             ),
