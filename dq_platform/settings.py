@@ -153,6 +153,12 @@ VARIABLES: dict[str, Variable] = {
             "services",
         ),
         Variable(
+            "DQ_API_CACHE_SECONDS",
+            "30",
+            "how long the data API reuses its KPI answers (/status, /health); 0: compute every time",
+            "services",
+        ),
+        Variable(
             "DQ_DASHBOARD_CACHE_SECONDS", "60", "how long the dashboard keeps data before reading again", "services"
         ),
     ]

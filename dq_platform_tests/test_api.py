@@ -251,6 +251,28 @@ def test_token_and_cors_from_the_settings(src, monkeypatch):
     assert "access-control-allow-origin" not in other.headers
 
 
+def test_kpi_answers_are_reused_for_the_cache_time_only():
+    from dq_platform.services.api.deps import AnswerCache
+
+    computed = []
+
+    def compute():
+        computed.append(1)
+        return {"n": len(computed)}
+
+    cache = AnswerCache(seconds=30)
+    assert cache.get(("status",), compute) == cache.get(("status",), compute) == {"n": 1}
+    assert cache.get(("health", 7.0), compute) == {"n": 2}  # other arguments, own answer
+    off = AnswerCache(seconds=0)
+    assert off.get(("status",), compute) == {"n": 3} and off.get(("status",), compute) == {"n": 4}
+    short = AnswerCache(seconds=0.05)
+    first = short.get(("status",), compute)
+    import time
+
+    time.sleep(0.1)
+    assert short.get(("status",), compute) != first  # expired: computed again
+
+
 def test_the_spec_is_served(client):
     spec = client.get("/openapi.json").json()
     assert {"/datasets", "/status", "/health", "/runs", "/runs/{run_id}", "/tables/{table}"} <= set(spec["paths"])

@@ -110,10 +110,12 @@ def dataset_status(src: Sources, dataset: str, kpis: dict | None = None, now: fl
     if kpis is None:  # this dataset's KPIs only
         kpis = compute_health(src.instance, {dataset: src.check_keys[dataset]}, 30.0, now=now)
     per = kpis["datasets"].get(dataset, {})
-    recent = list_runs(src.instance, dataset=dataset, limit=20)
+    recent = list_runs(src.instance, dataset=dataset, limit=5)
     last = recent[0] if recent else None
     # the newest run that read a file (a publish or review run after it carries no rows in)
     last_file = next((r for r in recent if r.rows_in is not None), None)
+    if last_file is None and len(recent) == 5:  # a burst of reviews or publications: look further back
+        last_file = next((r for r in list_runs(src.instance, dataset=dataset, limit=50) if r.rows_in is not None), None)
     rate = None
     if last_file is not None and last_file.rows_in:
         rate = round((last_file.rows_quarantined or 0) / last_file.rows_in, 6)

@@ -12,15 +12,20 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from dq_platform import settings
-from dq_platform.services.api.deps import require_token
+from dq_platform.services.api.deps import AnswerCache, require_token
 from dq_platform.services.api.routes import datasets, runs, tables
 from dq_platform.services.records import BadRequest, NotFound
 from dq_platform.services.sources import Sources
 
 
-def create_app(src: Sources | None = None, token: str | None = None, cors_origins: list[str] | None = None) -> FastAPI:
-    """The API over `src` (default: from the settings). `token` defaults to DQ_API_TOKEN and
-    `cors_origins` to DQ_API_CORS_ORIGINS."""
+def create_app(
+    src: Sources | None = None,
+    token: str | None = None,
+    cors_origins: list[str] | None = None,
+    cache_seconds: float | None = None,
+) -> FastAPI:
+    """The API over `src` (default: from the settings). `token` defaults to DQ_API_TOKEN,
+    `cors_origins` to DQ_API_CORS_ORIGINS and `cache_seconds` to DQ_API_CACHE_SECONDS."""
     app = FastAPI(
         title="dq_platform data API",
         version="1",
@@ -30,6 +35,8 @@ def create_app(src: Sources | None = None, token: str | None = None, cors_origin
     )
     app.state.sources = src
     app.state.token = settings.get("DQ_API_TOKEN") if token is None else token
+    seconds = settings.number("DQ_API_CACHE_SECONDS") if cache_seconds is None else cache_seconds
+    app.state.answers = AnswerCache(seconds)
     origins = cors_origins
     if origins is None:
         origins = [o.strip() for o in (settings.get("DQ_API_CORS_ORIGINS") or "").split(",") if o.strip()]

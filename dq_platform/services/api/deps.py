@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -29,3 +31,32 @@ def require_token(request: Request, credentials: HTTPAuthorizationCredentials | 
         raise HTTPException(
             status_code=401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
         )
+
+
+class AnswerCache:
+    """KPI answers (a scan of the whole window of run storage) kept for `seconds`, per route and
+    arguments, so a dashboard or a monitor polling every few seconds costs one computation."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._items: dict[tuple, tuple[float, object]] = {}
+
+    def get(self, key: tuple, compute):
+        if self.seconds <= 0:
+            return compute()
+        now = time.monotonic()
+        with self._lock:
+            held = self._items.get(key)
+        if held is not None and held[0] > now:
+            return held[1]
+        value = compute()
+        with self._lock:
+            self._items[key] = (now + self.seconds, value)
+            if len(self._items) > 256:  # bounded: drop the stalest
+                del self._items[min(self._items, key=lambda k: self._items[k][0])]
+        return value
+
+
+def answers(request: Request) -> AnswerCache:
+    return request.app.state.answers

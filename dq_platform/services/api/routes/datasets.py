@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from dq_platform.services import records
-from dq_platform.services.api.deps import sources
+from dq_platform.services.api.deps import AnswerCache, answers, sources
 from dq_platform.services.api.routes.errors import ERRORS
 from dq_platform.services.sources import ANOMALIES, Sources
 
@@ -23,21 +23,23 @@ def get_dataset(dataset: str, src: Sources = Depends(sources)) -> dict:
 
 
 @router.get("/status", summary="Latest status of every dataset: last run, rows per layer, failure rate, freshness")
-def list_status(src: Sources = Depends(sources)) -> list[dict]:
-    return records.all_statuses(src)
+def list_status(src: Sources = Depends(sources), cache: AnswerCache = Depends(answers)) -> list[dict]:
+    return cache.get(("status",), lambda: records.all_statuses(src))
 
 
 @router.get("/datasets/{dataset}/status", summary="Latest status of one dataset")
-def get_status(dataset: str, src: Sources = Depends(sources)) -> dict:
-    return records.dataset_status(src, dataset)
+def get_status(dataset: str, src: Sources = Depends(sources), cache: AnswerCache = Depends(answers)) -> dict:
+    records.contract_of(src, dataset)
+    return cache.get(("status", dataset), lambda: records.dataset_status(src, dataset))
 
 
 @router.get("/health", summary="Platform KPIs from run storage, as platform_health computes them")
 def get_health(
     window_days: float = Query(30.0, gt=0, le=3660, description="the window, in days"),
     src: Sources = Depends(sources),
+    cache: AnswerCache = Depends(answers),
 ) -> dict:
-    return records.health(src, window_days)
+    return cache.get(("health", window_days), lambda: records.health(src, window_days))
 
 
 @router.get("/datasets/{dataset}/checks", summary="Check results of the dataset's latest file run")
