@@ -153,6 +153,29 @@ VARIABLES: dict[str, Variable] = {
         Variable("DQ_FAULT_AT", None, "crash tests: the fault point where this process is killed or paused", "testing"),
         Variable("DQ_FAULT_ACTION", "kill", "crash tests: kill (SIGKILL) or pause at DQ_FAULT_AT", "testing"),
         Variable("DQ_FAULT_DIR", None, "crash tests: folder of a paused point's .reached/.release files", "testing"),
+        # services: the data API and the dashboard
+        Variable(
+            "DQ_API_TOKEN",
+            None,
+            "bearer token the data API requires (unset: no token, for a trusted network)",
+            "services",
+            secret=True,
+        ),
+        Variable(
+            "DQ_API_CORS_ORIGINS",
+            None,
+            "comma-separated origins browsers may call the data API from (unset: none)",
+            "services",
+        ),
+        Variable(
+            "DQ_API_CACHE_SECONDS",
+            "30",
+            "how long the data API reuses its KPI answers (/status, /health); 0: compute every time",
+            "services",
+        ),
+        Variable(
+            "DQ_DASHBOARD_CACHE_SECONDS", "60", "how long the dashboard keeps data before reading again", "services"
+        ),
     ]
 }
 

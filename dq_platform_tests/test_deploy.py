@@ -24,6 +24,7 @@ from dq_platform.settings import render_instance_config
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "docker-compose.yml"
 DAGSTER_SERVICES = ("user_code", "webserver", "daemon")
+READERS = {"api": 8080, "dashboard": 8501}  # read-only services (docs/dashboard-and-api.md) and their ports
 
 
 def _raw() -> dict:
@@ -73,7 +74,7 @@ def test_docker_compose_config_accepts_the_stack_and_interpolates_one_set_of_cre
     assert done.returncode == 0, done.stderr
     config = yaml.safe_load(done.stdout)
     services = config["services"]
-    assert set(services) == {"postgres", "objectstore", "buckets", *DAGSTER_SERVICES}
+    assert set(services) == {"postgres", "objectstore", "buckets", *DAGSTER_SERVICES, *READERS}
     pg = services["postgres"]["environment"]
     for name in DAGSTER_SERVICES:
         e = services[name]["environment"]
@@ -82,6 +83,15 @@ def test_docker_compose_config_accepts_the_stack_and_interpolates_one_set_of_cre
         assert e["DQ_MASKING_KEY"] == "compose-test-key"
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert Path(services["user_code"]["build"]["context"]) == REPO
+    # the data API and the dashboard read the same instance and warehouse as the daemon
+    for name, port in READERS.items():
+        e = services[name]["environment"]
+        for key in ("DAGSTER_PG_PASSWORD", "DAGSTER_PG_HOST", "DQ_WAREHOUSE_URI", "AWS_ENDPOINT_URL"):
+            assert e[key] == services["daemon"]["environment"][key], (name, key)
+        cmd = services[name]["command"]
+        assert cmd[:2] == ["dq-platform", name] and cmd[cmd.index("--port") + 1] == str(port)
+        assert any(p["target"] == port for p in services[name]["ports"])
+    assert services["api"]["environment"]["DQ_API_TOKEN"] == ""  # off unless the operator sets it
 
 
 def test_every_service_is_wired_to_the_same_postgres_store_and_code_server():
