@@ -260,13 +260,18 @@ def test_file_cut_inside_a_quoted_value_is_quarantined_with_its_line(project, in
             "first_name",
             "last_name",
             "email",
+            "phone",
             "date_of_birth",
+            "income",
             "account_status",
             "created_date",
             "address",
         ]
     ]
-    data = csv_bytes(frame) + b'11,alice,smith,a11@example.com,1980-01-15,active,2020-03-01,"11 Main St,\nSpri'
+    data = (
+        csv_bytes(frame)
+        + b'11,alice,smith,a11@example.com,(555) 234-0011,1980-01-15,41000,active,2020-03-01,"11 Main St,\nSpri'
+    )
     out = ingest(project, instance, "cut_in_quotes.csv", data)
     assert out.success, out.error
     assert out.rows == {"in": 11, "cleaned": 10, "quarantined": 1, "masked": 10}
