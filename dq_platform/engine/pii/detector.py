@@ -10,9 +10,9 @@ How, vectorized (Arrow's RE2 kernels and numpy; Python only touches the few IBAN
 2. Those values are cut into (head, candidate, tail) at their leftmost candidate, the candidate
    named by the kind whose pattern matched. Each candidate is validated (checksums.py, phones.py);
    a span that fails as its first kind is tried as every later kind it also fits.
-3. A valid candidate becomes "[kind]"; an invalid one gives up its first word (an invalid email
-   or IBAN shape its whole span: the digits inside are not a card) and the search goes on in the
-   rest. Rounds repeat on the values still holding a candidate: as many as the most PII-like
+3. A valid candidate becomes "[kind]"; an invalid one is kept as it is (its pieces are not
+   searched again: the digits of an IBAN-shaped string with a bad checksum are no card) and the
+   search goes on after it. Rounds repeat on the values still holding a candidate: as many as the most PII-like
    spans one value holds, each round over fewer values.
 
 Numeric columns are judged as a whole: integer values that are card numbers (issuer, length,
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dq_platform.engine.pii.checksums import bools, card_ok, iban_ok, ssn_ok
-from dq_platform.engine.pii.patterns import ANY, EXTRACT, FULL, KINDS, RESERVED_EMAIL
+from dq_platform.engine.pii.patterns import ANY, EXTRACT, FULL, KINDS, RESERVED_EMAIL, SAFE_WHOLE, TRIGGER
 from dq_platform.engine.pii.phones import phone_digits_ok, phone_lengths, phone_regions
 
 __all__ = ["NUMERIC_SHARE", "numeric_hits", "resolve"]
@@ -37,9 +37,7 @@ __all__ = ["NUMERIC_SHARE", "numeric_hits", "resolve"]
 NUMERIC_SHARE = 0.9
 MAX_ROUNDS = 512  # a value with more PII-like spans than this is flagged and scrubbed whole
 _MARKERS = pa.array([f"[{k}]" for k in KINDS], type=pa.large_string())
-_FIRST_WORD = r"(?s)^(?P<word>[^0-9A-Za-z]*[0-9A-Za-z]+)(?P<rest>.*)$"
 _NOSEP = pa.scalar("", pa.large_string())
-_WHOLE_SPAN = {"email", "iban"}  # an invalid one of these is skipped whole
 
 
 def _lengths(ok: np.ndarray, cands: pa.Array) -> np.ndarray:
@@ -56,14 +54,16 @@ _CHECKS = {
     "phone": phone_lengths,
 }
 # what may not touch a candidate of each kind: (head ends with, tail starts with), RE2
+# (digits glued on by a dash, dot or slash: the candidate is a piece of a longer number, an ISBN, a version)
+_GLUED_BEFORE, _GLUED_AFTER = r"@$|[0-9A-Za-z][-./]$", r"^@|^[-./][0-9A-Za-z]"
 _NEIGHBOURS = {
     "email": (None, None),
     "iban": ("@$", "^@"),
-    "card": ("@$", "^@"),
-    "ssn": ("@$", "^@"),
+    "card": (_GLUED_BEFORE, _GLUED_AFTER),
+    "ssn": (_GLUED_BEFORE, _GLUED_AFTER),
     "ipv6": ("[:.]$", r"^(?::|\.[0-9])"),
     "ipv4": (r"\.$", r"^\.[0-9]"),
-    "phone": ("@$", r"^(?:@|:[0-9])"),
+    "phone": (_GLUED_BEFORE, _GLUED_AFTER + r"|^:[0-9]"),
 }
 
 
@@ -113,76 +113,108 @@ def _empty_like(arr: pa.Array) -> pa.Array:
     return pc.utf8_slice_codeunits(arr, 0, 0)
 
 
-def resolve(text: pa.Array, replace: bool = False) -> tuple[pa.Array | None, dict[str, np.ndarray]]:
-    """(text with each value found replaced by "[kind]" — only when ``replace`` —, {kind: row mask}).
+class _State:
+    """The candidate values of one resolve: text given up (done) and still to search (todo) per value."""
 
-    ``text``: an Arrow string array. Only kinds found appear in the dict.
-    """
-    text = text.cast(pa.large_string())
-    n = len(text)
-    rows = np.flatnonzero(bools(pc.match_substring_regex(text, ANY))) if n else np.zeros(0, dtype=np.int64)
-    if not len(rows):
-        return (text if replace else None), {}
-    todo = text.take(pa.array(rows))
-    done = _empty_like(todo)
-    found = np.full((len(KINDS), len(rows)), False)
-    active = np.arange(len(rows))
+    def __init__(self, todo: pa.Array, replace: bool):
+        self.todo, self.done, self.replace = todo, _empty_like(todo), replace
+        self.found = np.full((len(KINDS), len(todo)), False)
+
+    def step(self, active: np.ndarray, cand: pa.Array, first: np.ndarray, head: pa.Array, tail: pa.Array):
+        """Judge one candidate per active value; returns the values whose rest may hold another."""
+        which, length = _judge(cand, first, head, tail)
+        ok = which >= 0
+        for i in np.unique(which[ok]):
+            self.found[i, active[which == i]] = True
+        # an invalid span is given up whole: it was tried as every kind it fits, and the pieces of a
+        # tracking number or an ISBN are no phone numbers either
+        partial = ok & (length < pc.utf8_length(cand).to_numpy(zero_copy_only=False))
+        cand_rest = _empty_like(cand)
+        if partial.any():  # a phone valid on its leading groups only: the rest is searched again
+            pos = np.flatnonzero(partial)
+            tails = np.asarray(cand_rest.to_numpy(zero_copy_only=False), dtype=object)
+            tails[pos] = [c[k:] for c, k in zip(cand.take(pa.array(pos)).to_pylist(), length[pos])]
+            cand_rest = pa.array(tails, type=pa.large_string())
+        rest = pc.binary_join_element_wise(cand_rest, tail, _NOSEP)
+        if self.replace:
+            piece = pc.if_else(pa.array(ok), _MARKERS.take(pa.array(np.maximum(which, 0))), cand)
+            piece = pc.binary_join_element_wise(self.done.take(pa.array(active)), head, piece, _NOSEP)
+            self.done = _scatter(self.done, active, piece)
+        self.todo = _scatter(self.todo, active, rest)
+        return active[bools(pc.match_substring_regex(rest, ANY))]
+
+
+def _candidate_rows(text: pa.Array) -> np.ndarray:
+    """Values that hold a candidate: three DFA passes, each over the survivors of the one before."""
+    rows = np.flatnonzero(bools(pc.match_substring_regex(text, TRIGGER)))
+    for pattern, keep in ((SAFE_WHOLE, False), (ANY, True)):
+        if len(rows):
+            rows = rows[bools(pc.match_substring_regex(text.take(pa.array(rows)), pattern)) == keep]
+    return rows
+
+
+def _resolve_candidates(values: pa.Array, replace: bool) -> tuple[pa.Array | None, np.ndarray]:
+    """(replaced text, found[kind index, value]) of distinct values that each hold a candidate."""
+    state = _State(values, replace)
+    rows = np.arange(len(values))
+    # fast path: values that are one candidate from end to end (most values of an export column)
+    whole = np.full(len(rows), -1, dtype=np.int64)
+    for i, kind in enumerate(KINDS):
+        whole[(whole < 0) & bools(pc.match_substring_regex(state.todo, FULL[kind]))] = i
+    fast = np.flatnonzero(whole >= 0)
+    active = np.flatnonzero(whole < 0)
+    if len(fast):
+        cand = state.todo.take(pa.array(fast))
+        blank = _empty_like(cand)
+        again = state.step(fast, cand, whole[fast], blank, blank)
+        active = np.union1d(active, again)
     rounds = 0
     while len(active) and rounds < MAX_ROUNDS:
-        ex = pc.extract_regex(todo.take(pa.array(active)), EXTRACT)
+        ex = pc.extract_regex(state.todo.take(pa.array(active)), EXTRACT)
         matched = bools(pc.is_valid(ex))
         if not matched.all():
             active, ex = active[matched], ex.filter(pa.array(matched))
         if not len(active):
             break
-        head, tail = pc.struct_field(ex, "head"), pc.struct_field(ex, "tail")
         parts = [pc.struct_field(ex, k) for k in KINDS]
         first = np.full(len(active), len(KINDS), dtype=np.int64)
         for i in reversed(range(len(KINDS))):
             first[pc.utf8_length(parts[i]).to_numpy(zero_copy_only=False) > 0] = i
         cand = pc.binary_join_element_wise(*parts, _NOSEP)  # exactly one group is non-empty
-        which, length = _judge(cand, first, head, tail)
-        ok = which >= 0
-        for i in np.unique(which[ok]):
-            found[i, active[which == i]] = True
-        cand_len = pc.utf8_length(cand).to_numpy(zero_copy_only=False)
-        # the text given up this round and the text still to search
-        split = pc.extract_regex(cand, _FIRST_WORD)
-        word, after_word = pc.struct_field(split, "word"), pc.struct_field(split, "rest")
-        whole = np.isin(first, [KINDS.index(k) for k in _WHOLE_SPAN]) & ~ok
-        kept = pc.if_else(pa.array(whole), cand, word)
-        left = pc.if_else(pa.array(whole), _empty_like(cand), after_word)
-        partial = ok & (length < cand_len)
-        if partial.any():  # a phone valid on its leading groups only: the rest is searched again
-            pos = np.flatnonzero(partial)
-            rest = [c[k:] for c, k in zip(cand.take(pa.array(pos)).to_pylist(), length[pos])]
-            tails = np.asarray(_empty_like(cand).to_numpy(zero_copy_only=False), dtype=object)
-            tails[pos] = rest
-            cand_rest = pa.array(tails, type=pa.large_string())
-        else:
-            cand_rest = _empty_like(cand)
-        marker = _MARKERS.take(pa.array(np.maximum(which, 0)))
-        piece = pc.if_else(pa.array(ok), marker, kept)
-        rest = pc.binary_join_element_wise(pc.if_else(pa.array(ok), cand_rest, left), tail, _NOSEP)
-        if replace:
-            piece = pc.binary_join_element_wise(head, piece, _NOSEP)
-            done = _scatter(done, active, pc.binary_join_element_wise(done.take(pa.array(active)), piece, _NOSEP))
-        todo = _scatter(todo, active, rest)
-        active = active[bools(pc.match_substring_regex(rest, ANY))]
+        active = state.step(active, cand, first, pc.struct_field(ex, "head"), pc.struct_field(ex, "tail"))
         rounds += 1
     if len(active):  # over MAX_ROUNDS: flagged (as phones, the loosest kind), and scrubbed whole
-        found[KINDS.index("phone"), active] = True
+        state.found[KINDS.index("phone"), active] = True
+    if not replace:
+        return None, state.found
+    out = pc.binary_join_element_wise(state.done, state.todo, _NOSEP)
+    if len(active):
+        out = _scatter(out, active, pa.array(["[REDACTED]"] * len(active), type=pa.large_string()))
+    return out, state.found
+
+
+def resolve(text: pa.Array, replace: bool = False) -> tuple[pa.Array | None, dict[str, np.ndarray]]:
+    """(text with each value found replaced by "[kind]" — only when ``replace`` —, {kind: row mask}).
+
+    ``text``: an Arrow string array. Only the values holding a candidate are looked at closer, each
+    distinct one once. Only kinds found appear in the dict.
+    """
+    text = text.cast(pa.large_string())
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    n = len(text)
+    rows = _candidate_rows(text) if n else np.zeros(0, dtype=np.int64)
+    if not len(rows):
+        return (text if replace else None), {}
+    enc = pc.dictionary_encode(text.take(pa.array(rows)))  # no nulls among candidates
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    out, found = _resolve_candidates(enc.dictionary, replace)
     masks = {}
     for i, kind in enumerate(KINDS):
         if found[i].any():
             masks[kind] = np.zeros(n, dtype=bool)
-            masks[kind][rows[found[i]]] = True
-    if not replace:
-        return None, masks
-    out = pc.binary_join_element_wise(done, todo, _NOSEP)
-    if len(active):
-        out = _scatter(out, active, pa.array(["[REDACTED]"] * len(active), type=pa.large_string()))
-    return _scatter(text, rows, out), masks
+            masks[kind][rows[found[i][codes]]] = True
+    return (_scatter(text, rows, out.take(enc.indices)) if replace else None), masks
 
 
 # -- numeric columns ----------------------------------------------------------------------------

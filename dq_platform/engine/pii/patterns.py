@@ -61,16 +61,16 @@ OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 IPV4 = OCTET + r"(?:\." + OCTET + r"){3}"
 _H = r"[0-9A-Fa-f]{1,4}"
 IPV6 = "|".join(
-    [
+    [  # leftmost-first: the forms holding more groups come first, so a span is never cut short
         rf"(?:{_H}:){{1,4}}:{IPV4}",
         rf"::(?:(?i:ffff)(?::0{{1,4}})?:)?{IPV4}",  # IPv4-mapped / -translated
         rf"(?:{_H}:){{7}}{_H}",
-        rf"(?:{_H}:){{1,6}}:{_H}",
-        rf"(?:{_H}:){{1,5}}(?::{_H}){{1,2}}",
-        rf"(?:{_H}:){{1,4}}(?::{_H}){{1,3}}",
-        rf"(?:{_H}:){{1,3}}(?::{_H}){{1,4}}",
-        rf"(?:{_H}:){{1,2}}(?::{_H}){{1,5}}",
         rf"{_H}:(?::{_H}){{1,6}}",
+        rf"(?:{_H}:){{1,2}}(?::{_H}){{1,5}}",
+        rf"(?:{_H}:){{1,3}}(?::{_H}){{1,4}}",
+        rf"(?:{_H}:){{1,4}}(?::{_H}){{1,3}}",
+        rf"(?:{_H}:){{1,5}}(?::{_H}){{1,2}}",
+        rf"(?:{_H}:){{1,6}}:{_H}",
         r"(?i:fe80):(?::[0-9A-Fa-f]{0,4}){0,4}%[0-9A-Za-z]+",
         rf":(?::{_H}){{1,7}}",  # ::1, ::ffff (bare "::" is not reported)
         rf"(?:{_H}:){{1,7}}:",
@@ -89,3 +89,14 @@ EXTRACT = rf"(?s)^(?P<head>(?:.*?[^{WORD}])??)(?:{ALTERNATION})(?P<tail>(?:[^{WO
 # the cheap test first: does the value hold any candidate at all (a DFA pass, no captures)
 ANY = rf"(?:^|[^{WORD}])(?:" + "|".join((EMAIL, IBAN, CARD, SSN, IPV6, IPV4, PHONE)) + rf")(?:[^{WORD}]|$)"
 FULL = {k: f"^(?:{p})$" for k, p in zip(KINDS, (EMAIL, IBAN, CARD, SSN, IPV6, IPV4, PHONE))}
+# Cheaper still, first: what any candidate needs (an "@", 7 digits close together, the start of an
+# IBAN, a dotted quad, colons between hex digits). Ordinary text with a short number stops here.
+TRIGGER = (
+    r"@|[0-9](?:[ .\-/()+]{0,3}[0-9]){6}|[A-Za-z]{2}[0-9]{2} ?[A-Za-z0-9]{4}"
+    r"|[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]|[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:|::"
+)
+# Whole values the detector would find nothing in, recognized in one pass: the masked layer's own
+# shapes (an address in a reserved TLD, the `phone` strategy's 0XX-XXX-XXXX).
+SAFE_WHOLE = (
+    r"^(?:[A-Za-z0-9._%+\-]+@(?:[A-Za-z0-9\-]+\.)+(?i:invalid|test|example|localhost)|0[0-9]{2}-[0-9]{3}-[0-9]{4})$"
+)

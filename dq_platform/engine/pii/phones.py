@@ -24,9 +24,11 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, SUPPORTED_REGIONS, PhoneMetadata
+from stdnum import isbn
 
 from dq_platform import settings
 from dq_platform.engine.pii.checksums import bools
@@ -45,18 +47,31 @@ _TYPES = (
     "uan",
     "voicemail",
 )
+# national forms: the types people write down (personal, voicemail, VoIP and pager ranges are mostly
+# reached through +<code>; IT personal numbers 178... would take this year's Unix timestamps)
+_NATIONAL_TYPES = ("fixed_line", "mobile", "toll_free", "shared_cost", "uan")
 NANP_PLAN = r"[2-9][0-9]{2}[2-9][0-9]{6}"
 _NOT_A_PHONE = (
-    r"^[0-9]{4}[-./][0-9]{1,2}[-./][0-9]{1,2}"  # ISO dates, also followed by an hour
+    r"^[12][0-9]{3}[-./](?:0?[1-9]|1[0-2])[-./](?:0?[1-9]|[12][0-9]|3[01])(?:$|[^0-9])"  # ISO dates (+ an hour)
     r"|^[0-9]{1,2}[-./][0-9]{1,2}[-./][0-9]{2,4}(?:$|[ T])"  # 01.02.2024, 1/2/24
-    r"|^[0-9]{1,3}\.[0-9]{4,}$"  # coordinates, decimals
-    r"|^\(?0[0-9]{2}\)?[ .\-][0-9]{3}[ .\-][0-9]{4}$"  # 0XX-XXX-XXXX: what phone masking writes
+    r"|^[0-9]{1,3}\.[0-9]{4,}(?:$|[ ,])"  # coordinates, decimals
+    r"|^0\.|^[0-9]+(?:\.[0-9]+)*\.[0-9]\."  # versions: 0.x, a one-digit group between dots
+    r"|^0[0-9]{2}-[0-9]{3}-[0-9]{4}$"  # 0XX-XXX-XXXX: what phone masking writes
+    r"|^97[89][- ][0-9]{1,5}[- ][0-9]{1,7}[- ][0-9]{1,7}[- ][0-9]$"  # ISBN-13, hyphenated
+    r"|^[0-9]{1,5}-[0-9]{1,7}-[0-9]{1,7}-[0-9]$"  # ISBN-10, hyphenated
+    # printed like a card or a parcel number (fours, Amex 4-6-5) or 12+ bare digits, without a trunk 0
+    r"|^[1-9][0-9]{3}(?:[ \-][0-9]{4}){2,}(?:[ \-][0-9]{1,3})?$|^[1-9][0-9]{3}[ \-][0-9]{6}[ \-][0-9]{4,5}$"
+    r"|^[1-9][0-9]{11,}$"
     r"|^[0-9]{3}-[0-9]{2}-[0-9]{4}$|^[0-9]{3} [0-9]{2} [0-9]{4}$|^[0-9]{3}\.[0-9]{2}\.[0-9]{4}$"  # SSN-shaped
 )
 # written the North-American way (NXX-NXX-XXXX, (NXX) NXX-XXXX, optional 1): judged by that plan only
-_NANP_GROUPING = r"^(?:\+?1[ .\-]?)?(?:\([0-9]{3}\) ?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}$"
+_NANP_GROUPING = r"^(?:\+?1[ .\-]?)?(?:\([1-9][0-9]{2}\)[ \-]?|[1-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4}$"
+# ISBNs written as bare digits: EAN-13 with the book prefixes (python-stdnum rules them out)
+_ISBN_DIGITS = r"^97[89][0-9]{10}$"
 _INTERNATIONAL = r"^(?:\+|00|\(\+)"
-_LAST_GROUP = r"[ .\-/]*(?:\(0\) ?)?(?:\([0-9]+\)|[0-9]+)$"
+_LAST_CHUNK = r" +[^ ]+$"  # numbers side by side are written with a space between them
+# what the North-American plan judges: its own grouping, or the digits alone (5552345678, +15552345678)
+_NANP_WRITTEN = r"^(?:\+?1[ .\-]?)?[0-9]{10}$"
 
 
 def _metadata(region: str, code: int):
@@ -65,9 +80,9 @@ def _metadata(region: str, code: int):
     )
 
 
-def _type_patterns(md) -> list[str]:
+def _type_patterns(md, types: tuple[str, ...] = _TYPES) -> list[str]:
     out = []
-    for name in _TYPES:
+    for name in types:
         desc = getattr(md, name, None)
         if desc is not None and desc.national_number_pattern:
             out.append(desc.national_number_pattern)
@@ -89,8 +104,26 @@ def _region_rule(region: str) -> tuple[str | None, str]:
     md = PhoneMetadata.metadata_for_region(region)
     if md.country_code == 1:
         return "1?", f"^{NANP_PLAN}$"
-    pats = _type_patterns(md)
+    pats = _type_patterns(md, _NATIONAL_TYPES)
     return md.national_prefix, "^(?:" + "|".join(f"(?:{p})" for p in pats) + ")$"
+
+
+@functools.cache
+def _service_rule(region: str) -> str | None:
+    """Toll-free, shared-cost and UAN numbers, often written without the trunk prefix (AU 1800 ...)."""
+    md = PhoneMetadata.metadata_for_region(region)
+    if md.country_code == 1 or not md.national_prefix:
+        return None
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.TOLL_FREE)
+    written = example and phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+    if not written or written.lstrip("(").startswith(md.national_prefix):
+        return None  # the region writes its service numbers with the trunk prefix (0800 ...)
+    pats = [
+        d.national_number_pattern
+        for d in (md.toll_free, md.shared_cost, md.uan)
+        if d is not None and d.national_number_pattern
+    ]
+    return "^(?:" + "|".join(f"(?:{p})" for p in pats) + ")$" if pats else None
 
 
 def phone_regions() -> tuple[str, ...]:
@@ -126,15 +159,20 @@ def _international_ok(digits: pa.Array) -> np.ndarray:
     return ok
 
 
-def _national_ok(digits: pa.Array, regions: tuple[str, ...]) -> np.ndarray:
+def _national_ok(digits: pa.Array, regions: tuple[str, ...], nanp_form: np.ndarray | None = None) -> np.ndarray:
+    """National numbers of the regions; the North-American plan only where ``nanp_form`` (default: all)."""
     ok = np.zeros(len(digits), dtype=bool)
     for region in regions:
         trunk, pattern = _region_rule(region)
         if trunk is None:
             ok |= bools(pc.match_substring_regex(digits, pattern))
         elif trunk == "1?":
-            ok |= bools(pc.match_substring_regex(digits, "^1?" + pattern.removeprefix("^")))
+            hit = bools(pc.match_substring_regex(digits, "^1?" + pattern.removeprefix("^")))
+            ok |= hit if nanp_form is None else hit & nanp_form
         else:
+            service = _service_rule(region)
+            if service:
+                ok |= bools(pc.match_substring_regex(digits, service))
             starts = bools(pc.starts_with(digits, trunk))
             if starts.any():
                 idx = np.flatnonzero(starts)
@@ -143,14 +181,17 @@ def _national_ok(digits: pa.Array, regions: tuple[str, ...]) -> np.ndarray:
     return ok
 
 
-def phone_digits_ok(digits: pa.Array, international: np.ndarray, regions: tuple[str, ...]) -> np.ndarray:
+def phone_digits_ok(
+    digits: pa.Array, international: np.ndarray, regions: tuple[str, ...], nanp_form: np.ndarray | None = None
+) -> np.ndarray:
     """Digit strings (an international one without its "+"/"00") valid as phone numbers."""
     ok = np.zeros(len(digits), dtype=bool)
     if international.any():
         ok[international] = _international_ok(digits.filter(pa.array(international)))
     national = ~international
     if national.any():
-        ok[national] = _national_ok(digits.filter(pa.array(national)), regions)
+        form = None if nanp_form is None else nanp_form[national]
+        ok[national] = _national_ok(digits.filter(pa.array(national)), regions, form)
     return ok & (pc.utf8_length(digits).to_numpy(zero_copy_only=False) >= 7)
 
 
@@ -161,13 +202,20 @@ def _valid(candidates: pa.Array, regions: tuple[str, ...]) -> np.ndarray:
     if intl.any():  # "00" international prefix: drop it with the rest of the non-digits
         zeros = bools(pc.starts_with(pc.utf8_ltrim(text, characters="( "), "00"))
         digits = pc.if_else(pa.array(zeros), pc.utf8_slice_codeunits(digits, 2), digits)
-    ok = phone_digits_ok(digits, intl, regions)
+    nanp_form = bools(pc.match_substring_regex(candidates, _NANP_GROUPING)) | bools(
+        pc.match_substring_regex(candidates, _NANP_WRITTEN)
+    )
+    ok = phone_digits_ok(digits, intl, regions, nanp_form)
     nanp_shaped = ~intl & bools(pc.match_substring_regex(candidates, _NANP_GROUPING))
     if nanp_shaped.any():
         nanp = tuple(r for r in regions if PhoneMetadata.metadata_for_region(r).country_code == 1)
         sel = pa.array(nanp_shaped)
         ok[nanp_shaped] = phone_digits_ok(digits.filter(sel), np.zeros(int(nanp_shaped.sum()), dtype=bool), nanp)
-    return ok & ~bools(pc.match_substring_regex(candidates, _NOT_A_PHONE))
+    ok &= ~bools(pc.match_substring_regex(candidates, _NOT_A_PHONE))
+    book = ok & bools(pc.match_substring_regex(digits, _ISBN_DIGITS))
+    if book.any():  # a few at most: python-stdnum's ISBN check
+        ok[book] = [not isbn.is_valid(v) for v in digits.filter(pa.array(book)).to_pylist()]
+    return ok
 
 
 def phone_lengths(candidates: pa.Array, tries: int = 4) -> np.ndarray:
@@ -186,7 +234,7 @@ def phone_lengths(candidates: pa.Array, tries: int = 4) -> np.ndarray:
             break
         ok = _valid(cur, regions)
         out[idx[ok]] = pc.utf8_length(cur.filter(pa.array(ok))).to_numpy(zero_copy_only=False)
-        shorter = pc.replace_substring_regex(cur.filter(pa.array(~ok)), _LAST_GROUP, "")
+        shorter = pc.replace_substring_regex(cur.filter(pa.array(~ok)), _LAST_CHUNK, "")
         idx = idx[~ok]
         keep = pc.utf8_length(pc.replace_substring_regex(shorter, "[^0-9]", "")).to_numpy(zero_copy_only=False) >= 7
         idx, cur = idx[keep], shorter.filter(pa.array(keep))
