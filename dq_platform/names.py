@@ -163,6 +163,7 @@ SOURCE_GATES_CHECK = "masked_source_passed_gates"
 MASKED_PII_CHECK = "masked_has_no_pii"
 GOLD_PII_CHECK = "gold_has_no_pii"
 ANOMALIES_PII_CHECK = "anomalies_have_no_pii"
+RAW_UNDECLARED_PII_CHECK = "raw_has_no_undeclared_pii"  # WARN: a column not declared pii: looks like PII
 PII_LEAK_CHECKS = frozenset({MASKED_PII_CHECK, GOLD_PII_CHECK, ANOMALIES_PII_CHECK})
 ROW_COUNT_HISTORY_CHECK = "row_count_matches_history"
 ARRIVAL_HISTORY_CHECK = "arrival_matches_history"
