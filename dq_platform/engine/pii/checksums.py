@@ -2,13 +2,16 @@
 
 - Cards: a real issuer range with its lengths (patterns.CARD_ISSUERS) and the Luhn checksum, both
   over the digits of every candidate at once (an RE2 pass, then numpy over a digit matrix).
-- IBANs: ISO 13616 mod-97 over all candidates in numpy; the few that pass are then checked by
-  python-stdnum (`stdnum.iban`), which knows each registry country's length and BBAN format, so a
-  hash or an id that happens to pass mod-97 is still refused.
+- IBANs: ISO 13616 mod-97 over all candidates in numpy, then each registry country's length and
+  BBAN format (python-stdnum's copy of the SWIFT registry, compiled to one RE2 pattern), so a hash
+  or an id that happens to pass mod-97 is still refused; python-stdnum's own validation for the
+  countries with national check digits (BE, ES, ME, NO).
 - SSNs: the Social Security Administration's rules (area, group, serial) as one RE2 pattern.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -80,13 +83,37 @@ def card_ok(candidates: pa.Array) -> np.ndarray:
     return ok
 
 
+def _registry_pattern() -> tuple[str, str]:
+    """(every registry country's IBAN format as one RE2 pattern, countries with national check digits).
+
+    From python-stdnum's copy of the SWIFT IBAN registry ("DE": "8!n10!n" -> DE[0-9]{2}[0-9]{8}[0-9]{10}).
+    """
+    chars = {"n": "[0-9]", "a": "[A-Z]", "c": "[A-Z0-9]"}
+    forms, national = [], []
+    for entry in stdnum_iban._ibandb.prefixes:
+        country, props = entry[1], entry[3]
+        if len(country) != 2 or "bban" not in props:
+            continue
+        bban = "".join(f"{chars[k]}{{{n}}}" for n, k in re.findall(r"(\d+)!([nac])", props["bban"]))
+        forms.append(f"{country}[0-9]{{2}}{bban}")
+        if stdnum_iban._get_cc_module(country):
+            national.append(country)
+    return "^(?:" + "|".join(forms) + ")$", "^(?:" + "|".join(national) + ")"
+
+
+_IBAN_FORMATS, _NATIONAL_CHECKS = _registry_pattern()
+
+
 def iban_ok(candidates: pa.Array) -> np.ndarray:
-    """mod-97 for all (numpy); python-stdnum's country formats for the few that pass."""
+    """mod-97 (numpy) and the registry country's length and format (one RE2 pass), for all at once;
+    python-stdnum's full validation only for the few countries with national check digits."""
     compact = pc.utf8_upper(pc.replace_substring_regex(candidates, "[ \\-]", ""))
     ok = iban_valid(compact)
     if ok.any():
-        passed = compact.filter(pa.array(ok)).to_pylist()  # mod-97 survivors only: a handful
-        ok[ok] = np.array([stdnum_iban.is_valid(v) for v in passed], dtype=bool)
+        ok[ok] = bools(pc.match_substring_regex(compact.filter(pa.array(ok)), _IBAN_FORMATS))
+    national = ok & bools(pc.match_substring_regex(compact, _NATIONAL_CHECKS))
+    if national.any():  # BE, ES, ME, NO: a handful per column
+        ok[national] = [stdnum_iban.is_valid(v) for v in compact.filter(pa.array(national)).to_pylist()]
     return ok
 
 

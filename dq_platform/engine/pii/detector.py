@@ -29,7 +29,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dq_platform.engine.pii.checksums import bools, card_ok, iban_ok, ssn_ok
-from dq_platform.engine.pii.patterns import ANY, EXTRACT, FULL, KINDS, RESERVED_EMAIL, SAFE_WHOLE, TRIGGER
+from dq_platform.engine.pii.patterns import (
+    ANY,
+    BOUNDED,
+    FULL,
+    FULL_ANY,
+    KINDS,
+    PREFILTER,
+    RESERVED_EMAIL,
+    SAFE_WHOLE,
+    TRIGGER,
+)
 from dq_platform.engine.pii.phones import phone_digits_ok, phone_lengths, phone_regions
 
 __all__ = ["NUMERIC_SHARE", "numeric_hits", "resolve"]
@@ -101,6 +111,61 @@ def _judge(cand: pa.Array, first: np.ndarray, head: pa.Array, tail: pa.Array) ->
     return which, length
 
 
+def _slice(arr: pa.Array, start: np.ndarray, stop: np.ndarray) -> pa.Array:
+    """arr[i][start[i]:stop[i]] (byte positions) for every i, gathered with numpy: Arrow's slice
+    kernels take one start for all values."""
+    arr = arr.cast(pa.large_string())
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    data = arr.buffers()[2]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    lengths = (stop - start).astype(np.int64)
+    new_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_offsets[1:])
+    src = np.repeat(offsets[:-1] + start - new_offsets[:-1], lengths) + np.arange(new_offsets[-1], dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(new_offsets), pa.py_buffer(data[src].tobytes()))
+
+
+def _leftmost(values: pa.Array):
+    """(candidate, its kind, head, tail, has one) of each value's leftmost candidate of any kind.
+
+    Per kind, over the values that pass its cheap prefilter: its leftmost candidate and the text after
+    it (one small capture); the kind whose candidate starts first wins, ties going to the earlier kind.
+    """
+    n = len(values)
+    ends = pc.binary_length(values).to_numpy(zero_copy_only=False).astype(np.int64)
+    best = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    first = np.full(n, len(KINDS), dtype=np.int64)
+    cands = _empty_like(values)
+    for i, kind in enumerate(KINDS):
+        rows = np.arange(n)
+        if kind in PREFILTER:
+            text, is_regex = PREFILTER[kind]
+            rows = np.flatnonzero(bools((pc.match_substring_regex if is_regex else pc.match_substring)(values, text)))
+        if not len(rows):
+            continue
+        ex = pc.extract_regex(values.take(pa.array(rows)), BOUNDED[kind])
+        hit = bools(pc.is_valid(ex))
+        if not hit.any():
+            continue
+        rows, ex = rows[hit], ex.filter(pa.array(hit))
+        cand = pc.struct_field(ex, "c")
+        size = pc.binary_length(cand).to_numpy(zero_copy_only=False)
+        start = ends[rows] - size - pc.binary_length(pc.struct_field(ex, "t")).to_numpy(zero_copy_only=False)
+        better = start < best[rows]
+        if better.any():
+            won = rows[better]
+            best[won], first[won] = start[better], i
+            cands = _scatter(cands, won, cand.filter(pa.array(better)))
+    has = first < len(KINDS)
+    if not has.all():
+        sel = pa.array(has)
+        values, cands, best, first, ends = values.filter(sel), cands.filter(sel), best[has], first[has], ends[has]
+    stop = best + pc.binary_length(cands).to_numpy(zero_copy_only=False)
+    head = _slice(values, np.zeros(len(values), dtype=np.int64), best)
+    return cands, first, head, _slice(values, stop, ends), has
+
+
 def _scatter(base: pa.Array, rows: np.ndarray, values: pa.Array) -> pa.Array:
     """base with base[rows[i]] replaced by values[i] (rows ascending)."""
     mask = np.zeros(len(base), dtype=bool)
@@ -159,8 +224,12 @@ def _resolve_candidates(values: pa.Array, replace: bool) -> tuple[pa.Array | Non
     rows = np.arange(len(values))
     # fast path: values that are one candidate from end to end (most values of an export column)
     whole = np.full(len(rows), -1, dtype=np.int64)
-    for i, kind in enumerate(KINDS):
-        whole[(whole < 0) & bools(pc.match_substring_regex(state.todo, FULL[kind]))] = i
+    one = np.flatnonzero(bools(pc.match_substring_regex(state.todo, FULL_ANY)))  # one DFA pass first
+    if len(one):
+        ones = state.todo.take(pa.array(one))
+        for i, kind in enumerate(KINDS):
+            sel = whole[one] < 0
+            whole[one[sel & bools(pc.match_substring_regex(ones, FULL[kind]))]] = i
     fast = np.flatnonzero(whole >= 0)
     active = np.flatnonzero(whole < 0)
     if len(fast):
@@ -170,18 +239,11 @@ def _resolve_candidates(values: pa.Array, replace: bool) -> tuple[pa.Array | Non
         active = np.union1d(active, again)
     rounds = 0
     while len(active) and rounds < MAX_ROUNDS:
-        ex = pc.extract_regex(state.todo.take(pa.array(active)), EXTRACT)
-        matched = bools(pc.is_valid(ex))
-        if not matched.all():
-            active, ex = active[matched], ex.filter(pa.array(matched))
+        cand, first, head, tail, has = _leftmost(state.todo.take(pa.array(active)))
+        active = active[has]
         if not len(active):
             break
-        parts = [pc.struct_field(ex, k) for k in KINDS]
-        first = np.full(len(active), len(KINDS), dtype=np.int64)
-        for i in reversed(range(len(KINDS))):
-            first[pc.utf8_length(parts[i]).to_numpy(zero_copy_only=False) > 0] = i
-        cand = pc.binary_join_element_wise(*parts, _NOSEP)  # exactly one group is non-empty
-        active = state.step(active, cand, first, pc.struct_field(ex, "head"), pc.struct_field(ex, "tail"))
+        active = state.step(active, cand, first, head, tail)
         rounds += 1
     if len(active):  # over MAX_ROUNDS: flagged (as phones, the loosest kind), and scrubbed whole
         state.found[KINDS.index("phone"), active] = True

@@ -22,6 +22,7 @@ Refused: dates and times (2024-06-15, 01.02.2024, a candidate followed by ":"), 
 from __future__ import annotations
 
 import functools
+import re
 
 import numpy as np
 import phonenumbers
@@ -151,33 +152,42 @@ def _international_ok(digits: pa.Array) -> np.ndarray:
         if not has.any():
             continue
         idx = np.flatnonzero(has)
-        codes = np.asarray(pc.utf8_slice_codeunits(digits.take(pa.array(idx)), 0, width).to_numpy(zero_copy_only=False))
-        national = pc.utf8_slice_codeunits(digits.take(pa.array(idx)), width)
-        for code in np.unique(codes):
-            sel = np.flatnonzero(codes == code)
-            ok[idx[sel]] = bools(pc.match_substring_regex(national.take(pa.array(sel)), _code_pattern(int(code))))
+        picked = digits.take(pa.array(idx))
+        codes = pc.cast(pc.utf8_slice_codeunits(picked, 0, width), pa.int64()).to_numpy(zero_copy_only=False)
+        national = pc.utf8_slice_codeunits(picked, width)
+        order = np.argsort(codes, kind="stable")  # one group of rows per calling code
+        bounds = np.flatnonzero(np.diff(codes[order])) + 1
+        for sel in np.split(order, bounds):
+            matched = pc.match_substring_regex(national.take(pa.array(sel)), _code_pattern(int(codes[sel[0]])))
+            ok[idx[sel]] = bools(matched)
     return ok
+
+
+@functools.cache
+def _national_pattern(regions: tuple[str, ...]) -> tuple[str | None, bool]:
+    """(one anchored RE2 pattern: each region's trunk prefix + its national numbers, and its service
+    numbers as written without the trunk; whether a North-American region is among them)."""
+    forms, nanp = [], False
+    for region in regions:
+        trunk, pattern = _region_rule(region)
+        body = pattern.removeprefix("^(?:").removesuffix(")$")
+        if trunk == "1?":
+            nanp = True
+            continue
+        forms.append(f"{re.escape(trunk)}(?:{body})" if trunk else f"(?:{body})")
+        service = _service_rule(region)
+        if service:
+            forms.append(service.removeprefix("^").removesuffix("$"))
+    return ("^(?:" + "|".join(forms) + ")$" if forms else None), nanp
 
 
 def _national_ok(digits: pa.Array, regions: tuple[str, ...], nanp_form: np.ndarray | None = None) -> np.ndarray:
     """National numbers of the regions; the North-American plan only where ``nanp_form`` (default: all)."""
-    ok = np.zeros(len(digits), dtype=bool)
-    for region in regions:
-        trunk, pattern = _region_rule(region)
-        if trunk is None:
-            ok |= bools(pc.match_substring_regex(digits, pattern))
-        elif trunk == "1?":
-            hit = bools(pc.match_substring_regex(digits, "^1?" + pattern.removeprefix("^")))
-            ok |= hit if nanp_form is None else hit & nanp_form
-        else:
-            service = _service_rule(region)
-            if service:
-                ok |= bools(pc.match_substring_regex(digits, service))
-            starts = bools(pc.starts_with(digits, trunk))
-            if starts.any():
-                idx = np.flatnonzero(starts)
-                rest = pc.utf8_slice_codeunits(digits.take(pa.array(idx)), len(trunk))
-                ok[idx] |= bools(pc.match_substring_regex(rest, pattern))
+    pattern, nanp = _national_pattern(regions)
+    ok = bools(pc.match_substring_regex(digits, pattern)) if pattern else np.zeros(len(digits), dtype=bool)
+    if nanp:
+        hit = bools(pc.match_substring_regex(digits, f"^1?{NANP_PLAN}$"))
+        ok |= hit if nanp_form is None else hit & nanp_form
     return ok
 
 
