@@ -185,9 +185,9 @@ class _State:
         self.todo, self.done, self.replace = todo, _empty_like(todo), replace
         self.found = np.full((len(KINDS), len(todo)), False)
 
-    def step(self, active: np.ndarray, cand: pa.Array, first: np.ndarray, head: pa.Array, tail: pa.Array):
+    def step(self, active: np.ndarray, cand: pa.Array, first: np.ndarray, head: pa.Array, tail: pa.Array, judged=None):
         """Judge one candidate per active value; returns the values whose rest may hold another."""
-        which, length = _judge(cand, first, head, tail)
+        which, length = judged if judged is not None else _judge(cand, first, head, tail)
         ok = which >= 0
         for i in np.unique(which[ok]):
             self.found[i, active[which == i]] = True
@@ -235,8 +235,16 @@ def _resolve_candidates(values: pa.Array, replace: bool) -> tuple[pa.Array | Non
     if len(fast):
         cand = state.todo.take(pa.array(fast))
         blank = _empty_like(cand)
-        again = state.step(fast, cand, whole[fast], blank, blank)
-        active = np.union1d(active, again)
+        which, length = _judge(cand, whole[fast], blank, blank)
+        ok = which >= 0
+        # an invalid one goes the long way: an earlier kind may start there with a shorter span
+        # ("192.168.0.1/24" is phone-shaped as a whole, an address at its start)
+        active = np.union1d(active, fast[~ok])
+        if ok.any():
+            sel = pa.array(ok)
+            blank = blank.filter(sel)
+            again = state.step(fast[ok], cand.filter(sel), whole[fast][ok], blank, blank, (which[ok], length[ok]))
+            active = np.union1d(active, again)
     rounds = 0
     while len(active) and rounds < MAX_ROUNDS:
         cand, first, head, tail, has = _leftmost(state.todo.take(pa.array(active)))

@@ -63,6 +63,7 @@ _NOT_A_PHONE = (
     # printed like a card or a parcel number (fours, Amex 4-6-5) or 12+ bare digits, without a trunk 0
     r"|^[1-9][0-9]{3}(?:[ \-][0-9]{4}){2,}(?:[ \-][0-9]{1,3})?$|^[1-9][0-9]{3}[ \-][0-9]{6}[ \-][0-9]{4,5}$"
     r"|^[1-9][0-9]{11,}$"
+    r"|^1[0-9]{9}$"  # Unix times (2001-2033), not AU/IN 1800 numbers written without a space
     r"|^[0-9]{3}-[0-9]{2}-[0-9]{4}$|^[0-9]{3} [0-9]{2} [0-9]{4}$|^[0-9]{3}\.[0-9]{2}\.[0-9]{4}$"  # SSN-shaped
 )
 # written the North-American way (NXX-NXX-XXXX, (NXX) NXX-XXXX, optional 1): judged by that plan only
