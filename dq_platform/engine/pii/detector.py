@@ -318,7 +318,8 @@ def numeric_hits(series: pd.Series) -> dict[str, np.ndarray]:
     if eight_nine.any():  # an SSN with a leading zero stored as a number has lost it
         ssn[eight_nine] = ssn_ok(pc.utf8_lpad(digits.filter(pa.array(eight_nine)), 9, "0"))
     kinds["ssn"] = ssn & ~kinds["card"]
-    nanp = tuple(r for r in phone_regions() if r in ("US", "CA")) or ("US",)
+    # numbers lose a trunk zero, so of the national forms only the North-American one survives
+    nanp = tuple(r for r in phone_regions() if r in ("US", "CA"))
     phone = phone_digits_ok(digits, np.zeros(len(rows), dtype=bool), nanp)
     long = length >= 11
     if long.any():  # E.164 stored without its "+"
