@@ -126,25 +126,47 @@ def _slice(arr: pa.Array, start: np.ndarray, stop: np.ndarray) -> pa.Array:
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(new_offsets), pa.py_buffer(data[src].tobytes()))
 
 
-def _leftmost(values: pa.Array):
+def _last_two(values: pa.Array, stop: np.ndarray) -> pa.Array:
+    """The two bytes before ``stop`` of each value as ASCII (space for a missing or non-ASCII byte):
+    all the neighbour checks read of the text before a candidate."""
+    n = len(values)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[values.offset : values.offset + n + 1]
+    data = values.buffers()[2]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(1, dtype=np.uint8)
+    out = np.full((n, 2), 32, dtype=np.uint8)
+    for col, back in ((0, 2), (1, 1)):
+        live = stop >= back
+        byte = data[np.where(live, offsets[:-1] + stop - back, 0)]
+        out[:, col] = np.where(live & (byte < 128), byte, 32)
+    return pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(np.arange(0, 2 * n + 1, 2, dtype=np.int64)), pa.py_buffer(out.tobytes())
+    )
+
+
+def _leftmost(values: pa.Array, whole_head: bool):
     """(candidate, its kind, head, tail, has one) of each value's leftmost candidate of any kind.
 
     Per kind, over the values that pass its cheap prefilter: its leftmost candidate and the text after
     it (one small capture); the kind whose candidate starts first wins, ties going to the earlier kind.
+    The head is the whole text before the candidate only when ``whole_head`` (scrub rebuilds the
+    text); the gates need its last two characters.
     """
+    values = values.cast(pa.large_string())
     n = len(values)
     ends = pc.binary_length(values).to_numpy(zero_copy_only=False).astype(np.int64)
     best = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
     first = np.full(n, len(KINDS), dtype=np.int64)
-    cands = _empty_like(values)
+    where = np.zeros(n, dtype=np.int64)  # the winner's position among all kinds' candidates
+    found, count = [], 0
     for i, kind in enumerate(KINDS):
-        rows = np.arange(n)
+        rows, subset = np.arange(n), values
         if kind in PREFILTER:
             text, is_regex = PREFILTER[kind]
             rows = np.flatnonzero(bools((pc.match_substring_regex if is_regex else pc.match_substring)(values, text)))
+            subset = values.take(pa.array(rows))
         if not len(rows):
             continue
-        ex = pc.extract_regex(values.take(pa.array(rows)), BOUNDED[kind])
+        ex = pc.extract_regex(subset, BOUNDED[kind])
         hit = bools(pc.is_valid(ex))
         if not hit.any():
             continue
@@ -153,16 +175,19 @@ def _leftmost(values: pa.Array):
         size = pc.binary_length(cand).to_numpy(zero_copy_only=False)
         start = ends[rows] - size - pc.binary_length(pc.struct_field(ex, "t")).to_numpy(zero_copy_only=False)
         better = start < best[rows]
-        if better.any():
-            won = rows[better]
-            best[won], first[won] = start[better], i
-            cands = _scatter(cands, won, cand.filter(pa.array(better)))
+        won = rows[better]
+        best[won], first[won], where[won] = start[better], i, count + np.flatnonzero(better)
+        found.append(cand)
+        count += len(cand)
     has = first < len(KINDS)
+    if not has.any():
+        empty = _empty_like(values.slice(0, 0))
+        return empty, first[:0], empty, empty, has
     if not has.all():
-        sel = pa.array(has)
-        values, cands, best, first, ends = values.filter(sel), cands.filter(sel), best[has], first[has], ends[has]
+        values, best, first, ends, where = values.filter(pa.array(has)), best[has], first[has], ends[has], where[has]
+    cands = pa.concat_arrays([c.cast(pa.large_string()) for c in found]).take(pa.array(where))
     stop = best + pc.binary_length(cands).to_numpy(zero_copy_only=False)
-    head = _slice(values, np.zeros(len(values), dtype=np.int64), best)
+    head = _slice(values, np.zeros(len(values), dtype=np.int64), best) if whole_head else _last_two(values, best)
     return cands, first, head, _slice(values, stop, ends), has
 
 
@@ -247,7 +272,7 @@ def _resolve_candidates(values: pa.Array, replace: bool) -> tuple[pa.Array | Non
             active = np.union1d(active, again)
     rounds = 0
     while len(active) and rounds < MAX_ROUNDS:
-        cand, first, head, tail, has = _leftmost(state.todo.take(pa.array(active)))
+        cand, first, head, tail, has = _leftmost(state.todo.take(pa.array(active)), state.replace)
         active = active[has]
         if not len(active):
             break

@@ -89,7 +89,12 @@ _PATTERNS = dict(zip(KINDS, (EMAIL, IBAN, CARD, SSN, IPV6, IPV4, PHONE)))
 # on the matched span only, after RE2's DFA has found where it starts).
 BOUNDED = {k: rf"(?s)(?:^|[^{WORD}])(?P<c>{p})(?P<t>[^{WORD}].*|$)" for k, p in _PATTERNS.items()}
 # what a value needs before a kind's pattern is worth running (literal searches are memchr-fast)
-PREFILTER = {"email": ("@", False), "ipv6": (":", False), "ipv4": (".", False), "iban": (r"[A-Za-z]{2}[0-9]{2}", True)}
+PREFILTER = {
+    "email": ("@", False),
+    "ipv6": (r"[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:|::", True),
+    "ipv4": (".", False),
+    "iban": (r"[A-Za-z]{2}[0-9]{2}", True),
+}
 # the cheap test first: does the value hold any candidate at all (a DFA pass, no captures)
 ANY = rf"(?:^|[^{WORD}])(?:" + "|".join(_PATTERNS.values()) + rf")(?:[^{WORD}]|$)"
 FULL = {k: f"^(?:{p})$" for k, p in _PATTERNS.items()}
