@@ -116,6 +116,7 @@ LOOK_ALIKES = [
     "tk_0a1b2c3d4e5f60718293a4b5",
     "0123456789abcdef@masked.invalid",
     "$1,234,567.89",
+    "35747485.83",  # an amount: one decimal point, though its 10 digits would be an Italian mobile
     "12:30:45",
 ]
 
