@@ -254,6 +254,8 @@ def negatives(rng: random.Random, n: int = 300) -> list[str]:
             f"${rng.randrange(10**6):,}.{rng.randrange(100):02d}",
             f"{rng.randrange(10000, 99999)}",
             f"{rng.uniform(0, 100):.2f}%",
+            f"{rng.uniform(1e6, 1e9):.2f}",  # amounts and prices
+            f"{rng.uniform(0, 1e4):.4f}",
         ]
         out += [
             f"tk_{rng.getrandbits(96):024x}",
