@@ -213,11 +213,10 @@ def _valid(candidates: pa.Array, regions: tuple[str, ...]) -> np.ndarray:
     if intl.any():  # "00" international prefix: drop it with the rest of the non-digits
         zeros = bools(pc.starts_with(pc.utf8_ltrim(text, characters="( "), "00"))
         digits = pc.if_else(pa.array(zeros), pc.utf8_slice_codeunits(digits, 2), digits)
-    nanp_form = bools(pc.match_substring_regex(candidates, _NANP_GROUPING)) | bools(
-        pc.match_substring_regex(candidates, _NANP_WRITTEN)
-    )
+    nanp_grouped = bools(pc.match_substring_regex(candidates, _NANP_GROUPING))
+    nanp_form = nanp_grouped | bools(pc.match_substring_regex(candidates, _NANP_WRITTEN))
     ok = phone_digits_ok(digits, intl, regions, nanp_form)
-    nanp_shaped = ~intl & bools(pc.match_substring_regex(candidates, _NANP_GROUPING))
+    nanp_shaped = ~intl & nanp_grouped
     if nanp_shaped.any():
         nanp = tuple(r for r in regions if PhoneMetadata.metadata_for_region(r).country_code == 1)
         sel = pa.array(nanp_shaped)
