@@ -12,7 +12,8 @@ import dagster as dg
 
 from dq_platform import names
 from dq_platform.alerts.sensors import build_alert_sensors, deliveries_spec
-from dq_platform.contract import load_contracts, model_catalog
+from dq_platform.contract import load_contract_folder, model_catalog
+from dq_platform.defs.broken import build_placeholder
 from dq_platform.defs.dataset import DatasetDefs, build_dataset
 from dq_platform.defs.extract import build_extract, is_pull_source
 from dq_platform.defs.health import build_health
@@ -26,8 +27,14 @@ from dq_platform.reports.run_report import reports_after_failure, reports_after_
 from dq_platform.settings import contracts_dir
 
 
-def build_definitions(contracts=None, warehouse_root: str | None = None, landing: str | None = None) -> dg.Definitions:
-    contracts = load_contracts(contracts_dir()) if contracts is None else contracts
+def build_definitions(
+    contracts=None, warehouse_root: str | None = None, landing: str | None = None, broken: dict | None = None
+) -> dg.Definitions:
+    """`contracts`: default, every contract of the folder that loads; `broken` (dataset -> error)
+    defaults to the ones that do not, each shown as a failing placeholder (defs/broken.py)."""
+    if contracts is None:
+        folder = load_contract_folder(contracts_dir())
+        contracts, broken = folder.contracts, folder.broken if broken is None else broken
     resources = platform_resources(warehouse_root, landing)
     warehouse = resources["warehouse"]
     catalog = model_catalog(contracts)  # models by name: joins and fact references cross contracts
@@ -46,6 +53,7 @@ def build_definitions(contracts=None, warehouse_root: str | None = None, landing
         *(dg.Definitions(jobs=[job], schedules=[schedule]) for job, schedule in map(build_maintenance, contracts)),
         # pull sources (http / sql contracts): <name>_extract job + schedule, source asset upstream of raw
         *(build_extract(c) for c in contracts if is_pull_source(c)),
+        dg.Definitions(assets=[build_placeholder(name, err) for name, err in sorted((broken or {}).items())]),
     )
 
 
@@ -94,8 +102,10 @@ def _folder_state(folder: str) -> tuple:
 
 @functools.lru_cache(maxsize=8)
 def _cached_definitions(contracts_dir: str | None, state: tuple | None, warehouse_root: str | None) -> dg.Definitions:
-    contracts = load_contracts(contracts_dir) if contracts_dir else None
-    return build_definitions(contracts, warehouse_root)
+    if not contracts_dir:
+        return build_definitions(None, warehouse_root)
+    folder = load_contract_folder(contracts_dir)
+    return build_definitions(folder.contracts, warehouse_root, broken=folder.broken)
 
 
 defs = build_definitions()

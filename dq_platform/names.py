@@ -69,6 +69,14 @@ def metric_definitions(dataset: str) -> str:
     return f"{dataset}_metric_definitions"
 
 
+def contract_placeholder(dataset: str) -> str:
+    """Stands in for a dataset whose contract does not load: shows its error, fails when run."""
+    return f"{dataset}_contract"
+
+
+BROKEN_CONTRACTS_GROUP = "broken_contracts"
+
+
 # platform-wide assets
 RUN_REPORTS = "dq_run_reports"
 ALERT_DELIVERIES = "dq_alert_deliveries"
@@ -157,6 +165,7 @@ FAILURE_RATE_CHECK = "failure_rate_within_threshold"
 PANDERA_CHECK = "cleaned_matches_pandera_schema"
 GX_CHECK = "cleaned_passes_gx_suite"
 RECONCILE_CHECK = "raw_rows_reconcile_with_cleaned_and_quarantine"
+FILE_SHAPE_CHECK = "file_has_declared_columns_and_rows"
 REVIEW_CHECK = "human_review_not_pending"
 REVIEW_META = "dq/review"  # its metadata: required | approved | rejected | auto_approved | not_needed
 SOURCE_GATES_CHECK = "masked_source_passed_gates"
@@ -164,6 +173,7 @@ MASKED_PII_CHECK = "masked_has_no_pii"
 GOLD_PII_CHECK = "gold_has_no_pii"
 ANOMALIES_PII_CHECK = "anomalies_have_no_pii"
 RAW_UNDECLARED_PII_CHECK = "raw_has_no_undeclared_pii"  # WARN: a column not declared pii: looks like PII
+CONTRACT_VALID_CHECK = "contract_loads"
 PII_LEAK_CHECKS = frozenset({MASKED_PII_CHECK, GOLD_PII_CHECK, ANOMALIES_PII_CHECK})
 ROW_COUNT_HISTORY_CHECK = "row_count_matches_history"
 ARRIVAL_HISTORY_CHECK = "arrival_matches_history"
@@ -203,6 +213,8 @@ REVIEW_TAG = "dq/review/"  # who decided what, on which version (review runs)
 AUTO_APPROVE_TAG = f"{REVIEW_TAG}auto_approve"
 REVIEW_RUN_TAG = f"{REVIEW_TAG}run_id"  # on a publish run: the review run whose approval it carries out
 HELD_RUN_TAG = f"{REVIEW_TAG}held_run"  # on a review run: the pipeline run that held the file
+WORKER_TAG = "dq/worker"  # host:pid:start of the process executing a run in place (CLI), for liveness checks
+ATTEMPT_TAG = "dq/attempt"  # 1 for a file's first run; n for the sensor's (n-1)th retry of an unfinished file
 REPORT_TAG = "dq/report/"  # dq/report/<kind>: where a run's reports were written
 REPORT_HTML_TAG = f"{REPORT_TAG}html"
 ROLLBACK_TAG = "dq/rollback/"
@@ -239,4 +251,5 @@ def is_monitoring(tags: dict, job_name: str = "") -> bool:
 
 COMMIT_PREFIX = "dq/commit/"  # output metadata under this prefix travels into the Delta commit
 GATES_KEY = f"{COMMIT_PREFIX}dq_gates"
+SOURCES_META = f"{COMMIT_PREFIX}dq_sources"  # a derived table's source versions (io/warehouse.write_ordered)
 PASSED, FAILED, HELD, REJECTED = "passed", "failed", "review", "rejected"

@@ -17,6 +17,7 @@ makes, which would delete the audit log on exit.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,7 +146,21 @@ VARIABLES: dict[str, Variable] = {
         Variable(
             "DQ_MAX_SOURCE_BYTES", None, "largest file read in one piece (default: a quarter of memory)", "runtime"
         ),
+        Variable(
+            "DQ_MAX_RECORD_BYTES",
+            "64M",
+            "longest CSV header or record (a quoted value may span lines); longer is a clear error naming the line",
+            "runtime",
+        ),
         Variable("DQ_SENSOR_INTERVAL_SECONDS", "30", "how often the landing sensors tick", "runtime"),
+        Variable("DQ_RETRY_ATTEMPTS", "3", "runs of a file whose run died before the sensor gives up on it", "runtime"),
+        Variable(
+            "DQ_RETRY_BACKOFF_SECONDS", "60", "wait before retrying a file whose run died; doubled per retry", "runtime"
+        ),
+        # crash tests only (dq_platform/faults.py): never set in production
+        Variable("DQ_FAULT_AT", None, "crash tests: the fault point where this process is killed or paused", "testing"),
+        Variable("DQ_FAULT_ACTION", "kill", "crash tests: kill (SIGKILL) or pause at DQ_FAULT_AT", "testing"),
+        Variable("DQ_FAULT_DIR", None, "crash tests: folder of a paused point's .reached/.release files", "testing"),
     ]
 }
 
@@ -170,6 +185,20 @@ def number(name: str, kind=float):
         return kind(text)
     except (TypeError, ValueError):
         raise SettingsError(f"{name} must be a number, not {text!r}") from None
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def byte_size(name: str) -> int | None:
+    """A size setting in bytes, with an optional binary suffix (2000000000, 512M, 2G); None when unset."""
+    text = get(name) or ""
+    if not text:
+        return None
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", text, re.IGNORECASE)
+    if not m:
+        raise SettingsError(f"{name}={text!r}: expected a number of bytes, e.g. 2000000000 or 2G")
+    return int(float(m[1]) * _UNITS[m[2].upper()])
 
 
 def is_set(name: str) -> bool:
@@ -257,8 +286,53 @@ def render_instance_config(template: Path, env=None) -> str:
     return header + yaml.safe_dump(config, sort_keys=False)
 
 
+def check_instance_database(env=None, timeout_s: int = 5) -> None:
+    """Production mode: one quick connection to Dagster's PostgreSQL storage, so a wrong URL is one
+    line naming host, port, database and role (never the password) instead of Dagster's retries
+    and a long traceback. Embedded mode: nothing to check."""
+    env = os.environ if env is None else env
+    if instance_mode(env) != "production":
+        return
+    import psycopg2  # dagster-postgres' driver
+
+    url = env.get("DAGSTER_PG_URL")
+    if url:
+        from sqlalchemy.engine import make_url
+
+        try:
+            u = make_url(url)
+        except Exception:
+            raise SettingsError(
+                "DAGSTER_PG_URL is not a URL of the form postgresql://user:password@host:5432/db"
+            ) from None
+        where = {"host": u.host or "localhost", "port": u.port or 5432, "dbname": u.database, "user": u.username}
+        secret, source = u.password, "DAGSTER_PG_URL"
+    else:
+        where = {
+            "host": env["DAGSTER_PG_HOST"],
+            "port": 5432,
+            "dbname": env["DAGSTER_PG_DB"],
+            "user": env["DAGSTER_PG_USER"],
+        }
+        secret, source = env.get("DAGSTER_PG_PASSWORD"), "DAGSTER_PG_HOST/_USER/_PASSWORD/_DB"
+    try:
+        psycopg2.connect(
+            **{k: v for k, v in where.items() if v is not None}, password=secret, connect_timeout=timeout_s
+        ).close()
+    except psycopg2.Error as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        reason = " ".join((lines[0] if lines else type(e).__name__).split("failed: ", 1)[-1].split())
+        if secret:
+            reason = reason.replace(str(secret), "***")
+        raise SettingsError(
+            f"Dagster's PostgreSQL storage ({source}) is unreachable: host {where['host']}, port {where['port']}, "
+            f"database {where['dbname']!r}, role {where['user']!r}: {reason}"
+        ) from None
+
+
 def ensure_dagster_home() -> Path:
-    """Create the persistent instance folder, render its dagster.yaml, export DAGSTER_HOME."""
+    """Create the persistent instance folder, render its dagster.yaml, export DAGSTER_HOME; in
+    production mode check that its PostgreSQL storage answers."""
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
@@ -268,4 +342,5 @@ def ensure_dagster_home() -> Path:
         if not config.exists() or config.read_text() != text:
             config.write_text(text)
     os.environ["DAGSTER_HOME"] = str(home)
+    check_instance_database()
     return home

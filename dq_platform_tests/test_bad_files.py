@@ -94,6 +94,10 @@ def assert_nothing_to_lose(project, out) -> None:
     assert out.rows == ROWS_EMPTY
     assert check_results(out)["raw_customers.dagster_row_count_bounds_check"] is False
     assert out.failed_gates == ["raw_customers.dagster_row_count_bounds_check: Value `0` is less than 1"]
+    assert out.warnings[-1] == (  # said for every contract, with or without row-count bounds
+        "cleaned_customers.file_has_declared_columns_and_rows: the file holds no rows (empty, or a header only): "
+        "nothing to publish"
+    )
     assert project.wh().row_counts("raw_customers").get(out.partition, 0) == 0
 
 
@@ -126,7 +130,10 @@ def test_missing_required_column_quarantines_every_row_with_its_line(project, in
     assert out.rows == {"in": 10, "cleaned": 0, "quarantined": 10}
     assert out.failed_gates == [
         "cleaned_customers.failure_rate_within_threshold: 10 of 10 rows failed row "
-        "rules (100.00%); warn above 5%, review above 10%, error above 25%."
+        "rules (100.00%); warn above 5%, review above 10%, error above 25%.",
+        "cleaned_customers.file_has_declared_columns_and_rows: the file lacks 1 declared column(s): email; "
+        "publication held (`on_missing_column: block`): send the file again with the columns, "
+        "or set `on_missing_column: warn` in the contract to publish them empty",
     ]
     assert out.error == f"clean_customers: {out.partition} held by {out.failed_gates[0]}"
     q = stored(project, "quarantine_customers", out.partition)
@@ -137,10 +144,33 @@ def test_missing_required_column_quarantines_every_row_with_its_line(project, in
 
 
 @pytest.mark.slow
-def test_missing_optional_column_flows_with_the_column_empty(project, instance):
+def test_missing_optional_column_holds_the_file_by_default(project, instance):
+    """Issue #17: a declared column missing from a file is a blocking gate, not a silent null column."""
+    out = ingest(project, instance, "no_income.csv", csv_bytes(GOOD.drop(columns=["income"])))
+    assert not out.success
+    assert out.rows == {"in": 10, "cleaned": 10, "quarantined": 0}  # every row kept, nothing published
+    assert out.failed_gates == [
+        "cleaned_customers.file_has_declared_columns_and_rows: the file lacks 1 declared column(s): income; "
+        "publication held (`on_missing_column: block`): send the file again with the columns, "
+        "or set `on_missing_column: warn` in the contract to publish them empty"
+    ]
+    assert out.error == f"clean_customers: {out.partition} held by {out.failed_gates[0]}"
+    assert out.partition not in project.wh().row_counts("masked_customers")
+
+
+@pytest.mark.slow
+def test_missing_optional_column_flows_with_the_column_empty_under_warn(make_project, instance):
+    from dq_platform.settings import CONTRACTS_DIR
+
+    text = (CONTRACTS_DIR / "customers.yaml").read_text()
+    project = make_project(text.rstrip("\n") + "\non_missing_column: warn\n")
     out = ingest(project, instance, "no_phone.csv", csv_bytes(GOOD.drop(columns=["phone"])))
     assert out.success, out.error
     assert out.rows == ROWS_CLEAN
+    assert out.warnings == [
+        "cleaned_customers.file_has_declared_columns_and_rows: the file lacks 1 declared column(s): phone; "
+        "published with the column(s) empty (`on_missing_column: warn`)"
+    ]
     assert "phone" not in stored(project, "raw_customers", out.partition).columns  # as received
     cleaned = stored(project, "cleaned_customers", out.partition)
     assert cleaned["phone"].isna().all()
@@ -473,12 +503,80 @@ def test_quote_never_closed_swallows_nothing_silently(tmp_path):
     assert df[rules.RAW_RECORD].iloc[1] == '2,"Brien\n3,y\n4,z'
 
 
-def test_quote_never_closed_in_a_large_file_names_its_line(tmp_path):
+def test_quote_never_closed_in_a_large_file_is_one_quarantined_record_with_its_line(tmp_path):
+    body = b"".join(b"%d,value %d\n" % (i, i) for i in range(3, 150_000))  # 2 MiB after the open quote
+    df = read(tmp_path, b'a,b\n1,x\n2,"Brien\n' + body)
+    assert df[rules.SOURCE_LINE].tolist() == [2, 3]
+    assert df[rules.PARSE_ERROR].isna().tolist() == [True, False]
+    assert "never closed" in df[rules.PARSE_ERROR].iloc[1]
+
+
+def test_record_above_the_limit_names_its_line_and_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("DQ_MAX_RECORD_BYTES", "1M")
     body = b"".join(b"%d,value %d\n" % (i, i) for i in range(3, 150_000))
     with pytest.raises(
         landing.SourceFileError,
-        match=r"^f.csv:3: a record runs on for more than a megabyte, "
-        r"from a quote \(\"\) opened on this line that is probably "
-        r"never closed",
+        match=r"^f.csv:3: a record starting on this line runs on for more than 1.0 MiB \(the DQ_MAX_RECORD_BYTES limit\): "
+        r"a quote \(\"\) opened there and never closed",
     ):
         read(tmp_path, b'a,b\n1,x\n2,"Brien\n' + body)
+
+
+# -- headers and records of any legal size (issue #17, findings 1, 2 and 7) ---------------------
+
+CANARY_EMAIL = "noah.rossi.canary@example.org"
+
+
+def test_header_longer_than_64_kib_is_read_whole(tmp_path, customers):
+    extra = [f"extra_column_number_{i}" for i in range(9_990)]  # ~250 KB of header
+    lines = csv_bytes().splitlines()
+    data = b"\n".join(
+        [lines[0] + "".join("," + x for x in extra).encode()] + [line + b",v" * len(extra) for line in lines[1:]]
+    )
+    df = read(tmp_path, data + b"\n", customers)
+    assert len(df) == 10 and df[rules.PARSE_ERROR].isna().all()  # no row taken for a parse error
+    assert df["customer_id"].tolist() == GOOD["customer_id"].tolist()
+    assert df[extra[-1]].eq("v").all() and df[rules.SOURCE_LINE].tolist() == list(range(2, 12))
+
+
+def test_a_legal_5_mb_quoted_value_is_read_with_the_lines_after_it(tmp_path):
+    df = read(tmp_path, b'a,b\n1,"' + b"y" * 5_000_000 + b'"\n2,z\n3,w\n')
+    assert df["a"].tolist() == ["1", "2", "3"] and df[rules.SOURCE_LINE].tolist() == [2, 3, 4]
+    assert df[rules.PARSE_ERROR].isna().all() and len(df["b"].iloc[0]) == 5_000_000
+
+
+def test_header_above_the_limit_is_a_clear_error_on_line_1(tmp_path, monkeypatch):
+    monkeypatch.setenv("DQ_MAX_RECORD_BYTES", "64K")
+    with pytest.raises(landing.SourceFileError, match=r"^f.csv:1: the header line is .* above the 64.0 KiB limit"):
+        read(tmp_path, b"a,b," + b",".join(b"c%d" % i for i in range(20_000)) + b"\n1,2\n")
+
+
+@pytest.mark.parametrize(
+    "data", [b"x" * 5_000_000, b"1017," + CANARY_EMAIL.encode() + b"\n2,x\n"], ids=["5mb-no-newline", "no-header"]
+)
+def test_a_file_without_a_header_is_a_clear_error_that_quotes_nothing(tmp_path, data):
+    with pytest.raises(landing.SourceFileError) as e:
+        read(tmp_path, data)
+    assert str(e.value) == (
+        "f.csv:1: the header names none of the contract's 2 columns "
+        "(a file without a header line, or a file of another dataset?)"
+    )
+
+
+def test_arrow_errors_lose_the_record_text_they_end_with():
+    from dq_platform.io.csv_reader import _arrow_reason
+
+    err = ValueError(f"CSV parse error: Expected 2 columns, got 3: 1,{CANARY_EMAIL},x")
+    assert _arrow_reason(err) == "CSV parse error: Expected 2 columns, got 3"
+
+
+def test_an_unlocatable_row_is_named_by_its_shape_not_its_text():
+    import numpy as np
+
+    from dq_platform.io.csv_reader import _source_lines
+
+    data = b"a,b\n1,x\n"
+    with pytest.raises(landing.SourceFileError) as e:  # a bad row Arrow reported that is not in the bytes
+        _source_lines(data, 2, False, None, None, 1, [(f"9,{CANARY_EMAIL},z", 2, 3)], "utf-8", ",", "f.csv")
+    assert CANARY_EMAIL not in str(e.value) and "3 fields where 2 were expected" in str(e.value)
+    assert np is not None

@@ -1,5 +1,7 @@
 """Per-run reports and quarantine extracts, written under the warehouse (local and S3 with SSE-KMS)."""
 
+import csv
+import io
 import json
 import re
 from pathlib import Path
@@ -148,3 +150,20 @@ def test_daemon_launched_run_gets_its_reports_from_the_run_status_sensor(project
     assert json.loads(Path(tags["dq/report/json"]).read_text())["run_id"] == result.run_id
     evaluate()  # a second evaluation does not write a second set
     assert len(list((Path(project.warehouse) / "reports" / "customers").glob("run_report_*.json"))) == 1
+
+
+def test_quarantine_extract_neutralizes_spreadsheet_formulas():
+    """OWASP CSV injection: cells starting with = + - @ tab or CR are prefixed with an apostrophe."""
+    import pandas as pd
+
+    from dq_platform.reports.run_report import _csv
+
+    risky = ['=HYPERLINK("http://x","y")', "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+    frame = pd.DataFrame({"v": pd.Series([*risky, "plain", None], dtype="string"), "n": range(8)})
+
+    def column_v(data: bytes) -> list[str]:
+        return [row[0] for row in csv.reader(io.StringIO(data.decode(), newline=""))][1:]
+
+    assert column_v(_csv(frame)) == ["'" + v for v in risky] + ["plain", ""]
+    nested = frame.assign(n=[[1]] * 8)  # the pandas fallback neutralizes the same cells
+    assert column_v(_csv(nested))[:6] == ["'" + v for v in risky]

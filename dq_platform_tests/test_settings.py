@@ -90,3 +90,28 @@ def test_a_malformed_number_is_a_clear_error_naming_the_variable(monkeypatch):
 def test_an_unlisted_variable_cannot_be_read():
     with pytest.raises(KeyError):
         settings.get("DQ_NOT_A_SETTING")
+
+
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("postgresql://no_such_role:s3cret-pw@127.0.0.1:5432/postgres", 'role "no_such_role" does not exist'),
+        ("postgresql://postgres:s3cret-pw@127.0.0.1:5432/no_such_db", 'database "no_such_db" does not exist'),
+        ("postgresql://postgres:s3cret-pw@127.0.0.1:1/postgres", "Connection refused"),
+    ],
+    ids=["role", "database", "port"],
+)
+def test_a_wrong_postgres_url_is_one_line_naming_host_database_and_role(monkeypatch, tmp_path, capsys, url, reason):
+    """Issue #17 (finding 7): not Dagster's retries and a 173-line traceback; never the password."""
+    import time
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_PG_URL", url)
+    monkeypatch.chdir(Path(__file__).parents[1])  # the repository's dagster.yaml template
+    t0 = time.monotonic()
+    assert main(["audit", "list"]) == 2
+    err = capsys.readouterr().err
+    assert time.monotonic() - t0 < 10
+    assert err.count("\n") == 1 and "s3cret-pw" not in err
+    assert err.startswith("dq-platform: Dagster's PostgreSQL storage (DAGSTER_PG_URL) is unreachable: host 127.0.0.1")
+    assert reason in err

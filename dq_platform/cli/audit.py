@@ -7,7 +7,7 @@ import sys
 
 from dq_platform import settings
 from dq_platform.cli.alerts import list_alerts
-from dq_platform.contract import load_contracts
+from dq_platform.contract import load_contract_folder
 
 
 def _audit_list(args) -> int:
@@ -61,7 +61,7 @@ def _audit_prune(args) -> int:
             instance,
             older_than_days=args.older_than,
             warehouse_root=settings.warehouse_uri(),
-            contracts=load_contracts(settings.contracts_dir()),
+            contracts=load_contract_folder(settings.contracts_dir()).contracts,
         )
         print(format_plan(plan, dry_run=not args.yes))
         if args.yes and plan.delete:

@@ -6,17 +6,22 @@ import sys
 from pathlib import Path
 
 from dq_platform import settings
-from dq_platform.contract import ContractError, load_contracts
+from dq_platform.contract import ContractError, load_contract_folder
 
 
 def _contracts_validate(args) -> int:
+    """Each contract on its own line: ok, or INVALID with file:line: field: reason (exit 1).
+
+    The others are still listed: a broken contract disables only its own dataset."""
     target = Path(args.path) if args.path else settings.contracts_dir()
     try:
-        contracts = load_contracts(target)
+        folder = load_contract_folder(target)
     except ContractError as e:
         print(f"INVALID contract(s):\n{e}", file=sys.stderr)
         return 1
-    for c in contracts:
+    for name, error in sorted(folder.broken.items()):
+        print(f"INVALID {name}: disabled (every other dataset still loads):\n{error}", file=sys.stderr)
+    for c in folder.contracts:
         pii = ", ".join(f"{x.name}:{x.pii.masking.value}" for x in c.pii_columns) or "-"
         modeling = (f"; {c.model.kind} {c.model.name}" if c.model else "") + (
             f"; {len(c.semantic.metrics)} semantic metrics" if c.semantic else ""
@@ -27,7 +32,7 @@ def _contracts_validate(args) -> int:
             + (f", {len(c.anomalies)} anomaly rules" if c.anomalies else "")
             + f"; PII {pii}{modeling}"
         )
-    return 0
+    return 1 if folder.broken else 0
 
 
 def _settings(args) -> int:

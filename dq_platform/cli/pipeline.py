@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from dq_platform import names, settings
-from dq_platform.contract import ContractError, load_contracts
+from dq_platform.contract import ContractError, load_contract_folder
 
 
 def _demo(args) -> int:
@@ -26,13 +26,18 @@ def _ingest(args) -> int:
     import dagster as dg
 
     from dq_platform.defs.partitions import match_contract, register, registered_content
+    from dq_platform.defs.run_state import file_state, mark_dead_run_failed
     from dq_platform.io import landing
     from dq_platform.ops.ingest import run_file
 
     settings.ensure_dagster_home()
     contracts_dir = settings.contracts_dir()
-    contracts = load_contracts(contracts_dir)
+    folder = load_contract_folder(contracts_dir)  # a broken contract disables its own dataset only
+    contracts = folder.contracts
     by_name = {c.name: c for c in contracts}
+    for name, error in sorted(folder.broken.items()):
+        first = error.splitlines()[0]
+        print(f"WARNING: contract '{name}' does not load, its files are not ingested: {first}", file=sys.stderr)
     warehouse = settings.warehouse_uri()
     files: list[Path] = []
     for p in map(Path, args.paths):
@@ -44,14 +49,41 @@ def _ingest(args) -> int:
                 by_name.get(args.dataset) if args.dataset else match_contract(f, contracts, settings.landing_uri())
             )
             if contract is None:
-                print(f"skip {f}: no contract's source pattern matches it (use --dataset)")
+                if args.dataset in folder.broken:
+                    print(f"skip {f}: contract '{args.dataset}' does not load (dq-platform contracts validate)")
+                    failures += 1
+                else:
+                    print(f"skip {f}: no contract's source pattern matches it (use --dataset)")
                 continue
             known = registered_content(instance, contract)
             described = landing.describe(contract.name, f)
             sha16 = described.sha256[:16]
             if sha16 in known and not args.force:
-                print(f"skip {f}: same content as partition '{known[sha16]}' (already registered; --force reprocesses)")
-                continue
+                last = file_state(instance, contract.name, known[sha16])
+                if last.state in ("done", "canceled"):
+                    print(
+                        f"skip {f}: same content as partition '{known[sha16]}', already processed by run "
+                        f"{last.run.run_id} ({last.run.status.value}; --force reprocesses)"
+                    )
+                    continue
+                if last.state == "running":
+                    print(
+                        f"skip {f}: partition '{known[sha16]}' is being processed by run {last.run.run_id} "
+                        f"({last.run.status.value}); a run whose process died is marked failed by run monitoring, "
+                        "then ingest again"
+                    )
+                    continue
+                if last.state == "crashed" and last.ended is None:
+                    mark_dead_run_failed(instance, last.run, last.reason)
+                print(
+                    f"{f}: partition '{known[sha16]}' was registered but "
+                    + (
+                        "never run"
+                        if last.state == "none"
+                        else f"its run {last.run.run_id} did not finish ({last.reason})"
+                    )
+                    + ": processing it again"
+                )
             source = register(instance, contract, f, warehouse, source=described)
             tags = {
                 names.TRIGGER_TAG: "cli",
@@ -64,6 +96,8 @@ def _ingest(args) -> int:
             if outcome.held:
                 state += " - HELD for human review: dq-platform review list"
             print(f"{contract.name}: {source.partition_key} run {outcome.run_id} {state} rows {outcome.rows}")
+            for warning in outcome.warnings:  # e.g. an empty file: said, not a silent success
+                print(f"  WARN {warning}")
             failures += not outcome.success
     return 1 if failures else 0
 
@@ -74,7 +108,7 @@ def _extract(args) -> int:
     from dq_platform.defs.extract import is_pull_source, run_extract
 
     settings.ensure_dagster_home()
-    pulls = {c.name: c for c in load_contracts(settings.contracts_dir()) if is_pull_source(c)}
+    pulls = {c.name: c for c in load_contract_folder(settings.contracts_dir()).contracts if is_pull_source(c)}
     contract = pulls.get(args.dataset)
     if contract is None:
         print(

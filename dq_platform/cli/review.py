@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from dq_platform import names, settings
-from dq_platform.contract import load_contracts
+from dq_platform.contract import load_contract_folder
 
 
 def _review_list(args) -> int:
@@ -17,7 +17,11 @@ def _review_list(args) -> int:
     from dq_platform.io.warehouse import Warehouse
 
     settings.ensure_dagster_home()
-    contracts = [c for c in load_contracts(settings.contracts_dir()) if not args.dataset or c.name == args.dataset]
+    contracts = [
+        c
+        for c in load_contract_folder(settings.contracts_dir()).contracts
+        if not args.dataset or c.name == args.dataset
+    ]
     with dg.DagsterInstance.get() as instance:
         held = held_partitions(instance, Warehouse(root=settings.warehouse_uri()), contracts, include_decided=args.all)
     if args.format == "json":
@@ -51,7 +55,7 @@ def _review_decide(args) -> int:
     from dq_platform.io.warehouse import Warehouse
 
     settings.ensure_dagster_home()
-    contracts = {c.name: c for c in load_contracts(settings.contracts_dir())}
+    contracts = {c.name: c for c in load_contract_folder(settings.contracts_dir()).contracts}
     if args.dataset not in contracts:
         print(f"review: no contract '{args.dataset}' ({', '.join(sorted(contracts))})", file=sys.stderr)
         return 2

@@ -42,7 +42,14 @@ from dq_platform.contract.columns import (
     Statistics,
 )
 from dq_platform.contract.dataset import SEMANTIC_COLUMNS, Contract, Level, PostgresTarget, Publish, Review, RowCount
-from dq_platform.contract.loader import CONTRACTS_DIR, load_contract, load_contracts, parse_contract
+from dq_platform.contract.loader import (
+    CONTRACTS_DIR,
+    ContractFolder,
+    load_contract,
+    load_contract_folder,
+    load_contracts,
+    parse_contract,
+)
 from dq_platform.contract.modeling import (
     VALUE_AGGS,
     Aggregation,
@@ -148,4 +155,6 @@ __all__ = [
     "parse_contract",
     "load_contract",
     "load_contracts",
+    "load_contract_folder",
+    "ContractFolder",
 ]

@@ -9,7 +9,7 @@ own field); its derived views (masked types, PII columns) are what the platform 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -87,6 +87,8 @@ class Contract(_Strict):
     rules: list[ExpressionRule] = Field(default_factory=list)
     failure_rate: Level = Field(default_factory=lambda: Level(warn=0.05, error=0.2))
     row_count: RowCount | None = None
+    # a declared column absent from a file: block publication of that file (default) or only warn
+    on_missing_column: Literal["block", "warn"] = "block"
     aggregations: list[Aggregation] = Field(default_factory=list)
     freshness: Freshness | None = None
     review: Review = Field(default_factory=Review)

@@ -1,10 +1,14 @@
 """Reading contracts: YAML text in, a `Contract` out, or a `ContractError` naming file:line: field: reason.
 
-`load_contracts` reads a directory and then checks the contracts against each other.
+`load_contracts` reads a directory and then checks the contracts against each other; any error
+fails the whole folder (what `contracts validate` and tooling want). `load_contract_folder` keeps
+going: a broken contract is set aside with its error, so one bad file disables only its own
+dataset while every other one loads (what the code location and `ingest` want).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -61,20 +65,56 @@ def load_contract(path: str | Path) -> Contract:
 
 def load_contracts(directory: str | Path | None = None) -> list[Contract]:
     """Every *.yaml under the directory; all errors are collected into one ContractError."""
+    folder = load_contract_folder(directory)
+    if folder.broken:
+        raise ContractError("\n".join(folder.broken.values()))
+    return folder.contracts
+
+
+@dataclass
+class ContractFolder:
+    """The contracts of a folder that load, and the broken ones: dataset (file stem) -> error."""
+
+    contracts: list[Contract] = field(default_factory=list)
+    paths: dict[str, Path] = field(default_factory=dict)  # dataset -> file, good and broken alike
+    broken: dict[str, str] = field(default_factory=dict)
+
+
+def load_contract_folder(directory: str | Path | None = None) -> ContractFolder:
+    """Every *.yaml under the directory, each on its own: an error disables that contract only.
+
+    Cross-contract checks (cross_checks.py) run on the ones that loaded; a contract they flag is
+    set aside too, and the check repeats, since a contract that joins a set-aside model breaks in turn.
+    A missing folder is still an error of its own (nothing could load).
+    """
     directory = Path(directory) if directory else CONTRACTS_DIR
+    folder = ContractFolder()
     if directory.is_file():
-        return [load_contract(directory)]
-    if not directory.is_dir():
+        files = [directory]
+    elif directory.is_dir():
+        files = sorted(directory.glob("*.y*ml"))
+    else:
         raise ContractError(f"{directory}: no such contracts directory")
-    contracts, errors, paths = [], [], []
-    for p in sorted(directory.glob("*.y*ml")):
+    loaded: list[tuple[Contract, Path]] = []
+    for p in files:
+        folder.paths[p.stem] = p
         try:
-            contracts.append(load_contract(p))
-            paths.append(p)
+            loaded.append((load_contract(p), p))
         except ContractError as e:
-            errors.append(str(e))
-    if not errors:  # models, references and joins between contracts (cross_checks.py)
-        errors = cross_contract_errors(list(zip(contracts, paths)))
-    if errors:
-        raise ContractError("\n".join(errors))
-    return contracts
+            folder.broken[p.stem] = str(e)
+    # a single file is validated without its neighbours: its joins name models declared elsewhere
+    while loaded and not directory.is_file():
+        errors = cross_contract_errors(loaded)
+        if not errors:
+            break
+        for _, p in loaded:
+            mine = [e for e in errors if e.startswith(f"{p}:")]
+            if mine:
+                folder.broken[p.stem] = "\n".join(mine)
+        kept = [(c, p) for c, p in loaded if p.stem not in folder.broken]
+        if len(kept) == len(loaded):  # an error naming no loaded file: never loop on it
+            folder.broken["<contracts>"] = "\n".join(errors)
+            kept = []
+        loaded = kept
+    folder.contracts = [c for c, _ in loaded]
+    return folder

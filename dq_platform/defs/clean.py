@@ -51,6 +51,18 @@ def check_specs(layers: Layers) -> list[dg.AssetCheckSpec]:
             additional_deps=[layers.raw, layers.quarantine],
             description="Stored rows: raw = cleaned + quarantine for the partition (nothing lost or duplicated).",
         ),
+        dg.AssetCheckSpec(
+            names.FILE_SHAPE_CHECK,
+            asset=cleaned,
+            blocking=True,
+            description="The file holds every column the contract declares "
+            + (
+                "(a missing one holds the file: `on_missing_column: block`)"
+                if contract.on_missing_column == "block"
+                else "(a missing one only warns: `on_missing_column: warn`)"
+            )
+            + " and at least one row (an empty file warns).",
+        ),
         *statistical_checks.check_specs(contract, cleaned),
     ]
     if contract.failure_rate.review is not None:
@@ -79,6 +91,33 @@ def published_values(layers: Layers, warehouse: Warehouse, partition: str) -> di
         return {}
     frame = warehouse.read(layers.cleaned.path[-1], partition=others, columns=dataset_unique)
     return {c: frame[c].dropna() for c in dataset_unique}
+
+
+def file_shape_check(contract, cleaned_key: dg.AssetKey, received: list[str], rows_in: int) -> dg.AssetCheckResult:
+    """Declared columns missing from the file (ERROR under `on_missing_column: block`, else WARN)
+    and an empty file (WARN: nothing to publish, said instead of a silent success)."""
+    missing = [c.name for c in contract.columns if c.name not in received]
+    if rows_in == 0:
+        passed, severity, text = False, WARN, "the file holds no rows (empty, or a header only): nothing to publish"
+    elif missing:
+        block = contract.on_missing_column == "block"
+        passed, severity = False, ERROR if block else WARN
+        text = f"the file lacks {len(missing)} declared column(s): {', '.join(missing)}; " + (
+            "publication held (`on_missing_column: block`): send the file again with the columns, "
+            "or set `on_missing_column: warn` in the contract to publish them empty"
+            if block
+            else "published with the column(s) empty (`on_missing_column: warn`)"
+        )
+    else:
+        passed, severity, text = True, WARN, f"all {len(contract.columns)} declared columns present, {rows_in} rows"
+    return dg.AssetCheckResult(
+        asset_key=cleaned_key,
+        check_name=names.FILE_SHAPE_CHECK,
+        passed=passed,
+        severity=severity,
+        description=text,
+        metadata={"missing_columns": ", ".join(missing) or "-", "rows_in": rows_in},
+    )
 
 
 def build_clean(layers: Layers) -> dg.AssetsDefinition:
@@ -119,6 +158,7 @@ def build_clean(layers: Layers) -> dg.AssetsDefinition:
         received = (warehouse.last_commit(layers.raw.path[-1], partition) or {}).get("dq_columns")
         if received:  # columns another file added to raw's schema were not in this file
             raw = raw.drop(columns=[c for c in raw.columns if not c.startswith("_") and c not in json.loads(received)])
+        file_columns = [c for c in raw.columns if not c.startswith("_")]
         result = rules.evaluate(raw, contract, published=published_values(layers, warehouse, partition))
         del raw
         quarantine = result.quarantine
@@ -139,7 +179,11 @@ def build_clean(layers: Layers) -> dg.AssetsDefinition:
             "seconds/check_gx": t2 - t1,
             "seconds/statistics": stats.seconds,
         }
-        gates_passed = rate <= level.error and pandera_gate.passed and gx_gate.passed and stats.gates_passed
+        shape = file_shape_check(contract, cleaned_key, file_columns, result.rows_in)
+        shape_ok = shape.passed or shape.severity == WARN
+        gates_passed = (
+            rate <= level.error and pandera_gate.passed and gx_gate.passed and stats.gates_passed and shape_ok
+        )
         # Above failure_rate.review (and within error) the file waits for a human decision.
         held, review_result = (
             (None, None)
@@ -230,6 +274,7 @@ def build_clean(layers: Layers) -> dg.AssetsDefinition:
             description=gx_gate.summary,
             metadata=gx_gate.to_metadata(),
         )
+        yield shape
         if review_result is not None:
             yield review_result
         n_raw, n_clean, n_quar = layers.stored_rows(warehouse, partition)

@@ -5,12 +5,14 @@ a rollback never double counts. The PII gate runs inside the step: the aggregate
 when no value in it looks like PII.
 """
 
+import json
+
 import dagster as dg
 
 from dq_platform import names
 from dq_platform.contract import Aggregation, Contract, ContractError, joined_types
 from dq_platform.defs.layers import ERROR, Layers
-from dq_platform.defs.models import aggregation_deps, read_join_models
+from dq_platform.defs.models import ORDER_RETRY, aggregation_deps, read_join_models
 from dq_platform.engine import rules
 from dq_platform.engine.aggregation import aggregate, read_columns, source_table
 from dq_platform.io.warehouse import Warehouse
@@ -61,15 +63,19 @@ def build_gold(layers: Layers, agg: Aggregation, catalog: dict) -> dg.AssetsDefi
             "group_by": ", ".join(([f"{agg.time_column} ({agg.grain})"] if agg.time_column else []) + agg.group_by)
             or "-",
         },
+        retry_policy=ORDER_RETRY if agg.join else None,
         **layers.common,
     )
     def gold(context: dg.AssetExecutionContext, warehouse: Warehouse):
         from dq_platform.engine.pii import scan_frame
 
-        # masked (or, with `over: model`, the contract's model table): only the columns used
-        masked = warehouse.read(source_table(contract, agg), columns=read_columns(contract, agg))
+        # masked (or, with `over: model`, the contract's model table): only the columns used, at a
+        # pinned version, so the result says what it was computed from (publication order, docs/reliability.md)
+        source = source_table(contract, agg)
+        versions = warehouse.versions([source, *(j.model for j in agg.join)])
+        masked = warehouse.read(source, version=versions[source], columns=read_columns(contract, agg))
         stats: dict = {}
-        models = read_join_models(warehouse, agg, catalog, context.log) if agg.join else None
+        models = read_join_models(warehouse, agg, catalog, context.log, versions) if agg.join else None
         out = aggregate(masked, agg, models, stats)
         findings = scan_frame(out)
         hits = sum(sum(k.values()) for k in findings.values())
@@ -80,6 +86,7 @@ def build_gold(layers: Layers, agg: Aggregation, catalog: dict) -> dg.AssetsDefi
                     "groups": len(out),
                     "rows_aggregated": len(masked),
                     names.GATES_KEY: names.PASSED,
+                    names.SOURCES_META: json.dumps(versions, sort_keys=True),
                     "partitions_aggregated": int(masked[rules.PARTITION].nunique()),
                     **stats,
                 },

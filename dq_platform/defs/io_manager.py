@@ -5,6 +5,7 @@ A Dagster definition, so it lives with the other definitions; the storage it wri
 `column_schema` are the output metadata each write records.
 """
 
+import json
 import sys
 import time
 
@@ -13,7 +14,7 @@ import pandas as pd
 
 from dq_platform import names
 from dq_platform.defs.execution import steps_share_process
-from dq_platform.io.warehouse import Warehouse
+from dq_platform.io.warehouse import SOURCES_KEY, Warehouse
 
 
 def process_peak_mb() -> float:
@@ -49,6 +50,8 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             for k, v in (context.output_metadata or {}).items()
             if k.startswith(names.COMMIT_PREFIX)
         }
+        # A whole-table result that names the source versions it read is published in source order.
+        sources = commit_meta.pop(SOURCES_KEY, None) if partition is None else None
         started = time.perf_counter()
         info = self.warehouse.write(
             table,
@@ -58,17 +61,21 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             date_columns=list(date_columns),
             extra_metadata=commit_meta,
             hand_off=steps_share_process(context.step_context),
+            sources=json.loads(sources) if sources else None,
         )
-        context.add_output_metadata(
-            {
-                "seconds/write": round(time.perf_counter() - started, 4),
-                "memory/process_peak_mb": process_peak_mb(),
-                "dagster/row_count": info.rows,
-                "dagster/column_schema": column_schema(obj),
-                "dagster/uri": info.uri,
-                "delta_version": info.version,
-            }
-        )
+        meta = {
+            "seconds/write": round(time.perf_counter() - started, 4),
+            "memory/process_peak_mb": process_peak_mb(),
+            "dagster/column_schema": column_schema(obj),
+            "dagster/uri": info.uri,
+            "delta_version": info.version,
+        }
+        if info.skipped:  # a concurrent run already published a result from newer sources
+            context.log.info(f"{table}: not written, {info.skipped}")
+            meta.update({"dq/published": False, "dq/skipped": info.skipped})
+        else:
+            meta["dagster/row_count"] = info.rows
+        context.add_output_metadata(meta)
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         table = context.asset_key.path[-1]

@@ -2,7 +2,8 @@
 
 Delta's own optimize and vacuum, nothing home-made. Vacuum always runs with Delta's retention
 check on: it refuses a retention shorter than the table's `delta.deletedFileRetentionDuration`
-(7 days by default), so it never deletes a file that a version inside retention still needs.
+(7 days by default), so it never deletes a file that a version inside retention still needs. It
+is a full vacuum, so uncommitted files a crashed or conflicting writer left behind go too.
 Each table's bytes and files before/after are recorded as an observation on its asset.
 """
 
@@ -68,13 +69,18 @@ def optimize(warehouse: Warehouse, table: str, zorder: list[str], run_id: str) -
 
 
 def vacuum(warehouse: Warehouse, table: str, retention_hours: int, run_id: str) -> list[str]:
-    """Delete files no version younger than `retention_hours` needs; Delta's retention check stays on."""
+    """Delete files no version younger than `retention_hours` needs; Delta's retention check stays on.
+
+    A full vacuum: it also deletes data files no commit ever named (a writer killed between writing
+    its files and committing them, or a commit that lost a conflict), once they are older than the
+    retention, so a write still in flight is never touched."""
     dt = warehouse.table(table)
     return dt.vacuum(
         retention_hours=retention_hours,
         dry_run=False,
         enforce_retention_duration=True,
         commit_properties=_commit(dt, run_id),
+        full=True,
     )
 
 

@@ -11,6 +11,8 @@ when its blocking checks pass, so a failure leaves the last good version in plac
   long format, and what each one means. Check: `gold_has_no_pii` on each.
 """
 
+import json
+
 import dagster as dg
 import pandas as pd
 
@@ -22,6 +24,9 @@ from dq_platform.engine.rules import PARTITION, SOURCE_LINE
 from dq_platform.io.warehouse import Warehouse
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+# A result computed from several tables can find, at publication, that a concurrent run published
+# one newer and one older input (io/warehouse.StaleSourcesError): the step runs again on fresh reads.
+ORDER_RETRY = dg.RetryPolicy(max_retries=3, delay=0.5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
 def modeling_assets(
@@ -112,7 +117,8 @@ def model_asset(
         **common,
     )
     def build(context: dg.AssetExecutionContext, warehouse: Warehouse):
-        masked = warehouse.read(masked_key.path[-1], columns=read_columns(model))
+        versions = warehouse.versions([masked_key.path[-1]])  # pinned: published in source order
+        masked = warehouse.read(masked_key.path[-1], version=versions[masked_key.path[-1]], columns=read_columns(model))
         result = build_model(masked, model)
         partitions = int(masked[PARTITION].nunique()) if PARTITION in masked.columns else 0
         del masked
@@ -156,6 +162,7 @@ def model_asset(
                     "rows_superseded": result.superseded,
                     "partitions": partitions,
                     names.GATES_KEY: "passed",
+                    names.SOURCES_META: json.dumps(versions),
                 },
             )
         else:
@@ -278,7 +285,9 @@ def semantic_assets(contract: Contract, masked_key: dg.AssetKey, common: dict) -
     def semantic_layer(context: dg.AssetExecutionContext, warehouse: Warehouse):
         from dq_platform.engine.pii import scan_frame
 
-        masked = warehouse.read(source_table(contract, contract.semantic), columns=semantic.read_columns(contract))
+        source = source_table(contract, contract.semantic)
+        versions = warehouse.versions([source])  # pinned: published in source order
+        masked = warehouse.read(source, version=versions[source], columns=semantic.read_columns(contract))
         metrics = semantic.compute_metrics(masked, contract)
         defs = semantic.definitions(contract)
         # Owners are contact addresses by design (email or team:); every other definition field is scanned.
@@ -288,6 +297,7 @@ def semantic_assets(contract: Contract, masked_key: dg.AssetKey, common: dict) -
                 meta = {
                     "rows": len(frame),
                     names.GATES_KEY: "passed",
+                    names.SOURCES_META: json.dumps(versions),
                     "definitions": dg.MetadataValue.md(semantic.definitions_markdown(contract)),
                 }
                 if key == metrics_key:
@@ -317,7 +327,7 @@ def aggregation_deps(contract: Contract, section) -> list[dg.AssetKey]:
 
 
 def read_join_models(
-    warehouse: Warehouse, agg, catalog: dict[str, ModelEntry], log
+    warehouse: Warehouse, agg, catalog: dict[str, ModelEntry], log, versions: dict[str, int] | None = None
 ) -> dict[str, tuple[list[str], pd.DataFrame]]:
     """The models an aggregation joins, with just their key and the joined columns.
 
@@ -328,8 +338,9 @@ def read_join_models(
     for j in agg.join:
         entry = catalog[j.model]
         cols = list(dict.fromkeys([*entry.key, *(c for jj in agg.join if jj.model == j.model for c in jj.columns)]))
-        if warehouse.table(j.model) is None:
+        version = (versions or {}).get(j.model)
+        if version == -1 or (version is None and warehouse.table(j.model) is None):
             log.warning(f"{j.model} is not materialized yet: its columns join as nulls")
             continue
-        out[j.model] = (entry.key, warehouse.read(j.model, columns=cols))
+        out[j.model] = (entry.key, warehouse.read(j.model, version=version, columns=cols))
     return out

@@ -6,11 +6,18 @@ dataset never holds another one back. All of them list the same landing zone thr
 `LandingZone` interface (local folder or s3://bucket/prefix), chosen by configuration.
 
 State that must survive restarts lives in Dagster: registered partitions (their keys carry the
-content hash, so "already processed" is a look-up) and the sensor cursor (files seen but not yet
-stable, and the size/mtime of files already handled). The landing zone is never modified.
+content hash, so "already registered" is a look-up) and the sensor cursor (files seen but not yet
+stable, the size/mtime of files already handled, and the files whose run has not ended yet).
+The landing zone is never modified.
+
+A registered file is processed only once its newest run ended with a verdict (run_state.py). A
+file whose run died is retried: up to DQ_RETRY_ATTEMPTS runs in all, the n-th retry
+DQ_RETRY_BACKOFF_SECONDS * 2**(n-1) after the last one ended; then the sensor gives up and logs
+an error (the dead runs' CRITICAL run-failure incident stays open, with its reminders).
 """
 
 import json
+import time
 from pathlib import PurePosixPath
 
 import dagster as dg
@@ -21,14 +28,27 @@ from dq_platform.defs.execution import execution_config
 from dq_platform.defs.layers import partitions_def
 from dq_platform.defs.partitions import registered_content, source_tags
 from dq_platform.defs.resources import LandingZoneResource
+from dq_platform.defs.run_state import FileRun, file_state, mark_dead_run_failed
 from dq_platform.io.landing import SourceFile
 from dq_platform.io.landing_zones import LandingFile, LandingFileChanged, LandingZone, is_temporary
 
 MAX_RUNS_PER_TICK = 25  # keeps a tick short when many files land at once; the rest follow next tick
+REQUEST_LOST_SECONDS = 300  # a requested run that does not exist after this long is requested again
 
 
 def sensor_interval_seconds() -> int:
     return settings.number("DQ_SENSOR_INTERVAL_SECONDS", int)
+
+
+def _retry_due(run: FileRun, now: float) -> tuple[bool, str]:
+    """(retry now?, why not) for a file whose newest run died."""
+    limit = settings.number("DQ_RETRY_ATTEMPTS", int)
+    if run.attempts >= limit:
+        return False, f"gave up after {run.attempts} runs that did not finish (DQ_RETRY_ATTEMPTS={limit})"
+    wait = settings.number("DQ_RETRY_BACKOFF_SECONDS") * 2 ** max(run.attempts - 1, 0)
+    if run.ended is not None and now - run.ended < wait:
+        return False, f"retry {run.attempts} of {limit - 1} due in {wait - (now - run.ended):.0f}s"
+    return True, ""
 
 
 def _ready(zone: LandingZone, f: LandingFile, marker: str | None) -> bool:
@@ -58,11 +78,61 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
         state = json.loads(context.cursor) if context.cursor else {}
         pending: dict[str, list] = state.get("pending", {})  # relpath -> [size, mtime] seen last tick
         handled: dict[str, list] = state.get("handled", {})  # relpath -> [size, mtime] already decided
+        inflight: dict[str, dict] = state.get("inflight", {})  # partition -> file: its run has not ended yet
         known = registered_content(context.instance, contract)
+        now = time.time()
         requests: list[dg.RunRequest] = []
         new_keys: list[str] = []
         notes: list[str] = []
         listed = set()
+
+        def request(key: str, item: dict, attempt: int) -> None:
+            inflight[key] = {**item, "at": now}
+            requests.append(
+                dg.RunRequest(
+                    run_key=key if attempt == 1 else f"{key}#{attempt}",
+                    partition_key=key,
+                    run_config=execution_config(item["size"]),
+                    tags={**item["tags"], names.TRIGGER_TAG: "sensor", names.ATTEMPT_TAG: str(attempt)},
+                )
+            )
+
+        def follow(key: str, item: dict) -> str:
+            """Decide on a registered file from its newest run: 'done', 'waiting' or 'requested'."""
+            run = file_state(context.instance, contract.name, key)
+            if run.state == "crashed" and run.ended is None:  # dead worker, the run still says STARTED
+                mark_dead_run_failed(context.instance, run.run, run.reason)
+                run = file_state(context.instance, contract.name, key)
+            if run.state in ("done", "canceled"):
+                inflight.pop(key, None)
+                return "done"
+            if run.state == "running":
+                inflight.setdefault(key, {**item, "at": now})
+                return "waiting"
+            if run.state == "none":  # registered, no run yet (or its request was lost): start it
+                if key not in inflight or now - inflight[key]["at"] > REQUEST_LOST_SECONDS:
+                    request(key, item, 1)
+                    return "requested"
+                return "waiting"
+            due, why = _retry_due(run, time.time())
+            if due:
+                context.log.warning(f"{item['relpath']}: run {run.run.run_id} did not finish ({run.reason}); retrying")
+                request(key, item, run.attempts + 1)
+                return "requested"
+            if why.startswith("gave up"):
+                inflight.pop(key, None)
+                context.log.error(f"{item['relpath']} ({key}): {why}; its last run {run.run.run_id} failed")
+            else:
+                inflight.setdefault(key, {**item, "at": now})
+            notes.append(f"{item['relpath']}: {why}")
+            return "waiting"
+
+        # files whose run had not ended last tick: finished now, or died (retried with backoff, or given up)
+        for key, item in list(inflight.items()):
+            if len(requests) >= MAX_RUNS_PER_TICK:
+                break
+            follow(key, item)
+
         for f in zone.list(contract.source.pattern):
             if is_temporary(f.relpath):
                 continue
@@ -91,27 +161,24 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
             source = SourceFile(
                 dataset=contract.name, name=PurePosixPath(f.relpath).name, sha256=sha, size=f.size, uri=f.uri
             )
+            item = {"relpath": f.relpath, "size": f.size, "tags": source_tags(source)}
             if source.sha256[:16] in known:
-                notes.append(
-                    f"{f.relpath}: same content (sha256 {sha[:16]}…) as partition "
-                    f"'{known[source.sha256[:16]]}': already registered, not processed again"
-                )
+                key = known[source.sha256[:16]]
+                same = f"{f.relpath}: same content (sha256 {sha[:16]}…) as partition '{key}': already registered"
+                if key in inflight:
+                    notes.append(f"{same}, its run has not finished yet")
+                elif follow(key, item) == "done":
+                    notes.append(f"{same} and processed, not processed again")
                 continue
             key = source.partition_key
             known[source.sha256[:16]] = key
             new_keys.append(key)
-            requests.append(
-                dg.RunRequest(
-                    run_key=key,
-                    partition_key=key,
-                    run_config=execution_config(f.size),
-                    tags={**source_tags(source), names.TRIGGER_TAG: "sensor"},
-                )
-            )
+            request(key, item, 1)
         # files that disappeared are forgotten, so the cursor does not grow forever
         state = {
             "pending": {k: v for k, v in pending.items() if k in listed},
             "handled": {k: v for k, v in handled.items() if k in listed},
+            "inflight": inflight,
         }
         for note in notes:
             context.log.info(note)

@@ -18,12 +18,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from dq_platform import settings
 from dq_platform.contract import Contract
 from dq_platform.engine.rules import PARSE_ERROR, RAW_RECORD, SOURCE_LINE
 from dq_platform.io.landing import SourceFileError
 
 # empty, whitespace only, or only a byte-order mark: nothing to read
 BLANK = re.compile(rb"(?:\xef\xbb\xbf)?\s*")
+MAX_RECORD_ENV = "DQ_MAX_RECORD_BYTES"
+_FIRST_BLOCK = 1 << 20  # Arrow's default block; grown (x8 per try) for a longer header or record
+
+
+def human_bytes(n: int) -> str:
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def max_record_bytes() -> int:
+    """The longest header or record read (DQ_MAX_RECORD_BYTES, default 64 MiB): Arrow parses in
+    blocks that must hold a whole record, so the limit bounds the memory one block takes."""
+    return settings.byte_size(MAX_RECORD_ENV) or 64 << 20
 
 
 def empty_frame(columns: list[str]) -> pd.DataFrame:
@@ -273,14 +289,14 @@ def _source_lines(
     bad_lines: list[int] = []
     first = _LINE_BREAK.search(data)
     pos, row_start, line, taken, k, nb = first.start() if first else len(data), 0, 1, 0, 0, 0
-    for text, _, _ in bad:
+    for text, expected, actual in bad:
         raw = text.encode(encoding, errors="replace")
         while True:
             at = _find_row(data, raw, pos, has_cr)
-            if at < 0:
+            if at < 0:  # never quote the row: it may hold personal data (errors reach logs and alerts)
                 raise SourceFileError(
-                    f"{name}: cannot locate the unparseable row {text[:60]!r} in the file, so its "
-                    f"line number is unknown"
+                    f"{name}: cannot locate an unparseable row ({actual} fields where {expected} were "
+                    f"expected, after line {line}) in the file, so its line number is unknown"
                 )
             line += _breaks(data, row_start, at)
             row_start, pos = at, at + len(raw)
@@ -336,13 +352,37 @@ def _unclosed_quote_line(data: bytes) -> int | None:
     return int(run_starts[np.argmax(run_ends - run_starts)]) + 1
 
 
-def read_csv(data: bytes, contract: Contract, name: str) -> pd.DataFrame:
+def _longest_record_line(data: bytes) -> int:
+    """The line of the likely culprit when a record is longer than the limit: where the longest
+    run of quoted line breaks starts (a quote never closed), else the longest line."""
+    line = _unclosed_quote_line(data)
+    if line is not None:
+        return line
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.concatenate(([-1], np.flatnonzero(buf == ord("\n")), [len(buf)]))
+    return int(np.argmax(np.diff(ends))) + 1
+
+
+def _arrow_reason(e: Exception) -> str:
+    """Arrow's parse error without the record text it may end with (`...: <the row>`)."""
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    parts = first.split(": ")
+    return ": ".join(parts[:2]) if len(parts) > 2 else first
+
+
+def _header(data: bytes, encoding: str, contract: Contract, name: str, limit: int) -> tuple[list[str], int]:
+    """The header's column names, read from the whole first line however long, and its length in bytes."""
     src = contract.source
-    data, encoding = _text_bytes(data, src.encoding, name)
-    if BLANK.fullmatch(data):  # e.g. UTF-16 holding only its byte-order mark
-        return empty_frame([c.name for c in contract.columns])
-    text_head = data[:65536].decode(encoding, errors="replace").lstrip("\ufeff")
-    cells = next(csv.reader([_LINE_END_TEXT.split(text_head, maxsplit=1)[0]], delimiter=src.delimiter), [])
+    first = _LINE_BREAK.search(data)
+    end = first.start() if first else len(data)
+    if end > limit:
+        raise SourceFileError(
+            f"{name}:1: the header line is {human_bytes(end)} long, above the {human_bytes(limit)} "
+            f"limit of one record ({MAX_RECORD_ENV})"
+        )
+    text = data[:end].decode(encoding, errors="replace").lstrip("\ufeff")
+    csv.field_size_limit(max(csv.field_size_limit(), limit))  # one header cell may be long too
+    cells = next(csv.reader([text], delimiter=src.delimiter), [])
     if not cells or all(not h.strip() for h in cells):
         raise SourceFileError(f"{name}:1: no header line")
     header = _header_names(cells, name)
@@ -353,35 +393,62 @@ def read_csv(data: bytes, contract: Contract, name: str) -> pd.DataFrame:
                 f"{name}:1: header has one column but contains {other!r}: wrong delimiter "
                 f"(the contract expects {src.delimiter!r})"
             )
-    if not _LINE_BREAK.search(data):
-        data += b"\n"  # a header without a line break: zero rows (Arrow wants the header line ended)
-    bad: list[tuple[str, int, int]] = []
+    declared = {c.name for c in contract.columns}
+    if declared and not declared.intersection(header):
+        # said without quoting the cells: a file without its header has data on line 1
+        raise SourceFileError(
+            f"{name}:1: the header names none of the contract's {len(declared)} columns "
+            f"(a file without a header line, or a file of another dataset?)"
+        )
+    return header, end
 
+
+def _parse(data: bytes, header: list[str], encoding: str, delimiter: str, block: int, bad: list) -> pa.Table:
     def on_invalid(row) -> str:
         bad.append((row.text, row.expected_columns, row.actual_columns))
         return "skip"
 
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(data),
-            read_options=pacsv.ReadOptions(encoding=encoding, column_names=header, skip_rows=1),
-            parse_options=pacsv.ParseOptions(
-                delimiter=src.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={h: pa.large_string() for h in header},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except pa.ArrowInvalid as e:
-        if "straddl" in str(e):  # one record longer than Arrow's block: a quote that never closes
-            line = _unclosed_quote_line(data)
-            raise SourceFileError(
-                f"{name}:{line or '?'}: a record runs on for more than a megabyte"
-                + (', from a quote (") opened on this line that is probably never closed' if line else "")
-            ) from None
-        raise SourceFileError(f"{name}: cannot be parsed as CSV: {e}") from None
+    return pacsv.read_csv(
+        io.BytesIO(data),
+        read_options=pacsv.ReadOptions(encoding=encoding, column_names=header, skip_rows=1, block_size=block),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types={h: pa.large_string() for h in header},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
+def read_csv(data: bytes, contract: Contract, name: str) -> pd.DataFrame:
+    src = contract.source
+    data, encoding = _text_bytes(data, src.encoding, name)
+    if BLANK.fullmatch(data):  # e.g. UTF-16 holding only its byte-order mark
+        return empty_frame([c.name for c in contract.columns])
+    limit = max_record_bytes()
+    header, header_bytes = _header(data, encoding, contract, name, limit)
+    if not _LINE_BREAK.search(data):
+        data += b"\n"  # a header without a line break: zero rows (Arrow wants the header line ended)
+    # Arrow's block must hold the header and any one record: start at its default (or twice the
+    # header), grow x8 while a record straddles blocks, up to the limit (a re-parse, rare).
+    block = min(limit, max(_FIRST_BLOCK, 2 * header_bytes + 2))
+    while True:
+        bad: list[tuple[str, int, int]] = []
+        try:
+            table = _parse(data, header, encoding, src.delimiter, block, bad)
+            break
+        except pa.ArrowInvalid as e:
+            if "straddl" in str(e) or "larger than block size" in str(e):
+                if block < limit:
+                    block = min(limit, block * 8)
+                    continue
+                line = _longest_record_line(data)
+                raise SourceFileError(
+                    f"{name}:{line}: a record starting on this line runs on for more than "
+                    f'{human_bytes(limit)} (the {MAX_RECORD_ENV} limit): a quote (") opened there and '
+                    f"never closed, or a value longer than the limit (raise {MAX_RECORD_ENV} if it is legal)"
+                ) from None
+            raise SourceFileError(f"{name}: cannot be parsed as CSV: {_arrow_reason(e)}") from None
 
     n_good, has_cr = table.num_rows, b"\r" in data
     n_breaks, nonblank, good_nb = _breaks(data), None, None

@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import os
-import re
 
 import numpy as np
 import pandas as pd
@@ -22,12 +21,11 @@ import pyarrow.parquet as pq
 from dq_platform import settings
 from dq_platform.contract import Contract
 from dq_platform.engine.rules import CHECKSUM, PARSE_ERROR, RAW_RECORD, SOURCE_FILE, SOURCE_LINE
-from dq_platform.io.csv_reader import BLANK, empty_frame, read_csv
+from dq_platform.io.csv_reader import BLANK, empty_frame, human_bytes, read_csv
 from dq_platform.io.files import _uri, filesystem
 from dq_platform.io.landing import SourceFileError
 
 MAX_SOURCE_BYTES_ENV = "DQ_MAX_SOURCE_BYTES"
-_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 def max_source_bytes() -> int:
@@ -38,23 +36,16 @@ def max_source_bytes() -> int:
     Above the limit the run fails up front with a message naming the file, instead of being
     killed for lack of memory half-way. Accepts bytes or a binary suffix: 2000000000, 512M, 2G.
     """
-    raw = settings.get(MAX_SOURCE_BYTES_ENV) or ""
-    if raw:
-        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", raw, re.IGNORECASE)
-        if not m:
-            raise ValueError(f"{MAX_SOURCE_BYTES_ENV}={raw!r}: expected a number of bytes, e.g. 2000000000 or 2G")
-        return int(float(m[1]) * _UNITS[m[2].upper()])
+    try:
+        limit = settings.byte_size(MAX_SOURCE_BYTES_ENV)
+    except settings.SettingsError as e:
+        raise ValueError(str(e)) from None
+    if limit is not None:
+        return limit
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
     except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or the value is unknown
         return 4 << 30
-
-
-def _human(n: int) -> str:
-    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} bytes"
 
 
 def read_source(
@@ -70,7 +61,7 @@ def read_source(
     size, limit = fs.get_file_info(path).size, max_source_bytes()
     if size is not None and size > limit:
         raise SourceFileError(
-            f"{name}: {_human(size)} is above the {_human(limit)} one-piece limit ({MAX_SOURCE_BYTES_ENV}); "
+            f"{name}: {human_bytes(size)} is above the {human_bytes(limit)} one-piece limit ({MAX_SOURCE_BYTES_ENV}); "
             f"split the file (each part becomes its own partition)"
         )
     with fs.open_input_stream(path) as f:

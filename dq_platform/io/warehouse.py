@@ -6,6 +6,7 @@ its audit-log run point at each other. Partitioned tables are physically partiti
 `_partition` (one source file each) and a run replaces exactly its own partition.
 """
 
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -18,7 +19,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from dq_platform import settings
+from dq_platform import faults, settings
 from dq_platform.engine.rules import PARTITION
 from dq_platform.io.s3 import sse_options
 
@@ -97,6 +98,31 @@ class WriteInfo:
     uri: str
     version: int
     rows: int
+    skipped: str | None = None  # why nothing was committed (a result from newer sources is published)
+
+
+SOURCES_KEY = "dq_sources"  # commit metadata of a derived table: {source table: Delta version read}
+
+
+class StaleSourcesError(RuntimeError):
+    """A derived result read some sources older and some newer than the published one: recompute."""
+
+
+def recorded_sources(dt: DeltaTable, depth: int = 50) -> dict[str, int]:
+    """The source versions the table's newest result was computed from ({} when none is recorded)."""
+    for entry in dt.history(depth):
+        if SOURCES_KEY in entry:
+            return {k: int(v) for k, v in json.loads(entry[SOURCES_KEY]).items()}
+    return {}
+
+
+def source_order(ours: dict[str, int], published: dict[str, int]) -> str:
+    """'newer' (every source at least as new: publish), 'older' (stale: skip) or 'mixed' (recompute)."""
+    older = any(v < published[t] for t, v in ours.items() if t in published)
+    newer = any(v > published.get(t, -1) for t, v in ours.items())
+    if older and newer:
+        return "mixed"
+    return "older" if older else "newer"
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -153,14 +179,20 @@ class Warehouse(dg.ConfigurableResource):
         date_columns: list[str] = (),
         extra_metadata: dict[str, str] | None = None,
         hand_off: bool = False,
+        sources: dict[str, int] | None = None,
     ) -> WriteInfo:
         """Replace the partition (or the whole table) atomically, retrying commit conflicts.
 
-        `hand_off`: keep the written partition in this process's `HANDOFF` for the next step."""
+        `hand_off`: keep the written partition in this process's `HANDOFF` for the next step.
+        `sources`: a whole-table result computed from these source table versions (gold, models,
+        semantic layer): published only in source order (`write_ordered`)."""
         if partition is not None:
             df = df.assign(**{PARTITION: partition})
         data = to_arrow(df, date_columns)
         meta = {"dagster_run_id": run_id, "dagster_partition": partition or "", **(extra_metadata or {})}
+        if sources is not None and partition is None:
+            return self.write_ordered(table, data, meta, sources)
+        faults.point(f"write:{table}:begin")
         kwargs = dict(
             mode="overwrite",
             schema_mode="merge" if partition is not None else "overwrite",
@@ -172,16 +204,75 @@ class Warehouse(dg.ConfigurableResource):
         uri = self.table_uri(table)
         for attempt in range(6):
             try:
-                write_deltalake(uri, data, **kwargs)
+                write_deltalake(uri, _fault_stream(data, f"write:{table}:inside"), **kwargs)
                 break
             except CommitFailedError:
                 if attempt == 5:
                     raise
                 time.sleep(0.2 * 2**attempt)
+        faults.point(f"write:{table}:committed")
         dt = self.table(table)
         if hand_off and partition is not None:
             HANDOFF.put(uri, partition, _identity(dt), data)
         return WriteInfo(uri=uri, version=dt.version(), rows=len(df))
+
+    def versions(self, tables: list[str]) -> dict[str, int]:
+        """The current Delta version of each table (-1: not created yet): what a derived result reads."""
+        out = {}
+        for t in dict.fromkeys(tables):
+            dt = self.table(t)
+            out[t] = -1 if dt is None else dt.version()
+        return out
+
+    def write_ordered(self, table: str, data: pa.Table, meta: dict[str, str], sources: dict[str, int]) -> WriteInfo:
+        """Replace a derived table with a result computed from `sources`, never over a newer one.
+
+        The ordering rule of concurrent runs (docs/reliability.md): the commit records the source
+        versions it was computed from, and is made only if none of them is older than the ones the
+        published result records; it is made against the exact table version checked (no
+        rebase: `max_commit_retries=0`), so a result committed in between sends it back to the check.
+        A stale result is skipped (WriteInfo.skipped); one both older and newer raises
+        StaleSourcesError so the step recomputes from fresh reads.
+        """
+        uri = self.table_uri(table)
+        meta = {**meta, SOURCES_KEY: json.dumps(sources, sort_keys=True)}
+        faults.point(f"write:{table}:begin")
+        for attempt in range(20):
+            dt = self.table(table)
+            if dt is not None:
+                published = recorded_sources(dt)
+                order = source_order(sources, published)
+                if order == "older":
+                    return WriteInfo(
+                        uri=uri,
+                        version=dt.version(),
+                        rows=0,
+                        skipped=f"version {dt.version()} was computed from newer sources {published}",
+                    )
+                if order == "mixed":
+                    raise StaleSourcesError(
+                        f"{table}: sources {sources} are partly older than the published {published}; recompute"
+                    )
+            props = CommitProperties(custom_metadata=meta, max_commit_retries=0)
+            try:
+                write_deltalake(
+                    dt if dt is not None else uri,
+                    _fault_stream(data, f"write:{table}:inside"),
+                    mode="overwrite",
+                    schema_mode="overwrite",
+                    commit_properties=props,
+                    storage_options=None if dt is not None else self.storage_options(),
+                )
+            except CommitFailedError:
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+                continue
+            except Exception:  # noqa: BLE001 - a racing creator made the table first: check again
+                if dt is None and self.table(table) is not None:
+                    continue
+                raise
+            faults.point(f"write:{table}:committed")
+            return WriteInfo(uri=uri, version=self.table(table).version(), rows=data.num_rows)
+        raise RuntimeError(f"{table}: 20 concurrent commits in a row; giving up")
 
     def replace_where(
         self,
@@ -286,6 +377,19 @@ class Warehouse(dg.ConfigurableResource):
             if partition is None or entry.get("dagster_partition") == partition:
                 return entry
         return None
+
+
+def _fault_stream(data: pa.Table, point: str):
+    """`data` as is; for a crash test armed at `point`, a stream that fires it once the Delta
+    writer has taken every row and before it commits (faults.py)."""
+    if not faults.armed(point):
+        return data
+
+    def batches():
+        yield from data.to_batches()
+        faults.point(point)
+
+    return pa.RecordBatchReader.from_batches(data.schema, batches())
 
 
 def to_arrow(df: pd.DataFrame, date_columns=()) -> pa.Table:

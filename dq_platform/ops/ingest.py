@@ -7,6 +7,7 @@ outcome (rows per layer, checks, the gate that held it, its reports) is summariz
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from dq_platform import names, settings
 from dq_platform.contract import Contract
 from dq_platform.defs.execution import run_config
 from dq_platform.defs.partitions import source_tags
+from dq_platform.defs.run_state import worker_tag
 from dq_platform.io import landing
 from dq_platform.reports.errors import root_cause
 
@@ -30,6 +32,7 @@ class RunOutcome:
     checks: list[tuple[str, str, bool, str]] = field(default_factory=list)  # asset, check, passed, severity
     error: str | None = None
     failed_gates: list[str] = field(default_factory=list)  # "asset.check: description" of failed ERROR checks
+    warnings: list[str] = field(default_factory=list)  # the same of failed WARN checks (e.g. an empty file)
     reports: dict[str, str] = field(default_factory=dict)  # kind -> URI of the run's reports (reports/run_report.py)
     held: bool = False  # waiting for a human review decision (defs/review.py)
 
@@ -64,7 +67,13 @@ def run_file(
         **run_config(process_per_step=executor == "multiprocess"),
         "loggers": {"console": {"config": {"log_level": level}}},
     }
-    tags = {**source_tags(source), **(extra_tags or {}), names.PARTITION_TAG: source.partition_key}
+    # dq/worker: this process, so a run left STARTED by a killed CLI is recognized as dead (run_state.py)
+    tags = {
+        **source_tags(source),
+        **(extra_tags or {}),
+        names.PARTITION_TAG: source.partition_key,
+        names.WORKER_TAG: worker_tag(),
+    }
     result = dg.execute_job(job, instance, run_config=config, tags=tags, raise_on_error=False)
     outcome = summarize(result, contract, source.partition_key)
     from dq_platform.io.warehouse import Warehouse
@@ -87,20 +96,21 @@ def summarize(result, contract: Contract, partition: str) -> RunOutcome:
             rows["quarantined"] = meta.get("rows_quarantined", 0)
         elif key == names.masked(contract.name):
             rows["masked"] = meta.get("rows_masked", 0)
-    checks, failed_gates = [], []
+    checks, failed_gates, warnings = [], [], []
     held = False
     for ev in result.get_asset_check_evaluations():
         checks.append((ev.asset_key.path[-1], ev.check_name, ev.passed, ev.severity.value))
         held |= ev.check_name == names.REVIEW_CHECK and not ev.passed
-        if not ev.passed and ev.severity.value == "ERROR":
-            failed_gates.append(f"{ev.asset_key.path[-1]}.{ev.check_name}: {ev.description or 'failed'}")
+        if not ev.passed:
+            text = f"{ev.asset_key.path[-1]}.{ev.check_name}: {ev.description or 'failed'}"
+            (failed_gates if ev.severity.value == "ERROR" else warnings).append(text)
     error = None
     if not result.success:
         for ev in result.all_events:
             if ev.is_step_failure:
                 error = f"{ev.step_key}: {root_cause(ev.event_specific_data.error)}"
                 break
-    if failed_gates and error and "blocking asset check failed" in error:
+    if failed_gates and error and re.search(r"blocking asset checks? failed", error):
         # say which gate held the file, and its numbers, instead of Dagster's generic message
         error = f"{error.split(':', 1)[0]}: {partition} held by {failed_gates[0]}"
     return RunOutcome(
@@ -112,5 +122,6 @@ def summarize(result, contract: Contract, partition: str) -> RunOutcome:
         checks=checks,
         error=error,
         failed_gates=failed_gates,
+        warnings=warnings,
         held=held,
     )

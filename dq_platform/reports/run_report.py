@@ -10,6 +10,7 @@ so the run page links its reports. The quarantine extract holds raw values: it s
 warehouse (the trust zone); nothing of its content goes to logs or metadata.
 """
 
+import csv
 import datetime as dt
 import io
 import json
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from dq_platform import names
@@ -288,13 +290,35 @@ def to_markdown(s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+_FORMULA_START = r"^[=+\-@\t\r]"  # cells a spreadsheet would run as a formula (OWASP: CSV injection)
+
+
+def neutralize_formulas(table: pa.Table) -> pa.Table:
+    """Text cells starting with = + - @ tab or CR get a leading apostrophe, so a spreadsheet shows
+    them as text instead of running them (OWASP's advice for CSV files people open). Vectorized;
+    the Delta quarantine table keeps the exact originals, this is only the extract people open."""
+    columns = []
+    for col in table.columns:
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            risky = pc.fill_null(pc.match_substring_regex(col, _FORMULA_START), False)
+            if pc.any(risky).as_py():
+                col = pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col)
+        columns.append(col)
+    return pa.table(columns, names=table.column_names)
+
+
 def _csv(frame) -> bytes:
-    """CSV bytes through Arrow's writer (~10x pandas' to_csv; a report is on the run's clock)."""
+    """CSV bytes through Arrow's writer (~10x pandas' to_csv; a report is on the run's clock), with
+    formula-leading cells neutralized."""
     buf = io.BytesIO()
     try:
-        pa_csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buf)
+        # every value quoted: Arrow leaves a lone CR unquoted otherwise, which splits the row when read back
+        table = neutralize_formulas(pa.Table.from_pandas(frame, preserve_index=False))
+        pa_csv.write_csv(table, buf, pa_csv.WriteOptions(quoting_style="all_valid"))
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # a nested column: pandas writes its repr
-        return frame.to_csv(index=False).encode()
+        text = frame.astype("string")
+        risky = text.apply(lambda col: col.str.match(_FORMULA_START).fillna(False).astype(bool))
+        return text.mask(risky, "'" + text).to_csv(index=False, quoting=csv.QUOTE_ALL).encode()
     return buf.getvalue()
 
 

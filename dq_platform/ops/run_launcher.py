@@ -1,0 +1,74 @@
+"""Dagster's default run launcher, plus the worker health check run monitoring needs.
+
+`DefaultRunLauncher` starts each run in a process of the code server and cannot tell the
+monitoring daemon whether that process still lives, so with it `run_monitoring` never fails a run
+whose worker died with its code server (a killed process group, an OOM kill, a machine restart):
+the run says STARTED forever and, with a run queue limit, every later run waits behind it.
+This launcher answers the health check:
+
+- a run launched by it: the code server that owns it (the `dagster/grpc_info` tag) is asked for
+  its current runs; a server that does not answer after a few tries, or no longer lists the run,
+  means the worker is gone (the server itself fails runs whose process died while it lives);
+- a run executed in place (`dq-platform ingest`, tag `dq/worker` = host:pid:start): the process
+  is looked up on this host;
+- anything else: RUNNING (unknown is never failed).
+
+Configured in dagster.yaml (`run_launcher`), with `run_monitoring` on: the daemon then marks a
+dead run FAILED within `poll_interval_seconds`, its file becomes unfinished (defs/run_state.py)
+and the queue moves on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from dagster import DagsterRun
+from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
+from dagster._core.storage.tags import GRPC_INFO_TAG
+
+from dq_platform import names
+from dq_platform.defs.run_state import worker_alive
+
+ATTEMPTS = 3  # a code server that misses this many health queries in a row is gone
+
+
+class MonitoredRunLauncher(DefaultRunLauncher):
+    @property
+    def supports_check_run_worker_health(self) -> bool:
+        return True
+
+    def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
+        alive = worker_alive(run.tags.get(names.WORKER_TAG))
+        if alive is not None:
+            if alive:
+                return CheckRunHealthResult(WorkerStatus.RUNNING)
+            return CheckRunHealthResult(WorkerStatus.FAILED, f"run process {run.tags[names.WORKER_TAG]} is gone")
+        info = run.tags.get(GRPC_INFO_TAG)
+        if not info:
+            return CheckRunHealthResult(WorkerStatus.RUNNING, "no worker to check")
+        return _ask_code_server(run.run_id, json.loads(info))
+
+
+def _ask_code_server(run_id: str, info: dict) -> CheckRunHealthResult:
+    from dagster._grpc.client import DagsterGrpcClient
+    from dagster._grpc.types import GetCurrentRunsResult
+    from dagster_shared.serdes import deserialize_value
+
+    client = DagsterGrpcClient(
+        port=info.get("port"), socket=info.get("socket"), host=info.get("host"), use_ssl=bool(info.get("use_ssl"))
+    )
+    error = None
+    for attempt in range(ATTEMPTS):
+        try:
+            current = deserialize_value(client.get_current_runs(), GetCurrentRunsResult).current_runs
+        except Exception as e:  # noqa: BLE001 - unreachable server: ask again, then call it gone
+            error = e
+            time.sleep(0.5 * (attempt + 1))
+            continue
+        if run_id in current:
+            return CheckRunHealthResult(WorkerStatus.RUNNING)
+        return CheckRunHealthResult(WorkerStatus.NOT_FOUND, "its code server no longer runs it")
+    return CheckRunHealthResult(
+        WorkerStatus.FAILED, f"its code server does not answer ({type(error).__name__}): the worker died with it"
+    )
