@@ -4,15 +4,18 @@ One function, `resolve`, serves the leak gates (which rows hold which kind), pro
 of a column looks like PII) and the `scrub` masking strategy (the text with "[kind]" in place of
 every value found), so what scrub replaces is exactly what the gates flag.
 
-How, vectorized (Arrow's RE2 kernels and numpy; Python only touches the few IBANs that pass mod-97):
-1. A DFA pass (`patterns.ANY`) keeps the values holding any candidate at all: in masked tokens
-   and ordinary text that is nearly none, and nothing else is paid for.
-2. Those values are cut into (head, candidate, tail) at their leftmost candidate, the candidate
-   named by the kind whose pattern matched. Each candidate is validated (checksums.py, phones.py);
-   a span that fails as its first kind is tried as every later kind it also fits.
-3. A valid candidate becomes "[kind]"; an invalid one is kept as it is (its pieces are not
-   searched again: the digits of an IBAN-shaped string with a bad checksum are no card) and the
-   search goes on after it. Rounds repeat on the values still holding a candidate: as many as the most PII-like
+How, vectorized (Arrow's RE2 kernels and numpy; Python touches only the IBANs of the four countries
+with national check digits and bare ISBN-shaped digits):
+1. DFA passes (`patterns.TRIGGER`, `SAFE_WHOLE`, `ANY`) keep the values holding any candidate at
+   all: in masked tokens and ordinary text that is nearly none, and nothing else is paid for.
+   Each distinct value among the rest is judged once.
+2. A value that is one candidate from end to end is judged as it is. Otherwise each kind's leftmost
+   candidate is captured with its own small pattern and the one starting first wins (ties: the
+   order of KINDS). Each candidate is validated (checksums.py, phones.py); a span that fails as its
+   first kind is tried as every later kind it also fits.
+3. A valid candidate becomes "[kind]"; an invalid one is kept as it is (its pieces are not searched
+   again: the digits of an IBAN-shaped string with a bad checksum are no card) and the search goes
+   on after it. Rounds repeat on the values still holding a candidate: as many as the most PII-like
    spans one value holds, each round over fewer values.
 
 Numeric columns are judged as a whole: integer values that are card numbers (issuer, length,
