@@ -172,6 +172,7 @@ SOURCE_GATES_CHECK = "masked_source_passed_gates"
 MASKED_PII_CHECK = "masked_has_no_pii"
 GOLD_PII_CHECK = "gold_has_no_pii"
 ANOMALIES_PII_CHECK = "anomalies_have_no_pii"
+RAW_UNDECLARED_PII_CHECK = "raw_has_no_undeclared_pii"  # WARN: a column not declared pii: looks like PII
 CONTRACT_VALID_CHECK = "contract_loads"
 PII_LEAK_CHECKS = frozenset({MASKED_PII_CHECK, GOLD_PII_CHECK, ANOMALIES_PII_CHECK})
 ROW_COUNT_HISTORY_CHECK = "row_count_matches_history"

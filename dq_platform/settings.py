@@ -74,6 +74,14 @@ VARIABLES: dict[str, Variable] = {
             "(demo and `dq-platform ui --demo-key` only)",
             "masking",
         ),
+        # PII detection
+        Variable(
+            "DQ_PHONE_REGIONS",
+            "US,CA,GB,DE,FR,ES,IT,NL,IN,AU",
+            "regions (ISO 3166 codes) whose national phone formats the PII detector recognizes; "
+            "numbers written with + or 00 and a country code are recognized for every region",
+            "pii",
+        ),
         # S3 (standard AWS variables; credentials are read by boto3 and Arrow themselves)
         Variable("AWS_ENDPOINT_URL", None, "S3-compatible endpoint (MinIO, a loopback test server)", "s3"),
         Variable("AWS_REGION", None, "AWS region", "s3"),

@@ -96,11 +96,12 @@ def test_table_lists_runs_newest_first_with_rows_checks_and_trigger(audited, cap
     assert [line.split()[0] for line in body] == [audited.runs[k].run_id[:8] for k in ("broken", "held", "ok")]
     ok_line = body[2].split()
     assert ok_line[1:5] == ["customers", audited.runs["ok"].partition, "cli", "SUCCESS"]
-    # in, cleaned, quarantined, published, checks (incl. freshness, review, 3 statistics and the 4 history checks, still learning)
-    assert ok_line[-5:] == ["40", "38", "2", "38", "21/0"]
+    # in, cleaned, quarantined, published, checks (incl. freshness, review, 3 statistics, the 4 history checks, still
+    # learning, and raw's undeclared-PII check)
+    assert ok_line[-5:] == ["40", "38", "2", "38", "22/0"]
     held_line = body[1].split()
-    # held at cleaned's gate: raw's 2 history checks ran, cleaned's were skipped with the rest downstream
-    assert held_line[3:5] == ["ui", "FAILURE"] and held_line[-5:] == ["40", "20", "20", "-", "12/1"]
+    # held at cleaned's gate: raw's 2 history checks and its undeclared-PII check ran, cleaned's were skipped
+    assert held_line[3:5] == ["ui", "FAILURE"] and held_line[-5:] == ["40", "20", "20", "-", "13/1"]
     assert body[0].split()[-5:] == ["-", "-", "-", "-", "0/0"]
 
 

@@ -111,6 +111,22 @@ class Pii(_Strict):
     keep_last4: bool = True  # phone strategy only
     age_bands: list[int] = Field(default_factory=lambda: [18, 25, 35, 45, 55, 65], min_length=1)
 
+    @model_validator(mode="after")
+    def _no_digits_kept_of_ids(self) -> Pii:
+        # `phone` masking with keep_last4 copies four real digits: fine for a phone number, a leak for
+        # an SSN, a card, an IBAN or another national id (the last four are what identifies them)
+        if (
+            self.masking == MaskingStrategy.phone
+            and self.keep_last4
+            and self.category in (PiiCategory.national_id, PiiCategory.financial)
+        ):
+            raise ValueError(
+                f"masking 'phone' keeps the last 4 digits (keep_last4 is on by default), which would publish "
+                f"4 real digits of a {self.category.value} value (SSN, card, IBAN, national id): use masking "
+                f"token or redact, or set keep_last4: false"
+            )
+        return self
+
     @field_validator("age_bands")
     @classmethod
     def _bands_ascending(cls, v: list[int]) -> list[int]:

@@ -8,11 +8,11 @@ import json
 import time
 
 import dagster as dg
-import pandas as pd
 
 from dq_platform import names
-from dq_platform.defs.layers import Layers, profile_metadata, table_schema
+from dq_platform.defs.layers import WARN, Layers, profile_metadata, table_schema
 from dq_platform.engine import rules
+from dq_platform.engine.pii.undeclared import undeclared_findings
 from dq_platform.engine.profiling import profile_frame
 from dq_platform.io import landing, readers
 from dq_platform.io.warehouse import Warehouse
@@ -30,9 +30,18 @@ def build_raw(layers: Layers) -> dg.AssetsDefinition:
         description=f"Bronze: rows of each {name} source file exactly as received (text), with "
         f"source file, line and sha256. {contract.description}",
         metadata={"dagster/column_schema": table_schema(contract, raw=True), "dq/contract": name},
+        check_specs=[
+            dg.AssetCheckSpec(
+                names.RAW_UNDECLARED_PII_CHECK,
+                asset=layers.raw,
+                description="No column without a `pii:` declaration looks like PII (email, phone, SSN, card, "
+                "IBAN, IP) in 1% or more of its values; a hit names the column, the kind, the share and "
+                "the contract line that would mask it, before the masked gate refuses to publish it.",
+            )
+        ],
         **layers.common,
     )
-    def raw(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Output[pd.DataFrame]:
+    def raw(context: dg.AssetExecutionContext, warehouse: Warehouse):
         key = context.partition_key
         file_name, sha16 = landing.split_partition_key(key)
         tagged = context.run.tags.get(names.SOURCE_URI_TAG)
@@ -58,7 +67,7 @@ def build_raw(layers: Layers) -> dg.AssetsDefinition:
             context.log.warning(f"{file_name}: {parse_errors} line(s) could not be parsed; they go to quarantine")
         if missing or extra:
             context.log.warning(f"{file_name}: missing columns {missing or '-'}; extra columns {extra or '-'}")
-        return dg.Output(
+        yield dg.Output(
             frame,
             metadata={
                 "source_file": file_name,
@@ -75,5 +84,23 @@ def build_raw(layers: Layers) -> dg.AssetsDefinition:
                 f"{names.COMMIT_PREFIX}dq_columns": json.dumps([c for c in frame.columns if not c.startswith("_")]),
             },
         )
+        yield undeclared_pii_check(profile)
 
     return raw
+
+
+def undeclared_pii_check(profile) -> dg.AssetCheckResult:
+    """WARN when a column without `pii:` looks like PII: kinds, shares and the line to add, never a value."""
+    found = undeclared_findings(profile)
+    return dg.AssetCheckResult(
+        check_name=names.RAW_UNDECLARED_PII_CHECK,
+        passed=not found,
+        severity=WARN,
+        description="; ".join(
+            f"column '{f['column']}' is not declared PII but {f['share']:.0%} of its values hold a {f['kind']} "
+            f"(declare it: {f['suggested']})"
+            for f in found
+        )
+        or f"no undeclared PII in {len(profile.columns)} column(s)",
+        metadata={"undeclared_pii": {f["column"]: {k: f[k] for k in ("kind", "share", "suggested")} for f in found}},
+    )

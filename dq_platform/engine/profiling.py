@@ -75,6 +75,8 @@ class ColumnProfile:
     format_share: float | None = None  # share of present values matching it
     stats: dict[str, float | str] | None = None  # min, max, mean, std, p05..p95 (non-PII only)
     top_values: list[list] | None = None  # [[value, count], ...] (non-PII only)
+    # raw, columns without pii: {kind: {share, whole}} of values that look like PII (engine/pii/undeclared.py)
+    pii_shares: dict[str, dict[str, float]] | None = None
     note: str = ""
 
     @property
@@ -156,6 +158,10 @@ def _raw_column(frame: pd.DataFrame, col: Column, nulls: pa.Array) -> ColumnProf
     values, codes, counts = _encode(present)
     del present
     _distinct_and_top(p, values, counts)
+    if not p.pii and p.non_null:  # undeclared PII: what the masked gate would refuse, seen early
+        from dq_platform.engine.pii.undeclared import pii_shares
+
+        p.pii_shares = pii_shares(values, counts) or None
     temporal = None
     if col.type in (ColumnType.date, ColumnType.timestamp):
         p.format = col.type.value

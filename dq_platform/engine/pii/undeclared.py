@@ -1,0 +1,83 @@
+"""Undeclared PII: a column the contract does not declare `pii:` whose raw values look like PII.
+
+The raw profile measures, per column without `pii:`, the share of its values holding each kind
+(`pii_shares`); the raw layer's WARN check (`raw_has_no_undeclared_pii`) names the column, the
+kind, the share and the contract line that would mask it — before the masked gate has to refuse
+to publish it. Shares and kinds only: never a value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dq_platform.engine.pii.checksums import bools
+from dq_platform.engine.pii.detector import resolve
+from dq_platform.engine.pii.patterns import KINDS
+
+__all__ = ["PII_SAMPLE", "UNDECLARED_SHARE", "pii_shares", "suggested_pii", "undeclared_findings"]
+
+UNDECLARED_SHARE = 0.01  # a column with at least this share of values holding one kind is reported
+PII_SAMPLE = 20_000  # distinct values judged per column (drawn with a fixed seed above that)
+_SEED = 0
+# kind -> (category, masking) of the suggested contract line when the values are that kind alone
+_SUGGESTED = {
+    "email": ("email", "email"),
+    "phone": ("phone", "phone"),
+    "ssn": ("national_id", "token"),
+    "card": ("financial", "token"),
+    "iban": ("financial", "token"),
+    "ipv4": ("identifier", "token"),
+    "ipv6": ("identifier", "token"),
+}
+
+
+def pii_shares(values: pa.Array, counts: np.ndarray) -> dict[str, dict[str, float]]:
+    """{kind: {"share": rows holding it / rows, "whole": of those, rows that are nothing else}}.
+
+    ``values``: a column's distinct present values (text); ``counts``: rows per value. Above
+    PII_SAMPLE distinct values, judged on PII_SAMPLE of them drawn with a fixed seed.
+    """
+    if len(values) == 0:
+        return {}
+    if len(values) > PII_SAMPLE:
+        picked = np.sort(np.random.default_rng(_SEED).choice(len(values), PII_SAMPLE, replace=False))
+        values, counts = values.take(pa.array(picked)), counts[picked]
+    text = pc.cast(values, pa.large_string())
+    out, masks = resolve(text, replace=True)
+    total = counts.sum()
+    shares = {}
+    for kind, mask in masks.items():
+        whole = mask & bools(pc.equal(out, pa.scalar(f"[{kind}]", pa.large_string())))
+        hits = counts[mask].sum()
+        shares[kind] = {"share": round(float(hits / total), 6), "whole": round(float(counts[whole].sum() / hits), 6)}
+    return shares
+
+
+def suggested_pii(kind: str, whole: float) -> str:
+    """The contract line that masks such a column: the kind's own strategy when the values are that
+    kind alone, `scrub` when it sits inside free text."""
+    category, masking = _SUGGESTED[kind] if whole >= 0.5 else ("other", "scrub")
+    return f"pii: {{category: {category}, masking: {masking}}}"
+
+
+def undeclared_findings(profile, threshold: float = UNDECLARED_SHARE) -> list[dict]:
+    """[{column, kind, share, suggested}] of the profile's columns without `pii:` (most-shared kind each)."""
+    out = []
+    for col in profile.columns:
+        shares = getattr(col, "pii_shares", None)
+        if col.pii or not shares:
+            continue
+        kind = max(shares, key=lambda k: (shares[k]["share"], -KINDS.index(k)))
+        share = shares[kind]["share"]
+        if share >= threshold:
+            out.append(
+                {
+                    "column": col.name,
+                    "kind": kind,
+                    "share": share,
+                    "suggested": suggested_pii(kind, shares[kind]["whole"]),
+                }
+            )
+    return out
