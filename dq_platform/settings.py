@@ -145,6 +145,31 @@ VARIABLES: dict[str, Variable] = {
             "runtime",
         ),
         Variable("DQ_SENSOR_INTERVAL_SECONDS", "30", "how often the landing sensors tick", "runtime"),
+        # Kafka streams (contracts with source.stream.kafka; io/kafka.py)
+        Variable(
+            "DQ_KAFKA_BOOTSTRAP_SERVERS",
+            None,
+            "host:port of the Kafka brokers, for streams whose contract names none",
+            "kafka",
+        ),
+        Variable("DQ_STREAM_SENSOR_INTERVAL_SECONDS", "5", "how often the stream sensors drain a batch", "kafka"),
+        *(
+            Variable(f"DQ_KAFKA_{prop.upper().replace('.', '_')}", None, f"librdkafka's {prop}", "kafka", secret=secret)
+            for prop, secret in [
+                ("security.protocol", False),
+                ("sasl.mechanism", False),
+                ("sasl.username", False),
+                ("sasl.password", True),
+                ("sasl.oauthbearer.client.id", False),
+                ("sasl.oauthbearer.client.secret", True),
+                ("sasl.oauthbearer.token.endpoint.url", False),
+                ("ssl.ca.location", False),
+                ("ssl.certificate.location", False),
+                ("ssl.key.location", False),
+                ("ssl.key.password", True),
+                ("ssl.endpoint.identification.algorithm", False),
+            ]
+        ),
     ]
 }
 

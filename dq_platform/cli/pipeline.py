@@ -117,10 +117,11 @@ def _extract(args) -> int:
 
 def _produce_events(args) -> int:
     from dq_platform.demo.event_producer import main as produce_events
+    from dq_platform.io.kafka import KafkaStreamError
 
     try:
         return produce_events(args)
-    except ValueError as e:
+    except (ValueError, KafkaStreamError) as e:
         print(f"dq-platform produce-events: {e}", file=sys.stderr)
         return 2
 
@@ -178,7 +179,8 @@ def register(sub) -> None:
     x.set_defaults(func=_extract)
 
     pe = sub.add_parser(
-        "produce-events", help="write realistic log/metric/transaction JSON-lines files into the landing zone"
+        "produce-events",
+        help="write realistic log/metric/transaction JSON-lines files into the landing zone (or Kafka topics)",
     )
     pe.add_argument("--files", type=int, default=3, help="files per stream, consecutive in time (default 3)")
     pe.add_argument("--events-per-file", type=int, default=1000, help="events per file (default 1000)")
@@ -189,6 +191,12 @@ def register(sub) -> None:
     pe.add_argument("--no-incidents", action="store_true", help="no error burst, CPU spike or large transaction")
     pe.add_argument("--clean", action="store_true", help="no malformed, incomplete or duplicated lines")
     pe.add_argument("--landing", help="landing zone folder or s3:// URI (default: DQ_LANDING_URI / ./landing)")
+    pe.add_argument(
+        "--kafka",
+        metavar="BOOTSTRAP",
+        help="send each line as a record to the topics events.logs|metrics|transactions on these brokers "
+        "(host:port) instead of writing files",
+    )
     pe.set_defaults(func=_produce_events)
 
     u = sub.add_parser("ui", help="start the Dagster UI and daemon on the persistent instance")

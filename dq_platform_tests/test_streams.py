@@ -1,0 +1,281 @@
+"""Kafka streams into the governed pipeline, on a real Kafka-protocol broker (tansu) on loopback.
+
+Records are produced with confluent-kafka, drained by the stream sensor / io.kafka.drain into landing
+files, and run through the real dataset job. Expected answers come from what was produced (counts,
+which record is broken, its partition and offset), never from the pipeline's own output.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from dq_platform import names
+from dq_platform.contract import CONTRACTS_DIR
+from dq_platform.defs.resources import LandingZoneResource
+from dq_platform.defs.streams import build_stream_sensor
+from dq_platform.engine import rules
+from dq_platform.io import kafka
+from dq_platform.io.landing_zones import landing_zone
+from dq_platform_tests.kafka_broker import unique_topic
+
+pytestmark = pytest.mark.slow
+
+EVENTS_LOGS = (CONTRACTS_DIR / "events_logs.yaml").read_text()
+
+
+def logs_contract(topic: str, bootstrap: str, max_records: int = 10_000, max_seconds: float = 5) -> str:
+    """events_logs with its stream pointed at this test's topic and broker."""
+    text = EVENTS_LOGS.replace(
+        "kafka: {topic: events.logs, max_records: 10000, max_seconds: 5}",
+        f"kafka: {{topic: {topic}, bootstrap_servers: '{bootstrap}', max_records: {max_records}, "
+        f"max_seconds: {max_seconds}}}",
+    )
+    assert topic in text
+    return text
+
+
+def log_lines(n: int, start: int = 0, level: str = "INFO", service: str = "search-api") -> list[bytes]:
+    """n distinct, valid log events (the message carries the event's number: rows can be counted)."""
+    t0 = pd.Timestamp("2026-01-01T00:00:00Z")
+    return [
+        json.dumps(
+            {
+                "timestamp": (t0 + pd.Timedelta(seconds=i)).isoformat(),
+                "service": service,
+                "level": level,
+                "message": f"event {i}",
+                "user_id": 1000 + i,
+            }
+        ).encode()
+        for i in range(start, start + n)
+    ]
+
+
+@dataclass
+class Tick:
+    run_requests: list
+    skip_message: str = ""
+
+
+def tick(project, instance, dataset: str) -> Tick:
+    """One evaluation of the dataset's stream sensor, its partition requests applied as the daemon would."""
+    sensor = build_stream_sensor(project.contracts[dataset])
+    ctx = dg.build_sensor_context(
+        instance=instance, resources={"landing": LandingZoneResource(uri=str(project.landing))}
+    )
+    result = sensor(ctx)
+    if isinstance(result, dg.SkipReason):
+        return Tick([], result.skip_message)
+    for req in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+    return Tick(list(result.run_requests))
+
+
+def run_requested(project, instance, dataset: str, request: dg.RunRequest):
+    """Run the requested partition's file through the dataset job (what the daemon launches)."""
+    relpath = project.landing / request.tags[names.SOURCE_URI_TAG].split(str(project.landing) + "/", 1)[1]
+    return project.ingest(instance, dataset, relpath)
+
+
+def published_messages(project, dataset: str = "events_logs") -> list[str]:
+    wh = project.wh()
+    if wh.table(names.masked(dataset)) is None:
+        return []
+    return wh.read(names.masked(dataset))["message"].tolist()
+
+
+def test_batch_names_round_trip_and_locate_every_line():
+    batch = kafka.BatchName(topic="events.logs", ranges={0: [(5, 7), (10, 10)], 3: [(0, 1)]})
+    stem = batch.stem()
+    assert stem == "events.logs~p0o5-7_10-10~p3o0-1"
+    assert kafka.parse_file_name(f"events/logs/{stem}.jsonl") == batch
+    assert batch.offsets_text() == "p0:5-7_10-10,p3:0-1" and batch.next_offsets == {0: 11, 3: 2}
+    where = [kafka.record_position(f"{stem}.jsonl", line) for line in range(1, 7)]
+    assert where == [("events.logs", 0, 5), ("events.logs", 0, 6), ("events.logs", 0, 7), ("events.logs", 0, 10)] + [
+        ("events.logs", 3, 0),
+        ("events.logs", 3, 1),
+    ]
+    with pytest.raises(ValueError, match="past the 6 records"):
+        kafka.record_position(f"{stem}.jsonl", 7)
+    replay = kafka.parse_file_name("events.logs~replay20261207T130000Z~p1o4-9.jsonl")
+    assert replay.replay == "20261207T130000Z" and replay.ranges == {1: [(4, 9)]}
+    assert kafka.parse_file_name("logs_20250101T100000.jsonl") is None
+
+
+def test_stream_drained_in_bounded_batches_lands_files_commits_and_publishes_once(
+    make_project, instance, kafka_broker, monkeypatch
+):
+    monkeypatch.delenv("DQ_EVENTS_PG_URL", raising=False)
+    topic = kafka_broker.create_topic(unique_topic("logs"), partitions=2)
+    project = make_project(logs_contract(topic, kafka_broker.bootstrap, max_records=700))
+    produced = log_lines(1000)
+    kafka.produce(kafka_broker.bootstrap, topic, produced)
+
+    first = tick(project, instance, "events_logs")
+    assert len(first.run_requests) == 1
+    req = first.run_requests[0]
+    batch = kafka.parse_file_name(req.partition_key.split("@")[0])
+    assert batch.records == 700 and batch.topic == topic
+    assert req.tags[names.STREAM_TOPIC_TAG] == topic and req.tags[names.STREAM_OFFSETS_TAG] == batch.offsets_text()
+    assert kafka_broker.committed("dq-platform.events_logs", topic, 2) == batch.next_offsets
+    out = run_requested(project, instance, "events_logs", req)
+    assert out.success and out.rows["masked"] == 700
+
+    second = tick(project, instance, "events_logs")
+    assert [kafka.parse_file_name(r.partition_key.split("@")[0]).records for r in second.run_requests] == [300]
+    assert run_requested(project, instance, "events_logs", second.run_requests[0]).success
+    third = tick(project, instance, "events_logs")
+    assert not third.run_requests and "no new records" in third.skip_message
+
+    # every produced event published exactly once; the audit shows the offsets on the runs
+    assert sorted(published_messages(project)) == sorted(json.loads(x)["message"] for x in produced)
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=names.pipeline_job("events_logs")))
+    assert sorted(r.tags[names.STREAM_OFFSETS_TAG] for r in runs) == sorted(
+        kafka.parse_file_name(r.partition_key.split("@")[0]).offsets_text() for r in [req, second.run_requests[0]]
+    )
+    from dq_platform.ops.audit import format_detail, list_runs, run_detail
+
+    audited = list_runs(instance, dataset="events_logs")
+    assert sorted(r.source.rsplit("/", 1)[-1] for r in audited) == sorted(
+        r.partition_key.split("@")[0] for r in [req, second.run_requests[0]]
+    )
+    shown = format_detail(run_detail(instance, out.run_id))
+    assert f"stream     topic {topic}  offsets {batch.offsets_text()}" in shown
+
+
+def test_consumer_killed_after_landing_before_commit_is_not_published_twice(
+    make_project, instance, kafka_broker, monkeypatch, tmp_path
+):
+    monkeypatch.delenv("DQ_EVENTS_PG_URL", raising=False)
+    topic = kafka_broker.create_topic(unique_topic("crash"), partitions=2)
+    project = make_project(logs_contract(topic, kafka_broker.bootstrap))
+    produced = log_lines(400)
+    kafka.produce(kafka_broker.bootstrap, topic, produced)
+
+    # a real process lands the batch and dies (SIGKILL-like os._exit) before it commits
+    script = f"""
+import os
+from dq_platform.contract import load_contract
+from dq_platform.io import kafka
+from dq_platform.io.landing_zones import landing_zone
+c = load_contract({str(project.contracts_dir / "events_logs.yaml")!r})
+kafka.drain(c.source.stream.kafka, landing_zone({str(project.landing)!r}), c.source.pattern, c.name,
+            on_landed=lambda d: os._exit(9))
+"""
+    crashed = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert crashed.returncode == 9, crashed.stderr.decode()[-2000:]
+    landed = kafka.landed_batches(landing_zone(project.landing), "events/logs/*.jsonl", topic)
+    assert len(landed) == 1 and landed[0][1].records == 400
+    assert all(o < 0 for o in kafka_broker.committed("dq-platform.events_logs", topic, 2).values())
+
+    # the landing sensor runs the file it finds (as after any crash) ...
+    path = project.landing / landed[0][0]
+    assert project.ingest(instance, "events_logs", path).success
+    # ... and the stream sensor recognizes the re-delivered range: no second file, no second run
+    again = tick(project, instance, "events_logs")
+    assert not again.run_requests
+    assert "no new records" in again.skip_message and "caught up" in again.skip_message
+    assert kafka_broker.committed("dq-platform.events_logs", topic, 2) == landed[0][1].next_offsets
+    assert len(kafka.landed_batches(landing_zone(project.landing), "events/logs/*.jsonl", topic)) == 1
+    assert sorted(published_messages(project)) == sorted(json.loads(x)["message"] for x in produced)
+
+    # the stream goes on after the crash
+    kafka.produce(kafka_broker.bootstrap, topic, log_lines(50, start=400))
+    more = tick(project, instance, "events_logs")
+    assert run_requested(project, instance, "events_logs", more.run_requests[0]).success
+    assert len(published_messages(project)) == 450
+
+
+def test_gate_failing_batch_is_held_while_the_stream_goes_on(make_project, instance, kafka_broker, monkeypatch):
+    monkeypatch.delenv("DQ_EVENTS_PG_URL", raising=False)
+    topic = kafka_broker.create_topic(unique_topic("gate"), partitions=1)
+    project = make_project(logs_contract(topic, kafka_broker.bootstrap))
+    bad = log_lines(100, level="LOUD")  # level not allowed: 100% quarantined, over failure_rate.error 0.2
+    kafka.produce(kafka_broker.bootstrap, topic, bad)
+    held = tick(project, instance, "events_logs").run_requests[0]
+    out = run_requested(project, instance, "events_logs", held)
+    assert out.rows["quarantined"] == 100 and out.failed_gates
+    assert published_messages(project) == []
+
+    kafka.produce(kafka_broker.bootstrap, topic, log_lines(60, start=100))
+    good = tick(project, instance, "events_logs").run_requests[0]
+    assert kafka.parse_file_name(good.partition_key.split("@")[0]).ranges == {0: [(100, 159)]}
+    assert run_requested(project, instance, "events_logs", good).success
+    assert sorted(published_messages(project)) == sorted(f"event {i}" for i in range(100, 160))
+
+
+def test_poison_record_is_quarantined_with_its_topic_partition_and_offset(
+    make_project, instance, kafka_broker, monkeypatch
+):
+    monkeypatch.delenv("DQ_EVENTS_PG_URL", raising=False)
+    topic = kafka_broker.create_topic(unique_topic("poison"), partitions=1)
+    project = make_project(logs_contract(topic, kafka_broker.bootstrap))
+    lines = log_lines(30)
+    lines.insert(17, b"<html>not json\nat all</html>")  # offset 17, a newline inside
+    kafka.produce(kafka_broker.bootstrap, topic, lines)
+    req = tick(project, instance, "events_logs").run_requests[0]
+    out = run_requested(project, instance, "events_logs", req)
+    assert out.success and out.rows["quarantined"] == 1 and out.rows["masked"] == 30
+    q = project.wh().read(names.quarantine("events_logs"), partition=out.partition)
+    (line,) = q[rules.SOURCE_LINE].tolist()
+    assert q[rules.FAILED_RULES].tolist() == [rules.PARSE_RULE]
+    assert kafka.record_position(req.partition_key.split("@")[0], line) == (topic, 0, 17)
+
+
+def test_broker_restarted_mid_drain_loses_and_duplicates_nothing(
+    make_project, instance, durable_kafka_broker, monkeypatch
+):
+    monkeypatch.delenv("DQ_EVENTS_PG_URL", raising=False)
+    broker = durable_kafka_broker
+    topic = broker.create_topic(unique_topic("restart"), partitions=2)
+    project = make_project(logs_contract(topic, broker.bootstrap, max_records=150, max_seconds=2))
+    produced = log_lines(1200)
+    kafka.produce(broker.bootstrap, topic, produced)
+
+    requests, errors, stop = [], [], threading.Event()
+
+    def drain_loop():
+        # the sensor ticking as fast as it can; a tick that fails (broker away) is retried next tick
+        while not stop.is_set():
+            try:
+                data = tick(project, instance, "events_logs")
+                requests.extend(data.run_requests)
+            except Exception as e:  # noqa: BLE001 - a failed tick, as the daemon records it
+                errors.append(str(e))
+                time.sleep(0.2)
+
+    t = threading.Thread(target=drain_loop)
+    t.start()
+    try:
+        time.sleep(0.5)
+        broker.stop()
+        time.sleep(1.5)
+        broker.start()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            landed = kafka.landed_batches(landing_zone(project.landing), "events/logs/*.jsonl", topic)
+            if sum(b.records for _, b in landed) >= 1200:
+                break
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        t.join(timeout=60)
+    assert errors, "the broker was stopped while the sensor drained"
+    # the landing sensor runs every landed file (the stream sensor's requests are a subset of them)
+    landed = kafka.landed_batches(landing_zone(project.landing), "events/logs/*.jsonl", topic)
+    offsets = sorted(
+        (p, o) for _, b in landed for p, segs in b.ranges.items() for a, z in segs for o in range(a, z + 1)
+    )
+    assert len(offsets) == len(set(offsets)) == 1200
+    for relpath, _ in landed:
+        assert project.ingest(instance, "events_logs", project.landing / relpath).success
+    assert sorted(published_messages(project)) == sorted(json.loads(x)["message"] for x in produced)
