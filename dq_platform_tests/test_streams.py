@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-import time
 from dataclasses import dataclass
 
 import dagster as dg
@@ -21,7 +19,7 @@ import pytest
 from dq_platform import names
 from dq_platform.contract import CONTRACTS_DIR
 from dq_platform.defs.resources import LandingZoneResource
-from dq_platform.defs.streams import build_stream_sensor
+from dq_platform.defs.streams import build_stream_sensor, drain_request
 from dq_platform.engine import rules
 from dq_platform.io import kafka
 from dq_platform.io.landing_zones import landing_zone
@@ -64,6 +62,11 @@ def log_lines(n: int, start: int = 0, level: str = "INFO", service: str = "searc
 class Tick:
     run_requests: list
     skip_message: str = ""
+
+
+def send(bootstrap: str, topic: str, lines: list[bytes]) -> None:
+    """Produce keyed records, so they spread over the topic's partitions."""
+    kafka.produce(bootstrap, topic, lines, keys=[line[-12:] for line in lines])
 
 
 def tick(project, instance, dataset: str) -> Tick:
@@ -118,7 +121,7 @@ def test_stream_drained_in_bounded_batches_lands_files_commits_and_publishes_onc
     topic = kafka_broker.create_topic(unique_topic("logs"), partitions=2)
     project = make_project(logs_contract(topic, kafka_broker.bootstrap, max_records=700))
     produced = log_lines(1000)
-    kafka.produce(kafka_broker.bootstrap, topic, produced)
+    send(kafka_broker.bootstrap, topic, produced)
 
     first = tick(project, instance, "events_logs")
     assert len(first.run_requests) == 1
@@ -126,6 +129,7 @@ def test_stream_drained_in_bounded_batches_lands_files_commits_and_publishes_onc
     batch = kafka.parse_file_name(req.partition_key.split("@")[0])
     assert batch.records == 700 and batch.topic == topic
     assert req.tags[names.STREAM_TOPIC_TAG] == topic and req.tags[names.STREAM_OFFSETS_TAG] == batch.offsets_text()
+    assert len(batch.ranges) == 2
     assert kafka_broker.committed("dq-platform.events_logs", topic, 2) == batch.next_offsets
     out = run_requested(project, instance, "events_logs", req)
     assert out.success and out.rows["masked"] == 700
@@ -159,7 +163,7 @@ def test_consumer_killed_after_landing_before_commit_is_not_published_twice(
     topic = kafka_broker.create_topic(unique_topic("crash"), partitions=2)
     project = make_project(logs_contract(topic, kafka_broker.bootstrap))
     produced = log_lines(400)
-    kafka.produce(kafka_broker.bootstrap, topic, produced)
+    send(kafka_broker.bootstrap, topic, produced)
 
     # a real process lands the batch and dies (SIGKILL-like os._exit) before it commits
     script = f"""
@@ -189,7 +193,7 @@ kafka.drain(c.source.stream.kafka, landing_zone({str(project.landing)!r}), c.sou
     assert sorted(published_messages(project)) == sorted(json.loads(x)["message"] for x in produced)
 
     # the stream goes on after the crash
-    kafka.produce(kafka_broker.bootstrap, topic, log_lines(50, start=400))
+    send(kafka_broker.bootstrap, topic, log_lines(50, start=400))
     more = tick(project, instance, "events_logs")
     assert run_requested(project, instance, "events_logs", more.run_requests[0]).success
     assert len(published_messages(project)) == 450
@@ -200,13 +204,13 @@ def test_gate_failing_batch_is_held_while_the_stream_goes_on(make_project, insta
     topic = kafka_broker.create_topic(unique_topic("gate"), partitions=1)
     project = make_project(logs_contract(topic, kafka_broker.bootstrap))
     bad = log_lines(100, level="LOUD")  # level not allowed: 100% quarantined, over failure_rate.error 0.2
-    kafka.produce(kafka_broker.bootstrap, topic, bad)
+    send(kafka_broker.bootstrap, topic, bad)
     held = tick(project, instance, "events_logs").run_requests[0]
     out = run_requested(project, instance, "events_logs", held)
     assert out.rows["quarantined"] == 100 and out.failed_gates
     assert published_messages(project) == []
 
-    kafka.produce(kafka_broker.bootstrap, topic, log_lines(60, start=100))
+    send(kafka_broker.bootstrap, topic, log_lines(60, start=100))
     good = tick(project, instance, "events_logs").run_requests[0]
     assert kafka.parse_file_name(good.partition_key.split("@")[0]).ranges == {0: [(100, 159)]}
     assert run_requested(project, instance, "events_logs", good).success
@@ -221,7 +225,7 @@ def test_poison_record_is_quarantined_with_its_topic_partition_and_offset(
     project = make_project(logs_contract(topic, kafka_broker.bootstrap))
     lines = log_lines(30)
     lines.insert(17, b"<html>not json\nat all</html>")  # offset 17, a newline inside
-    kafka.produce(kafka_broker.bootstrap, topic, lines)
+    send(kafka_broker.bootstrap, topic, lines)
     req = tick(project, instance, "events_logs").run_requests[0]
     out = run_requested(project, instance, "events_logs", req)
     assert out.success and out.rows["quarantined"] == 1 and out.rows["masked"] == 30
@@ -237,45 +241,33 @@ def test_broker_restarted_mid_drain_loses_and_duplicates_nothing(
     monkeypatch.delenv("DQ_EVENTS_PG_URL", raising=False)
     broker = durable_kafka_broker
     topic = broker.create_topic(unique_topic("restart"), partitions=2)
-    project = make_project(logs_contract(topic, broker.bootstrap, max_records=150, max_seconds=2))
+    project = make_project(logs_contract(topic, broker.bootstrap, max_records=300, max_seconds=2))
+    contract, zone = project.contracts["events_logs"], landing_zone(project.landing)
     produced = log_lines(1200)
-    kafka.produce(broker.bootstrap, topic, produced)
+    send(broker.bootstrap, topic, produced)
+    requests = tick(project, instance, "events_logs").run_requests
 
-    requests, errors, stop = [], [], threading.Event()
+    # the broker goes away mid-drain: after the batch is read and landed, before the commit
+    with pytest.raises(kafka.KafkaStreamError, match="commit failed"):
+        drain_request(contract, zone, instance, on_landed=lambda _: broker.stop())
+    # a tick while it is away fails with one clear line (the daemon retries at the next tick)
+    with pytest.raises(kafka.KafkaStreamError, match="brokers not reachable"):
+        tick(project, instance, "events_logs")
+    broker.start()  # same port, same durable log (S3 storage)
+    for _ in range(30):
+        t = tick(project, instance, "events_logs")
+        requests += t.run_requests
+        if not t.run_requests:
+            break
+    assert "no new records" in t.skip_message
 
-    def drain_loop():
-        # the sensor ticking as fast as it can; a tick that fails (broker away) is retried next tick
-        while not stop.is_set():
-            try:
-                data = tick(project, instance, "events_logs")
-                requests.extend(data.run_requests)
-            except Exception as e:  # noqa: BLE001 - a failed tick, as the daemon records it
-                errors.append(str(e))
-                time.sleep(0.2)
-
-    t = threading.Thread(target=drain_loop)
-    t.start()
-    try:
-        time.sleep(0.5)
-        broker.stop()
-        time.sleep(1.5)
-        broker.start()
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            landed = kafka.landed_batches(landing_zone(project.landing), "events/logs/*.jsonl", topic)
-            if sum(b.records for _, b in landed) >= 1200:
-                break
-            time.sleep(0.2)
-    finally:
-        stop.set()
-        t.join(timeout=60)
-    assert errors, "the broker was stopped while the sensor drained"
-    # the landing sensor runs every landed file (the stream sensor's requests are a subset of them)
-    landed = kafka.landed_batches(landing_zone(project.landing), "events/logs/*.jsonl", topic)
-    offsets = sorted(
-        (p, o) for _, b in landed for p, segs in b.ranges.items() for a, z in segs for o in range(a, z + 1)
-    )
-    assert len(offsets) == len(set(offsets)) == 1200
+    # nothing lost, nothing twice: the landed offsets are exactly the produced ones
+    landed = kafka.landed_batches(zone, "events/logs/*.jsonl", topic)
+    offsets = [(p, o) for _, b in landed for p, segs in b.ranges.items() for a, z in segs for o in range(a, z + 1)]
+    assert len(offsets) == len(set(offsets)) == len(produced)
+    landed_to = kafka.landed_offsets(zone, "events/logs/*.jsonl", topic)
+    assert len(landed_to) == 2 and broker.committed("dq-platform.events_logs", topic, 2) == landed_to
+    # every landed file runs (the landing sensor's job for the one landed before the commit failed)
     for relpath, _ in landed:
         assert project.ingest(instance, "events_logs", project.landing / relpath).success
     assert sorted(published_messages(project)) == sorted(json.loads(x)["message"] for x in produced)

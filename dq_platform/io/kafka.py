@@ -162,7 +162,28 @@ def group_id(stream: KafkaStream, dataset: str) -> str:
     return stream.group_id or f"dq-platform.{dataset}"
 
 
+def _commit(bootstrap: str, stream: KafkaStream, group: str, offsets: dict[int, int], timeout: float) -> None:
+    """Store the group's offsets through the admin API: it answers within `timeout`, where a consumer's
+    commit to a broker that went away blocks its close for ~40 s (librdkafka waits for the request)."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, **security_config(stream)}, logger=_QUIET)
+    request = ConsumerGroupTopicPartitions(group, [TopicPartition(stream.topic, p, o) for p, o in offsets.items()])
+    try:
+        for future in admin.alter_consumer_group_offsets([request], request_timeout=timeout).values():
+            answer = future.result(timeout=timeout + 1)
+            failed = next((tp.error for tp in answer.topic_partitions if tp.error is not None), None)
+            if failed is not None:
+                raise KafkaStreamError(f"topic '{stream.topic}': commit failed ({failed.name()})")
+    except KafkaException as e:
+        raise KafkaStreamError(f"topic '{stream.topic}': commit failed ({e.args[0].name()})") from None
+    except TimeoutError:
+        raise KafkaStreamError(f"topic '{stream.topic}': commit failed (no answer within {timeout:g} s)") from None
+
+
 def _consumer(bootstrap: str, group: str, stream: KafkaStream | None):
+    """A consumer that only reads: offsets are committed by `_commit`."""
     from confluent_kafka import Consumer
 
     return Consumer(
@@ -175,6 +196,7 @@ def _consumer(bootstrap: str, group: str, stream: KafkaStream | None):
             "enable.partition.eof": True,
             "fetch.wait.max.ms": 100,
             "socket.connection.setup.timeout.ms": 5000,
+            "socket.timeout.ms": 10000,  # a commit to a broker that went away fails instead of hanging
             **security_config(stream),
         },
         logger=_QUIET,
@@ -294,7 +316,8 @@ def drain(
         raise KafkaStreamError(f"topic '{stream.topic}': no brokers configured (DQ_KAFKA_BOOTSTRAP_SERVERS)")
     started = time.perf_counter()
     topic = stream.topic
-    consumer = _consumer(bootstrap, group_id(stream, dataset), stream)
+    group = group_id(stream, dataset)
+    consumer = _consumer(bootstrap, group, stream)
     try:
         parts = _partitions(consumer, topic, timeout)
         try:
@@ -312,24 +335,21 @@ def drain(
                 out.recovered[p] = landed[p]
             start[p] = max(group_at, landed.get(p, 0), 0)
         got = _read(consumer, topic, start, stream.max_records, stream.max_seconds)
-        out.batch, where = _write(zone, pattern, topic, got, None)
-        if where:
-            out.relpath, out.uri = where
-        if on_landed is not None:
-            on_landed(out)
-        nxt = {p: start[p] for p in parts if start[p] > committed.get(p, -1)}  # catch the group up
-        if out.batch is not None:
-            nxt.update(out.batch.next_offsets)
-        if nxt:
-            try:
-                consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in nxt.items()], asynchronous=False)
-            except KafkaException as e:  # landed, not committed: the next drain recognizes the file
-                raise KafkaStreamError(f"topic '{topic}': commit failed ({e.args[0].name()})") from None
-        out.committed = nxt
-        out.seconds = time.perf_counter() - started
-        return out
     finally:
         consumer.close()
+    out.batch, where = _write(zone, pattern, topic, got, None)
+    if where:
+        out.relpath, out.uri = where
+    if on_landed is not None:
+        on_landed(out)
+    nxt = {p: start[p] for p in parts if start[p] > committed.get(p, -1)}  # catch the group up
+    if out.batch is not None:
+        nxt.update(out.batch.next_offsets)
+    if nxt:  # landed, not committed (an error or a crash): the next drain recognizes the file
+        _commit(bootstrap, stream, group, nxt, timeout)
+    out.committed = nxt
+    out.seconds = time.perf_counter() - started
+    return out
 
 
 def replay(
