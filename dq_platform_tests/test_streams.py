@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 import dagster as dg
@@ -271,3 +272,95 @@ def test_broker_restarted_mid_drain_loses_and_duplicates_nothing(
     for relpath, _ in landed:
         assert project.ingest(instance, "events_logs", project.landing / relpath).success
     assert sorted(published_messages(project)) == sorted(json.loads(x)["message"] for x in produced)
+
+
+def test_replay_relands_a_range_as_tagged_files_without_touching_the_group(
+    make_project, instance, kafka_broker, monkeypatch, capsys
+):
+    monkeypatch.delenv("DQ_EVENTS_PG_URL", raising=False)
+    topic = kafka_broker.create_topic(unique_topic("replay"), partitions=2)
+    project = make_project(logs_contract(topic, kafka_broker.bootstrap))
+    produced = log_lines(300)
+    send(kafka_broker.bootstrap, topic, produced)
+    drained = tick(project, instance, "events_logs").run_requests[0]
+    group_before = kafka_broker.committed("dq-platform.events_logs", topic, 2)
+    batch = kafka.parse_file_name(drained.partition_key.split("@")[0])
+    (partition, segs), *_ = batch.ranges.items()
+
+    from dq_platform.cli import main
+
+    monkeypatch.setenv("DQ_CONTRACTS_DIR", str(project.contracts_dir))
+    monkeypatch.setenv("DQ_LANDING_URI", str(project.landing))
+    args = ["stream", "replay", "events_logs", "--from-offset", str(segs[0][0] + 10), "--partition", str(partition)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "consumer group untouched" in out
+    zone = landing_zone(project.landing)
+    replays = [(r, b) for r, b in kafka.landed_batches(zone, "events/logs/*.jsonl", topic) if b.replay]
+    assert len(replays) == 1
+    relpath, replayed = replays[0]
+    assert replayed.ranges == {partition: [(segs[0][0] + 10, segs[-1][1])]}
+    # the bytes are the records at those offsets, exactly as the drain landed them
+    original = project.landing / drained.tags[names.SOURCE_URI_TAG].rsplit("/events/", 1)[1].join(["events/", ""])
+    assert original.exists()
+    first_line = sum(b - a + 1 for p, s in batch.ranges.items() if p < partition for a, b in s) + 10
+    assert (project.landing / relpath).read_bytes().splitlines() == original.read_bytes().splitlines()[
+        first_line : first_line + replayed.records
+    ]
+    assert kafka_broker.committed("dq-platform.events_logs", topic, 2) == group_before
+    # the drain does not count replays as landed: the stream goes on from the group's offsets
+    assert kafka.landed_offsets(zone, "events/logs/*.jsonl", topic) == batch.next_offsets
+    # its run says it is a replay (audit)
+    run = project.ingest(instance, "events_logs", project.landing / relpath)
+    tags = instance.get_run_by_id(run.run_id).tags
+    assert (
+        tags[names.STREAM_REPLAY_TAG] == replayed.replay and tags[names.STREAM_OFFSETS_TAG] == replayed.offsets_text()
+    )
+
+    # --from-time: records at or after that time (all of them from an hour ago, none from tomorrow)
+    assert main(["stream", "replay", "events_logs", "--from-time", "2999-01-01T00:00:00Z"]) == 0
+    assert "0 replay file(s)" in capsys.readouterr().out
+    hour_ago = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=1)).isoformat()
+    assert main(["stream", "replay", "events_logs", "--from-time", hour_ago]) == 0
+    assert ", 300 records;" in capsys.readouterr().out
+    assert main(["stream", "where", relpath.rsplit("/", 1)[-1], "1"]) == 0
+    assert capsys.readouterr().out.strip() == f"topic {topic} partition {partition} offset {segs[0][0] + 10}"
+
+
+def test_error_burst_produced_to_kafka_alerts_on_slack(
+    make_project, instance, kafka_broker, http_receiver, monkeypatch
+):
+    """produce-events --kafka -> stream sensor -> pipeline -> anomaly check -> alert sensor -> Slack."""
+    from dq_platform.alerts.sensors import build_check_alert_sensor
+    from dq_platform.demo.event_producer import BURST_SERVICE, produce_kafka
+    from dq_platform_tests.conftest import Ticker
+
+    monkeypatch.setenv("DQ_SLACK_WEBHOOK_URL", f"{http_receiver.url}/slack/services/T0/B0/secret")
+    monkeypatch.delenv("DQ_EVENTS_PG_URL", raising=False)
+    topic = kafka_broker.create_topic(unique_topic("burst"), partitions=3)
+    project = make_project(logs_contract(topic, kafka_broker.bootstrap))
+    alerts = Ticker(
+        build_check_alert_sensor(list(project.contracts.values()), project.defs.resolve_asset_graph().asset_check_keys),
+        instance,
+    )
+    alerts()
+
+    started = time.monotonic()
+    produced = produce_kafka(
+        kafka_broker.bootstrap, files=2, events_per_file=240, topics={"logs": topic}, streams=("logs",)
+    )
+    assert sum(p.lines for p in produced) >= 480
+    runs = 0
+    while requests := tick(project, instance, "events_logs").run_requests:
+        for req in requests:
+            assert run_requested(project, instance, "events_logs", req).success
+            runs += 1
+    alerts()
+    sent = [b for b in http_receiver.bodies("/slack/") if "anomaly_error_burst" in b["text"]]
+    latency = time.monotonic() - started
+    assert runs >= 1
+    assert [b["text"].split("\n")[0] for b in sent] == [
+        "[HIGH] events_logs: anomaly detected: events_logs_anomalies.anomaly_error_burst"
+    ]
+    assert BURST_SERVICE in json.dumps(sent[0])
+    print(f"produced -> Slack without sensor intervals: {latency:.1f} s over {runs} run(s)")

@@ -246,8 +246,11 @@ def _line(value: bytes | None) -> bytes:
     return value.replace(b"\r", b" ").replace(b"\n", b" ")
 
 
-def _read(consumer, topic: str, start: dict[int, int], max_records: int, max_seconds: float):
-    """Records from `start` until every partition is at its end, max_records or max_seconds."""
+def _read(consumer, topic: str, start: dict[int, int], max_records: int, max_seconds: float, since_ms: int = 0):
+    """Records from `start` until every partition is at its end, max_records or max_seconds.
+
+    `since_ms`: records with an earlier timestamp are skipped (a replay --from-time; some brokers, tansu
+    among them, answer a time after the last record with offset 0 instead of the end)."""
     from confluent_kafka import KafkaError, TopicPartition
 
     consumer.assign([TopicPartition(topic, p, o) for p, o in start.items()])
@@ -266,7 +269,7 @@ def _read(consumer, topic: str, start: dict[int, int], max_records: int, max_sec
                 elif err.fatal():
                     raise KafkaStreamError(f"topic '{topic}': {err.name()}")
                 continue  # transient (a broker restarting): librdkafka reconnects and resumes
-            if n < max_records:
+            if n < max_records and m.timestamp()[1] >= since_ms:
                 got[m.partition()].append((m.offset(), _line(m.value())))
                 n += 1
     return got
@@ -384,6 +387,7 @@ def replay(
             if partition not in parts:
                 raise ValueError(f"topic '{topic}' has no partition {partition} (partitions {parts})")
             parts = [partition]
+        ms = 0
         if from_time is not None:
             ms = int(from_time.timestamp() * 1000)
             found = consumer.offsets_for_times([TopicPartition(topic, p, ms) for p in parts], timeout=timeout)
@@ -392,7 +396,7 @@ def replay(
             start = {p: from_offset for p in parts}
         out, deadline, n = [], time.monotonic() + max_seconds, 0
         while start and time.monotonic() < deadline:
-            got = _read(consumer, topic, start, stream.max_records, deadline - time.monotonic())
+            got = _read(consumer, topic, start, stream.max_records, deadline - time.monotonic(), ms)
             n += 1
             batch, where = _write(zone, pattern, topic, got, stamp if n == 1 else f"{stamp}_{n}")
             if batch is None:
