@@ -364,3 +364,31 @@ def test_error_burst_produced_to_kafka_alerts_on_slack(
     ]
     assert BURST_SERVICE in json.dumps(sent[0])
     print(f"produced -> Slack without sensor intervals: {latency:.1f} s over {runs} run(s)")
+
+
+def test_demo_events_through_kafka_land_every_produced_line(kafka_broker, tmp_path, monkeypatch):
+    """`dq-platform demo --kafka`: the three streams produced to their topics and drained into files."""
+    from dq_platform.contract import load_contracts
+    from dq_platform.demo.event_producer import STREAMS, build_file, demo_kafka_files
+
+    monkeypatch.setenv("DQ_KAFKA_BOOTSTRAP_SERVERS", "")
+    landing = tmp_path / "landing"
+    files = demo_kafka_files(kafka_broker.bootstrap, landing, load_contracts(CONTRACTS_DIR))
+    assert sorted(files) == ["events_logs", "events_metrics", "events_transactions"]
+    for stream in STREAMS:
+        expected = []
+        for k in range(2):
+            _, data, _, _ = build_file(
+                stream,
+                k,
+                files=2,
+                events=600,
+                seed=7,
+                start="2025-01-01T10:00:00Z",
+                rate=4.0,
+                incidents=True,
+                messy=True,
+            )
+            expected += data.decode().splitlines()
+        landed = [line for path in files[f"events_{stream}"] for line in path.read_text().splitlines()]
+        assert sorted(landed) == sorted(expected)

@@ -13,11 +13,15 @@ from dq_platform.contract import ContractError, load_contracts
 
 def _demo(args) -> int:
     from dq_platform.demo.run import run_demo
+    from dq_platform.io.kafka import KafkaStreamError
 
     try:
-        run_demo(rows=args.rows)
+        run_demo(rows=args.rows, kafka=args.kafka)
     except ContractError as e:
         print(f"INVALID contract(s):\n{e}", file=sys.stderr)
+        return 1
+    except KafkaStreamError as e:
+        print(f"dq-platform demo: {e}", file=sys.stderr)
         return 1
     return 0
 
@@ -157,6 +161,11 @@ def register(sub) -> None:
     """Add this module's commands to the `dq-platform` parser."""
     d = sub.add_parser("demo", help="generate messy sample data and materialize every dataset")
     d.add_argument("--rows", type=int, default=2000, help="rows per sample file (default 2000)")
+    d.add_argument(
+        "--kafka",
+        metavar="BOOTSTRAP",
+        help="send the event streams through these brokers (host:port) and drain them, instead of files",
+    )
     d.set_defaults(func=_demo)
 
     i = sub.add_parser("ingest", help="register files (or folders) as partitions and process them now")

@@ -371,6 +371,25 @@ def demo_files(landing_dir: str | Path, contracts) -> dict[str, list[Path]]:
     return out
 
 
+def demo_kafka_files(bootstrap: str, landing_dir: str | Path, contracts) -> dict[str, list[Path]]:
+    """The demo's events through Kafka: the same streams produced to their topics, then drained by each
+    stream contract into landing files (io/kafka.py), by the contract that reads them."""
+    import os
+
+    from dq_platform.io import kafka
+
+    os.environ["DQ_KAFKA_BOOTSTRAP_SERVERS"] = bootstrap  # the contracts' streams name no brokers of their own
+    produce_kafka(bootstrap, files=2, events_per_file=600, seed=7)
+    zone = landing_zone(str(landing_dir))
+    out: dict[str, list[Path]] = {}
+    for c in contracts:
+        if c.source.stream is None or c.source.stream.kafka.topic not in TOPICS.values():
+            continue
+        while (drained := kafka.drain(c.source.stream.kafka, zone, c.source.pattern, c.name)).batch is not None:
+            out.setdefault(c.name, []).append(Path(landing_dir) / drained.relpath)
+    return out
+
+
 def main(args) -> int:
     """The CLI's entry (cli/pipeline.py adds the options)."""
     from dq_platform import settings
