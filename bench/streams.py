@@ -91,7 +91,7 @@ def latency(broker: Broker, rounds: int, timeout: float) -> list[float]:
         stdout=open(work / "daemon.log", "w"),
         stderr=subprocess.STDOUT,
     )
-    out = []
+    out, marks = [], []
     try:
         time.sleep(20)  # the daemon loads the code location and starts its sensors
         for r in range(rounds):
@@ -108,6 +108,7 @@ def latency(broker: Broker, rounds: int, timeout: float) -> list[float]:
                 ]
                 if new:
                     out.append(new[0] - t0)
+                    marks.append((t0, new[0]))
                     print(f"round {r + 1}: produced in {produced:.2f} s; alert after {new[0] - t0:.1f} s", flush=True)
                     break
                 time.sleep(0.2)
@@ -129,7 +130,29 @@ def latency(broker: Broker, rounds: int, timeout: float) -> list[float]:
             daemon.wait(timeout=30)
         except subprocess.TimeoutExpired:
             daemon.kill()
+    _breakdown(work, marks)
     return out
+
+
+def _breakdown(work: Path, marks: list[tuple[float, float]]) -> None:
+    """Where each round's seconds went: run requested, started, finished, alert (from run storage)."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(work / ".dagster_home")
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_run_records(limit=200)
+        for t0, alerted in marks:
+            mine = [r for r in records if t0 <= r.create_timestamp.timestamp() <= alerted and r.end_time]
+            if not mine:
+                continue
+            first = min(mine, key=lambda r: r.create_timestamp)
+            last = max((r for r in mine if r.end_time <= alerted), key=lambda r: r.end_time, default=first)
+            print(
+                f"  requested +{first.create_timestamp.timestamp() - t0:.1f} s, started +{first.start_time - t0:.1f} s "
+                f"(launch {first.start_time - first.create_timestamp.timestamp():.1f} s), "
+                f"runs until +{last.end_time - t0:.1f} s ({len(mine)} run(s)), alert +{alerted - t0:.1f} s",
+                flush=True,
+            )
 
 
 def throughput(broker: Broker, records: int) -> dict:

@@ -118,7 +118,12 @@ VARIABLES: dict[str, Variable] = {
             "alerts",
         ),
         Variable("DQ_ALERT_REDELIVER_WITHIN", "24h", "retry failed deliveries for this long", "alerts"),
-        Variable("DQ_ALERT_SENSOR_INTERVAL_SECONDS", "30", "how often the alert sensors tick", "alerts"),
+        Variable(
+            "DQ_ALERT_SENSOR_INTERVAL_SECONDS",
+            "10",
+            "how often the alert sensors tick (streams alert within a minute)",
+            "alerts",
+        ),
         Variable(
             "DQ_WEBSERVER_URL", "http://127.0.0.1:3000", "the Dagster UI's address, for links in alerts", "alerts"
         ),

@@ -392,3 +392,36 @@ def test_demo_events_through_kafka_land_every_produced_line(kafka_broker, tmp_pa
             expected += data.decode().splitlines()
         landed = [line for path in files[f"events_{stream}"] for line in path.read_text().splitlines()]
         assert sorted(landed) == sorted(expected)
+
+    # `dq-platform produce-events --kafka`: the CLI sends to the same topics; the next drain gets exactly those
+    from dq_platform.cli import main
+
+    args = ["produce-events", "--kafka", kafka_broker.bootstrap, "--files", "1", "--events-per-file", "50"]
+    assert main([*args, "--streams", "logs", "--clean", "--seed", "3"]) == 0
+    logs = next(c for c in load_contracts(CONTRACTS_DIR) if c.name == "events_logs")
+    drained = kafka.drain(logs.source.stream.kafka, landing_zone(landing), logs.source.pattern, logs.name)
+    _, data, _, _ = build_file(
+        "logs", 0, files=1, events=50, seed=3, start="2025-01-01T10:00:00Z", rate=4.0, incidents=True, messy=False
+    )
+    assert sorted((landing / drained.relpath).read_text().splitlines()) == sorted(data.decode().splitlines())
+
+
+def test_security_settings_come_from_the_environment_never_the_contract(monkeypatch):
+    from dq_platform.contract import KafkaStream
+
+    monkeypatch.setenv("DQ_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("DQ_KAFKA_SASL_PASSWORD", "pw-from-default-variable")
+    monkeypatch.setenv("ORDERS_KAFKA_PW", "pw-from-contract-variable")
+    monkeypatch.setenv("ORDERS_BROKERS", "k1:9092,k2:9092")
+    plain = KafkaStream(topic="t")
+    named = KafkaStream(
+        topic="t", bootstrap_servers_env="ORDERS_BROKERS", security_env={"sasl.password": "ORDERS_KAFKA_PW"}
+    )
+    assert kafka.security_config(plain) == {
+        "security.protocol": "SASL_SSL",
+        "sasl.password": "pw-from-default-variable",
+    }
+    assert kafka.security_config(named)["sasl.password"] == "pw-from-contract-variable"
+    assert kafka.bootstrap_servers(named) == "k1:9092,k2:9092"
+    monkeypatch.delenv("DQ_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    assert kafka.bootstrap_servers(plain) is None
