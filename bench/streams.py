@@ -114,7 +114,8 @@ def latency(broker: Broker, rounds: int, timeout: float) -> list[float]:
                 time.sleep(0.2)
             else:
                 print(f"round {r + 1}: no alert within {timeout:.0f} s (see {work / 'daemon.log'})", flush=True)
-            # the next burst must open a new incident: let this one resolve first (a clean batch)
+            # the next burst must open a new incident, on an idle queue: a clean batch resolves this one
+            seen = len(receiver.posts)
             produce_kafka(
                 broker.bootstrap,
                 files=1,
@@ -123,7 +124,12 @@ def latency(broker: Broker, rounds: int, timeout: float) -> list[float]:
                 start=f"2025-01-0{r + 1}T14:00:00Z",
                 incidents=False,
             )
-            time.sleep(45)
+            t1 = time.time()
+            while time.time() - t1 < timeout and not any(
+                body.get("text", "").startswith("[RESOLVED]") for _, body in receiver.posts[seen:]
+            ):
+                time.sleep(0.5)
+            time.sleep(10)  # the resolving run's reports sensor, then an idle daemon
     finally:
         daemon.terminate()
         try:
