@@ -196,7 +196,7 @@ def _consumer(bootstrap: str, group: str, stream: KafkaStream | None):
             "enable.partition.eof": True,
             "fetch.wait.max.ms": 100,
             "socket.connection.setup.timeout.ms": 5000,
-            "socket.timeout.ms": 10000,  # a commit to a broker that went away fails instead of hanging
+            "socket.timeout.ms": 10000,  # a request to a broker that went away fails within a tick
             **security_config(stream),
         },
         logger=_QUIET,
