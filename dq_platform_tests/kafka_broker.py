@@ -72,6 +72,7 @@ class Broker:
                 return self
             except Exception:
                 if time.monotonic() > deadline:
+                    self.stop()  # never leave a half-started broker behind
                     raise RuntimeError(f"tansu did not answer on {self.bootstrap}") from None
                 time.sleep(0.1)
 

@@ -425,3 +425,21 @@ def test_security_settings_come_from_the_environment_never_the_contract(monkeypa
     assert kafka.bootstrap_servers(named) == "k1:9092,k2:9092"
     monkeypatch.delenv("DQ_KAFKA_BOOTSTRAP_SERVERS", raising=False)
     assert kafka.bootstrap_servers(plain) is None
+
+
+def test_shipped_event_contracts_skip_their_stream_until_brokers_are_set(instance, tmp_path, monkeypatch):
+    """Files stay the default: without DQ_KAFKA_BOOTSTRAP_SERVERS the stream sensors say what to set."""
+    from dq_platform.contract import load_contracts
+
+    monkeypatch.delenv("DQ_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    streams = [c for c in load_contracts(CONTRACTS_DIR) if c.source.stream is not None]
+    assert sorted(c.source.stream.kafka.topic for c in streams) == [
+        "events.logs",
+        "events.metrics",
+        "events.transactions",
+    ]
+    for contract in streams:
+        ctx = dg.build_sensor_context(instance=instance, resources={"landing": LandingZoneResource(uri=str(tmp_path))})
+        result = build_stream_sensor(contract)(ctx)
+        assert isinstance(result, dg.SkipReason)
+        assert result.skip_message.startswith("DQ_KAFKA_BOOTSTRAP_SERVERS is not set")
