@@ -21,6 +21,7 @@ from dq_platform.defs.maintenance import build_maintenance
 from dq_platform.defs.resources import platform_resources
 from dq_platform.defs.review import build_publisher_sensor, build_review_job
 from dq_platform.defs.sensors import build_file_sensor
+from dq_platform.defs.streams import build_stream_sensor, is_stream_source
 from dq_platform.defs.versions import rollback_job
 from dq_platform.io.warehouse import Warehouse
 from dq_platform.reports.run_report import reports_after_failure, reports_after_success, reports_spec
@@ -54,6 +55,8 @@ def build_definitions(
         # pull sources (http / sql contracts): <name>_extract job + schedule, source asset upstream of raw
         *(build_extract(c) for c in contracts if is_pull_source(c)),
         dg.Definitions(assets=[build_placeholder(name, err) for name, err in sorted((broken or {}).items())]),
+        # Kafka streams: <name>_stream_sensor drains batches into the landing zone and starts the pipeline
+        dg.Definitions(sensors=[build_stream_sensor(c) for c in contracts if is_stream_source(c)]),
     )
 
 

@@ -127,6 +127,11 @@ def landing_sensor(dataset: str) -> str:
     return f"{dataset}_landing_sensor"
 
 
+def stream_sensor(dataset: str) -> str:
+    """Drains the dataset's Kafka topic into the landing zone and starts its pipeline."""
+    return f"{dataset}_stream_sensor"
+
+
 def history_checks(table: str) -> str:
     """The multi-asset check judging a table's files against their history."""
     return f"{table}_history_checks"
@@ -219,6 +224,8 @@ REPORT_TAG = "dq/report/"  # dq/report/<kind>: where a run's reports were writte
 REPORT_HTML_TAG = f"{REPORT_TAG}html"
 ROLLBACK_TAG = "dq/rollback/"
 EXTRACT_URI_TAG, EXTRACT_ROWS_TAG = "dq/extract/uri", "dq/extract/rows"
+# a Kafka batch file's run: its topic, offsets (p0:100-199,p1:50-80) and replay stamp (io/kafka.py)
+STREAM_TOPIC_TAG, STREAM_OFFSETS_TAG, STREAM_REPLAY_TAG = "dq/stream/topic", "dq/stream/offsets", "dq/stream/replay"
 WATERMARK_FROM_TAG, WATERMARK_TO_TAG, WATERMARK_COLUMN_TAG = (
     "dq/watermark/from",
     "dq/watermark/to",

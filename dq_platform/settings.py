@@ -126,7 +126,12 @@ VARIABLES: dict[str, Variable] = {
             "alerts",
         ),
         Variable("DQ_ALERT_REDELIVER_WITHIN", "24h", "retry failed deliveries for this long", "alerts"),
-        Variable("DQ_ALERT_SENSOR_INTERVAL_SECONDS", "30", "how often the alert sensors tick", "alerts"),
+        Variable(
+            "DQ_ALERT_SENSOR_INTERVAL_SECONDS",
+            "10",
+            "how often the alert sensors tick (streams alert within a minute)",
+            "alerts",
+        ),
         Variable(
             "DQ_WEBSERVER_URL", "http://127.0.0.1:3000", "the Dagster UI's address, for links in alerts", "alerts"
         ),
@@ -183,6 +188,30 @@ VARIABLES: dict[str, Variable] = {
         ),
         Variable(
             "DQ_DASHBOARD_CACHE_SECONDS", "60", "how long the dashboard keeps data before reading again", "services"
+        # Kafka streams (contracts with source.stream.kafka; io/kafka.py)
+        Variable(
+            "DQ_KAFKA_BOOTSTRAP_SERVERS",
+            None,
+            "host:port of the Kafka brokers, for streams whose contract names none",
+            "kafka",
+        ),
+        Variable("DQ_STREAM_SENSOR_INTERVAL_SECONDS", "5", "how often the stream sensors drain a batch", "kafka"),
+        *(
+            Variable(f"DQ_KAFKA_{prop.upper().replace('.', '_')}", None, f"librdkafka's {prop}", "kafka", secret=secret)
+            for prop, secret in [
+                ("security.protocol", False),
+                ("sasl.mechanism", False),
+                ("sasl.username", False),
+                ("sasl.password", True),
+                ("sasl.oauthbearer.client.id", False),
+                ("sasl.oauthbearer.client.secret", True),
+                ("sasl.oauthbearer.token.endpoint.url", False),
+                ("ssl.ca.location", False),
+                ("ssl.certificate.location", False),
+                ("ssl.key.location", False),
+                ("ssl.key.password", True),
+                ("ssl.endpoint.identification.algorithm", False),
+            ]
         ),
     ]
 }

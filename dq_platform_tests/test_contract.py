@@ -398,3 +398,58 @@ def test_a_contract_with_statistics_reads_back_from_its_own_dump():
 
     for contract in load_contracts():
         assert parse_contract(json.dumps(json.loads(contract.model_dump_json()))) == contract
+
+
+STREAM = GOOD.replace(
+    '  pattern: "orders/*.csv"\n',
+    '  format: jsonl\n  pattern: "orders/*.jsonl"\n  stream:\n    kafka:\n      topic: shop.orders\n',
+)
+
+
+def test_stream_source_parses_with_defaults():
+    kafka = parse_contract(STREAM).source.stream.kafka
+    assert (kafka.topic, kafka.max_records, kafka.max_seconds, kafka.group_id) == ("shop.orders", 10_000, 5.0, None)
+
+
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (
+            ("topic: shop.orders", "topic: shop orders"),
+            "orders.yaml:9: source.stream.kafka.topic: 'shop orders' is not a Kafka topic name",
+        ),
+        (
+            ("topic: shop.orders", "topic: shop.orders\n      max_records: 0"),
+            "orders.yaml:10: source.stream.kafka.max_records: Input should be greater than or equal to 1",
+        ),
+        (
+            ("topic: shop.orders", "topic: shop.orders\n      max_seconds: 120"),
+            "orders.yaml:10: source.stream.kafka.max_seconds: Input should be less than or equal to 50",
+        ),
+        (
+            ("topic: shop.orders", "topic: shop.orders\n      bootstrap_servers: kafka://k1:9092"),
+            "orders.yaml:10: source.stream.kafka.bootstrap_servers: must be host:port, comma-separated",
+        ),
+        (
+            ("topic: shop.orders", "topic: shop.orders\n      security_env: {sasl.password: hunter2secret}"),
+            "source.stream.kafka.security_env: must name an environment variable",
+        ),
+        (
+            ("topic: shop.orders", "topic: shop.orders\n      security_env: {sasl.pasword: DQ_PW}"),
+            "source.stream.kafka.security_env: 'sasl.pasword' is not a security property",
+        ),
+        (
+            ("topic: shop.orders", "topic: shop.orders\n      group: g"),
+            "source.stream.kafka.group: unknown field (typo?)",
+        ),
+        (
+            ("  format: jsonl\n", "  format: csv\n"),
+            "orders.yaml:4: source: a 'stream:' lands one record per line: set format: jsonl",
+        ),
+        (('pattern: "orders/*.jsonl"', 'pattern: "orders/*/*.jsonl"'), "needs exactly one '*'"),
+    ],
+)
+def test_stream_source_errors_name_file_line_field_and_reason(change, expected):
+    msg = error_of(STREAM.replace(*change))
+    assert expected in msg
+    assert "hunter2secret" not in msg and "Traceback" not in msg

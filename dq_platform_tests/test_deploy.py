@@ -74,13 +74,14 @@ def test_docker_compose_config_accepts_the_stack_and_interpolates_one_set_of_cre
     assert done.returncode == 0, done.stderr
     config = yaml.safe_load(done.stdout)
     services = config["services"]
-    assert set(services) == {"postgres", "objectstore", "buckets", *DAGSTER_SERVICES, *READERS}
+    assert set(services) == {"postgres", "objectstore", "buckets", "kafka", *DAGSTER_SERVICES, *READERS}
     pg = services["postgres"]["environment"]
     for name in DAGSTER_SERVICES:
         e = services[name]["environment"]
         assert e["DAGSTER_PG_PASSWORD"] == pg["POSTGRES_PASSWORD"] == "compose-test-pw"
         assert (e["DAGSTER_PG_USER"], e["DAGSTER_PG_DB"]) == (pg["POSTGRES_USER"], pg["POSTGRES_DB"])
         assert e["DQ_MASKING_KEY"] == "compose-test-key"
+        assert e["DQ_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"  # the stream sensors drain the stack's broker
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert Path(services["user_code"]["build"]["context"]) == REPO
     # the data API and the dashboard read the same instance and warehouse as the daemon

@@ -9,9 +9,9 @@ import argparse
 import sys
 
 from dq_platform import settings
-from dq_platform.cli import alerts, audit, config, pipeline, review, services
+from dq_platform.cli import alerts, audit, config, pipeline, review, services, streams
 
-COMMAND_GROUPS = (config, pipeline, audit, review, alerts, services)
+COMMAND_GROUPS = (config, pipeline, audit, review, alerts, services, streams)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,11 +13,15 @@ from dq_platform.contract import ContractError, load_contract_folder
 
 def _demo(args) -> int:
     from dq_platform.demo.run import run_demo
+    from dq_platform.io.kafka import KafkaStreamError
 
     try:
-        run_demo(rows=args.rows)
+        run_demo(rows=args.rows, kafka=args.kafka)
     except ContractError as e:
         print(f"INVALID contract(s):\n{e}", file=sys.stderr)
+        return 1
+    except KafkaStreamError as e:
+        print(f"dq-platform demo: {e}", file=sys.stderr)
         return 1
     return 0
 
@@ -149,10 +153,11 @@ def _extract(args) -> int:
 
 def _produce_events(args) -> int:
     from dq_platform.demo.event_producer import main as produce_events
+    from dq_platform.io.kafka import KafkaStreamError
 
     try:
         return produce_events(args)
-    except ValueError as e:
+    except (ValueError, KafkaStreamError) as e:
         print(f"dq-platform produce-events: {e}", file=sys.stderr)
         return 2
 
@@ -188,6 +193,11 @@ def register(sub) -> None:
     """Add this module's commands to the `dq-platform` parser."""
     d = sub.add_parser("demo", help="generate messy sample data and materialize every dataset")
     d.add_argument("--rows", type=int, default=2000, help="rows per sample file (default 2000)")
+    d.add_argument(
+        "--kafka",
+        metavar="BOOTSTRAP",
+        help="send the event streams through these brokers (host:port) and drain them, instead of files",
+    )
     d.set_defaults(func=_demo)
 
     i = sub.add_parser("ingest", help="register files (or folders) as partitions and process them now")
@@ -210,7 +220,8 @@ def register(sub) -> None:
     x.set_defaults(func=_extract)
 
     pe = sub.add_parser(
-        "produce-events", help="write realistic log/metric/transaction JSON-lines files into the landing zone"
+        "produce-events",
+        help="write realistic log/metric/transaction JSON-lines files into the landing zone (or Kafka topics)",
     )
     pe.add_argument("--files", type=int, default=3, help="files per stream, consecutive in time (default 3)")
     pe.add_argument("--events-per-file", type=int, default=1000, help="events per file (default 1000)")
@@ -221,6 +232,12 @@ def register(sub) -> None:
     pe.add_argument("--no-incidents", action="store_true", help="no error burst, CPU spike or large transaction")
     pe.add_argument("--clean", action="store_true", help="no malformed, incomplete or duplicated lines")
     pe.add_argument("--landing", help="landing zone folder or s3:// URI (default: DQ_LANDING_URI / ./landing)")
+    pe.add_argument(
+        "--kafka",
+        metavar="BOOTSTRAP",
+        help="send each line as a record to the topics events.logs|metrics|transactions on these brokers "
+        "(host:port) instead of writing files",
+    )
     pe.set_defaults(func=_produce_events)
 
     u = sub.add_parser("ui", help="start the Dagster UI and daemon on the persistent instance")

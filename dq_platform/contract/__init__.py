@@ -78,7 +78,7 @@ from dq_platform.contract.monitoring import (
     parse_duration,
     parse_window,
 )
-from dq_platform.contract.sources import ENV_NAME_RE, HttpPagination, HttpSource, Source, SqlSource
+from dq_platform.contract.sources import ENV_NAME_RE, HttpPagination, HttpSource, KafkaStream, Source, SqlSource, Stream
 from dq_platform.contract.yaml_text import YAML_LOADER
 
 __all__ = [
@@ -106,6 +106,8 @@ __all__ = [
     "ENV_NAME_RE",
     "HttpPagination",
     "HttpSource",
+    "KafkaStream",
+    "Stream",
     "SqlSource",
     "Source",
     # modeling

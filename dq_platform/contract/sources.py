@@ -1,4 +1,5 @@
-"""Where a dataset's rows come from: files in the landing zone, or a pulled HTTP API or SQL table.
+"""Where a dataset's rows come from: files in the landing zone, a pulled HTTP API or SQL table, or a
+Kafka topic drained in micro-batches into the landing zone (`stream: {kafka: ...}`).
 
 Pull sources name environment variables for their URLs and keys, never the values: the checks
 here refuse anything that does not look like a variable's name.
@@ -110,6 +111,75 @@ class SqlSource(_Strict):
         return self
 
 
+# librdkafka's security properties a stream may take from the environment (never from the contract)
+KAFKA_SECURITY_PROPERTIES = (
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.username",
+    "sasl.password",
+    "sasl.oauthbearer.client.id",
+    "sasl.oauthbearer.client.secret",
+    "sasl.oauthbearer.token.endpoint.url",
+    "ssl.ca.location",
+    "ssl.certificate.location",
+    "ssl.key.location",
+    "ssl.key.password",
+    "ssl.endpoint.identification.algorithm",
+)
+TOPIC_RE = r"^[A-Za-z0-9._-]{1,249}$"
+
+
+class KafkaStream(_Strict):
+    """A Kafka topic drained in bounded micro-batches (io/kafka.py): one landing file per batch."""
+
+    topic: str
+    bootstrap_servers: str | None = None  # host:port[,host:port]; DQ_KAFKA_BOOTSTRAP_SERVERS when unset
+    bootstrap_servers_env: str | None = None  # an environment variable's name; wins over bootstrap_servers
+    group_id: str | None = (
+        None  # the consumer group whose committed offsets say what was drained (default dq-platform.<dataset>)
+    )
+    max_records: int = Field(default=10_000, ge=1, le=5_000_000)  # records per batch (one landing file)
+    max_seconds: float = Field(default=5.0, gt=0, le=50)  # longest a drain reads (a sensor tick has 60 s)
+    # librdkafka security property -> the environment variable holding its value (e.g. sasl.password:
+    # DQ_KAFKA_PASSWORD); unset properties fall back to DQ_KAFKA_<PROPERTY> (settings.py)
+    security_env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        if not re.fullmatch(TOPIC_RE, v) or v in (".", ".."):
+            raise ValueError(f"'{v}' is not a Kafka topic name (letters, digits, '.', '_', '-'; at most 249)")
+        return v
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _servers(cls, v: str | None) -> str | None:
+        if v is not None and not all(re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:\d{1,5}", s.strip()) for s in v.split(",")):
+            raise ValueError("must be host:port, comma-separated (e.g. kafka:9092,kafka2:9092), without a scheme")
+        return v
+
+    @field_validator("bootstrap_servers_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        return _check_env_name(v)
+
+    @field_validator("security_env")
+    @classmethod
+    def _security(cls, v: dict[str, str]) -> dict[str, str]:
+        for prop, name in v.items():
+            if prop not in KAFKA_SECURITY_PROPERTIES:
+                raise ValueError(
+                    f"'{prop}' is not a security property this platform passes to librdkafka; "
+                    f"choose from {', '.join(KAFKA_SECURITY_PROPERTIES)}"
+                )
+            _check_env_name(name)
+        return v
+
+
+class Stream(_Strict):
+    kafka: KafkaStream
+
+
 class Source(_Strict):
     # file: files delivered into the landing zone; http / sql: pulled by the dataset's extract job
     # (extract.py), which delivers them into the landing zone under `pattern` like any producer.
@@ -117,6 +187,8 @@ class Source(_Strict):
     http: HttpSource | None = None
     sql: SqlSource | None = None
     schedule: str | None = None  # cron of the extract schedule (pull sources; on when set)
+    # a Kafka topic drained into the landing zone under `pattern` (defs/streams.py); files still work
+    stream: Stream | None = None
     format: Literal["csv", "jsonl", "parquet"] = "csv"
     pattern: str = Field(description="glob, relative to the landing zone, of this dataset's files")
     # A file is ready when "<file>.done" exists (".done"), or "_SUCCESS" in its folder ("_SUCCESS").
@@ -140,6 +212,16 @@ class Source(_Strict):
                 raise ValueError(f"kind '{kind}' needs a '{kind}:' section with its options")
             if self.kind != kind and getattr(self, kind) is not None:
                 raise ValueError(f"a '{kind}:' section needs kind: {kind} (kind is '{self.kind}')")
+        if self.stream is not None:
+            if self.kind != "file":
+                raise ValueError(
+                    f"a 'stream:' lands files like a producer: it needs kind: file (kind is '{self.kind}')"
+                )
+            if self.format != "jsonl":
+                raise ValueError("a 'stream:' lands one record per line: set format: jsonl")
+            self._one_star(
+                "the drain replaces it with the batch's topic, partitions and offsets, e.g. 'events/logs/*.jsonl'"
+            )
         if self.kind == "file":
             if self.schedule is not None:
                 raise ValueError("schedule applies to pull sources (kind http or sql): files arrive on their own")
@@ -147,9 +229,9 @@ class Source(_Strict):
         wanted = {"http": "jsonl", "sql": "parquet"}[self.kind]
         if self.format != wanted:
             raise ValueError(f"kind '{self.kind}' delivers {wanted} files: set format: {wanted}")
-        if self.pattern.count("*") != 1 or re.search(r"[?\[]", self.pattern):
-            raise ValueError(
-                f"pattern '{self.pattern}' needs exactly one '*' (and no other wildcard): "
-                f"the extract replaces it with its UTC timestamp, e.g. 'crypto/markets_*.jsonl'"
-            )
+        self._one_star("the extract replaces it with its UTC timestamp, e.g. 'crypto/markets_*.jsonl'")
         return self
+
+    def _one_star(self, why: str) -> None:
+        if self.pattern.count("*") != 1 or re.search(r"[?\[]", self.pattern):
+            raise ValueError(f"pattern '{self.pattern}' needs exactly one '*' (and no other wildcard): {why}")

@@ -16,7 +16,7 @@ import dagster as dg
 
 from dq_platform import names
 from dq_platform.contract import Contract
-from dq_platform.io import landing
+from dq_platform.io import kafka, landing
 
 
 def match_contract(
@@ -66,9 +66,17 @@ def register(
 
 
 def source_tags(source: landing.SourceFile) -> dict[str, str]:
-    return {
+    """The run's tags for its file; a Kafka batch file adds its topic, offsets and replay stamp."""
+    tags = {
         names.SOURCE_URI_TAG: source.uri,
         names.CHECKSUM_TAG: source.sha256,
         names.SIZE_TAG: str(source.size),
         names.DATASET_TAG: source.dataset,
     }
+    batch = kafka.parse_file_name(source.name)
+    if batch is not None:
+        tags[names.STREAM_TOPIC_TAG] = batch.topic
+        tags[names.STREAM_OFFSETS_TAG] = batch.offsets_text()
+        if batch.replay:
+            tags[names.STREAM_REPLAY_TAG] = batch.replay
+    return tags

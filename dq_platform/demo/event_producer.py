@@ -1,7 +1,9 @@
-"""`dq-platform produce-events`: realistic log, metric and transaction streams as JSON-lines files.
+"""`dq-platform produce-events`: realistic log, metric and transaction streams as JSON-lines files or Kafka records.
 
-Seed 003's producers publish to Kafka; here they deliver files into the landing zone (a local folder
-or an S3 prefix, atomically through `LandingZone.put`), one time slice of one stream per file:
+Seed 003's producers publish to Kafka: with `--kafka BOOTSTRAP` every line below is one record of the
+topic `events.<stream>` (`produce_kafka`; the events_* contracts drain those topics). Without it they
+deliver files into the landing zone (a local folder or an S3 prefix, atomically through
+`LandingZone.put`), one time slice of one stream per file:
 
     events/logs/logs_20250101T100000.jsonl                {"timestamp", "service", "level", "message", "user_id"}
     events/metrics/metrics_20250101T100000.jsonl          {"timestamp", "service", "cpu", "latency_ms"}
@@ -303,6 +305,58 @@ def produce(
     return out
 
 
+TOPICS = {stream: f"events.{stream}" for stream in STREAMS}  # the topics the events_* contracts drain
+
+
+def produce_kafka(
+    bootstrap: str,
+    *,
+    files: int = 3,
+    events_per_file: int = 1000,
+    seed: int = 7,
+    start: str = DEFAULT_START,
+    rate: float = 4.0,
+    streams=STREAMS,
+    incidents: bool = True,
+    messy: bool = True,
+    topics: dict[str, str] | None = None,
+) -> list[Produced]:
+    """The same slices as `produce`, each line sent as one record to its stream's topic, keyed by
+    service where the stream has one (a service's events stay in order on one partition)."""
+    from dq_platform.io.kafka import produce as send
+
+    topics = {**TOPICS, **(topics or {})}
+    out = []
+    for stream in streams:
+        if stream not in STREAMS:
+            raise ValueError(f"unknown stream {stream}: choose from {', '.join(STREAMS)}")
+        for k in range(files):
+            _, data, notes, mess = build_file(
+                stream,
+                k,
+                files=files,
+                events=events_per_file,
+                seed=seed,
+                start=start,
+                rate=rate,
+                incidents=incidents,
+                messy=messy,
+            )
+            text = pd.Series(data.decode("utf-8").rstrip("\n").split("\n"), dtype="string")
+            lines = text.str.encode("utf-8").tolist()
+            keys = None
+            if stream != "transactions":
+                service = text.str.extract(r'"service":"([a-z0-9-]+)"', expand=False).fillna("")
+                keys = service.str.encode("utf-8").tolist()
+            send(bootstrap, topics[stream], lines, keys=keys)
+            out.append(
+                Produced(
+                    stream, f"kafka:{topics[stream]}", f"kafka://{bootstrap}/{topics[stream]}", len(lines), notes, mess
+                )
+            )
+    return out
+
+
 def demo_files(landing_dir: str | Path, contracts) -> dict[str, list[Path]]:
     """The demo's event files (2 files per stream, a burst across them), by the contract that reads them."""
     from dq_platform.defs.partitions import match_contract
@@ -317,12 +371,30 @@ def demo_files(landing_dir: str | Path, contracts) -> dict[str, list[Path]]:
     return out
 
 
+def demo_kafka_files(bootstrap: str, landing_dir: str | Path, contracts) -> dict[str, list[Path]]:
+    """The demo's events through Kafka: the same streams produced to their topics, then drained by each
+    stream contract into landing files (io/kafka.py), by the contract that reads them."""
+    import os
+
+    from dq_platform.io import kafka
+
+    os.environ["DQ_KAFKA_BOOTSTRAP_SERVERS"] = bootstrap  # the contracts' streams name no brokers of their own
+    produce_kafka(bootstrap, files=2, events_per_file=600, seed=7)
+    zone = landing_zone(str(landing_dir))
+    out: dict[str, list[Path]] = {}
+    for c in contracts:
+        if c.source.stream is None or c.source.stream.kafka.topic not in TOPICS.values():
+            continue
+        while (drained := kafka.drain(c.source.stream.kafka, zone, c.source.pattern, c.name)).batch is not None:
+            out.setdefault(c.name, []).append(Path(landing_dir) / drained.relpath)
+    return out
+
+
 def main(args) -> int:
     """The CLI's entry (cli/pipeline.py adds the options)."""
     from dq_platform import settings
 
-    produced = produce(
-        args.landing or settings.landing_uri(),
+    options = dict(
         files=args.files,
         events_per_file=args.events_per_file,
         seed=args.seed,
@@ -332,6 +404,10 @@ def main(args) -> int:
         incidents=not args.no_incidents,
         messy=not args.clean,
     )
+    if getattr(args, "kafka", None):
+        produced = produce_kafka(args.kafka, **options)
+    else:
+        produced = produce(args.landing or settings.landing_uri(), **options)
     for p in produced:
         extra = "; ".join(p.incidents + p.messy)
         print(f"{p.uri}  {p.lines} lines" + (f"  ({extra})" if extra else ""))

@@ -89,7 +89,8 @@ def _write_history_feed(contract, folder: Path, rows: int, seed: int) -> list[Pa
     return paths
 
 
-def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
+def run_demo(rows: int = 2000, out=sys.stdout, kafka: str | None = None) -> list[RunOutcome]:
+    """`kafka`: brokers (host:port) to send the event streams through, drained into the landing zone."""
     home = settings.ensure_dagster_home()
     # The bad batch is meant to fail its gate: the summary explains it, the event log keeps it all.
     os.environ.setdefault("DQ_LOG_LEVEL", "CRITICAL")
@@ -113,9 +114,10 @@ def run_demo(rows: int = 2000, out=sys.stdout) -> list[RunOutcome]:
         DemoPullSources(instance, str(landing_dir), settings.project_dir(), out) as pull,
     ):
         check_keys, cursors = _alert_cursors(instance, contracts, warehouse)
-        from dq_platform.demo.event_producer import demo_files
+        from dq_platform.demo.event_producer import demo_files, demo_kafka_files
 
-        events = demo_files(landing_dir, contracts)  # event streams: `produce-events` output, not CSV samples
+        # event streams: `produce-events` output, not CSV samples; through Kafka when brokers are given
+        events = demo_kafka_files(kafka, landing_dir, contracts) if kafka else demo_files(landing_dir, contracts)
         # one file-fed dataset also gets a run of ordinary files and a spike: the history checks judge it
         feed = next(
             (c for c in contracts if not is_pull_source(c) and c.name not in events and c.history.enabled), None

@@ -398,6 +398,11 @@ def format_detail(d: RunDetail, fmt: str = "text") -> str:
         lines.append(f"error      {r.error}")
     if r.report:
         lines.append(f"report     {r.report}")
+    if names.STREAM_TOPIC_TAG in d.tags:  # a Kafka batch file: which records it holds
+        lines.append(
+            f"stream     topic {d.tags[names.STREAM_TOPIC_TAG]}  offsets {d.tags.get(names.STREAM_OFFSETS_TAG, '-')}"
+            + (f"  replay {d.tags[names.STREAM_REPLAY_TAG]}" if names.STREAM_REPLAY_TAG in d.tags else "")
+        )
     review = {k.removeprefix(names.REVIEW_TAG): v for k, v in d.tags.items() if k.startswith(names.REVIEW_TAG)}
     if review:
         lines.append("review     " + "  ".join(f"{k}={v}" for k, v in sorted(review.items())))
