@@ -188,6 +188,7 @@ VARIABLES: dict[str, Variable] = {
         ),
         Variable(
             "DQ_DASHBOARD_CACHE_SECONDS", "60", "how long the dashboard keeps data before reading again", "services"
+        ),
         # Kafka streams (contracts with source.stream.kafka; io/kafka.py)
         Variable(
             "DQ_KAFKA_BOOTSTRAP_SERVERS",
