@@ -87,3 +87,14 @@ def test_a_run_that_ended_with_a_verdict_is_not_retried(ticker, instance):
     ticker.tick()
     result = ticker.tick()
     assert result.run_requests == [] and "already registered and processed" in reason(result)
+
+
+def test_a_file_that_failed_on_a_step_is_done_not_crashed(project, instance):
+    """An unreadable file fails its raw step: a verdict on the bytes, so no retry would help."""
+    path = project.landing / "customers" / "broken.csv"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x00\x01\x02 not a csv \xff\xfe" * 50)
+    out = project.ingest(instance, "customers", path)
+    assert not out.success
+    state = file_state(instance, "customers", out.partition)
+    assert state.state == "done" and state.reason == "failed on a step's verdict" and state.attempts == 1

@@ -78,16 +78,21 @@ class FileRun:
     reason: str = ""
 
 
-def file_runs(instance: dg.DagsterInstance, dataset: str, partition: str) -> list[dg.RunRecord]:
-    """The file's pipeline runs, newest first."""
-    return list(
-        instance.get_run_records(
-            filters=dg.RunsFilter(job_name=names.pipeline_job(dataset), tags={names.PARTITION_TAG: partition}),
-            order_by="create_timestamp",
-            ascending=False,
-            limit=50,
-        )
+def file_runs(instance: dg.DagsterInstance, dataset: str, partitions: list[str]) -> dict[str, list[dg.RunRecord]]:
+    """Each file's pipeline runs, newest first, in one query."""
+    out: dict[str, list[dg.RunRecord]] = {p: [] for p in partitions}
+    if not partitions:
+        return out
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=names.pipeline_job(dataset), tags={names.PARTITION_TAG: list(partitions)}),
+        order_by="create_timestamp",
+        ascending=False,
     )
+    for r in records:
+        key = r.dagster_run.tags.get(names.PARTITION_TAG)
+        if key in out:
+            out[key].append(r)
+    return out
 
 
 def step_verdict(instance: dg.DagsterInstance, run_id: str) -> bool:
@@ -101,8 +106,16 @@ def step_verdict(instance: dg.DagsterInstance, run_id: str) -> bool:
     return False
 
 
+def file_states(instance: dg.DagsterInstance, dataset: str, partitions: list[str]) -> dict[str, FileRun]:
+    """The state of each file (partition) from its newest run: one run query for them all."""
+    return {key: _state(instance, records) for key, records in file_runs(instance, dataset, partitions).items()}
+
+
 def file_state(instance: dg.DagsterInstance, dataset: str, partition: str) -> FileRun:
-    records = file_runs(instance, dataset, partition)
+    return file_states(instance, dataset, [partition])[partition]
+
+
+def _state(instance: dg.DagsterInstance, records: list[dg.RunRecord]) -> FileRun:
     if not records:
         return FileRun("none")
     newest = records[0]

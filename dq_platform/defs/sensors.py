@@ -28,7 +28,7 @@ from dq_platform.defs.execution import execution_config
 from dq_platform.defs.layers import partitions_def
 from dq_platform.defs.partitions import registered_content, source_tags
 from dq_platform.defs.resources import LandingZoneResource
-from dq_platform.defs.run_state import FileRun, file_state, mark_dead_run_failed
+from dq_platform.defs.run_state import FileRun, file_state, file_states, mark_dead_run_failed
 from dq_platform.io.landing import SourceFile
 from dq_platform.io.landing_zones import LandingFile, LandingFileChanged, LandingZone, is_temporary
 
@@ -97,9 +97,9 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
                 )
             )
 
-        def follow(key: str, item: dict) -> str:
+        def follow(key: str, item: dict, run: FileRun | None = None) -> str:
             """Decide on a registered file from its newest run: 'done', 'waiting' or 'requested'."""
-            run = file_state(context.instance, contract.name, key)
+            run = run or file_state(context.instance, contract.name, key)
             if run.state == "crashed" and run.ended is None:  # dead worker, the run still says STARTED
                 mark_dead_run_failed(context.instance, run.run, run.reason)
                 run = file_state(context.instance, contract.name, key)
@@ -128,10 +128,11 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
             return "waiting"
 
         # files whose run had not ended last tick: finished now, or died (retried with backoff, or given up)
+        states = file_states(context.instance, contract.name, list(inflight))
         for key, item in list(inflight.items()):
             if len(requests) >= MAX_RUNS_PER_TICK:
                 break
-            follow(key, item)
+            follow(key, item, states[key])
 
         for f in zone.list(contract.source.pattern):
             if is_temporary(f.relpath):
