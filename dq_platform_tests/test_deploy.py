@@ -24,6 +24,7 @@ from dq_platform.settings import render_instance_config
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "docker-compose.yml"
 DAGSTER_SERVICES = ("user_code", "webserver", "daemon")
+MONITORING_SERVICES = ("metrics", "prometheus", "grafana")  # docs/metrics.md
 
 
 def _raw() -> dict:
@@ -73,7 +74,9 @@ def test_docker_compose_config_accepts_the_stack_and_interpolates_one_set_of_cre
     assert done.returncode == 0, done.stderr
     config = yaml.safe_load(done.stdout)
     services = config["services"]
-    assert set(services) == {"postgres", "objectstore", "buckets", *DAGSTER_SERVICES}
+    assert set(services) == {"postgres", "objectstore", "buckets", *DAGSTER_SERVICES, *MONITORING_SERVICES}
+    metrics = services["metrics"]["environment"]  # the exporter gets the storage's variables, no other secret
+    assert metrics["DAGSTER_PG_PASSWORD"] == "compose-test-pw" and "DQ_MASKING_KEY" not in metrics
     pg = services["postgres"]["environment"]
     for name in DAGSTER_SERVICES:
         e = services[name]["environment"]
