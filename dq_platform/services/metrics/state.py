@@ -128,11 +128,11 @@ class MetricsState:
     def stage(self, step_key: str) -> str:
         if step_key in self.tables:
             return self.tables[step_key].layer
+        if step_key.endswith("_history_checks"):
+            return "history_checks"
         for prefix, stage in (("clean_", "cleaned"), ("semantic_", "model"), ("raw_", "raw"), ("masked_", "masked")):
             if step_key.startswith(prefix):
                 return stage
-        if step_key.endswith("_history_checks"):
-            return "history_checks"
         return "checks" if "check" in step_key else "other"
 
     @staticmethod
