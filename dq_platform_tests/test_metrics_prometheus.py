@@ -297,3 +297,39 @@ def test_a_restarted_exporter_reads_the_same_totals_from_the_event_log(platform)
         )
 
     assert stable(fresh) == stable(live)
+
+
+# -- the dashboards' PromQL against the same Prometheus ------------------------------------------
+
+DASHBOARDS = REPO / "deploy" / "grafana" / "dashboards"
+# Grafana's variables as a dashboard opened with its defaults would send them
+VARIABLES = {"$__rate_interval": "1m", "$__interval": "1s", "$__range": "1h", "$dataset": ".*"}
+
+
+def _expr(text: str) -> str:
+    for name, value in VARIABLES.items():
+        text = text.replace(name, value)
+    assert "$" not in text, f"unknown variable in {text}"
+    return text
+
+
+def test_every_dashboard_panel_returns_data_of_the_shape_its_legend_expects(platform):
+    import json
+
+    p = platform.prometheus
+    checked = 0
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel["targets"]:
+                where = f"{path.name} panel {panel['id']} ({panel['title']}) {target['refId']}"
+                expr = _expr(target["expr"])
+                result = p.query(expr)
+                assert result, f"{where}: no data for {expr}"
+                wanted = set(re.findall(r"{{\s*(\w+)\s*}}", target.get("legendFormat", "")))
+                for sample in result:
+                    assert wanted <= set(sample["metric"]), f"{where}: {sample['metric']} lacks {wanted}"
+                    float(sample["value"][1])  # a number (NaN included: no rate yet)
+                if panel["type"] == "timeseries":
+                    assert p.query_range(expr), f"{where}: no range data for {expr}"
+                checked += 1
+    assert checked >= 35
