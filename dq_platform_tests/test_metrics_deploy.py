@@ -109,3 +109,12 @@ def test_dashboards_have_what_grafana_needs():
                 used |= set(re.findall(r"\b(dq_[a-z_]+?)(?:_bucket|_sum|_count)?\b", re.sub(r'"[^"]*"', "", t["expr"])))
     # the dashboards show every metric the exporter serves about the platform (not its own dq_exporter_*)
     assert {m for m in known if not m.startswith("dq_exporter_")} - used == set()
+
+
+def test_the_docs_page_lists_every_metric_with_its_type_and_labels():
+    rows = {}
+    for line in (REPO / "docs" / "metrics.md").read_text().splitlines():
+        m = re.match(r"\| `(dq_[a-z_]+)` \| (\w+) \|\s*([^|]*?)\s*\|", line)
+        if m:
+            rows[m.group(1)] = (m.group(2), tuple(x.strip() for x in m.group(3).split(",") if x.strip()))
+    assert rows == {m.name: (m.kind, m.labels) for m in METRICS}
