@@ -69,6 +69,18 @@ def _start_exporter(home, contracts_dir, env, log):
     return proc, url
 
 
+def _scraped_twice(prometheus) -> bool:
+    """Every series has two samples or more, so increase() and rate() answer."""
+    from dq_platform.services.metrics.catalog import METRICS
+
+    for m in METRICS:
+        name = f"{m.name}_count" if m.kind == "histogram" else m.name
+        fewest = prometheus.value(f"min(count_over_time({name}[1h]))")
+        if fewest is not None and fewest < 2:
+            return False
+    return True
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def platform(request, tmp_path_factory, pg_databases):
     kind = request.param
@@ -130,7 +142,7 @@ def platform(request, tmp_path_factory, pg_databases):
             )
             runs["rollback"] = launch_rollback(
                 instance,
-                RollbackConfig(table="cleaned_customers", to_version=0, reason="metrics test", who="tester"),
+                RollbackConfig(table="raw_customers", to_version=1, reason="metrics test", who="tester"),
                 contracts_dir=str(contracts_dir),
                 warehouse_root=project.warehouse,
             )
@@ -144,7 +156,7 @@ def platform(request, tmp_path_factory, pg_databases):
         ]
         # scraped after every run was read, and a few scrapes more so rates have samples
         wait_until("the runs to be scraped", lambda: prometheus.value("dq_exporter_runs_read_total") == RUNS)
-        wait_until("two more scrapes", lambda: prometheus.value('count_over_time(up{job="dq_platform"}[3s])') >= 3)
+        wait_until("two scrapes of every series", lambda: _scraped_twice(prometheus))
         yield Platform(kind, instance, project, url, prometheus, runs, env)
     finally:
         if prometheus is not None:
@@ -227,10 +239,10 @@ def test_incidents_deliveries_versions_rollbacks_and_freshness(platform):
     # one console delivery per alert announced
     assert p.values("dq_alert_deliveries_total", "outcome") == {"delivered": 4}
     versions = p.values('dq_table_version{dataset="customers"}', "table")
-    # raw and quarantine written by the four files' runs (0..3... less the broken one: 0..2); cleaned restored as 3
-    assert versions["raw_customers"] == 2 and versions["quarantine_customers"] == 2
-    assert versions["cleaned_customers"] == 3 and versions["masked_customers"] == 0
-    assert p.values("dq_table_rollbacks_total", "table") == {"cleaned_customers": 1}
+    # cleaned and quarantine written by three files' runs (versions 0..2); raw too, then restored as version 3
+    assert versions["cleaned_customers"] == 2 and versions["quarantine_customers"] == 2
+    assert versions["raw_customers"] == 3 and versions["masked_customers"] == 0
+    assert p.values("dq_table_rollbacks_total", "table") == {"raw_customers": 1}
     assert p.values("dq_dataset_freshness_sla_seconds", "dataset") == {"customers": 26 * 3600}
     lag = p.value('dq_dataset_freshness_lag_seconds{dataset="customers"}')
     assert 0 <= lag < 600
@@ -333,3 +345,28 @@ def test_every_dashboard_panel_returns_data_of_the_shape_its_legend_expects(plat
                     assert p.query_range(expr), f"{where}: no range data for {expr}"
                 checked += 1
     assert checked >= 35
+
+
+def test_last_a_reviewers_approval_ends_the_hold_and_publishes_the_file(platform):
+    """Runs last in this module: it adds a review run and a publish run to what the others assert."""
+    from dq_platform.defs.review import ReviewConfig, decide
+
+    p, project = platform.prometheus, platform.project
+    config = ReviewConfig(
+        dataset="customers",
+        partition=platform.runs["review"].partition,
+        decision="approve",
+        reviewer="ann@example.com",
+        comment="checked with the supplier",
+    )
+    outcome = decide(
+        platform.instance, config, contracts_dir=str(project.contracts_dir), warehouse_root=project.warehouse
+    )
+    assert outcome.success and outcome.published, outcome.error
+    wait_until("the decision to be scraped", lambda: p.value("dq_exporter_runs_read_total") == RUNS + 2)
+    assert p.values("dq_files_held_for_review", "dataset") == {"customers": 0, "leaky": 0}
+    assert p.values("dq_rows_published_total", "dataset") == {"customers": 38 + 34, "leaky": 0}
+    assert p.values('dq_runs_total{kind=~"review|publish"}', "kind") == {"review": 1, "publish": 1}
+    assert p.value('dq_table_version{table="masked_customers"}') == 1
+    text = platform.metrics_text()
+    assert "ann@example.com" not in text and "supplier" not in text

@@ -8,6 +8,7 @@ scrape reads what finished since the previous one (reader.py) under a lock, then
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -34,11 +35,18 @@ class PlatformCollector:
         self.lock = threading.Lock()
         self.ready = threading.Event()
 
-    def catch_up(self) -> None:
-        """The first full read of what is on record (runs in the server's background thread)."""
-        with self.lock:
-            while not self.reader.refresh(budget_seconds=5.0):
-                pass
+    def catch_up(self, retry_seconds: float = 5.0) -> None:
+        """The first full read of what is on record (the server's background thread). Storage that does
+        not answer yet (PostgreSQL starting) is tried again; meanwhile `/metrics` says `dq_exporter_ready 0`."""
+        while True:
+            try:
+                with self.lock:
+                    while not self.reader.refresh(budget_seconds=5.0):
+                        pass
+                break
+            except Exception as e:  # noqa: BLE001 - keep trying: the exporter must come up with its storage
+                print(f"metrics: reading the run storage failed ({type(e).__name__}); retrying", file=sys.stderr)
+                time.sleep(retry_seconds)
         self.ready.set()
 
     def describe(self):
