@@ -38,6 +38,7 @@ _ROWS = {  # (layer, materialization metadata key) -> counter
     ("masked", "rows_masked"): "dq_rows_published_total",
 }
 _RULE_PREFIX = "rule/"
+_RULE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 _STATUS = {
     dg.DagsterRunStatus.SUCCESS: "success",
     dg.DagsterRunStatus.FAILURE: "failure",
@@ -68,6 +69,12 @@ def table_index(contracts: list[Contract]) -> dict[str, TableOf]:
 
 def _value(v):
     return getattr(v, "value", v)
+
+
+def _rule(key: str) -> str:
+    """A rule id (`column:check` from the contract, or a platform rule such as `_review:rejected`), else "other"."""
+    rule = key.removeprefix(_RULE_PREFIX)
+    return rule if _RULE.fullmatch(rule) else "other"
 
 
 class Histogram:
@@ -220,7 +227,7 @@ class MetricsState:
         if layer == "quarantine":
             for key, v in metadata.items():
                 if key.startswith(_RULE_PREFIX):
-                    self.add("dq_quarantined_rows_by_rule_total", (dataset, self._rule(dataset, key)), float(_value(v)))
+                    self.add("dq_quarantined_rows_by_rule_total", (dataset, _rule(key)), float(_value(v)))
         if layer == "cleaned" and "failure_rate" in metadata and ts >= self.latest_failure.get(dataset, (0, 0))[0]:
             self.latest_failure[dataset] = (ts, float(_value(metadata["failure_rate"])))
         if layer == "cleaned" and partition:
@@ -232,11 +239,6 @@ class MetricsState:
             self.published_at[dataset] = max(ts, self.published_at.get(dataset, 0.0))
         if "delta_version" in metadata and label != "other":
             self.values["dq_table_version"][(dataset, layer, label)] = float(_value(metadata["delta_version"]))
-
-    def _rule(self, dataset: str, key: str) -> str:
-        """A rule id the contract declares (or a platform rule such as `_review:rejected`), else "other"."""
-        rule = key.removeprefix(_RULE_PREFIX)
-        return rule if re.fullmatch(r"[A-Za-z0-9_.:\-]{1,64}", rule) else "other"
 
     def apply_delivery(self, metadata: dict) -> None:
         channel = str(_value(metadata.get("channel", "other")))
