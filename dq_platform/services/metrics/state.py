@@ -30,6 +30,8 @@ KINDS = {
     names.HEALTH_KIND,
     names.HISTORY_CHECKS_KIND,
 }
+# the kinds of trigger audit.trigger_of names (sensor:<name> -> sensor, ui:<user> -> ui); any other dq/trigger is "other"
+TRIGGERS = {"sensor", "schedule", "backfill", "ui", "cli", "demo", "api"}
 _WORD = re.compile(r"[a-z][a-z0-9_]{0,23}")
 _ROWS = {  # (layer, materialization metadata key) -> counter
     ("raw", "rows_in"): "dq_rows_received_total",
@@ -155,7 +157,7 @@ class MetricsState:
     def trigger(tags: dict) -> str:
         """sensor, schedule, backfill, ui, cli, demo, ...: the kind of trigger, never a user or a sensor's name."""
         word = trigger_of(tags).split(":", 1)[0]
-        return word if _WORD.fullmatch(word) else "other"
+        return word if word in TRIGGERS else "other"
 
     # -- feeding --------------------------------------------------------------------------------
 
