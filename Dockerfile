@@ -10,5 +10,5 @@ RUN pip install --no-cache-dir . && mkdir -p $DAGSTER_HOME
 # for production); the workspace points the webserver and daemon at the user_code service.
 COPY deploy/dagster.production.yaml $DAGSTER_HOME/dagster.yaml
 COPY deploy/workspace.docker.yaml ./deploy/workspace.docker.yaml
-EXPOSE 3000 4000 8080 8501
+EXPOSE 3000 4000 8080 8501 9109
 CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "dq_platform.definitions"]

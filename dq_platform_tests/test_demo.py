@@ -42,3 +42,21 @@ def test_the_demo_runs_every_dataset_and_shows_gates_reviews_alerts_and_versions
     assert "report: " in text and ".html" in text
     assert "rollback to version" in text and "restored version" in text
     assert (tmp_path / ".dagster_home").is_dir() and (tmp_path / "warehouse").is_dir()
+
+    # `dq-platform metrics serve` on what the demo left: every metric docs/metrics.md lists has a sample
+    import dagster as dg
+    from prometheus_client import generate_latest
+
+    from dq_platform.services.metrics.catalog import METRICS
+    from dq_platform.services.metrics.exporter import build_registry
+
+    with dg.DagsterInstance.from_config(str(tmp_path / ".dagster_home")) as instance:
+        registry, collector = build_registry(instance, load_contracts())
+        collector.catch_up()
+        metrics = generate_latest(registry).decode()
+    for m in METRICS:
+        name = f"{m.name}_count" if m.kind == "histogram" else m.name
+        assert re.search(rf"^{name}[{{ ]", metrics, re.M), m.name
+    assert re.search(
+        r'^dq_table_rollbacks_total\{dataset="customers",layer="masked",table="masked_customers"\} 1\.0$', metrics, re.M
+    )

@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "docker-compose.yml"
 DAGSTER_SERVICES = ("user_code", "webserver", "daemon")
 READERS = {"api": 8080, "dashboard": 8501}  # read-only services (docs/dashboard-and-api.md) and their ports
+MONITORING_SERVICES = ("metrics", "prometheus", "grafana")  # docs/metrics.md
 
 
 def _raw() -> dict:
@@ -74,7 +75,17 @@ def test_docker_compose_config_accepts_the_stack_and_interpolates_one_set_of_cre
     assert done.returncode == 0, done.stderr
     config = yaml.safe_load(done.stdout)
     services = config["services"]
-    assert set(services) == {"postgres", "objectstore", "buckets", "kafka", *DAGSTER_SERVICES, *READERS}
+    assert set(services) == {
+        "postgres",
+        "objectstore",
+        "buckets",
+        "kafka",
+        *DAGSTER_SERVICES,
+        *READERS,
+        *MONITORING_SERVICES,
+    }
+    metrics = services["metrics"]["environment"]  # the exporter gets the storage's variables, no other secret
+    assert metrics["DAGSTER_PG_PASSWORD"] == "compose-test-pw" and "DQ_MASKING_KEY" not in metrics
     pg = services["postgres"]["environment"]
     for name in DAGSTER_SERVICES:
         e = services[name]["environment"]
