@@ -211,3 +211,23 @@ def test_scrub_replaces_what_the_gate_flags_in_every_form():
         assert (before != after) == flagged, before
     assert out.tolist()[values.index("call me on +44 7911 123456 tomorrow")] == "call me on [phone] tomorrow"
     assert out.tolist()[values.index("555-234-5678 555-234-5679")] == "[phone] [phone]"
+
+
+def test_undeclared_pii_in_a_text_column_of_large_numbers_counts_only_when_nearly_all_are_one_kind():
+    """Market caps and volumes (raw text of 10-13 digit numbers) are not phones because some of them
+    happen to be valid national numbers; a column of phone numbers written as digits still is."""
+    import numpy as np
+    import pyarrow as pa
+
+    from dq_platform.engine.pii.undeclared import pii_shares
+
+    rng = np.random.default_rng(7)
+    caps = [str(int(v)) for v in rng.integers(10**9, 2 * 10**12, 400)] + ["3.74B"]
+    assert "phone" not in pii_shares(pa.array(caps), np.ones(len(caps), dtype=np.int64))
+    phones = [
+        f"{area}{exchange}{line:04d}"
+        for area, exchange, line in zip([415, 312, 646] * 100, [555] * 300, range(1000, 1300))
+    ]
+    phones = [p.replace("555", "234") for p in phones]  # 555 is reserved for fiction
+    shares = pii_shares(pa.array(phones), np.ones(len(phones), dtype=np.int64))
+    assert shares["phone"]["share"] >= 0.9

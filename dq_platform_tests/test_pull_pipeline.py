@@ -89,7 +89,9 @@ def test_api_pull_flows_to_gold_through_the_landing_sensor(project, instance, co
     assert gold.loc["bitcoin", "mean_price"] == 91234.0 and gold.loc["bitcoin", "pulls"] == 1
     checks = {f"{a}.{c}": (p, s) for a, c, p, s in out.checks}
     assert checks["cleaned_crypto_markets.failure_rate_within_threshold"] == (False, "WARN")  # 12% > warn 5%
-    assert all(p for k, (p, _) in checks.items() if k != "cleaned_crypto_markets.failure_rate_within_threshold")
+    assert all(p for k, (p, _) in checks.items() if k != "cleaned_crypto_markets.failure_rate_within_threshold"), {
+        k: v for k, v in checks.items() if not v[0]
+    }
     # the extract's observation on raw: the audit log shows what it pulled
     (obs,) = instance.fetch_observations(dg.AssetKey("raw_crypto_markets"), limit=5).records
     meta = obs.event_log_entry.asset_observation.metadata

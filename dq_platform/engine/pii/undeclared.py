@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dq_platform.engine.pii.checksums import bools
-from dq_platform.engine.pii.detector import resolve
+from dq_platform.engine.pii.detector import NUMERIC_SHARE, resolve
 from dq_platform.engine.pii.patterns import KINDS
 
 __all__ = ["PII_SAMPLE", "UNDECLARED_SHARE", "pii_shares", "suggested_pii", "undeclared_findings"]
@@ -47,8 +47,16 @@ def pii_shares(values: pa.Array, counts: np.ndarray) -> dict[str, dict[str, floa
     text = pc.cast(values, pa.large_string())
     out, masks = resolve(text, replace=True)
     total = counts.sum()
+    # a column of plain numbers (market caps, volumes, ids; a few malformed values aside) is judged
+    # as the gate judges a numeric column: a kind counts only when nearly every number is one, not
+    # when some large numbers happen to be valid national phone numbers
+    number = bools(pc.match_substring_regex(text, r"^[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$"))
+    numeric_rows = counts[number].sum()
+    numbers = numeric_rows >= NUMERIC_SHARE * total
     shares = {}
     for kind, mask in masks.items():
+        if numbers and counts[mask].sum() < NUMERIC_SHARE * numeric_rows:
+            continue
         whole = mask & bools(pc.equal(out, pa.scalar(f"[{kind}]", pa.large_string())))
         hits = counts[mask].sum()
         shares[kind] = {"share": round(float(hits / total), 6), "whole": round(float(counts[whole].sum() / hits), 6)}
