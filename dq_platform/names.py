@@ -239,4 +239,7 @@ def is_monitoring(tags: dict, job_name: str = "") -> bool:
 
 COMMIT_PREFIX = "dq/commit/"  # output metadata under this prefix travels into the Delta commit
 GATES_KEY = f"{COMMIT_PREFIX}dq_gates"
+GATES_FAILED_ERROR = "GatesFailed"  # the dg.Failure a file's run raises when its blocking gates failed
+GATE_ERRORS = frozenset({"DagsterAssetCheckFailedError", GATES_FAILED_ERROR})
+GATE_ERROR_PATTERN = r"blocking asset checks? failed|GatesFailed"
 PASSED, FAILED, HELD, REJECTED = "passed", "failed", "review", "rejected"

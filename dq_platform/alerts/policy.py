@@ -296,6 +296,7 @@ VALUE_FREE_ERRORS = {
     "LandingFileChanged",
     "MaskingKeyError",
     "DagsterAssetCheckFailedError",
+    names.GATES_FAILED_ERROR,
 }
 _QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
 _EMAILISH = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*")

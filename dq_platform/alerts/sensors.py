@@ -445,7 +445,7 @@ def _failure_reason(instance: dg.DagsterInstance, run_id: str) -> tuple[bool, st
     if not errors:
         return False, "run failed before any step ran"
     roots = [(step, _root(err)) for step, err in errors]
-    gates_only = all(err.cls_name == "DagsterAssetCheckFailedError" for _, err in roots)
+    gates_only = all(err.cls_name in names.GATE_ERRORS for _, err in roots)
     step, err = roots[0]
     first_line = (err.message or "").strip().splitlines()[0] if (err.message or "").strip() else ""
     return gates_only, f"{step}: {err.cls_name}: {scrub_error(err.cls_name, first_line)}"

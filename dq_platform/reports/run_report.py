@@ -81,7 +81,8 @@ def _run_events(instance: dg.DagsterInstance, run_id: str) -> tuple[list, list, 
             )
         elif ev.event_type_value == "STEP_FAILURE":
             failures.append(
-                {"step": ev.step_key, "error": ev.event_specific_data.error.message.strip().splitlines()[0]}
+                # the whole message (a gate failure says rates, thresholds and the next step), not its first line
+                {"step": ev.step_key, "error": ev.event_specific_data.error.message.strip()}
             )
     return materializations, checks, failures
 
@@ -286,7 +287,9 @@ def to_markdown(s: dict) -> str:
         for m in s["materializations"]
     ]
     if s["failures"]:
-        lines += ["", "## Failures", ""] + [f"- {f['step']}: {f['error']}" for f in s["failures"]]
+        lines += ["", "## Failures", ""] + [
+            f"- {f['step']}: " + f["error"].replace("\n", "\n  ") for f in s["failures"]
+        ]
     return "\n".join(lines) + "\n"
 
 
