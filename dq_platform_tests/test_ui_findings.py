@@ -81,3 +81,58 @@ def test_a_gate_held_run_does_not_page_as_a_crashed_run(project, instance, monke
     run_alert_sensors_once(instance, contracts, check_keys, cursors, console_stream=stream)
     assert "[CRITICAL]" not in stream.getvalue()
     assert isinstance(instance.get_run_by_id(out.run_id).status, dg.DagsterRunStatus)
+
+
+def test_extract_schedules_start_stopped_and_the_demo_key_replays_the_crypto_api(instance, tmp_path, monkeypatch):
+    """Finding 2: no schedule calls an external system until someone turns it on (unless the contract
+    says so); under `--demo-key` the crypto source answers from the replay server, offline."""
+    import contextlib
+
+    from dq_platform.contract import load_contracts
+    from dq_platform.definitions import build_definitions
+    from dq_platform.defs.extract import run_extract
+    from dq_platform.demo.pull_sources import demo_http_servers
+
+    contracts = load_contracts()
+    defs = build_definitions(contracts, str(tmp_path / "wh"))
+    pulls = [s for s in defs.schedules if s.name.endswith("_extract_schedule")]
+    assert {s.name for s in pulls} >= {"crypto_markets_extract_schedule", "erp_orders_extract_schedule"}
+    assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in pulls)
+
+    monkeypatch.delenv("DQ_COINGECKO_BASE_URL", raising=False)
+    crypto = next(c for c in contracts if c.name == "crypto_markets")
+    with contextlib.ExitStack() as stack:
+        env = demo_http_servers(contracts, stack)
+        assert set(env) == {"DQ_COINGECKO_BASE_URL"} and env["DQ_COINGECKO_BASE_URL"].startswith("http://127.0.0.1:")
+        monkeypatch.setenv("DQ_COINGECKO_BASE_URL", env["DQ_COINGECKO_BASE_URL"])
+        out = run_extract(instance, crypto, str(tmp_path / "landing"))
+    assert out.success and out.rows > 0, out.error
+    # a variable the user set is left alone
+    with contextlib.ExitStack() as stack:
+        assert demo_http_servers(contracts, stack) == {}
+
+
+def test_the_cli_finds_the_project_instance_from_any_folder_and_never_creates_one_by_reading(tmp_path):
+    """Finding 8: `audit show` from another folder names the DAGSTER_HOME it looked at, creates nothing;
+    from a sub-folder of the project it finds the project's instance."""
+    import os
+    import subprocess
+    import sys
+
+    exe = os.path.join(os.path.dirname(sys.executable), "dq-platform")
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "DQ_PROJECT_DIR")}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run([exe, "audit", "show", "0123abcd"], cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert f"no Dagster instance at {elsewhere / '.dagster_home'}" in done.stderr and "DAGSTER_HOME=" in done.stderr
+    assert not (elsewhere / ".dagster_home").exists()
+
+    project = tmp_path / "project"
+    (project / ".dagster_home").mkdir(parents=True)
+    sub = project / "landing" / "customers"
+    sub.mkdir(parents=True)
+    done = subprocess.run([exe, "audit", "list"], cwd=sub, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert not (sub / ".dagster_home").exists()
+    assert any((project / ".dagster_home").iterdir())  # the project's instance was opened

@@ -9,9 +9,9 @@ import argparse
 import sys
 
 from dq_platform import settings
-from dq_platform.cli import alerts, audit, config, pipeline, review
+from dq_platform.cli import alerts, audit, config, pipeline, review, ui
 
-COMMAND_GROUPS = (config, pipeline, audit, review, alerts)
+COMMAND_GROUPS = (config, pipeline, ui, audit, review, alerts)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ def _review_list(args) -> int:
     from dq_platform.defs.review import held_partitions
     from dq_platform.io.warehouse import Warehouse
 
-    settings.ensure_dagster_home()
+    settings.existing_dagster_home()
     contracts = [c for c in load_contracts(settings.contracts_dir()) if not args.dataset or c.name == args.dataset]
     with dg.DagsterInstance.get() as instance:
         held = held_partitions(instance, Warehouse(root=settings.warehouse_uri()), contracts, include_decided=args.all)
@@ -50,7 +50,7 @@ def _review_decide(args) -> int:
     from dq_platform.defs.review import ReviewConfig, decide, held_partitions
     from dq_platform.io.warehouse import Warehouse
 
-    settings.ensure_dagster_home()
+    settings.existing_dagster_home()
     contracts = {c.name: c for c in load_contracts(settings.contracts_dir())}
     if args.dataset not in contracts:
         print(f"review: no contract '{args.dataset}' ({', '.join(sorted(contracts))})", file=sys.stderr)

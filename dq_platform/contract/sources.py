@@ -116,7 +116,10 @@ class Source(_Strict):
     kind: Literal["file", "http", "sql"] = "file"
     http: HttpSource | None = None
     sql: SqlSource | None = None
-    schedule: str | None = None  # cron of the extract schedule (pull sources; on when set)
+    schedule: str | None = None  # cron of the extract schedule (pull sources)
+    # The schedule calls an external system: it starts stopped (a fresh UI pages nobody offline) and is
+    # turned on in the UI, unless the contract says `schedule_status: running`.
+    schedule_status: Literal["stopped", "running"] = "stopped"
     format: Literal["csv", "jsonl", "parquet"] = "csv"
     pattern: str = Field(description="glob, relative to the landing zone, of this dataset's files")
     # A file is ready when "<file>.done" exists (".done"), or "_SUCCESS" in its folder ("_SUCCESS").
@@ -141,6 +144,8 @@ class Source(_Strict):
             if self.kind != kind and getattr(self, kind) is not None:
                 raise ValueError(f"a '{kind}:' section needs kind: {kind} (kind is '{self.kind}')")
         if self.kind == "file":
+            if self.schedule_status != "stopped":
+                raise ValueError("schedule_status applies to pull sources (kind http or sql)")
             if self.schedule is not None:
                 raise ValueError("schedule applies to pull sources (kind http or sql): files arrive on their own")
             return self
