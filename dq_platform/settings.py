@@ -341,7 +341,8 @@ def existing_dagster_home() -> Path:
     """For commands that only read (or change what exists): the instance must be there already. A
     missing one is a clear error naming the folder looked at, never an empty instance created by reading."""
     home = dagster_home()
-    if not home.is_dir():
+    # production mode keeps the instance in PostgreSQL: the folder only holds its rendered dagster.yaml
+    if not home.is_dir() and instance_mode() == "embedded":
         how = (
             "DAGSTER_HOME as set"
             if is_set("DAGSTER_HOME")
