@@ -136,3 +136,49 @@ def test_the_cli_finds_the_project_instance_from_any_folder_and_never_creates_on
     assert done.returncode == 0, done.stderr
     assert not (sub / ".dagster_home").exists()
     assert any((project / ".dagster_home").iterdir())  # the project's instance was opened
+
+
+def test_one_held_file_is_one_alert_listing_its_related_findings(instance, monkeypatch, http_receiver):
+    """Finding 8: review required + two history anomalies of the same file arrive as ONE alert that
+    lists them; an anomaly of another (published) file still alerts on its own."""
+    from dq_platform.alerts.sensors import build_check_alert_sensor
+    from dq_platform.contract import load_contracts
+    from dq_platform_tests.conftest import sensor_tick
+
+    monkeypatch.setenv("DQ_ALERT_WEBHOOK_URL", f"{http_receiver.url}/hook")
+    monkeypatch.setenv("DQ_ALERT_CONSOLE", "off")
+    cleaned = dg.AssetKey("cleaned_customers")
+    review = dg.AssetCheckKey(cleaned, names.REVIEW_CHECK)
+    rows = dg.AssetCheckKey(cleaned, names.ROW_COUNT_HISTORY_CHECK)
+    rate = dg.AssetCheckKey(cleaned, names.FAILURE_RATE_HISTORY_CHECK)
+    sensor = build_check_alert_sensor(load_contracts(), [review, rows, rate])
+
+    def report(key, passed, partition, description, meta=None):
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=passed,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=description,
+                metadata=meta or {},
+                partition=partition,
+            )
+        )
+
+    held, other = "customers_0004.csv@1a2b3c4d5e6f", "customers_0005.csv@abcdefabcdef"
+    report(review, False, held, "held for human review: 15.0% of rows failed", {names.REVIEW_META: "required"})
+    report(rows, False, held, "412 rows, history predicts 480-520")
+    report(rate, False, held, "failure rate 15.0%, history predicts at most 4.0%")
+    report(rows, False, other, "90 rows, history predicts 480-520")
+    sensor_tick(sensor, instance, None)
+    bodies = http_receiver.bodies("/hook")
+    assert sorted((b["check"], b["partition"]) for b in bodies) == [
+        (names.REVIEW_CHECK, held),
+        (names.ROW_COUNT_HISTORY_CHECK, other),
+    ], [b["title"] for b in bodies]
+    (one,) = [b for b in bodies if b["check"] == names.REVIEW_CHECK]
+    assert "Related findings on this file" in one["summary"]
+    assert "row_count_matches_history: 412 rows" in one["summary"]
+    assert "failure_rate_matches_history: failure rate 15.0%" in one["summary"]
+    assert one["facts"]["related_findings"] == 2

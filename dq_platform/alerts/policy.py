@@ -210,7 +210,7 @@ def check_alert(
         partition=partition,
         run_id=run_id,
         owner=owner_of(contract),
-        summary=_safe_summary(description),
+        summary=safe_summary(description),
         facts=_facts(metadata),
         top_rules=_md_rules(md) if isinstance(md, str) else [],
     )
@@ -231,7 +231,7 @@ def run_failure_alert(
         partition=partition,
         run_id=run_id,
         owner=owner_of(contract),
-        summary=_safe_summary(error),
+        summary=safe_summary(error),
     )
 
 
@@ -244,8 +244,16 @@ def review_required_alert(
     facts: dict | None = None,
     asset: str | None = None,
     check: str | None = None,
+    related=(),
 ) -> Alert:
-    """A file waits for a human decision (defs/review.py): one incident per file, resolved by the decision."""
+    """A file waits for a human decision (defs/review.py): one incident per file, resolved by the decision.
+
+    `related`: one line per other finding on the same file (history anomalies, WARN checks), listed
+    here instead of each arriving as an alert of its own."""
+    related = list(related)
+    summary = safe_summary(reason)
+    if related:
+        summary += "\n\nRelated findings on this file:\n" + "\n".join(f"- {line}" for line in related[:10])
     return Alert(
         kind="review_required",
         severity=SEVERITY_BY_OUTCOME["review_required"],
@@ -257,8 +265,8 @@ def review_required_alert(
         partition=partition,
         run_id=run_id,
         owner=owner_of(contract),
-        summary=_safe_summary(reason),
-        facts=_facts(facts or {}),
+        summary=summary,
+        facts={**_facts(facts or {}), **({"related_findings": len(related)} if related else {})},
     )
 
 
@@ -313,7 +321,7 @@ def scrub_error(cls_name: str | None, message: str) -> str:
     return _DIGITS.sub("#…", _EMAILISH.sub("…@…", message))
 
 
-def _safe_summary(text: str | None) -> str:
+def safe_summary(text: str | None) -> str:
     """The check's description, first lines only: written by this project's code from counts."""
     if not text:
         return ""
