@@ -182,3 +182,37 @@ def test_one_held_file_is_one_alert_listing_its_related_findings(instance, monke
     assert "row_count_matches_history: 412 rows" in one["summary"]
     assert "failure_rate_matches_history: failure rate 15.0%" in one["summary"]
     assert one["facts"]["related_findings"] == 2
+
+
+def test_a_rollback_reports_runless_materializations_so_the_ui_is_current(project, instance):
+    """Finding 4: after masked is restored to an older version, the rolled-back partition's latest
+    materialization says so (0 rows), instead of the UI showing the old run's row count."""
+    from dq_platform.defs.versions import RollbackConfig, launch_rollback
+
+    runs = [
+        project.ingest(instance, "customers", project.write_csv(f"customers/r{i}.csv", customer_frame(10, 1 + 10 * i)))
+        for i in range(2)
+    ]
+    assert all(r.success for r in runs)
+    key = dg.AssetKey("masked_customers")
+
+    def latest(partition):
+        (record,) = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+        ).records
+        return record.event_log_entry
+
+    assert latest(runs[1].partition).run_id == runs[1].run_id
+    out = launch_rollback(
+        instance,
+        RollbackConfig(table="masked_customers", to_version=0, reason="bad second file", who="erin"),
+        contracts_dir=str(project.contracts_dir),
+        warehouse_root=project.warehouse,
+    )
+    assert out.success, out.error
+    entry = latest(runs[1].partition)
+    assert entry.run_id == ""  # runless: reported for an out-of-band change
+    mat = entry.asset_materialization
+    assert mat.metadata["dagster/row_count"].value == 0 and mat.metadata["dq/rollback/rows_before"].value == 10
+    assert "rolled back to version 0 by erin" in mat.description
+    assert latest(runs[0].partition).run_id == runs[0].run_id  # unchanged partitions are left alone
