@@ -93,6 +93,11 @@ def pipeline_job(dataset: str) -> str:
     return f"{dataset}{PIPELINE_SUFFIX}"
 
 
+def review_job(dataset: str) -> str:
+    """Approve or reject a held file of the dataset from the UI: partitioned, every field defaulted."""
+    return f"{dataset}_review"
+
+
 def publish_job(dataset: str) -> str:
     """masked + gold for a held file a reviewer approved."""
     return f"{dataset}{PUBLISH_SUFFIX}"

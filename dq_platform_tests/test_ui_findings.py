@@ -216,3 +216,34 @@ def test_a_rollback_reports_runless_materializations_so_the_ui_is_current(projec
     assert mat.metadata["dagster/row_count"].value == 0 and mat.metadata["dq/rollback/rows_before"].value == 10
     assert "rolled back to version 0 by erin" in mat.description
     assert latest(runs[0].partition).run_id == runs[0].run_id  # unchanged partitions are left alone
+
+
+def test_a_held_file_is_approved_from_its_partition_with_the_default_config(project, instance):
+    """Finding 5: `customers_review` is partitioned like the dataset and every config field has a valid
+    default: picking the held partition and launching (no YAML, no key typed) approves it, and the
+    publisher sensor publishes it."""
+    from dq_platform.defs.review import latest_decision
+
+    out = project.ingest(instance, "customers", project.write_csv("customers/held.csv", customer_frame(100, bad=15)))
+    assert out.success and out.held
+    job = project.defs.resolve_job_def(names.review_job("customers"))
+    assert job.partitions_def is not None
+    # what "Scaffold missing config" would add: nothing is required
+    op_config = job.run_config_schema.config_type.fields["ops"].config_type.fields
+    (field,) = [f for name, f in op_config.items() if name.startswith("record_review_decision")]
+    assert not field.is_required
+    result = job.execute_in_process(instance=instance, partition_key=out.partition, raise_on_error=False)
+    assert result.success
+    decision = latest_decision(instance, "customers", out.partition)
+    assert decision.decision == "approve" and decision.reviewer == "dagster-ui"
+    # the publisher sensor launches the publish run for that partition
+    sensor = project.defs.resolve_sensor_def(names.REVIEW_PUBLISHER_SENSOR)
+    with dg.build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(result.run_id),
+        dagster_event=result.get_run_success_event(),
+    ) as ctx:
+        request = sensor(ctx)
+    assert isinstance(request, dg.RunRequest)
+    assert request.partition_key == out.partition and request.job_name == names.publish_job("customers")

@@ -143,7 +143,7 @@ def _rollback(args) -> int:
 
     from dq_platform.defs.versions import RollbackConfig, launch_rollback
 
-    settings.existing_dagster_home()
+    settings.ensure_dagster_home()
     config = RollbackConfig(
         table=args.asset, to_version=args.to, reason=args.reason, who=args.who or getpass.getuser(), force=args.force
     )
