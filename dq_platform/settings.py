@@ -124,9 +124,10 @@ VARIABLES: dict[str, Variable] = {
         ),
         Variable(
             "DQ_REPORTS_URL",
-            None,
-            "where the warehouse's reports/ folder is served over HTTP, for one-click report links in the UI "
-            "(`dq-platform ui` serves it and sets this; S3 warehouses get pre-signed URLs instead)",
+            "http://127.0.0.1:3001",
+            "where the local warehouse's reports/ folder is served over HTTP, for one-click report links in the "
+            "UI (`dq-platform ui` serves it beside the webserver, port + 1, and sets this for what it starts; "
+            "S3 warehouses get pre-signed URLs instead)",
             "alerts",
         ),
         Variable("DQ_REPORT_LINK_TTL", "7d", "how long a pre-signed S3 report link stays valid (at most 7d)", "alerts"),

@@ -6,6 +6,7 @@ behind each page quickly, on a throw-away instance.
 
 import io
 import json
+import re
 
 import dagster as dg
 
@@ -247,3 +248,35 @@ def test_a_held_file_is_approved_from_its_partition_with_the_default_config(proj
         request = sensor(ctx)
     assert isinstance(request, dg.RunRequest)
     assert request.partition_key == out.partition and request.job_name == names.publish_job("customers")
+
+
+def test_a_report_link_is_a_url_that_the_report_server_serves(project, instance, monkeypatch):
+    """Finding 6: the `html` metadata is a MetadataValue.url a browser opens; `dq-platform ui`'s
+    report server answers it with the run's counts (and serves nothing outside reports/)."""
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    from dq_platform.reports.run_report import REPORTS_KEY, write_reports
+    from dq_platform.services.report_server import ReportServer
+
+    out = project.ingest(instance, "customers", project.write_csv("customers/rep.csv", customer_frame(30, bad=1)))
+    with ReportServer(Path(project.warehouse) / "reports") as server:
+        monkeypatch.setenv("DQ_REPORTS_URL", server.url)
+        write_reports(instance, out.run_id, project.wh())
+        (obs,) = [
+            r.asset_observation.metadata
+            for r in instance.fetch_observations(REPORTS_KEY, limit=10).records
+            if r.asset_observation.metadata["run_id"].value == out.run_id
+        ][:1]
+        link = obs["html"]
+        assert isinstance(link, dg.UrlMetadataValue) and link.value.startswith(server.url + "/customers/")
+        page = urllib.request.urlopen(link.value, timeout=10).read().decode()
+        text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+        assert out.run_id[:8] in text and "rows in 30" in text, text[:600]
+        for outside in ("/../quarantine/", "/customers/"):  # no quarantine extract, no listing
+            try:
+                urllib.request.urlopen(server.url + outside, timeout=10)
+                raise AssertionError(f"{outside} was served")
+            except urllib.error.HTTPError as e:
+                assert e.code == 404
