@@ -280,3 +280,24 @@ def test_a_report_link_is_a_url_that_the_report_server_serves(project, instance,
                 raise AssertionError(f"{outside} was served")
             except urllib.error.HTTPError as e:
                 assert e.code == 404
+
+
+def test_gold_cards_are_not_skipped_when_a_file_publishes_nothing(project, instance):
+    """Finding 7: a held or gate-failed file publishes nothing; its run evaluates the gold leak checks
+    as passed and unchanged instead of leaving them "Skipped" (the card read "0 / 1 Passed")."""
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
+
+    contract = project.contracts["customers"]
+    keys = [
+        dg.AssetCheckKey(dg.AssetKey(names.gold("customers", a.name)), names.GOLD_PII_CHECK)
+        for a in contract.aggregations
+    ]
+    assert keys
+    for name, bad in (("held", 15), ("failed", 60)):
+        out = project.ingest(
+            instance, "customers", project.write_csv(f"customers/{name}.csv", customer_frame(100, bad=bad))
+        )
+        for key in keys:
+            (latest,) = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
+            assert latest.run_id == out.run_id and latest.status == Status.SUCCEEDED, (name, key, latest.status)
+            assert "unchanged" in latest.event.dagster_event.event_specific_data.description

@@ -15,6 +15,7 @@ import pandas as pd
 from dq_platform import names
 from dq_platform.defs import statistical_checks
 from dq_platform.defs.layers import ERROR, WARN, Layers, date_columns, md_table, profile_metadata, table_schema
+from dq_platform.defs.masked import unchanged_gold
 from dq_platform.defs.review import auto_approval, needs_review, review_check
 from dq_platform.engine import rules
 from dq_platform.engine.profiling import profile_frame
@@ -316,6 +317,8 @@ def build_clean(layers: Layers) -> dg.AssetsDefinition:
                 )
                 if not ok
             ]
+            for ev in unchanged_gold(contract, partition, "the file's gates failed"):
+                context.log_event(ev)  # not "Skipped": the aggregates are as published before
             raise GatesFailed(contract, partition, rate, failed, top, rows_in=result.rows_in)
 
     return clean
