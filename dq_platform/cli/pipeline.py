@@ -47,7 +47,7 @@ def _ingest(args) -> int:
                 continue
             known = registered_content(instance, contract)
             described = landing.describe(contract.name, f)
-            sha16 = described.sha256[:16]
+            sha16 = described.content_id
             if sha16 in known and not args.force:
                 print(f"skip {f}: same content as partition '{known[sha16]}' (already registered; --force reprocesses)")
                 continue

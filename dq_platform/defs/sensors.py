@@ -91,14 +91,14 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
             source = SourceFile(
                 dataset=contract.name, name=PurePosixPath(f.relpath).name, sha256=sha, size=f.size, uri=f.uri
             )
-            if source.sha256[:16] in known:
+            if source.content_id in known:
                 notes.append(
                     f"{f.relpath}: same content (sha256 {sha[:16]}…) as partition "
-                    f"'{known[source.sha256[:16]]}': already registered, not processed again"
+                    f"'{known[source.content_id]}': already registered, not processed again"
                 )
                 continue
             key = source.partition_key
-            known[source.sha256[:16]] = key
+            known[source.content_id] = key
             new_keys.append(key)
             requests.append(
                 dg.RunRequest(

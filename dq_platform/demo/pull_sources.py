@@ -333,7 +333,7 @@ class DemoPullSources:
 def partition_source(instance, contract: Contract, uri: str) -> landing.SourceFile:
     """The delivered file as a source; content already registered keeps its partition (no duplicate)."""
     source = landing.describe(contract.name, uri)
-    known = registered_content(instance, contract).get(source.sha256[:16])
+    known = registered_content(instance, contract).get(source.content_id)
     if known and known != source.partition_key:
         name, _ = landing.split_partition_key(known)
         source = landing.SourceFile(
