@@ -168,17 +168,19 @@ def _wait_run(page, ui: UI, run_id: str, status: str) -> None:
 def _materialize_partition(page, ui: UI, asset: str, partition: str) -> str:
     """Asset page -> Materialize -> pick the partition from the list -> Launch; returns the run id."""
     _open(page, f"{ui.url}/assets/{asset}", asset)
-    page.get_by_role("button", name=re.compile("^Materialize")).first.click()
+    page.get_by_text("Latest materialization").first.wait_for()  # the page has loaded its state
+    page.get_by_role("button", name="Materialize").first.click()
+    page.get_by_text(f"Launch runs to materialize {asset}").wait_for()
     page.get_by_text("Select a partition or create one").click()
-    page.get_by_text(partition, exact=True).first.click()
-    page.keyboard.press("Escape") if page.get_by_text("Select a partition or create one").count() else None
+    page.get_by_text(partition, exact=True).last.click()
+    page.get_by_text(f"Launch runs to materialize {asset}").click()  # close the list
     page.get_by_role("button", name=re.compile("^Launch")).last.click()
     return _launched_run_id(page)
 
 
 def test_the_asset_graph_lists_every_group_and_the_customers_lineage(ui, page):
     _open(page, f"{ui.url}/asset-groups", "customers")
-    for group in ("customers", "sales", "dq_platform"):
+    for group in ("customers", "sales_transactions", "dq_platform", "dq_alerts"):  # every group defined
         page.get_by_text(group, exact=True).first.wait_for()
     _open(page, f"{ui.url}/asset-groups/customers/lineage", "raw_customers")
     for asset in ("raw_customers", "cleaned_customers", "quarantine_customers", "masked_customers"):
