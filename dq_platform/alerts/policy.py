@@ -454,3 +454,37 @@ def loads_state(cursor: str | None, default=None):
 def redelivery_window() -> dt.timedelta:
     """How long a delivery that failed keeps being retried on later ticks (DQ_ALERT_REDELIVER_WITHIN, 24h)."""
     return parse_duration(settings.get("DQ_ALERT_REDELIVER_WITHIN"))
+
+
+_FOLDED_OUTCOMES = frozenset({"history_warn", "history_error", "anomaly_warn", "anomaly_error", "check_warn"})
+
+
+def held_file_findings(records, runs: dict, index: dict, incidents: Incidents) -> dict:
+    """{(dataset, partition): {record id: one line}}: what else failed on a file that waits for review
+    (history anomalies, WARN checks), so its review alert lists them instead of each paging alone.
+
+    A file is held when this tick holds its failed human_review check, or its review incident is open."""
+
+    def where(record, ev):
+        run = runs.get(record.run_id) if record.run_id else None
+        return ev.partition or (run.tags.get(names.PARTITION_TAG) if run else None)
+
+    held = set()
+    for record in records:
+        ev = record.event.dagster_event.event_specific_data
+        contract = index.get(ev.asset_key.to_user_string())
+        if ev.check_name == names.REVIEW_CHECK and not ev.passed and contract is not None:
+            held.add((contract.name, where(record, ev)))
+    out: dict = {}
+    for record in records:
+        ev = record.event.dagster_event.event_specific_data
+        contract = index.get(ev.asset_key.to_user_string())
+        if contract is None or ev.passed or ev.check_name == names.REVIEW_CHECK:
+            continue
+        if outcome_for_check(ev.check_name, ev.severity.value) not in _FOLDED_OUTCOMES:
+            continue
+        key = (contract.name, where(record, ev))
+        if key in held or incident_key(contract.name, key[1], "review_required") in incidents.open:
+            text = safe_summary(ev.description).splitlines()[0] if ev.description else "failed"
+            out.setdefault(key, {})[record.id] = f"{ev.asset_key.to_user_string()}.{ev.check_name}: {text}"
+    return out

@@ -31,15 +31,14 @@ from dq_platform.alerts.policy import (
     alert_from,
     check_alert,
     dumps_state,
+    held_file_findings,
     incident_key,
     loads_state,
-    outcome_for_check,
     redelivery_window,
     reminder_period,
     review_required_alert,
     routes,
     run_failure_alert,
-    safe_summary,
     scrub_error,
 )
 from dq_platform.contract import Contract, modeling_tables
@@ -372,7 +371,7 @@ def build_check_alert_sensor(
         sent: list[tuple[Alert, Contract | None]] = []
         runs: dict = {}
         records = _check_evaluations(context.instance, check_keys, seen, runs)
-        related = _findings_of_held_files(records, runs, index, incidents)
+        related = held_file_findings(records, runs, index, incidents)
         for record in records:
             ev = record.event.dagster_event.event_specific_data
             asset = ev.asset_key.to_user_string()
@@ -425,40 +424,6 @@ def build_check_alert_sensor(
             return dg.SkipReason("no check changed state")
 
     return check_alerts
-
-
-_FOLDED_OUTCOMES = frozenset({"history_warn", "history_error", "anomaly_warn", "anomaly_error", "check_warn"})
-
-
-def _findings_of_held_files(records, runs: dict, index: dict, incidents: Incidents) -> dict:
-    """{(dataset, partition): {record id: one line}}: what else failed on a file that waits for review
-    (history anomalies, WARN checks), so its review alert lists them instead of each paging alone.
-
-    A file is held when this tick holds its failed human_review check, or its review incident is open."""
-
-    def where(record, ev):
-        run = runs.get(record.run_id) if record.run_id else None
-        return ev.partition or (run.tags.get(names.PARTITION_TAG) if run else None)
-
-    held = set()
-    for record in records:
-        ev = record.event.dagster_event.event_specific_data
-        contract = index.get(ev.asset_key.to_user_string())
-        if ev.check_name == names.REVIEW_CHECK and not ev.passed and contract is not None:
-            held.add((contract.name, where(record, ev)))
-    out: dict = {}
-    for record in records:
-        ev = record.event.dagster_event.event_specific_data
-        contract = index.get(ev.asset_key.to_user_string())
-        if contract is None or ev.passed or ev.check_name == names.REVIEW_CHECK:
-            continue
-        if outcome_for_check(ev.check_name, ev.severity.value) not in _FOLDED_OUTCOMES:
-            continue
-        key = (contract.name, where(record, ev))
-        if key in held or incident_key(contract.name, key[1], "review_required") in incidents.open:
-            text = safe_summary(ev.description).splitlines()[0] if ev.description else "failed"
-            out.setdefault(key, {})[record.id] = f"{ev.asset_key.to_user_string()}.{ev.check_name}: {text}"
-    return out
 
 
 def _report_link(instance: dg.DagsterInstance, run_id: str, warehouse: Warehouse, log) -> str | None:
