@@ -172,7 +172,7 @@ def _materialize_partition(page, ui: UI, asset: str, partition: str) -> str:
     page.get_by_role("button", name="Materialize").first.click()
     page.get_by_text(f"Launch runs to materialize {asset}").wait_for()
     page.get_by_text("Select a partition or create one").click()
-    page.get_by_text(partition, exact=True).last.click()
+    page.get_by_text(partition, exact=True).first.click()  # the list's entry (a hidden copy follows)
     page.get_by_text(f"Launch runs to materialize {asset}").click()  # close the list
     page.get_by_role("button", name=re.compile("^Launch")).last.click()
     return _launched_run_id(page)
@@ -182,7 +182,7 @@ def test_the_asset_graph_lists_every_group_and_the_customers_lineage(ui, page):
     _open(page, f"{ui.url}/asset-groups", "customers")
     for group in ("customers", "sales_transactions", "dq_platform", "dq_alerts"):  # every group defined
         page.get_by_text(group, exact=True).first.wait_for()
-    _open(page, f"{ui.url}/asset-groups/customers/lineage", "raw_customers")
+    _open(page, f"{ui.url}/locations/{LOCATION}/asset-groups/customers", "raw_customers")  # the group's lineage
     for asset in ("raw_customers", "cleaned_customers", "quarantine_customers", "masked_customers"):
         page.get_by_text(asset, exact=True).first.wait_for()
     page.get_by_text(re.compile(r"^customers_by_")).first.wait_for()  # gold
