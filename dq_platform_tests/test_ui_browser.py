@@ -80,12 +80,21 @@ class UI:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
+        """As a user would (SIGTERM to `dq-platform ui`), then whatever still serves this port."""
         if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        left = subprocess.run(
+            ["pgrep", "-f", "--", f"-p {self.port} |--port {self.port} "], capture_output=True, text=True
+        )
+        for pid in map(int, left.stdout.split()):
+            try:
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            self.proc.wait(10)
 
     def alerts(self) -> str:
         path = self.root / "alerts.log"
@@ -261,5 +270,7 @@ def test_the_ui_stops_within_10_seconds_of_sigterm(ui):
     assert took < 10, f"dq-platform ui took {took:.1f} s to stop"
     time.sleep(0.5)
     assert not _up(f"{ui.url}/server_info")
-    leftovers = subprocess.run(["pgrep", "-f", f"--port {ui.port}"], capture_output=True, text=True).stdout
+    leftovers = subprocess.run(
+        ["pgrep", "-f", "--", f"-p {ui.port} |--port {ui.port} "], capture_output=True, text=True
+    ).stdout
     assert not leftovers.strip(), leftovers

@@ -74,6 +74,14 @@ def _health_at_start(contracts) -> None:
             print("NOTE: platform_health could not be computed at start; its schedule retries hourly", file=sys.stderr)
 
 
+def _die_with_parent() -> None:
+    """In the child: Linux kills it when this supervisor dies, even by SIGKILL (no orphaned UI)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def stop_group(proc: subprocess.Popen, grace: float = GRACE_SECONDS) -> None:
     """SIGTERM to the child's process group (webserver, daemon, code servers, runs), SIGKILL after `grace`."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
@@ -122,7 +130,8 @@ def _ui(args) -> int:
         previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             # its own session: a terminal's Ctrl-C reaches this process only, which stops the group
-            proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+            preexec = _die_with_parent if sys.platform.startswith("linux") else None
+            proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=preexec)  # noqa: PLW1509
             while proc.poll() is None and not stop.wait(0.5):
                 pass
             if proc.poll() is None:
