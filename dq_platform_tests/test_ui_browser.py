@@ -65,9 +65,11 @@ class UI:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            deadline = time.monotonic() + SERVE_TIMEOUT
+            t0 = time.monotonic()
+            deadline = t0 + SERVE_TIMEOUT
             while time.monotonic() < deadline:
                 if _up(f"{self.url}/server_info"):
+                    print(f"dq-platform ui served after {time.monotonic() - t0:.1f} s")
                     return
                 if "address already in use" in self.log.read_text() or self.proc.poll() is not None:
                     break
@@ -267,6 +269,7 @@ def test_the_ui_stops_within_10_seconds_of_sigterm(ui):
     os.kill(ui.proc.pid, signal.SIGTERM)
     ui.proc.wait(30)
     took = time.monotonic() - t0
+    print(f"dq-platform ui stopped {took:.1f} s after SIGTERM")
     assert took < 10, f"dq-platform ui took {took:.1f} s to stop"
     time.sleep(0.5)
     assert not _up(f"{ui.url}/server_info")
