@@ -157,18 +157,25 @@ def _open(page, url: str, wait_text: str):
         pass
 
 
-def _launched_run_id(page) -> str:
-    """After a launch Dagster shows a toast linking the run (or navigates to it)."""
-    page.wait_for_function(
-        "() => /\\/runs\\/[0-9a-f-]{36}/.test(location.pathname) || "
-        "Array.from(document.querySelectorAll('a')).some(a => /\\/runs\\/[0-9a-f-]{36}$/.test(a.href))",
-        timeout=RUN_TIMEOUT,
-    )
-    m = re.search(r"/runs/([0-9a-f-]{36})", page.url)
-    if m:
-        return m[1]
-    hrefs = page.eval_on_selector_all("a", "els => els.map(e => e.href)")
-    return next(re.search(r"/runs/([0-9a-f-]{36})$", h)[1] for h in hrefs if re.search(r"/runs/[0-9a-f-]{36}$", h))
+_RUN_LINKS = "els => els.map(e => e.href).filter(h => /\\/runs\\/[0-9a-f-]{36}$/.test(h))"
+
+
+def _launch(page, button) -> str:
+    """Click `button`; the run it launched is the one Dagster navigates to or links in its toast
+    (a link that was not on the page before the click)."""
+    before = set(page.eval_on_selector_all("a", _RUN_LINKS))
+    url = page.url
+    button.click()
+    deadline = time.monotonic() + RUN_TIMEOUT / 1000
+    while time.monotonic() < deadline:
+        m = re.search(r"/runs/([0-9a-f-]{36})", page.url)
+        if m and page.url != url:
+            return m[1]
+        new = set(page.eval_on_selector_all("a", _RUN_LINKS)) - before
+        if new:
+            return re.search(r"/runs/([0-9a-f-]{36})$", new.pop())[1]
+        time.sleep(0.5)
+    raise AssertionError("no run was launched")
 
 
 def _wait_run(page, ui: UI, run_id: str, status: str) -> None:
@@ -185,8 +192,7 @@ def _materialize_partition(page, ui: UI, asset: str, partition: str) -> str:
     page.get_by_text("Select a partition or create one").click()
     page.get_by_text(partition, exact=True).first.click()  # the list's entry (a hidden copy follows)
     page.get_by_text(f"Launch runs to materialize {asset}").click()  # close the list
-    page.get_by_role("button", name=re.compile("^Launch")).last.click()
-    return _launched_run_id(page)
+    return _launch(page, page.get_by_role("button", name=re.compile("^Launch")).last)
 
 
 def test_the_asset_graph_lists_every_group_and_the_customers_lineage(ui, page):
@@ -235,8 +241,7 @@ def test_a_held_file_is_approved_from_the_ui_and_its_publish_run_succeeds(ui, pa
     page.get_by_text("No errors").first.wait_for()  # the scaffolded (default) config is valid
     page.get_by_placeholder("Partition").click()
     page.get_by_text(partition, exact=True).first.click()
-    page.get_by_role("button", name="Launch Run").click()
-    review_run = _launched_run_id(page)
+    review_run = _launch(page, page.get_by_role("button", name="Launch Run"))
     _wait_run(page, ui, review_run, "Success")
     # the publisher sensor launches customers_publish for the partition
     _open(page, f"{ui.url}/locations/{LOCATION}/jobs/customers_publish/runs", "customers_publish")
