@@ -301,3 +301,23 @@ def test_gold_cards_are_not_skipped_when_a_file_publishes_nothing(project, insta
             (latest,) = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
             assert latest.run_id == out.run_id and latest.status == Status.SUCCEEDED, (name, key, latest.status)
             assert "unchanged" in latest.event.dagster_event.event_specific_data.description
+
+
+def test_the_ui_materializes_platform_health_at_start_once(tmp_path, monkeypatch):
+    """Finding 8: platform_health is not "Never materialized" until its hourly schedule first runs."""
+    from dq_platform.cli.ui import _health_at_start
+    from dq_platform.contract import load_contracts
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DQ_WAREHOUSE_URI", str(tmp_path / "wh"))
+    contracts = [c for c in load_contracts() if c.name == "customers"]
+    key = dg.AssetKey(names.PLATFORM_HEALTH)
+    _health_at_start(contracts)
+    with dg.DagsterInstance.get() as instance:
+        first = instance.get_latest_materialization_event(key)
+        assert first is not None
+    _health_at_start(contracts)  # a second start leaves it to the schedule
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_latest_materialization_event(key).run_id == first.run_id
