@@ -19,7 +19,7 @@ from dq_platform.defs.extract import build_extract, is_pull_source
 from dq_platform.defs.health import build_health
 from dq_platform.defs.maintenance import build_maintenance
 from dq_platform.defs.resources import platform_resources
-from dq_platform.defs.review import build_publisher_sensor, build_review_job
+from dq_platform.defs.review import build_partition_review_job, build_publisher_sensor, build_review_job
 from dq_platform.defs.sensors import build_file_sensor
 from dq_platform.defs.streams import build_stream_sensor, is_stream_source
 from dq_platform.defs.versions import rollback_job
@@ -81,7 +81,8 @@ def _review(datasets: list[DatasetDefs], contracts) -> dg.Definitions:
     """The review decision job, and the sensor that publishes what a reviewer approved."""
     publish = [d.publish_job for d in datasets if d.publish_job is not None]
     sensors = [build_publisher_sensor(contracts, publish)] if publish else []
-    return dg.Definitions(jobs=[build_review_job(contracts)], sensors=sensors)
+    per_dataset = [build_partition_review_job(c) for c in contracts if c.failure_rate.review is not None]
+    return dg.Definitions(jobs=[build_review_job(contracts), *per_dataset], sensors=sensors)
 
 
 def pipeline_job(job_name: str, contracts_dir: str | None = None, warehouse_root: str | None = None):

@@ -101,6 +101,11 @@ def pipeline_job(dataset: str) -> str:
     return f"{dataset}{PIPELINE_SUFFIX}"
 
 
+def review_job(dataset: str) -> str:
+    """Approve or reject a held file of the dataset from the UI: partitioned, every field defaulted."""
+    return f"{dataset}_review"
+
+
 def publish_job(dataset: str) -> str:
     """masked + gold for a held file a reviewer approved."""
     return f"{dataset}{PUBLISH_SUFFIX}"
@@ -259,4 +264,7 @@ def is_monitoring(tags: dict, job_name: str = "") -> bool:
 COMMIT_PREFIX = "dq/commit/"  # output metadata under this prefix travels into the Delta commit
 GATES_KEY = f"{COMMIT_PREFIX}dq_gates"
 SOURCES_META = f"{COMMIT_PREFIX}dq_sources"  # a derived table's source versions (io/warehouse.write_ordered)
+GATES_FAILED_ERROR = "GatesFailed"  # the dg.Failure a file's run raises when its blocking gates failed
+GATE_ERRORS = frozenset({"DagsterAssetCheckFailedError", GATES_FAILED_ERROR})
+GATE_ERROR_PATTERN = r"blocking asset checks? failed|GatesFailed"
 PASSED, FAILED, HELD, REJECTED = "passed", "failed", "review", "rejected"

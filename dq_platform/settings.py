@@ -135,6 +135,15 @@ VARIABLES: dict[str, Variable] = {
         Variable(
             "DQ_WEBSERVER_URL", "http://127.0.0.1:3000", "the Dagster UI's address, for links in alerts", "alerts"
         ),
+        Variable(
+            "DQ_REPORTS_URL",
+            "http://127.0.0.1:3001",
+            "where the local warehouse's reports/ folder is served over HTTP, for one-click report links in the "
+            "UI (`dq-platform ui` serves it beside the webserver, port + 1, and sets this for what it starts; "
+            "S3 warehouses get pre-signed URLs instead)",
+            "alerts",
+        ),
+        Variable("DQ_REPORT_LINK_TTL", "7d", "how long a pre-signed S3 report link stays valid (at most 7d)", "alerts"),
         # review
         Variable(
             "DQ_REVIEW_AUTO_APPROVE", "0", "1: publish files above the review threshold without a reviewer", "review"
@@ -277,8 +286,23 @@ def describe() -> list[dict]:
     return out
 
 
+def _is_project(folder: Path) -> bool:
+    return (folder / ".dagster_home").is_dir() or (folder / "workspace.yaml").is_file()
+
+
 def project_dir() -> Path:
-    return Path(get("DQ_PROJECT_DIR") or Path.cwd()).resolve()
+    """DQ_PROJECT_DIR; else the nearest folder from the current one upwards that holds a project
+    (`.dagster_home` or `workspace.yaml`); else the checkout this package runs from, when it has an
+    instance; else the current folder. So the CLI finds the project's instance from any folder."""
+    explicit = get("DQ_PROJECT_DIR")
+    if explicit:
+        return Path(explicit).resolve()
+    cwd = Path.cwd().resolve()
+    for folder in (cwd, *cwd.parents):
+        if _is_project(folder):
+            return folder
+    checkout = Path(__file__).resolve().parents[1]
+    return checkout if (checkout / ".dagster_home").is_dir() else cwd
 
 
 def dagster_home() -> Path:
@@ -381,6 +405,25 @@ def check_instance_database(env=None, timeout_s: int = 5) -> None:
             f"Dagster's PostgreSQL storage ({source}) is unreachable: host {where['host']}, port {where['port']}, "
             f"database {where['dbname']!r}, role {where['user']!r}: {reason}"
         ) from None
+
+
+def existing_dagster_home() -> Path:
+    """For commands that only read (or change what exists): the instance must be there already. A
+    missing one is a clear error naming the folder looked at, never an empty instance created by reading."""
+    home = dagster_home()
+    # production mode keeps the instance in PostgreSQL: the folder only holds its rendered dagster.yaml
+    if not home.is_dir() and instance_mode() == "embedded":
+        how = (
+            "DAGSTER_HOME as set"
+            if is_set("DAGSTER_HOME")
+            else f"the default <project>/.dagster_home, project {project_dir()}"
+        )
+        raise SettingsError(
+            f"no Dagster instance at {home} ({how}): run from the project folder, or set "
+            f"DAGSTER_HOME=/path/to/project/.dagster_home (or DQ_PROJECT_DIR=/path/to/project); "
+            f"`dq-platform demo` or `dq-platform ingest` creates one"
+        )
+    return ensure_dagster_home()
 
 
 def ensure_dagster_home() -> Path:

@@ -66,7 +66,7 @@ def assert_original_kept(project, instance, path: Path, data: bytes, mtime: int,
     archived = Path(project.warehouse) / "_sources" / "customers" / sha / path.name
     assert archived.read_bytes() == data
     # listed: registered as a partition keyed by its content, which finds the archived copy
-    assert out.partition == f"{path.name}@{sha[:16]}"
+    assert out.partition == f"{path.name}@{sha[:12]}"
     assert out.partition in instance.get_dynamic_partitions("customers_files")
     assert landing.find_archived(project.warehouse, "customers", out.partition) == archived.resolve().as_uri()
     # and the run's audit tags name the original

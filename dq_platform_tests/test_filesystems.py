@@ -387,7 +387,7 @@ def test_landing_describe_archive_and_read_source_on_s3(s3_server, s3_bucket, tm
 
     src = landing.describe("t", uri)
     assert (src.dataset, src.name, src.sha256, src.size, src.uri) == ("t", "file.csv", sha, len(CSV), uri)
-    assert src.partition_key == f"file.csv@{sha[:16]}"
+    assert src.partition_key == f"file.csv@{sha[:12]}"
 
     archived = landing.archive(src, warehouse_root=str(tmp_path))
     local = tmp_path / "_sources" / "t" / sha / "file.csv"

@@ -90,13 +90,31 @@ def test_partition_key_and_archive_roundtrip(tmp_path):
     src.parent.mkdir()
     src.write_bytes(b"a,b\n1,2\n")
     s = landing.describe("t", src)
-    assert s.partition_key == f"x.csv@{s.sha256[:16]}"
-    assert landing.split_partition_key(s.partition_key) == ("x.csv", s.sha256[:16])
+    assert s.partition_key == f"x.csv@{s.sha256[:12]}"
+    assert landing.split_partition_key(s.partition_key) == ("x.csv", s.sha256[:12])
     uri = landing.archive(s, str(tmp_path / "wh"))
     src.unlink()
     found = landing.find_archived(str(tmp_path / "wh"), "t", s.partition_key)
     assert found == uri
     assert readers.read_source(found, contract())["a"].tolist() == ["1"]
+    # partitions registered before keys were shortened (16 hex) keep working (issue #19, finding 7)
+    old = f"x.csv@{s.sha256[:16]}"
+    assert landing.split_partition_key(old) == ("x.csv", s.sha256[:16])
+    assert landing.find_archived(str(tmp_path / "wh"), "t", old) == uri
+
+
+def test_an_old_16_hex_partition_still_counts_as_the_same_content(instance):
+    import dagster as dg
+
+    from dq_platform.contract import load_contracts
+    from dq_platform.defs.partitions import registered_content
+
+    customers = {c.name: c for c in load_contracts()}["customers"]
+    sha = "0123456789abcdef" + "0" * 48
+    instance.add_dynamic_partitions("customers_files", [f"old.csv@{sha[:16]}"])
+    known = registered_content(instance, customers)
+    assert known == {sha[:12]: f"old.csv@{sha[:16]}"}
+    assert isinstance(instance, dg.DagsterInstance)
 
 
 def test_bad_rows_in_a_file_without_multiline_records_keep_their_lines(tmp_path):

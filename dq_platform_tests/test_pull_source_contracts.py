@@ -175,7 +175,10 @@ def test_pull_source_errors_name_file_line_field_and_reason(text, change, expect
 
 def test_a_new_api_dataset_needs_only_a_yaml_contract(make_project, instance, monkeypatch):
     """A fifth dataset of an existing kind: write its contract, and its jobs, schedule, assets and checks exist."""
-    project = make_project(HTTP, SQL)
+    # the contract turns its schedule on (default: stopped, as it calls an external system)
+    project = make_project(
+        HTTP.replace('  schedule: "0 6 * * *"\n', '  schedule: "0 6 * * *"\n  schedule_status: running\n'), SQL
+    )
     defs = project.defs
     assert {"fx_rates_extract", "fx_rates_pipeline", "wms_stock_extract", "wms_stock_pipeline"} <= {
         j.name for j in defs.resolve_all_job_defs()
@@ -226,7 +229,8 @@ def test_the_extract_schedule_skips_a_tick_while_an_extract_is_running(instance,
         build_extract(contract), dg.Definitions(resources={"landing": LandingZoneResource(uri=str(tmp_path))})
     )
     schedule = defs.resolve_schedule_def("crypto_markets_extract_schedule")
-    assert schedule.cron_schedule == "*/10 * * * *" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    # it calls an external API: shipped stopped, so a fresh (offline) UI does not fail and page every tick
+    assert schedule.cron_schedule == "*/10 * * * *" and schedule.default_status == dg.DefaultScheduleStatus.STOPPED
     (request,) = schedule.evaluate_tick(dg.build_schedule_context(instance=instance)).run_requests
     running = instance.create_run_for_job(
         defs.resolve_job_def("crypto_markets_extract"), status=dg.DagsterRunStatus.STARTED

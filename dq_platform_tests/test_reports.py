@@ -79,7 +79,10 @@ def test_the_html_report_is_self_contained_with_rules_history_and_row_charts(pro
     assert len(mine) == 1
     md = mine[0]["report"].value
     assert "| email:format | 4 |" in md and "(this run)" in md and "held for human review" in md
-    assert mine[0]["html"].value == out.reports["html"] and isinstance(mine[0]["html"], dg.PathMetadataValue)
+    # a link the browser opens: served by `dq-platform ui` beside the webserver (issue #19, finding 6)
+    link = mine[0]["html"]
+    assert isinstance(link, dg.UrlMetadataValue) and link.value.startswith("http://127.0.0.1:3001/customers/")
+    assert out.reports["html"].endswith(link.value.removeprefix("http://127.0.0.1:3001"))
 
 
 def test_failed_run_still_reports_and_s3_objects_are_encrypted(project, instance, s3_server, s3_bucket, kms_key):  # noqa: F811

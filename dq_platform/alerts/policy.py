@@ -210,7 +210,7 @@ def check_alert(
         partition=partition,
         run_id=run_id,
         owner=owner_of(contract),
-        summary=_safe_summary(description),
+        summary=safe_summary(description),
         facts=_facts(metadata),
         top_rules=_md_rules(md) if isinstance(md, str) else [],
     )
@@ -231,7 +231,7 @@ def run_failure_alert(
         partition=partition,
         run_id=run_id,
         owner=owner_of(contract),
-        summary=_safe_summary(error),
+        summary=safe_summary(error),
     )
 
 
@@ -244,8 +244,16 @@ def review_required_alert(
     facts: dict | None = None,
     asset: str | None = None,
     check: str | None = None,
+    related=(),
 ) -> Alert:
-    """A file waits for a human decision (defs/review.py): one incident per file, resolved by the decision."""
+    """A file waits for a human decision (defs/review.py): one incident per file, resolved by the decision.
+
+    `related`: one line per other finding on the same file (history anomalies, WARN checks), listed
+    here instead of each arriving as an alert of its own."""
+    related = list(related)
+    summary = safe_summary(reason)
+    if related:
+        summary += "\n\nRelated findings on this file:\n" + "\n".join(f"- {line}" for line in related[:10])
     return Alert(
         kind="review_required",
         severity=SEVERITY_BY_OUTCOME["review_required"],
@@ -257,8 +265,8 @@ def review_required_alert(
         partition=partition,
         run_id=run_id,
         owner=owner_of(contract),
-        summary=_safe_summary(reason),
-        facts=_facts(facts or {}),
+        summary=summary,
+        facts={**_facts(facts or {}), **({"related_findings": len(related)} if related else {})},
     )
 
 
@@ -296,6 +304,7 @@ VALUE_FREE_ERRORS = {
     "LandingFileChanged",
     "MaskingKeyError",
     "DagsterAssetCheckFailedError",
+    names.GATES_FAILED_ERROR,
 }
 _QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
 _EMAILISH = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*")
@@ -312,7 +321,7 @@ def scrub_error(cls_name: str | None, message: str) -> str:
     return _DIGITS.sub("#…", _EMAILISH.sub("…@…", message))
 
 
-def _safe_summary(text: str | None) -> str:
+def safe_summary(text: str | None) -> str:
     """The check's description, first lines only: written by this project's code from counts."""
     if not text:
         return ""
@@ -445,3 +454,37 @@ def loads_state(cursor: str | None, default=None):
 def redelivery_window() -> dt.timedelta:
     """How long a delivery that failed keeps being retried on later ticks (DQ_ALERT_REDELIVER_WITHIN, 24h)."""
     return parse_duration(settings.get("DQ_ALERT_REDELIVER_WITHIN"))
+
+
+_FOLDED_OUTCOMES = frozenset({"history_warn", "history_error", "anomaly_warn", "anomaly_error", "check_warn"})
+
+
+def held_file_findings(records, runs: dict, index: dict, incidents: Incidents) -> dict:
+    """{(dataset, partition): {record id: one line}}: what else failed on a file that waits for review
+    (history anomalies, WARN checks), so its review alert lists them instead of each paging alone.
+
+    A file is held when this tick holds its failed human_review check, or its review incident is open."""
+
+    def where(record, ev):
+        run = runs.get(record.run_id) if record.run_id else None
+        return ev.partition or (run.tags.get(names.PARTITION_TAG) if run else None)
+
+    held = set()
+    for record in records:
+        ev = record.event.dagster_event.event_specific_data
+        contract = index.get(ev.asset_key.to_user_string())
+        if ev.check_name == names.REVIEW_CHECK and not ev.passed and contract is not None:
+            held.add((contract.name, where(record, ev)))
+    out: dict = {}
+    for record in records:
+        ev = record.event.dagster_event.event_specific_data
+        contract = index.get(ev.asset_key.to_user_string())
+        if contract is None or ev.passed or ev.check_name == names.REVIEW_CHECK:
+            continue
+        if outcome_for_check(ev.check_name, ev.severity.value) not in _FOLDED_OUTCOMES:
+            continue
+        key = (contract.name, where(record, ev))
+        if key in held or incident_key(contract.name, key[1], "review_required") in incidents.open:
+            text = safe_summary(ev.description).splitlines()[0] if ev.description else "failed"
+            out.setdefault(key, {})[record.id] = f"{ev.asset_key.to_user_string()}.{ev.check_name}: {text}"
+    return out

@@ -31,6 +31,7 @@ from dq_platform.alerts.policy import (
     alert_from,
     check_alert,
     dumps_state,
+    held_file_findings,
     incident_key,
     loads_state,
     redelivery_window,
@@ -369,7 +370,9 @@ def build_check_alert_sensor(
         clock = now()
         sent: list[tuple[Alert, Contract | None]] = []
         runs: dict = {}
-        for record in _check_evaluations(context.instance, check_keys, seen, runs):
+        records = _check_evaluations(context.instance, check_keys, seen, runs)
+        related = held_file_findings(records, runs, index, incidents)
+        for record in records:
             ev = record.event.dagster_event.event_specific_data
             asset = ev.asset_key.to_user_string()
             contract = index.get(asset)
@@ -388,9 +391,12 @@ def build_check_alert_sensor(
                     facts=metadata,
                     asset=asset,
                     check=ev.check_name,
+                    related=related.get((contract.name, partition), {}).values(),
                 )
             elif review in ("required", "rejected"):
                 continue  # a consequence of a held or rejected file: its review alert says it once
+            elif record.id in related.get((contract.name if contract else asset, partition), {}):
+                continue  # listed in the held file's one review alert (one incident per file)
             else:
                 alert = check_alert(
                     contract,
@@ -445,7 +451,7 @@ def _failure_reason(instance: dg.DagsterInstance, run_id: str) -> tuple[bool, st
     if not errors:
         return False, "run failed before any step ran"
     roots = [(step, _root(err)) for step, err in errors]
-    gates_only = all(err.cls_name == "DagsterAssetCheckFailedError" for _, err in roots)
+    gates_only = all(err.cls_name in names.GATE_ERRORS for _, err in roots)
     step, err = roots[0]
     first_line = (err.message or "").strip().splitlines()[0] if (err.message or "").strip() else ""
     return gates_only, f"{step}: {err.cls_name}: {scrub_error(err.cls_name, first_line)}"

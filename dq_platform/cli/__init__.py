@@ -9,9 +9,9 @@ import argparse
 import sys
 
 from dq_platform import settings
-from dq_platform.cli import alerts, audit, config, metrics, pipeline, review, services, streams
+from dq_platform.cli import alerts, audit, config, metrics, pipeline, review, services, streams, ui
 
-COMMAND_GROUPS = (config, pipeline, audit, review, alerts, metrics, services, streams)
+COMMAND_GROUPS = (config, pipeline, ui, audit, review, alerts, metrics, services, streams)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ def list_alerts(args) -> int:
 
     from dq_platform.alerts.sensors import list_deliveries
 
-    settings.ensure_dagster_home()
+    settings.existing_dagster_home()
     with dg.DagsterInstance.get() as instance:
         rows = list_deliveries(instance, status=args.status, limit=args.limit)
     for r in rows:

@@ -15,7 +15,7 @@ def _audit_list(args) -> int:
 
     from dq_platform.ops.audit import AuditError, format_rows, list_runs, parse_since, parse_statuses
 
-    settings.ensure_dagster_home()
+    settings.existing_dagster_home()
     try:
         statuses, since = parse_statuses(args.status), parse_since(args.since)
     except AuditError as e:
@@ -39,7 +39,7 @@ def _audit_show(args) -> int:
 
     from dq_platform.ops.audit import AuditError, format_detail, run_detail
 
-    settings.ensure_dagster_home()
+    settings.existing_dagster_home()
     with dg.DagsterInstance.get() as instance:
         try:
             detail = run_detail(instance, args.run_id)
@@ -55,7 +55,7 @@ def _audit_prune(args) -> int:
 
     from dq_platform.ops.retention import format_plan, plan_prune, prune
 
-    settings.ensure_dagster_home()
+    settings.existing_dagster_home()
     with dg.DagsterInstance.get() as instance:
         plan = plan_prune(
             instance,

@@ -1,9 +1,8 @@
-"""`dq-platform demo|ingest|extract|produce-events|ui`: commands that run the pipeline."""
+"""`dq-platform demo|ingest|extract|produce-events`: commands that run the pipeline."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -61,7 +60,7 @@ def _ingest(args) -> int:
                 continue
             known = registered_content(instance, contract)
             described = landing.describe(contract.name, f)
-            sha16 = described.sha256[:16]
+            sha16 = described.content_id
             if sha16 in known and not args.force:
                 last = file_state(instance, contract.name, known[sha16])
                 if last.state in ("done", "canceled"):
@@ -162,33 +161,6 @@ def _produce_events(args) -> int:
         return 2
 
 
-def _ui(args) -> int:
-    home = settings.ensure_dagster_home()
-    env = dict(os.environ)
-    if not env.get("DQ_MASKING_KEY"):
-        if args.demo_key:
-            print(
-                "WARNING: DQ_MASKING_KEY is not set: masking uses the fixed, PUBLIC demo key "
-                "(fine for the demo's sample data, never for real data).",
-                file=sys.stderr,
-            )
-            env["DQ_ALLOW_DEV_MASKING_KEY"] = "1"
-        else:
-            print(
-                "NOTE: DQ_MASKING_KEY is not set: masked_* assets will refuse to run until it is "
-                "(or start with --demo-key for the demo's sample data).",
-                file=sys.stderr,
-            )
-    workspace = settings.project_dir() / "workspace.yaml"
-    cmd = ["dagster", "dev", "-h", args.host, "-p", str(args.port)]
-    cmd += ["-w", str(workspace)] if workspace.exists() else ["-m", "dq_platform.definitions"]
-    print(f"Dagster UI on http://{args.host}:{args.port}  (DAGSTER_HOME={home})", flush=True)
-    bin_dir = Path(sys.executable).parent
-    exe = str(bin_dir / "dagster") if (bin_dir / "dagster").exists() else "dagster"
-    os.execvpe(exe, [exe, *cmd[1:]], env)
-    return 0
-
-
 def register(sub) -> None:
     """Add this module's commands to the `dq-platform` parser."""
     d = sub.add_parser("demo", help="generate messy sample data and materialize every dataset")
@@ -239,13 +211,3 @@ def register(sub) -> None:
         "(host:port) instead of writing files",
     )
     pe.set_defaults(func=_produce_events)
-
-    u = sub.add_parser("ui", help="start the Dagster UI and daemon on the persistent instance")
-    u.add_argument("--host", default="127.0.0.1")
-    u.add_argument("--port", type=int, default=3000)
-    u.add_argument(
-        "--demo-key",
-        action="store_true",
-        help="allow the public demo masking key when DQ_MASKING_KEY is unset (sample data only)",
-    )
-    u.set_defaults(func=_ui)

@@ -16,7 +16,7 @@ def _review_list(args) -> int:
     from dq_platform.defs.review import held_partitions
     from dq_platform.io.warehouse import Warehouse
 
-    settings.ensure_dagster_home()
+    settings.existing_dagster_home()
     contracts = [
         c
         for c in load_contract_folder(settings.contracts_dir()).contracts
@@ -54,7 +54,7 @@ def _review_decide(args) -> int:
     from dq_platform.defs.review import ReviewConfig, decide, held_partitions
     from dq_platform.io.warehouse import Warehouse
 
-    settings.ensure_dagster_home()
+    settings.existing_dagster_home()
     contracts = {c.name: c for c in load_contract_folder(settings.contracts_dir()).contracts}
     if args.dataset not in contracts:
         print(f"review: no contract '{args.dataset}' ({', '.join(sorted(contracts))})", file=sys.stderr)

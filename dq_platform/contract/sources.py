@@ -186,9 +186,12 @@ class Source(_Strict):
     kind: Literal["file", "http", "sql"] = "file"
     http: HttpSource | None = None
     sql: SqlSource | None = None
-    schedule: str | None = None  # cron of the extract schedule (pull sources; on when set)
+    schedule: str | None = None  # cron of the extract schedule (pull sources)
     # a Kafka topic drained into the landing zone under `pattern` (defs/streams.py); files still work
     stream: Stream | None = None
+    # The schedule calls an external system: it starts stopped (a fresh UI pages nobody offline) and is
+    # turned on in the UI, unless the contract says `schedule_status: running`.
+    schedule_status: Literal["stopped", "running"] = "stopped"
     format: Literal["csv", "jsonl", "parquet"] = "csv"
     pattern: str = Field(description="glob, relative to the landing zone, of this dataset's files")
     # A file is ready when "<file>.done" exists (".done"), or "_SUCCESS" in its folder ("_SUCCESS").
@@ -223,6 +226,8 @@ class Source(_Strict):
                 "the drain replaces it with the batch's topic, partitions and offsets, e.g. 'events/logs/*.jsonl'"
             )
         if self.kind == "file":
+            if self.schedule_status != "stopped":
+                raise ValueError("schedule_status applies to pull sources (kind http or sql)")
             if self.schedule is not None:
                 raise ValueError("schedule applies to pull sources (kind http or sql): files arrive on their own")
             return self

@@ -15,6 +15,7 @@ import pandas as pd
 from dq_platform import names
 from dq_platform.defs import statistical_checks
 from dq_platform.defs.layers import ERROR, WARN, Layers, date_columns, md_table, profile_metadata, table_schema
+from dq_platform.defs.masked import unchanged_gold
 from dq_platform.defs.review import auto_approval, needs_review, review_check
 from dq_platform.engine import rules
 from dq_platform.engine.profiling import profile_frame
@@ -293,5 +294,68 @@ def build_clean(layers: Layers) -> dg.AssetsDefinition:
             },
         )
         yield from stats.check_results
+        reconciled = n_raw == n_clean + n_quar and n_raw == result.rows_in
+        if not (gates_passed and reconciled):
+            # Dagster's own message ("1 blocking asset check failed ...") says neither the numbers nor what
+            # to do: the run page and the partition's run show this Failure's description and metadata.
+            failed = [
+                text
+                for ok, text in (
+                    (
+                        rate <= level.error,
+                        f"{len(quarantine)} of {result.rows_in} rows failed row rules ({rate:.2%})"
+                        f", above the contract's error threshold of {level.error:.0%}",
+                    ),
+                    (pandera_gate.passed, f"pandera schema: {pandera_gate.summary}"),
+                    (gx_gate.passed, f"Great Expectations suite: {gx_gate.summary}"),
+                    (stats.gates_passed, "a declared statistical gate failed (see its check)"),
+                    (shape_ok, shape.description),
+                    (
+                        reconciled,
+                        f"stored rows do not reconcile: raw {n_raw} != cleaned {n_clean} + quarantine {n_quar}",
+                    ),
+                )
+                if not ok
+            ]
+            for ev in unchanged_gold(contract, partition, "the file's gates failed"):
+                context.log_event(ev)  # not "Skipped": the aggregates are as published before
+            raise GatesFailed(contract, partition, rate, failed, top, rows_in=result.rows_in)
 
     return clean
+
+
+class GatesFailed(dg.Failure):
+    """A file's blocking gates failed: nothing was published. The description says the rate, the
+    thresholds and the next step in words; its metadata carries the numbers (the run page shows both)."""
+
+    def __init__(self, contract, partition: str, rate: float, failed: list[str], top: list, rows_in: int):
+        level, name = contract.failure_rate, contract.name
+        thresholds = (
+            f"warn above {level.warn:.0%}, "
+            + (f"review above {level.review:.0%}, " if level.review is not None else "")
+            + f"error above {level.error:.0%}"
+        )
+        rules_text = ", ".join(f"{r} ({c} rows)" for r, c in top[:3]) or "none"
+        description = (
+            f"{name} partition {partition} held by its blocking gates: nothing published "
+            f"({names.masked(name)} and gold keep their last good version).\n"
+            + "".join(f"- {line}\n" for line in failed)
+            + f"Failure rate {rate:.2%} ({thresholds}); top failing rules: {rules_text}.\n"
+            f"Next step: read the rejected rows and their reasons in {names.quarantine(name)} (or the run's "
+            f"report), fix the source and deliver the corrected file again (new content is a new partition); "
+            f"if the threshold itself is wrong, change failure_rate in the {name} contract."
+        )
+        super().__init__(
+            description=description,
+            metadata={
+                "failure_rate": round(rate, 6),
+                "rows_in": rows_in,
+                "warn_level": level.warn,
+                "error_level": level.error,
+                **({"review_level": level.review} if level.review is not None else {}),
+                "failed_gates": len(failed),
+                "quarantine_table": names.quarantine(name),
+                "next_step": "fix the source file and deliver it again, or change failure_rate in the contract",
+            },
+            allow_retries=False,
+        )

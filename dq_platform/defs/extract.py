@@ -201,8 +201,9 @@ def build_extract(contract: Contract) -> dg.Definitions:
         name=f"{job_name}_schedule",
         job=extract_job,
         cron_schedule=contract.source.schedule or DEFAULT_CRON,
+        # it calls an external system: stopped until turned on, unless the contract says otherwise
         default_status=dg.DefaultScheduleStatus.RUNNING
-        if contract.source.schedule
+        if contract.source.schedule and contract.source.schedule_status == "running"
         else dg.DefaultScheduleStatus.STOPPED,
         description=f"Runs {job_name} on '{contract.source.schedule or DEFAULT_CRON}' (UTC); skips a tick "
         f"while an extract is still running (two never read the same watermark), or while "

@@ -181,7 +181,9 @@ def build_health(checks_by_dataset: dict[str, list[dg.AssetCheckKey]], cron: str
         kinds={"dagster"},
         description="Platform KPIs from Dagster's run storage (the audit log): success rate per dataset "
         "and overall, last run status, mean duration, rows per day, check pass rate and "
-        "open (latest evaluation failed) check failures over a recent window.",
+        "open (latest evaluation failed) check failures over a recent window. Refreshed hourly by "
+        "platform_health_schedule; `dq-platform ui` materializes it at start when it never was, and "
+        "'Materialize' here refreshes it now.",
     )
     def platform_health(context: dg.AssetExecutionContext, config: HealthConfig) -> dg.MaterializeResult:
         health = compute_health(context.instance, checks_by_dataset, config.window_days)

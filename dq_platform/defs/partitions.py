@@ -43,7 +43,7 @@ def match_contract(
 def registered_content(instance: dg.DagsterInstance, contract: Contract) -> dict[str, str]:
     """sha256 prefix -> partition key of every file already registered for the dataset."""
     keys = instance.get_dynamic_partitions(names.partitions(contract.name))
-    return {key.rsplit(landing.KEY_SEP, 1)[-1]: key for key in keys}
+    return {key.rsplit(landing.KEY_SEP, 1)[-1][: landing.KEY_HEX]: key for key in keys}
 
 
 def register(

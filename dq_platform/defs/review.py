@@ -123,8 +123,9 @@ def review_check(
 
 def how_to_decide(dataset: str, partition: str) -> str:
     return (
-        f"Decide with `dq-platform review approve|reject {dataset} '{partition}' --reviewer NAME "
-        f"--comment TEXT`, or launch the {names.REVIEW_JOB} job from the UI."
+        f"Decide in the UI: Jobs > {names.review_job(dataset)} > Launchpad, pick partition '{partition}', "
+        f"Launch (approves; set decision: reject and a comment to reject). Or `dq-platform review "
+        f"approve|reject {dataset} '{partition}' --reviewer NAME --comment TEXT`."
     )
 
 
@@ -159,11 +160,14 @@ class Held:
 
 def latest_decision(instance: dg.DagsterInstance, dataset: str, partition: str) -> Decision | None:
     """The newest successful review decision for the partition (any cleaned version)."""
-    records = instance.get_run_records(
+    records = instance.get_run_records(  # dq_review (CLI) or <dataset>_review (UI): both are review runs
         filters=dg.RunsFilter(
-            job_name=names.REVIEW_JOB,
             statuses=[dg.DagsterRunStatus.SUCCESS],
-            tags={f"{names.REVIEW_TAG}dataset": dataset, f"{names.REVIEW_TAG}partition": partition},
+            tags={
+                names.KIND_TAG: names.REVIEW_KIND,
+                f"{names.REVIEW_TAG}dataset": dataset,
+                f"{names.REVIEW_TAG}partition": partition,
+            },
         ),
         limit=1,
     )
@@ -244,6 +248,20 @@ class ReviewConfig(dg.Config):
     )
     decision: Literal["approve", "reject"] = Field(description="approve: publish it; reject: quarantine the whole file")
     reviewer: str = Field(description="who decides (recorded in the run's tags and the tables' commits)")
+    comment: str = Field(default="", description="why (required to reject)")
+
+
+UI_REVIEWER = "dagster-ui"
+
+
+class PartitionReviewConfig(dg.Config):
+    """The launchpad of `<dataset>_review`: the held file is the run's partition (picked from the list),
+    and every field has a valid default, so "Launch" approves it with no typing."""
+
+    decision: Literal["approve", "reject"] = Field(
+        default="approve", description="approve: publish the file; reject: quarantine it (needs a comment)"
+    )
+    reviewer: str = Field(default=UI_REVIEWER, description="who decides (recorded in the run's tags and commits)")
     comment: str = Field(default="", description="why (required to reject)")
 
 
@@ -335,68 +353,96 @@ def build_review_job(contracts: list[Contract]) -> dg.JobDefinition:
     @dg.op(name=REVIEW_OP, out=dg.Out(dg.Nothing))
     def record_review_decision(context: dg.OpExecutionContext, config: ReviewConfig, warehouse: Warehouse):
         """Record the decision against the exact cleaned version; a rejection quarantines the file."""
-        contract = by_name.get(config.dataset)
-        try:
-            commit = validate(config, contract, warehouse)
-        except ReviewRefused as e:
-            context.instance.add_run_tags(context.run_id, review_tags(config))
-            raise dg.Failure(description=f"review refused: {e}", allow_retries=False) from None
-        version = int(commit["version"])
-        # Launched from the UI the run has no tags yet: they are what makes every decision findable.
-        held_run = str(commit.get("dagster_run_id") or "") or None
-        context.instance.add_run_tags(context.run_id, review_tags(config, version, held_run))
-        meta = {
-            names.REVIEW_META: "approved" if config.decision == "approve" else "rejected",
-            "reviewer": config.reviewer,
-            "comment": config.comment,
-            "cleaned_version": version,
-            "held_by_run": held_run or "-",
-        }
-        if config.decision == "approve":
-            text = (
-                f"approved by {config.reviewer}: {config.comment or 'no comment'}; "
-                f"{names.publish_job(config.dataset)} publishes the partition"
-            )
-        else:
-            from dq_platform.defs.layers import date_columns
-
-            moved, total = reject_partition(
-                warehouse,
-                contract,
-                config.partition,
-                run_id=context.run_id,
-                reviewer=config.reviewer,
-                date_columns=date_columns(contract),
-            )
-            meta.update(rows_moved_to_quarantine=moved, rows_quarantined=total)
-            text = (
-                f"rejected by {config.reviewer}: {config.comment}; the whole file ({total} rows) is in "
-                f"{names.quarantine(config.dataset)}, nothing is published"
-            )
-        # The decision closes the held partition's human_review check (the alert sensor resolves its alert).
-        context.log_event(
-            dg.AssetCheckEvaluation(
-                asset_key=dg.AssetKey(names.cleaned(config.dataset)),
-                check_name=names.REVIEW_CHECK,
-                passed=True,
-                metadata=meta,
-                severity=dg.AssetCheckSeverity.WARN,
-                description=text,
-                partition=config.partition,
-            )
-        )
-        context.log.info(f"{config.dataset} {config.partition}: {text}")
+        record_decision(context, config, by_name.get(config.dataset), warehouse)
 
     @dg.job(
         name=names.REVIEW_JOB,
         tags={names.KIND_TAG: names.REVIEW_KIND},
         description="Decide on a file held for human review: approve (publish it) or reject (quarantine it). "
-        "The run is the audit record of the decision.",
+        "The run is the audit record of the decision. From the UI, each dataset's <dataset>_review job needs "
+        "no typing: pick the held partition and launch.",
     )
     def review_job():
         record_review_decision()
 
     return review_job
+
+
+def build_partition_review_job(contract: Contract) -> dg.JobDefinition:
+    """`<dataset>_review`: partitioned like the dataset, so the UI lists its files; defaults approve."""
+    name = contract.name
+
+    @dg.op(name=f"{REVIEW_OP}_{name}", out=dg.Out(dg.Nothing))
+    def record_partition_decision(context: dg.OpExecutionContext, config: PartitionReviewConfig, warehouse: Warehouse):
+        """Record the decision on this run's partition, as `dq_review` does."""
+        full = ReviewConfig(dataset=name, partition=context.partition_key, **config.model_dump())
+        record_decision(context, full, contract, warehouse)
+
+    @dg.job(
+        name=names.review_job(name),
+        partitions_def=dg.DynamicPartitionsDefinition(name=names.partitions(name)),
+        tags={names.KIND_TAG: names.REVIEW_KIND, names.DATASET_TAG: name},
+        description=f"Approve (the default) or reject a {name} file held for human review: pick its partition "
+        f"in the Launchpad and launch; an approval publishes it ({names.publish_job(name)}).",
+    )
+    def partition_review_job():
+        record_partition_decision()
+
+    return partition_review_job
+
+
+def record_decision(context: dg.OpExecutionContext, config: ReviewConfig, contract, warehouse: Warehouse) -> None:
+    """Record the decision against the exact cleaned version; a rejection quarantines the file."""
+    try:
+        commit = validate(config, contract, warehouse)
+    except ReviewRefused as e:
+        context.instance.add_run_tags(context.run_id, review_tags(config))
+        raise dg.Failure(description=f"review refused: {e}", allow_retries=False) from None
+    version = int(commit["version"])
+    # Launched from the UI the run has no tags yet: they are what makes every decision findable.
+    held_run = str(commit.get("dagster_run_id") or "") or None
+    context.instance.add_run_tags(context.run_id, review_tags(config, version, held_run))
+    meta = {
+        names.REVIEW_META: "approved" if config.decision == "approve" else "rejected",
+        "reviewer": config.reviewer,
+        "comment": config.comment,
+        "cleaned_version": version,
+        "held_by_run": held_run or "-",
+    }
+    if config.decision == "approve":
+        text = (
+            f"approved by {config.reviewer}: {config.comment or 'no comment'}; "
+            f"{names.publish_job(config.dataset)} publishes the partition"
+        )
+    else:
+        from dq_platform.defs.layers import date_columns
+
+        moved, total = reject_partition(
+            warehouse,
+            contract,
+            config.partition,
+            run_id=context.run_id,
+            reviewer=config.reviewer,
+            date_columns=date_columns(contract),
+        )
+        meta.update(rows_moved_to_quarantine=moved, rows_quarantined=total)
+        text = (
+            f"rejected by {config.reviewer}: {config.comment}; the whole file ({total} rows) is in "
+            f"{names.quarantine(config.dataset)}, nothing is published"
+        )
+    # The decision closes the held partition's human_review check (the alert sensor resolves its alert).
+    context.log_event(
+        dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey(names.cleaned(config.dataset)),
+            check_name=names.REVIEW_CHECK,
+            passed=True,
+            metadata=meta,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=text,
+            partition=config.partition,
+        )
+    )
+    context.log.info(f"{config.dataset} {config.partition}: {text}")
 
 
 def build_publisher_sensor(contracts: list[Contract], publish_jobs: list) -> dg.SensorDefinition:
@@ -412,7 +458,10 @@ def build_publisher_sensor(contracts: list[Contract], publish_jobs: list) -> dg.
     )
     def review_publisher(context: dg.RunStatusSensorContext):
         run = context.dagster_run
-        if run.job_name != names.REVIEW_JOB or run.tags.get(f"{names.REVIEW_TAG}decision") != "approve":
+        if (
+            run.tags.get(names.KIND_TAG) != names.REVIEW_KIND
+            or run.tags.get(f"{names.REVIEW_TAG}decision") != "approve"
+        ):
             return dg.SkipReason("not an approval")
         if published_by(context.instance, run.run_id):
             return dg.SkipReason(f"approval {run.run_id} already published (by the CLI)")

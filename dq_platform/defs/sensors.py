@@ -163,8 +163,8 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
                 dataset=contract.name, name=PurePosixPath(f.relpath).name, sha256=sha, size=f.size, uri=f.uri
             )
             item = {"relpath": f.relpath, "size": f.size, "tags": source_tags(source)}
-            if source.sha256[:16] in known:
-                key = known[source.sha256[:16]]
+            if source.content_id in known:
+                key = known[source.content_id]
                 same = f"{f.relpath}: same content (sha256 {sha[:16]}…) as partition '{key}': already registered"
                 if key in inflight:
                     notes.append(f"{same}, its run has not finished yet")
@@ -172,7 +172,7 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
                     notes.append(f"{same} and processed, not processed again")
                 continue
             key = source.partition_key
-            known[source.sha256[:16]] = key
+            known[source.content_id] = key
             new_keys.append(key)
             request(key, item, 1)
         # files that disappeared are forgotten, so the cursor does not grow forever

@@ -144,6 +144,7 @@ def rollback_op(context: dg.OpExecutionContext, config: RollbackConfig, warehous
     """Restore the table; the new version's commit carries this run's id, the run carries dq/rollback/* tags."""
     # Launched from the UI the run has no tags yet: add them so every rollback run is findable by tag.
     context.instance.add_run_tags(context.run_id, rollback_tags(config))
+    before = warehouse.row_counts(config.table) if warehouse.table(config.table) is not None else {}
     try:
         new = rollback(
             warehouse,
@@ -169,7 +170,43 @@ def rollback_op(context: dg.OpExecutionContext, config: RollbackConfig, warehous
             },
         )
     )
-    context.log.info(f"{config.table}: restored version {config.to_version} as version {new}")
+    changed = report_restored(context.instance, warehouse, config, new, before, context.run_id)
+    context.log.info(
+        f"{config.table}: restored version {config.to_version} as version {new}; "
+        f"{changed} partition(s) now show the restored rows"
+    )
+
+
+def report_restored(
+    instance: dg.DagsterInstance, warehouse: Warehouse, config: RollbackConfig, new: int, before: dict, run_id: str
+) -> int:
+    """The restore changed the table outside any asset's run: one runless materialization per partition
+    whose rows changed (Dagster's convention for out-of-band changes), so the UI shows what the table
+    now holds, not the rolled-back version. A partition the restore removed is reported with 0 rows."""
+    after = warehouse.row_counts(config.table)
+    changed = 0
+    for partition in sorted(set(before) | set(after)):
+        if before.get(partition) == after.get(partition):
+            continue
+        changed += 1
+        rows = after.get(partition, 0)
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key=config.table,
+                partition=partition or None,
+                description=f"rolled back to version {config.to_version} by {config.who}: {config.reason}"
+                + ("" if partition in after else " (this partition is not in the restored version)"),
+                metadata={
+                    "dagster/row_count": rows,
+                    "delta_version": new,
+                    f"{names.ROLLBACK_TAG}to_version": config.to_version,
+                    f"{names.ROLLBACK_TAG}run_id": run_id,
+                    f"{names.ROLLBACK_TAG}who": config.who,
+                    f"{names.ROLLBACK_TAG}rows_before": before.get(partition, 0),
+                },
+            )
+        )
+    return changed
 
 
 @dg.job(

@@ -273,7 +273,8 @@ class DemoPullSources:
             uris.append(self._extract(contract).uri)
         return uris
 
-    def _generated_pages(self, contract: Contract, seed: int) -> list[list[dict]]:
+    @staticmethod
+    def _generated_pages(contract: Contract, seed: int) -> list[list[dict]]:
         from dq_platform.demo.sample_data import generate
 
         frame = generate(contract, rows=60, seed=seed).frame
@@ -332,10 +333,39 @@ class DemoPullSources:
 def partition_source(instance, contract: Contract, uri: str) -> landing.SourceFile:
     """The delivered file as a source; content already registered keeps its partition (no duplicate)."""
     source = landing.describe(contract.name, uri)
-    known = registered_content(instance, contract).get(source.sha256[:16])
+    known = registered_content(instance, contract).get(source.content_id)
     if known and known != source.partition_key:
         name, _ = landing.split_partition_key(known)
         source = landing.SourceFile(
             dataset=source.dataset, name=name, sha256=source.sha256, size=source.size, uri=source.uri
         )
     return source
+
+
+def demo_http_servers(contracts: list[Contract], stack) -> dict[str, str]:
+    """`dq-platform ui --demo-key`: a replay server for every http contract whose base URL variable is
+    unset, entered on `stack` (closed with it); returns {variable: URL} for the UI's environment.
+
+    So the crypto extract launched from the UI answers offline with the recorded snapshot, instead of
+    failing (and paging) against the real API."""
+    from dq_platform.demo.replay_server import ReplayServer, recorded_markets
+
+    env = {}
+    for contract in contracts:
+        options = contract.source.http
+        if contract.source.kind != "http" or not options.base_url_env or os.environ.get(options.base_url_env):
+            continue
+        base_path = urlsplit(options.base_url or "").path.rstrip("/")
+        route = base_path + ("/" + options.path.lstrip("/") if options.path else "") or "/"
+        pages = (
+            recorded_markets(1) if route.endswith("/coins/markets") else DemoPullSources._generated_pages(contract, 1)
+        )
+        server = stack.enter_context(
+            ReplayServer(
+                {route: pages},
+                records_key=options.records_key,
+                page_param=options.pagination.page_param if options.pagination else "page",
+            )
+        )
+        env[options.base_url_env] = server.url + base_path
+    return env

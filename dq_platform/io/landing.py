@@ -1,6 +1,6 @@
 """Source files: identity (checksum -> partition key) and archiving.
 
-A partition is one file's content: `<file name>@<first 16 hex of its sha256>`. The bytes are
+A partition is one file's content: `<file name>@<first 12 hex of its sha256>` (16 before: still read). The bytes are
 copied once into the warehouse's content-addressed archive (`_sources/<dataset>/<sha256>/`),
 so every partition can be re-run from the UI and every original stays retrievable even if the
 landing file is later replaced. The landing zone itself is never modified.
@@ -20,7 +20,10 @@ import pyarrow.fs as pafs
 from dq_platform.io.files import _uri, filesystem
 from dq_platform.io.s3 import upload
 
-KEY_SEP = "@"  # the partition key's separator: <file name>@<16 hex of sha256>
+KEY_SEP = "@"  # the partition key's separator: <file name>@<12 hex of sha256>
+# A partition key is the file name + this many hex of its sha256: readable in the UI, and unique
+# enough per dataset; the full checksum is in the run tags (dq/checksum) and raw's metadata.
+KEY_HEX = 12
 
 
 class SourceFileError(ValueError):
@@ -36,8 +39,13 @@ class SourceFile:
     uri: str  # where it was found (landing zone)
 
     @property
+    def content_id(self) -> str:
+        """The checksum prefix in its partition key: what makes two files the same content."""
+        return self.sha256[:KEY_HEX]
+
+    @property
     def partition_key(self) -> str:
-        return f"{self.name}{KEY_SEP}{self.sha256[:16]}"
+        return f"{self.name}{KEY_SEP}{self.content_id}"
 
 
 def sha256_of(uri: str) -> tuple[str, int]:
@@ -59,10 +67,11 @@ def describe(dataset: str, path_or_uri: str | Path) -> SourceFile:
 
 
 def split_partition_key(key: str) -> tuple[str, str]:
-    name, _, sha16 = key.rpartition(KEY_SEP)
-    if not name or len(sha16) != 16:
-        raise ValueError(f"'{key}' is not a source partition key (<file name>@<16 hex of sha256>)")
-    return name, sha16
+    """(file name, checksum prefix); keys made before the prefix was shortened (16 hex) still work."""
+    name, _, sha = key.rpartition(KEY_SEP)
+    if not name or len(sha) not in (KEY_HEX, 16):
+        raise ValueError(f"'{key}' is not a source partition key (<file name>@<{KEY_HEX} hex of sha256>)")
+    return name, sha
 
 
 def archive_dir(warehouse_root: str, dataset: str) -> str:

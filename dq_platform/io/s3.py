@@ -86,3 +86,11 @@ def upload(fileobj, uri: str) -> None:
     """
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     s3_client().upload_fileobj(fileobj, bucket, key, ExtraArgs=sse_extra_args() or None)
+
+
+def presigned_url(uri: str, expires_seconds: int) -> str:
+    """A time-limited HTTPS link to one object (a run report), for a browser without AWS credentials."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return s3_client().generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=int(expires_seconds)
+    )

@@ -233,7 +233,7 @@ def _apply_events(row: AuditRow, records, detail: RunDetail | None = None) -> No
                         "traceback": err.to_string() if err and not repeat else None,
                     }
                 )
-    if held and row.error and re.search(r"blocking asset checks? failed", row.error):
+    if held and row.error and re.search(names.GATE_ERROR_PATTERN, row.error):
         row.error = f"{row.error.split(':', 1)[0]}: held by {held}"  # say which gate, with its numbers
 
 

@@ -110,7 +110,7 @@ def summarize(result, contract: Contract, partition: str) -> RunOutcome:
             if ev.is_step_failure:
                 error = f"{ev.step_key}: {root_cause(ev.event_specific_data.error)}"
                 break
-    if failed_gates and error and re.search(r"blocking asset checks? failed", error):
+    if failed_gates and error and re.search(names.GATE_ERROR_PATTERN, error):
         # say which gate held the file, and its numbers, instead of Dagster's generic message
         error = f"{error.split(':', 1)[0]}: {partition} held by {failed_gates[0]}"
     return RunOutcome(

@@ -167,7 +167,10 @@ def render(summary: dict) -> str:
     if s.get("failures"):
         parts.append(
             "<h2>Failures</h2><ul>"
-            + "".join(f"<li><b>{_e(f['step'])}</b>: {_e(f['error'])}</li>" for f in s["failures"])
+            + "".join(
+                f"<li><b>{_e(f['step'])}</b>: <span style='white-space:pre-wrap'>{_e(f['error'])}</span></li>"
+                for f in s["failures"]
+            )
             + "</ul>"
         )
     if rows.get("in") is not None and rows.get("cleaned") is not None:

@@ -81,7 +81,8 @@ def _run_events(instance: dg.DagsterInstance, run_id: str) -> tuple[list, list, 
             )
         elif ev.event_type_value == "STEP_FAILURE":
             failures.append(
-                {"step": ev.step_key, "error": ev.event_specific_data.error.message.strip().splitlines()[0]}
+                # the whole message (a gate failure says rates, thresholds and the next step), not its first line
+                {"step": ev.step_key, "error": ev.event_specific_data.error.message.strip()}
             )
     return materializations, checks, failures
 
@@ -286,7 +287,9 @@ def to_markdown(s: dict) -> str:
         for m in s["materializations"]
     ]
     if s["failures"]:
-        lines += ["", "## Failures", ""] + [f"- {f['step']}: {f['error']}" for f in s["failures"]]
+        lines += ["", "## Failures", ""] + [
+            f"- {f['step']}: " + f["error"].replace("\n", "\n  ") for f in s["failures"]
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -353,7 +356,7 @@ def write_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehous
             uris["quarantine"] = _put(f"{root}/quarantine/{dataset}/quarantine_{stamp}.csv", _csv(held))
     instance.add_run_tags(run_id, {f"{names.REPORT_TAG}{k}": v for k, v in uris.items()})
     # the same essentials in the UI: an observation of dq_run_reports per run
-    link = dg.MetadataValue.url(uris["html"]) if warehouse.is_remote else dg.MetadataValue.path(uris["html"])
+    link = report_link(uris["html"], root)
     instance.report_runless_asset_event(
         dg.AssetObservation(
             asset_key=REPORTS_KEY,
@@ -364,11 +367,31 @@ def write_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehous
                 "status": s["status"],
                 "report": dg.MetadataValue.md(markdown),
                 "html": link,
-                "json": uris["json"],
+                "json": report_link(uris["json"], root),
             },
         )
     )
     return uris
+
+
+def report_link(uri: str, warehouse_root: str) -> dg.MetadataValue:
+    """A report as the UI can open it in one click: a pre-signed URL on S3, the `dq-platform ui` report
+    server's URL (DQ_REPORTS_URL) locally; a plain path only when nothing serves the folder."""
+    from dq_platform import settings
+    from dq_platform.contract import parse_duration
+
+    if uri.startswith("s3://"):
+        from dq_platform.io.s3 import presigned_url
+
+        ttl = min(parse_duration(settings.get("DQ_REPORT_LINK_TTL")).total_seconds(), 7 * 24 * 3600)
+        return dg.MetadataValue.url(presigned_url(uri, int(ttl)))
+    base = settings.get("DQ_REPORTS_URL")
+    reports = f"{warehouse_root}/reports/"
+    if base and uri.startswith(reports):
+        from urllib.parse import quote
+
+        return dg.MetadataValue.url(f"{base.rstrip('/')}/{quote(uri.removeprefix(reports))}")
+    return dg.MetadataValue.path(uri)
 
 
 def ensure_reports(instance: dg.DagsterInstance, run_id: str, warehouse: Warehouse) -> dict[str, str]:
