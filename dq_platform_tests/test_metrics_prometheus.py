@@ -229,15 +229,17 @@ def test_incidents_deliveries_versions_rollbacks_and_freshness(platform):
         (r["metric"]["dataset"], r["metric"]["severity"]): float(r["value"][1])
         for r in p.query("dq_alert_incidents_open > 0")
     }
-    # the rejected file (HIGH), the file waiting for review (MEDIUM), the PII leak and the broken run (CRITICAL)
+    # the rejected file (HIGH), the file waiting for review (MEDIUM), the PII leak and the broken run
+    # (CRITICAL), and the leaky dataset's undeclared PII column seen on raw (MEDIUM, a WARN check)
     assert incidents == {
         ("customers", "HIGH"): 1,
         ("customers", "MEDIUM"): 1,
         ("customers", "CRITICAL"): 1,
         ("leaky", "CRITICAL"): 1,
+        ("leaky", "MEDIUM"): 1,
     }
     # one console delivery per alert announced
-    assert p.values("dq_alert_deliveries_total", "outcome") == {"delivered": 4}
+    assert p.values("dq_alert_deliveries_total", "outcome") == {"delivered": 5}
     versions = p.values('dq_table_version{dataset="customers"}', "table")
     # cleaned and quarantine written by three files' runs (versions 0..2); raw too, then restored as version 3
     assert versions["cleaned_customers"] == 2 and versions["quarantine_customers"] == 2

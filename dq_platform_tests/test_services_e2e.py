@@ -83,7 +83,7 @@ def shown_metrics(page) -> dict[str, str]:
 
 def open_page(page, url: str, title: str, shots: Path, name: str) -> dict[str, str]:
     page.goto(url)
-    page.get_by_role("heading", name=title).wait_for(timeout=60_000)
+    page.get_by_role("heading", name=title, exact=True).wait_for(timeout=60_000)
     page.get_by_text("Data as of").first.wait_for(timeout=60_000)
     page.locator('[data-testid="stMetric"]').first.wait_for(timeout=60_000)
     page.wait_for_timeout(1500)  # charts draw after the numbers
