@@ -267,6 +267,22 @@ def build_file(
     return relpath, ("\n".join(lines) + "\n").encode("utf-8"), notes, mess
 
 
+def _slices(streams, files: int, events: int, rate: float, **kw):
+    """(stream, relpath, JSON-lines bytes, notes, mess) of each of `files` slices per stream, in the
+    order both `produce` (landing files) and `produce_kafka` (topics) deliver them."""
+    if files < 1 or events < 1 or rate <= 0:
+        raise ValueError("files and events_per_file must be at least 1, rate above 0")
+    unknown = [s for s in streams if s not in STREAMS]
+    if unknown:
+        raise ValueError(f"unknown stream(s) {', '.join(unknown)}: choose from {', '.join(STREAMS)}")
+    # checked now, not on the first slice: nothing is written or sent for a bad request
+    return (
+        (stream, *build_file(stream, k, files=files, events=events, rate=rate, **kw))
+        for stream in streams
+        for k in range(files)
+    )
+
+
 def produce(
     zone: LandingZone | str,
     *,
@@ -280,28 +296,12 @@ def produce(
     messy: bool = True,
 ) -> list[Produced]:
     """Write `files` files per stream into the landing zone; returns what was written, in time order."""
-    if files < 1 or events_per_file < 1 or rate <= 0:
-        raise ValueError("files and events_per_file must be at least 1, rate above 0")
-    unknown = [s for s in streams if s not in STREAMS]
-    if unknown:
-        raise ValueError(f"unknown stream(s) {', '.join(unknown)}: choose from {', '.join(STREAMS)}")
+    slices = _slices(streams, files, events_per_file, rate, seed=seed, start=start, incidents=incidents, messy=messy)
     zone = landing_zone(zone) if isinstance(zone, (str, Path)) else zone
     out = []
-    for stream in streams:
-        for k in range(files):
-            rel, data, notes, mess = build_file(
-                stream,
-                k,
-                files=files,
-                events=events_per_file,
-                seed=seed,
-                start=start,
-                rate=rate,
-                incidents=incidents,
-                messy=messy,
-            )
-            uri = zone.put(rel, data)
-            out.append(Produced(stream, rel, uri, data.count(b"\n"), notes, mess))
+    for stream, rel, data, notes, mess in slices:
+        uri = zone.put(rel, data)
+        out.append(Produced(stream, rel, uri, data.count(b"\n"), notes, mess))
     return out
 
 
@@ -327,33 +327,20 @@ def produce_kafka(
 
     topics = {**TOPICS, **(topics or {})}
     out = []
-    for stream in streams:
-        if stream not in STREAMS:
-            raise ValueError(f"unknown stream {stream}: choose from {', '.join(STREAMS)}")
-        for k in range(files):
-            _, data, notes, mess = build_file(
-                stream,
-                k,
-                files=files,
-                events=events_per_file,
-                seed=seed,
-                start=start,
-                rate=rate,
-                incidents=incidents,
-                messy=messy,
+    slices = _slices(streams, files, events_per_file, rate, seed=seed, start=start, incidents=incidents, messy=messy)
+    for stream, _, data, notes, mess in slices:
+        text = pd.Series(data.decode("utf-8").rstrip("\n").split("\n"), dtype="string")
+        lines = text.str.encode("utf-8").tolist()
+        keys = None
+        if stream != "transactions":
+            service = text.str.extract(r'"service":"([a-z0-9-]+)"', expand=False).fillna("")
+            keys = service.str.encode("utf-8").tolist()
+        send(bootstrap, topics[stream], lines, keys=keys)
+        out.append(
+            Produced(
+                stream, f"kafka:{topics[stream]}", f"kafka://{bootstrap}/{topics[stream]}", len(lines), notes, mess
             )
-            text = pd.Series(data.decode("utf-8").rstrip("\n").split("\n"), dtype="string")
-            lines = text.str.encode("utf-8").tolist()
-            keys = None
-            if stream != "transactions":
-                service = text.str.extract(r'"service":"([a-z0-9-]+)"', expand=False).fillna("")
-                keys = service.str.encode("utf-8").tolist()
-            send(bootstrap, topics[stream], lines, keys=keys)
-            out.append(
-                Produced(
-                    stream, f"kafka:{topics[stream]}", f"kafka://{bootstrap}/{topics[stream]}", len(lines), notes, mess
-                )
-            )
+        )
     return out
 
 
