@@ -90,7 +90,7 @@ def _stored_check_evaluations(instance: dg.DagsterInstance, run_id: str) -> list
     return [r.event_log_entry.dagster_event.event_specific_data for r in records]
 
 
-def summarize(result, contract: Contract, partition: str, instance: dg.DagsterInstance | None = None) -> RunOutcome:
+def summarize(result, contract: Contract, partition: str, instance: dg.DagsterInstance) -> RunOutcome:
     rows: dict[str, int] = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
@@ -105,12 +105,7 @@ def summarize(result, contract: Contract, partition: str, instance: dg.DagsterIn
             rows["masked"] = meta.get("rows_masked", 0)
     checks, failed_gates, warnings = [], [], []
     held = False
-    evaluations = (
-        _stored_check_evaluations(instance, result.run_id)
-        if instance is not None
-        else result.get_asset_check_evaluations()
-    )
-    for ev in evaluations:
+    for ev in _stored_check_evaluations(instance, result.run_id):
         checks.append((ev.asset_key.path[-1], ev.check_name, ev.passed, ev.severity.value))
         held |= ev.check_name == names.REVIEW_CHECK and not ev.passed
         if not ev.passed:
