@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import ROOT, WORK, _pg_database, seed_audit_runs  # noqa: E402
+from benchmark import seed_audit_runs, throwaway_instance  # noqa: E402
 
 
 def _gold_table(warehouse) -> None:
@@ -77,7 +75,6 @@ def _time(session, url: str, repeat: int) -> tuple[float, float, float, int]:
 
 
 def api_bench(n: int, full: int, backend: str, repeat: int) -> dict:
-    import dagster as dg
     import requests
 
     from dq_platform.contract import load_contracts
@@ -85,60 +82,47 @@ def api_bench(n: int, full: int, backend: str, repeat: int) -> dict:
     from dq_platform.ops.audit import list_runs
     from dq_platform.services.api import create_app
     from dq_platform.services.sources import Sources
-    from dq_platform.settings import render_instance_config
 
-    WORK.mkdir(exist_ok=True)
-    home = Path(tempfile.mkdtemp(prefix=f"api_{backend}_", dir=WORK))
-    env, drop = {}, None
-    if backend == "postgres":
-        env["DAGSTER_PG_URL"], drop = _pg_database("dq_api_bench")
-        os.environ.update(env)
-    (home / "dagster.yaml").write_text(render_instance_config(ROOT / "dagster.yaml", env))
-    try:
-        with dg.DagsterInstance.from_config(str(home)) as instance:
-            t0 = time.perf_counter()
-            seed_audit_runs(instance, n, min(full, n))
-            seed_s = time.perf_counter() - t0
-            warehouse = Warehouse(root=str(home / "warehouse"))
-            _gold_table(warehouse)
-            src = Sources(instance=instance, warehouse=warehouse, contracts={c.name: c for c in load_contracts()})
-            src.check_keys  # noqa: B018 - built once at startup, as a served app does on its first KPI call
-            newest = list_runs(instance, limit=1)[0].run_id
-            # every call computes (cache off); the cached repeat is timed on a second app below
-            server, thread, base = _serve(create_app(src, token="", cache_seconds=0))
-            routes = {
-                "GET /datasets": "/datasets",
-                "GET /runs (newest 50)": "/runs",
-                "GET /runs?dataset=customers&status=failure": "/runs?dataset=customers&status=failure",
-                "GET /runs?page=10&page_size=50": "/runs?page=10&page_size=50",
-                "GET /runs/{id}": f"/runs/{newest}",
-                "GET /runs/{id}/checks": f"/runs/{newest}/checks",
-                "GET /datasets/customers/status": "/datasets/customers/status",
-                "GET /status (9 datasets)": "/status",
-                "GET /health (30 days)": "/health",
-                "GET /datasets/customers/quarantine": "/datasets/customers/quarantine",
-                "GET /tables": "/tables",
-                "GET /tables/{gold} (page of 100)": "/tables/sales_transactions_by_day",
-                "GET /tables/{gold}?filter&from (page of 100)": "/tables/sales_transactions_by_day"
-                "?filter=currency:USD&from=2020-01-01",
-            }
-            timings = {}
-            with requests.Session() as session:
-                for name, path in routes.items():
-                    timings[name] = _time(session, base + path, repeat)
-                    assert timings[name][3] == 200, (name, timings[name])
-                server.should_exit = True
-                thread.join(timeout=10)
-                server, thread, base = _serve(create_app(src, token="", cache_seconds=300))
-                for name, path in {"GET /status, cached (DQ_API_CACHE_SECONDS)": "/status"}.items():
-                    timings[name] = _time(session, base + path, repeat)
+    with throwaway_instance("api", backend) as instance:
+        t0 = time.perf_counter()
+        seed_audit_runs(instance, n, min(full, n))
+        seed_s = time.perf_counter() - t0
+        warehouse = Warehouse(root=str(Path(instance.root_directory) / "warehouse"))
+        _gold_table(warehouse)
+        src = Sources(instance=instance, warehouse=warehouse, contracts={c.name: c for c in load_contracts()})
+        src.check_keys  # noqa: B018 - built once at startup, as a served app does on its first KPI call
+        newest = list_runs(instance, limit=1)[0].run_id
+        # every call computes (cache off); the cached repeat is timed on a second app below
+        server, thread, base = _serve(create_app(src, token="", cache_seconds=0))
+        routes = {
+            "GET /datasets": "/datasets",
+            "GET /runs (newest 50)": "/runs",
+            "GET /runs?dataset=customers&status=failure": "/runs?dataset=customers&status=failure",
+            "GET /runs?page=10&page_size=50": "/runs?page=10&page_size=50",
+            "GET /runs/{id}": f"/runs/{newest}",
+            "GET /runs/{id}/checks": f"/runs/{newest}/checks",
+            "GET /datasets/customers/status": "/datasets/customers/status",
+            "GET /status (9 datasets)": "/status",
+            "GET /health (30 days)": "/health",
+            "GET /datasets/customers/quarantine": "/datasets/customers/quarantine",
+            "GET /tables": "/tables",
+            "GET /tables/{gold} (page of 100)": "/tables/sales_transactions_by_day",
+            "GET /tables/{gold}?filter&from (page of 100)": "/tables/sales_transactions_by_day"
+            "?filter=currency:USD&from=2020-01-01",
+        }
+        timings = {}
+        with requests.Session() as session:
+            for name, path in routes.items():
+                timings[name] = _time(session, base + path, repeat)
+                assert timings[name][3] == 200, (name, timings[name])
             server.should_exit = True
             thread.join(timeout=10)
-            runs = instance.get_runs_count()
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-        if drop:
-            drop()
+            server, thread, base = _serve(create_app(src, token="", cache_seconds=300))
+            for name, path in {"GET /status, cached (DQ_API_CACHE_SECONDS)": "/status"}.items():
+                timings[name] = _time(session, base + path, repeat)
+        server.should_exit = True
+        thread.join(timeout=10)
+        runs = instance.get_runs_count()
     return {"backend": backend, "runs": runs, "full": min(full, n), "seed_s": seed_s, "timings": timings}
 
 

@@ -28,6 +28,7 @@ storage reads and judgement, with the number of storage queries, on SQLite and P
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -342,52 +343,63 @@ def _pg_database(prefix: str):
     return f"{server}/{name}", drop
 
 
-def audit_bench(n: int, backend: str, full: int) -> dict:
+@contextlib.contextmanager
+def throwaway_instance(prefix: str, backend: str):
+    """A new Dagster instance for one benchmark, on SQLite (a temporary folder) or PostgreSQL (a
+    throw-away database), removed afterwards."""
     import tempfile
+
+    import dagster as dg
+
+    from dq_platform.settings import render_instance_config
+
+    WORK.mkdir(exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix=f"{prefix}_{backend}_", dir=WORK))
+    env, drop = {}, None
+    if backend == "postgres":
+        env["DAGSTER_PG_URL"], drop = _pg_database(f"dq_{prefix}_bench")
+        os.environ.update(env)
+    (home / "dagster.yaml").write_text(render_instance_config(ROOT / "dagster.yaml", env))
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            yield instance
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+        if drop:
+            drop()
+
+
+def audit_bench(n: int, backend: str, full: int) -> dict:
 
     import dagster as dg
 
     from dq_platform.defs.health import compute_health
     from dq_platform.ops.audit import format_rows, list_runs, run_detail
-    from dq_platform.settings import render_instance_config
 
-    home = Path(tempfile.mkdtemp(prefix=f"audit_{backend}_", dir=WORK if WORK.exists() else None))
-    env, drop = {}, None
-    if backend == "postgres":
-        env["DAGSTER_PG_URL"], drop = _pg_database("dq_audit_bench")
-        os.environ.update(env)
-    (home / "dagster.yaml").write_text(render_instance_config(ROOT / "dagster.yaml", env))
-    try:
-        with dg.DagsterInstance.from_config(str(home)) as instance:
-            t0 = time.perf_counter()
-            seed_audit_runs(instance, n, min(full, n))
-            seed_s = time.perf_counter() - t0
-            newest = list_runs(instance, limit=1)[0].run_id
-            checks = {
-                ds: [dg.AssetCheckKey(dg.AssetKey(f"cleaned_{ds}"), "failure_rate_within_threshold")]
-                for ds in ("customers", "sales_transactions")
-            }
-            timings = {
-                "audit (default page: newest 50, table)": _timed(lambda: format_rows(list_runs(instance))),
-                "audit --dataset customers --status failure": _timed(
-                    lambda: list_runs(instance, dataset="customers", statuses=[dg.DagsterRunStatus.FAILURE])
-                ),
-                "audit --limit 500 --format json": _timed(
-                    lambda: format_rows(list_runs(instance, limit=500), "json"), 3
-                ),
-                "audit show <newest run>": _timed(lambda: run_detail(instance, newest)),
-                "platform_health (30 days, 1 check/dataset)": _timed(lambda: compute_health(instance, checks, 30), 3),
-            }
-            page = list_runs(instance)
-            # the page holds the newest 50; only the newest `full` runs were seeded with their events
-            with_events = page[: min(full, n)]
-            assert len(page) == min(50, n) and page[0].run_id == newest
-            assert all(r.rows_in is not None or r.error for r in with_events), "a run with events shows no rows"
-            runs = instance.get_runs_count()
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-        if drop:
-            drop()
+    with throwaway_instance("audit", backend) as instance:
+        t0 = time.perf_counter()
+        seed_audit_runs(instance, n, min(full, n))
+        seed_s = time.perf_counter() - t0
+        newest = list_runs(instance, limit=1)[0].run_id
+        checks = {
+            ds: [dg.AssetCheckKey(dg.AssetKey(f"cleaned_{ds}"), "failure_rate_within_threshold")]
+            for ds in ("customers", "sales_transactions")
+        }
+        timings = {
+            "audit (default page: newest 50, table)": _timed(lambda: format_rows(list_runs(instance))),
+            "audit --dataset customers --status failure": _timed(
+                lambda: list_runs(instance, dataset="customers", statuses=[dg.DagsterRunStatus.FAILURE])
+            ),
+            "audit --limit 500 --format json": _timed(lambda: format_rows(list_runs(instance, limit=500), "json"), 3),
+            "audit show <newest run>": _timed(lambda: run_detail(instance, newest)),
+            "platform_health (30 days, 1 check/dataset)": _timed(lambda: compute_health(instance, checks, 30), 3),
+        }
+        page = list_runs(instance)
+        # the page holds the newest 50; only the newest `full` runs were seeded with their events
+        with_events = page[: min(full, n)]
+        assert len(page) == min(50, n) and page[0].run_id == newest
+        assert all(r.rows_in is not None or r.error for r in with_events), "a run with events shows no rows"
+        runs = instance.get_runs_count()
     return {"backend": backend, "runs": runs, "full_runs": min(full, n), "seed_seconds": seed_s, "timings": timings}
 
 

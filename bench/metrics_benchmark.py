@@ -22,11 +22,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -34,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchmark import WORK, _pg_database  # noqa: E402  (the audit benchmark's throw-away PostgreSQL database)
+from benchmark import throwaway_instance  # noqa: E402  (the audit benchmark's throw-away PostgreSQL database)
 
 BATCHABLE = {"ASSET_MATERIALIZATION", "ASSET_OBSERVATION"}  # store_event_batch takes these on every storage
 CHECKS = (
@@ -150,44 +147,31 @@ def _scrape(url: str) -> tuple[float, str]:
 
 
 def bench(n: int, backend: str, full: int) -> dict:
-    import dagster as dg
 
     from dq_platform.contract import load_contracts
     from dq_platform.services.metrics.exporter import serve
-    from dq_platform.settings import render_instance_config
     from dq_platform_tests.prometheus import free_port
 
-    home = Path(tempfile.mkdtemp(prefix=f"metrics_{backend}_", dir=WORK if WORK.exists() else None))
-    env, drop = {}, None
-    if backend == "postgres":
-        env["DAGSTER_PG_URL"], drop = _pg_database("dq_metrics_bench")
-        os.environ.update(env)
-    (home / "dagster.yaml").write_text(render_instance_config(ROOT / "dagster.yaml", env))
-    try:
-        with dg.DagsterInstance.from_config(str(home)) as instance:
-            t0 = time.perf_counter()
-            with _FastSeeding():
-                seed_runs(instance, n, start=time.time() - n * 60.0 - 3600, full=min(full, n))
-            seed_s = time.perf_counter() - t0
-            server, collector = serve(instance, load_contracts(), port=free_port())
-            url = f"http://127.0.0.1:{server.server_port}"
-            t0, c0 = time.perf_counter(), time.process_time()
-            collector.ready.wait()
-            catch_up, catch_up_cpu = time.perf_counter() - t0, time.process_time() - c0
-            first, text = _scrape(url)
-            assert f"dq_exporter_runs_read_total {float(n)}" in text, "not every run was read"
-            quiet = [_scrape(url)[0] for _ in range(20)]
-            after = {}
-            for k in (1, 10):
-                seed_runs(instance, k, start=time.time(), dataset="customers")
-                after[k] = _scrape(url)[0]
-            _, text = _scrape(url)
-            assert f"dq_exporter_runs_read_total {float(n + 11)}" in text
-            server.shutdown()
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-        if drop:
-            drop()
+    with throwaway_instance("metrics", backend) as instance:
+        t0 = time.perf_counter()
+        with _FastSeeding():
+            seed_runs(instance, n, start=time.time() - n * 60.0 - 3600, full=min(full, n))
+        seed_s = time.perf_counter() - t0
+        server, collector = serve(instance, load_contracts(), port=free_port())
+        url = f"http://127.0.0.1:{server.server_port}"
+        t0, c0 = time.perf_counter(), time.process_time()
+        collector.ready.wait()
+        catch_up, catch_up_cpu = time.perf_counter() - t0, time.process_time() - c0
+        first, text = _scrape(url)
+        assert f"dq_exporter_runs_read_total {float(n)}" in text, "not every run was read"
+        quiet = [_scrape(url)[0] for _ in range(20)]
+        after = {}
+        for k in (1, 10):
+            seed_runs(instance, k, start=time.time(), dataset="customers")
+            after[k] = _scrape(url)[0]
+        _, text = _scrape(url)
+        assert f"dq_exporter_runs_read_total {float(n + 11)}" in text
+        server.shutdown()
     return {
         "backend": backend,
         "runs": n,
@@ -226,7 +210,6 @@ def main() -> None:
     p.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     p.add_argument("--full-runs", type=int, default=1000, help="newest runs seeded with every event (default 1000)")
     args = p.parse_args()
-    WORK.mkdir(exist_ok=True)
     sys.path.insert(0, str(ROOT))
     for backend in ["sqlite", "postgres"] if args.backend == "both" else [args.backend]:
         print(report(bench(args.runs, backend, args.full_runs)), flush=True)
