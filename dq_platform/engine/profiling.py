@@ -512,3 +512,11 @@ def profile_table(profile: Profile) -> str:
             + " |"
         )
     return "\n".join(lines)
+
+
+def profile_summary(frame: pd.DataFrame, contract: Contract, layer: str):  # placeholder: the mergeable form lands next
+    return frame
+
+
+def merge_profiles(parts: list, contract: Contract, layer: str) -> Profile:
+    return profile_frame(pd.concat(parts, ignore_index=True) if len(parts) != 1 else parts[0], contract, layer)
