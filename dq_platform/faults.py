@@ -23,6 +23,8 @@ POINTS = (
     "write:<table>:begin",  # a layer's write is about to start (the stage boundary before it)
     "write:<table>:inside",  # every row handed to the Delta writer, nothing committed yet
     "write:<table>:committed",  # the commit is made; nothing after it (checks, next step) has run
+    "chunk:<table>:<n>",  # chunk n's rows staged for the table (where the chunk task runs: a worker)
+    "chunks:<table>:judged",  # every chunk typed and judged, none split yet (the run's process)
 )
 
 

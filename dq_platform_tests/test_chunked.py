@@ -89,7 +89,7 @@ def ingest(tmp_path, name: str, frame: pd.DataFrame, monkeypatch, chunk_mb: str 
 def test_cut_points_fall_between_records_even_inside_quoted_line_breaks(tmp_path):
     contract = next(c for c in load_contracts(CONTRACTS_DIR) if c.name == "customers")
     path = tmp_path / "c.csv"
-    dirty_customers().to_csv(path, index=False)
+    dirty_customers().to_csv(path, index=False, quoting=1)
     data = path.read_bytes()
     chunks = source_chunks.plan(str(path), contract, 900)
     assert len(chunks) > 20

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 from pyarrow.fs import FileSelector, FileType
 
-from dq_platform import settings
+from dq_platform import faults, settings
 from dq_platform.chunks import pool
 from dq_platform.chunks.tasks import (
     BucketTask,
@@ -222,6 +222,7 @@ def clean_pass(
             [JudgeTask(r, contract, today, spill[r.index], keys, buckets, stat_columns, published) for r in refs],
             what="type and judge",
         )
+        faults.point(f"chunks:{cleaned.rstrip('/').rsplit('/', 1)[-1]}:judged")
         duplicates = None
         if keys:
             found = pool.run_tasks(
@@ -262,9 +263,7 @@ def clean_pass(
         done = _guarded([cleaned, quarantine], partition, run_id, work)
     finally:
         if not single:
-            remove_folder(f"{scratch}/spill/{tag}")
-            if keys:
-                remove_folder(keys)
+            remove_folder(scratch)  # spills and key buckets: only this pass of this run writes there
     failures: dict[str, int] = {}
     seconds: dict[str, float] = {}
     for d in done:

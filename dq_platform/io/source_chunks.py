@@ -79,7 +79,7 @@ def plan(uri: str, contract: Contract, chunk_bytes: int) -> list[Chunk]:
         header_end = 0
         if csv:
             nl = head.find(b"\n")
-            if nl < 0 or b'"' in head[:nl] or b"\r" in head[:nl].rstrip(b"\r"):
+            if nl < 0 or head.count(b'"', 0, nl) % 2 or b"\r" in head[:nl].rstrip(b"\r"):
                 return [Chunk(uri, 0, 0, size, 1, header_end=-1)]  # odd header: the whole-file reader decides
             header_end = nl + 1
         offset, block, quotes, breaks, prev_cr = 0, head, 0, 0, False

@@ -122,6 +122,7 @@ def stage(table_uri: str, data: pa.Table, *, partition: str, run_id: str, chunk:
         with fs.open_output_stream(path) as out:
             pq.write_table(data, out, compression="snappy")
     info = fs.get_file_info(path)
+    faults.point(f"chunk:{table_uri.rstrip('/').rsplit('/', 1)[-1]}:{chunk}")
     return Staged(
         path=relative,
         size=info.size,
