@@ -100,7 +100,7 @@ def duplicate_rows(parts: Sequence[ColumnHashes]) -> tuple[int, list[int]]:
     if not parts:
         return 0, []
     h1 = np.concatenate([p.h1 for p in parts])
-    flagged = pd.Series(h1, copy=False).duplicated(keep=False).to_numpy()
+    flagged = pd.Series(h1, copy=False).duplicated(keep=False).to_numpy(copy=True)
     if flagged.any() and all(p.h2 is not None for p in parts):
         h2 = np.concatenate([p.h2 for p in parts])
         both = pd.DataFrame({"a": h1[flagged], "b": h2[flagged]}).duplicated(keep=False).to_numpy()
