@@ -50,7 +50,9 @@ def import_seconds(module: str) -> float:
         "import os, time; os.environ.setdefault('GX_ANALYTICS_ENABLED', 'false'); "
         f"t = time.process_time(); import {module}; print(time.process_time() - t)"
     )
-    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout) for _ in range(3)]
+    runs = [
+        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout) for _ in range(3)
+    ]
     return statistics.median(runs)
 
 
