@@ -318,13 +318,29 @@ def test_empty_frame_passes(gate, sales):
     assert result.stats["rows"] == 0
 
 
-def test_gx_does_not_mutate_input_or_keep_state(valid, customers, sales):
+def test_gx_does_not_mutate_input_or_keep_state(valid, customers, sales, monkeypatch):
+    import gc
+    import weakref
+
+    from dq_platform.engine import gx_gate
+
+    seen = []
+
+    def spy(df):
+        frame = real(df)
+        seen.append(weakref.ref(frame))
+        return frame
+
+    real = gx_gate._gx_frame
+    monkeypatch.setattr(gx_gate, "_gx_frame", spy)
     before = valid.dtypes.copy()
     run_gx(customers, valid)
     run_gx(sales, cleaned(sales, []))
     pd.testing.assert_series_equal(valid.dtypes, before)
+    gc.collect()
+    assert len(seen) == 2 and all(ref() is None for ref in seen)  # GX keeps no frame after a call
     ctx = _gx_context()
-    assert ctx.data_sources.all() == {}  # every run removes its own datasource
+    assert len(ctx.data_sources.all()) == 1  # one datasource per process, reused by every call
     assert _gx_context() is ctx  # the context itself is reused
 
 

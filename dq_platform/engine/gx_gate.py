@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +21,12 @@ import pandas as pd
 
 from dq_platform.contract import ColumnType, Contract
 from dq_platform.engine.formats import FORMAT_PATTERNS
+from dq_platform.engine.gate_parts import ColumnHashes, column_hashes, duplicate_rows, merged_dtypes
 from dq_platform.engine.validation import (
     LINEAGE_PREFIX,
     GateResult,
     bounds,
+    dtype_names,
     failure,
     finish,
     gate_result,
@@ -186,38 +189,36 @@ def _raised(exception_info: Any) -> bool:
     return any(_raised(v) for v in exception_info.values())
 
 
-def _gx_failures(results: list, rows: int) -> list[dict]:
-    """Failures from GX results, dropping partial_unexpected_list/observed values."""
+def _outcome(r) -> dict:
+    """One expectation's result on one chunk, without values: success, whether it raised,
+    the failing row count (map expectations) and the mismatched column names (column set)."""
+    result = r.result or {}
+    mismatched = (result.get("details") or {}).get("mismatched") or {}
+    return {
+        "success": bool(r.success),
+        "raised": _raised(r.exception_info),
+        "count": result.get("unexpected_count"),
+        "missing": tuple(mismatched.get("missing") or ()),
+        "unexpected": tuple(mismatched.get("unexpected") or ()),
+    }
+
+
+def _gx_failures(specs: tuple[tuple[str, str, str | None], ...], outcomes: list[dict], rows: int) -> list[dict]:
+    """Failures of one chunk, in the vocabulary shared with pandera (no values: GX's
+    partial_unexpected_list is never read, and BASIC with partial_unexpected_count 0 leaves
+    it empty anyway). Positions are not collected (see _GX_RESULT_FORMAT)."""
     failures = []
-    for r in results:
-        if r.success:
+    for (name, rule, column), o in zip(specs, outcomes, strict=True):
+        if o["success"]:
             continue
-        cfg = r.expectation_config
-        name, meta = cfg.type, (cfg.meta or {})
-        rule = meta.get("rule", name)
-        column = cfg.kwargs.get("column")
-        if _raised(r.exception_info):
+        if o["raised"]:
             failures.append(failure(check=name, rule=rule, column=column, kind="error"))
-            continue
-        result = r.result or {}
-        if rule == "columns":
-            mismatched = (result.get("details") or {}).get("mismatched") or {}
-            names = [(n, "missing") for n in mismatched.get("missing") or []]
-            names += [(n, "unexpected") for n in mismatched.get("unexpected") or []]
+        elif rule == "columns":
+            names = [(n, "missing") for n in o["missing"]] + [(n, "unexpected") for n in o["unexpected"]]
             for n, detail in names or [(None, None)]:
                 failures.append(failure(check=name, rule=rule, column=n, kind="schema", detail=detail))
-        elif "unexpected_count" in result:
-            failures.append(
-                failure(
-                    check=name,
-                    rule=rule,
-                    column=column,
-                    kind="rows",
-                    count=result["unexpected_count"],
-                    rows=rows,
-                    positions=result.get("partial_unexpected_index_list"),
-                )
-            )
+        elif o["count"] is not None:
+            failures.append(failure(check=name, rule=rule, column=column, kind="rows", count=o["count"], rows=rows))
         else:  # aggregate expectation (dtype): no rows to count
             failures.append(failure(check=name, rule=rule, column=column, kind="schema"))
     return failures
@@ -272,39 +273,149 @@ def _no_gx_fingerprint():
         pee.HASH_THRESHOLD = saved
 
 
-def run_gx(contract: Contract, df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> GateResult:
-    """Validate the cleaned frame with the contract's GX suite on the ephemeral context.
+@dataclass(frozen=True)
+class GxPartial:
+    """The GX gate on one chunk, mergeable with the file's other chunks (`merge_gx`).
 
-    Lineage columns are dropped first (GX cannot ignore a name prefix), then the columns
-    must match the contract exactly. Each run uses its own datasource, deleted afterwards,
-    so no frame or batch outlives the call; runs are serialized because GX's context is not
-    thread-safe.
-    """
+    Picklable and free of data values: per expectation (suite order) its spec (type, rule,
+    column) and its outcome on the chunk (success, raised, failing row count, mismatched
+    column names); the dtype names seen; fingerprints of the unique columns (gate_parts)."""
+
+    rows: int
+    specs: tuple[tuple[str, str, str | None], ...]
+    outcomes: tuple[dict, ...]
+    dtypes: tuple[tuple[str, str], ...]
+    unique: tuple[tuple[int, ColumnHashes | None], ...]  # (expectation index, None if GX could not run it)
+    seconds: float
+
+
+_SUITES: dict[tuple[str, pd.Timestamp | None], tuple[Any, tuple]] = {}
+
+
+def _suites(contract: Contract, now: pd.Timestamp | None):
+    """(the suite GX runs per chunk: without uniqueness, spec per expectation of the full
+    suite), cached per process by the contract's content and `now` (a chunk per call adds
+    up). GX may return results in another order: meta["index"] is each one's place."""
+    key = (contract.model_dump_json(), now)
+    cached = _SUITES.get(key)
+    if cached is None:
+        gx_ = _gx()
+        full = gx_suite(contract, now=now)
+        local = [
+            e.copy(update={"meta": {**e.meta, "index": i}})
+            for i, e in enumerate(full.expectations)
+            if e.meta["rule"] != "unique"
+        ]
+        chunked = gx_.ExpectationSuite(name=full.name, expectations=local)
+        specs = tuple(
+            (e.expectation_type, (e.meta or {})["rule"], getattr(e, "column", None)) for e in full.expectations
+        )
+        cached = _SUITES[key] = (chunked, specs)
+        while len(_SUITES) > 16:  # a few contracts and days per worker process
+            _SUITES.pop(next(iter(_SUITES)))
+    return cached
+
+
+def _batch_definition():
+    """A datasource + whole-dataframe batch definition, added once per process: adding and
+    deleting one per call cost ~0.1 CPU-s per call, which a chunk per call multiplies. The
+    frame is passed per call as a batch parameter; `_forget_batches` drops GX's own
+    references to it after each call. Callers hold _GX_LOCK."""
+    global _GX_BATCH_DEF
+    if _GX_BATCH_DEF is None:
+        ds = _gx_context().data_sources.add_pandas(f"dq-cleaned-{uuid.uuid4().hex}")
+        _GX_BATCH_DEF = ds.add_dataframe_asset("cleaned").add_batch_definition_whole_dataframe("whole")
+    return _GX_BATCH_DEF
+
+
+def _forget_batches(batch_def) -> None:
+    """Drop the batches (and their frames) GX's execution engine caches per datasource, so no
+    frame outlives the call that validated it."""
+    manager = batch_def.data_asset.datasource.get_execution_engine().batch_manager
+    manager.reset_batch_cache()
+    manager.batch_data_cache.clear()
+
+
+_GX_BATCH_DEF = None
+
+
+def gx_partial(
+    contract: Contract, chunk: pd.DataFrame, *, now: pd.Timestamp | None, hash_key: str | None = None
+) -> GxPartial:
+    """Run the suite minus uniqueness on one chunk and fingerprint the unique columns, so
+    `merge_gx` answers the whole file. Every chunk of a file must get the same `now` (and
+    `hash_key`). Lineage columns are dropped first (GX cannot ignore a name prefix)."""
     started = time.perf_counter()
-    suite = gx_suite(contract, now=now)
-    frame = _gx_frame(df)
+    chunked, specs = _suites(contract, now)
+    frame = _gx_frame(chunk)
     with _GX_LOCK, _no_gx_fingerprint(), quiet_regex_groups():
-        ctx = _gx_context()
-        ds_name = f"{contract.name}-{uuid.uuid4().hex}"
-        ds = ctx.data_sources.add_pandas(ds_name)
+        batch_def = _batch_definition()
         try:
-            batch_def = ds.add_dataframe_asset("cleaned").add_batch_definition_whole_dataframe("whole")
             batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
-            res = batch.validate(suite, result_format=_GX_RESULT_FORMAT)
+            res = batch.validate(chunked, result_format=_GX_RESULT_FORMAT)
         finally:
-            ctx.data_sources.delete(ds_name)
-            batch = ds = batch_def = None  # noqa: F841 - drop references to the frame
-    failures = finish(_gx_failures(res.results, len(frame)), contract, df)
-    stats = res.statistics or {}
-    evaluated = int(stats.get("evaluated_expectations", len(res.results)))
-    unsuccessful = int(stats.get("unsuccessful_expectations", sum(not r.success for r in res.results)))
-    return gate_result("great_expectations", contract, len(frame), evaluated, failures, unsuccessful, started)
+            batch = None
+            _forget_batches(batch_def)
+    local = {r.expectation_config.meta["index"]: r for r in res.results}
+    outcomes, unique = [], []
+    for i, (_name, rule, column) in enumerate(specs):
+        if rule != "unique":
+            outcomes.append(_outcome(local[i]))
+            continue
+        runs = column in frame.columns
+        unique.append((i, column_hashes(frame[column], hash_key) if runs else None))
+        outcomes.append({"success": runs, "raised": not runs, "count": None, "missing": (), "unexpected": ()})
+    return GxPartial(
+        rows=len(frame),
+        specs=specs,
+        outcomes=tuple(outcomes),
+        dtypes=tuple(dtype_names(chunk).items()),
+        unique=tuple(unique),
+        seconds=time.perf_counter() - started,
+    )
 
 
-def gx_partial(contract: Contract, chunk: pd.DataFrame, *, now: pd.Timestamp | None = None):  # placeholder
-    return (chunk, now)
+def merge_gx(contract: Contract, parts: list[GxPartial]) -> GateResult:
+    """The GX gate over the whole file from its chunks' partials, in file order: the same
+    result as `run_gx` on the concatenated chunks (duration aside). Per expectation: it
+    succeeds if it succeeds on every chunk, could not run if it could not on some chunk,
+    failing rows add up; uniqueness is resolved from the fingerprints of all chunks."""
+    if not parts:
+        raise ValueError("merge_gx needs at least one chunk (an empty file is one empty chunk)")
+    started = time.perf_counter()
+    rows = sum(p.rows for p in parts)
+    specs = parts[0].specs
+    merged = []
+    for i in range(len(specs)):
+        seen = [p.outcomes[i] for p in parts]
+        counts = [o["count"] for o in seen if o["count"] is not None]
+        merged.append(
+            {
+                "success": all(o["success"] for o in seen),
+                "raised": any(o["raised"] for o in seen),
+                "count": sum(counts) if counts else None,
+                "missing": tuple(dict.fromkeys(n for o in seen for n in o["missing"])),
+                "unexpected": tuple(dict.fromkeys(n for o in seen for n in o["unexpected"])),
+            }
+        )
+    for i, _ in parts[0].unique:
+        hashes = [dict(p.unique)[i] for p in parts]
+        if merged[i]["raised"]:
+            continue
+        count, _positions = duplicate_rows(hashes)  # GX reports no positions (BASIC)
+        merged[i].update(success=count == 0, count=count)
+    failures = finish(_gx_failures(specs, merged, rows), contract, merged_dtypes([p.dtypes for p in parts]))
+    unsuccessful = sum(not o["success"] for o in merged)
+    seconds = sum(p.seconds for p in parts)
+    return gate_result(
+        "great_expectations", contract, rows, len(specs), failures, unsuccessful, started, seconds=seconds
+    )
 
 
-def merge_gx(contract: Contract, parts: list) -> GateResult:
-    frames = [p[0] for p in parts]
-    return run_gx(contract, pd.concat(frames, ignore_index=True), now=parts[0][1] if parts else None)
+def run_gx(contract: Contract, df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> GateResult:
+    """Validate the cleaned frame with the contract's GX suite on the ephemeral context: the
+    one-chunk case of `gx_partial` + `merge_gx`, so chunked and whole runs share one path.
+
+    Lineage columns are dropped first, then the columns must match the contract exactly.
+    GX's context is not thread-safe, so validations are serialized (_GX_LOCK)."""
+    return merge_gx(contract, [gx_partial(contract, df, now=now)])

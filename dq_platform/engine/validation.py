@@ -45,6 +45,7 @@ __all__ = [
     "LINEAGE_PREFIX",
     "MAX_ROWS",
     "bounds",
+    "dtype_names",
     "failure",
     "finish",
     "gate_result",
@@ -185,14 +186,19 @@ RULE_ORDER = (
 )
 
 
-def finish(failures: list[dict], contract: Contract, df: pd.DataFrame) -> list[dict]:
+def dtype_names(df: pd.DataFrame) -> dict[str, str]:
+    """Column name -> dtype name of the caller's frame (names, not data), for `finish`."""
+    return {str(c): str(t) for c, t in df.dtypes.items()}
+
+
+def finish(failures: list[dict], contract: Contract, dtypes: Mapping[str, str]) -> list[dict]:
     """Both gates list failures in the same order (contract column order, then rule order,
     unexpected columns last) and describe a wrong dtype by the dtype seen in the caller's
-    frame (a dtype name, not data)."""
+    frame (`dtype_names`: a dtype name, not data)."""
     order = {c.name: i for i, c in enumerate(contract.columns)}
     for f in failures:
-        if f["rule"] == "dtype" and f["kind"] != "error" and f["column"] in df.columns:
-            f["detail"] = f"got {df[f['column']].dtype}"
+        if f["rule"] == "dtype" and f["kind"] != "error" and f["column"] in dtypes:
+            f["detail"] = f"got {dtypes[f['column']]}"
     return sorted(
         failures,
         key=lambda f: (
@@ -260,8 +266,18 @@ class GateResult:
 
 
 def gate_result(
-    gate: str, contract: Contract, rows: int, evaluated: int, failures: list[dict], failed_checks: int, started: float
+    gate: str,
+    contract: Contract,
+    rows: int,
+    evaluated: int,
+    failures: list[dict],
+    failed_checks: int,
+    started: float,
+    *,
+    seconds: float = 0.0,
 ) -> GateResult:
+    """The result of a gate that started at perf_counter() `started` and had already spent
+    `seconds` elsewhere (the chunks' partials, merged here)."""
     unsuccessful = min(failed_checks, evaluated) if evaluated else failed_checks
     stats = {
         "gate": gate,
@@ -269,7 +285,7 @@ def gate_result(
         "evaluated": evaluated,
         "successful": max(evaluated - unsuccessful, 0),
         "unsuccessful": unsuccessful,
-        "duration_s": round(time.perf_counter() - started, 4),
+        "duration_s": round(seconds + time.perf_counter() - started, 4),
     }
     if not failures:
         summary = f"{gate}: passed {evaluated} checks on {rows:,} rows of {contract.name}"
