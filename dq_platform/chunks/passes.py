@@ -11,6 +11,7 @@ A file that is one chunk runs both rounds in this process without a spill.
 from __future__ import annotations
 
 import math
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -213,6 +214,7 @@ def clean_pass(
     total = int(offsets[-1])
     buckets = max(1, math.ceil(total / KEYS_PER_BUCKET))
     tag = uuid.uuid4().hex[:8]
+    hash_key = secrets.token_hex(16)  # fingerprints of unique values are unguessable outside this pass
     spill = [f"mem:{tag}-{r.index}" if single else f"{scratch}/spill/{tag}/{r.index:06d}.pickle" for r in refs]
     keys = "" if single or not unique else f"{scratch}/keys/{tag}"
 
@@ -253,6 +255,7 @@ def clean_pass(
                     run_id=run_id,
                     date_columns=tuple(date_columns),
                     now=now,
+                    hash_key=hash_key,
                 )
                 for r in refs
             ],

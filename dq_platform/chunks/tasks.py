@@ -248,6 +248,7 @@ class FinishTask:
     run_id: str
     date_columns: tuple[str, ...]
     now: pd.Timestamp
+    hash_key: str = ""  # the run's secret for the gates' uniqueness fingerprints (never stored)
 
 
 @dataclass
@@ -285,8 +286,8 @@ def finish(task: FinishTask) -> FinishDone:
         cleaned[OUTLIERS] = labels
     t1 = time.perf_counter()
     profile = profile_summary(cleaned, task.contract, "cleaned")
-    pandera = pandera_partial(task.contract, cleaned, now=task.now)
-    gx = gx_partial(task.contract, cleaned, now=task.now)
+    pandera = pandera_partial(task.contract, cleaned, now=task.now, hash_key=task.hash_key or None)
+    gx = gx_partial(task.contract, cleaned, now=task.now, hash_key=task.hash_key or None)
     t2 = time.perf_counter()
     c_data, q_data = to_arrow(cleaned, list(task.date_columns)), to_arrow(quarantine)
     index = task.ref.index
