@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark import ROOT, WORK, generate_input, throwaway_instance  # noqa: E402
 
 SCALE = WORK / "scale"
+HISTORY = SCALE / "history.jsonl"
 BIN = Path(sys.executable).parent
 PEERS = Path(__file__).resolve().parent / "peers.py"
 RUNS = ("ingest", "handwritten", "gx", "floor")
@@ -208,10 +209,12 @@ def _fits(kind: str, rows: int, done: list[dict], args) -> str | None:
         return None
     import psutil
 
-    known = [r for r in done if r["run"] == kind and r["rows"] < rows and r["result"].get("peak_tree_gb")]
+    known = [
+        r for r in [*_history(), *done] if r["run"] == kind and r["rows"] < rows and r["result"].get("peak_tree_gb")
+    ]
     if not known:
         return None
-    ref = max(known, key=lambda r: r["rows"])
+    ref = max(known, key=lambda r: r["rows"])  # the largest size measured, the newest of its runs
     if ref["result"].get("oom"):
         return f"skipped: {ref['result']['oom']} already at {size_label(ref['rows'])}"
     estimate = ref["result"]["peak_tree_gb"] * rows / ref["rows"]
@@ -222,6 +225,20 @@ def _fits(kind: str, rows: int, done: list[dict], args) -> str | None:
             f"at {size_label(ref['rows'])}), {room:.0f} GB usable"
         )
     return None
+
+
+def _history() -> list[dict]:
+    """Earlier runs' results (.bench/scale/history.jsonl), oldest first: what a peer needed at a smaller size."""
+    if not HISTORY.exists():
+        return []
+    return [json.loads(line) for line in HISTORY.read_text().splitlines() if line.strip()]
+
+
+def _record(entry: dict) -> None:
+    HISTORY.parent.mkdir(parents=True, exist_ok=True)
+    kept = {**entry, "result": {k: v for k, v in entry["result"].items() if k != "tail"}, "at": time.time()}
+    with open(HISTORY, "a") as f:
+        f.write(json.dumps(kept, default=str) + "\n")
 
 
 def bench(args) -> list[dict]:
@@ -245,16 +262,19 @@ def bench(args) -> list[dict]:
                             break
                     result = _median(reps)
                     result["efficiency"] = result["cpu_s"] / (result["wall_s"] * cores) if result["wall_s"] else 0.0
-                done.append(
-                    {
-                        "rows": rows,
-                        "run": kind,
-                        "chunk_mb": chunk_mb,
-                        "cores": cores,
-                        "load": os.getloadavg(),
-                        "result": result,
-                    }
-                )
+                entry = {
+                    "rows": rows,
+                    "run": kind,
+                    "chunk_mb": chunk_mb,
+                    "workers": args.workers,
+                    "dask": args.dask,
+                    "seed": args.seed,
+                    "cores": cores,
+                    "load": os.getloadavg(),
+                    "result": result,
+                }
+                done.append(entry)
+                _record(entry)
                 print(
                     f"  {size_label(rows)} {kind}{f' chunk {chunk_mb} MB' if chunk_mb else ''}: {_brief(result)}",
                     flush=True,
