@@ -218,11 +218,12 @@ def _fits(kind: str, rows: int, done: list[dict], args) -> str | None:
     if ref["result"].get("oom"):
         return f"skipped: {ref['result']['oom']} already at {size_label(ref['rows'])}"
     estimate = ref["result"]["peak_tree_gb"] * rows / ref["rows"]
-    room = min(args.ceiling_gb, psutil.virtual_memory().total / GB - args.min_free_gb)
+    # what this machine can give it now (it is shared), within the ceiling
+    room = min(args.ceiling_gb, psutil.virtual_memory().available / GB - args.min_free_gb)
     if estimate > room:
         return (
             f"skipped: needs ~{estimate:.0f} GB (measured {ref['result']['peak_tree_gb']:.1f} GB "
-            f"at {size_label(ref['rows'])}), {room:.0f} GB usable"
+            f"at {size_label(ref['rows'])}), {room:.0f} GB available"
         )
     return None
 
@@ -296,8 +297,10 @@ def _brief(r: dict) -> str:
 
 def _cells(r: dict, hand: dict | None) -> list[str]:
     if r.get("skipped") or not r["ok"]:
-        why = r.get("skipped") or r.get("oom") or f"failed (exit {r['rc']})"
-        return [why, "", "", "", "", "", "", ""]
+        if r.get("skipped"):
+            return [r["skipped"], "", "", "", "", "", "", ""]
+        why = r.get("oom") or f"failed (exit {r['rc']})"
+        return [f"{why} after {r['wall_s']:.0f} s", f"{r['cpu_s']:.1f} until then", "", "", "", "", "", ""]
     ratio = f"{r['cpu_s'] / hand['cpu_s']:.2f}x" if hand and hand.get("ok") else "-"
     rows = r.get("rows") or {}
     cleaned = rows.get("cleaned")
