@@ -219,11 +219,11 @@ def _fits(kind: str, rows: int, done: list[dict], args) -> str | None:
         return f"skipped: {ref['result']['oom']} already at {size_label(ref['rows'])}"
     estimate = ref["result"]["peak_tree_gb"] * rows / ref["rows"]
     # what this machine can give it now (it is shared), within the ceiling
-    room = min(args.ceiling_gb, psutil.virtual_memory().available / GB - args.min_free_gb)
-    if estimate > room:
+    free = psutil.virtual_memory().available / GB - args.min_free_gb
+    if estimate > min(args.ceiling_gb, free):
         return (
             f"skipped: needs ~{estimate:.0f} GB (measured {ref['result']['peak_tree_gb']:.1f} GB "
-            f"at {size_label(ref['rows'])}), {room:.0f} GB available"
+            f"at {size_label(ref['rows'])}); ceiling {args.ceiling_gb:g} GB, {free:.0f} GB free now"
         )
     return None
 
@@ -328,9 +328,11 @@ def table(done: list[dict]) -> str:
         cells.append(TODAY.get((d["run"], d["rows"]), ""))
         lines.append("| " + " | ".join(cells) + " |")
     cores = done[0]["cores"] if done else 0
+    loads = [d["load"][0] for d in done] or [0.0]
     lines.append(
-        f"\n{cores} cores; parallel efficiency = CPU / (wall x {cores}); issue #18 reference on the other sizes: "
-        "ingest 2M 4.6 GB, 4M 8.3 GB (2.0 KB/row in one process)."
+        f"\n{cores} cores; parallel efficiency = CPU / (wall x {cores}), meaningful on a quiet machine only "
+        f"(load average during these runs {min(loads):.1f}-{max(loads):.1f}); issue #18 reference on the other "
+        "sizes: ingest 2M 4.6 GB, 4M 8.3 GB (2.0 KB/row in one process)."
     )
     return "\n".join(lines)
 
