@@ -164,7 +164,10 @@ VARIABLES: dict[str, Variable] = {
         ),
         Variable("DQ_STEP_PROCESSES_ABOVE_MB", "256", "files above this size run a process per step", "runtime"),
         Variable(
-            "DQ_MAX_SOURCE_BYTES", None, "largest file read in one piece (default: a quarter of memory)", "runtime"
+            "DQ_MAX_SOURCE_BYTES",
+            None,
+            "largest file that cannot be cut into chunks read in one piece (default: a sixteenth of memory)",
+            "runtime",
         ),
         Variable(
             "DQ_MAX_RECORD_BYTES",

@@ -44,6 +44,7 @@ from dq_platform.engine.gx_gate import merge_gx
 from dq_platform.engine.pandera_gate import merge_pandera
 from dq_platform.engine.profiling import merge_profiles
 from dq_platform.io import source_chunks
+from dq_platform.io.readers import max_source_bytes
 from dq_platform.io.staging import Staged, discard_run
 
 CHUNK_ENV = "DQ_CHUNK_MB"
@@ -60,9 +61,9 @@ def chunk_bytes(size: int) -> int:
     except ValueError:
         raise ValueError(f"{CHUNK_ENV} must be a number of megabytes, not {configured!r}") from None
     cap = max(cap, 1)
-    if configured:
-        return cap
-    return max(MIN_SPLIT, min(cap, math.ceil(size / max(1, pool.workers()))))
+    if not configured:
+        cap = max(MIN_SPLIT, min(cap, math.ceil(size / max(1, pool.workers()))))
+    return min(cap, max_source_bytes())  # a chunk is read in one piece: never above that limit
 
 
 def merge_schemas(schemas: list[pa.Schema]) -> pa.Schema:

@@ -29,12 +29,13 @@ MAX_SOURCE_BYTES_ENV = "DQ_MAX_SOURCE_BYTES"
 
 
 def max_source_bytes() -> int:
-    """The largest file read in one piece: DQ_MAX_SOURCE_BYTES, else a quarter of physical memory.
+    """The largest file read in one piece: DQ_MAX_SOURCE_BYTES, else a sixteenth of physical memory.
 
-    A file is held as bytes, then Arrow columns, then pandas columns while it is parsed (several
-    times its size at the peak), so a file near the machine's memory cannot be read in one piece.
-    Above the limit the run fails up front with a message naming the file, instead of being
-    killed for lack of memory half-way. Accepts bytes or a binary suffix: 2000000000, 512M, 2G.
+    Most files are read in chunks (io/source_chunks.py) and never whole. A file that cannot be cut
+    (UTF-16/32, an unbalanced quote, an odd header) is read in one piece: held as bytes, then Arrow
+    columns, then pandas columns, then typed and judged — about 10-16x its size at the peak,
+    measured — so above the limit the run fails up front with a message naming the file instead of
+    being killed for lack of memory half-way. Accepts bytes or a binary suffix: 2000000000, 512M, 2G.
     """
     try:
         limit = settings.byte_size(MAX_SOURCE_BYTES_ENV)
@@ -43,9 +44,9 @@ def max_source_bytes() -> int:
     if limit is not None:
         return limit
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 16
     except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or the value is unknown
-        return 4 << 30
+        return 1 << 30
 
 
 def read_source(
