@@ -16,7 +16,7 @@ from dq_platform import faults
 from dq_platform.chunks.passes import staging_folder, sweep_staging
 from dq_platform.defs.io_manager import process_peak_mb
 from dq_platform.io.frames import from_arrow
-from dq_platform.io.staging import Staged, commit_partition, sweep_unreferenced
+from dq_platform.io.staging import Staged, commit_partition, discard_run, sweep_unreferenced
 from dq_platform.io.warehouse import Warehouse
 
 
@@ -83,6 +83,7 @@ def publish(
         storage_options=warehouse.storage_options(),
         table_name=table,
     )
+    discard_run(uri, partition, context.run_id, version)  # a chunk written twice (its worker died): the extra copy
     return {
         "seconds/write": round(time.perf_counter() - started, 4),
         "memory/process_peak_mb": process_peak_mb(),

@@ -263,15 +263,19 @@ def _current_paths(dt: DeltaTable) -> set[str]:
     return set(pa.table(dt.get_add_actions(flatten=True))["path"].to_pylist())
 
 
-def discard_run(table_uri: str, partition: str, run_id: str) -> int:
-    """Delete what `run_id` staged for the partition and no version references (its pass failed)."""
+def discard_run(table_uri: str, partition: str, run_id: str, version: int | None = None) -> int:
+    """Delete what `run_id` staged for the partition that the table (at `version`: the one this run
+    committed) does not reference: a failed pass's files, or a chunk staged twice because its
+    worker died after writing it and the task ran again elsewhere."""
     fs, path = _fs_path(table_uri, f"{STAGED_DIR}/{partition_dir(partition)}")
     try:
         found = fs.get_file_info(FileSelector(path, allow_not_found=True))
     except (FileNotFoundError, OSError):
         return 0
     try:
-        current = _current_paths(DeltaTable(table_uri, storage_options=delta_storage_options(table_uri)))
+        current = _current_paths(
+            DeltaTable(table_uri, version=version, storage_options=delta_storage_options(table_uri))
+        )
     except TableNotFoundError:
         current = set()
     deleted = 0
