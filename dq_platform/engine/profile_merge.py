@@ -123,6 +123,8 @@ class ProfileSummary:
 def merge_profiles(parts: list[ProfileSummary], contract: Contract, layer: str) -> Profile:
     """The profile of the whole file whose chunks `parts` summarize (in file order)."""
     started = time.perf_counter()
+    if not parts:
+        raise ValueError("no summaries to merge: an empty file is one empty chunk")
     if any(p.layer != layer for p in parts):
         raise ValueError(f"cannot merge summaries of layers {sorted({p.layer for p in parts})} into {layer!r}")
     columns = [_merge_column(col, [p.columns[i] for p in parts], layer) for i, col in enumerate(contract.columns)]
@@ -264,7 +266,7 @@ def _temporal_stats(m: Moments, qs: np.ndarray, kind: ColumnType) -> dict[str, s
     out: dict[str, str | float] = {
         "min": iso(m.lo),
         "max": iso(m.hi),
-        "mean": iso(m.mean),
+        "mean": iso(round(m.mean, -3)),  # to the microsecond: a mean on midnight stays there whatever the split
         "std_days": round_stat(m.std / 86_400e9) if m.n > 1 else 0.0,
     }
     out.update({f"p{q:02d}": iso(v) for q, v in zip(PERCENTILES, qs)})

@@ -13,8 +13,8 @@ chunks can be profiled in other processes or on other machines and merged in any
   (exact, numpy's linear interpolation); above, Apache DataSketches' KLL sketch (rank error
   `quantile_rank_error()`, ≈1.3% at KLL_K = 200) plus the chunk's own exact percentiles, used
   when the chunk is the whole file.
-- `Top`: a chunk's TOP_KEEP most frequent values with their exact counts and `rest`, the largest
-  count of a value not kept. Merged counts are exact lower bounds; a value's count is at most its
+- `Top`: a chunk's values with their counts, all of them up to TOP_EXACT distinct values, else the
+  TOP_KEEP most frequent and `rest`, the largest count of a value not kept. Merged counts are exact lower bounds; a value's count is at most its
   lower bound + the `rest` of each chunk that did not keep it, so the top values are certified
   exact or reported with their largest possible error.
 """
@@ -32,6 +32,7 @@ from datasketches import kll_doubles_sketch
 DISTINCT_K = 4096
 QUANTILE_EXACT = 4096
 KLL_K = 200
+TOP_EXACT = 2048
 TOP_KEEP = 256
 _TWO64 = float(2**64)
 
@@ -89,7 +90,7 @@ def merge_distinct(parts: list[Distinct]) -> tuple[int, float | None]:
 
 
 def distinct_error() -> float:
-    return round(1 / np.sqrt(DISTINCT_K - 1), 4)
+    return round(float(1 / np.sqrt(DISTINCT_K - 1)), 4)
 
 
 # -- moments ---------------------------------------------------------------------------------------
@@ -185,7 +186,7 @@ def merge_quantiles(parts: list[Quantiles], qs: np.ndarray) -> tuple[np.ndarray 
 
 
 def quantile_rank_error() -> float:
-    return round(kll_doubles_sketch.get_normalized_rank_error(KLL_K, False), 4)
+    return round(float(kll_doubles_sketch.get_normalized_rank_error(KLL_K, False)), 4)
 
 
 def weighted_quantiles(values: np.ndarray, counts: np.ndarray, qs: np.ndarray) -> np.ndarray:
@@ -214,7 +215,7 @@ class Top:
 
     @classmethod
     def of(cls, values: pa.Array | np.ndarray, counts: np.ndarray) -> Top:
-        if len(counts) <= TOP_KEEP:
+        if len(counts) <= TOP_EXACT:
             return cls(values, counts.astype(np.int64))
         kth = np.partition(counts, len(counts) - TOP_KEEP)[len(counts) - TOP_KEEP]
         cand = np.flatnonzero(counts >= kth)
