@@ -3,7 +3,7 @@
 Every field of `ColumnProfile` comes from counts that add, moments merged with Chan's formula
 or the sketches of engine/sketches.py, so chunks profiled in any process merge into the
 profile of the whole file. A field is exact unless it is named in `approximate` (with its error
-bound); docs/performance.md ("Profiles from chunks") says when that happens.
+bound); docs/contracts.md ("Profiles from chunks") says when that happens.
 """
 
 from __future__ import annotations
@@ -26,7 +26,12 @@ from dq_platform.engine.sketches import (
     merge_top,
 )
 
+# raw type inference of a chunk's column with more distinct values than infer_sample(rows) runs on
+# that many of its rows: 10% of them, at least 10,000 and at most 100,000 (a budget per row, so a
+# file costs the same whatever its chunking)
 INFER_SAMPLE_ROWS = 100_000
+INFER_SAMPLE_MIN = 10_000
+INFER_SAMPLE_RATE = 0.1
 INFER_SEED = 0
 TOP_N = 5
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -129,20 +134,24 @@ def merge_profiles(parts: list[ProfileSummary], contract: Contract, layer: str) 
         raise ValueError(f"cannot merge summaries of layers {sorted({p.layer for p in parts})} into {layer!r}")
     columns = [_merge_column(col, [p.columns[i] for p in parts], layer) for i, col in enumerate(contract.columns)]
     sampled = [c.name for c in columns if c.inference_sample]
-    per_chunk = " in a chunk" if len(parts) > 1 else ""
     inference = (
         "from the cleaned dtypes"
         if layer == "cleaned"
         else "inferred on every value"
         + (
-            f" (columns with over {INFER_SAMPLE_ROWS:,} distinct values{per_chunk}: on {INFER_SAMPLE_ROWS:,} rows"
-            f"{' of each such chunk' if per_chunk else ''} drawn with seed {INFER_SEED}: {', '.join(sampled)})"
+            f" (a chunk's columns with more distinct values than 10% of its rows, at least {INFER_SAMPLE_MIN:,}: on "
+            f"that many rows, at most {INFER_SAMPLE_ROWS:,}, drawn with seed {INFER_SEED}: {', '.join(sampled)})"
             if sampled
             else ""
         )
     )
     seconds = sum(p.seconds for p in parts) + time.perf_counter() - started
     return Profile(layer, sum(p.rows for p in parts), columns, inference, seconds)
+
+
+def infer_sample(rows: int) -> int:
+    """Rows of a chunk of `rows` present rows its raw types are judged on (when it has more distinct values)."""
+    return min(INFER_SAMPLE_ROWS, max(INFER_SAMPLE_MIN, int(np.ceil(INFER_SAMPLE_RATE * rows))))
 
 
 def _merge_column(col: Column, parts: list[ColumnSummary], layer: str) -> ColumnProfile:

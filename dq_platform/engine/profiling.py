@@ -14,13 +14,13 @@ A profile is the merge of chunk summaries: `profile_summary` turns one chunk (an
 into counts, moments and sketches of bounded size, `merge_profiles` (engine/profile_merge.py)
 turns a file's summaries into its profile, and `profile_frame` is the merge of one summary, so
 a whole frame and its chunks take one path. What stays exact and where sketches take over:
-engine/sketches.py and docs/performance.md ("Profiles from chunks").
+engine/sketches.py and docs/contracts.md ("Profiles from chunks").
 
 Vectorized on Arrow compute kernels and numpy, one column per task on a small thread pool
 (Arrow releases the GIL). Counts are exact: each column is dictionary-encoded once and formats,
 dates, numbers and types are judged on its distinct values weighted by their rows. Only the raw
-type inference of a chunk's column with more than INFER_SAMPLE_ROWS distinct values runs on
-INFER_SAMPLE_ROWS of its rows drawn with a fixed seed, and the profile says so.
+type inference of a chunk's column with more distinct values than `infer_sample(rows)` (10% of
+its rows, 10,000 to 100,000) runs on that many rows drawn with a fixed seed, and the profile says so.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from dq_platform.engine.profile_merge import (
     ColumnSummary,
     Profile,
     ProfileSummary,
+    infer_sample,
     merge_profiles,
     profile_table,
     round_stat,
@@ -260,14 +261,15 @@ def _type_counts(
     numbers: np.ndarray | None = None,
 ) -> None:
     """Rows parsing as each type (counts that add over chunks; the merge picks the best type).
-    Judged on the distinct values weighted by their rows; above INFER_SAMPLE_ROWS distinct
-    values, on the distinct values of INFER_SAMPLE_ROWS rows drawn with a fixed seed. A date
+    Judged on the distinct values weighted by their rows; above `infer_sample` distinct values,
+    on the distinct values of that many rows drawn with a fixed seed. A date
     column's date/timestamp counts come from its exact parse (`s.temporal`)."""
     if len(codes) == 0:
         s.types, s.judged = {}, 0
         return
-    if len(values) > INFER_SAMPLE_ROWS:
-        rows = np.random.default_rng(INFER_SEED).choice(len(codes), INFER_SAMPLE_ROWS, replace=False)
+    sample = infer_sample(len(codes))
+    if len(values) > sample:
+        rows = np.random.default_rng(INFER_SEED).choice(len(codes), sample, replace=False)
         picked, weights = np.unique(codes[rows], return_counts=True)
         values = values.take(pa.array(picked))
         numbers = numbers[picked] if numbers is not None else None

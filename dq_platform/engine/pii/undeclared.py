@@ -18,16 +18,24 @@ from dq_platform.engine.pii.patterns import KINDS
 
 __all__ = [
     "PII_SAMPLE",
+    "PII_SAMPLE_MIN",
+    "PII_SAMPLE_RATE",
     "UNDECLARED_SHARE",
     "merge_pii_counts",
     "pii_counts",
+    "pii_sample",
     "pii_shares",
     "suggested_pii",
     "undeclared_findings",
 ]
 
 UNDECLARED_SHARE = 0.01  # a column with at least this share of values holding one kind is reported
-PII_SAMPLE = 20_000  # distinct values judged per column (drawn with a fixed seed above that)
+# distinct values judged per chunk's column, drawn with a fixed seed above that: 2% of its rows,
+# at least PII_SAMPLE_MIN and at most PII_SAMPLE. A budget per row, so a file costs the same
+# whatever its chunking (a fixed number per chunk would cost ten times more in ten chunks).
+PII_SAMPLE = 20_000
+PII_SAMPLE_MIN = 5_000
+PII_SAMPLE_RATE = 0.02
 _SEED = 0
 # kind -> (category, masking) of the suggested contract line when the values are that kind alone
 _SUGGESTED = {
@@ -45,13 +53,14 @@ def pii_counts(values: pa.Array, counts: np.ndarray) -> dict:
     """What one chunk adds to a column's `pii_shares`: counts that sum over chunks.
 
     ``values``: a chunk's distinct present values (text); ``counts``: rows per value. Above
-    PII_SAMPLE distinct values, judged on PII_SAMPLE of them drawn with a fixed seed (``rows`` then
-    counts the judged rows, ``present`` every present row). Every kind found is counted, even
+    `pii_sample(rows)` distinct values, judged on that many of them drawn with a fixed seed (``rows``
+    then counts the judged rows, ``present`` every present row). Every kind found is counted, even
     one the numeric rule will drop: that rule is decided on the merged counts.
     """
     present = int(counts.sum())
-    if len(values) > PII_SAMPLE:
-        picked = np.sort(np.random.default_rng(_SEED).choice(len(values), PII_SAMPLE, replace=False))
+    sample = pii_sample(present)
+    if len(values) > sample:
+        picked = np.sort(np.random.default_rng(_SEED).choice(len(values), sample, replace=False))
         values, counts = values.take(pa.array(picked)), counts[picked]
     text = pc.cast(values, pa.large_string())
     out, masks = resolve(text, replace=True) if len(text) else (None, {})
@@ -61,6 +70,11 @@ def pii_counts(values: pa.Array, counts: np.ndarray) -> dict:
         whole = mask & bools(pc.equal(out, pa.scalar(f"[{kind}]", pa.large_string())))
         kinds[kind] = [int(counts[mask].sum()), int(counts[whole].sum())]
     return {"present": present, "rows": int(counts.sum()), "numeric": int(counts[number].sum()), "kinds": kinds}
+
+
+def pii_sample(rows: int) -> int:
+    """Distinct values judged in a chunk of `rows` present rows."""
+    return min(PII_SAMPLE, max(PII_SAMPLE_MIN, int(np.ceil(PII_SAMPLE_RATE * rows))))
 
 
 def merge_pii_counts(parts: list[dict]) -> dict[str, dict[str, float]]:
