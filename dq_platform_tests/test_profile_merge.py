@@ -1,6 +1,6 @@
 """A file's profile merged from its chunks' summaries equals the profile of the whole file.
 
-Every shipped contract's sample data, read as the raw layer reads it and cleaned by the rules,
+Every shipped contract's sample data (and an ad-hoc contract's with booleans), read as the raw layer reads it and cleaned by the rules,
 is split into chunks of 1 row, 7 rows, 1000 rows and uneven sizes; the merge must equal
 `profile_frame` of the whole, field by field (floats to 1e-9 relative). Above the sketches'
 caps (lowered here so a small frame crosses them) the merged fields stay within their stated
@@ -23,8 +23,10 @@ from dq_platform.engine import rules, sketches
 from dq_platform.engine.pii.undeclared import undeclared_findings
 from dq_platform.engine.profiling import merge_profiles, profile_frame, profile_summary
 from dq_platform.io.readers import read_source
+from dq_platform_tests.test_sample_data import ADHOC_YAML
 
-CONTRACTS = {c.name: c for c in load_contracts()}
+# the shipped contracts, and the generator tests' ad-hoc one (booleans, uuids, custom date formats)
+CONTRACTS = {c.name: c for c in [*load_contracts(), parse_contract(ADHOC_YAML)]}
 ROWS = 1500
 
 

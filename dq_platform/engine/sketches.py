@@ -39,11 +39,15 @@ _TWO64 = float(2**64)
 
 def hash_values(values: pa.Array | np.ndarray) -> np.ndarray:
     """uint64 per value: pandas' SipHash for text (fixed key: equal in every process), its
-    integer mix for numbers (-0.0 as 0.0) and datetimes."""
+    integer mix for numbers (-0.0 as 0.0) and datetimes. Text goes in as bytes: the same hash
+    as of the str, without encoding each one again (about half the CPU)."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    if isinstance(values, pa.Array):
-        return pd.util.hash_array(values.to_numpy(zero_copy_only=False), categorize=False)
+    if isinstance(values, pa.Array) and (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        binary = pa.large_binary() if pa.types.is_large_string(values.type) else pa.binary()
+        return pd.util.hash_array(values.cast(binary).to_numpy(zero_copy_only=False), categorize=False)
+    if isinstance(values, pa.Array):  # booleans and other typed values of a cleaned text-like column
+        values = values.to_numpy(zero_copy_only=False)
     values = np.asarray(values)
     if values.dtype.kind == "f":
         values = values + 0.0
@@ -234,7 +238,9 @@ def merge_top(parts: list[Top], n: int) -> tuple[pa.Array | np.ndarray, np.ndarr
     counts = np.concatenate([p.counts for p in parts])
     rests = np.concatenate([np.full(len(p.counts), p.rest, np.int64) for p in parts])
     if isinstance(parts[0].values, pa.Array):
-        values = pa.concat_arrays([p.values.cast(pa.large_string()) for p in parts])
+        texts = all(pa.types.is_string(p.values.type) or pa.types.is_large_string(p.values.type) for p in parts)
+        target = pa.large_string() if texts else parts[0].values.type  # booleans stay booleans
+        values = pa.concat_arrays([p.values.cast(target) for p in parts])
         enc = pc.dictionary_encode(values)
         uniq, codes = enc.dictionary, enc.indices.to_numpy(zero_copy_only=False)
     else:
