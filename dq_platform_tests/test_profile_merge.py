@@ -184,3 +184,20 @@ def test_summaries_are_small_and_do_not_grow_with_the_rows():
     contract = SKETCHED
     sizes = [len(pickle.dumps(profile_summary(sketched_frame(n), contract, "raw"))) for n in (20_000, 80_000)]
     assert sizes[1] < 1.25 * sizes[0] and sizes[1] < 400_000, sizes
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int64"])
+def test_the_building_blocks_match_numpy_on_any_split(dtype):
+    rng = np.random.default_rng(11)
+    x = (rng.lognormal(3, 2, 5000) if dtype == "float64" else rng.integers(-(10**17), 10**17, 5000)).astype(dtype)
+    x[:50] = x[50]  # repeats
+    qs = np.array([0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0])
+    values, counts = np.unique(x, return_counts=True)
+    assert np.array_equal(sketches.weighted_quantiles(values, counts, qs), np.quantile(x, qs))
+    cuts = [0, 1, 2, 700, 2500, 4999, 5000]
+    parts = [x[a:b] for a, b in zip(cuts, cuts[1:])]
+    m = sketches.merge_moments([sketches.Moments.weighted(*np.unique(p, return_counts=True)) for p in parts])
+    assert (m.n, m.lo, m.hi) == (len(x), x.min(), x.max())
+    assert m.mean == pytest.approx(x.mean(), rel=1e-12) and m.std == pytest.approx(x.std(ddof=1), rel=1e-9)
+    d = [sketches.Distinct.of(sketches.hash_values(np.unique(p))) for p in parts]
+    assert sketches.merge_distinct(d) == (len(values), None)

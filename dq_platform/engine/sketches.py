@@ -14,9 +14,13 @@ chunks can be profiled in other processes or on other machines and merged in any
   `quantile_rank_error()`, ≈1.3% at KLL_K = 200) plus the chunk's own exact percentiles, used
   when the chunk is the whole file.
 - `Top`: a chunk's values with their counts, all of them up to TOP_EXACT distinct values, else the
-  TOP_KEEP most frequent and `rest`, the largest count of a value not kept. Merged counts are exact lower bounds; a value's count is at most its
-  lower bound + the `rest` of each chunk that did not keep it, so the top values are certified
-  exact or reported with their largest possible error.
+  TOP_KEEP most frequent and `rest`, the largest count of a value not kept. Merged counts are
+  exact lower bounds; a value's count is at most its lower bound + the `rest` of each chunk that
+  did not keep it, so the top values are certified exact or reported with their largest error.
+
+Hashes are pandas' (SipHash for text), not a home-made one; the KMV sketch is a sort and a slice
+of them in numpy (DataSketches' theta sketch takes one value per Python call). The quantile sketch
+is DataSketches' KLL, which takes numpy arrays.
 """
 
 from __future__ import annotations
