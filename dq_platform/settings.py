@@ -156,6 +156,12 @@ VARIABLES: dict[str, Variable] = {
             "runtime",
         ),
         Variable("DQ_THREADS", None, "threads for per-column work (default: the machine's cores)", "runtime"),
+        Variable(
+            "DQ_CHUNK_MB",
+            None,
+            "source megabytes per chunk (default: 64, fewer for a file that would leave workers idle)",
+            "runtime",
+        ),
         Variable("DQ_STEP_PROCESSES_ABOVE_MB", "256", "files above this size run a process per step", "runtime"),
         Variable(
             "DQ_MAX_SOURCE_BYTES", None, "largest file read in one piece (default: a quarter of memory)", "runtime"

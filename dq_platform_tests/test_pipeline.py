@@ -227,16 +227,16 @@ def test_delta_commits_point_back_at_their_dagster_run(project, instance):
 def test_schema_gates_catch_a_defect_in_the_rule_engine(project, instance, monkeypatch):
     """Defence in depth: if row rules ever let bad rows through, pandera, GX and the
     reconciliation still stop publication (the defect is injected into our own rule engine)."""
-    real = rules.evaluate
+    real = rules.split
 
-    def defective(raw, contract, today=None, published=None):
-        result = real(raw, contract, today, published)
+    def defective(raw, judged, uniques):
+        result = real(raw, judged, uniques)
         leaked = result.cleaned.iloc[[0]].copy()
         leaked["income"] = -5.0  # below min, and a duplicate customer_id
         result.cleaned = pd.concat([result.cleaned, leaked], ignore_index=True)
         return result
 
-    monkeypatch.setattr(rules, "evaluate", defective)
+    monkeypatch.setattr(rules, "split", defective)
     out = project.ingest(instance, "customers", project.write_csv("customers/j.csv", customer_frame(10)))
     assert not out.success
     res = check_results(out)

@@ -7,18 +7,22 @@ refuses a partition whose gates failed. Above `failure_rate.review` a file is he
 """
 
 import json
-import time
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 
 from dq_platform import names
+from dq_platform.chunks.passes import clean_pass
+from dq_platform.chunks.pool import where
 from dq_platform.defs import statistical_checks
 from dq_platform.defs.layers import ERROR, WARN, Layers, date_columns, md_table, profile_metadata, table_schema
 from dq_platform.defs.masked import unchanged_gold
+from dq_platform.defs.publish import prepare, publish
 from dq_platform.defs.review import auto_approval, needs_review, review_check
 from dq_platform.engine import rules
-from dq_platform.engine.profiling import profile_frame
+from dq_platform.engine.statistics import OUTLIERS
+from dq_platform.io.staging import chunk_files
 from dq_platform.io.warehouse import Warehouse
 from dq_platform.names import REVIEW_META
 
@@ -149,35 +153,51 @@ def build_clean(layers: Layers) -> dg.AssetsDefinition:
         check_specs=check_specs(layers),
     )
     def clean(context: dg.AssetExecutionContext, warehouse: Warehouse):
-        from dq_platform.engine.gx_gate import prewarm, run_gx
-        from dq_platform.engine.pandera_gate import run_pandera
-
-        prewarm()  # GX's import overlaps the read and the rules
         partition = context.partition_key
-        # Read here rather than as a Dagster input, so the raw frame is freed once the rules ran.
-        raw = warehouse.read(layers.raw.path[-1], partition=partition).drop(columns=[rules.PARTITION])
-        received = (warehouse.last_commit(layers.raw.path[-1], partition) or {}).get("dq_columns")
-        if received:  # columns another file added to raw's schema were not in this file
-            raw = raw.drop(columns=[c for c in raw.columns if not c.startswith("_") and c not in json.loads(received)])
-        file_columns = [c for c in raw.columns if not c.startswith("_")]
-        result = rules.evaluate(raw, contract, published=published_values(layers, warehouse, partition))
-        del raw
-        quarantine = result.quarantine
-        quarantine[rules.RUN_ID] = context.run_id
-        rate = result.failure_rate
+        raw_table, cleaned_table, quarantine_table = (k.path[-1] for k in (layers.raw, cleaned_key, quarantine_key))
+        raw_dt = warehouse.table(raw_table)
+        if raw_dt is None:
+            raise FileNotFoundError(f"table '{raw_table}' does not exist yet under {warehouse.root}")
+        received = (warehouse.last_commit(raw_table, partition) or {}).get("dq_columns")
+        received = json.loads(received) if received else None
+        lineage = [f.name for f in pa.schema(raw_dt.schema().to_arrow()) if f.name.startswith("_")]
+        scratch = prepare(context, warehouse, [cleaned_table, quarantine_table], partition)
+        outcome: dict = {}
+
+        def statistics(values: pd.DataFrame) -> pd.Series | None:
+            # outliers and drift over every cleaned value of the file (adds _outliers to `values`)
+            outcome["stats"] = statistical_checks.evaluate(contract, values, warehouse, cleaned_key, partition)
+            return values[OUTLIERS] if OUTLIERS in values.columns else None
+
+        now = pd.Timestamp.now()
+        result = clean_pass(
+            contract,
+            raw_files=chunk_files(raw_dt, partition),
+            raw=warehouse.table_uri(raw_table),
+            cleaned=warehouse.table_uri(cleaned_table),
+            quarantine=warehouse.table_uri(quarantine_table),
+            partition=partition,
+            run_id=context.run_id,
+            received=received,
+            lineage=lineage,
+            scratch=scratch,
+            published=published_values(layers, warehouse, partition),
+            statistics=statistics,
+            date_columns=date_columns(contract),
+            today=now,
+            now=now,
+        )
+        del raw_dt
+        stats = outcome["stats"]
+        file_columns = received if received is not None else [c.name for c in contract.columns]
+        rate = result.rows_quarantined / result.rows_in if result.rows_in else 0.0
         level = contract.failure_rate
-        stats = statistical_checks.evaluate(contract, result.cleaned, warehouse, cleaned_key, partition)  # + _outliers
-        profile = profile_frame(result.cleaned, contract, "cleaned")
-        t0 = time.perf_counter()
-        pandera_gate = run_pandera(contract, result.cleaned)
-        t1 = time.perf_counter()
-        gx_gate = run_gx(contract, result.cleaned)
-        t2 = time.perf_counter()
+        profile = result.profile
+        pandera_gate, gx_gate = result.pandera, result.gx
         seconds = {
-            "seconds/cleaning": result.seconds["cleaning"],
-            "seconds/rules": result.seconds["rules"],
-            "seconds/check_pandera": t1 - t0,
-            "seconds/check_gx": t2 - t1,
+            "seconds/cleaning": result.seconds.get("cleaning", 0.0),
+            "seconds/rules": result.seconds.get("rules", 0.0),
+            "seconds/gates": result.seconds.get("gates", 0.0),
             "seconds/statistics": stats.seconds,
         }
         shape = file_shape_check(contract, cleaned_key, file_columns, result.rows_in)
@@ -194,7 +214,7 @@ def build_clean(layers: Layers) -> dg.AssetsDefinition:
                 partition=partition,
                 rate=rate,
                 rows_in=result.rows_in,
-                rows_failed=len(quarantine),
+                rows_failed=result.rows_quarantined,
                 auto=auto_approval(contract, context.run.tags) if needs_review(rate, level) else None,
                 gates_otherwise_passed=gates_passed,
             )
@@ -211,31 +231,34 @@ def build_clean(layers: Layers) -> dg.AssetsDefinition:
             if top
             else "No rule failed."
         )
-        yield dg.Output(
-            result.cleaned,
-            output_name=cleaned_key.path[-1],
-            metadata={
-                "rows_in": result.rows_in,
-                "rows_cleaned": len(result.cleaned),
-                "rows_quarantined": len(quarantine),
-                "failure_rate": round(rate, 6),
-                "failing_rules": dg.MetadataValue.md(rule_table),
-                names.GATES_KEY: held or (names.PASSED if gates_passed else names.FAILED),
-                f"{names.COMMIT_PREFIX}dq_failure_rate": round(rate, 6),
-                f"{names.COMMIT_PREFIX}dq_rows_in": result.rows_in,
-                **{k: round(v, 4) for k, v in seconds.items()},
-                **stats.metadata,
-                **profile_metadata(profile),
-            },
+        gate_status = held or (names.PASSED if gates_passed else names.FAILED)
+        cleaned_meta = {
+            "rows_in": result.rows_in,
+            "rows_cleaned": result.rows_cleaned,
+            "rows_quarantined": result.rows_quarantined,
+            "failure_rate": round(rate, 6),
+            "failing_rules": dg.MetadataValue.md(rule_table),
+            names.GATES_KEY: gate_status,
+            f"{names.COMMIT_PREFIX}dq_failure_rate": round(rate, 6),
+            f"{names.COMMIT_PREFIX}dq_rows_in": result.rows_in,
+            "execution": f"{result.chunks} chunk(s), {where()}",
+            **{k: round(v, 4) for k, v in seconds.items()},
+            **stats.metadata,
+            **profile_metadata(profile),
+        }
+        # cleaned and quarantine are published whatever the gates say (masked reads the verdict
+        # from cleaned's commit); each in one commit, after every chunk was staged
+        commit = {"dq_gates": gate_status, "dq_failure_rate": round(rate, 6), "dq_rows_in": result.rows_in}
+        cleaned_meta.update(
+            publish(context, warehouse, cleaned_table, result.cleaned, result.cleaned_schema, partition, commit)
         )
-        yield dg.Output(
-            quarantine,
-            output_name=quarantine_key.path[-1],
-            metadata={
-                "rows_quarantined": len(quarantine),
-                **{f"rule/{r}": c for r, c in top[:50]},
-            },
-        )
+        quarantine_meta = {
+            "rows_quarantined": result.rows_quarantined,
+            **{f"rule/{r}": c for r, c in top[:50]},
+            **publish(context, warehouse, quarantine_table, result.quarantine, result.quarantine_schema, partition),
+        }
+        yield dg.MaterializeResult(asset_key=cleaned_key, metadata=cleaned_meta)
+        yield dg.MaterializeResult(asset_key=quarantine_key, metadata=quarantine_meta)
 
         severity = ERROR if rate > level.error else WARN
         yield dg.AssetCheckResult(
@@ -243,14 +266,14 @@ def build_clean(layers: Layers) -> dg.AssetsDefinition:
             check_name=names.FAILURE_RATE_CHECK,
             passed=rate <= level.warn,
             severity=severity,
-            description=f"{len(quarantine)} of {result.rows_in} rows failed row rules ({rate:.2%}); "
+            description=f"{result.rows_quarantined} of {result.rows_in} rows failed row rules ({rate:.2%}); "
             f"warn above {level.warn:.0%}, "
             + (f"review above {level.review:.0%}, " if level.review is not None else "")
             + f"error above {level.error:.0%}."
             + (" Held for human review." if held else ""),
             metadata={
                 "failure_rate": round(rate, 6),
-                "rows_failed": len(quarantine),
+                "rows_failed": result.rows_quarantined,
                 "rows_in": result.rows_in,
                 "warn_level": level.warn,
                 "error_level": level.error,
@@ -303,7 +326,7 @@ def build_clean(layers: Layers) -> dg.AssetsDefinition:
                 for ok, text in (
                     (
                         rate <= level.error,
-                        f"{len(quarantine)} of {result.rows_in} rows failed row rules ({rate:.2%})"
+                        f"{result.rows_quarantined} of {result.rows_in} rows failed row rules ({rate:.2%})"
                         f", above the contract's error threshold of {level.error:.0%}",
                     ),
                     (pandera_gate.passed, f"pandera schema: {pandera_gate.summary}"),

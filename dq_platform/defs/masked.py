@@ -11,10 +11,12 @@ import time
 import dagster as dg
 
 from dq_platform import names
+from dq_platform.chunks.passes import mask_pass
 from dq_platform.defs.layers import ERROR, WARN, Layers, date_columns, table_schema
+from dq_platform.defs.publish import prepare, publish
 from dq_platform.defs.resources import MaskingKeyResource
 from dq_platform.defs.review import approval_for
-from dq_platform.engine import rules
+from dq_platform.io.staging import chunk_files, discard_run
 from dq_platform.io.warehouse import Warehouse
 from dq_platform.names import REVIEW_META
 
@@ -77,9 +79,6 @@ def build_masked(layers: Layers) -> dg.AssetsDefinition:
         **layers.common,
     )
     def masked(context: dg.AssetExecutionContext, warehouse: Warehouse, masking: MaskingKeyResource):
-        from dq_platform.engine.masking import mask_frame
-        from dq_platform.engine.pii import raw_value_echo, scan_frame
-
         partition = context.partition_key
         commit = warehouse.last_commit(cleaned_key.path[-1], partition) or {}
         gate_status = commit.get("dq_gates", "missing")
@@ -149,23 +148,31 @@ def build_masked(layers: Layers) -> dg.AssetsDefinition:
             for ev in unchanged_gold(contract, partition, "the source partition did not pass its gates"):
                 context.log_event(ev)
             return
-        cleaned = warehouse.read(cleaned_key.path[-1], partition=partition).drop(columns=[rules.PARTITION])
         key = masking.resolve()
         if key.is_dev:
             context.log.warning(
                 "DQ_MASKING_KEY is not set: this run masked with the PUBLIC development key; "
                 "its masked output is not protected"
             )
+        cleaned_table, masked_table = cleaned_key.path[-1], masked_key.path[-1]
+        prepare(context, warehouse, [masked_table], partition)
         t0 = time.perf_counter()
         # Age bands as of 1 January: re-running a partition later in the year gives the same output.
-        out = mask_frame(cleaned, contract, key, reference_date=dt.date(dt.date.today().year, 1, 1))
+        result = mask_pass(
+            contract,
+            cleaned_files=chunk_files(warehouse.table(cleaned_table), partition),
+            cleaned=warehouse.table_uri(cleaned_table),
+            masked=warehouse.table_uri(masked_table),
+            partition=partition,
+            run_id=context.run_id,
+            key=key,
+            allow_dev_key=masking.allow_dev_key,
+            reference_date=dt.date(dt.date.today().year, 1, 1),
+            date_columns=date_columns(contract, masked=True),
+        )
         t1 = time.perf_counter()
-        out = out.drop(columns=[c for c in (rules.SOURCE_FILE, rules.CHECKSUM) if c in out.columns])
-        findings = scan_frame(out.drop(columns=[c for c in out.columns if c.startswith("_")]))
-        echoes = raw_value_echo(out, cleaned, contract)
-        del cleaned  # not needed for the write: free it first
+        findings, echoes = result.findings, result.echoes
         hits = sum(sum(k.values()) for k in findings.values()) + sum(echoes.values())
-        t2 = time.perf_counter()
         leak_meta = {"values_flagged": hits}
         for col, kinds in findings.items():
             for kind, n in kinds.items():
@@ -173,18 +180,22 @@ def build_masked(layers: Layers) -> dg.AssetsDefinition:
         for col, n in echoes.items():
             if n:
                 leak_meta[f"{col}/raw_value_echo"] = n
-        if hits == 0:
-            yield dg.Output(
-                out,
+        if hits == 0 and result.schema is not None:
+            written = publish(context, warehouse, masked_table, result.staged, result.schema, partition)
+            yield dg.MaterializeResult(
                 metadata={
-                    "rows_masked": len(out),
+                    "rows_masked": result.rows,
                     names.GATES_KEY: names.PASSED,
                     "pii_columns": ", ".join(c.name for c in contract.pii_columns),
-                    "seconds/masking": round(t1 - t0, 4),
-                    "seconds/check_pii_leak": round(t2 - t1, 4),
+                    "seconds/masking": round(result.seconds.get("masking", 0.0), 4),
+                    "seconds/check_pii_leak": round(result.seconds.get("check_pii_leak", 0.0), 4),
+                    "seconds/masked_pass": round(t1 - t0, 4),
+                    "execution": f"{result.chunks} chunk(s), {result.where}",
+                    **written,
                 },
             )
         else:
+            discard_run(warehouse.table_uri(masked_table), partition, context.run_id)
             context.log.error(f"PII leak gate failed for {partition}: {hits} value(s) flagged; masked not published")
         yield source_check
         yield dg.AssetCheckResult(

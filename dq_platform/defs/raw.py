@@ -10,11 +10,12 @@ import time
 import dagster as dg
 
 from dq_platform import names
+from dq_platform.chunks.passes import raw_pass
+from dq_platform.chunks.pool import where
 from dq_platform.defs.layers import WARN, Layers, profile_metadata, table_schema
-from dq_platform.engine import rules
+from dq_platform.defs.publish import prepare, publish
 from dq_platform.engine.pii.undeclared import undeclared_findings
-from dq_platform.engine.profiling import profile_frame
-from dq_platform.io import landing, readers
+from dq_platform.io import landing
 from dq_platform.io.warehouse import Warehouse
 
 
@@ -55,33 +56,47 @@ def build_raw(layers: Layers) -> dg.AssetsDefinition:
             uri = landing.archive(source, warehouse.root)
         else:
             uri = landing.find_archived(warehouse.root, name, key)
+        table = layers.raw.path[-1]
+        scratch = prepare(context, warehouse, [table], key)
+        del scratch  # raw needs no scratch space: chunks are read straight from the archive
         t0 = time.perf_counter()
         # the archive is content-addressed: its folder name is the file's sha256
-        frame = readers.read_source(uri, contract, display_name=file_name, checksum=uri.rsplit("/", 2)[-2])
+        checksum = uri.rsplit("/", 2)[-2]
+        read = raw_pass(
+            uri,
+            contract,
+            name=file_name,
+            checksum=checksum,
+            table=warehouse.table_uri(table),
+            partition=key,
+            run_id=context.run_id,
+        )
         read_s = time.perf_counter() - t0
-        profile = profile_frame(frame, contract, "raw")
-        parse_errors = int(frame[rules.PARSE_ERROR].notna().sum())
-        missing = [c.name for c in contract.columns if c.name not in frame.columns]
-        extra = [c for c in frame.columns if not c.startswith("_") and c not in {x.name for x in contract.columns}]
+        profile = read.profile
+        parse_errors = read.parse_errors
+        missing = [c.name for c in contract.columns if c.name not in read.columns]
+        extra = [c for c in read.columns if c not in {x.name for x in contract.columns}]
         if parse_errors:
             context.log.warning(f"{file_name}: {parse_errors} line(s) could not be parsed; they go to quarantine")
         if missing or extra:
             context.log.warning(f"{file_name}: missing columns {missing or '-'}; extra columns {extra or '-'}")
-        yield dg.Output(
-            frame,
+        written = publish(
+            context, warehouse, table, read.staged, read.schema, key, {"dq_columns": json.dumps(read.columns)}
+        )
+        yield dg.MaterializeResult(
             metadata={
                 "source_file": file_name,
                 "source_uri": tagged or uri,
                 "archived_uri": uri,
-                "sha256": frame[rules.CHECKSUM].iloc[0] if len(frame) else "",
-                "rows_in": len(frame),
+                "sha256": checksum if read.rows else "",
+                "rows_in": read.rows,
                 "parse_errors": parse_errors,
                 "missing_columns": ", ".join(missing) or "-",
                 "extra_columns": ", ".join(extra) or "-",
                 "seconds/read": round(read_s, 4),
+                "execution": f"{read.chunks} chunk(s), {where()}",
                 **profile_metadata(profile),
-                # the file's own columns travel in the Delta commit: the table's merged schema has them all
-                f"{names.COMMIT_PREFIX}dq_columns": json.dumps([c for c in frame.columns if not c.startswith("_")]),
+                **written,
             },
         )
         yield undeclared_pii_check(profile)

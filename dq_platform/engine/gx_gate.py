@@ -299,3 +299,12 @@ def run_gx(contract: Contract, df: pd.DataFrame, *, now: pd.Timestamp | None = N
     evaluated = int(stats.get("evaluated_expectations", len(res.results)))
     unsuccessful = int(stats.get("unsuccessful_expectations", sum(not r.success for r in res.results)))
     return gate_result("great_expectations", contract, len(frame), evaluated, failures, unsuccessful, started)
+
+
+def gx_partial(contract: Contract, chunk: pd.DataFrame, *, now: pd.Timestamp | None = None):  # placeholder
+    return (chunk, now)
+
+
+def merge_gx(contract: Contract, parts: list) -> GateResult:
+    frames = [p[0] for p in parts]
+    return run_gx(contract, pd.concat(frames, ignore_index=True), now=parts[0][1] if parts else None)

@@ -161,3 +161,12 @@ def run_pandera(contract: Contract, df: pd.DataFrame, *, now: pd.Timestamp | Non
         failures, failed_checks = _pandera_failures(exc, len(frame))
     failures = finish(failures, contract, df)
     return gate_result("pandera", contract, len(frame), _pandera_evaluated(schema), failures, failed_checks, started)
+
+
+def pandera_partial(contract: Contract, chunk: pd.DataFrame, *, now: pd.Timestamp | None = None):  # placeholder
+    return (chunk, now)
+
+
+def merge_pandera(contract: Contract, parts: list) -> GateResult:
+    frames = [p[0] for p in parts]
+    return run_pandera(contract, pd.concat(frames, ignore_index=True), now=parts[0][1] if parts else None)

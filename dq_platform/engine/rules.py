@@ -41,6 +41,7 @@ class RuleResult:
     failures: dict[str, int] = field(default_factory=dict)  # rule id -> failing rows
     rule_ids: list[str] = field(default_factory=list)  # every rule evaluated, failing or not
     seconds: dict[str, float] = field(default_factory=dict)  # cleaning (typing/normalizing) vs rules
+    kept: np.ndarray | None = None  # positions (in the input) of the cleaned rows
 
     @property
     def failure_rate(self) -> float:
@@ -57,15 +58,36 @@ def _bound(column, value):
     return value
 
 
-def evaluate(
-    raw: pd.DataFrame,
-    contract: Contract,
-    today: pd.Timestamp | None = None,
-    published: Mapping[str, pd.Series] | None = None,
-) -> RuleResult:
-    """Apply every contract rule to `raw` (text columns + lineage) and split the rows.
+@dataclass
+class Judged:
+    """A chunk's rows typed and judged by every rule that needs only the chunk: uniqueness, which
+    needs the whole file (and the dataset's published files), is added by `split`."""
 
-    `published`: for `unique: dataset` columns, the values the dataset's other published files hold."""
+    frame: pd.DataFrame  # typed values, index 0..n-1
+    before: list  # (rule id, reason, failing mask): the parse rule and the column rules
+    after: list  # the expression rules
+    seconds: dict[str, float]
+
+    def valid_so_far(self) -> np.ndarray:
+        """Rows passing the parse and column rules: uniqueness is judged among these, so an invalid
+        row can't make a valid one look like a duplicate."""
+        n = len(self.frame)
+        return ~np.logical_or.reduce([m for _, _, m in self.before]) if self.before else np.ones(n, bool)
+
+    def expression_failed(self) -> np.ndarray:
+        n = len(self.frame)
+        return np.logical_or.reduce([m for _, _, m in self.after]) if self.after else np.zeros(n, bool)
+
+
+def _mask(mask) -> np.ndarray:
+    # keep plain numpy bools: one byte per row and rule, no pandas overhead
+    if isinstance(mask, pd.Series):
+        mask = mask.fillna(False).to_numpy(dtype=bool)
+    return np.asarray(mask, dtype=bool)
+
+
+def judge(raw: pd.DataFrame, contract: Contract, today: pd.Timestamp | None = None) -> Judged:
+    """Type every column of `raw` (text columns + lineage) and evaluate every rule but uniqueness."""
     today = (today or pd.Timestamp.now()).normalize()
     raw = raw.reset_index(drop=True)
     n = len(raw)
@@ -73,10 +95,7 @@ def evaluate(
     checks: list[tuple[str, str, np.ndarray]] = []  # (rule id, reason, failing mask)
 
     def add(rule_id: str, reason: str, mask, into: list = checks) -> None:
-        # keep plain numpy bools: one byte per row and rule, no pandas overhead
-        if isinstance(mask, pd.Series):
-            mask = mask.fillna(False).to_numpy(dtype=bool)
-        into.append((rule_id, reason, np.asarray(mask, dtype=bool)))
+        into.append((rule_id, reason, _mask(mask)))
 
     if PARSE_ERROR in raw.columns:
         add(PARSE_RULE, "the line could not be parsed into the file's columns", raw[PARSE_ERROR].notna())
@@ -189,30 +208,82 @@ def evaluate(
     frame = pd.DataFrame(typed, index=raw.index)
     del typed
 
-    # Uniqueness is judged among rows that pass everything else, so an invalid row can't
-    # make a valid one look like a duplicate; the first valid occurrence is kept.
-    valid_so_far = ~np.logical_or.reduce([m for _, _, m in checks]) if checks else np.ones(n, bool)
-    for col in contract.columns:
-        if col.unique:
-            v = frame[col.name]
-            dup = pd.Series(False, index=raw.index)
-            sel = valid_so_far & v.notna().to_numpy()
-            dup[sel] = v[sel].duplicated(keep="first")
-            add(f"{col.name}:unique", f"{col.name}: duplicate of an earlier row", dup)
-            if col.unique == DATASET and published and col.name in published:
-                add(
-                    f"{col.name}:{UNIQUE_IN_DATASET}",
-                    f"{col.name}: already published by another file of {contract.name}",
-                    sel & v.isin(published[col.name]).to_numpy(dtype=bool),
-                )
-
+    after: list = []
     for rule in contract.rules:
         used = [c.name for c in contract.columns if re.search(rf"\b{re.escape(c.name)}\b", rule.expression)]
         result = frame.eval(rule.expression)
         judged = frame[used].notna().all(axis=1) if used else pd.Series(True, index=raw.index)
         ok = pd.Series(result, index=raw.index).astype("boolean").fillna(False)
-        add(rule.id, rule.description or f"violates {rule.expression}", judged & ~ok)
+        add(rule.id, rule.description or f"violates {rule.expression}", judged & ~ok, after)
 
+    return Judged(frame=frame, before=checks, after=after, seconds={"cleaning": cleaning_s, "rules_started": started})
+
+
+def duplicates(values: pd.Series, candidates: np.ndarray) -> np.ndarray:
+    """Rows among `candidates` whose value an earlier candidate row holds (the first is kept)."""
+    dup = np.zeros(len(values), bool)
+    sel = candidates & values.notna().to_numpy()
+    dup[sel] = values[sel].duplicated(keep="first").to_numpy()
+    return dup
+
+
+def unique_checks(
+    judged: Judged,
+    contract: Contract,
+    published: Mapping[str, pd.Series] | None = None,
+    duplicate_rows: Mapping[str, np.ndarray] | None = None,
+) -> list[tuple[str, str, np.ndarray]]:
+    """The uniqueness rules' failing masks, in contract order.
+
+    `duplicate_rows`: per unique column, the positions of this chunk's rows that repeat an earlier
+    row of the whole file (found across chunks, chunks/uniqueness.py); without it, duplicates are
+    found within the frame. `published`: for `unique: dataset` columns, the values the dataset's
+    other published files hold."""
+    frame, out = judged.frame, []
+    valid_so_far = judged.valid_so_far()
+    for col in contract.columns:
+        if not col.unique:
+            continue
+        v = frame[col.name]
+        if duplicate_rows is not None:
+            dup = np.zeros(len(frame), bool)
+            dup[duplicate_rows.get(col.name, np.empty(0, "int64"))] = True
+        else:
+            dup = duplicates(v, valid_so_far)
+        out.append((f"{col.name}:unique", f"{col.name}: duplicate of an earlier row", dup))
+        if col.unique == DATASET and published and col.name in published:
+            sel = valid_so_far & v.notna().to_numpy()
+            out.append(
+                (
+                    f"{col.name}:{UNIQUE_IN_DATASET}",
+                    f"{col.name}: already published by another file of {contract.name}",
+                    sel & v.isin(published[col.name]).to_numpy(dtype=bool),
+                )
+            )
+    return out
+
+
+def evaluate(
+    raw: pd.DataFrame,
+    contract: Contract,
+    today: pd.Timestamp | None = None,
+    published: Mapping[str, pd.Series] | None = None,
+) -> RuleResult:
+    """Apply every contract rule to `raw` (text columns + lineage) and split the rows.
+
+    `published`: for `unique: dataset` columns, the values the dataset's other published files hold."""
+    judged = judge(raw, contract, today)
+    return split(raw, judged, unique_checks(judged, contract, published))
+
+
+def split(raw: pd.DataFrame, judged: Judged, uniques: list) -> RuleResult:
+    """Every row into cleaned (typed) or quarantine (its original text, failed rule ids and reasons)."""
+    raw = raw.reset_index(drop=True)
+    n = len(raw)
+    frame = judged.frame
+    started = judged.seconds.get("rules_started", time.perf_counter())
+    cleaning_s = judged.seconds["cleaning"]
+    checks = [*judged.before, *uniques, *judged.after]
     masks = np.column_stack([m for _, _, m in checks]) if checks else np.zeros((n, 0), bool)
     checks = [(rid, reason, None) for rid, reason, _ in checks]  # the stacked copy is enough
     if checks and checks[0][0] == PARSE_RULE:
@@ -251,6 +322,7 @@ def evaluate(
         failures=failures,
         rule_ids=[rid for rid, _, _ in checks],
         seconds=clock,
+        kept=np.flatnonzero(keep),
     )
 
 

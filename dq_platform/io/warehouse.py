@@ -19,19 +19,10 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from dq_platform import faults, settings
+from dq_platform import faults
 from dq_platform.engine.rules import PARTITION
-from dq_platform.io.s3 import sse_options
-
-_TO_PANDAS = {
-    pa.int64(): pd.Int64Dtype(),
-    pa.int32(): pd.Int64Dtype(),
-    pa.float64(): pd.Float64Dtype(),
-    pa.string(): pd.StringDtype(),
-    pa.large_string(): pd.StringDtype(),
-    pa.string_view(): pd.StringDtype(),
-    pa.bool_(): pd.BooleanDtype(),
-}
+from dq_platform.io.frames import from_arrow, to_arrow
+from dq_platform.io.staging import delta_storage_options
 
 
 def _sql_literal(value: str) -> str:
@@ -142,25 +133,7 @@ class Warehouse(dg.ConfigurableResource):
 
     def storage_options(self) -> dict[str, str] | None:
         """Standard AWS variables for s3:// roots (endpoint for S3-compatible stores)."""
-        if not self.is_remote:
-            return None
-        opts = {}
-        for env, key in [
-            ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
-            ("AWS_REGION", "AWS_REGION"),
-            ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
-            ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
-            ("AWS_SESSION_TOKEN", "AWS_SESSION_TOKEN"),
-            ("AWS_ALLOW_HTTP", "AWS_ALLOW_HTTP"),
-            ("AWS_CONDITIONAL_PUT", "AWS_CONDITIONAL_PUT"),
-        ]:
-            if settings.is_set(env):
-                opts[key] = settings.get(env)
-        # Safe concurrent commits: the _delta_log entry is written with If-None-Match (S3
-        # conditional writes), so two writers never both create version N.
-        opts.setdefault("AWS_CONDITIONAL_PUT", "etag")
-        opts.update(sse_options())
-        return opts
+        return delta_storage_options(self.root)
 
     def table(self, table: str, version: int | None = None) -> DeltaTable | None:
         try:
@@ -390,46 +363,3 @@ def _fault_stream(data: pa.Table, point: str):
         faults.point(point)
 
     return pa.RecordBatchReader.from_batches(data.schema, batches())
-
-
-def to_arrow(df: pd.DataFrame, date_columns=()) -> pa.Table:
-    """pandas -> Arrow with Delta-friendly types: dates as date32, timestamps in microseconds."""
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    if all(
-        f.name not in date_columns
-        and not pa.types.is_timestamp(f.type)
-        and not pa.types.is_string(f.type)
-        and not pa.types.is_string_view(f.type)
-        and not pa.types.is_null(f.type)
-        for f in table.schema
-    ):
-        return table.replace_schema_metadata(None)
-    fields = []
-    for f in table.schema:
-        t = f.type
-        if f.name in date_columns:
-            t = pa.date32()
-        elif pa.types.is_timestamp(t):
-            t = pa.timestamp("us")
-        elif pa.types.is_string(t) or pa.types.is_string_view(t) or pa.types.is_null(t):
-            t = pa.large_string()  # pandas' Arrow strings are large_string: keep them, no copy
-        fields.append(pa.field(f.name, t))
-    # per-column cast: columns whose type is already right are passed through untouched
-    return pa.table(
-        [col if col.type == fl.type else col.cast(fl.type) for col, fl in zip(table.columns, fields)],
-        schema=pa.schema(fields),
-    )
-
-
-def from_arrow(table: pa.Table, self_destruct: bool = True) -> pd.DataFrame:
-    """Arrow -> pandas with nullable dtypes; dates and timestamps as datetime64[ns].
-
-    self_destruct + split_blocks: Arrow buffers are released column by column as they convert
-    (never for a table whose buffers another holder still reads, such as the handoff)."""
-    df = table.to_pandas(
-        types_mapper=_TO_PANDAS.get, date_as_object=False, split_blocks=True, self_destruct=self_destruct
-    )
-    for name in df.columns:
-        if pd.api.types.is_datetime64_any_dtype(df[name]):
-            df[name] = df[name].astype("datetime64[ns]")
-    return df
