@@ -225,9 +225,10 @@ class Top:
     def of(cls, values: pa.Array | np.ndarray, counts: np.ndarray) -> Top:
         if len(counts) <= TOP_EXACT:
             return cls(values, counts.astype(np.int64))
+        # the TOP_KEEP largest counts, ties at the cut broken by position: O(n), no sort of ties
         kth = np.partition(counts, len(counts) - TOP_KEEP)[len(counts) - TOP_KEEP]
-        cand = np.flatnonzero(counts >= kth)
-        keep = np.sort(cand[np.lexsort((cand, -counts[cand]))][:TOP_KEEP])  # back in tie order
+        above = np.flatnonzero(counts > kth)
+        keep = np.sort(np.concatenate([above, np.flatnonzero(counts == kth)[: TOP_KEEP - len(above)]]))
         dropped = np.ones(len(counts), bool)
         dropped[keep] = False
         take = pa.array(keep) if isinstance(values, pa.Array) else keep
