@@ -34,7 +34,8 @@ from dq_platform.engine.profiling import merge_profiles, profile_frame, profile_
 
 
 def previous_profiling():
-    """main's engine/profiling.py as a module, or None when main's has chunk summaries already."""
+    """main's engine/profiling.py as a module (its whole-frame profile), or None when main's is
+    built on chunk summaries already."""
     try:
         text = subprocess.run(
             ["git", "show", "main:dq_platform/engine/profiling.py"],
@@ -45,7 +46,7 @@ def previous_profiling():
         ).stdout
     except subprocess.CalledProcessError:
         return None
-    if "def profile_summary" in text:
+    if "engine.profile_merge" in text:
         return None
     path = ROOT / ".bench" / "profiling_previous.py"
     path.parent.mkdir(exist_ok=True)
