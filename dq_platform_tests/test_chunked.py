@@ -74,6 +74,14 @@ def check_outcomes(instance, run_id: str) -> dict:
     return out
 
 
+def profile_metadata(instance, asset: str) -> dict:
+    """The profile keys of the asset's latest materialization (not its clock: seconds/profile)."""
+    import dagster as dg
+
+    meta = instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization.metadata
+    return {k: getattr(v, "value", v) for k, v in meta.items() if k.startswith("profile")}
+
+
 def ingest(tmp_path, name: str, frame: pd.DataFrame, monkeypatch, chunk_mb: str | None, instance):
     if chunk_mb is None:
         monkeypatch.delenv("DQ_CHUNK_MB", raising=False)
@@ -135,6 +143,12 @@ def _compare(base, base_instance, one, project, instance, chunked):
     assert checks_a.keys() == checks_b.keys()
     for key in checks_a:
         assert checks_a[key] == checks_b[key], key
+    # the profiles merged from the chunks' summaries are the one piece's, key by key
+    for asset in ("raw_customers", "cleaned_customers"):
+        pa_, pb = (profile_metadata(i, asset) for i in (base_instance, instance))
+        assert pa_.keys() == pb.keys() and pa_, asset
+        for key in pa_:
+            assert pa_[key] == pb[key], (asset, key)
     # rows quarantined for a duplicate in another chunk
     q = b["quarantine"]
     assert q[rules.FAILED_RULES].str.contains("customer_id:unique").sum() >= 2

@@ -10,17 +10,22 @@ Privacy: for a column with `pii:` the profile holds counts and shares only (comp
 distinct count, inferred type, format share), never a value (no min/max/mean/percentiles/top
 values: the minimum of a date of birth is somebody's birthday).
 
+A profile is the merge of chunk summaries: `profile_summary` turns one chunk (any number of rows)
+into counts, moments and sketches of bounded size, `merge_profiles` (engine/profile_merge.py)
+turns a file's summaries into its profile, and `profile_frame` is the merge of one summary, so
+a whole frame and its chunks take one path. What stays exact and where sketches take over:
+engine/sketches.py and docs/contracts.md ("Profiles from chunks").
+
 Vectorized on Arrow compute kernels and numpy, one column per task on a small thread pool
 (Arrow releases the GIL). Counts are exact: each column is dictionary-encoded once and formats,
 dates, numbers and types are judged on its distinct values weighted by their rows. Only the raw
-type inference of a column with more than INFER_SAMPLE_ROWS distinct values runs on
-INFER_SAMPLE_ROWS rows drawn with a fixed seed, and the profile says so.
+type inference of a chunk's column with more distinct values than `infer_sample(rows)` (10% of
+its rows, 10,000 to 100,000) runs on that many rows drawn with a fixed seed, and the profile says so.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,12 +36,37 @@ from dq_platform.contract import Case, Column, ColumnType, Contract, Format
 from dq_platform.engine.cleaning import arrow_strings, parse_dates
 from dq_platform.engine.formats import DEFAULT_DATE_FORMATS, FORMAT_PATTERNS
 from dq_platform.engine.parallel import map_columns
+from dq_platform.engine.profile_merge import (
+    INFER_SAMPLE_ROWS,
+    INFER_SEED,
+    PERCENTILES,
+    QS,
+    TOP_N,
+    ColumnProfile,
+    ColumnSummary,
+    Profile,
+    ProfileSummary,
+    infer_sample,
+    merge_profiles,
+    profile_table,
+    round_stat,
+)
+from dq_platform.engine.sketches import Distinct, Moments, Quantiles, Top, hash_values
 
-INFER_SAMPLE_ROWS = 100_000
-INFER_SEED = 0
-TOP_N = 5
-PERCENTILES = (5, 25, 50, 75, 95)
-TYPE_ORDER = ("integer", "float", "date", "timestamp", "boolean")  # tie-break after the declared type
+__all__ = [
+    "INFER_SAMPLE_ROWS",
+    "PERCENTILES",
+    "TOP_N",
+    "ColumnProfile",
+    "ColumnSummary",
+    "Profile",
+    "ProfileSummary",
+    "merge_profiles",
+    "profile_frame",
+    "profile_summary",
+    "profile_table",
+    "round_stat",
+]
 
 _INTEGER = r"^[+-]?[0-9]+$"
 _PLAIN_NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
@@ -59,62 +89,15 @@ _ISO_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}$"
 _CASE_SENSITIVE_FORMATS = {Format.currency_code}
 
 
-@dataclass
-class ColumnProfile:
-    name: str
-    declared_type: str
-    pii: bool
-    rows: int
-    non_null: int = 0
-    distinct: int = 0
-    inferred_type: str = ""
-    inferred_share: float | None = None  # share of present values of the inferred type
-    type_shares: dict[str, float] | None = None  # raw: share of present values parsing as each type
-    inference_sample: int | None = None  # raw: types judged on this many sampled rows (else on all)
-    format: str | None = None  # declared format, "date"/"timestamp" for temporal columns
-    format_share: float | None = None  # share of present values matching it
-    stats: dict[str, float | str] | None = None  # min, max, mean, std, p05..p95 (non-PII only)
-    top_values: list[list] | None = None  # [[value, count], ...] (non-PII only)
-    # raw, columns without pii: {kind: {share, whole}} of values that look like PII (engine/pii/undeclared.py)
-    pii_shares: dict[str, dict[str, float]] | None = None
-    note: str = ""
-
-    @property
-    def completeness(self) -> float | None:
-        return self.non_null / self.rows if self.rows else None
-
-    @property
-    def null_rate(self) -> float | None:
-        return (self.rows - self.non_null) / self.rows if self.rows else None
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["completeness"], d["null_rate"] = round_stat(self.completeness), round_stat(self.null_rate)
-        return {k: v for k, v in d.items() if v not in (None, "")}
-
-
-@dataclass
-class Profile:
-    layer: str  # raw | cleaned
-    rows: int
-    columns: list[ColumnProfile] = field(default_factory=list)
-    inference: str = ""  # how the raw types were inferred (all values, or a sample)
-    seconds: float = 0.0
-
-    def column(self, name: str) -> ColumnProfile:
-        return next(c for c in self.columns if c.name == name)
-
-    def to_dict(self) -> dict:
-        return {
-            "layer": self.layer,
-            "rows": self.rows,
-            "inference": self.inference,
-            "columns": {c.name: c.to_dict() for c in self.columns},
-        }
-
-
 def profile_frame(frame: pd.DataFrame, contract: Contract, layer: str, threads: int | None = None) -> Profile:
-    """Profile every contract column of `frame` ("raw": text as received; "cleaned": typed)."""
+    """Profile every contract column of `frame` ("raw": text as received; "cleaned": typed): the
+    merge of one summary, so a whole frame and its chunks take the same path."""
+    return merge_profiles([profile_summary(frame, contract, layer, threads)], contract, layer)
+
+
+def profile_summary(frame: pd.DataFrame, contract: Contract, layer: str, threads: int | None = None) -> ProfileSummary:
+    """One chunk's mergeable summary (counts, moments, sketches: its size does not grow with the
+    rows); `merge_profiles` of a file's chunks' summaries is the file's profile."""
     if layer not in ("raw", "cleaned"):
         raise ValueError(f"layer must be 'raw' or 'cleaned', not {layer!r}")
     started = time.perf_counter()
@@ -122,19 +105,7 @@ def profile_frame(frame: pd.DataFrame, contract: Contract, layer: str, threads: 
     nulls = pa.array(contract.source.null_values, type=pa.large_string())
     one = (lambda c: _raw_column(frame, c, nulls)) if layer == "raw" else (lambda c: _cleaned_column(frame, c))
     columns = map_columns(one, contract.columns, rows=n, threads=threads)
-    sampled = [c.name for c in columns if c.inference_sample]
-    inference = (
-        "from the cleaned dtypes"
-        if layer == "cleaned"
-        else "inferred on every value"
-        + (
-            f" (columns with over {INFER_SAMPLE_ROWS:,} distinct values: on {INFER_SAMPLE_ROWS:,} rows drawn with "
-            f"seed {INFER_SEED}: {', '.join(sampled)})"
-            if sampled
-            else ""
-        )
-    )
-    return Profile(layer=layer, rows=n, columns=columns, inference=inference, seconds=time.perf_counter() - started)
+    return ProfileSummary(layer=layer, rows=n, columns=columns, seconds=time.perf_counter() - started)
 
 
 # -- raw: text as received ----------------------------------------------------------------------
@@ -144,47 +115,56 @@ def profile_frame(frame: pd.DataFrame, contract: Contract, layer: str, threads: 
 # row counts, so their cost follows the number of distinct values, not of rows.
 
 
-def _raw_column(frame: pd.DataFrame, col: Column, nulls: pa.Array) -> ColumnProfile:
-    p = ColumnProfile(name=col.name, declared_type=col.type.value, pii=col.pii is not None, rows=len(frame))
+def _raw_column(frame: pd.DataFrame, col: Column, nulls: pa.Array) -> ColumnSummary:
+    s = ColumnSummary(name=col.name, rows=len(frame))
     if col.name not in frame.columns:
-        p.note = "column missing from the file"
-        p.inferred_type = "-"
-        return p
+        s.missing = True
+        return s
+    pii = col.pii is not None
     text = pc.utf8_trim_whitespace(arrow_strings(frame[col.name]))
     missing = pc.or_(pc.is_null(text), pc.fill_null(pc.is_in(text, value_set=nulls), False))
     present = pc.filter(text, pc.invert(missing))
     del text, missing
-    p.non_null = len(present)
+    s.non_null = len(present)
     values, codes, counts = _encode(present)
     del present
-    _distinct_and_top(p, values, counts)
-    if not p.pii and p.non_null:  # undeclared PII: what the masked gate would refuse, seen early
-        from dq_platform.engine.pii.undeclared import pii_shares
+    s.distinct = Distinct.of(hash_values(values))
+    if not pii:
+        s.top = Top.of(values, counts)
+        if s.non_null:  # undeclared PII: what the masked gate would refuse, seen early
+            from dq_platform.engine.pii.undeclared import pii_counts
 
-        p.pii_shares = pii_shares(values, counts) or None
-    temporal = None
+            s.pii = pii_counts(values, counts)
     if col.type in (ColumnType.date, ColumnType.timestamp):
-        p.format = col.type.value
         parsed = _parse_temporal(values, col).astype("int64")  # per distinct value, NaT where none fits
         ok = parsed != np.iinfo(np.int64).min
         with_time = ok & (parsed % 86_400_000_000_000 != 0)
-        p.format_share = _share(int(counts[ok].sum()), p.non_null)
-        temporal = (
-            (counts[ok & ~with_time].sum() / p.non_null, counts[with_time].sum() / p.non_null) if p.non_null else None
-        )
-        if not p.pii and ok.any():
-            rows = parsed[codes]
-            p.stats = _temporal_stats(rows[rows != np.iinfo(np.int64).min].astype("datetime64[ns]"), col.type)
+        s.format_ok = int(counts[ok].sum())
+        s.temporal = (int(counts[ok & ~with_time].sum()), int(counts[with_time].sum()))
+        if not pii and ok.any():
+            _stats(s, _to_unit(parsed[ok], col.type), counts[ok])
     elif col.format is not None:
-        p.format = col.format.value
-        p.format_share = _share(_weighted(_format_mask(values, col), counts), p.non_null)
+        s.format_ok = _weighted(_format_mask(values, col), counts)
     numbers = None  # per distinct value; computed once, shared with the type inference
-    if col.type in (ColumnType.integer, ColumnType.float) and not p.pii and p.non_null:
+    if col.type in (ColumnType.integer, ColumnType.float) and not pii and s.non_null:
         numbers = _raw_numbers(values)
-        rows = numbers[codes]
-        p.stats = _numeric_stats(rows[np.isfinite(rows)])
-    _infer(p, values, codes, counts, col, temporal, numbers)
-    return p
+        finite = np.isfinite(numbers)
+        if finite.any():
+            _stats(s, numbers[finite], counts[finite])
+    _type_counts(s, values, codes, counts, col, numbers)
+    return s
+
+
+def _stats(s: ColumnSummary, values: np.ndarray, counts: np.ndarray) -> None:
+    """Moments and quantile summary of `values` (repeats allowed), each present `counts` times."""
+    s.moments = Moments.weighted(values, counts)
+    s.quantiles = Quantiles.of(values, counts, lambda: np.repeat(values, counts), QS)
+
+
+def _to_unit(ns: np.ndarray, kind: ColumnType) -> np.ndarray:
+    """Integer ns truncated to the column's unit (days for dates, seconds for timestamps)."""
+    unit = "D" if kind == ColumnType.date else "s"
+    return ns.astype("datetime64[ns]").astype(f"datetime64[{unit}]").astype("datetime64[ns]").astype("int64")
 
 
 def _encode(present: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
@@ -221,34 +201,6 @@ def _raw_numbers(values: pa.Array) -> np.ndarray:
             zero_copy_only=False
         )
     return out
-
-
-def _distinct_and_top(p: ColumnProfile, values: pa.Array, counts: np.ndarray) -> None:
-    """Exact distinct count of present values; top values too unless the column is PII."""
-    p.distinct = len(values)
-    if p.pii or p.distinct == 0:
-        return
-    if p.distinct == p.non_null:  # nothing repeats: top values would be noise
-        p.note = "every value is distinct"
-        return
-    # the TOP_N largest counts; ties broken by position (value order for numbers and dates, first
-    # appearance for text), so the same data always shows the same top values
-    kth = np.partition(counts, len(counts) - TOP_N)[len(counts) - TOP_N] if len(counts) > TOP_N else 0
-    cand = np.flatnonzero(counts >= kth)
-    top = cand[np.lexsort((cand, -counts[cand]))][:TOP_N]
-    vals = values.take(pa.array(top)).to_pylist()
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        # a column not declared PII may still hold some (a free-text note with an email in it): the
-        # leak gates' scanner judges the top values before any of them becomes metadata
-        from dq_platform.engine.pii import scan_frame
-
-        found = scan_frame(pd.DataFrame({"v": pd.Series(vals, dtype="string")}))
-        if found:
-            p.note = (
-                f"top values withheld: they look like PII ({', '.join(sorted(found['v']))}); declare the column's pii"
-            )
-            return
-    p.top_values = [[_jsonable(v), int(k)] for v, k in zip(vals, counts[top].tolist())]
 
 
 def _format_mask(values: pa.Array, col: Column):
@@ -300,93 +252,82 @@ def _parse_temporal(values: pa.Array, col: Column) -> np.ndarray:
     return out
 
 
-def _infer(
-    p: ColumnProfile,
+def _type_counts(
+    s: ColumnSummary,
     values: pa.Array,
     codes: np.ndarray,
     counts: np.ndarray,
     col: Column,
-    temporal: tuple[float, float] | None,
     numbers: np.ndarray | None = None,
 ) -> None:
-    """Share of present values parsing as each type, and the best fitting one (ties: the declared
-    type first). Judged on the distinct values weighted by their rows; above INFER_SAMPLE_ROWS
-    distinct values, on the distinct values of INFER_SAMPLE_ROWS rows drawn with a fixed seed. A
-    date column's date/timestamp shares come from its exact parse (`temporal`)."""
+    """Rows parsing as each type (counts that add over chunks; the merge picks the best type).
+    Judged on the distinct values weighted by their rows; above `infer_sample` distinct values,
+    on the distinct values of that many rows drawn with a fixed seed. A date
+    column's date/timestamp counts come from its exact parse (`s.temporal`)."""
     if len(codes) == 0:
-        p.inferred_type, p.type_shares = "-", {}
+        s.types, s.judged = {}, 0
         return
-    if len(values) > INFER_SAMPLE_ROWS:
-        rows = np.random.default_rng(INFER_SEED).choice(len(codes), INFER_SAMPLE_ROWS, replace=False)
+    sample = infer_sample(len(codes))
+    if len(values) > sample:
+        rows = np.random.default_rng(INFER_SEED).choice(len(codes), sample, replace=False)
         picked, weights = np.unique(codes[rows], return_counts=True)
         values = values.take(pa.array(picked))
         numbers = numbers[picked] if numbers is not None else None
-        p.inference_sample = INFER_SAMPLE_ROWS
     else:
         weights = counts
-    m = weights.sum()
-
-    def share(mask) -> float:
-        return _weighted(mask, weights) / m
-
-    shares = {
-        "integer": share(pc.match_substring_regex(values, _INTEGER)),
-        "float": share(np.isfinite(numbers if numbers is not None else _raw_numbers(values))),
+    s.judged = int(weights.sum())
+    types = {
+        "integer": _weighted(pc.match_substring_regex(values, _INTEGER), weights),
+        "float": _weighted(np.isfinite(numbers if numbers is not None else _raw_numbers(values)), weights),
     }
-    if temporal is not None:
-        shares["date"], shares["timestamp"] = temporal
-    else:
-        shares["date"] = shares["timestamp"] = 0.0
+    if s.temporal is None:
+        types["date"] = types["timestamp"] = 0
         shape = pc.fill_null(pc.match_substring_regex(values, _DATE_SHAPE), False)
         if pc.any(shape).as_py():
             pos = np.flatnonzero(shape.to_numpy(zero_copy_only=False))
             parsed = _parse_temporal(values.take(pa.array(pos)), col).astype("int64")
             ok = parsed != np.iinfo(np.int64).min
             with_time = ok & (parsed % 86_400_000_000_000 != 0)
-            shares["date"] = weights[pos[ok & ~with_time]].sum() / m
-            shares["timestamp"] = weights[pos[with_time]].sum() / m
-    shares["boolean"] = share(pc.is_in(pc.utf8_lower(values), value_set=pa.array(_BOOLEAN_TOKENS, values.type)))
-    p.type_shares = {t: round(float(v), 6) for t, v in shares.items()}
-    order = sorted(TYPE_ORDER, key=lambda t: (t != col.type.value, TYPE_ORDER.index(t)))
-    best = max(order, key=lambda t: shares[t])  # max() keeps the first of equal shares
-    p.inferred_type = best if shares[best] > 0.5 else "string"
-    p.inferred_share = round(float(shares[best] if p.inferred_type != "string" else 1 - shares[best]), 6)
+            types["date"] = int(weights[pos[ok & ~with_time]].sum())
+            types["timestamp"] = int(weights[pos[with_time]].sum())
+    lower = pc.utf8_lower(values)
+    types["boolean"] = _weighted(pc.is_in(lower, value_set=pa.array(_BOOLEAN_TOKENS, lower.type)), weights)
+    s.types = types
 
 
 # -- cleaned: typed -------------------------------------------------------------------------------
 
 
-def _cleaned_column(frame: pd.DataFrame, col: Column) -> ColumnProfile:
-    p = ColumnProfile(name=col.name, declared_type=col.type.value, pii=col.pii is not None, rows=len(frame))
+def _cleaned_column(frame: pd.DataFrame, col: Column) -> ColumnSummary:
+    s = ColumnSummary(name=col.name, rows=len(frame))
     if col.name not in frame.columns:
-        p.note, p.inferred_type = "column missing", "-"
-        return p
-    s = frame[col.name]
-    p.inferred_type, p.inferred_share = _type_of(s, col), 1.0
+        s.missing = True
+        return s
+    pii = col.pii is not None
+    series = frame[col.name]
+    s.inferred = _type_of(series, col)
     if col.type in (ColumnType.integer, ColumnType.float, ColumnType.date, ColumnType.timestamp):
         temporal = col.type in (ColumnType.date, ColumnType.timestamp)
-        x = s.dropna().to_numpy(dtype="datetime64[ns]" if temporal else "float64")
-        p.non_null = len(x)
+        x = series.dropna().to_numpy(dtype="datetime64[ns]" if temporal else "float64")
+        s.non_null = len(x)
         distinct, counts = np.unique(x, return_counts=True)  # one sort: distinct values and their rows
-        if temporal and col.type == ColumnType.date:
-            distinct = distinct.astype("datetime64[D]")
-        _distinct_and_top(p, pa.array(distinct), counts)
-        if temporal:
-            p.format, p.format_share = col.type.value, 1.0 if p.non_null else None  # typed: each present value is one
-        if not p.pii and p.non_null:
-            p.stats = _temporal_stats(x, col.type) if temporal else _numeric_stats(x)
-        return p
-    arr = pa.array(s, from_pandas=True)
+        s.distinct = Distinct.of(hash_values(distinct))
+        s.top_kind = col.type.value if temporal else "number"
+        if not pii:
+            s.top = Top.of(distinct, counts)
+            if s.non_null:
+                _stats(s, _to_unit(distinct.view("int64"), col.type) if temporal else distinct, counts)
+        return s
+    arr = pa.array(series, from_pandas=True)
     present = (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).drop_null()
-    p.non_null = len(present)
+    s.non_null = len(present)
     values, _, counts = _encode(present)
-    _distinct_and_top(p, values, counts)
+    s.distinct = Distinct.of(hash_values(values))
+    if not pii:
+        s.top = Top.of(values, counts)
     if col.format is not None:
-        p.format = col.format.value
-        p.format_share = _share(
-            _weighted(pc.match_substring_regex(values, FORMAT_PATTERNS[col.format.value]), counts), p.non_null
-        )
-    return p
+        s.format_ok = _weighted(pc.match_substring_regex(values, FORMAT_PATTERNS[col.format.value]), counts)
+    return s
 
 
 def _type_of(s: pd.Series, col: Column) -> str:
@@ -399,124 +340,3 @@ def _type_of(s: pd.Series, col: Column) -> str:
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         return "timestamp" if col.type == ColumnType.timestamp else "date"
     return "string"
-
-
-# -- numbers ----------------------------------------------------------------------------------------
-
-
-def _numeric_stats(x: np.ndarray) -> dict[str, float] | None:
-    if not len(x):
-        return None
-    qs = np.quantile(x, [q / 100 for q in PERCENTILES])
-    out = {
-        "min": float(x.min()),
-        "max": float(x.max()),
-        "mean": float(x.mean()),
-        "std": float(x.std(ddof=1)) if len(x) > 1 else 0.0,
-    }
-    out.update({f"p{q:02d}": float(v) for q, v in zip(PERCENTILES, qs)})
-    return {k: round_stat(v) for k, v in out.items()}
-
-
-def _temporal_stats(x: np.ndarray, kind: ColumnType) -> dict[str, str | float]:
-    unit = "D" if kind == ColumnType.date else "s"
-    ns = x.astype(f"datetime64[{unit}]").astype("datetime64[ns]").astype("int64")
-
-    def iso(v: float) -> str:
-        return str(np.datetime64(int(round(v)), "ns").astype(f"datetime64[{unit}]"))
-
-    qs = np.quantile(ns, [q / 100 for q in PERCENTILES])
-    out: dict[str, str | float] = {
-        "min": iso(ns.min()),
-        "max": iso(ns.max()),
-        "mean": iso(ns.mean()),
-        "std_days": round_stat(float(ns.std(ddof=1)) / 86_400e9) if len(ns) > 1 else 0.0,
-    }
-    out.update({f"p{q:02d}": iso(v) for q, v in zip(PERCENTILES, qs)})
-    return out
-
-
-def _share(k: int, n: int) -> float | None:
-    return round(k / n, 6) if n else None
-
-
-def round_stat(v: float | None, digits: int = 10) -> float | None:
-    if v is None or not np.isfinite(v):
-        return None
-    return float(f"{v:.{digits}g}") if abs(v) >= 1 else round(v, digits)
-
-
-def _jsonable(v):
-    if isinstance(v, float):
-        return round_stat(v)
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return v
-
-
-# -- metadata -------------------------------------------------------------------------------------
-
-
-def _cell(v) -> str:
-    if v is None or v == "":
-        return "-"
-    if isinstance(v, float):
-        return f"{v:,.6g}" if abs(v) < 1e15 else f"{v:.3e}"
-    return str(v).replace("|", "\\|").replace("\n", " ")[:40]
-
-
-def profile_table(profile: Profile) -> str:
-    """Markdown: one row per column; PII columns show counts and shares only."""
-    header = (
-        "column",
-        "type (declared → inferred)",
-        "complete",
-        "distinct",
-        "format ok",
-        "min",
-        "p50",
-        "max",
-        "mean",
-        "top values",
-    )
-    lines = [
-        f"**{profile.layer}**: {profile.rows:,} rows; types {profile.inference}.",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
-    for c in profile.columns:
-        inferred = c.inferred_type + (f" ({c.inferred_share:.1%})" if c.inferred_share not in (None, 1.0) else "")
-        fmt = f"{c.format_share:.2%} {c.format}" if c.format_share is not None else "-"
-        if c.pii:
-            stats = ["(PII)"] * 4
-            top = "(PII: not shown)"
-        else:
-            st = c.stats or {}
-            stats = [_cell(st.get(k)) for k in ("min", "p50", "max", "mean")]
-            top = ", ".join(f"{_cell(v)} ({k:,})" for v, k in c.top_values) if c.top_values else (c.note or "-")
-        complete = f"{c.completeness:.2%}" if c.completeness is not None else "-"
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    c.name + (" 🔒" if c.pii else ""),
-                    f"{c.declared_type} → {inferred}",
-                    complete,
-                    f"{c.distinct:,}",
-                    fmt,
-                    *stats,
-                    top,
-                ]
-            )
-            + " |"
-        )
-    return "\n".join(lines)
-
-
-def profile_summary(frame: pd.DataFrame, contract: Contract, layer: str):  # placeholder: the mergeable form lands next
-    return frame
-
-
-def merge_profiles(parts: list, contract: Contract, layer: str) -> Profile:
-    return profile_frame(pd.concat(parts, ignore_index=True) if len(parts) != 1 else parts[0], contract, layer)

@@ -16,10 +16,26 @@ from dq_platform.engine.pii.checksums import bools
 from dq_platform.engine.pii.detector import NUMERIC_SHARE, resolve
 from dq_platform.engine.pii.patterns import KINDS
 
-__all__ = ["PII_SAMPLE", "UNDECLARED_SHARE", "pii_shares", "suggested_pii", "undeclared_findings"]
+__all__ = [
+    "PII_SAMPLE",
+    "PII_SAMPLE_MIN",
+    "PII_SAMPLE_RATE",
+    "UNDECLARED_SHARE",
+    "merge_pii_counts",
+    "pii_counts",
+    "pii_sample",
+    "pii_shares",
+    "suggested_pii",
+    "undeclared_findings",
+]
 
 UNDECLARED_SHARE = 0.01  # a column with at least this share of values holding one kind is reported
-PII_SAMPLE = 20_000  # distinct values judged per column (drawn with a fixed seed above that)
+# distinct values judged per chunk's column, drawn with a fixed seed above that: 2% of its rows,
+# at least PII_SAMPLE_MIN and at most PII_SAMPLE. A budget per row, so a file costs the same
+# whatever its chunking (a fixed number per chunk would cost ten times more in ten chunks).
+PII_SAMPLE = 20_000
+PII_SAMPLE_MIN = 5_000
+PII_SAMPLE_RATE = 0.02
 _SEED = 0
 # kind -> (category, masking) of the suggested contract line when the values are that kind alone
 _SUGGESTED = {
@@ -33,34 +49,65 @@ _SUGGESTED = {
 }
 
 
-def pii_shares(values: pa.Array, counts: np.ndarray) -> dict[str, dict[str, float]]:
-    """{kind: {"share": rows holding it / rows, "whole": of those, rows that are nothing else}}.
+def pii_counts(values: pa.Array, counts: np.ndarray) -> dict:
+    """What one chunk adds to a column's `pii_shares`: counts that sum over chunks.
 
-    ``values``: a column's distinct present values (text); ``counts``: rows per value. Above
-    PII_SAMPLE distinct values, judged on PII_SAMPLE of them drawn with a fixed seed.
+    ``values``: a chunk's distinct present values (text); ``counts``: rows per value. Above
+    `pii_sample(rows)` distinct values, judged on that many of them drawn with a fixed seed (``rows``
+    then counts the judged rows, ``present`` every present row). Every kind found is counted, even
+    one the numeric rule will drop: that rule is decided on the merged counts.
     """
-    if len(values) == 0:
-        return {}
-    if len(values) > PII_SAMPLE:
-        picked = np.sort(np.random.default_rng(_SEED).choice(len(values), PII_SAMPLE, replace=False))
+    present = int(counts.sum())
+    sample = pii_sample(present)
+    if len(values) > sample:
+        picked = np.sort(np.random.default_rng(_SEED).choice(len(values), sample, replace=False))
         values, counts = values.take(pa.array(picked)), counts[picked]
     text = pc.cast(values, pa.large_string())
-    out, masks = resolve(text, replace=True)
-    total = counts.sum()
+    out, masks = resolve(text, replace=True) if len(text) else (None, {})
+    number = bools(pc.match_substring_regex(text, r"^[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$"))
+    kinds = {}
+    for kind, mask in masks.items():
+        whole = mask & bools(pc.equal(out, pa.scalar(f"[{kind}]", pa.large_string())))
+        kinds[kind] = [int(counts[mask].sum()), int(counts[whole].sum())]
+    return {"present": present, "rows": int(counts.sum()), "numeric": int(counts[number].sum()), "kinds": kinds}
+
+
+def pii_sample(rows: int) -> int:
+    """Distinct values judged in a chunk of `rows` present rows."""
+    return min(PII_SAMPLE, max(PII_SAMPLE_MIN, int(np.ceil(PII_SAMPLE_RATE * rows))))
+
+
+def merge_pii_counts(parts: list[dict]) -> dict[str, dict[str, float]]:
+    """{kind: {"share": rows holding it / rows, "whole": of those, rows that are nothing else}}
+    from chunks' `pii_counts`; a sampled chunk's counts are scaled to its present rows."""
+    total = numeric = 0.0
+    hits: dict[str, list[float]] = {}
+    for p in parts:
+        if not p["rows"]:
+            continue
+        scale = 1 if p["rows"] == p["present"] else p["present"] / p["rows"]
+        total += p["present"]
+        numeric += p["numeric"] * scale
+        for kind, (h, w) in p["kinds"].items():
+            acc = hits.setdefault(kind, [0, 0])
+            acc[0] += h * scale
+            acc[1] += w * scale
     # a column of plain numbers (market caps, volumes, ids; a few malformed values aside) is judged
     # as the gate judges a numeric column: a kind counts only when nearly every number is one, not
     # when some large numbers happen to be valid national phone numbers
-    number = bools(pc.match_substring_regex(text, r"^[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$"))
-    numeric_rows = counts[number].sum()
-    numbers = numeric_rows >= NUMERIC_SHARE * total
+    numbers = total and numeric >= NUMERIC_SHARE * total
     shares = {}
-    for kind, mask in masks.items():
-        if numbers and counts[mask].sum() < NUMERIC_SHARE * numeric_rows:
+    for kind in KINDS:
+        if kind not in hits or (numbers and hits[kind][0] < NUMERIC_SHARE * numeric):
             continue
-        whole = mask & bools(pc.equal(out, pa.scalar(f"[{kind}]", pa.large_string())))
-        hits = counts[mask].sum()
-        shares[kind] = {"share": round(float(hits / total), 6), "whole": round(float(counts[whole].sum() / hits), 6)}
+        h, w = hits[kind]
+        shares[kind] = {"share": round(float(h / total), 6), "whole": round(float(w / h), 6)}
     return shares
+
+
+def pii_shares(values: pa.Array, counts: np.ndarray) -> dict[str, dict[str, float]]:
+    """`merge_pii_counts` of one chunk (a whole column)."""
+    return merge_pii_counts([pii_counts(values, counts)]) if len(values) else {}
 
 
 def suggested_pii(kind: str, whole: float) -> str:
