@@ -13,6 +13,7 @@ Ports: free ones, taken from DQ_TEST_PORT_RANGE (e.g. 18700-18799) when set, els
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -30,7 +31,12 @@ _taken: set[int] = set()
 def free_port() -> int:
     """A port nobody listens on, from DQ_TEST_PORT_RANGE when set (never the same twice in a session)."""
     span = os.environ.get("DQ_TEST_PORT_RANGE", "").strip()
-    candidates = range(int(span.split("-")[0]), int(span.split("-")[1]) + 1) if span else [0] * 20
+    if span:  # from a random place in the range, so parallel test processes rarely try the same port
+        low, high = (int(x) for x in span.split("-"))
+        start = random.randint(low, high)
+        candidates = [*range(start, high + 1), *range(low, start)]
+    else:
+        candidates = [0] * 20
     for port in candidates:
         if port and port in _taken:
             continue
@@ -96,10 +102,9 @@ class DaskCluster:
     def _start(self, label: str, args: list[str]) -> subprocess.Popen:
         log = open(self.log_dir / f"dask-{label}.log", "wb")  # noqa: SIM115 - closed with the process
         try:
-            # own process group: kill() takes the nanny and its worker process together
-            return subprocess.Popen(
-                [str(BIN / "dask"), *args], stdout=log, stderr=log, env=self.env, start_new_session=True
-            )
+            # own process group, so kill() takes the nanny and its worker process together; the same
+            # session, so with Linux's autogroup scheduling it competes for CPU like the caller's processes
+            return subprocess.Popen([str(BIN / "dask"), *args], stdout=log, stderr=log, env=self.env, process_group=0)
         finally:
             log.close()
 

@@ -102,7 +102,7 @@ def test_the_pool_starts_safely_from_a_process_with_threads(local):
 # -- Dask ---------------------------------------------------------------------------------------
 
 
-def test_dask_results_in_order_equal_to_in_process_on_both_workers(on_dask):
+def test_dask_results_in_order_on_both_workers_and_a_task_exception_arrives_as_itself(on_dask):
     items = list(range(20))
     assert pool.where() == f"dask {on_dask.address}" and pool.workers() == 2
     assert pool.run_tasks(pool_tasks.slow_square, items, what="squares") == [x * x for x in items]
@@ -110,9 +110,7 @@ def test_dask_results_in_order_equal_to_in_process_on_both_workers(on_dask):
     mine = {name: [k for k in keys if k.startswith("squares-")] for name, keys in ran.items()}
     assert set(mine) == {"w1", "w2"} and all(mine.values()), mine  # both workers ran some
     assert sorted(int(k.split("-")[1]) for keys in mine.values() for k in keys) == items  # each exactly once
-
-
-def test_dask_task_exception_arrives_as_itself(on_dask):
+    # a task's own exception arrives as itself, and the cluster goes on serving
     with pytest.raises(SourceFileError, match=r"^chunk-3\.csv, line 7: unterminated quoted value$"):
         pool.run_tasks(pool_tasks.fail_on_three, range(6), what="read")
     assert pool.run_tasks(pool_tasks.square, [2, 3], what="after an error") == [4, 9]
@@ -158,3 +156,19 @@ def test_an_unreachable_scheduler_is_one_line_naming_the_variable(monkeypatch):
     monkeypatch.setattr(pool, "DASK_CONNECT_TIMEOUT", "2s")
     with pytest.raises(ConnectionError, match=r"^DQ_DASK_SCHEDULER=tcp://127\.0\.0\.1:\d+: no Dask scheduler answers"):
         pool.run_tasks(pool_tasks.square, [1, 2], what="x")
+
+
+def test_dask_task_that_kills_every_worker_it_runs_on_fails_cleanly(on_dask):
+    """A chunk that always takes its worker down (e.g. out of memory) is not retried forever: after
+    allowed-failures (3) dead workers the scheduler gives up, and the call raises one line naming it.
+    The nannies restart the killed worker processes, so the cluster serves the next call."""
+    t0 = time.monotonic()
+    with pytest.raises(pool.WorkerDied) as caught:
+        pool.run_tasks(pool_tasks.die_on_two, range(6), what="mask chunks of customers.csv")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("mask chunks of customers.csv: Dask gave up on task 'mask_chunks_of_customers.csv-2-")
+    assert "4 workers died while running it" in message
+    assert time.monotonic() - t0 < 60
+    on_dask.wait_for_workers(2)
+    assert pool.run_tasks(pool_tasks.square, range(4), what="after") == [0, 1, 4, 9]
