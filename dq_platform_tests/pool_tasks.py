@@ -49,3 +49,21 @@ def die_on_two(x: int) -> int:
 def slow_square(x: int, seconds: float = 0.25) -> int:
     time.sleep(seconds)
     return x * x
+
+
+class TwoPartError(Exception):
+    """An exception whose constructor does not take its own message: pickles, but cannot be rebuilt."""
+
+    def __init__(self, path: str, line: int):
+        super().__init__(f"{path}, line {line}: bad record")
+
+
+def raise_two_part(x: int) -> int:
+    if x == 1:
+        raise TwoPartError("chunk.csv", 7)
+    return x
+
+
+def return_two_part(x: int):
+    """A result that pickles in the worker but cannot be rebuilt here."""
+    return TwoPartError("chunk.csv", x) if x == 1 else x

@@ -75,6 +75,31 @@ def test_a_task_exception_arrives_as_itself(local):
     assert pool.run_tasks(pool_tasks.square, [1, 2, 3], what="after an error") == [1, 4, 9]
 
 
+def test_an_exception_whose_constructor_does_not_take_its_message_arrives_as_itself(local):
+    """pickle rebuilds an exception by calling cls(*args); for such a class that fails, which in a
+    plain process pool breaks the whole pool. It arrives as itself, with its message."""
+    with pytest.raises(pool_tasks.TwoPartError, match=r"^chunk\.csv, line 7: bad record$"):
+        pool.run_tasks(pool_tasks.raise_two_part, range(4), what="read")
+
+
+def test_a_result_that_cannot_be_read_back_is_one_clear_error_and_the_pool_recovers(local):
+    with pytest.raises(pool.WorkerDied, match=r"^read: the local pool broke \(TypeError: .*picklable"):
+        pool.run_tasks(pool_tasks.return_two_part, range(4), what="read")
+    assert pool.run_tasks(pool_tasks.square, range(3), what="after") == [0, 1, 4]
+
+
+def test_an_idle_worker_killed_between_calls_is_replaced_silently(local):
+    import signal
+
+    pids = set(pool.run_tasks(pool_tasks.pid_after, [0.2] * 4, what="pids"))
+    os.kill(min(pids), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not pool._local[2]._broken:  # the pool's manager thread notices the death by itself
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert pool.run_tasks(pool_tasks.square, range(4), what="next") == [0, 1, 4, 9]
+
+
 def test_a_killed_local_worker_is_one_clear_error_and_the_next_call_gets_a_fresh_pool(local):
     with pytest.raises(pool.WorkerDied) as caught:
         pool.run_tasks(pool_tasks.die_on_two, range(6), what="clean chunks of customers.csv")
@@ -113,6 +138,8 @@ def test_dask_results_in_order_on_both_workers_and_a_task_exception_arrives_as_i
     # a task's own exception arrives as itself, and the cluster goes on serving
     with pytest.raises(SourceFileError, match=r"^chunk-3\.csv, line 7: unterminated quoted value$"):
         pool.run_tasks(pool_tasks.fail_on_three, range(6), what="read")
+    with pytest.raises(pool_tasks.TwoPartError, match=r"^chunk\.csv, line 7: bad record$"):
+        pool.run_tasks(pool_tasks.raise_two_part, range(4), what="read")
     assert pool.run_tasks(pool_tasks.square, [2, 3], what="after an error") == [4, 9]
 
 

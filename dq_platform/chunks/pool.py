@@ -23,6 +23,7 @@ idempotent (write to names of their own, published by the caller after all tasks
 from __future__ import annotations
 
 import atexit
+import copyreg
 import multiprocessing
 import os
 import re
@@ -89,7 +90,13 @@ def _executor(n: int) -> ProcessPoolExecutor:
     """This process's pool of n workers (made on first use; a forked child never reuses its parent's)."""
     global _local
     with _lock:
-        if _local is not None and _local[0] == os.getpid() and _local[1] == n:
+        # a pool whose idle worker died since the last call (an OOM kill) is replaced, not reported
+        if (
+            _local is not None
+            and _local[0] == os.getpid()
+            and _local[1] == n
+            and not getattr(_local[2], "_broken", False)
+        ):
             return _local[2]
         if _local is not None and _local[0] == os.getpid():
             _local[2].shutdown(wait=True, cancel_futures=True)
@@ -117,9 +124,9 @@ def shutdown(dask: bool = True) -> None:
 
 
 def _run_local(n: int, fn, items: list, what: str) -> list:
-    executor = _executor(n)
+    executor, futures = _executor(n), []
     try:
-        futures = [executor.submit(fn, item) for item in items]
+        futures = [executor.submit(_call, fn, item) for item in items]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in futures if f in done and f.exception() is not None]
         if failed:
@@ -130,24 +137,56 @@ def _run_local(n: int, fn, items: list, what: str) -> list:
                     raise f.exception()
             raise failed[0].exception()
         return [f.result() for f in futures]
-    except BrokenProcessPool:
+    except BrokenProcessPool as e:
         finished = sum(1 for f in futures if f.done() and not f.cancelled() and f.exception() is None)
         dead = _dead_workers(executor)
         shutdown(dask=False)
+        # no worker died of a signal or an exit code: the pool broke otherwise (e.g. a result that
+        # cannot be unpickled), and the pool's own message says how
+        cause = [line.strip() for line in str(e.__cause__ or "").splitlines() if line.strip() not in ("", "'''")]
+        what_broke = (
+            f"local worker process {dead} died mid-task"
+            if dead
+            else f"the local pool broke ({cause[-1] if cause else e}; a task's result or exception must be "
+            f"picklable, and an exception rebuildable from its args)"
+        )
         raise WorkerDied(
-            f"{what}: local worker process {dead} died mid-task; {finished} of {len(items)} tasks had "
-            f"finished, none is returned; the next call starts a fresh pool"
+            f"{what}: {what_broke}; {finished} of {len(items)} tasks had finished, none is returned; "
+            f"the next call starts a fresh pool"
         ) from None
+
+
+def _call(fn, item):
+    """fn(item) in a worker; an exception it raises travels back as itself even when its class's
+    constructor does not take its message (pickle would rebuild it by calling cls(*args) and fail,
+    which breaks the whole pool): it is rebuilt without calling __init__, with its args and attributes."""
+    try:
+        return fn(item)
+    except Exception as e:
+        copyreg.pickle(type(e), _reduce_exception)
+        raise
+
+
+def _reduce_exception(e: BaseException):
+    return _rebuild_exception, (type(e), e.args, e.__dict__ or None)
+
+
+def _rebuild_exception(cls, args, state):
+    e = cls.__new__(cls, *args)
+    e.args = args
+    if state:
+        e.__dict__.update(state)
+    return e
 
 
 def _dead_workers(executor: ProcessPoolExecutor) -> str:
     """'pid 123 (SIGKILL: killed, e.g. out of memory)' from the pool's processes' exit codes."""
     processes = dict(getattr(executor, "_processes", None) or {})  # private, but the only record of exit codes
     codes = {pid: p.exitcode for pid, p in processes.items() if p.exitcode not in (None, 0)}
-    # the pool terminates (SIGTERM) the survivors itself once one died: name the others first
-    culprits = {pid: c for pid, c in codes.items() if c != -signal.SIGTERM} or codes
+    # the pool terminates (SIGTERM) the survivors itself once it broke: those are not culprits
+    culprits = {pid: c for pid, c in codes.items() if c != -signal.SIGTERM}
     if not culprits:
-        return "(unknown pid)"
+        return ""
     return ", ".join(f"pid {pid} ({_describe_exit(code)})" for pid, code in sorted(culprits.items()))
 
 
