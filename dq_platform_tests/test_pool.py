@@ -199,3 +199,15 @@ def test_dask_task_that_kills_every_worker_it_runs_on_fails_cleanly(on_dask):
     assert time.monotonic() - t0 < 60
     on_dask.wait_for_workers(2)
     assert pool.run_tasks(pool_tasks.square, range(4), what="after") == [0, 1, 4, 9]
+
+
+def test_losing_the_dask_scheduler_mid_run_is_one_line_and_the_next_call_reconnects(on_dask, monkeypatch):
+    import signal
+
+    monkeypatch.setattr(pool, "DASK_CONNECT_TIMEOUT", "2s")
+    threading.Timer(1.0, lambda: os.killpg(on_dask.scheduler.pid, signal.SIGKILL)).start()
+    with pytest.raises(ConnectionError, match=r"^lost: lost the Dask scheduler DQ_DASK_SCHEDULER=tcp://.* mid-run"):
+        pool.run_tasks(pool_tasks.slow_square, range(20), what="lost")
+    on_dask.scheduler.wait(timeout=10)
+    with pytest.raises(ConnectionError, match=r"no Dask scheduler answers"):  # not a stale client
+        pool.run_tasks(pool_tasks.square, range(2), what="again")

@@ -7,7 +7,8 @@ One entry point, `run_tasks(fn, items, what=...)`, so the chunked data path neve
   the heavy modules once (`PRELOAD`): safe inside a Dagster run process that has threads (a plain
   fork there can copy a lock held by another thread) and far cheaper than spawn, which would
   import pandas/pyarrow again in every worker (bench/pool_benchmark.py measures the three);
-- **Dask** when `DQ_DASK_SCHEDULER` is set: a `distributed.Client` per process and address. Tasks
+- **Dask** when `DQ_DASK_SCHEDULER` is set, for every call (even of one item: the data is on
+  shared storage, not necessarily here): a `distributed.Client` per process and address. Tasks
   may run on any worker machine, so the warehouse and landing zone must be reachable from every
   worker (a shared folder mounted at the same path, or s3://); tasks read and write their data by
   URI themselves and only small results travel back.
@@ -73,7 +74,7 @@ def run_tasks(fn: Callable[[T], R], items: Sequence[T], *, what: str) -> list[R]
     items = list(items)
     address = settings.dask_scheduler()
     if address:
-        return _run_dask(_client(address), fn, items, what)
+        return _run_dask(_client(address), address, fn, items, what)
     n = settings.workers()
     if n == 1 or len(items) <= 1:
         return [fn(item) for item in items]
@@ -126,7 +127,8 @@ def shutdown(dask: bool = True) -> None:
 def _run_local(n: int, fn, items: list, what: str) -> list:
     executor, futures = _executor(n), []
     try:
-        futures = [executor.submit(_call, fn, item) for item in items]
+        for item in items:  # one by one: those submitted before the pool broke are waited for below
+            futures.append(executor.submit(_call, fn, item))
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in futures if f in done and f.exception() is not None]
         if failed:
@@ -138,9 +140,17 @@ def _run_local(n: int, fn, items: list, what: str) -> list:
             raise failed[0].exception()
         return [f.result() for f in futures]
     except BrokenProcessPool as e:
+        # submit() fails at once when the pool broke meanwhile, before the pool has failed the
+        # futures already submitted with the reason: wait for those and take their reason
+        wait(futures, timeout=10)
+        settled = [f.exception() for f in futures if f.done() and not f.cancelled()]
+        e = next((b for b in settled if isinstance(b, BrokenProcessPool)), e)
         finished = sum(1 for f in futures if f.done() and not f.cancelled() and f.exception() is None)
-        dead = _dead_workers(executor)
+        # exit codes only once the pool's own thread has joined its processes: two threads reading
+        # the same process's exit status race, and the loser sees 255
+        processes = dict(getattr(executor, "_processes", None) or {})  # private, the only record of them
         shutdown(dask=False)
+        dead = _dead_workers(processes)
         # no worker died of a signal or an exit code: the pool broke otherwise (e.g. a result that
         # cannot be unpickled), and the pool's own message says how
         cause = [line.strip() for line in str(e.__cause__ or "").splitlines() if line.strip() not in ("", "'''")]
@@ -179,9 +189,8 @@ def _rebuild_exception(cls, args, state):
     return e
 
 
-def _dead_workers(executor: ProcessPoolExecutor) -> str:
+def _dead_workers(processes: dict) -> str:
     """'pid 123 (SIGKILL: killed, e.g. out of memory)' from the pool's processes' exit codes."""
-    processes = dict(getattr(executor, "_processes", None) or {})  # private, but the only record of exit codes
     codes = {pid: p.exitcode for pid, p in processes.items() if p.exitcode not in (None, 0)}
     # the pool terminates (SIGTERM) the survivors itself once it broke: those are not culprits
     culprits = {pid: c for pid, c in codes.items() if c != -signal.SIGTERM}
@@ -225,9 +234,20 @@ def _client(address: str):
         return client
 
 
-def _run_dask(client, fn, items: list, what: str) -> list:
+def _forget_client(client) -> None:
+    with _lock:
+        for key in [k for k, c in _clients.items() if c is client]:
+            del _clients[key]
+    try:
+        client.close(timeout=2)
+    except Exception:  # its scheduler is gone: nothing left to close
+        pass
+
+
+def _run_dask(client, address: str, fn, items: list, what: str) -> list:
     """Each item one Dask task; a task whose worker dies is rerun elsewhere by the scheduler."""
     from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
 
     if not items:
         return []
@@ -242,5 +262,13 @@ def _run_dask(client, fn, items: list, what: str) -> list:
             f"{what}: Dask gave up on task {e.task!r}: {e.allowed_failures + 1} workers died while running it, "
             f"the last {last} (distributed.scheduler.allowed-failures)"
         ) from None
+    except FutureCancelledError as e:  # the scheduler went away: the cluster forgot every task
+        if getattr(e, "reason", None) != "scheduler-connection-lost":
+            raise
+        _forget_client(client)
+        raise ConnectionError(
+            f"{what}: lost the Dask scheduler DQ_DASK_SCHEDULER={address} mid-run; nothing of this call is returned"
+        ) from None
     finally:
-        client.cancel(futures)  # release results held by the workers, and stop what is still queued
+        if client.status == "running":
+            client.cancel(futures)  # release results held by the workers, and stop what is still queued
