@@ -164,6 +164,20 @@ VARIABLES: dict[str, Variable] = {
         ),
         Variable("DQ_STEP_PROCESSES_ABOVE_MB", "256", "files above this size run a process per step", "runtime"),
         Variable(
+            "DQ_WORKERS",
+            None,
+            "processes that run a file's chunks at once on this machine (default: the machine's cores; "
+            "1: in the run's own process)",
+            "runtime",
+        ),
+        Variable(
+            "DQ_DASK_SCHEDULER",
+            None,
+            "run chunks on this Dask cluster instead, e.g. tcp://10.0.0.5:8786 (the warehouse and landing "
+            "zone must then be reachable from every worker: a shared folder or s3://)",
+            "runtime",
+        ),
+        Variable(
             "DQ_MAX_SOURCE_BYTES",
             None,
             "largest file that cannot be cut into chunks read in one piece (default: a sixteenth of memory)",
@@ -270,6 +284,29 @@ def byte_size(name: str) -> int | None:
     if not m:
         raise SettingsError(f"{name}={text!r}: expected a number of bytes, e.g. 2000000000 or 2G")
     return int(float(m[1]) * _UNITS[m[2].upper()])
+
+
+def workers() -> int:
+    """DQ_WORKERS: a whole number >= 1; unset: the cores this process may run on."""
+    text = get("DQ_WORKERS")
+    if not text:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if not text.isdigit() or int(text) < 1:
+        raise SettingsError(f"DQ_WORKERS must be a whole number of processes >= 1, not {text!r}")
+    return int(text)
+
+
+def dask_scheduler() -> str | None:
+    """DQ_DASK_SCHEDULER as a Dask address (tcp:// or tls://host:port; a bare host:port means tcp://), or None."""
+    text = get("DQ_DASK_SCHEDULER")
+    if not text:
+        return None
+    address = text if "://" in text else f"tcp://{text}"
+    if not re.fullmatch(r"(tcp|tls)://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):\d{1,5}", address):
+        raise SettingsError(
+            f"DQ_DASK_SCHEDULER must be a Dask scheduler address like tcp://10.0.0.5:8786, not {text!r}"
+        )
+    return address
 
 
 def is_set(name: str) -> bool:

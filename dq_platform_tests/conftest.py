@@ -10,6 +10,7 @@ import pytest
 from dq_platform.contract import CONTRACTS_DIR, load_contracts, parse_contract
 from dq_platform.definitions import build_definitions
 from dq_platform_tests.browser import browser, page  # noqa: F401 - fixtures for UI and dashboard tests
+from dq_platform_tests.dask_cluster import dask_cluster  # noqa: F401 - pool and distributed-drill tests
 from dq_platform_tests.kafka_broker import durable_kafka_broker, kafka_broker  # noqa: F401 - stream tests
 
 TEST_MASKING_KEY = "test-masking-key-0123456789abcdef"

@@ -26,6 +26,7 @@ COMPOSE = REPO / "docker-compose.yml"
 DAGSTER_SERVICES = ("user_code", "webserver", "daemon")
 READERS = {"api": 8080, "dashboard": 8501}  # read-only services (docs/dashboard-and-api.md) and their ports
 MONITORING_SERVICES = ("metrics", "prometheus", "grafana")  # docs/metrics.md
+DASK_SERVICES = ("dask-scheduler", "dask-worker")  # docs/scaling.md
 
 
 def _raw() -> dict:
@@ -83,6 +84,7 @@ def test_docker_compose_config_accepts_the_stack_and_interpolates_one_set_of_cre
         *DAGSTER_SERVICES,
         *READERS,
         *MONITORING_SERVICES,
+        *DASK_SERVICES,
     }
     metrics = services["metrics"]["environment"]  # the exporter gets the storage's variables, no other secret
     assert metrics["DAGSTER_PG_PASSWORD"] == "compose-test-pw" and "DQ_MASKING_KEY" not in metrics
@@ -104,6 +106,14 @@ def test_docker_compose_config_accepts_the_stack_and_interpolates_one_set_of_cre
         assert cmd[:2] == ["dq-platform", name] and cmd[cmd.index("--port") + 1] == str(port)
         assert any(p["target"] == port for p in services[name]["ports"])
     assert services["api"]["environment"]["DQ_API_TOKEN"] == ""  # off unless the operator sets it
+    # chunks run on the stack's Dask cluster; its workers reach the same S3 and masking key as the runs
+    port = services["dask-scheduler"]["command"][services["dask-scheduler"]["command"].index("--port") + 1]
+    worker = services["dask-worker"]
+    assert worker["command"][:3] == ["dask", "worker", f"tcp://dask-scheduler:{port}"]
+    for name in DAGSTER_SERVICES:
+        assert services[name]["environment"]["DQ_DASK_SCHEDULER"] == f"tcp://dask-scheduler:{port}"
+    for key in ("DQ_WAREHOUSE_URI", "DQ_LANDING_URI", "AWS_ENDPOINT_URL", "AWS_SECRET_ACCESS_KEY", "DQ_MASKING_KEY"):
+        assert worker["environment"][key] == services["daemon"]["environment"][key], key
 
 
 def test_every_service_is_wired_to_the_same_postgres_store_and_code_server():

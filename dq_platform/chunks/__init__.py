@@ -1,1 +1,1 @@
-"""The chunked data path: a file's layers computed chunk by chunk on every core or a Dask cluster."""
+"""The chunked data path: a file as a sequence of chunks, planned, processed in parallel, merged (no Dagster)."""
