@@ -70,6 +70,7 @@ class DaskCluster:
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
             "DASK_DISTRIBUTED__ADMIN__LOW_LEVEL_LOG_LENGTH": "100000",
+            "DQ_THREADS": "1",
         }
         self.scheduler = self._start(
             "scheduler",

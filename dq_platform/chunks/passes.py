@@ -135,6 +135,8 @@ def raw_pass(
         return [RawTask(c, contract, name, checksum, table, partition, run_id) for c in cs]
 
     def work():
+        if len(chunks) == 1:  # a small file: read here, no pool or cluster round trip
+            return [read_raw(t) for t in tasks(chunks)]
         try:
             return pool.run_tasks(read_raw, tasks(chunks), what=f"read {name}")
         except source_chunks.BoundaryError:
@@ -219,8 +221,11 @@ def clean_pass(
     spill = [f"mem:{tag}-{r.index}" if single else f"{scratch}/spill/{tag}/{r.index:06d}.pickle" for r in refs]
     keys = "" if single or not unique else f"{scratch}/keys/{tag}"
 
+    # a file of one chunk runs here, with its spill in memory (and no pool or cluster round trip)
+    run = (lambda fn, items, what: [fn(i) for i in items]) if single else pool.run_tasks
+
     def work() -> list:
-        judged = pool.run_tasks(
+        judged = run(
             judge,
             [JudgeTask(r, contract, today, spill[r.index], keys, buckets, stat_columns, published) for r in refs],
             what="type and judge",
@@ -228,7 +233,7 @@ def clean_pass(
         faults.point(f"chunks:{cleaned.rstrip('/').rsplit('/', 1)[-1]}:judged")
         duplicates = None
         if keys:
-            found = pool.run_tasks(
+            found = run(
                 duplicate_rows, [BucketTask(keys, c, b) for c in unique for b in range(buckets)], what="duplicates"
             )
             per_column = {
@@ -239,7 +244,7 @@ def clean_pass(
                 for i in range(len(refs))
             ]
         labels = _outliers(judged, duplicates, stat_columns, statistics, contract)
-        return pool.run_tasks(
+        return run(
             finish,
             [
                 FinishTask(

@@ -170,6 +170,8 @@ def _call(fn, item):
     """fn(item) in a worker; an exception it raises travels back as itself even when its class's
     constructor does not take its message (pickle would rebuild it by calling cls(*args) and fail,
     which breaks the whole pool): it is rebuilt without calling __init__, with its args and attributes."""
+    # the pool is the parallelism: per-column threads inside each worker would only oversubscribe the cores
+    os.environ["DQ_THREADS"] = "1"
     try:
         return fn(item)
     except Exception as e:

@@ -14,6 +14,7 @@ so their chunk order, run and partition are readable from the Delta log alone.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -88,21 +89,41 @@ def _fs_path(table_uri: str, relative: str) -> tuple[object, str]:
 
 
 def _stats(table: pa.Table) -> str:
-    """numRecords, and min/max/nullCount of numeric and date columns (what Delta skips files by)."""
+    """numRecords, and per column nullCount, min and max, as Delta's own writer records them: what
+    readers skip files by (a filter on a column without bounds would skip the file)."""
     mins, maxs, nulls = {}, {}, {}
     for field, col in zip(table.schema, table.columns):
         t = field.type
-        if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_date(t)):
-            continue
         nulls[field.name] = col.null_count
-        if col.null_count < len(col):
-            mm = pc.min_max(col)
-            lo, hi = mm["min"].as_py(), mm["max"].as_py()
-            if pa.types.is_date(t):
+        kind = (
+            "number"
+            if pa.types.is_integer(t) or pa.types.is_floating(t)
+            else "date"
+            if pa.types.is_date(t)
+            else "timestamp"
+            if pa.types.is_timestamp(t)
+            else "text"
+            if pa.types.is_string(t) or pa.types.is_large_string(t)
+            else None
+        )
+        if kind is None or col.null_count == len(col):
+            continue
+        mm = pc.min_max(col)
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        if kind == "number" and pa.types.is_floating(t) and (lo != lo or hi != hi):
+            continue  # NaN: no usable bounds
+        if kind == "text":
+            if max(len(lo), len(hi)) > 64:
+                continue  # long text: no bounds rather than truncated ones
+        elif kind in ("date", "timestamp"):
+            if kind == "timestamp" and t.tz is None:
+                lo, hi = lo.isoformat(timespec="microseconds"), hi.isoformat(timespec="microseconds")
+            elif kind == "timestamp":
+                lo = lo.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                hi = hi.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            else:
                 lo, hi = lo.isoformat(), hi.isoformat()
-            elif pa.types.is_floating(t) and (lo != lo or hi != hi):  # NaN: no usable bounds
-                continue
-            mins[field.name], maxs[field.name] = lo, hi
+        mins[field.name], maxs[field.name] = lo, hi
     return json.dumps({"numRecords": table.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls})
 
 
