@@ -284,7 +284,7 @@ def show_versions_and_rollback(instance, contract, warehouse: str, contracts_dir
 
     table = names.masked(contract.name)
     wh = Warehouse(root=warehouse)
-    written = [v for v in list_versions(wh, table) if v.operation == "WRITE" and v.gates == "passed"]
+    written = [v for v in list_versions(wh, table) if v.operation in ("WRITE", "CREATE TABLE") and v.gates == "passed"]
     if len(written) < 2:
         return None
     print(f"\n== versions of {table} (one per published run; the held batch added none)", file=out)
