@@ -280,8 +280,8 @@ def test_a_column_missing_from_a_later_file_is_reported_as_missing_from_the_file
 
 
 def test_one_process_and_a_process_per_step_store_the_same_tables(project, instance, tmp_path):
-    """The executors differ only in where steps run: in one process each step takes the frame the
-    previous one wrote from memory (io.warehouse.HANDOFF); in a process per step it scans Delta."""
+    """The executors differ only in where steps run: every step reads its input chunks from the
+    staged Delta files, in one process or in a process per step alike."""
     from dq_platform.io.warehouse import Warehouse
     from dq_platform.ops.ingest import run_file
 

@@ -50,19 +50,3 @@ def execution_config(size: int | None = None) -> dict:
     except ValueError:
         raise ValueError(f"DQ_STEP_PROCESSES_ABOVE_MB must be a number of megabytes, not {configured!r}") from None
     return run_config(size is not None and size > limit)
-
-
-def steps_share_process(step_context) -> bool:
-    """Whether the run executes every step in this process (the CLI, the demo, files up to the
-    limit above), so a later step can take the handoff. A step of the multiprocess executor runs in
-    a process that then exits; other executors (docker, k8s) run steps apart too."""
-    try:
-        execution = step_context.resolved_run_config.execution
-    except Exception:  # noqa: BLE001 - no step context (direct IO manager use)
-        return False
-    config = execution.execution_engine_config or {}
-    if execution.execution_engine_name is None:  # execute_in_process: always this process
-        return True
-    if PROCESS_PER_STEP in config:  # FILE_EXECUTOR
-        return not config[PROCESS_PER_STEP]
-    return "in_process" in config  # Dagster's multi_or_in_process_executor (e.g. the UI's asset jobs)

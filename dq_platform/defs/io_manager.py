@@ -13,7 +13,6 @@ import dagster as dg
 import pandas as pd
 
 from dq_platform import names
-from dq_platform.defs.execution import steps_share_process
 from dq_platform.io.warehouse import SOURCES_KEY, Warehouse
 
 
@@ -60,7 +59,6 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             run_id=context.run_id,
             date_columns=list(date_columns),
             extra_metadata=commit_meta,
-            hand_off=steps_share_process(context.step_context),
             sources=json.loads(sources) if sources else None,
         )
         meta = {

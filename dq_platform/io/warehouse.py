@@ -7,9 +7,7 @@ its audit-log run point at each other. Partitioned tables are physically partiti
 """
 
 import json
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,61 +25,6 @@ from dq_platform.io.staging import delta_storage_options
 
 def _sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-class Handoff:
-    """The partitions this process wrote last, as Arrow tables, keyed by table URI and partition,
-    with the Delta version the write created (`version`: the table's id and version number, so a
-    table deleted and created again never matches).
-
-    In a run executed in one process, the next step reads the partition the previous step
-    wrote (clean reads raw, masked reads cleaned): it gets the same rows from memory instead of
-    scanning the files again. The version is checked against the table's current one, so a
-    newer commit (another run) is always read from Delta. Small and bounded: a process keeps at
-    most `capacity` tables, the newest.
-    """
-
-    def __init__(self, capacity: int = 3):
-        self.capacity = capacity
-        self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[str, str], tuple[object, pa.Table]] = OrderedDict()
-
-    def put(self, uri: str, partition: str, version, table: pa.Table) -> None:
-        with self._lock:
-            self._items.pop((uri, partition), None)
-            self._items[(uri, partition)] = (version, table)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-
-    def get(self, uri: str, partition: str, version) -> pa.Table | None:
-        with self._lock:
-            held = self._items.get((uri, partition))
-        return held[1] if held is not None and held[0] == version else None
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-HANDOFF = Handoff()
-
-
-def _identity(dt: DeltaTable) -> tuple[str, int]:
-    return dt.metadata().id, dt.version()
-
-
-def _conform(table: pa.Table, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
-    """`table` shaped as a Delta scan of its partition returns it: the table's (merged) schema, in
-    its order, or `columns`; columns this partition lacks are nulls."""
-    fields = [schema.field(c) for c in (columns or schema.names)]
-    arrays = []
-    for f in fields:
-        if f.name in table.column_names:
-            col = table[f.name]
-            arrays.append(col if col.type == f.type else col.cast(f.type))
-        else:
-            arrays.append(pa.nulls(len(table), f.type))
-    return pa.table(arrays, schema=pa.schema(fields))
 
 
 @dataclass
@@ -151,12 +94,10 @@ class Warehouse(dg.ConfigurableResource):
         run_id: str,
         date_columns: list[str] = (),
         extra_metadata: dict[str, str] | None = None,
-        hand_off: bool = False,
         sources: dict[str, int] | None = None,
     ) -> WriteInfo:
         """Replace the partition (or the whole table) atomically, retrying commit conflicts.
 
-        `hand_off`: keep the written partition in this process's `HANDOFF` for the next step.
         `sources`: a whole-table result computed from these source table versions (gold, models,
         semantic layer): published only in source order (`write_ordered`)."""
         if partition is not None:
@@ -185,8 +126,6 @@ class Warehouse(dg.ConfigurableResource):
                 time.sleep(0.2 * 2**attempt)
         faults.point(f"write:{table}:committed")
         dt = self.table(table)
-        if hand_off and partition is not None:
-            HANDOFF.put(uri, partition, _identity(dt), data)
         return WriteInfo(uri=uri, version=dt.version(), rows=len(df))
 
     def versions(self, tables: list[str]) -> dict[str, int]:
@@ -311,12 +250,6 @@ class Warehouse(dg.ConfigurableResource):
         dt = self.table(table, version)
         if dt is None:
             raise FileNotFoundError(f"table '{table}' does not exist yet under {self.root}")
-        if isinstance(partition, str) and not filters:
-            held = HANDOFF.get(self.table_uri(table), partition, _identity(dt))
-            if held is not None:  # this process wrote exactly this version of the partition
-                schema = pa.schema(dt.schema().to_arrow())
-                del dt
-                return from_arrow(_conform(held, schema, columns), self_destruct=False)
         if partition is None:
             filters = list(filters) if filters else None
         elif isinstance(partition, str):
