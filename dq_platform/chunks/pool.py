@@ -30,6 +30,7 @@ import os
 import re
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -117,11 +118,27 @@ def shutdown(dask: bool = True) -> None:
             _local[2].shutdown(wait=True, cancel_futures=True)
         _local = None
         if dask:
+            _stop_forkserver()
             for key in [k for k in _clients if k[0] == os.getpid()]:
                 try:
                     _clients.pop(key).close(timeout=5)
                 except Exception:  # a client of a scheduler that is gone: nothing left to close
                     pass
+
+
+def _stop_forkserver() -> None:
+    """At exit: stop the forkserver and wait for it, so its workers' CPU time is accounted to this
+    process's children (getrusage, `time`, schedulers) and no server outlives the run."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if server is None or getattr(server, "_forkserver_pid", None) is None:
+        return
+    try:
+        time.sleep(0.05)  # the server reaps the workers that just exited
+        server._stop()  # private in 3.11 (public behaviour: close its pipe, waitpid)
+    except Exception:  # an interpreter without it, or a server already gone: nothing to wait for
+        pass
 
 
 def _run_local(n: int, fn, items: list, what: str) -> list:
