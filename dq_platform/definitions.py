@@ -24,6 +24,7 @@ from dq_platform.defs.review import build_partition_review_job, build_publisher_
 from dq_platform.defs.sensors import build_file_sensor
 from dq_platform.defs.streams import build_stream_sensor, is_stream_source
 from dq_platform.defs.versions import rollback_job
+from dq_platform.io.instance_sqlite import tune_instance_sqlite
 from dq_platform.io.warehouse import Warehouse
 from dq_platform.reports.run_report import reports_after_failure, reports_after_success, reports_spec
 from dq_platform.settings import contracts_dir
@@ -125,6 +126,7 @@ def _cached_definitions(contracts_dir: str | None, state: tuple | None, warehous
     return build_definitions(folder.contracts, warehouse_root, broken=folder.broken)
 
 
+tune_instance_sqlite()  # a run's process (CLI or launched by the daemon) writes its events through this
 # the key pipeline_job sees for the same build: the CLI passes the default folder and warehouse explicitly
 _DEFS_KEY = _build_key(str(contracts_dir()), _folder_state(str(contracts_dir())), settings.warehouse_uri())
 defs = build_definitions()
