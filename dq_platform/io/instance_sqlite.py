@@ -14,11 +14,13 @@ its own journal mode. WAL mode is stored in the file, so every later reader and 
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from pathlib import Path
 
 _installed = False
+_in_wal: set[str] = set()  # files this process has put in WAL mode (the mode persists in the file)
 
 
 def tune_instance_sqlite() -> None:
@@ -33,7 +35,14 @@ def tune_instance_sqlite() -> None:
     _installed = True
 
 
+@functools.lru_cache(maxsize=4)
+def _home_prefix(home: str) -> str:
+    return str(Path(home).resolve()) + os.sep
+
+
 def _on_connect(dbapi_connection, _record) -> None:
+    """Per connection (Dagster opens one per event): `synchronous` is per connection, the journal
+    mode is set once per file and process (setting it again costs ~1 ms a connection)."""
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
     home = os.environ.get("DAGSTER_HOME")
@@ -42,8 +51,13 @@ def _on_connect(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     try:
         path = next((row[2] for row in cursor.execute("PRAGMA database_list") if row[1] == "main"), "")
-        if path and Path(path).resolve().is_relative_to(Path(home).resolve()):
+        if not path.startswith(_home_prefix(home)):
+            return
+        if path not in _in_wal:
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            if len(_in_wal) > 10_000:  # a long-lived daemon sees a file per run: stay bounded
+                _in_wal.clear()
+            _in_wal.add(path)
+        cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
