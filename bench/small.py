@@ -1,6 +1,6 @@
 """Small files: the fixed cost of one file's run, side by side with an earlier commit (issue #20).
 
-    python bench/small.py                    # this tree vs main's commit: 5 single files, 50 at once
+    python bench/small.py                    # this tree vs where it left main: 5 single files, 50 at once
     python bench/small.py --runs 5 --files 50 --prev <sha>   # or --prev none (this tree only)
     python bench/benchmark.py --small ...    # the same
 
@@ -304,14 +304,18 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=5, help="single files measured per tree (median), default 5")
     p.add_argument("--files", type=int, default=50, help="files landing at once, default 50")
-    p.add_argument("--prev", default="main", help="commit to compare with (default: main's HEAD; 'none': skip)")
+    p.add_argument(
+        "--prev",
+        default="merge-base",
+        help="commit to compare with (default: where this branch left main; 'none': this tree only)",
+    )
     args = p.parse_args(argv)
     trees: dict[str, Path] = {}
     prev = None
     if args.prev != "none":
-        sha = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", args.prev], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        git = ["git", "-C", str(ROOT)]
+        ask = ["merge-base", "HEAD", "main"] if args.prev == "merge-base" else ["rev-parse", args.prev]
+        sha = subprocess.run(git + ask, capture_output=True, text=True, check=True).stdout.strip()
         prev = checkout(sha)
         trees[f"prev {sha[:8]}"] = prev
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=8", "HEAD"], capture_output=True, text=True)

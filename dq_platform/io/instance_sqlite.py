@@ -19,6 +19,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from dq_platform import settings
+
 _installed = False
 _in_wal: set[str] = set()  # files this process has put in WAL mode (the mode persists in the file)
 
@@ -45,7 +47,7 @@ def _on_connect(dbapi_connection, _record) -> None:
     mode is set once per file and process (setting it again costs ~1 ms a connection)."""
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
-    home = os.environ.get("DAGSTER_HOME")
+    home = settings.get("DAGSTER_HOME")
     if not home:
         return
     cursor = dbapi_connection.cursor()
@@ -61,3 +63,71 @@ def _on_connect(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def _event_log_storage_class():
+    """Defined on first use: importing Dagster's storage here would load Dagster into every `io` import."""
+    from collections import OrderedDict
+    from contextlib import contextmanager
+
+    import dagster as dg
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+        SQLITE_BUSY_TIMEOUT_SECONDS,
+        SqliteEventLogStorage,
+    )
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    class ReusingSqliteEventLogStorage(SqliteEventLogStorage):
+        """Dagster's SQLite event log (same files, same layout) keeping one SQLAlchemy engine per file.
+
+        Dagster's builds a new engine for every connection: 736 per 1,000-row file's run, each
+        compiling its statements again (SQLAlchemy caches compiled statements per engine). With
+        NullPool an idle engine holds no connection, so reusing it changes nothing else.
+        """
+
+        MAX_ENGINES = 64  # a webserver reads many runs' files: the least recently used are dropped
+
+        def __init__(self, base_dir: str | None = None, inst_data=None):
+            tune_instance_sqlite()
+            self._engines: OrderedDict = OrderedDict()  # before Dagster's __init__, which may connect
+            home = settings.get("DAGSTER_HOME") or "."
+            super().__init__(base_dir or os.path.join(home, "history", "runs", ""), inst_data)
+
+        @classmethod
+        def config_type(cls):
+            return {"base_dir": dg.Field(dg.StringSource, is_required=False)}
+
+        @classmethod
+        def from_config_value(cls, inst_data, config_value):
+            return cls(inst_data=inst_data, **dict(config_value or {}))
+
+        @contextmanager
+        def _connect(self, shard: str):
+            with self._db_lock:
+                engine = self._engines.pop(shard, None)
+                if engine is None:
+                    engine = create_engine(
+                        self.conn_string_for_shard(shard),
+                        poolclass=NullPool,
+                        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+                    )
+                self._engines[shard] = engine
+                if len(self._engines) > self.MAX_ENGINES:
+                    self._engines.popitem(last=False)[1].dispose()
+                if shard not in self._initialized_dbs:  # reset by wipe/upgrade: (re)create the file's schema
+                    self._initdb(engine)
+                    self._initialized_dbs.add(shard)
+                with engine.connect() as conn, conn.begin():
+                    yield conn
+
+    return ReusingSqliteEventLogStorage
+
+
+def __getattr__(name: str):
+    """`ReusingSqliteEventLogStorage`, for dagster.yaml's `event_log_storage` (embedded mode)."""
+    if name == "ReusingSqliteEventLogStorage":
+        cls = _event_log_storage_class()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(name)
