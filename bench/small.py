@@ -288,10 +288,14 @@ def report(res: dict, runs: int, files: int) -> str:
     for p in packages:
         out.append(row(p, [res[lb]["breakdown"]["imports_by_package"].get(p, 0.0) for lb in labels]))
     last = labels[-1]
+    one, many = med(res[last]["wall"]), res[last]["many"]
+    # 50 files: the measured folder's first file (a cold process) plus the rest at its per-file pace
+    per_file = (many["wall"] - one) / max(files - 1, 1)
+    fifty = many["wall"] if files == 50 else one + 49 * per_file
     out.append(
-        f"\ntargets ({last}): one file <= 3 s: {med(res[last]['wall']):.2f} s wall "
-        f"({'met' if med(res[last]['wall']) <= 3 else 'NOT met'}); {files} files <= 60 s: "
-        f"{res[last]['many']['wall']:.1f} s ({'met' if res[last]['many']['wall'] <= 60 else 'NOT met'})"
+        f"\ntargets ({last}): one file <= 3 s: {one:.2f} s wall ({'met' if one <= 3 else 'NOT met'}); "
+        f"50 files <= 60 s: {fifty:.1f} s{'' if files == 50 else f' (from {files} files: {per_file:.2f} s per warm file)'} "
+        f"({'met' if fifty <= 60 else 'NOT met'}) - wall on this machine as loaded now; CPU above"
     )
     return "\n".join(out)
 
