@@ -18,6 +18,8 @@ evaluations, step failures), then times `dq-platform audit`'s default page (newe
 filters, `audit show` and the platform_health computation. Target: default page < 2 s.
 PostgreSQL: a throw-away database on 127.0.0.1:5432 (DQ_BENCH_PG_SERVER), dropped afterwards.
 
+    python bench/benchmark.py --small [--runs 5 --files 50 --prev main]   # bench/small.py
+
     python bench/benchmark.py --history-files 300 [--history-every-hours 24]
 
 History mode (defs/review.py): seeds N customers files (raw + cleaned materializations with the
@@ -555,6 +557,12 @@ def report_history(r: dict) -> str:
 
 
 def main() -> None:
+    if "--small" in sys.argv:  # small files' fixed cost (bench/small.py; its options follow)
+        sys.path.insert(0, str(Path(__file__).parent))
+        from small import main as small
+
+        small([a for a in sys.argv[1:] if a != "--small"])
+        return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     p.add_argument(

@@ -17,12 +17,15 @@ from pathlib import Path
 
 import dagster as dg
 
+from dq_platform.io.instance_sqlite import tune_instance_sqlite
+
 LOCK_FILE = ".dq-open.lock"
 
 
 @contextmanager
 def open_instance() -> Iterator[dg.DagsterInstance]:
     home = Path(os.environ["DAGSTER_HOME"])
+    tune_instance_sqlite()
     home.mkdir(parents=True, exist_ok=True)
     with open(home / LOCK_FILE, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -29,6 +29,9 @@ from dagster._core.storage.tags import GRPC_INFO_TAG
 
 from dq_platform import names
 from dq_platform.defs.run_state import worker_alive
+from dq_platform.io.instance_sqlite import tune_instance_sqlite
+
+tune_instance_sqlite()  # the daemon's and the webserver's instance load this module: their SQLite writes too
 
 ATTEMPTS = 3  # a code server that misses this many health queries in a row is gone
 

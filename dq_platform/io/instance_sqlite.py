@@ -1,0 +1,65 @@
+"""Cheaper commits for the embedded instance's SQLite files (Dagster's run, event and schedule storage).
+
+Dagster's SQLite event log opens a new connection and commits once per event (125 per 1,000-row
+file's run), each in SQLite's default rollback-journal mode with `synchronous=FULL`: several fsyncs
+per event. On this machine that was 0.9 s of a quiet run and 5-7 s when other processes kept the disk
+busy. In WAL mode with `synchronous=NORMAL` a commit appends to the write-ahead log and syncs only at
+checkpoints: measured 6.8 s -> 2.4 s of event writes on a busy disk. The database stays consistent
+after any crash; a power loss can drop the last transactions before a checkpoint (SQLite's documented
+trade-off). Production mode (PostgreSQL) is unaffected.
+
+Only files under DAGSTER_HOME are touched: a SQLite database a pull source reads (SQLAlchemy too) keeps
+its own journal mode. WAL mode is stored in the file, so every later reader and writer uses it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+from pathlib import Path
+
+from dq_platform import settings
+
+_installed = False
+_in_wal: set[str] = set()  # files this process has put in WAL mode (the mode persists in the file)
+
+
+def tune_instance_sqlite() -> None:
+    """Install (once per process) the connect hook that puts the instance's SQLite files in WAL mode."""
+    global _installed
+    if _installed:
+        return
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    event.listen(Engine, "connect", _on_connect)
+    _installed = True
+
+
+@functools.lru_cache(maxsize=4)
+def _home_prefix(home: str) -> str:
+    return str(Path(home).resolve()) + os.sep
+
+
+def _on_connect(dbapi_connection, _record) -> None:
+    """Per connection (Dagster opens one per event): `synchronous` is per connection, the journal
+    mode is set once per file and process (setting it again costs ~1 ms a connection)."""
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    home = settings.get("DAGSTER_HOME")
+    if not home:
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        path = next((row[2] for row in cursor.execute("PRAGMA database_list") if row[1] == "main"), "")
+        if not path.startswith(_home_prefix(home)):
+            return
+        if path not in _in_wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            if len(_in_wal) > 10_000:  # a long-lived daemon sees a file per run: stay bounded
+                _in_wal.clear()
+            _in_wal.add(path)
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
