@@ -3,7 +3,8 @@
 Dagster's SQLite event log opens a new connection and commits once per event (125 per 1,000-row
 file's run), each in SQLite's default rollback-journal mode with `synchronous=FULL`: several fsyncs
 per event. On this machine that was 0.9 s of a quiet run and 5-7 s when other processes kept the disk
-busy. In WAL mode with `synchronous=NORMAL` a commit appends to the write-ahead log and syncs only at
+busy. In WAL mode with `synchronous=NORMAL` (the index, run and schedule databases; a run's own event log
+only gets `synchronous=NORMAL`, see _RUN_LOG) a commit appends to the write-ahead log and syncs only at
 checkpoints: measured 6.8 s -> 2.4 s of event writes on a busy disk. The database stays consistent
 after any crash; a power loss can drop the last transactions before a checkpoint (SQLite's documented
 trade-off). Production mode (PostgreSQL) is unaffected.
@@ -16,12 +17,17 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sqlite3
 from pathlib import Path
 
 from dq_platform import settings
 
 _installed = False
+# A run's own event log (history/runs/<run id>.db) keeps its rollback journal: the UI follows a
+# running run's events by watching that file's modifications (Dagster's watchdog), and in WAL mode
+# writes go to <run id>.db-wal, so the run page would stop updating until a checkpoint.
+_RUN_LOG = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.db$")
 _in_wal: set[str] = set()  # files this process has put in WAL mode (the mode persists in the file)
 
 
@@ -55,7 +61,7 @@ def _on_connect(dbapi_connection, _record) -> None:
         path = next((row[2] for row in cursor.execute("PRAGMA database_list") if row[1] == "main"), "")
         if not path.startswith(_home_prefix(home)):
             return
-        if path not in _in_wal:
+        if path not in _in_wal and not _RUN_LOG.search(path):
             cursor.execute("PRAGMA journal_mode=WAL")
             if len(_in_wal) > 10_000:  # a long-lived daemon sees a file per run: stay bounded
                 _in_wal.clear()
