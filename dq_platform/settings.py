@@ -162,7 +162,12 @@ VARIABLES: dict[str, Variable] = {
             "source megabytes per chunk (default: 64, fewer for a file that would leave workers idle)",
             "runtime",
         ),
-        Variable("DQ_STEP_PROCESSES_ABOVE_MB", "256", "files above this size run a process per step", "runtime"),
+        Variable(
+            "DQ_STEP_PROCESSES_ABOVE_MB",
+            None,
+            "files above this size run a process per step (default: never; chunks bound memory)",
+            "runtime",
+        ),
         Variable(
             "DQ_WORKERS",
             None,
