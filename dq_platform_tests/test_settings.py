@@ -62,7 +62,7 @@ def test_settings_cli_lists_variables_and_never_prints_a_secret(monkeypatch, cap
     assert "a-secret-masking-key" not in out
     assert "DQ_MASKING_KEY" in out and "set (secret, not shown)" in out
     assert "DQ_THREADS" in out and "= 3" in out
-    assert "DQ_STEP_PROCESSES_ABOVE_MB" in out and "default 256" in out
+    assert "DQ_STEP_PROCESSES_ABOVE_MB" in out and "DQ_CHUNK_MB" in out and "DQ_WORKERS" in out
 
 
 def test_masking_key_resource_names_the_variable_not_its_value(monkeypatch):
