@@ -36,18 +36,30 @@ def stray_files(project: CliProject) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("point", ["chunks:cleaned_customers:judged", "chunk:masked_customers:2"])
-def test_kill_mid_file_keeps_previous_versions_and_rerun_publishes_once(tmp_path, point):
+@pytest.mark.parametrize(
+    "point, who",
+    [
+        ("chunks:cleaned_customers:judged", "run"),  # the run's own process, between the cleaned rounds
+        ("chunk:masked_customers:2", "worker"),  # a worker process, after staging a masked chunk
+    ],
+)
+def test_kill_mid_file_keeps_previous_versions_and_rerun_publishes_once(tmp_path, point, who):
     project = CliProject(tmp_path)
     project.env["DQ_CHUNK_MB"] = "0.004"  # ~4 KB chunks: a 120-row file is many chunks
+    project.env["DQ_WORKERS"] = "2"  # chunks run in worker processes
     done, victim = project.files("customers", 2, rows=120, seed=5)
     code, out = project.run("ingest", str(done))
     assert code == 0, out
     before = versions(project)
 
     code, out = project.run("ingest", str(victim), fault=point)
-    assert code == -signal.SIGKILL, out
     after = versions(project)
+    if who == "run":
+        assert code == -signal.SIGKILL, out
+        assert stray_files(project), "the kill should have left staged chunks behind"
+    else:  # the run survives its worker: it fails cleanly, in one line, and removes what it staged
+        assert code != 0 and "died mid-task" in out and "SIGKILL" in out, out
+        assert stray_files(project) == []
     assert after["raw_customers"] == before["raw_customers"] + 1  # raw was published before the kill
     for t in ("cleaned_customers", "quarantine_customers", "masked_customers"):
         if point.startswith("chunk:masked") and t != "masked_customers":
@@ -56,7 +68,6 @@ def test_kill_mid_file_keeps_previous_versions_and_rerun_publishes_once(tmp_path
     wh = project.warehouse
     for t in TABLES:
         wh.read(t)  # every table readable at its current version
-    assert stray_files(project), "the kill should have left staged chunks behind"
 
     code, out = project.run("ingest", str(victim))
     assert code == 0, out

@@ -22,7 +22,10 @@ import dagster as dg
 from dq_platform import names
 
 # Errors that mean the step's process died, not that the step judged the data.
-CRASH_ERRORS = frozenset({"ChildProcessCrashException", "DagsterExecutionInterruptedError"})
+# Failures of the machinery, not verdicts on the data: the file is processed again (the next ingest,
+# the sensor's retries). WorkerDied: a chunk's worker process died (chunks/pool.py); the run removed
+# what it had staged.
+CRASH_ERRORS = frozenset({"ChildProcessCrashException", "DagsterExecutionInterruptedError", "WorkerDied"})
 IN_PROGRESS = frozenset(
     {
         dg.DagsterRunStatus.QUEUED,
@@ -101,6 +104,8 @@ def step_verdict(instance: dg.DagsterInstance, run_id: str) -> bool:
     for r in records:
         data = r.event_log_entry.dagster_event.event_specific_data
         err = getattr(data, "error", None)
+        while err is not None and err.cls_name not in CRASH_ERRORS and err.cause is not None:
+            err = err.cause  # the step's error wraps the user code's (DagsterExecutionStepExecutionError)
         if err is not None and err.cls_name not in CRASH_ERRORS:
             return True
     return False
