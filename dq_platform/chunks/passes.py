@@ -386,8 +386,9 @@ def mask_pass(
         if len(tasks) > 1:
             try:
                 return pool.run_tasks(mask, tasks, what="mask and scan"), pool.where()
-            except WorkerKeyError:
+            except WorkerKeyError as e:
                 discard_run(masked, partition, run_id)
+                return [mask(t, key) for t in tasks], f"in-process ({e})"
         return [mask(t, key) for t in tasks], "in-process"
 
     done, where = _guarded([masked], partition, run_id, work)

@@ -364,7 +364,12 @@ def mask(task: MaskTask, key=None) -> MaskDone:
     from dq_platform.engine.pii import raw_value_echo, scan_frame
 
     if key is None:
-        key = resolve_masking_key(allow_dev_key=task.allow_dev_key)
+        try:
+            key = resolve_masking_key(allow_dev_key=task.allow_dev_key)
+        except ValueError:  # MaskingKeyError: this worker has no key at all
+            raise WorkerKeyError(
+                "this worker has no DQ_MASKING_KEY: set the run's masking key on every worker"
+            ) from None
         if key_fingerprint(key._secret) != task.fingerprint:
             raise WorkerKeyError(
                 "this worker's DQ_MASKING_KEY is not the run's masking key: set the same DQ_MASKING_KEY on every worker"
