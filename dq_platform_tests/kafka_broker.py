@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
 
@@ -32,6 +33,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+_PROBE = (
+    "import sys; from confluent_kafka.admin import AdminClient; "
+    "AdminClient({'bootstrap.servers': sys.argv[1]}).list_topics(timeout=2)"
+)
 
 
 class Broker:
@@ -60,15 +67,23 @@ class Broker:
             stderr=subprocess.DEVNULL,
             env={**os.environ, **self.env},
         )
-        from confluent_kafka.admin import AdminClient
-
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(f"tansu exited with {self.process.returncode} on {self.bootstrap}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                AdminClient({"bootstrap.servers": self.bootstrap}).list_topics(timeout=2)
+                # asked from a child process: librdkafka can abort() the whole process when a broker
+                # is still coming up (seen once under load: "Fatal Python error: Aborted" in
+                # list_topics), which must not take the test worker with it
+                probe = subprocess.run(
+                    [sys.executable, "-c", _PROBE, self.bootstrap],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=15,
+                )
+                if probe.returncode != 0:
+                    raise RuntimeError("not ready")
                 return self
             except Exception:
                 if time.monotonic() > deadline:
