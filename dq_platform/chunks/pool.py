@@ -101,12 +101,33 @@ def _executor(n: int) -> ProcessPoolExecutor:
         ):
             return _local[2]
         if _local is not None and _local[0] == os.getpid():
-            _local[2].shutdown(wait=True, cancel_futures=True)
+            _close(_local[2])
         context = multiprocessing.get_context(START_METHOD)
         if START_METHOD == "forkserver":
             context.set_forkserver_preload(PRELOAD)  # no effect once the forkserver runs (first use wins)
         _local = (os.getpid(), n, ProcessPoolExecutor(max_workers=n, mp_context=context))
         return _local[2]
+
+
+def _close(executor: ProcessPoolExecutor) -> None:
+    """Stop a pool. A healthy one is shut down and waited for; a broken one (a worker died) is not
+    joined without a bound: CPython's shutdown(wait=True) of a broken pool can wait forever on its
+    management thread (seen: a pool whose idle worker was killed), so that thread is given a few
+    seconds and the pool's processes are killed if it is still stuck."""
+    if not getattr(executor, "_broken", False):
+        executor.shutdown(wait=True, cancel_futures=True)
+        return
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    thread = getattr(executor, "_executor_manager_thread", None)
+    if thread is not None:
+        thread.join(timeout=5)  # it terminates the broken pool's workers itself, normally at once
+    if thread is None or thread.is_alive():
+        for process in processes:  # it did not: no worker of a discarded pool may linger
+            try:
+                process.kill()
+            except Exception:  # already gone
+                pass
 
 
 def shutdown(dask: bool = True) -> None:
@@ -115,7 +136,7 @@ def shutdown(dask: bool = True) -> None:
     global _local
     with _lock:
         if _local is not None and _local[0] == os.getpid():
-            _local[2].shutdown(wait=True, cancel_futures=True)
+            _close(_local[2])
         _local = None
         if dask:
             _stop_forkserver()
