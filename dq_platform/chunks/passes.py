@@ -310,16 +310,13 @@ def _outliers(judged, duplicates, stat_columns, statistics, contract) -> list | 
         return None
     per_chunk_rows, frames = [], []
     for i, j in enumerate(judged):
-        positions = None
-        cols = {}
-        for name in stat_columns:
-            pos, values = j.values[name]
-            if duplicates is not None:
-                dup = np.unique(np.concatenate([duplicates[i][c] for c in duplicates[i]] or [np.empty(0, "int64")]))
-                keep = ~np.isin(pos, dup)
-                pos, values = pos[keep], values[keep].reset_index(drop=True)
-            positions = pos
-            cols[name] = values
+        positions = j.values[stat_columns[0]][0]  # the same candidate rows for every column
+        cols = {name: j.values[name][1] for name in stat_columns}
+        if duplicates is not None:  # rows repeating an earlier row of the file are not cleaned
+            dup = np.concatenate([duplicates[i][c] for c in duplicates[i]] or [np.empty(0, "int64")])
+            keep = ~np.isin(positions, dup)
+            positions = positions[keep]
+            cols = {name: values[keep].reset_index(drop=True) for name, values in cols.items()}
         per_chunk_rows.append(positions)
         frames.append(pd.DataFrame(cols))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

@@ -28,7 +28,7 @@ from dq_platform.engine.gx_gate import gx_partial
 from dq_platform.engine.pandera_gate import pandera_partial
 from dq_platform.engine.profiling import profile_summary
 from dq_platform.engine.statistics import OUTLIERS
-from dq_platform.io.files import filesystem
+from dq_platform.io.files import _uri, filesystem
 from dq_platform.io.frames import from_arrow, to_arrow
 from dq_platform.io.source_chunks import Chunk, read_chunk
 from dq_platform.io.staging import Staged, stage
@@ -37,7 +37,7 @@ _MEMORY: dict[str, object] = {}  # spills of a file processed in this process ("
 
 
 def _fs(uri: str):
-    return filesystem(uri if "://" in uri else f"file://{uri}")
+    return filesystem(_uri(uri))
 
 
 def put(path: str, obj) -> None:
@@ -179,10 +179,8 @@ def judge(task: JudgeTask) -> JudgeDone:
             candidates &= ~rules.duplicates(judged.frame[col.name], valid)
         if col.unique == rules.DATASET and task.published and col.name in task.published:
             candidates &= ~judged.frame[col.name].isin(task.published[col.name]).to_numpy(dtype=bool)
-    values = {}
-    for name in task.statistics:
-        pos = np.flatnonzero(candidates)
-        values[name] = (pos, judged.frame[name].iloc[pos].reset_index(drop=True))
+    pos = np.flatnonzero(candidates)
+    values = {name: (pos, judged.frame[name].iloc[pos].reset_index(drop=True)) for name in task.statistics}
     put(task.spill, judged)
     return JudgeDone(rows=len(raw), values=values, seconds={"judge": time.perf_counter() - t0})
 

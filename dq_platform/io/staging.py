@@ -34,7 +34,7 @@ from pyarrow.fs import FileSelector
 
 from dq_platform import faults, settings
 from dq_platform.engine.rules import PARTITION
-from dq_platform.io.files import filesystem
+from dq_platform.io.files import _uri, filesystem
 from dq_platform.io.s3 import sse_options, upload
 
 STAGED_DIR = "chunks"
@@ -84,7 +84,7 @@ def partition_dir(partition: str) -> str:
 
 
 def _fs_path(table_uri: str, relative: str) -> tuple[object, str]:
-    fs, root = filesystem(table_uri if "://" in table_uri else f"file://{table_uri}")
+    fs, root = filesystem(_uri(table_uri))
     return fs, f"{root.rstrip('/')}/{relative}"
 
 
@@ -257,12 +257,7 @@ def sweep_unreferenced(table_uri: str, partition: str, storage_options: dict[str
         dt = DeltaTable(table_uri, storage_options=storage_options)
     except TableNotFoundError:
         return 0
-    folder = f"{STAGED_DIR}/{partition_dir(partition)}"
-    fs, path = _fs_path(table_uri, folder)
-    try:
-        found = fs.get_file_info(FileSelector(path, allow_not_found=True))
-    except (FileNotFoundError, OSError):
-        return 0
+    fs, folder, found = _staged_files(table_uri, partition)
     if not found:
         return 0
     # A run that committed this table left no strays here; one killed before its commit left all of its files.
@@ -279,6 +274,16 @@ def sweep_unreferenced(table_uri: str, partition: str, storage_options: dict[str
     return deleted
 
 
+def _staged_files(table_uri: str, partition: str) -> tuple[object, str, list]:
+    """The partition's staged folder (relative), its filesystem and the files in it ([] if none)."""
+    folder = f"{STAGED_DIR}/{partition_dir(partition)}"
+    fs, path = _fs_path(table_uri, folder)
+    try:
+        return fs, folder, fs.get_file_info(FileSelector(path, allow_not_found=True))
+    except (FileNotFoundError, OSError):
+        return fs, folder, []
+
+
 def _current_paths(dt: DeltaTable) -> set[str]:
     """The data files the table's current version references (relative paths)."""
     return set(pa.table(dt.get_add_actions(flatten=True))["path"].to_pylist())
@@ -288,10 +293,8 @@ def discard_run(table_uri: str, partition: str, run_id: str, version: int | None
     """Delete what `run_id` staged for the partition that the table (at `version`: the one this run
     committed) does not reference: a failed pass's files, or a chunk staged twice because its
     worker died after writing it and the task ran again elsewhere."""
-    fs, path = _fs_path(table_uri, f"{STAGED_DIR}/{partition_dir(partition)}")
-    try:
-        found = fs.get_file_info(FileSelector(path, allow_not_found=True))
-    except (FileNotFoundError, OSError):
+    fs, folder, found = _staged_files(table_uri, partition)
+    if not found:
         return 0
     try:
         current = _current_paths(
@@ -302,7 +305,7 @@ def discard_run(table_uri: str, partition: str, run_id: str, version: int | None
     deleted = 0
     for info in found:
         m = _NAME.search(info.base_name)
-        relative = f"{STAGED_DIR}/{partition_dir(partition)}/{info.base_name}"
+        relative = f"{folder}/{info.base_name}"
         if m and m["run"] == run_id[:8] and relative not in current:
             fs.delete_file(info.path)
             deleted += 1
