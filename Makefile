@@ -18,12 +18,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/dq-platform demo
 
+# --max-worker-restart=0: a test worker that dies fails the run at once, naming its test
+# (pytest-xdist 3.8 can wait forever for a replaced worker under --dist loadfile, xdist #784/#1323)
 test: lint
-	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not long"
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --max-worker-restart=0 -m "not long"
 
 # the long fault loops (issue #17): every kill point, rounds of concurrent ingests; CI runs them after `make test`
 test-long: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto --dist load -m long
+	$(BIN)/python -m pytest -q -n auto --dist load --max-worker-restart=0 -m long
 
 # ruff (lint + format check) and the import-linter layers of pyproject.toml
 lint: $(STAMP)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -272,6 +273,43 @@ def test_broker_restarted_mid_drain_loses_and_duplicates_nothing(
     for relpath, _ in landed:
         assert project.ingest(instance, "events_logs", project.landing / relpath).success
     assert sorted(published_messages(project)) == sorted(json.loads(x)["message"] for x in produced)
+
+
+_COMMIT_TIMED_OUT_THEN_BROKER_BACK = """
+import sys, time, types
+from dq_platform.io import kafka
+from dq_platform_tests.kafka_broker import Broker, tansu_binary
+
+broker = Broker(tansu_binary()).start()
+broker.create_topic("t", 1)
+broker.stop()
+stream = types.SimpleNamespace(topic="t", group_id=None, security_env={})
+kept = []
+try:
+    kafka._commit(broker.bootstrap, stream, "g", {0: 5}, 2.0)
+except kafka.KafkaStreamError as e:
+    kept.append(e)  # the error and its traceback stay alive, as a sensor's error report keeps them
+    print(e, flush=True)
+broker.start()
+time.sleep(6)
+broker.stop()
+print("alive")
+"""
+
+
+def test_a_timed_out_commit_does_not_abort_the_process_when_the_broker_comes_back(kafka_broker):
+    """librdkafka aborts a process holding an admin client whose request timed out once the broker
+    answers again (#4605; it took a CI test worker down). Run in a child: a regression is a failed
+    test, not a dead worker."""
+    out = subprocess.run(
+        [sys.executable, "-c", _COMMIT_TIMED_OUT_THEN_BROKER_BACK],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parents[1],
+    )
+    assert out.returncode == 0, out.stderr[-500:]
+    assert out.stdout.splitlines() == ["topic 't': commit failed (_TIMED_OUT)", "alive"]
 
 
 def test_replay_relands_a_range_as_tagged_files_without_touching_the_group(

@@ -164,22 +164,32 @@ def group_id(stream: KafkaStream, dataset: str) -> str:
 
 def _commit(bootstrap: str, stream: KafkaStream, group: str, offsets: dict[int, int], timeout: float) -> None:
     """Store the group's offsets through the admin API: it answers within `timeout`, where a consumer's
-    commit to a broker that went away blocks its close for ~40 s (librdkafka waits for the request)."""
+    commit to a broker that went away blocks its close for ~40 s (librdkafka waits for the request).
+
+    The admin client is destroyed before any error leaves: one kept alive after a timed-out request
+    (by the error's traceback, say) aborts the whole process when the broker answers again
+    (librdkafka #4605, `rd_kafka_enq_once_del_source_return` assertion; test_streams reproduces it).
+    """
     from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": bootstrap, **security_config(stream)}, logger=_QUIET)
     request = ConsumerGroupTopicPartitions(group, [TopicPartition(stream.topic, p, o) for p, o in offsets.items()])
+    failed: str | None = None
     try:
         for future in admin.alter_consumer_group_offsets([request], request_timeout=timeout).values():
             answer = future.result(timeout=timeout + 1)
-            failed = next((tp.error for tp in answer.topic_partitions if tp.error is not None), None)
-            if failed is not None:
-                raise KafkaStreamError(f"topic '{stream.topic}': commit failed ({failed.name()})")
+            error = next((tp.error for tp in answer.topic_partitions if tp.error is not None), None)
+            if error is not None:
+                failed = error.name()
     except KafkaException as e:
-        raise KafkaStreamError(f"topic '{stream.topic}': commit failed ({e.args[0].name()})") from None
+        failed = e.args[0].name()
     except TimeoutError:
-        raise KafkaStreamError(f"topic '{stream.topic}': commit failed (no answer within {timeout:g} s)") from None
+        failed = f"no answer within {timeout:g} s"
+    finally:
+        del admin  # the only reference: the handle and its threads end here, not at a later collection
+    if failed is not None:
+        raise KafkaStreamError(f"topic '{stream.topic}': commit failed ({failed})")
 
 
 def _consumer(bootstrap: str, group: str, stream: KafkaStream | None):
