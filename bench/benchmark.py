@@ -72,9 +72,9 @@ def one(rows: int, executor: str = "in_process") -> dict:
     import pyarrow.csv as pacsv
 
     from dq_platform.contract import load_contracts
+    from dq_platform.defs.file_runs import run_file
     from dq_platform.defs.partitions import register
     from dq_platform.io.warehouse import Warehouse
-    from dq_platform.ops.ingest import run_file
 
     os.environ.setdefault("DQ_MASKING_KEY", "benchmark-only-key-0123456789abcdef")
     base = WORK / f"run_{rows}"

@@ -165,10 +165,10 @@ def throughput(broker: Broker, records: int) -> dict:
     import dagster as dg
 
     from dq_platform.contract import load_contract
+    from dq_platform.defs.file_runs import run_file
     from dq_platform.defs.partitions import register
     from dq_platform.io import kafka
     from dq_platform.io.landing_zones import landing_zone
-    from dq_platform.ops.ingest import run_file
 
     os.environ.setdefault("DQ_MASKING_KEY", "bench-masking-key-0123456789abcdef")
     os.environ.pop("DQ_EVENTS_PG_URL", None)

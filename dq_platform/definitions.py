@@ -14,6 +14,7 @@ import dagster as dg
 from dq_platform import names, settings
 from dq_platform.alerts.sensors import build_alert_sensors, deliveries_spec
 from dq_platform.contract import load_contract_folder, model_catalog
+from dq_platform.defs.batch import build_batch_job
 from dq_platform.defs.broken import build_placeholder
 from dq_platform.defs.dataset import DatasetDefs, build_dataset
 from dq_platform.defs.extract import build_extract, is_pull_source
@@ -47,7 +48,7 @@ def build_definitions(
     return dg.Definitions.merge(
         *(d.definitions() for d in datasets),
         build_health(checks),
-        dg.Definitions(sensors=[build_file_sensor(c) for c in contracts], resources=resources),
+        _landing(datasets, resources),
         _alerting(datasets, contracts, {k for keys in checks.values() for k in keys}, warehouse),
         dg.Definitions(
             assets=[reports_spec], jobs=[rollback_job], sensors=[reports_after_success, reports_after_failure]
@@ -60,6 +61,13 @@ def build_definitions(
         # Kafka streams: <name>_stream_sensor drains batches into the landing zone and starts the pipeline
         dg.Definitions(sensors=[build_stream_sensor(c) for c in contracts if is_stream_source(c)]),
     )
+
+
+def _landing(datasets: list[DatasetDefs], resources: dict) -> dg.Definitions:
+    """A landing sensor per dataset, and the batch job it starts when several files wait (defs/batch.py)."""
+    batches = {d.contract.name: build_batch_job(d.contract) for d in datasets}
+    sensors = [build_file_sensor(d.contract, d.pipeline_job, batches[d.contract.name]) for d in datasets]
+    return dg.Definitions(jobs=list(batches.values()), sensors=sensors, resources=resources)
 
 
 def _alerting(datasets: list[DatasetDefs], contracts, check_keys: set, warehouse: Warehouse) -> dg.Definitions:

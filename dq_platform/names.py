@@ -120,6 +120,11 @@ def extract_schedule(dataset: str) -> str:
     return f"{extract_job(dataset)}_schedule"
 
 
+def batch_job(dataset: str) -> str:
+    """Several waiting files of the dataset in one run: each still gets its own pipeline run (defs/batch.py)."""
+    return f"{dataset}_batch"
+
+
 def maintenance_job(dataset: str) -> str:
     return f"{dataset}_maintenance"
 
@@ -224,6 +229,7 @@ AUTO_APPROVE_TAG = f"{REVIEW_TAG}auto_approve"
 REVIEW_RUN_TAG = f"{REVIEW_TAG}run_id"  # on a publish run: the review run whose approval it carries out
 HELD_RUN_TAG = f"{REVIEW_TAG}held_run"  # on a review run: the pipeline run that held the file
 WORKER_TAG = "dq/worker"  # host:pid:start of the process executing a run in place (CLI), for liveness checks
+BATCH_TAG = "dq/batch"  # a batch run and the pipeline runs it executed: the same key (defs/batch.py)
 ATTEMPT_TAG = "dq/attempt"  # 1 for a file's first run; n for the sensor's (n-1)th retry of an unfinished file
 REPORT_TAG = "dq/report/"  # dq/report/<kind>: where a run's reports were written
 REPORT_HTML_TAG = f"{REPORT_TAG}html"
@@ -249,6 +255,7 @@ REVIEW_KIND = "review"
 ROLLBACK_KIND = "rollback"
 EXTRACT_KIND = "extract"
 MAINTENANCE_KIND = "maintenance"
+BATCH_KIND = "batch"
 HEALTH_KIND = "health"
 HISTORY_CHECKS_KIND = "history_checks"
 MONITORING_KINDS = frozenset({HISTORY_CHECKS_KIND, HEALTH_KIND})  # runs the audit leaves out by default

@@ -195,6 +195,12 @@ VARIABLES: dict[str, Variable] = {
             "runtime",
         ),
         Variable("DQ_SENSOR_INTERVAL_SECONDS", "30", "how often the landing sensors tick", "runtime"),
+        Variable(
+            "DQ_BATCH_FILES",
+            "25",
+            "most new files of a dataset one run takes when several wait (each keeps its own pipeline run); 1: a run per file",
+            "runtime",
+        ),
         Variable("DQ_RETRY_ATTEMPTS", "3", "runs of a file whose run died before the sensor gives up on it", "runtime"),
         Variable(
             "DQ_RETRY_BACKOFF_SECONDS", "60", "wait before retrying a file whose run died; doubled per retry", "runtime"

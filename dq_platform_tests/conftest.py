@@ -99,7 +99,7 @@ class Project:
         return self.run(instance, dataset, source)
 
     def run(self, instance, dataset: str, source):
-        from dq_platform.ops.ingest import run_file
+        from dq_platform.defs.file_runs import run_file
 
         return run_file(
             instance, self.contracts[dataset], source, contracts_dir=self.contracts_dir, warehouse_root=self.warehouse

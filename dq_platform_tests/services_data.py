@@ -82,9 +82,9 @@ def _customers_with_canaries(contract, rows: int, seed: int):
 
 def build(root: Path) -> ServicesProject:
     """Run the small demo into `root` (a few seconds per file) and return where it is."""
+    from dq_platform.defs.file_runs import run_file
     from dq_platform.defs.partitions import register
     from dq_platform.demo.sample_data import generate, write_files
-    from dq_platform.ops.ingest import run_file
 
     contracts_dir = root / "contracts"
     contracts_dir.mkdir(parents=True)

@@ -21,8 +21,8 @@ import pytest
 
 from dq_platform.cli import main
 from dq_platform.contract import CONTRACTS_DIR
+from dq_platform.defs.file_runs import run_file
 from dq_platform.defs.partitions import register
-from dq_platform.ops.ingest import run_file
 from dq_platform_tests.conftest import PG_TEST_PASSWORD, REPO, Project, instance_env, open_instance
 from dq_platform_tests.test_pipeline import customer_frame
 

@@ -88,7 +88,13 @@ def test_dropped_files_flow_to_masked_through_the_daemon(tmp_path):
 
             audited = list_runs(instance, dataset="customers")
             assert {r.trigger for r in audited} == {"sensor:customers_landing_sensor"}
-            assert all(r.status == "SUCCESS" and r.rows_in == 40 and r.rows_published for r in audited)
+            files = [r for r in audited if r.partition != "-"]
+            assert len(files) == 2
+            assert all(r.status == "SUCCESS" and r.rows_in == 40 and r.rows_published for r in files)
+            # files ready in the same tick share one batch run (defs/batch.py): one more row, no rows of its own
+            batches = instance.get_runs(filters=dg.RunsFilter(job_name="customers_batch"))
+            assert len(audited) == 2 + len(batches) and all(b.status == dg.DagsterRunStatus.SUCCESS for b in batches)
+            assert {r.tags.get("dq/batch") for r in done} == ({batches[0].tags["dq/batch"]} if batches else {None})
         counts = Warehouse(root=str(warehouse)).row_counts("masked_customers")
         assert sorted(k.split("@")[0] for k in counts) == ["drop_1.csv", "drop_2.csv"]
         assert all(n > 0 for n in counts.values())

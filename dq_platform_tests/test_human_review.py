@@ -224,8 +224,8 @@ def test_auto_approve_publishes_without_waiting_and_says_why(how, make_project, 
     project = make_project(text + ("review: {auto_approve: true}\n" if how == "contract" else ""))
     if how == "environment":
         monkeypatch.setenv("DQ_REVIEW_AUTO_APPROVE", "1")
+    from dq_platform.defs.file_runs import run_file
     from dq_platform.defs.partitions import register
-    from dq_platform.ops.ingest import run_file
 
     source = register(
         instance,

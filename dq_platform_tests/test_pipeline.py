@@ -282,8 +282,8 @@ def test_a_column_missing_from_a_later_file_is_reported_as_missing_from_the_file
 def test_one_process_and_a_process_per_step_store_the_same_tables(project, instance, tmp_path):
     """The executors differ only in where steps run: every step reads its input chunks from the
     staged Delta files, in one process or in a process per step alike."""
+    from dq_platform.defs.file_runs import run_file
     from dq_platform.io.warehouse import Warehouse
-    from dq_platform.ops.ingest import run_file
 
     path = project.write_csv("customers/customers_a.csv", customer_frame(80, bad=4))
     contract = project.contracts["customers"]

@@ -128,6 +128,10 @@ def _close(executor: ProcessPoolExecutor) -> None:
                 process.kill()
             except Exception:  # already gone
                 pass
+        if thread is not None:
+            # unblocked, it now joins the processes, reading their exit statuses: let it finish first
+            # (a status read by two threads at once is lost to one of them as exit code 255)
+            thread.join(timeout=5)
 
 
 def shutdown(dask: bool = True) -> None:

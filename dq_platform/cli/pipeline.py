@@ -27,10 +27,10 @@ def _demo(args) -> int:
 
 def _ingest(args) -> int:
 
+    from dq_platform.defs.file_runs import run_file
     from dq_platform.defs.partitions import match_contract, register, registered_content
     from dq_platform.defs.run_state import file_state, mark_dead_run_failed
     from dq_platform.io import landing
-    from dq_platform.ops.ingest import run_file
     from dq_platform.ops.instance import open_instance
 
     settings.ensure_dagster_home()

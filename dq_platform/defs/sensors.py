@@ -14,9 +14,15 @@ A registered file is processed only once its newest run ended with a verdict (ru
 file whose run died is retried: up to DQ_RETRY_ATTEMPTS runs in all, the n-th retry
 DQ_RETRY_BACKOFF_SECONDS * 2**(n-1) after the last one ended; then the sensor gives up and logs
 an error (the dead runs' CRITICAL run-failure incident stays open, with its reminders).
+
+When several new files of a dataset are ready in one tick, they go to one batch run (up to
+DQ_BATCH_FILES each, defs/batch.py): the fixed cost of a run is paid once, and each file still gets
+its own pipeline run. A file a batch did not reach (its process died) is requested again alone.
 """
 
+import hashlib
 import json
+import math
 import time
 from pathlib import PurePosixPath
 
@@ -24,11 +30,12 @@ import dagster as dg
 
 from dq_platform import names, settings
 from dq_platform.contract import Contract
+from dq_platform.defs.batch import batch_files
 from dq_platform.defs.execution import execution_config
 from dq_platform.defs.layers import partitions_def
 from dq_platform.defs.partitions import registered_content, source_tags
 from dq_platform.defs.resources import LandingZoneResource
-from dq_platform.defs.run_state import FileRun, file_state, file_states, mark_dead_run_failed
+from dq_platform.defs.run_state import IN_PROGRESS, FileRun, file_state, file_states, mark_dead_run_failed
 from dq_platform.io.landing import SourceFile
 from dq_platform.io.landing_zones import LandingFile, LandingFileChanged, LandingZone, is_temporary
 
@@ -60,13 +67,26 @@ def _ready(zone: LandingZone, f: LandingFile, marker: str | None) -> bool:
     return zone.exists("_SUCCESS" if folder == "." else f"{folder}/_SUCCESS")
 
 
-def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
+def _batch_ended(instance: dg.DagsterInstance, dataset: str, batch: str) -> bool:
+    """Whether the batch run `batch` exists and ended (a file it did not reach then needs a run of its own)."""
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=names.batch_job(dataset), tags={names.BATCH_TAG: batch}), limit=1
+    )
+    return bool(records) and records[0].dagster_run.status not in IN_PROGRESS
+
+
+def build_file_sensor(contract: Contract, pipeline_job=None, batch_job=None) -> dg.SensorDefinition:
+    """`pipeline_job` and `batch_job` (the definitions' own): several ready files then share a batch run;
+    without them, a run per file."""
     parts = partitions_def(contract.name)
     marker = contract.source.ready_marker
+    batching = pipeline_job is not None and batch_job is not None
+    target = {"jobs": [pipeline_job, batch_job]} if batching else {"job_name": names.pipeline_job(contract.name)}
+    pipeline_name = names.pipeline_job(contract.name)
 
     @dg.sensor(
         name=names.landing_sensor(contract.name),
-        job_name=names.pipeline_job(contract.name),
+        **target,
         minimum_interval_seconds=sensor_interval_seconds(),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Starts {contract.name}_pipeline for each new file matching '{contract.source.pattern}' "
@@ -82,20 +102,38 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
         known = registered_content(context.instance, contract)
         now = time.time()
         requests: list[dg.RunRequest] = []
+        batch_size = max(settings.number("DQ_BATCH_FILES", int), 1) if batching else 1
+        fresh: list[tuple[str, dict]] = []  # new files this tick: batched at the end when several
+        batches_ended: dict[str, bool] = {}
         new_keys: list[str] = []
         notes: list[str] = []
         listed = set()
 
-        def request(key: str, item: dict, attempt: int) -> None:
-            inflight[key] = {**item, "at": now}
+        def planned() -> int:
+            return len(requests) + math.ceil(len(fresh) / batch_size)
+
+        def request(key: str, item: dict, attempt: int, alone: bool = False) -> None:
+            inflight[key] = {k: v for k, v in item.items() if k != "batch"} | {"at": now}
+            if attempt == 1 and batch_size > 1 and not alone:
+                fresh.append((key, inflight[key]))
+                return
             requests.append(
                 dg.RunRequest(
                     run_key=key if attempt == 1 else f"{key}#{attempt}",
+                    job_name=pipeline_name if batching else None,
                     partition_key=key,
                     run_config=execution_config(item["size"]),
                     tags={**item["tags"], names.TRIGGER_TAG: "sensor", names.ATTEMPT_TAG: str(attempt)},
                 )
             )
+
+        def batch_gone(item: dict) -> bool:
+            batch = item.get("batch")
+            if not batch:
+                return False
+            if batch not in batches_ended:
+                batches_ended[batch] = _batch_ended(context.instance, contract.name, batch)
+            return batches_ended[batch]
 
         def follow(key: str, item: dict, run: FileRun | None = None) -> str:
             """Decide on a registered file from its newest run: 'done', 'waiting' or 'requested'."""
@@ -112,6 +150,10 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
             if run.state == "none":  # registered, no run yet (or its request was lost): start it
                 if key not in inflight or now - inflight[key]["at"] > REQUEST_LOST_SECONDS:
                     request(key, item, 1)
+                    return "requested"
+                if batch_gone(inflight[key]):  # its batch ended without reaching it: a run of its own now
+                    context.log.warning(f"{item['relpath']}: its batch run ended before processing it; requested alone")
+                    request(key, item, 1, alone=True)
                     return "requested"
                 return "waiting"
             due, why = _retry_due(run, time.time())
@@ -130,7 +172,7 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
         # files whose run had not ended last tick: finished now, or died (retried with backoff, or given up)
         states = file_states(context.instance, contract.name, list(inflight))
         for key, item in list(inflight.items()):
-            if len(requests) >= MAX_RUNS_PER_TICK:
+            if planned() >= MAX_RUNS_PER_TICK:
                 break
             follow(key, item, states[key])
 
@@ -141,7 +183,7 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
             signature = [f.size, f.mtime]
             if handled.get(f.relpath) == signature:
                 continue
-            if len(requests) >= MAX_RUNS_PER_TICK:
+            if planned() >= MAX_RUNS_PER_TICK:
                 notes.append(f"{f.relpath}: deferred to the next tick ({MAX_RUNS_PER_TICK} runs per tick)")
                 continue
             if not _ready(zone, f, marker):
@@ -175,6 +217,25 @@ def build_file_sensor(contract: Contract) -> dg.SensorDefinition:
             known[source.content_id] = key
             new_keys.append(key)
             request(key, item, 1)
+        for start in range(0, len(fresh), batch_size):
+            chunk = fresh[start : start + batch_size]
+            if len(chunk) == 1:
+                key, item = chunk[0]
+                request(key, item, 1, alone=True)
+                continue
+            keys = [key for key, _ in chunk]
+            batch = "batch-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+            for _, item in chunk:
+                item["batch"] = batch
+            files = [{"partition": k, "relpath": i["relpath"], "size": i["size"], "tags": i["tags"]} for k, i in chunk]
+            requests.append(
+                dg.RunRequest(
+                    run_key=batch,
+                    job_name=names.batch_job(contract.name),
+                    run_config=batch_files(contract.name, files),
+                    tags={names.TRIGGER_TAG: "sensor", names.BATCH_TAG: batch},
+                )
+            )
         # files that disappeared are forgotten, so the cursor does not grow forever
         state = {
             "pending": {k: v for k, v in pending.items() if k in listed},

@@ -27,9 +27,9 @@ import dagster as dg
 from dq_platform import names, settings
 from dq_platform.contract import load_contracts
 from dq_platform.defs.extract import is_pull_source
+from dq_platform.defs.file_runs import RunOutcome, run_file
 from dq_platform.defs.partitions import register
 from dq_platform.demo.pull_sources import DemoPullSources, partition_source
-from dq_platform.ops.ingest import RunOutcome, run_file
 
 HISTORY_CHECKS = {
     names.ROW_COUNT_HISTORY_CHECK,

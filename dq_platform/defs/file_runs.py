@@ -1,8 +1,9 @@
-"""Run one registered file through its dataset's job now, in this process: `dq-platform ingest`.
+"""Run one registered file through its dataset's job now, in this process.
 
-The path shared by the CLI, the demo, the benchmark and tests (registering the file as a partition
-is defs/partitions.py). The run is recorded in the instance like a daemon-launched one, and its
-outcome (rows per layer, checks, the gate that held it, its reports) is summarized for the console.
+The path shared by `dq-platform ingest`, a batch run of several files (defs/batch.py), the demo, the
+benchmark and tests (registering the file as a partition is defs/partitions.py). The run is recorded
+in the instance like a daemon-launched one, and its outcome (rows per layer, checks, the gate that
+held it, its reports) is summarized for the console.
 """
 
 from __future__ import annotations
@@ -47,7 +48,30 @@ def run_file(
     extra_tags: dict[str, str] | None = None,
     executor: str = "in_process",
 ) -> RunOutcome:
-    """Materialize raw -> gold for one file's partition now, in this process, recorded in the instance.
+    """Materialize raw -> gold for one file's partition now, in this process, recorded in the instance."""
+    return run_partition(
+        instance,
+        contract,
+        source.partition_key,
+        {**source_tags(source), **(extra_tags or {})},
+        contracts_dir=contracts_dir,
+        warehouse_root=warehouse_root,
+        executor=executor,
+    )
+
+
+def run_partition(
+    instance: dg.DagsterInstance,
+    contract: Contract,
+    partition: str,
+    tags: dict[str, str],
+    *,
+    contracts_dir: str | Path,
+    warehouse_root: str,
+    executor: str = "in_process",
+) -> RunOutcome:
+    """Run the dataset's job for a registered partition with `tags` (the file's source tags and how
+    the run started), then write its reports.
 
     Runs through `dg.execute_job` (as the daemon's runs do), not `execute_in_process`, which
     would keep every step's output frame in memory until the run ends.
@@ -59,23 +83,18 @@ def run_file(
     )
     # The console shows warnings and errors only; every event still goes to the instance (the audit log).
     level = settings.get("DQ_LOG_LEVEL").upper()
-    # in_process: every step in this process (CLI, demo; the daemon's runs of files up to
-    # DQ_STEP_PROCESSES_ABOVE_MB). multiprocess: a process per step (bigger files).
+    # in_process: every step in this process (the default); multiprocess: a process per step
+    # (DQ_STEP_PROCESSES_ABOVE_MB, defs/execution.py).
     if executor not in ("in_process", "multiprocess"):
         raise ValueError(f"executor must be 'in_process' or 'multiprocess', not {executor!r}")
     config = {
         **run_config(process_per_step=executor == "multiprocess"),
         "loggers": {"console": {"config": {"log_level": level}}},
     }
-    # dq/worker: this process, so a run left STARTED by a killed CLI is recognized as dead (run_state.py)
-    tags = {
-        **source_tags(source),
-        **(extra_tags or {}),
-        names.PARTITION_TAG: source.partition_key,
-        names.WORKER_TAG: worker_tag(),
-    }
+    # dq/worker: this process, so a run left STARTED by a killed process is recognized as dead (run_state.py)
+    tags = {**tags, names.PARTITION_TAG: partition, names.WORKER_TAG: worker_tag()}
     result = dg.execute_job(job, instance, run_config=config, tags=tags, raise_on_error=False)
-    outcome = summarize(result, contract, source.partition_key, instance=instance)
+    outcome = summarize(result, contract, partition, instance=instance)
     from dq_platform.io.warehouse import Warehouse
     from dq_platform.reports.run_report import write_reports
 
