@@ -11,6 +11,10 @@ trade-off). Production mode (PostgreSQL) is unaffected.
 
 Only files under DAGSTER_HOME are touched: a SQLite database a pull source reads (SQLAlchemy too) keeps
 its own journal mode. WAL mode is stored in the file, so every later reader and writer uses it.
+
+The event log also built a new SQLAlchemy engine for every connection (~370 per small file's run:
+the engine, SQLAlchemy's first-connect dialect set-up, the disposal). `_reuse_engines` keeps one
+engine per database file instead (still no pooled connections: NullPool, as Dagster configures it).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import functools
 import os
 import re
 import sqlite3
+from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
 
 from dq_platform import settings
@@ -40,7 +46,54 @@ def tune_instance_sqlite() -> None:
     from sqlalchemy.engine import Engine
 
     event.listen(Engine, "connect", _on_connect)
+    _reuse_engines()
     _installed = True
+
+
+_ENGINES_KEPT = 32  # per storage: the index, the runs, and the newest runs' own event logs
+
+
+def _reuse_engines() -> None:
+    """SqliteEventLogStorage._connect with one engine per shard (database file) kept across calls.
+
+    Dagster's own builds an engine per call and disposes of it; with NullPool an engine holds no
+    connection between calls, so keeping it changes nothing but the cost. A Dagster without this
+    method (renamed in a later version) keeps its own behaviour."""
+    try:
+        from dagster._core.storage.event_log.sqlite import sqlite_event_log as module
+    except ImportError:  # pragma: no cover
+        return
+    storage = getattr(module, "SqliteEventLogStorage", None)
+    original = getattr(storage, "_connect", None)
+    if original is None or getattr(original, "_dq_reuses_engines", False):
+        return
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    timeout = getattr(module, "SQLITE_BUSY_TIMEOUT_SECONDS", 120)
+
+    @contextmanager
+    def _connect(self, shard: str):
+        with self._db_lock:
+            engines = self.__dict__.setdefault("_dq_engines", OrderedDict())
+            engine = engines.get(shard)
+            if engine is None:
+                conn_string = self.conn_string_for_shard(shard)
+                engine = create_engine(conn_string, poolclass=NullPool, connect_args={"timeout": timeout})
+                if shard not in self._initialized_dbs:
+                    self._initdb(engine)
+                    self._initialized_dbs.add(shard)
+                engines[shard] = engine
+                while len(engines) > _ENGINES_KEPT:
+                    engines.popitem(last=False)[1].dispose()
+            else:
+                engines.move_to_end(shard)
+            with engine.connect() as conn:
+                with conn.begin():
+                    yield conn
+
+    _connect._dq_reuses_engines = True
+    storage._connect = _connect
 
 
 @functools.lru_cache(maxsize=4)
