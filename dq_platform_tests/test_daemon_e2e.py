@@ -29,6 +29,10 @@ def test_dropped_files_flow_to_masked_through_the_daemon(tmp_path):
     home, landing, warehouse = tmp_path / "home", tmp_path / "landing", tmp_path / "warehouse"
     home.mkdir()
     (home / "dagster.yaml").write_text(render_instance_config(REPO / "dagster.yaml", env={}))  # embedded
+    # the storage's tables created once, as `dq-platform ui` does before it starts anything: the daemon
+    # and its code server creating a fresh SQLite schedule database at the same moment can both write
+    # its alembic revision (Dagster then refuses to load: "more than one head present")
+    dg.DagsterInstance.from_config(str(home)).dispose()
     # only the contract under test: every other shipped contract would add a sensor ticking every 2 s
     # (and pull sources a schedule) to the daemon's load without being part of this flow
     contracts = tmp_path / "contracts"

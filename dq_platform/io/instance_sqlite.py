@@ -12,9 +12,10 @@ trade-off). Production mode (PostgreSQL) is unaffected.
 Only files under DAGSTER_HOME are touched: a SQLite database a pull source reads (SQLAlchemy too) keeps
 its own journal mode. WAL mode is stored in the file, so every later reader and writer uses it.
 
-The event log also built a new SQLAlchemy engine for every connection (~370 per small file's run:
-the engine, SQLAlchemy's first-connect dialect set-up, the disposal). `_reuse_engines` keeps one
-engine per database file instead (still no pooled connections: NullPool, as Dagster configures it).
+The event log also built a new SQLAlchemy engine and SQLite connection for every use (~370 per small
+file's run: the engine, SQLAlchemy's first-connect set-up, and on closing the last connection to a WAL
+file a checkpoint). `_reuse_engines` keeps one engine per database file with one idle connection
+(an idle SQLite connection holds no lock, so other processes write as before).
 """
 
 from __future__ import annotations
@@ -50,15 +51,15 @@ def tune_instance_sqlite() -> None:
     _installed = True
 
 
-_ENGINES_KEPT = 32  # per storage: the index, the runs, and the newest runs' own event logs
+_ENGINES_KEPT = 16  # per storage: the index, the runs, and the newest runs' own event logs (an open file each)
 
 
 def _reuse_engines() -> None:
     """SqliteEventLogStorage._connect with one engine per shard (database file) kept across calls.
 
-    Dagster's own builds an engine per call and disposes of it; with NullPool an engine holds no
-    connection between calls, so keeping it changes nothing but the cost. A Dagster without this
-    method (renamed in a later version) keeps its own behaviour."""
+    Dagster's own builds an engine per call (NullPool) and disposes of it. Here the engine and one idle
+    connection stay; a transaction still begins and commits per call, so what other processes see is
+    unchanged. A Dagster without this method (renamed in a later version) keeps its own behaviour."""
     try:
         from dagster._core.storage.event_log.sqlite import sqlite_event_log as module
     except ImportError:  # pragma: no cover
@@ -68,7 +69,7 @@ def _reuse_engines() -> None:
     if original is None or getattr(original, "_dq_reuses_engines", False):
         return
     from sqlalchemy import create_engine
-    from sqlalchemy.pool import NullPool
+    from sqlalchemy.pool import QueuePool
 
     timeout = getattr(module, "SQLITE_BUSY_TIMEOUT_SECONDS", 120)
 
@@ -79,7 +80,13 @@ def _reuse_engines() -> None:
             engine = engines.get(shard)
             if engine is None:
                 conn_string = self.conn_string_for_shard(shard)
-                engine = create_engine(conn_string, poolclass=NullPool, connect_args={"timeout": timeout})
+                engine = create_engine(
+                    conn_string,
+                    poolclass=QueuePool,
+                    pool_size=1,  # the storage's lock lets one caller at a time use it
+                    max_overflow=2,
+                    connect_args={"timeout": timeout, "check_same_thread": False},
+                )
                 if shard not in self._initialized_dbs:
                     self._initdb(engine)
                     self._initialized_dbs.add(shard)
