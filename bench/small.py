@@ -625,6 +625,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--sensor-interval", type=int, default=2, help="DQ_SENSOR_INTERVAL_SECONDS of the daemon, default 2")
     args = p.parse_args(argv)
+    import signal
+
+    # SIGTERM (a `timeout`, a kill) unwinds like Ctrl-C: the daemons and the temporary checkout are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     trees: dict[str, Path] = {}
     prev = None
     if args.prev != "none":
