@@ -414,7 +414,11 @@ def start_daemon(tree: Path, proj: Path, interval: int, log: Path) -> tuple[subp
     """`dagster-daemon run` on the tree's workspace in its own session (stop_daemon stops the group),
     on the instance `dq-platform` renders for the project (the tree's dagster.yaml)."""
     env = {**_env(tree, proj), "DQ_SENSOR_INTERVAL_SECONDS": str(interval)}
-    render = "from dq_platform import settings; print(settings.ensure_dagster_home())"
+    # the instance's tables created before the daemon and its code server race to create them (dq-platform ui does too)
+    render = (
+        "import dagster as dg; from dq_platform import settings; home = settings.ensure_dagster_home(); "
+        "dg.DagsterInstance.from_config(str(home)).dispose(); print(home)"
+    )
     home = subprocess.run([sys.executable, "-c", render], cwd=proj, env=env, capture_output=True, text=True)
     if home.returncode != 0:
         raise SystemExit(f"instance of {proj}: {home.stderr[-2000:]}")
