@@ -1,3 +1,3 @@
-"""Operations the command line runs on the persistent instance: ingest a file now, read the audit log,
-prune it.
+"""Operations on the persistent instance: read the audit log, prune it, and the run launcher the
+daemon uses. (Running a file now is defs/file_runs.py: a batch run needs it too.)
 """
