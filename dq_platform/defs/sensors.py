@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from pathlib import PurePosixPath
 
 import dagster as dg
@@ -38,6 +39,12 @@ from dq_platform.defs.resources import LandingZoneResource
 from dq_platform.defs.run_state import IN_PROGRESS, FileRun, file_state, file_states, mark_dead_run_failed
 from dq_platform.io.landing import SourceFile
 from dq_platform.io.landing_zones import LandingFile, LandingFileChanged, LandingZone, is_temporary
+
+# Dagster re-creates a sensor that targets several jobs when it resolves them and passes `owners`
+# (None here) along, which it then reports as a beta parameter: noise in every run's console
+warnings.filterwarnings(
+    "ignore", message="Parameter `owners` of initializer `SensorDefinition", category=dg.BetaWarning
+)
 
 MAX_RUNS_PER_TICK = 25  # keeps a tick short when many files land at once; the rest follow next tick
 REQUEST_LOST_SECONDS = 300  # a requested run that does not exist after this long is requested again
