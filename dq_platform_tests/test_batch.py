@@ -157,8 +157,7 @@ def pair(tmp_path, monkeypatch):
             project = Project(tmp_path / label, CONTRACTS_DIR)
             requests = process(project, instance, batching)
             out[label] = (project, instance, requests, alerts(project, instance, tmp_path, monkeypatch, label))
-            yield_instance = instance
-            out[label] += (list_runs(yield_instance, limit=100),)
+            out[label] += (list_runs(instance, limit=100),)
             out[label] += ({name: (run, checks(instance, run.run_id)) for name, run in file_runs(instance).items()},)
     return out
 

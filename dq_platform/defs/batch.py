@@ -13,9 +13,9 @@ import dagster as dg
 
 from dq_platform import names, settings
 from dq_platform.contract import Contract
-from dq_platform.defs.execution import PROCESS_PER_STEP, execution_config
+from dq_platform.defs.execution import per_step_processes
 from dq_platform.defs.file_runs import run_partition
-from dq_platform.defs.run_state import file_state
+from dq_platform.defs.run_state import file_state, step_verdict
 from dq_platform.io.warehouse import Warehouse
 
 FILE_SCHEMA = {
@@ -67,7 +67,6 @@ def build_batch_job(contract: Contract) -> dg.JobDefinition:
                 names.TRIGGER_TAG: context.run.tags.get(names.TRIGGER_TAG, "sensor"),
                 names.ATTEMPT_TAG: str(before.attempts + 1),
             }
-            per_step = execution_config(item["size"])["execution"]["config"][PROCESS_PER_STEP]
             try:
                 out = run_partition(
                     context.instance,
@@ -76,17 +75,16 @@ def build_batch_job(contract: Contract) -> dg.JobDefinition:
                     tags,
                     contracts_dir=contracts_dir,
                     warehouse_root=warehouse.root,
-                    executor="multiprocess" if per_step else "in_process",
+                    executor="multiprocess" if per_step_processes(item["size"]) else "in_process",
                 )
             except Exception as e:  # noqa: BLE001 - the machinery failed for this file: the sensor retries it alone
                 unfinished += 1
                 context.log.error(f"{relpath}: {key} not processed ({type(e).__name__}); the sensor retries it")
                 rows.append((relpath, key, "-", "not processed"))
                 continue
-            after = file_state(context.instance, dataset, key)
             if out.success:
                 verdict = "published"
-            elif after.state == "done":
+            elif step_verdict(context.instance, out.run_id):  # failed on the data, not a crash
                 held += 1
                 verdict = f"held: {out.failed_gates[0]}" if out.failed_gates else "failed"
             else:

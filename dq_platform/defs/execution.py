@@ -36,7 +36,12 @@ def run_config(process_per_step: bool) -> dict:
 
 
 def execution_config(size: int | None = None) -> dict:
-    """Run config choosing the executor for a file of `size` bytes.
+    """Run config choosing the executor for a file of `size` bytes (`process_per_step`)."""
+    return run_config(per_step_processes(size))
+
+
+def per_step_processes(size: int | None = None) -> bool:
+    """Whether a file of `size` bytes runs each step in its own process.
 
     Every step runs in the run's process unless DQ_STEP_PROCESSES_ABOVE_MB is set and the file is
     larger. A process per step never pays in time (~3 s of interpreter start per step: at 100k rows
@@ -46,9 +51,9 @@ def execution_config(size: int | None = None) -> dict:
     """
     configured = settings.get("DQ_STEP_PROCESSES_ABOVE_MB")
     if not configured:
-        return run_config(False)
+        return False
     try:
         limit = float(configured) * 2**20
     except ValueError:
         raise ValueError(f"DQ_STEP_PROCESSES_ABOVE_MB must be a number of megabytes, not {configured!r}") from None
-    return run_config(size is not None and size > limit)
+    return size is not None and size > limit
