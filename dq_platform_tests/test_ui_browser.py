@@ -175,7 +175,8 @@ def _launch(page, button) -> str:
         if new:
             return re.search(r"/runs/([0-9a-f-]{36})$", new.pop())[1]
         time.sleep(0.5)
-    raise AssertionError("no run was launched")
+    dialogs = " | ".join(d.inner_text()[:500] for d in page.get_by_role("dialog").all())
+    raise AssertionError(f"no run was launched; dialogs on the page: {dialogs or 'none'}")
 
 
 def _wait_run(page, ui: UI, run_id: str, status: str) -> None:
@@ -241,7 +242,15 @@ def test_a_held_file_is_approved_from_the_ui_and_its_publish_run_succeeds(ui, pa
     page.get_by_text("No errors").first.wait_for()  # the scaffolded (default) config is valid
     page.get_by_placeholder("Partition").click()
     page.get_by_text(partition, exact=True).first.click()
-    review_run = _launch(page, page.get_by_role("button", name="Launch Run"))
+    # choosing a partition regenerates the config and tags, then validates them again; the button
+    # stays enabled for an instant before that starts (a click then launches without the partition)
+    page.get_by_text(f"partition: {partition}", exact=True).first.wait_for()
+    button = page.get_by_role("button", name="Launch Run")
+    deadline = time.monotonic() + RUN_TIMEOUT / 1000
+    while not (button.is_enabled() and not page.get_by_text("Generating configuration...").first.is_visible()):
+        assert time.monotonic() < deadline, "the launchpad never validated the partition's config"
+        time.sleep(0.3)
+    review_run = _launch(page, button)
     _wait_run(page, ui, review_run, "Success")
     # the publisher sensor launches customers_publish for the partition
     _open(page, f"{ui.url}/locations/{LOCATION}/jobs/customers_publish/runs", "customers_publish")
