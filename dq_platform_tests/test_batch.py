@@ -151,6 +151,7 @@ def alerts(project: Project, instance, tmp_path, monkeypatch, label: str) -> lis
 @pytest.fixture
 def pair(tmp_path, monkeypatch):
     """The same files through a run per file (`single`) and through one batch run (`batch`)."""
+    monkeypatch.setattr("os.cpu_count", lambda: 1)  # one run at a time: the three files share one batch
     out = {}
     for label, batching in (("single", False), ("batch", True)):
         with dg.instance_for_test() as instance:
@@ -219,7 +220,8 @@ def test_a_batch_run_gives_each_file_what_a_run_of_its_own_gives(pair):
     assert not any(names.batch_job("customers") in line for line in batch_alerts)
 
 
-def test_a_file_the_batch_did_not_reach_is_requested_alone(project, instance):
+def test_a_file_the_batch_did_not_reach_is_requested_alone(project, instance, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 1)  # one batch for the three files
     sensor = sensor_for(project, True)
     land(project)
     _, cursor = tick(sensor, project, instance, None)
@@ -250,3 +252,30 @@ def test_one_ready_file_gets_a_run_of_its_own_and_batching_can_be_turned_off(pro
     _, cursor = tick(sensor, project, instance, cursor)
     requests, _ = tick(sensor, project, instance, cursor)
     assert [r.job_name for r in requests] == [names.pipeline_job("customers")] * 3
+
+
+@pytest.mark.parametrize(
+    ("limit", "cores", "files", "sizes"), [(2, 2, 6, [3, 3]), (2, 2, 3, [2, 1]), (8, 2, 6, [3, 3]), (2, 1, 6, [6])]
+)
+def test_a_burst_of_files_is_spread_over_as_many_batch_runs_as_run_at_once(
+    project, monkeypatch, limit, cores, files, sizes
+):
+    """Files ready together go to one batch per run the instance starts at once (at most the cores),
+    so a burst of small files keeps every core busy; a batch of one is a plain run."""
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    contract = project.contracts["customers"]
+    for i in range(files):
+        frame = generate(contract, rows=20, seed=50 + i, bad_fraction=0.0, id_offset=i * 100).frame
+        project.write_csv(f"customers/burst_{i}.csv", frame)
+    sensor = sensor_for(project, True)
+    with dg.instance_for_test(overrides={"concurrency": {"runs": {"max_concurrent_runs": limit}}}) as instance:
+        _, cursor = tick(sensor, project, instance, None)
+        requests, _ = tick(sensor, project, instance, cursor)
+    got = [
+        len(r.run_config["ops"][op_name("customers")]["config"]["files"])
+        if r.job_name == names.batch_job("customers")
+        else 1
+        for r in requests
+    ]
+    assert got == sizes
+    assert sum(got) == files and len({r.partition_key for r in requests if r.partition_key}) == got.count(1)

@@ -164,7 +164,7 @@ def test_instance_config_is_one_variable_away_and_never_holds_a_secret(monkeypat
 
     template = REPO / "dagster.yaml"
     embedded = yaml.safe_load(render_instance_config(template, {}))
-    assert "storage" not in embedded and embedded["concurrency"]["runs"]["max_concurrent_runs"] == 1
+    assert "storage" not in embedded and embedded["concurrency"]["runs"]["max_concurrent_runs"] == 2
     url = yaml.safe_load(render_instance_config(template, {"DAGSTER_PG_URL": "postgresql://u:secret@h/db"}))
     assert url["storage"] == {"postgres": {"postgres_url": {"env": "DAGSTER_PG_URL"}}}
     assert url["run_coordinator"]["class"] == "QueuedRunCoordinator"

@@ -57,7 +57,8 @@ def test_dead_worker_is_failed_the_queue_moves_and_the_file_is_retried(tmp_path)
     home.mkdir()
     config = yaml.safe_load(render_instance_config(REPO / "dagster.yaml", env={}))  # embedded, as the CLI writes it
     assert config["run_monitoring"]["enabled"] and "MonitoredRunLauncher" in config["run_launcher"]["class"]
-    assert config["concurrency"]["runs"]["max_concurrent_runs"] == 1
+    # one run at a time (the embedded default starts two): the second file's run must queue behind the dead one
+    config["concurrency"]["runs"]["max_concurrent_runs"] = 1
     config["run_monitoring"]["poll_interval_seconds"] = POLL_SECONDS
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     point = "write:raw_customers:begin"

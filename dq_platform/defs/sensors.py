@@ -23,6 +23,7 @@ its own pipeline run. A file a batch did not reach (its process died) is request
 import hashlib
 import json
 import math
+import os
 import time
 import warnings
 from pathlib import PurePosixPath
@@ -82,6 +83,14 @@ def _batch_ended(instance: dg.DagsterInstance, dataset: str, batch: str) -> bool
     return bool(records) and records[0].dagster_run.status not in IN_PROGRESS
 
 
+def run_lanes(instance: dg.DagsterInstance) -> int:
+    """How many runs the instance starts at once, at most the cores here: new files are spread over
+    that many batch runs, so a burst of small files uses every core (1 without a run queue)."""
+    queue = instance.get_concurrency_config().run_queue_config
+    limit = queue.max_concurrent_runs if queue is not None else 1
+    return max(1, min(limit if limit > 0 else 1, os.cpu_count() or 1))
+
+
 def build_file_sensor(contract: Contract, pipeline_job=None, batch_job=None) -> dg.SensorDefinition:
     """`pipeline_job` and `batch_job` (the definitions' own): several ready files then share a batch run;
     without them, a run per file."""
@@ -116,8 +125,14 @@ def build_file_sensor(contract: Contract, pipeline_job=None, batch_job=None) -> 
         notes: list[str] = []
         listed = set()
 
+        lanes = run_lanes(context.instance) if batch_size > 1 else 1
+
+        def per_batch() -> int:  # at least one batch per lane, none above DQ_BATCH_FILES, sizes even
+            batches = max(min(lanes, len(fresh)), math.ceil(len(fresh) / batch_size), 1)
+            return max(1, math.ceil(len(fresh) / batches))
+
         def planned() -> int:
-            return len(requests) + math.ceil(len(fresh) / batch_size)
+            return len(requests) + math.ceil(len(fresh) / per_batch())
 
         def request(key: str, item: dict, attempt: int, alone: bool = False) -> None:
             inflight[key] = {k: v for k, v in item.items() if k != "batch"} | {"at": now}
@@ -224,8 +239,9 @@ def build_file_sensor(contract: Contract, pipeline_job=None, batch_job=None) -> 
             known[source.content_id] = key
             new_keys.append(key)
             request(key, item, 1)
-        for start in range(0, len(fresh), batch_size):
-            chunk = fresh[start : start + batch_size]
+        size = per_batch()
+        for start in range(0, len(fresh), size):
+            chunk = fresh[start : start + size]
             if len(chunk) == 1:
                 key, item = chunk[0]
                 request(key, item, 1, alone=True)
