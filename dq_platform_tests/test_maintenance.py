@@ -2,6 +2,7 @@
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
@@ -156,3 +157,36 @@ def test_vacuum_removes_uncommitted_files_once_older_than_retention(tmp_path):
     assert len(removed) == 1 and not strays[0].exists()
     assert w.read("masked_t").sort_values("x")["x"].tolist() == before == [1, 2, 3]
     assert sizes(w, "masked_t")["stored_files"] == 2
+
+
+def test_tables_checkpoint_every_ten_commits_and_maintenance_gives_older_tables_that_too(tmp_path):
+    """Opening a table replays its JSON commits since the last checkpoint: every table the platform
+    creates (a partition write, a whole-table write, a staged commit) checkpoints every 10 commits;
+    a table created before that gets the property from the maintenance job, once."""
+    from pathlib import Path
+
+    from dq_platform.io import staging
+
+    w = Warehouse(root=str(tmp_path))
+    for i in range(11):
+        w.write("raw_t", frame([i]), partition=f"p{i % 3}", run_id=f"run-{i}")
+        w.write("gold_t", frame([i]), partition=None, run_id=f"run-{i}")
+    uri = w.table_uri("staged_t")
+    for i in range(11):
+        data = pa.table({"x": pa.array([i], pa.int64())})
+        staged = [staging.stage(uri, data, partition="p", run_id=f"run-s{i:02d}-x", chunk=0)]
+        staging.commit_partition(
+            uri, staged, data.schema, partition="p", metadata={}, storage_options=None, table_name="staged_t"
+        )
+    for table in ("raw_t", "gold_t", "staged_t"):
+        dt = w.table(table)
+        assert dt.metadata().configuration == staging.TABLE_PROPERTIES, table
+        assert dt.version() >= 10 and (Path(w.table_uri(table)) / "_delta_log" / "_last_checkpoint").exists(), table
+
+    write_deltalake(w.table_uri("old_t"), frame([1]), mode="overwrite")  # as a table made before the property
+    assert "delta.checkpointInterval" not in w.table("old_t").metadata().configuration
+    meta = maintain(w, "old_t", Maintenance(), run_id="maint-run")
+    assert meta["checkpoint_interval_set"] is True
+    assert w.table("old_t").metadata().configuration == staging.TABLE_PROPERTIES
+    assert maintain(w, "old_t", Maintenance(), run_id="maint-run")["checkpoint_interval_set"] is False
+    assert w.read("old_t")["x"].tolist() == [1]

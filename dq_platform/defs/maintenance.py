@@ -15,6 +15,7 @@ from deltalake import CommitProperties
 from dq_platform import names
 from dq_platform.contract import Contract, Maintenance, modeling_tables
 from dq_platform.io.files import filesystem
+from dq_platform.io.staging import TABLE_PROPERTIES
 from dq_platform.io.warehouse import Warehouse
 
 ZORDERED_PREFIXES = ("cleaned_", "masked_")  # the tables that keep the contract's columns as declared
@@ -84,8 +85,19 @@ def vacuum(warehouse: Warehouse, table: str, retention_hours: int, run_id: str) 
     )
 
 
+def keep_checkpoints(warehouse: Warehouse, table: str, run_id: str) -> bool:
+    """Give a table created before TABLE_PROPERTIES (a checkpoint every 10 commits) those properties;
+    whether it needed them."""
+    dt = warehouse.table(table)
+    if all(dt.metadata().configuration.get(k) == v for k, v in TABLE_PROPERTIES.items()):
+        return False
+    dt.alter.set_table_properties(TABLE_PROPERTIES, commit_properties=_commit(dt, run_id))
+    return True
+
+
 def maintain(warehouse: Warehouse, table: str, settings: Maintenance, run_id: str) -> dict:
-    """Optimize then vacuum one table; sizes before/after and what each step did."""
+    """Table properties, then optimize then vacuum one table; sizes before/after and what each step did."""
+    properties_set = keep_checkpoints(warehouse, table, run_id)
     before = sizes(warehouse, table)
     metrics, zordered = optimize(warehouse, table, settings.zorder, run_id)
     removed = vacuum(warehouse, table, settings.vacuum_retention_hours, run_id)
@@ -98,6 +110,7 @@ def maintain(warehouse: Warehouse, table: str, settings: Maintenance, run_id: st
         "zorder_columns": ", ".join(zordered) or "-",
         "files_deleted_by_vacuum": len(removed),
         "vacuum_retention_hours": settings.vacuum_retention_hours,
+        "checkpoint_interval_set": properties_set,
     }
 
 

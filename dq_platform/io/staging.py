@@ -53,6 +53,13 @@ class Staged:
     mtime_ms: int
 
 
+# The Delta table properties of every table this project creates: a checkpoint every 10 commits
+# (Spark's default; delta-rs's is 100). Opening a table replays every JSON commit since its last
+# checkpoint (measured: 20 ms at 51 versions, 5 ms after a checkpoint), and one small file's run
+# opens its tables about 40 times. Tables created before this get it from the maintenance job.
+TABLE_PROPERTIES = {"delta.checkpointInterval": "10"}
+
+
 def delta_storage_options(root: str) -> dict[str, str] | None:
     """deltalake's options for a table root: the standard AWS variables for s3:// (endpoint for
     S3-compatible stores), conditional puts for safe concurrent commits, server-side encryption."""
@@ -205,6 +212,7 @@ def commit_partition(
                     adds,
                     mode="error",
                     partition_by=[PARTITION],
+                    configuration=TABLE_PROPERTIES,
                     storage_options=storage_options,
                     commit_properties=props,
                 )

@@ -20,7 +20,7 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from dq_platform import faults
 from dq_platform.engine.rules import PARTITION
 from dq_platform.io.frames import from_arrow, to_arrow
-from dq_platform.io.staging import delta_storage_options
+from dq_platform.io.staging import TABLE_PROPERTIES, delta_storage_options
 
 
 def _sql_literal(value: str) -> str:
@@ -110,6 +110,7 @@ class Warehouse(dg.ConfigurableResource):
         kwargs = dict(
             mode="overwrite",
             schema_mode="merge" if partition is not None else "overwrite",
+            configuration=TABLE_PROPERTIES,  # applied when the write creates the table
             commit_properties=CommitProperties(custom_metadata=meta),
             storage_options=self.storage_options(),
         )
@@ -172,6 +173,7 @@ class Warehouse(dg.ConfigurableResource):
                     _fault_stream(data, f"write:{table}:inside"),
                     mode="overwrite",
                     schema_mode="overwrite",
+                    configuration=TABLE_PROPERTIES,
                     commit_properties=props,
                     storage_options=None if dt is not None else self.storage_options(),
                 )
@@ -205,7 +207,9 @@ class Warehouse(dg.ConfigurableResource):
         recomputes from fresh reads (no blind retry: a result computed from stale reads never wins).
         """
         meta = {"dagster_run_id": run_id, "dagster_partition": "", **(extra_metadata or {})}
-        kwargs = dict(mode="overwrite", commit_properties=CommitProperties(custom_metadata=meta))
+        kwargs = dict(
+            mode="overwrite", configuration=TABLE_PROPERTIES, commit_properties=CommitProperties(custom_metadata=meta)
+        )
         if predicate is not None:
             kwargs.update(predicate=predicate, schema_mode="merge")
         else:
@@ -229,6 +233,7 @@ class Warehouse(dg.ConfigurableResource):
                 self.table_uri(table),
                 to_arrow(like.head(0)),
                 mode="error",
+                configuration=TABLE_PROPERTIES,
                 commit_properties=CommitProperties(custom_metadata=meta),
                 storage_options=self.storage_options(),
             )
