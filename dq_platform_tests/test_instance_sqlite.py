@@ -1,0 +1,57 @@
+"""The embedded instance's SQLite tuning (io/instance_sqlite.py) on real Dagster storages."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import dagster as dg
+import pytest
+from alembic.script import ScriptDirectory
+from dagster._core.storage.runs.sqlite import sqlite_run_storage
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+
+from dq_platform.io.instance_sqlite import tune_instance_sqlite
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    tune_instance_sqlite()
+    return tmp_path
+
+
+def test_migration_heads_are_read_once_and_each_database_revision_every_time(home, monkeypatch):
+    DagsterSqliteStorage.from_local(str(home))  # creates the databases
+    loads = []
+    original = ScriptDirectory.from_config.__func__
+
+    def counted(cls, config):
+        loads.append(config.get_main_option("script_location"))
+        return original(cls, config)
+
+    monkeypatch.setattr(ScriptDirectory, "from_config", classmethod(counted))
+    for _ in range(5):  # what a code server does per sensor evaluation
+        DagsterSqliteStorage.from_local(str(home))
+    assert len(loads) == len(set(loads)) <= 3  # at most once per script folder (run, event log, schedule)
+
+    storage = DagsterSqliteStorage.from_local(str(home))
+    db, head = storage.run_storage.alembic_version()
+    assert db == head and head is not None
+    runs_db = home / "history" / "runs.db"
+    with sqlite3.connect(runs_db) as conn:  # a database left at an older revision is still seen as such
+        conn.execute("UPDATE alembic_version SET version_num = 'older'")
+    db, head_again = DagsterSqliteStorage.from_local(str(home)).run_storage.alembic_version()
+    assert (db, head_again) == ("older", head)
+    assert sqlite_run_storage.check_alembic_revision.__module__ == "dq_platform.io.instance_sqlite"
+
+
+def test_the_instance_databases_are_in_wal(home):
+    with dg.DagsterInstance.get() as instance:
+        assert dg.materialize([dg.asset(name="a")(lambda: 1)], instance=instance).success
+    for path in (
+        home / "history" / "runs.db",
+        home / "history" / "runs" / "index.db",
+        home / "schedules" / "schedules.db",
+    ):
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal", path
