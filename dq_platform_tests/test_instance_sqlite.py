@@ -55,3 +55,27 @@ def test_the_instance_databases_are_in_wal(home):
     ):
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal", path
+
+
+def test_run_and_schedule_storages_keep_one_engine_and_other_processes_see_each_commit(home):
+    import subprocess
+    import sys
+
+    with dg.DagsterInstance.get() as instance:
+        assert dg.materialize([dg.asset(name="a")(lambda: 1)], instance=instance).success
+        runs, schedules = instance.run_storage, instance.schedule_storage
+        engines = (runs._dq_engine, schedules._dq_engine)
+        for _ in range(3):
+            instance.get_runs()
+            instance.all_instigator_state()
+        assert (runs._dq_engine, schedules._dq_engine) == engines  # not rebuilt per call
+        # another process writes a run while this one holds its idle connections: seen at once, and back
+        other = (
+            "import dagster as dg\n"
+            "with dg.DagsterInstance.get() as i:\n"
+            "    assert len(i.get_runs()) == 1\n"
+            "    assert dg.materialize([dg.asset(name='b')(lambda: 2)], instance=i).success\n"
+        )
+        done = subprocess.run([sys.executable, "-c", other], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert sorted(r.job_name for r in instance.get_runs()) == ["__ephemeral_asset_job__"] * 2

@@ -131,6 +131,48 @@ def _reuse_engines() -> None:
 
     _connect._dq_reuses_engines = True
     storage._connect = _connect
+    _reuse_single_engines(timeout)
+
+
+def _reuse_single_engines(timeout: float) -> None:
+    """The run and schedule storages' `connect` with one engine per storage object kept across calls
+    (Dagster's builds and disposes of one per call, like the event log's: a daemon's sensor loop and
+    a run's status updates connect hundreds of times a minute). A transaction per call, as before."""
+    import threading
+
+    from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+    from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import QueuePool
+
+    lock = threading.Lock()
+
+    def engine_of(self):
+        engine = self.__dict__.get("_dq_engine")
+        if engine is None:
+            with lock:
+                engine = self.__dict__.get("_dq_engine")
+                if engine is None:
+                    engine = self.__dict__["_dq_engine"] = create_engine(
+                        self._conn_string,
+                        poolclass=QueuePool,
+                        pool_size=1,  # one idle connection kept; threads beyond it get their own
+                        max_overflow=8,
+                        connect_args={"timeout": timeout, "check_same_thread": False},
+                    )
+        return engine
+
+    @contextmanager
+    def connect(self):
+        with engine_of(self).connect() as conn:
+            with conn.begin():
+                yield conn
+
+    connect._dq_reuses_engines = True
+    for cls in (SqliteRunStorage, SqliteScheduleStorage):
+        original = cls.__dict__.get("connect")
+        if original is not None and not getattr(original, "_dq_reuses_engines", False):
+            cls.connect = connect
 
 
 @functools.lru_cache(maxsize=4)
