@@ -15,9 +15,10 @@ file whose run died is retried: up to DQ_RETRY_ATTEMPTS runs in all, the n-th re
 DQ_RETRY_BACKOFF_SECONDS * 2**(n-1) after the last one ended; then the sensor gives up and logs
 an error (the dead runs' CRITICAL run-failure incident stays open, with its reminders).
 
-When several new files of a dataset are ready in one tick, they go to one batch run (up to
-DQ_BATCH_FILES each, defs/batch.py): the fixed cost of a run is paid once, and each file still gets
-its own pipeline run. A file a batch did not reach (its process died) is requested again alone.
+When several new files of a dataset are ready in one tick, they go to batch runs (up to
+DQ_BATCH_FILES each, defs/batch.py; one per run the instance starts at once, at most the cores):
+the fixed cost of a run is paid once per batch, and each file still gets its own pipeline run. A
+file a batch did not reach (its process died) is requested again alone.
 """
 
 import hashlib

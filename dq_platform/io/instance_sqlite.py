@@ -24,6 +24,7 @@ import functools
 import os
 import re
 import sqlite3
+import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,9 +68,10 @@ def _cache_alembic_heads() -> None:
 
     original = sql.check_alembic_revision
     heads: dict[str, str | None] = {}
+    lock = getattr(sql, "_alembic_lock", None) or threading.Lock()  # Dagster's, shared with its migrations
 
     def check_alembic_revision(alembic_config, conn):
-        with sql._alembic_lock:
+        with lock:
             db_revision = MigrationContext.configure(conn).get_current_revision()
             where = alembic_config.get_main_option("script_location")
             if where not in heads:
@@ -138,8 +140,6 @@ def _reuse_single_engines(timeout: float) -> None:
     """The run and schedule storages' `connect` with one engine per storage object kept across calls
     (Dagster's builds and disposes of one per call, like the event log's: a daemon's sensor loop and
     a run's status updates connect hundreds of times a minute). A transaction per call, as before."""
-    import threading
-
     from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
     from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
     from sqlalchemy import create_engine
