@@ -48,6 +48,7 @@ def tune_instance_sqlite() -> None:
 
     event.listen(Engine, "connect", _on_connect)
     _reuse_engines()
+    _reuse_single_engines()
     _cache_alembic_heads()
     _installed = True
 
@@ -86,6 +87,24 @@ def _cache_alembic_heads() -> None:
 _ENGINES_KEPT = 16  # per storage: the index, the runs, and the newest runs' own event logs (an open file each)
 
 
+def _kept_engine(conn_string: str, max_overflow: int):
+    """An engine that keeps one idle SQLite connection between calls (an idle connection holds no
+    lock, so other processes write as before); callers beyond it at once get connections of their own.
+    Dagster's busy timeout."""
+    from dagster._core.storage.event_log.sqlite import sqlite_event_log
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import QueuePool
+
+    timeout = getattr(sqlite_event_log, "SQLITE_BUSY_TIMEOUT_SECONDS", 120)
+    return create_engine(
+        conn_string,
+        poolclass=QueuePool,
+        pool_size=1,
+        max_overflow=max_overflow,
+        connect_args={"timeout": timeout, "check_same_thread": False},
+    )
+
+
 def _reuse_engines() -> None:
     """SqliteEventLogStorage._connect with one engine per shard (database file) kept across calls.
 
@@ -100,10 +119,6 @@ def _reuse_engines() -> None:
     original = getattr(storage, "_connect", None)
     if original is None or getattr(original, "_dq_reuses_engines", False):
         return
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import QueuePool
-
-    timeout = getattr(module, "SQLITE_BUSY_TIMEOUT_SECONDS", 120)
 
     @contextmanager
     def _connect(self, shard: str):
@@ -111,14 +126,8 @@ def _reuse_engines() -> None:
             engines = self.__dict__.setdefault("_dq_engines", OrderedDict())
             engine = engines.get(shard)
             if engine is None:
-                conn_string = self.conn_string_for_shard(shard)
-                engine = create_engine(
-                    conn_string,
-                    poolclass=QueuePool,
-                    pool_size=1,  # the storage's lock lets one caller at a time use it
-                    max_overflow=2,
-                    connect_args={"timeout": timeout, "check_same_thread": False},
-                )
+                # the storage's lock lets one caller at a time use it
+                engine = _kept_engine(self.conn_string_for_shard(shard), max_overflow=2)
                 if shard not in self._initialized_dbs:
                     self._initdb(engine)
                     self._initialized_dbs.add(shard)
@@ -133,17 +142,14 @@ def _reuse_engines() -> None:
 
     _connect._dq_reuses_engines = True
     storage._connect = _connect
-    _reuse_single_engines(timeout)
 
 
-def _reuse_single_engines(timeout: float) -> None:
+def _reuse_single_engines() -> None:
     """The run and schedule storages' `connect` with one engine per storage object kept across calls
     (Dagster's builds and disposes of one per call, like the event log's: a daemon's sensor loop and
     a run's status updates connect hundreds of times a minute). A transaction per call, as before."""
     from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
     from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import QueuePool
 
     lock = threading.Lock()
 
@@ -152,14 +158,8 @@ def _reuse_single_engines(timeout: float) -> None:
         if engine is None:
             with lock:
                 engine = self.__dict__.get("_dq_engine")
-                if engine is None:
-                    engine = self.__dict__["_dq_engine"] = create_engine(
-                        self._conn_string,
-                        poolclass=QueuePool,
-                        pool_size=1,  # one idle connection kept; threads beyond it get their own
-                        max_overflow=8,
-                        connect_args={"timeout": timeout, "check_same_thread": False},
-                    )
+                if engine is None:  # no storage lock here: threads beyond the idle connection get their own
+                    engine = self.__dict__["_dq_engine"] = _kept_engine(self._conn_string, max_overflow=8)
         return engine
 
     @contextmanager
