@@ -119,6 +119,22 @@ def test_a_file_still_being_written_is_not_picked_up(zone, instance):
     assert req.tags["dq/size"] == str(len(CSV))
 
 
+def test_a_file_unchanged_for_a_whole_interval_is_not_made_to_wait_another_tick(tmp_path, instance, monkeypatch):
+    """Already settled when first listed (its mtime older than the sensor interval): requested at once;
+    a file written just now still waits a tick."""
+    monkeypatch.setenv("DQ_SENSOR_INTERVAL_SECONDS", "30")
+    zone = Landing("local", tmp_path, None)
+    ticker = Ticker(CONTRACTS["customers"], instance, zone.uri)
+    zone.put("customers/old.csv", CSV)
+    zone.put("customers/new.csv", CSV + b"3,Cy\n")
+    old = time.time() - 31
+    os.utime(zone.root / "customers" / "old.csv", (old, old))
+    (req,) = ticker.tick().run_requests  # new.csv is not among them: it waits
+    assert req.partition_key.startswith("old.csv@")
+    (req,) = ticker.tick().run_requests
+    assert req.partition_key.startswith("new.csv@")
+
+
 def test_only_the_contracts_own_files(zone, instance):
     ticker = Ticker(CONTRACTS["customers"], instance, zone.uri)
     zone.put("sales/sales_1.csv", CSV)

@@ -108,7 +108,11 @@ def build_file_sensor(contract: Contract, pipeline_job=None, batch_job=None) -> 
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Starts {contract.name}_pipeline for each new file matching '{contract.source.pattern}' "
         f"in the landing zone, once it is complete"
-        + (f" (its {marker} marker exists)." if marker else " (size and mtime stable over two ticks)."),
+        + (
+            f" (its {marker} marker exists)."
+            if marker
+            else " (size and mtime unchanged for a whole sensor interval: over two ticks, or an older mtime)."
+        ),
     )
     def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZoneResource) -> dg.SensorResult:
         zone = landing.zone()
@@ -127,6 +131,7 @@ def build_file_sensor(contract: Contract, pipeline_job=None, batch_job=None) -> 
         listed = set()
 
         lanes = run_lanes(context.instance) if batch_size > 1 else 1
+        interval = sensor_interval_seconds()
 
         def per_batch() -> int:  # at least one batch per lane, none above DQ_BATCH_FILES, sizes even
             batches = max(min(lanes, len(fresh)), math.ceil(len(fresh) / batch_size), 1)
@@ -212,7 +217,9 @@ def build_file_sensor(contract: Contract, pipeline_job=None, batch_job=None) -> 
             if not _ready(zone, f, marker):
                 notes.append(f"{f.relpath}: waiting for its {marker} marker")
                 continue
-            if marker is None and pending.get(f.relpath) != signature:
+            # settled: unchanged over a whole interval, seen on two ticks or told by an mtime that old
+            # (a file already waiting when the sensor first lists it does not wait one more tick)
+            if marker is None and pending.get(f.relpath) != signature and now - f.mtime < interval:
                 pending[f.relpath] = signature
                 notes.append(f"{f.relpath}: new or still changing; waiting one tick for size and mtime to settle")
                 continue
