@@ -79,3 +79,46 @@ def test_run_and_schedule_storages_keep_one_engine_and_other_processes_see_each_
         done = subprocess.run([sys.executable, "-c", other], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
         assert sorted(r.job_name for r in instance.get_runs()) == ["__ephemeral_asset_job__"] * 2
+
+
+def test_each_runs_event_log_is_stamped_at_head_without_loading_the_scripts_again(home, monkeypatch):
+    with dg.DagsterInstance.get() as instance:
+        assert dg.materialize([dg.asset(name="a")(lambda: 1)], instance=instance).success  # loads them once
+        loads = []
+        original = ScriptDirectory.from_config.__func__
+
+        def counted(cls, config):
+            loads.append(config.get_main_option("script_location"))
+            return original(cls, config)
+
+        monkeypatch.setattr(ScriptDirectory, "from_config", classmethod(counted))
+        run_ids = [dg.materialize([dg.asset(name="a")(lambda: 1)], instance=instance).run_id for _ in range(3)]
+        head = instance.event_log_storage.alembic_version()[1]
+    assert loads == []
+    for run_id in run_ids:  # each its own database, stamped as Dagster's own stamp would
+        with sqlite3.connect(home / "history" / "runs" / f"{run_id}.db") as conn:
+            assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
+
+
+def test_a_table_found_is_not_looked_up_again_a_table_missing_is(home, monkeypatch):
+    from dagster._core.storage.event_log.sqlite import sqlite_event_log
+
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        engines = []
+        original = sqlite_event_log.create_engine
+
+        def counted(*args, **kwargs):
+            engines.append(args[0])
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(sqlite_event_log, "create_engine", counted)
+        assert all(storage.has_table("asset_check_executions") for _ in range(5))
+        assert len(engines) <= 1  # asked once at most (once already if the instance asked before)
+        assert not storage.has_table("no_such_table") and not storage.has_table("no_such_table")
+        missing = len(engines)
+        index = home / "history" / "runs" / "index.db"
+        with sqlite3.connect(index) as conn:
+            conn.execute("CREATE TABLE no_such_table (x)")
+        assert storage.has_table("no_such_table")  # a no is asked again: found once created
+        assert len(engines) == missing + 1

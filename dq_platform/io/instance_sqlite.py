@@ -67,21 +67,36 @@ def _cache_alembic_heads() -> None:
     from dagster._core.storage.runs.sqlite import sqlite_run_storage
     from dagster._core.storage.schedules.sqlite import sqlite_schedule_storage
 
-    original = sql.check_alembic_revision
+    original, original_stamp = sql.check_alembic_revision, sql.stamp_alembic_rev
+    scripts: dict[str, ScriptDirectory] = {}
     heads: dict[str, str | None] = {}
     lock = getattr(sql, "_alembic_lock", None) or threading.Lock()  # Dagster's, shared with its migrations
+
+    def script_of(alembic_config) -> ScriptDirectory:  # under the lock
+        where = alembic_config.get_main_option("script_location")
+        if where not in scripts:
+            scripts[where] = ScriptDirectory.from_config(alembic_config)
+        return scripts[where]
 
     def check_alembic_revision(alembic_config, conn):
         with lock:
             db_revision = MigrationContext.configure(conn).get_current_revision()
             where = alembic_config.get_main_option("script_location")
             if where not in heads:
-                heads[where] = ScriptDirectory.from_config(alembic_config).as_revision_number("head")
+                heads[where] = script_of(alembic_config).as_revision_number("head")
         return (db_revision, heads[where])
+
+    def stamp_alembic_rev(alembic_config, conn, rev: str = "head") -> None:
+        """Every run's own event log is a new database stamped with the head revision (alembic's
+        `stamp` command loads the scripts again each time): stamped through the kept scripts."""
+        with lock:
+            MigrationContext.configure(conn).stamp(script_of(alembic_config), rev)
 
     for module in (sqlite_run_storage, sqlite_event_log, consolidated_sqlite_event_log, sqlite_schedule_storage):
         if getattr(module, "check_alembic_revision", None) is original:  # a Dagster without it keeps its own
             module.check_alembic_revision = check_alembic_revision
+        if getattr(module, "stamp_alembic_rev", None) is original_stamp:
+            module.stamp_alembic_rev = stamp_alembic_rev
 
 
 _ENGINES_KEPT = 16  # per storage: the index, the runs, and the newest runs' own event logs (an open file each)
@@ -142,6 +157,25 @@ def _reuse_engines() -> None:
 
     _connect._dq_reuses_engines = True
     storage._connect = _connect
+
+    has_table = getattr(storage, "has_table", None)
+    if has_table is not None and not getattr(has_table, "_dq_kept", False):
+
+        def kept_has_table(self, table_name: str) -> bool:
+            """Dagster asks the index database whether a table exists before storing every check
+            evaluation and asset event, with a new engine each time (~90 ms of a small file's run).
+            A table that exists stays (only a migration or a wipe by this process changes them):
+            a yes is kept per storage, a no asked again."""
+            kept = self.__dict__.setdefault("_dq_tables", set())
+            if table_name in kept:
+                return True
+            found = has_table(self, table_name)
+            if found:
+                kept.add(table_name)
+            return found
+
+        kept_has_table._dq_kept = True
+        storage.has_table = kept_has_table
 
 
 def _reuse_single_engines() -> None:
