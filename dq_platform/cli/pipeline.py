@@ -27,10 +27,10 @@ def _demo(args) -> int:
 
 def _ingest(args) -> int:
 
-    from dq_platform.defs.file_runs import run_file
     from dq_platform.defs.partitions import match_contract, register, registered_content
     from dq_platform.defs.run_state import file_state, mark_dead_run_failed
     from dq_platform.io import landing
+    from dq_platform.ops.ingest_files import FileJob, run_jobs, warm_up
     from dq_platform.ops.instance import open_instance
 
     settings.ensure_dagster_home()
@@ -45,7 +45,10 @@ def _ingest(args) -> int:
     files: list[Path] = []
     for p in map(Path, args.paths):
         files += sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+    warm_up([f.stat().st_size for f in files if f.is_file()])
     failures = 0
+    jobs = []
+    planned: dict[str, Path] = {}  # content -> the file of this ingest that brings it
     with open_instance() as instance:
         for f in files:
             contract = (
@@ -61,6 +64,10 @@ def _ingest(args) -> int:
             known = registered_content(instance, contract)
             described = landing.describe(contract.name, f)
             sha16 = described.content_id
+            if sha16 in planned:
+                print(f"skip {f}: same content as {planned[sha16]}, processed in this ingest")
+                continue
+            planned[sha16] = f
             if sha16 in known and not args.force:
                 last = file_state(instance, contract.name, known[sha16])
                 if last.state in ("done", "canceled"):
@@ -92,13 +99,17 @@ def _ingest(args) -> int:
                 names.TRIGGER_TAG: "cli",
                 **({names.AUTO_APPROVE_TAG: "true"} if getattr(args, "no_review", False) else {}),
             }
-            outcome = run_file(
-                instance, contract, source, contracts_dir=contracts_dir, warehouse_root=warehouse, extra_tags=tags
-            )
+            jobs.append(FileJob(contract, source, tags, str(contracts_dir), warehouse))
+        for job, outcome in run_jobs(instance, jobs):  # small files on every core (ops/ingest_files.py)
+            key = job.source.partition_key
+            if isinstance(outcome, Exception):  # the run's machinery failed or its worker died
+                print(f"{job.contract.name}: {key} FAILURE ({outcome})")
+                failures += 1
+                continue
             state = "SUCCESS" if outcome.success else f"FAILURE ({outcome.error})"
             if outcome.held:
                 state += " - HELD for human review: dq-platform review list"
-            print(f"{contract.name}: {source.partition_key} run {outcome.run_id} {state} rows {outcome.rows}")
+            print(f"{job.contract.name}: {key} run {outcome.run_id} {state} rows {outcome.rows}")
             for warning in outcome.warnings:  # e.g. an empty file: said, not a silent success
                 print(f"  WARN {warning}")
             failures += not outcome.success
