@@ -183,7 +183,10 @@ def register(sub) -> None:
     )
     d.set_defaults(func=_demo)
 
-    i = sub.add_parser("ingest", help="register files (or folders) as partitions and process them now")
+    i = sub.add_parser(
+        "ingest",
+        help="register files (or folders) as partitions and process them now (small files on every core, DQ_WORKERS)",
+    )
     i.add_argument("paths", nargs="+")
     i.add_argument("--dataset", help="contract name, when the file name does not match its pattern")
     i.add_argument("--force", action="store_true", help="process files whose content is already registered")
