@@ -188,8 +188,8 @@ def phases_main(argv: list[str]) -> None:
 
     wrap(sqlite_event_log, "SqliteEventLogStorage.store_event", "SQLite event writes")
     wrap("dq_platform.definitions", "build_definitions", "build definitions again")
-    wrap("dq_platform.engine.gx_gate", "_gx_context", "GX import + context (prewarm thread)")
-    wrap("dq_platform.engine.gx_gate", "run_gx", "GX gate (waits for the import)")
+    wrap("dq_platform.engine.gx_gate", "_gx", "GX import (on first use)")
+    wrap("dq_platform.engine.gx_gate", "gx_partial", "GX gate (with its import)")
     wrap("dq_platform.reports.run_report", "write_reports", "run report (all files)")
     wrap("dq_platform.reports.html", "render", "report HTML render")
     wrap(dg, "execute_job", "Dagster run (execute_job)")

@@ -1,7 +1,7 @@
 """The Great Expectations gate: the cleaned frame against a GX suite generated from the contract.
 
-GX is imported on first use (it takes seconds) and can be prewarmed in a thread while the raw
-read and the row rules run. The other engine is pandera_gate.py; what both share is validation.py.
+GX is imported on first use (it takes seconds; `dq-platform ingest`'s worker processes are forked
+with it already imported, ops/ingest_files.py). The other engine is pandera_gate.py; what both share is validation.py.
 """
 
 from __future__ import annotations
@@ -66,28 +66,6 @@ def _gx():
     import great_expectations
 
     return great_expectations
-
-
-def prewarm() -> threading.Thread:
-    """Import pandera and GX and build the GX context in a background thread, now.
-
-    Importing GX costs ~3 s of a run (a run is a fresh process). Started when the clean step
-    begins, it overlaps the raw read and the row rules, which spend most of their time in
-    Arrow/NumPy kernels that release the GIL; `_gx_context` waits on the same lock if the
-    gate needs GX before the thread is done. Failures are left to the gate itself to raise.
-    """
-
-    def warm() -> None:
-        try:
-            import pandera.pandas  # noqa: F401
-
-            _gx_context()
-        except Exception:  # pragma: no cover - the gate reports the real error when it runs
-            pass
-
-    thread = threading.Thread(target=warm, name="dq-gx-prewarm", daemon=True)
-    thread.start()
-    return thread
 
 
 def _gx_context():
