@@ -20,8 +20,8 @@ def home(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_migration_heads_are_read_once_and_each_database_revision_every_time(home, monkeypatch):
-    DagsterSqliteStorage.from_local(str(home))  # creates the databases
+def script_loads(monkeypatch) -> list[str]:
+    """The script folders alembic loads its migration scripts from, from now on (a list that grows)."""
     loads = []
     original = ScriptDirectory.from_config.__func__
 
@@ -30,6 +30,12 @@ def test_migration_heads_are_read_once_and_each_database_revision_every_time(hom
         return original(cls, config)
 
     monkeypatch.setattr(ScriptDirectory, "from_config", classmethod(counted))
+    return loads
+
+
+def test_migration_heads_are_read_once_and_each_database_revision_every_time(home, monkeypatch):
+    DagsterSqliteStorage.from_local(str(home))  # creates the databases
+    loads = script_loads(monkeypatch)
     for _ in range(5):  # what a code server does per sensor evaluation
         DagsterSqliteStorage.from_local(str(home))
     assert len(loads) == len(set(loads)) <= 3  # at most once per script folder (run, event log, schedule)
@@ -84,14 +90,7 @@ def test_run_and_schedule_storages_keep_one_engine_and_other_processes_see_each_
 def test_each_runs_event_log_is_stamped_at_head_without_loading_the_scripts_again(home, monkeypatch):
     with dg.DagsterInstance.get() as instance:
         assert dg.materialize([dg.asset(name="a")(lambda: 1)], instance=instance).success  # loads them once
-        loads = []
-        original = ScriptDirectory.from_config.__func__
-
-        def counted(cls, config):
-            loads.append(config.get_main_option("script_location"))
-            return original(cls, config)
-
-        monkeypatch.setattr(ScriptDirectory, "from_config", classmethod(counted))
+        loads = script_loads(monkeypatch)
         run_ids = [dg.materialize([dg.asset(name="a")(lambda: 1)], instance=instance).run_id for _ in range(3)]
         head = instance.event_log_storage.alembic_version()[1]
     assert loads == []
