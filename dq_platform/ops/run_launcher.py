@@ -14,7 +14,8 @@ This launcher answers the health check:
 - anything else: RUNNING (unknown is never failed).
 
 Configured in dagster.yaml (`run_launcher`), with `run_monitoring` on: the daemon then marks a
-dead run FAILED within `poll_interval_seconds`, its file becomes unfinished (defs/run_state.py)
+dead run FAILED within `poll_interval_seconds` (a worker known only through its code server: one
+poll later, so that a busy server is not taken for a dead one), its file becomes unfinished (defs/run_state.py)
 and the queue moves on.
 """
 
@@ -33,7 +34,12 @@ from dq_platform.io.instance_sqlite import tune_instance_sqlite
 
 tune_instance_sqlite()  # the daemon's and the webserver's instance load this module: their SQLite writes too
 
-ATTEMPTS = 3  # a code server that misses this many health queries in a row is gone
+ATTEMPTS = 3  # health queries per check, a little apart
+# A code server that answers none of a check's queries is gone only if it still answers none this
+# long after the first such check: a server whose cores are taken by run processes while it evaluates
+# sensors on several threads has missed one check's queries (seen: a live batch run marked FAILED,
+# a false CRITICAL alert, then the run's SUCCESS). A dead worker is failed one poll later.
+UNANSWERED_GRACE_SECONDS = 20.0
 
 
 class MonitoredRunLauncher(DefaultRunLauncher):
@@ -50,7 +56,21 @@ class MonitoredRunLauncher(DefaultRunLauncher):
         info = run.tags.get(GRPC_INFO_TAG)
         if not info:
             return CheckRunHealthResult(WorkerStatus.RUNNING, "no worker to check")
-        return _ask_code_server(run.run_id, json.loads(info))
+        result = _ask_code_server(run.run_id, json.loads(info))
+        unanswered = self.__dict__.setdefault("_dq_unanswered", {})  # run id -> first unanswered check
+        if result.status != WorkerStatus.FAILED:
+            unanswered.pop(run.run_id, None)
+            return result
+        if len(unanswered) > 1_000:  # runs that ended meanwhile are never checked again: stay bounded
+            unanswered.clear()
+        waited = time.monotonic() - unanswered.setdefault(run.run_id, time.monotonic())
+        if waited < UNANSWERED_GRACE_SECONDS:
+            return CheckRunHealthResult(
+                WorkerStatus.RUNNING,
+                f"its code server has not answered for {waited:.0f}s; asked again at the next poll",
+            )
+        unanswered.pop(run.run_id, None)
+        return result
 
 
 def _ask_code_server(run_id: str, info: dict) -> CheckRunHealthResult:
