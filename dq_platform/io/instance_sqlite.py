@@ -68,8 +68,7 @@ def _cache_alembic_heads() -> None:
     from dagster._core.storage.schedules.sqlite import sqlite_schedule_storage
 
     original, original_stamp = sql.check_alembic_revision, sql.stamp_alembic_rev
-    scripts: dict[str, ScriptDirectory] = {}
-    heads: dict[str, str | None] = {}
+    scripts: dict[str, ScriptDirectory] = {}  # its revision map is read once, then kept by alembic
     lock = getattr(sql, "_alembic_lock", None) or threading.Lock()  # Dagster's, shared with its migrations
 
     def script_of(alembic_config) -> ScriptDirectory:  # under the lock
@@ -81,10 +80,7 @@ def _cache_alembic_heads() -> None:
     def check_alembic_revision(alembic_config, conn):
         with lock:
             db_revision = MigrationContext.configure(conn).get_current_revision()
-            where = alembic_config.get_main_option("script_location")
-            if where not in heads:
-                heads[where] = script_of(alembic_config).as_revision_number("head")
-        return (db_revision, heads[where])
+            return (db_revision, script_of(alembic_config).as_revision_number("head"))
 
     def stamp_alembic_rev(alembic_config, conn, rev: str = "head") -> None:
         """Every run's own event log is a new database stamped with the head revision (alembic's

@@ -25,13 +25,14 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from dq_platform import settings
+from dq_platform.chunks import pool
 from dq_platform.chunks.passes import MIN_SPLIT, chunk_bytes
-from dq_platform.chunks.pool import WorkerDied
 from dq_platform.contract import Contract
 from dq_platform.defs.file_runs import RunOutcome, run_file
 from dq_platform.io.landing import SourceFile
 
-PRELOAD = ["dq_platform.ops.ingest_files", "great_expectations", "dq_platform.chunks.tasks"]
+# the chunk pool's preload (it shares this forkserver) and what a file's whole run imports
+PRELOAD = [*pool.PRELOAD, "dq_platform.ops.ingest_files", "great_expectations"]
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,15 @@ def warm_up(sizes: list[int]) -> None:
     """Several small files coming: start the forkserver now, so its imports (GX's alone ~3 s) overlap
     the registration of the files in this process (wasted, in the background, if all turn out known)."""
     if sum(size <= MIN_SPLIT for size in sizes) >= 2 and settings.workers() >= 2:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)
+        _context()
         multiprocessing.forkserver.ensure_running()
+
+
+def _context():
+    """The forkserver context, with this module's preload (no effect once this process's server runs)."""
+    context = multiprocessing.get_context(pool.START_METHOD)
+    context.set_forkserver_preload(PRELOAD)
+    return context
 
 
 def run_jobs(instance, jobs: list[FileJob]) -> Iterator[tuple[FileJob, RunOutcome | Exception]]:
@@ -64,19 +71,17 @@ def run_jobs(instance, jobs: list[FileJob]) -> Iterator[tuple[FileJob, RunOutcom
     if n < 2:
         small, others = [], jobs
     if small:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)  # no effect if this process's forkserver already runs
         # a forkserver started earlier (by the chunk pool) holds the environment of its own start
         env = dict(os.environ)
-        with ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_start_worker, initargs=(env,)) as pool:
-            futures = [(job, pool.submit(_run_in_worker, job)) for job in small]
+        with ProcessPoolExecutor(n, mp_context=_context(), initializer=_start_worker, initargs=(env,)) as workers:
+            futures = [(job, workers.submit(_run_in_worker, job)) for job in small]
             for job, future in futures:
                 try:
                     yield job, future.result()
                 except BrokenProcessPool:  # a worker was killed (out of memory, a signal): the pool is gone
                     yield (
                         job,
-                        WorkerDied(
+                        pool.WorkerDied(
                             "a worker process died before this file's run finished (killed, e.g. out of memory): "
                             "`dq-platform ingest` again finishes it"
                         ),
